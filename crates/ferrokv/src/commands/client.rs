@@ -1,0 +1,17 @@
+//! CLIENT and its subcommands.
+
+use super::{CmdError, CmdResult, Command};
+
+/// The CLIENT command (filled in by the server-commands work).
+pub static COMMANDS: &[Command] = &[];
+
+/// CLIENT SETNAME / HELLO SETNAME: names may not contain spaces, newlines or special
+/// characters.
+pub fn validate_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&c| c < b'!' || c > b'~') {
+        return Err(CmdError::Static(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}

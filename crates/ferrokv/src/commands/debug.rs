@@ -1,0 +1,6 @@
+//! The debug command family.
+
+use super::Command;
+
+/// The debug family's table.
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,241 @@
+//! From an argument vector to a reply: resolve, check, lock, run, account.
+
+use std::time::Instant;
+
+use smallvec::SmallVec;
+
+use super::{registry, CmdError, Command, Ctx, LockScope};
+use crate::server::Client;
+use crate::server::Server;
+use crate::storage::db::{lock_id, shard_of, LockId};
+use crate::storage::{LockSet, SHARDS};
+use crate::util::now_ms;
+use resp::ReplyWriter;
+
+/// Resolve `args` to a table entry (descending into subcommands), with Redis's error texts
+/// for unknown commands, unknown subcommands and wrong arity.
+pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), String> {
+    let reg = registry();
+    let Some(&name) = args.first() else {
+        return Err("ERR empty command".into());
+    };
+    let Some((id, cmd)) = reg.lookup(name) else {
+        return Err(unknown_command_error(args));
+    };
+    if cmd.subcommands.is_empty() {
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::WrongArity.message(cmd.name).into_owned());
+        }
+        return Ok((id, cmd));
+    }
+    let Some(&sub) = args.get(1) else {
+        return Err(CmdError::WrongArity.message(cmd.name).into_owned());
+    };
+    let Some((sid, scmd)) = reg.lookup_sub(cmd.name, sub) else {
+        return Err(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            truncate_c(sub, 128),
+            cmd.name.to_ascii_uppercase()
+        ));
+    };
+    if !scmd.arity_ok(args.len()) {
+        return Err(CmdError::WrongArity
+            .message(reg.full_name(sid))
+            .into_owned());
+    }
+    Ok((sid, scmd))
+}
+
+/// Bytes as C's `%.*s` prints them: up to `max` bytes, stopping at a NUL byte.
+fn truncate_c(s: &[u8], max: usize) -> String {
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(max);
+    String::from_utf8_lossy(&s[..end]).into_owned()
+}
+
+fn unknown_command_error(args: &[&[u8]]) -> String {
+    let mut listed = String::new();
+    for a in args.iter().skip(1) {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        listed.push('\'');
+        listed.push_str(&truncate_c(a, room));
+        listed.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        truncate_c(args.first().copied().unwrap_or_default(), 128),
+        listed
+    )
+}
+
+/// Commands that run immediately even inside MULTI.
+fn runs_inside_multi(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// What happened to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Executed (or queued, or refused): its reply is in the output buffer.
+    Done,
+    /// CLIENT PAUSE holds it: nothing was done; the connection retries it later.
+    Paused,
+}
+
+/// Execute one request from a client, writing its reply to `out`.
+pub fn execute(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    args: &[&[u8]],
+) -> Outcome {
+    let (id, cmd) = match resolve(args) {
+        Ok(found) => found,
+        Err(msg) => {
+            if client.multi.is_some() {
+                client.multi_dirty = true;
+            }
+            reject(server, out, &msg);
+            return Outcome::Done;
+        }
+    };
+    if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
+        reject(server, out, "NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if client.multi.is_some() && !runs_inside_multi(cmd) {
+        if cmd.has(super::flags::NO_MULTI) {
+            client.multi_dirty = true;
+            reject(server, out, "ERR Command not allowed inside a transaction");
+            return Outcome::Done;
+        }
+        if let Some(queue) = client.multi.as_mut() {
+            queue.push(args.iter().map(|a| a.to_vec()).collect());
+        }
+        out.simple("QUEUED");
+        return Outcome::Done;
+    }
+    if server.is_paused_for(cmd, args) {
+        return Outcome::Paused;
+    }
+    run(server, client, out, id, cmd, args);
+    Outcome::Done
+}
+
+/// Refuse a command before it runs.
+pub fn reject(server: &Server, out: &mut ReplyWriter, msg: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    server.stats.rejected_calls.fetch_add(1, Relaxed);
+    server.record_error(msg);
+    out.error(msg);
+}
+
+/// Lock ids buffer: no heap allocation for commands with up to 8 keys.
+pub type LockIds = SmallVec<[LockId; 8]>;
+
+/// Collect the lock ids a command needs, given the client's database.
+pub fn plan_locks(cmd: &Command, args: &[&[u8]], db: usize, db_count: usize, ids: &mut LockIds) {
+    match cmd.lock {
+        LockScope::Keys => {
+            if cmd.keys_fn.is_some() {
+                for pos in cmd.key_positions(args) {
+                    if let Some(k) = args.get(pos) {
+                        ids.push(lock_id(db, shard_of(k)));
+                    }
+                }
+            } else if cmd.first_key > 0 {
+                let argc = args.len() as i32;
+                let last = if cmd.last_key < 0 {
+                    argc + cmd.last_key
+                } else {
+                    cmd.last_key
+                };
+                let step = cmd.step.max(1);
+                let mut i = cmd.first_key;
+                while i <= last && i < argc {
+                    if let Some(k) = args.get(i as usize) {
+                        ids.push(lock_id(db, shard_of(k)));
+                    }
+                    i += step;
+                }
+            }
+        }
+        LockScope::Db => ids.extend((0..SHARDS).map(|s| lock_id(db, s))),
+        LockScope::All => ids.extend((0..db_count * SHARDS).map(|i| i as LockId)),
+    }
+}
+
+/// Run a resolved command: lock, call the handler, account. Used by `execute` and EXEC.
+pub fn run(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    id: usize,
+    cmd: &'static Command,
+    args: &[&[u8]],
+) {
+    let start = Instant::now();
+    let mut locks = LockSet::new(&server.dbs);
+    let mut ids = LockIds::new();
+    plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
+    locks.lock(&mut ids);
+    let result = call_handler(server, client, out, &mut locks, id, cmd, args);
+    drop(locks);
+    finish(server, client, id, cmd, args, start, result.is_err());
+}
+
+/// Call a handler with already-held locks and write its error, if any.
+pub fn call_handler<'s>(
+    server: &'s Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    locks: &mut LockSet<'s>,
+    id: usize,
+    cmd: &'static Command,
+    args: &[&[u8]],
+) -> Result<(), ()> {
+    let name: &'static str = registry().full_name(id);
+    let mut ctx = Ctx {
+        server,
+        client,
+        out,
+        locks,
+        now: now_ms(),
+        name,
+    };
+    match (cmd.handler)(&mut ctx, args) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let msg = e.message(name);
+            server.record_error(&msg);
+            ctx.out.error(&msg);
+            Err(())
+        }
+    }
+}
+
+/// After a command ran: statistics, slow log, latency monitor, MONITOR feed.
+pub fn finish(
+    server: &Server,
+    client: &mut Client,
+    id: usize,
+    cmd: &'static Command,
+    args: &[&[u8]],
+    start: Instant,
+    failed: bool,
+) {
+    let micros = start.elapsed().as_micros() as u64;
+    server.record_call(id, micros, failed);
+    client.last_cmd = id;
+    if !cmd.has(super::flags::SKIP_SLOWLOG) {
+        server.maybe_slowlog(client, args, micros);
+    }
+    if server.has_monitors() && !cmd.has(super::flags::SKIP_MONITOR) {
+        server.feed_monitors(client, args);
+    }
+}

@@ -1,0 +1,6 @@
+//! The hashes command family.
+
+use super::Command;
+
+/// The hashes family's table.
+pub static COMMANDS: &[Command] = &[];

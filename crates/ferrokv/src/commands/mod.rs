@@ -1,0 +1,179 @@
+//! Commands: the table (gathered from one file per family), lookup, and dispatch.
+//!
+//! The data path: the connection hands each parsed argument vector to [`dispatch::execute`],
+//! which resolves the entry in the table (arity and unknown-command errors), checks AUTH and
+//! MULTI queueing, locks the shards of the command's keys, runs the handler with a [`Ctx`],
+//! and records statistics (INFO commandstats, SLOWLOG, LATENCY, MONITOR).
+
+pub mod dispatch;
+mod error;
+pub mod table;
+
+pub mod client;
+pub mod command;
+pub mod connection;
+pub mod debug;
+pub mod expire;
+pub mod hashes;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod transactions;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub use error::{CmdError, CmdResult};
+pub use table::{acl, flags, Command, Handler, LockScope};
+
+use crate::server::{Client, Server};
+use crate::storage::{DbView, LockSet};
+use resp::ReplyWriter;
+
+/// Every family's table. Adding a family: add its module above and its table here.
+fn families() -> [&'static [Command]; 10] {
+    [
+        client::COMMANDS,
+        strings::COMMANDS,
+        hashes::COMMANDS,
+        keys::COMMANDS,
+        expire::COMMANDS,
+        connection::COMMANDS,
+        server::COMMANDS,
+        transactions::COMMANDS,
+        command::COMMANDS,
+        debug::COMMANDS,
+    ]
+}
+
+/// The flattened table: every command and subcommand with a numeric id (for statistics).
+pub struct Registry {
+    /// (full name like `config|get`, entry), indexed by id.
+    pub entries: Vec<(String, &'static Command)>,
+    /// Top-level commands in table order.
+    pub top: Vec<&'static Command>,
+    by_name: HashMap<String, usize>,
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// The command registry (built on first use).
+pub fn registry() -> &'static Registry {
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry {
+            entries: Vec::new(),
+            top: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        for family in families() {
+            for cmd in family {
+                r.top.push(cmd);
+                r.by_name.insert(cmd.name.to_string(), r.entries.len());
+                r.entries.push((cmd.name.to_string(), cmd));
+                for sub in cmd.subcommands {
+                    let full = format!("{}|{}", cmd.name, sub.name);
+                    r.by_name.insert(full.clone(), r.entries.len());
+                    r.entries.push((full, sub));
+                }
+            }
+        }
+        r
+    })
+}
+
+impl Registry {
+    /// Look up a top-level command by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static Command)> {
+        let mut buf = [0u8; 32];
+        let lowered = buf.get_mut(..name.len())?;
+        for (d, s) in lowered.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let key = std::str::from_utf8(lowered).ok()?;
+        let id = *self.by_name.get(key)?;
+        self.entries.get(id).map(|(_, c)| (id, *c))
+    }
+
+    /// Look up `parent|sub`, case-insensitively.
+    pub fn lookup_sub(&self, parent: &str, sub: &[u8]) -> Option<(usize, &'static Command)> {
+        let full = format!("{}|{}", parent, crate::util::lower(sub));
+        let id = *self.by_name.get(&full)?;
+        self.entries.get(id).map(|(_, c)| (id, *c))
+    }
+
+    /// The full name (`get`, `config|get`) of an id.
+    pub fn full_name(&self, id: usize) -> &str {
+        self.entries.get(id).map(|(n, _)| n.as_str()).unwrap_or("")
+    }
+
+    /// Number of ids (commands and subcommands).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What a handler works with.
+pub struct Ctx<'c, 's> {
+    /// The server (config, databases, statistics, clients).
+    pub server: &'s Server,
+    /// The calling client's connection state.
+    pub client: &'c mut Client,
+    /// Where replies go.
+    pub out: &'c mut ReplyWriter,
+    /// The shard locks taken for this command (or for the whole EXEC).
+    pub locks: &'c mut LockSet<'s>,
+    /// The command's clock (Unix ms): every expiry check of one command uses the same time.
+    pub now: u64,
+    /// Full name of the running command (for error texts).
+    pub name: &'static str,
+}
+
+impl<'c, 's> Ctx<'c, 's> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> DbView<'_, 's> {
+        let db = self.client.db;
+        self.db_at(db)
+    }
+
+    /// The selected database and the reply writer at once (a handler that reads a value and
+    /// replies with it needs both borrows).
+    pub fn db_out(&mut self) -> (DbView<'_, 's>, &mut ReplyWriter) {
+        let db = DbView {
+            locks: &mut *self.locks,
+            db: self.client.db,
+            now: self.now,
+            stats: &self.server.stats,
+        };
+        (db, &mut *self.out)
+    }
+
+    /// Another database (MOVE, COPY ... DB, SWAPDB); its shards must be locked.
+    pub fn db_at(&mut self, db: usize) -> DbView<'_, 's> {
+        DbView {
+            locks: &mut *self.locks,
+            db,
+            now: self.now,
+            stats: &self.server.stats,
+        }
+    }
+}
+
+/// Parse an integer argument (`ERR value is not an integer or out of range`).
+pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    crate::util::parse_canonical_i64(arg).ok_or(CmdError::NotInteger)
+}
+
+/// Parse a float argument (`ERR value is not a valid float`).
+pub fn arg_f64(arg: &[u8]) -> Result<f64, CmdError> {
+    crate::util::parse_f64(arg).ok_or(CmdError::NotFloat)
+}
+
+/// Argument `i`, or the arity error if it is missing.
+pub fn arg<'a>(args: &[&'a [u8]], i: usize) -> Result<&'a [u8], CmdError> {
+    args.get(i).copied().ok_or(CmdError::WrongArity)
+}

@@ -1,0 +1,243 @@
+//! MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! EXEC locks the union of the shards of every queued command (and of the watched keys) in
+//! ascending order, then runs the commands one after another under those locks, so no
+//! client on any thread sees the transaction half-done.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
+use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
+use crate::server::{Client, Server};
+use crate::storage::db::{lock_id, shard_of};
+use crate::storage::LockSet;
+
+/// The transactions family's table.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "multi",
+        arity: 1,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        group: "transactions",
+        since: "1.2.0",
+        summary: "Starts a transaction.",
+        handler: multi,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "exec",
+        arity: 1,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::SKIP_SLOWLOG,
+        acl: acl::TRANSACTION,
+        group: "transactions",
+        since: "1.2.0",
+        summary: "Executes all commands in a transaction.",
+        complexity: "Depends on commands in the transaction",
+        handler: exec,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "discard",
+        arity: 1,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        group: "transactions",
+        since: "2.0.0",
+        summary: "Discards a transaction.",
+        complexity: "O(N), when N is the number of queued commands",
+        handler: discard,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "watch",
+        arity: -2,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::ALLOW_BUSY,
+        first_key: 1,
+        last_key: -1,
+        step: 1,
+        acl: acl::TRANSACTION,
+        group: "transactions",
+        since: "2.2.0",
+        summary: "Monitors changes to keys to determine the execution of a transaction.",
+        complexity: "O(1) for every key.",
+        handler: watch,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "unwatch",
+        arity: 1,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::ALLOW_BUSY,
+        acl: acl::TRANSACTION,
+        group: "transactions",
+        since: "2.2.0",
+        summary: "Forgets about watched keys of a transaction.",
+        handler: unwatch,
+        ..Command::DEFAULT
+    },
+];
+
+fn multi(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::Static("ERR MULTI calls can not be nested"));
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_dirty = false;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn discard(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.take().is_none() {
+        return Err(CmdError::Static("ERR DISCARD without MULTI"));
+    }
+    ctx.client.multi_dirty = false;
+    unwatch_all(ctx.server, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::Static("ERR WATCH inside MULTI is not allowed"));
+    }
+    let db = ctx.client.db;
+    let now = ctx.now;
+    for key in &args[1..] {
+        if ctx
+            .client
+            .watched
+            .iter()
+            .any(|(d, k)| *d == db && k.as_ref() == *key)
+        {
+            continue;
+        }
+        let flag = ctx.client.watch_flag.clone();
+        let shard = ctx
+            .locks
+            .shard(db, shard_of(key))
+            .ok_or(CmdError::Internal("key's shard is not locked"))?;
+        // A key that is already logically expired counts as absent: if it is later reclaimed
+        // by expiry, that is not a change (as Redis's `expired` flag on watched keys).
+        let _already_expired = shard.map.get(*key).is_some_and(|e| e.is_expired(now));
+        shard.watched.entry((*key).into()).or_default().push(flag);
+        ctx.client.watched.push((db, (*key).into()));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn unwatch(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    unwatch_all(ctx.server, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Remove every WATCH of the client (taking each shard's lock; no locks may be held).
+pub fn unwatch_all(server: &Server, client: &mut Client) {
+    let watched = std::mem::take(&mut client.watched);
+    for (db, key) in &watched {
+        if let Some(m) = server
+            .dbs
+            .get(*db)
+            .and_then(|d| d.shards.get(shard_of(key)))
+        {
+            remove_watch(&mut m.lock(), key, &client.watch_flag);
+        }
+    }
+    client.watch_flag.store(false, Ordering::Release);
+}
+
+fn unwatch_locked(locks: &mut LockSet, client: &mut Client) {
+    let watched = std::mem::take(&mut client.watched);
+    for (db, key) in &watched {
+        if let Some(shard) = locks.shard(*db, shard_of(key)) {
+            remove_watch(shard, key, &client.watch_flag);
+        }
+    }
+    client.watch_flag.store(false, Ordering::Release);
+}
+
+fn remove_watch(shard: &mut crate::storage::Shard, key: &[u8], flag: &crate::storage::WatchFlag) {
+    if let Some(flags) = shard.watched.get_mut(key) {
+        flags.retain(|f| !Arc::ptr_eq(f, flag));
+        if flags.is_empty() {
+            shard.watched.remove(key);
+        }
+    }
+}
+
+fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let Some(queue) = ctx.client.multi.take() else {
+        return Err(CmdError::Static("ERR EXEC without MULTI"));
+    };
+    if std::mem::take(&mut ctx.client.multi_dirty) {
+        unwatch_all(ctx.server, ctx.client);
+        return Err(CmdError::Static(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    let server = ctx.server;
+    let argvs: Vec<Vec<&[u8]>> = queue
+        .iter()
+        .map(|a| a.iter().map(|x| x.as_slice()).collect())
+        .collect();
+
+    // The union of every command's shards, following SELECTs inside the transaction, plus
+    // the watched keys' shards so the WATCH check is atomic with the execution.
+    let mut ids = LockIds::new();
+    let mut db = ctx.client.db;
+    for argv in &argvs {
+        let Ok((_, cmd)) = resolve(argv) else {
+            continue;
+        };
+        if cmd.name == "select" {
+            if let Some(n) = argv
+                .get(1)
+                .and_then(|a| crate::util::parse_canonical_i64(a))
+            {
+                if n >= 0 && (n as usize) < server.dbs.len() {
+                    db = n as usize;
+                }
+            }
+        }
+        plan_locks(cmd, argv, db, server.dbs.len(), &mut ids);
+    }
+    for (wdb, key) in &ctx.client.watched {
+        ids.push(lock_id(*wdb, shard_of(key)));
+    }
+    ctx.locks.lock(&mut ids);
+
+    let now = ctx.now;
+    let watch_broken = ctx.client.watch_flag.load(Ordering::Acquire)
+        || ctx.client.watched.iter().any(|(wdb, key)| {
+            ctx.locks
+                .shard(*wdb, shard_of(key))
+                .and_then(|s| s.map.get(key.as_ref()))
+                .is_some_and(|e| e.is_expired(now))
+        });
+    unwatch_locked(ctx.locks, ctx.client);
+    if watch_broken {
+        ctx.out.null_array();
+        return Ok(());
+    }
+
+    ctx.out.array(argvs.len());
+    for argv in &argvs {
+        let start = Instant::now();
+        match resolve(argv) {
+            Ok((id, cmd)) => {
+                let failed =
+                    call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv).is_err();
+                finish(server, ctx.client, id, cmd, argv, start, failed);
+            }
+            Err(msg) => {
+                server.record_error(&msg);
+                ctx.out.error(&msg);
+            }
+        }
+    }
+    Ok(())
+}

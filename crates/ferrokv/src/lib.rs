@@ -1,0 +1,12 @@
+//! ferrokv: a Redis-compatible in-memory data-structure server.
+//!
+//! Layout: [`config`] (parameters), [`server`] (threads, connections, clients),
+//! [`commands`] (the command table and one module per family), [`storage`] (databases,
+//! shards, values, expiry).
+
+pub mod commands;
+pub mod config;
+pub mod server;
+pub mod stats;
+pub mod storage;
+pub mod util;

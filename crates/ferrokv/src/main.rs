@@ -1,0 +1,87 @@
+//! `ferrokv-server [config-file] [--name value ...]`, started like redis-server.
+
+use std::sync::Arc;
+
+use ferrokv::config::Config;
+use ferrokv::server::{self, Server};
+
+fn init_logging(config: &Config) {
+    let level = match config.get("loglevel").as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "verbose" => tracing::Level::INFO,
+        "warning" => tracing::Level::WARN,
+        "nothing" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    let logfile = config.get("logfile");
+    if logfile.is_empty() {
+        builder.init();
+    } else {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logfile)
+        {
+            Ok(f) => builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init(),
+            Err(e) => {
+                eprintln!("Can't open the log file: {}", e);
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!(
+            "ferrokv-server v={} (redis_version={})",
+            server::FERROKV_VERSION,
+            server::REDIS_VERSION
+        );
+        return;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n{}", e);
+            std::process::exit(1);
+        }
+    };
+    init_logging(&config);
+    if let Err(e) = std::env::set_current_dir(config.get("dir")) {
+        eprintln!("Can't chdir to '{}': {}", config.get("dir"), e);
+        std::process::exit(1);
+    }
+    let listeners = match server::bind_listener(
+        &config.get("bind"),
+        config.port(),
+        config.get("tcp-backlog").parse().unwrap_or(511),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{}", e);
+            eprintln!("{}", e);
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(
+        "ferrokv {} (redis_version {}) starting, port {}, pid {}",
+        server::FERROKV_VERSION,
+        server::REDIS_VERSION,
+        config.port(),
+        std::process::id()
+    );
+    let server = Arc::new(Server::new(config));
+    server::start_background(server.clone());
+    if let Err(e) = server::run(server, listeners) {
+        tracing::error!("{}", e);
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,203 @@
+//! Per-connection client state, and the shared handle other connections use to see it
+//! (CLIENT LIST, CLIENT KILL, MONITOR feeds).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::storage::WatchFlag;
+
+/// What CLIENT REPLY set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// No replies.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+    /// Set by SKIP: drop the reply of the command now running, then back to On.
+    SkipThis,
+}
+
+/// Fields of a client that other connections read (CLIENT LIST/INFO), refreshed by the
+/// owning connection once per batch of commands.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// CLIENT SETNAME.
+    pub name: Vec<u8>,
+    /// Selected database.
+    pub db: usize,
+    /// Full name of the last command.
+    pub last_cmd: String,
+    /// When the last command arrived.
+    pub last_interaction: Option<Instant>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Vec<u8>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Vec<u8>,
+    /// Protocol version (2 or 3).
+    pub resp: u8,
+    /// Commands queued in MULTI, or -1.
+    pub multi: i64,
+    /// Flag letters for CLIENT LIST (`N`, `x`, `O`...).
+    pub flags: String,
+    /// Bytes in the query buffer.
+    pub qbuf: usize,
+    /// Number of WATCHed keys.
+    pub watch: usize,
+}
+
+/// The part of a client shared with the rest of the server.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address (`ip:port`).
+    pub addr: String,
+    /// Local address (`ip:port`).
+    pub laddr: String,
+    /// Socket file descriptor.
+    pub fd: i64,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// Fields refreshed by the owning connection.
+    pub info: Mutex<ClientInfo>,
+    /// Set by CLIENT KILL: the connection closes at its next wake-up.
+    pub killed: AtomicBool,
+    /// Wakes the connection task (kill, pending output).
+    pub wake: Notify,
+    /// Output produced by other threads for this client (MONITOR lines).
+    pub pending: Mutex<Vec<u8>>,
+}
+
+impl ClientHandle {
+    /// Ask the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// True once CLIENT KILL was applied.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Queue output for this client from another thread.
+    pub fn send(&self, bytes: &[u8]) {
+        self.pending.lock().extend_from_slice(bytes);
+        self.wake.notify_one();
+    }
+}
+
+/// State owned by one connection.
+pub struct Client {
+    /// Shared part.
+    pub handle: Arc<ClientHandle>,
+    /// Selected database.
+    pub db: usize,
+    /// Passed AUTH (or no password is set).
+    pub authenticated: bool,
+    /// CLIENT SETNAME.
+    pub name: Vec<u8>,
+    /// Commands queued since MULTI (None outside MULTI).
+    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    /// A queued command was refused: EXEC must fail with EXECABORT.
+    pub multi_dirty: bool,
+    /// Set when a WATCHed key changed.
+    pub watch_flag: WatchFlag,
+    /// WATCHed keys: (database, key).
+    pub watched: Vec<(usize, Box<[u8]>)>,
+    /// CLIENT REPLY.
+    pub reply_mode: ReplyMode,
+    /// Close once the pending replies are written (QUIT, protocol error, KILL).
+    pub close_after_reply: bool,
+    /// Registry id of the last command run.
+    pub last_cmd: usize,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH.
+    pub no_touch: bool,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Vec<u8>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Vec<u8>,
+    /// This connection is a MONITOR.
+    pub monitor: bool,
+    /// Set by SHUTDOWN: the server exits after this reply.
+    pub shutdown_requested: bool,
+}
+
+impl Client {
+    /// A fresh client for `handle`.
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
+        Client {
+            handle,
+            db: 0,
+            authenticated,
+            name: Vec::new(),
+            multi: None,
+            multi_dirty: false,
+            watch_flag: Arc::new(AtomicBool::new(false)),
+            watched: Vec::new(),
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            last_cmd: usize::MAX,
+            no_evict: false,
+            no_touch: false,
+            lib_name: Vec::new(),
+            lib_ver: Vec::new(),
+            monitor: false,
+            shutdown_requested: false,
+        }
+    }
+
+    /// CLIENT LIST flag letters.
+    pub fn flag_letters(&self) -> String {
+        let mut f = String::new();
+        if self.monitor {
+            f.push('O');
+        }
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty() {
+            f.push('d');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if self.no_touch {
+            f.push('T');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
+    /// Copy the fields other connections read into the shared handle.
+    pub fn publish_info(&self, resp3: bool, qbuf: usize) {
+        let reg = crate::commands::registry();
+        let mut info = self.handle.info.lock();
+        info.name.clone_from(&self.name);
+        info.db = self.db;
+        if self.last_cmd != usize::MAX {
+            let n = reg.full_name(self.last_cmd);
+            if info.last_cmd != n {
+                info.last_cmd = n.to_string();
+            }
+        }
+        info.last_interaction = Some(Instant::now());
+        info.lib_name.clone_from(&self.lib_name);
+        info.lib_ver.clone_from(&self.lib_ver);
+        info.resp = if resp3 { 3 } else { 2 };
+        info.multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
+        info.flags = self.flag_letters();
+        info.qbuf = qbuf;
+        info.watch = self.watched.len();
+    }
+}

@@ -1,0 +1,152 @@
+//! Listening sockets and worker threads. Each worker runs its own single-threaded event
+//! loop (tokio current-thread runtime) and executes the commands of the connections it
+//! accepted inline: no hop to another thread on the hot path.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{connection, Server};
+
+/// Bind every address of `bind` on `port` (`-addr` marks an optional address, as in Redis).
+pub fn bind_listener(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>, String> {
+    let mut out = Vec::new();
+    for addr in bind.split_whitespace() {
+        let (optional, host) = match addr.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, addr),
+        };
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        let sockaddr: SocketAddr = if host.contains(':') {
+            format!("[{}]:{}", host.trim_matches(|c| c == '[' || c == ']'), port)
+        } else {
+            format!("{}:{}", host, port)
+        }
+        .parse()
+        .map_err(|e| format!("Invalid bind address '{}': {}", addr, e))?;
+        match bind_one(sockaddr, backlog) {
+            Ok(l) => out.push(l),
+            Err(e) if optional => tracing::warn!("Skipping optional bind {}: {}", sockaddr, e),
+            Err(e) => {
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {}: bind: {}\nFailed listening on port {} (tcp), aborting.",
+                    sockaddr, e, port
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "Failed listening on port {} (tcp), aborting.",
+            port
+        ));
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Start the background threads (active expiry).
+pub fn start_background(server: Arc<Server>) {
+    let s = server.clone();
+    let _ = std::thread::Builder::new()
+        .name("expire".into())
+        .spawn(move || crate::storage::expiry::run_active_expire(s));
+}
+
+/// Run the worker threads on `listeners` and wait for a shutdown signal.
+pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<()> {
+    let threads = server.config.threads();
+    if let Some(port) = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+    {
+        server
+            .port
+            .store(port as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    for i in 0..threads {
+        let clones: Vec<TcpListener> = listeners
+            .iter()
+            .map(|l| l.try_clone())
+            .collect::<std::io::Result<_>>()?;
+        let server = server.clone();
+        std::thread::Builder::new()
+            .name(format!("worker-{}", i))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("worker {} could not start its event loop: {}", i, e);
+                        return;
+                    }
+                };
+                rt.block_on(worker(server, clones));
+            })?;
+    }
+    tracing::info!(
+        "Ready to accept connections tcp ({} worker threads)",
+        threads
+    );
+    wait_for_signal(server)
+}
+
+async fn worker(server: Arc<Server>, listeners: Vec<TcpListener>) {
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let listener = match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("listener: {}", e);
+                    return;
+                }
+            };
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(connection::serve(server.clone(), stream));
+                    }
+                    Err(e) => {
+                        tracing::warn!("Accepting client connection: {}", e);
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+fn wait_for_signal(server: Arc<Server>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => server.shutdown("Received SIGTERM scheduling shutdown..."),
+            _ = int.recv() => server.shutdown("Received SIGINT scheduling shutdown..."),
+        }
+    })
+}

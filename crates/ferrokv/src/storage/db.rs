@@ -1,0 +1,264 @@
+//! Databases, shard locking and the view of a database that command handlers use.
+
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+
+use super::shard::{Entry, Shard};
+use super::slot::key_slot;
+use super::value::Value;
+use crate::commands::CmdError;
+use crate::stats::Stats;
+
+/// Shards per database. Each shard holds 16 consecutive cluster slots, so a shard's tables
+/// stay small (no long stop-the-world rehash) and slot ranges map onto shards for clustering.
+pub const SHARDS: usize = 1024;
+const SLOTS_PER_SHARD_SHIFT: u32 = 4;
+
+/// The shard a key lives in.
+#[inline]
+pub fn shard_of(key: &[u8]) -> usize {
+    (key_slot(key) as usize) >> SLOTS_PER_SHARD_SHIFT
+}
+
+/// One numbered database.
+pub struct Db {
+    /// The shards, indexed by `shard_of(key)`.
+    pub shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Db {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+}
+
+impl Db {
+    /// Number of keys, counted shard by shard (not atomic across shards).
+    pub fn approx_len(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(k, v), s| {
+            let s = s.lock();
+            (k + s.map.len(), v + s.volatile)
+        })
+    }
+}
+
+/// Identifies a locked shard: database index and shard index, ordered so that locking in
+/// ascending order never deadlocks.
+pub type LockId = u32;
+
+/// The lock id of a shard of a database.
+#[inline]
+pub fn lock_id(db: usize, shard: usize) -> LockId {
+    (db * SHARDS + shard) as LockId
+}
+
+/// A set of held shard locks, taken in ascending order.
+pub struct LockSet<'s> {
+    dbs: &'s [Db],
+    guards: SmallVec<[(LockId, MutexGuard<'s, Shard>); 2]>,
+}
+
+impl<'s> LockSet<'s> {
+    /// An empty set over the server's databases.
+    pub fn new(dbs: &'s [Db]) -> Self {
+        LockSet {
+            dbs,
+            guards: SmallVec::new(),
+        }
+    }
+
+    /// Lock the given shards (sorted here; duplicates skipped). Must be called on an empty
+    /// set: locks are always taken in ascending order, so lockers never deadlock.
+    pub fn lock(&mut self, ids: &mut [LockId]) {
+        debug_assert!(self.guards.is_empty());
+        ids.sort_unstable();
+        let mut last = None;
+        for &id in ids.iter() {
+            if last == Some(id) {
+                continue;
+            }
+            last = Some(id);
+            let db = id as usize / SHARDS;
+            let shard = id as usize % SHARDS;
+            if let Some(m) = self.dbs.get(db).and_then(|d| d.shards.get(shard)) {
+                self.guards.push((id, m.lock()));
+            }
+        }
+    }
+
+    /// Lock every shard of one database.
+    pub fn lock_db(&mut self, db: usize) {
+        let mut ids: Vec<LockId> = (0..SHARDS).map(|s| lock_id(db, s)).collect();
+        self.lock(&mut ids);
+    }
+
+    /// Lock every shard of every database.
+    pub fn lock_all(&mut self) {
+        let mut ids: Vec<LockId> = (0..self.dbs.len() * SHARDS).map(|i| i as LockId).collect();
+        self.lock(&mut ids);
+    }
+
+    /// True when nothing is locked.
+    pub fn is_empty(&self) -> bool {
+        self.guards.is_empty()
+    }
+
+    /// Release every lock.
+    pub fn release(&mut self) {
+        self.guards.clear();
+    }
+
+    /// Number of databases.
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// A held shard, or None when it is not locked.
+    #[inline]
+    pub fn shard(&mut self, db: usize, shard: usize) -> Option<&mut Shard> {
+        let id = lock_id(db, shard);
+        let pos = if self.guards.first().is_some_and(|(first, _)| *first == id) {
+            0
+        } else {
+            self.guards.binary_search_by_key(&id, |(i, _)| *i).ok()?
+        };
+        self.guards.get_mut(pos).map(|(_, g)| &mut **g)
+    }
+
+    /// The held shards of one database, in shard order.
+    pub fn db_shards(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 's> {
+        let lo = lock_id(db, 0);
+        let hi = lock_id(db + 1, 0);
+        self.guards
+            .iter_mut()
+            .filter(move |(id, _)| *id >= lo && *id < hi)
+            .map(|(_, g)| &mut **g)
+    }
+}
+
+/// A database as a command handler sees it: the shards its command locked, the command's
+/// clock, lazy expiry on every lookup.
+pub struct DbView<'a, 's> {
+    /// The held locks.
+    pub locks: &'a mut LockSet<'s>,
+    /// Database index.
+    pub db: usize,
+    /// The command's time (Unix ms), used for every expiry check of the command.
+    pub now: u64,
+    /// Server statistics (expired keys, dirty counter).
+    pub stats: &'s Stats,
+}
+
+impl<'a, 's> DbView<'a, 's> {
+    /// The locked shard that holds `key`.
+    #[inline]
+    pub fn shard(&mut self, key: &[u8]) -> Result<&mut Shard, CmdError> {
+        let db = self.db;
+        self.locks
+            .shard(db, shard_of(key))
+            .ok_or(CmdError::Internal("key's shard is not locked"))
+    }
+
+    /// Look up a live entry, deleting it first if it has expired.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<&mut Entry>, CmdError> {
+        let now = self.now;
+        let stats = self.stats;
+        let shard = self.shard(key)?;
+        let expired = match shard.map.get(key) {
+            None => return Ok(None),
+            Some(e) => e.is_expired(now),
+        };
+        if expired {
+            shard.remove(key);
+            shard.touch_watched(key);
+            stats.expired_key(key);
+            return Ok(None);
+        }
+        Ok(shard.map.get_mut(key))
+    }
+
+    /// The live value under `key`.
+    pub fn value(&mut self, key: &[u8]) -> Result<Option<&mut Value>, CmdError> {
+        Ok(self.get(key)?.map(|e| &mut e.value))
+    }
+
+    /// True when `key` exists (and has not expired).
+    pub fn exists(&mut self, key: &[u8]) -> Result<bool, CmdError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Store `value` under `key`, dropping any TTL (like SET). Signals the modification.
+    pub fn set(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
+        self.set_entry(key, Entry::new(value))
+    }
+
+    /// Store an entry (value and deadline). Signals the modification.
+    pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
+        let shard = self.shard(key)?;
+        shard.insert(key, entry);
+        shard.touch_watched(key);
+        self.stats.dirty(1);
+        Ok(())
+    }
+
+    /// Store `value` under `key`, keeping its TTL if the key exists. Signals the modification.
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
+        let now = self.now;
+        let expire_at = match self.get(key)? {
+            Some(e) if !e.is_expired(now) => e.expire_at,
+            _ => 0,
+        };
+        self.set_entry(key, Entry { value, expire_at })
+    }
+
+    /// Delete `key`; returns whether it existed. Signals the modification.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool, CmdError> {
+        if !self.exists(key)? {
+            return Ok(false);
+        }
+        let shard = self.shard(key)?;
+        shard.remove(key);
+        shard.touch_watched(key);
+        self.stats.dirty(1);
+        Ok(true)
+    }
+
+    /// Remove and return the entry under `key` (for RENAME/MOVE). Signals the modification.
+    pub fn take(&mut self, key: &[u8]) -> Result<Option<Entry>, CmdError> {
+        if !self.exists(key)? {
+            return Ok(None);
+        }
+        let shard = self.shard(key)?;
+        let e = shard.remove(key);
+        shard.touch_watched(key);
+        self.stats.dirty(1);
+        Ok(e)
+    }
+
+    /// Set (`at` > 0) or clear (`0`) the deadline of an existing key. Signals the modification.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> Result<bool, CmdError> {
+        if !self.exists(key)? {
+            return Ok(false);
+        }
+        let shard = self.shard(key)?;
+        shard.set_expire(key, at);
+        shard.touch_watched(key);
+        self.stats.dirty(1);
+        Ok(true)
+    }
+
+    /// Signal that a value was changed in place through `get`/`value` (WATCH, dirty counter).
+    pub fn modified(&mut self, key: &[u8]) -> Result<(), CmdError> {
+        self.shard(key)?.touch_watched(key);
+        self.stats.dirty(1);
+        Ok(())
+    }
+
+    /// Every locked shard of this database, in shard order (whole-database commands).
+    pub fn shards(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a, 's> {
+        let db = self.db;
+        self.locks.db_shards(db)
+    }
+}

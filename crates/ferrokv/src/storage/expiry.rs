@@ -1,0 +1,55 @@
+//! The active expiry cycle: reclaims expired keys that nobody reads, like Redis's
+//! `activeExpireCycle`, one shard lock at a time so clients keep running.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::server::Server;
+use crate::util::now_ms;
+
+/// Run the active expiry cycle forever (on its own thread), `hz` times a second, spending
+/// at most 25% of one core per second in each run and resuming where the last one stopped.
+pub fn run_active_expire(server: Arc<Server>) {
+    let mut cursor = 0usize;
+    loop {
+        let hz = server.config.hz().clamp(1, 500);
+        let period = Duration::from_millis(1000 / hz);
+        std::thread::sleep(period);
+        if server.is_shutting_down() {
+            return;
+        }
+        if !server.config.active_expire_enabled() {
+            continue;
+        }
+        let budget = period / 4;
+        cursor = expire_cycle(&server, cursor, budget);
+    }
+}
+
+/// One cycle: walk shards from `cursor` until every shard was visited or the time budget is
+/// spent. Returns where the next cycle starts.
+pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usize {
+    let start = Instant::now();
+    let total = server.dbs.len() * super::SHARDS;
+    for _ in 0..total {
+        let db = cursor / super::SHARDS;
+        let shard_idx = cursor % super::SHARDS;
+        cursor = (cursor + 1) % total;
+        let Some(m) = server.dbs.get(db).and_then(|d| d.shards.get(shard_idx)) else {
+            continue;
+        };
+        let mut shard = m.lock();
+        if shard.volatile == 0 {
+            continue;
+        }
+        let expired = shard.collect_expired(now_ms());
+        drop(shard);
+        for k in &expired {
+            server.stats.expired_key(k);
+        }
+        if start.elapsed() >= budget {
+            break;
+        }
+    }
+    cursor
+}

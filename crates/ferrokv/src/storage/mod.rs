@@ -1,0 +1,13 @@
+//! The keyspace: numbered databases, each a fixed array of shards keyed by cluster slot,
+//! each shard behind its own lock. See docs/architecture.md.
+
+pub mod db;
+pub mod expiry;
+pub mod glob;
+pub mod shard;
+pub mod slot;
+pub mod value;
+
+pub use db::{Db, DbView, LockSet, SHARDS};
+pub use shard::{Entry, Shard, WatchFlag};
+pub use value::{HashValue, StrValue, Value};

@@ -1,0 +1,136 @@
+//! One shard of a database: the keys of a range of cluster slots, behind one lock.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use super::value::Value;
+
+/// A stored entry: the value and its expiry deadline.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Absolute expiry time in Unix milliseconds; 0 when the key has no TTL.
+    pub expire_at: u64,
+}
+
+impl Entry {
+    /// A new entry without expiry.
+    pub fn new(value: Value) -> Entry {
+        Entry {
+            value,
+            expire_at: 0,
+        }
+    }
+
+    /// True when the entry has a deadline that has passed at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+/// A flag shared between a client and the shards whose keys it WATCHes; set when a watched
+/// key is modified, which makes the client's EXEC fail.
+pub type WatchFlag = Arc<AtomicBool>;
+
+/// The keys of one shard plus the bookkeeping that must change under the same lock.
+#[derive(Default, Debug)]
+pub struct Shard {
+    /// Key -> entry.
+    pub map: HashMap<Box<[u8]>, Entry>,
+    /// Number of entries with an expiry (lets the active expiry cycle skip this shard).
+    pub volatile: usize,
+    /// WATCHed keys of this shard and the flags of the clients watching them.
+    pub watched: HashMap<Box<[u8]>, Vec<WatchFlag>>,
+}
+
+impl Shard {
+    /// Mark every client watching `key` (Redis's `touchWatchedKey`).
+    #[inline]
+    pub fn touch_watched(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(flags) = self.watched.get(key) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Mark every client watching any key of this shard (FLUSHDB, SWAPDB).
+    pub fn touch_all_watched(&mut self, only_existing: bool) {
+        for (key, flags) in self.watched.iter() {
+            if only_existing && !self.map.contains_key(key.as_ref()) {
+                continue;
+            }
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Remove an entry, keeping the volatile count right.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
+        Some(e)
+    }
+
+    /// Insert or replace an entry, keeping the volatile count right. Returns the old entry.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let new_volatile = entry.expire_at != 0;
+        let old = match self.map.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, entry)),
+            None => {
+                self.map.insert(key.into(), entry);
+                None
+            }
+        };
+        if new_volatile {
+            self.volatile += 1;
+        }
+        if let Some(o) = &old {
+            if o.expire_at != 0 {
+                self.volatile -= 1;
+            }
+        }
+        old
+    }
+
+    /// Set or clear (`0`) the deadline of an existing key. Returns false if the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        match (e.expire_at != 0, at != 0) {
+            (false, true) => self.volatile += 1,
+            (true, false) => self.volatile -= 1,
+            _ => {}
+        }
+        e.expire_at = at;
+        true
+    }
+
+    /// Delete every expired key, up to `budget` entries examined; returns the deleted keys.
+    pub fn collect_expired(&mut self, now: u64) -> Vec<Box<[u8]>> {
+        if self.volatile == 0 {
+            return Vec::new();
+        }
+        let expired: Vec<Box<[u8]>> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.is_expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.remove(k);
+            self.touch_watched(k);
+        }
+        expired
+    }
+}

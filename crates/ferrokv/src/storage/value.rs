@@ -1,0 +1,194 @@
+//! Values stored in the keyspace and their encodings.
+
+use hashbrown::HashMap;
+
+/// A string value. Integers that Redis would store as `int` are kept as integers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrValue {
+    /// `OBJECT ENCODING` = `int`.
+    Int(i64),
+    /// `embstr` when `raw` is false and the length is at most 44, else `raw`.
+    Bytes { data: Vec<u8>, raw: bool },
+}
+
+/// Strings that look like integers within this length become `int` encoded, as in Redis.
+const MAX_INT_ENCODED_LEN: usize = 20;
+/// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
+pub const EMBSTR_LIMIT: usize = 44;
+
+impl StrValue {
+    /// Build a value the way `SET` stores it: `int` when the bytes are a canonical integer.
+    pub fn from_bytes(data: &[u8]) -> StrValue {
+        if data.len() <= MAX_INT_ENCODED_LEN {
+            if let Some(n) = crate::util::parse_canonical_i64(data) {
+                return StrValue::Int(n);
+            }
+        }
+        StrValue::Bytes {
+            data: data.to_vec(),
+            raw: data.len() > EMBSTR_LIMIT,
+        }
+    }
+
+    /// Owned bytes stored as `raw` (the result of APPEND, SETRANGE, SETBIT...).
+    pub fn raw(data: Vec<u8>) -> StrValue {
+        StrValue::Bytes { data, raw: true }
+    }
+
+    /// The value's bytes (integers are formatted).
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            StrValue::Int(n) => n.to_string().into_bytes(),
+            StrValue::Bytes { data, .. } => data.clone(),
+        }
+    }
+
+    /// Call `f` with the bytes without allocating for the `Bytes` case.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrValue::Int(n) => {
+                let mut buf = itoa_stack(*n);
+                f(buf.as_slice())
+            }
+            StrValue::Bytes { data, .. } => f(data),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Int(n) => itoa_stack(*n).as_slice().len(),
+            StrValue::Bytes { data, .. } => data.len(),
+        }
+    }
+
+    /// True when the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Turn the value into owned mutable bytes (for in-place edits), marking it `raw`.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if let StrValue::Int(n) = self {
+            *self = StrValue::raw(n.to_string().into_bytes());
+        }
+        match self {
+            StrValue::Bytes { data, raw } => {
+                *raw = true;
+                data
+            }
+            StrValue::Int(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Redis's encoding name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrValue::Int(_) => "int",
+            StrValue::Bytes { data, raw } => {
+                if !*raw && data.len() <= EMBSTR_LIMIT {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+        }
+    }
+}
+
+/// A small stack buffer holding a formatted i64.
+pub struct StackNum {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl StackNum {
+    /// The digits.
+    pub fn as_slice(&mut self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// Format an i64 without allocating.
+pub fn itoa_stack(n: i64) -> StackNum {
+    let mut bytes = [0u8; 20];
+    let mut i = 20;
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        bytes[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        bytes[i] = b'-';
+    }
+    StackNum { bytes, start: i }
+}
+
+/// A hash value: a small insertion-ordered vector (Redis's listpack) or a hash table.
+#[derive(Clone, Debug)]
+pub enum HashValue {
+    /// `listpack`: fields in insertion order, as Redis keeps small hashes.
+    Listpack(Vec<(Vec<u8>, Vec<u8>)>),
+    /// `hashtable`.
+    Table(HashMap<Vec<u8>, Vec<u8>>),
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue::Listpack(Vec::new())
+    }
+}
+
+/// A value stored under a key.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// Strings (and bitmaps).
+    Str(StrValue),
+    /// Hashes.
+    Hash(HashValue),
+}
+
+impl Value {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+            Value::Hash(HashValue::Listpack(_)) => "listpack",
+            Value::Hash(HashValue::Table(_)) => "hashtable",
+        }
+    }
+
+    /// Approximate heap bytes held by the value (for INFO memory accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(StrValue::Int(_)) => 0,
+            Value::Str(StrValue::Bytes { data, .. }) => data.capacity(),
+            Value::Hash(HashValue::Listpack(v)) => {
+                v.capacity() * 48
+                    + v.iter()
+                        .map(|(f, x)| f.capacity() + x.capacity())
+                        .sum::<usize>()
+            }
+            Value::Hash(HashValue::Table(t)) => {
+                t.capacity() * 56
+                    + t.iter()
+                        .map(|(f, x)| f.capacity() + x.capacity())
+                        .sum::<usize>()
+            }
+        }
+    }
+}

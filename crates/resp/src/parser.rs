@@ -1,0 +1,340 @@
+//! Incremental request parser. Stateless: each call looks at the buffered bytes and returns
+//! either one complete request (with how many bytes it used) or "need more". Bulk payloads are
+//! never copied: arguments are returned as ranges into the caller's buffer.
+
+use std::ops::Range;
+
+/// Size limits applied while parsing, mirroring redis-server's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: the largest bulk string accepted.
+    pub max_bulk_len: u64,
+    /// Largest multibulk element count accepted (Redis: INT_MAX).
+    pub max_multibulk_len: u64,
+    /// Longest inline request or count line without a newline (Redis: 64 KiB).
+    pub max_inline_len: usize,
+    /// When false the client has not authenticated yet and Redis's tighter limits apply.
+    pub authenticated: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: i32::MAX as u64,
+            max_inline_len: 64 * 1024,
+            authenticated: true,
+        }
+    }
+}
+
+/// A protocol error; the text follows `ERR Protocol error: ` in the reply, after which the
+/// connection is closed (as redis-server does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+/// Where a parsed request's arguments are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Args {
+    /// Multibulk request: the arguments are the ranges (into the parsed buffer) that the
+    /// parser wrote into the caller's range vector.
+    Ranges,
+    /// Inline request: arguments after unquoting, owned.
+    Owned(Vec<Vec<u8>>),
+}
+
+/// Result of one parse step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// The buffer does not hold a complete request yet.
+    Incomplete,
+    /// A complete request that used `consumed` bytes. It may have no arguments (an empty
+    /// inline line or `*0`), which the server ignores.
+    Request { args: Args, consumed: usize },
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let hay = buf.get(from..)?;
+    let mut i = 0;
+    while let Some(pos) = hay
+        .get(i..)
+        .and_then(|h| h.iter().position(|&b| b == b'\r'))
+    {
+        let at = i + pos;
+        match hay.get(at + 1) {
+            Some(b'\n') => return Some(from + at),
+            Some(_) => i = at + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+/// Parse a signed decimal the way Redis's `string2ll` does (no spaces, no leading `+`).
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    std::str::from_utf8(s)
+        .ok()?
+        .parse::<i64>()
+        .ok()
+        .filter(|_| {
+            // reject forms string2ll rejects: "+1", "01", "-0"
+            !(s[0] == b'+'
+                || (s.len() > 1 && s[0] == b'0')
+                || s == b"-0"
+                || (s.len() > 1 && s[0] == b'-' && s[1] == b'0'))
+        })
+}
+
+/// Parse one request from the start of `buf`. For multibulk requests the argument ranges are
+/// written to `ranges` (cleared first), so a connection reuses one vector for every request.
+pub fn parse_request(
+    buf: &[u8],
+    limits: &Limits,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<Parsed, ParseError> {
+    ranges.clear();
+    match buf.first() {
+        None => Ok(Parsed::Incomplete),
+        Some(b'*') => parse_multibulk(buf, limits, ranges),
+        Some(_) => parse_inline(buf, limits),
+    }
+}
+
+fn parse_multibulk(
+    buf: &[u8],
+    limits: &Limits,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<Parsed, ParseError> {
+    let Some(eol) = find_crlf(buf, 1) else {
+        if buf.len() > limits.max_inline_len {
+            return Err(ParseError("too big mbulk count string".into()));
+        }
+        return Ok(Parsed::Incomplete);
+    };
+    let count = match parse_i64(&buf[1..eol]) {
+        Some(n) if n <= 0 || (n as u64) <= limits.max_multibulk_len => n,
+        _ => return Err(ParseError("invalid multibulk length".into())),
+    };
+    if !limits.authenticated && count > 10 {
+        return Err(ParseError("unauthenticated multibulk length".into()));
+    }
+    let mut pos = eol + 2;
+    if count <= 0 {
+        return Ok(Parsed::Request {
+            args: Args::Ranges,
+            consumed: pos,
+        });
+    }
+    ranges.reserve(count.min(1024) as usize);
+    for _ in 0..count {
+        let Some(&first) = buf.get(pos) else {
+            return Ok(Parsed::Incomplete);
+        };
+        if first != b'$' {
+            return Err(ParseError(format!("expected '$', got '{}'", first as char)));
+        }
+        let Some(eol) = find_crlf(buf, pos + 1) else {
+            if buf.len() - pos > limits.max_inline_len {
+                return Err(ParseError("too big bulk count string".into()));
+            }
+            return Ok(Parsed::Incomplete);
+        };
+        let len = match parse_i64(&buf[pos + 1..eol]) {
+            Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
+            _ => return Err(ParseError("invalid bulk length".into())),
+        };
+        if !limits.authenticated && len > 16384 {
+            return Err(ParseError("unauthenticated bulk length".into()));
+        }
+        let start = eol + 2;
+        let end = start + len;
+        if buf.len() < end + 2 {
+            return Ok(Parsed::Incomplete);
+        }
+        ranges.push(start..end);
+        // Redis does not verify the CRLF after a bulk payload; it skips two bytes.
+        pos = end + 2;
+    }
+    Ok(Parsed::Request {
+        args: Args::Ranges,
+        consumed: pos,
+    })
+}
+
+fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > limits.max_inline_len {
+            return Err(ParseError("too big inline request".into()));
+        }
+        return Ok(Parsed::Incomplete);
+    };
+    let mut line = &buf[..nl];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    let args =
+        split_inline_args(line).ok_or_else(|| ParseError("unbalanced quotes in request".into()))?;
+    Ok(Parsed::Request {
+        args: Args::Owned(args),
+        consumed: nl + 1,
+    })
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Split a line into arguments like Redis's `sdssplitargs`: spaces separate, `"..."` allows
+/// `\n \r \t \b \a \\ \"` and `\xHH` escapes, `'...'` allows `\'`. Returns None on
+/// unbalanced quotes or a closing quote not followed by a space.
+pub fn split_inline_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(out);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && hex_val(line[i + 2]).is_some()
+                    && hex_val(line[i + 3]).is_some()
+                {
+                    let hi = hex_val(line[i + 2]).unwrap_or(0);
+                    let lo = hex_val(line[i + 3]).unwrap_or(0);
+                    cur.push(hi * 16 + lo);
+                    i += 3;
+                } else if c == b'\\' && i + 1 < n {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if c == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
+                        i += 1;
+                        break;
+                    }
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        out.push(cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Result<Parsed, ParseError> {
+        parse_request(buf, &Limits::default(), &mut Vec::new())
+    }
+
+    fn args(buf: &[u8]) -> Vec<Vec<u8>> {
+        let mut ranges = Vec::new();
+        match parse_request(buf, &Limits::default(), &mut ranges).unwrap() {
+            Parsed::Request {
+                args: Args::Ranges, ..
+            } => ranges.iter().map(|r| buf[r.clone()].to_vec()).collect(),
+            Parsed::Request {
+                args: Args::Owned(v),
+                ..
+            } => v,
+            Parsed::Incomplete => panic!("incomplete"),
+        }
+    }
+
+    #[test]
+    fn multibulk_complete_and_partial() {
+        let req = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        assert_eq!(args(req), vec![b"GET".to_vec(), b"k".to_vec()]);
+        for cut in 0..req.len() {
+            assert_eq!(parse(&req[..cut]).unwrap(), Parsed::Incomplete);
+        }
+    }
+
+    #[test]
+    fn multibulk_errors_match_redis() {
+        assert_eq!(
+            parse(b"*x\r\n"),
+            Err(ParseError("invalid multibulk length".into()))
+        );
+        assert_eq!(
+            parse(b"*1\r\n+a\r\n"),
+            Err(ParseError("expected '$', got '+'".into()))
+        );
+        assert_eq!(
+            parse(b"*1\r\n$-1\r\n"),
+            Err(ParseError("invalid bulk length".into()))
+        );
+        assert_eq!(
+            parse(b"*1\r\n$600000000\r\n"),
+            Err(ParseError("invalid bulk length".into()))
+        );
+    }
+
+    #[test]
+    fn inline_quotes() {
+        assert_eq!(
+            args(b"set a \"b c\\x41\"\r\n"),
+            vec![b"set".to_vec(), b"a".to_vec(), b"b cA".to_vec()]
+        );
+        assert_eq!(args(b"  \r\n"), Vec::<Vec<u8>>::new());
+        assert!(parse(b"set \"a\r\n").is_err());
+        assert!(parse(b"set \"a\"b\r\n").is_err());
+    }
+}
