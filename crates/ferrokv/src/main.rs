@@ -67,7 +67,9 @@ fn main() {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("{}", e);
-            eprintln!("{}", e);
+            if !config.get("logfile").is_empty() {
+                eprintln!("{}", e);
+            }
             std::process::exit(1);
         }
     };

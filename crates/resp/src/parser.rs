@@ -70,22 +70,29 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Parse a signed decimal the way Redis's `string2ll` does (no spaces, no leading `+`).
+/// Parse a length line's decimal number. Like Redis's `string2ll`: optional `-`, digits, no
+/// `+`, no leading zeros, no spaces, within i64.
 fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
+    let (neg, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] => return if neg { None } else { Some(0) },
+        [b'0', ..] => return None,
+        _ if digits.len() > 19 => return None,
+        _ => {}
     }
-    std::str::from_utf8(s)
-        .ok()?
-        .parse::<i64>()
-        .ok()
-        .filter(|_| {
-            // reject forms string2ll rejects: "+1", "01", "-0"
-            !(s[0] == b'+'
-                || (s.len() > 1 && s[0] == b'0')
-                || s == b"-0"
-                || (s.len() > 1 && s[0] == b'-' && s[1] == b'0'))
-        })
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as i64)?;
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// Parse one request from the start of `buf`. For multibulk requests the argument ranges are

@@ -8,7 +8,7 @@ pub static COMMANDS: &[Command] = &[];
 /// CLIENT SETNAME / HELLO SETNAME: names may not contain spaces, newlines or special
 /// characters.
 pub fn validate_name(name: &[u8]) -> CmdResult {
-    if name.iter().any(|&c| c < b'!' || c > b'~') {
+    if name.iter().any(|c| !(b'!'..=b'~').contains(c)) {
         return Err(CmdError::Static(
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ));

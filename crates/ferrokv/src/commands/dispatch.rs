@@ -186,10 +186,11 @@ pub fn run(
     locks.lock(&mut ids);
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
     drop(locks);
-    finish(server, client, id, cmd, args, start, result.is_err());
+    finish(server, client, id, cmd, args, start, !result);
 }
 
-/// Call a handler with already-held locks and write its error, if any.
+/// Call a handler with already-held locks and write its error, if any. Returns whether the
+/// command succeeded.
 pub fn call_handler<'s>(
     server: &'s Server,
     client: &mut Client,
@@ -198,7 +199,7 @@ pub fn call_handler<'s>(
     id: usize,
     cmd: &'static Command,
     args: &[&[u8]],
-) -> Result<(), ()> {
+) -> bool {
     let name: &'static str = registry().full_name(id);
     let mut ctx = Ctx {
         server,
@@ -209,12 +210,12 @@ pub fn call_handler<'s>(
         name,
     };
     match (cmd.handler)(&mut ctx, args) {
-        Ok(()) => Ok(()),
+        Ok(()) => true,
         Err(e) => {
             let msg = e.message(name);
             server.record_error(&msg);
             ctx.out.error(&msg);
-            Err(())
+            false
         }
     }
 }

@@ -20,7 +20,6 @@ pub mod server;
 pub mod strings;
 pub mod transactions;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 pub use error::{CmdError, CmdResult};
@@ -52,7 +51,7 @@ pub struct Registry {
     pub entries: Vec<(String, &'static Command)>,
     /// Top-level commands in table order.
     pub top: Vec<&'static Command>,
-    by_name: HashMap<String, usize>,
+    by_name: hashbrown::HashMap<Box<[u8]>, usize>,
 }
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
@@ -63,16 +62,17 @@ pub fn registry() -> &'static Registry {
         let mut r = Registry {
             entries: Vec::new(),
             top: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: hashbrown::HashMap::new(),
         };
         for family in families() {
             for cmd in family {
                 r.top.push(cmd);
-                r.by_name.insert(cmd.name.to_string(), r.entries.len());
+                r.by_name
+                    .insert(cmd.name.as_bytes().into(), r.entries.len());
                 r.entries.push((cmd.name.to_string(), cmd));
                 for sub in cmd.subcommands {
                     let full = format!("{}|{}", cmd.name, sub.name);
-                    r.by_name.insert(full.clone(), r.entries.len());
+                    r.by_name.insert(full.as_bytes().into(), r.entries.len());
                     r.entries.push((full, sub));
                 }
             }
@@ -89,15 +89,14 @@ impl Registry {
         for (d, s) in lowered.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
-        let key = std::str::from_utf8(lowered).ok()?;
-        let id = *self.by_name.get(key)?;
+        let id = *self.by_name.get(&*lowered)?;
         self.entries.get(id).map(|(_, c)| (id, *c))
     }
 
     /// Look up `parent|sub`, case-insensitively.
     pub fn lookup_sub(&self, parent: &str, sub: &[u8]) -> Option<(usize, &'static Command)> {
         let full = format!("{}|{}", parent, crate::util::lower(sub));
-        let id = *self.by_name.get(&full)?;
+        let id = *self.by_name.get(full.as_bytes())?;
         self.entries.get(id).map(|(_, c)| (id, *c))
     }
 

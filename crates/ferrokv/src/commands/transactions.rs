@@ -12,7 +12,7 @@ use super::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
 use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::{Client, Server};
 use crate::storage::db::{lock_id, shard_of};
-use crate::storage::LockSet;
+use crate::storage::{LockSet, Shard, WatchFlag, Watcher};
 
 /// The transactions family's table.
 pub static COMMANDS: &[Command] = &[
@@ -121,8 +121,15 @@ fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             .ok_or(CmdError::Internal("key's shard is not locked"))?;
         // A key that is already logically expired counts as absent: if it is later reclaimed
         // by expiry, that is not a change (as Redis's `expired` flag on watched keys).
-        let _already_expired = shard.map.get(*key).is_some_and(|e| e.is_expired(now));
-        shard.watched.entry((*key).into()).or_default().push(flag);
+        let expired_at_watch = shard.map.get(*key).is_some_and(|e| e.is_expired(now));
+        shard
+            .watched
+            .entry((*key).into())
+            .or_default()
+            .push(Watcher {
+                flag,
+                expired_at_watch,
+            });
         ctx.client.watched.push((db, (*key).into()));
     }
     ctx.out.ok();
@@ -160,13 +167,24 @@ fn unwatch_locked(locks: &mut LockSet, client: &mut Client) {
     client.watch_flag.store(false, Ordering::Release);
 }
 
-fn remove_watch(shard: &mut crate::storage::Shard, key: &[u8], flag: &crate::storage::WatchFlag) {
-    if let Some(flags) = shard.watched.get_mut(key) {
-        flags.retain(|f| !Arc::ptr_eq(f, flag));
-        if flags.is_empty() {
+fn remove_watch(shard: &mut Shard, key: &[u8], flag: &WatchFlag) {
+    if let Some(watchers) = shard.watched.get_mut(key) {
+        watchers.retain(|w| !Arc::ptr_eq(&w.flag, flag));
+        if watchers.is_empty() {
             shard.watched.remove(key);
         }
     }
+}
+
+/// True when a watched key that was live at WATCH time has expired since (even if nobody
+/// has reclaimed it yet): Redis counts that as a change.
+fn watched_key_expired(shard: &Shard, key: &[u8], flag: &WatchFlag, now: u64) -> bool {
+    let live_at_watch = shard
+        .watched
+        .get(key)
+        .and_then(|ws| ws.iter().find(|w| Arc::ptr_eq(&w.flag, flag)))
+        .is_some_and(|w| !w.expired_at_watch);
+    live_at_watch && shard.map.get(key).is_some_and(|e| e.is_expired(now))
 }
 
 fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
@@ -211,12 +229,12 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.locks.lock(&mut ids);
 
     let now = ctx.now;
-    let watch_broken = ctx.client.watch_flag.load(Ordering::Acquire)
+    let flag = ctx.client.watch_flag.clone();
+    let watch_broken = flag.load(Ordering::Acquire)
         || ctx.client.watched.iter().any(|(wdb, key)| {
             ctx.locks
                 .shard(*wdb, shard_of(key))
-                .and_then(|s| s.map.get(key.as_ref()))
-                .is_some_and(|e| e.is_expired(now))
+                .is_some_and(|s| watched_key_expired(s, key, &flag, now))
         });
     unwatch_locked(ctx.locks, ctx.client);
     if watch_broken {
@@ -229,8 +247,7 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         let start = Instant::now();
         match resolve(argv) {
             Ok((id, cmd)) => {
-                let failed =
-                    call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv).is_err();
+                let failed = !call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv);
                 finish(server, ctx.client, id, cmd, argv, start, failed);
             }
             Err(msg) => {

@@ -158,6 +158,14 @@ impl Client {
     /// CLIENT LIST flag letters.
     pub fn flag_letters(&self) -> String {
         let mut f = String::new();
+        self.write_flag_letters(&mut f);
+        f
+    }
+
+    /// Write the CLIENT LIST flag letters into `f` (cleared first; no allocation when it
+    /// already has room).
+    pub fn write_flag_letters(&self, f: &mut String) {
+        f.clear();
         if self.monitor {
             f.push('O');
         }
@@ -176,7 +184,6 @@ impl Client {
         if f.is_empty() {
             f.push('N');
         }
-        f
     }
 
     /// Copy the fields other connections read into the shared handle.
@@ -196,7 +203,7 @@ impl Client {
         info.lib_ver.clone_from(&self.lib_ver);
         info.resp = if resp3 { 3 } else { 2 };
         info.multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
-        info.flags = self.flag_letters();
+        self.write_flag_letters(&mut info.flags);
         info.qbuf = qbuf;
         info.watch = self.watched.len();
     }

@@ -1,5 +1,7 @@
 //! Databases, shard locking and the view of a database that command handlers use.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
@@ -24,12 +26,17 @@ pub fn shard_of(key: &[u8]) -> usize {
 pub struct Db {
     /// The shards, indexed by `shard_of(key)`.
     pub shards: Box<[Mutex<Shard>]>,
+    /// Set whenever a key of this database gets a TTL; cleared by the active expiry cycle
+    /// before a pass that finds no volatile key. Lets the cycle skip databases without
+    /// TTLs instead of locking their 1024 shards ten times a second.
+    pub may_have_volatile: AtomicBool,
 }
 
 impl Default for Db {
     fn default() -> Self {
         Db {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            may_have_volatile: AtomicBool::new(false),
         }
     }
 }
@@ -110,6 +117,16 @@ impl<'s> LockSet<'s> {
         self.guards.clear();
     }
 
+    /// Note that database `db` now holds a key with a TTL (see `Db::may_have_volatile`).
+    #[inline]
+    pub fn note_volatile(&self, db: usize) {
+        if let Some(d) = self.dbs.get(db) {
+            if !d.may_have_volatile.load(Ordering::Relaxed) {
+                d.may_have_volatile.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Number of databases.
     pub fn db_count(&self) -> usize {
         self.dbs.len()
@@ -172,7 +189,7 @@ impl<'a, 's> DbView<'a, 's> {
         };
         if expired {
             shard.remove(key);
-            shard.touch_watched(key);
+            shard.touch_watched_expired(key);
             stats.expired_key(key);
             return Ok(None);
         }
@@ -196,6 +213,9 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Store an entry (value and deadline). Signals the modification.
     pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
+        if entry.expire_at != 0 {
+            self.locks.note_volatile(self.db);
+        }
         let shard = self.shard(key)?;
         shard.insert(key, entry);
         shard.touch_watched(key);
@@ -241,6 +261,9 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> Result<bool, CmdError> {
         if !self.exists(key)? {
             return Ok(false);
+        }
+        if at != 0 {
+            self.locks.note_volatile(self.db);
         }
         let shard = self.shard(key)?;
         shard.set_expire(key, at);

@@ -1,6 +1,7 @@
 //! The active expiry cycle: reclaims expired keys that nobody reads, like Redis's
 //! `activeExpireCycle`, one shard lock at a time so clients keep running.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,15 +28,32 @@ pub fn run_active_expire(server: Arc<Server>) {
 }
 
 /// One cycle: walk shards from `cursor` until every shard was visited or the time budget is
-/// spent. Returns where the next cycle starts.
+/// spent. Returns where the next cycle starts. Databases whose `may_have_volatile` hint is
+/// clear are skipped whole.
 pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usize {
     let start = Instant::now();
     let total = server.dbs.len() * super::SHARDS;
-    for _ in 0..total {
-        let db = cursor / super::SHARDS;
+    let mut visited = 0;
+    while visited < total {
+        let db_idx = cursor / super::SHARDS;
         let shard_idx = cursor % super::SHARDS;
+        let Some(db) = server.dbs.get(db_idx) else {
+            cursor = 0;
+            visited += 1;
+            continue;
+        };
+        if shard_idx == 0 {
+            // Clear before the pass: a TTL set during the pass sets it again, and any shard
+            // this pass finds volatile sets it again too.
+            if !db.may_have_volatile.swap(false, Ordering::Relaxed) {
+                visited += super::SHARDS;
+                cursor = (cursor + super::SHARDS) % total;
+                continue;
+            }
+        }
+        visited += 1;
         cursor = (cursor + 1) % total;
-        let Some(m) = server.dbs.get(db).and_then(|d| d.shards.get(shard_idx)) else {
+        let Some(m) = db.shards.get(shard_idx) else {
             continue;
         };
         let mut shard = m.lock();
@@ -43,11 +61,16 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
             continue;
         }
         let expired = shard.collect_expired(now_ms());
+        if shard.volatile > 0 {
+            db.may_have_volatile.store(true, Ordering::Relaxed);
+        }
         drop(shard);
         for k in &expired {
             server.stats.expired_key(k);
         }
         if start.elapsed() >= budget {
+            // Resuming mid-database: keep the hint so the rest of it is visited.
+            db.may_have_volatile.store(true, Ordering::Relaxed);
             break;
         }
     }

@@ -9,5 +9,5 @@ pub mod slot;
 pub mod value;
 
 pub use db::{Db, DbView, LockSet, SHARDS};
-pub use shard::{Entry, Shard, WatchFlag};
+pub use shard::{Entry, Shard, WatchFlag, Watcher};
 pub use value::{HashValue, StrValue, Value};

@@ -35,6 +35,16 @@ impl Entry {
 /// key is modified, which makes the client's EXEC fail.
 pub type WatchFlag = Arc<AtomicBool>;
 
+/// One client's WATCH of one key.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    /// The client's flag.
+    pub flag: WatchFlag,
+    /// The key was already logically expired when WATCH ran: its removal by expiry is then
+    /// not a change (Redis's `watchedKey.expired`).
+    pub expired_at_watch: bool,
+}
+
 /// The keys of one shard plus the bookkeeping that must change under the same lock.
 #[derive(Default, Debug)]
 pub struct Shard {
@@ -43,7 +53,7 @@ pub struct Shard {
     /// Number of entries with an expiry (lets the active expiry cycle skip this shard).
     pub volatile: usize,
     /// WATCHed keys of this shard and the flags of the clients watching them.
-    pub watched: HashMap<Box<[u8]>, Vec<WatchFlag>>,
+    pub watched: HashMap<Box<[u8]>, Vec<Watcher>>,
 }
 
 impl Shard {
@@ -53,21 +63,39 @@ impl Shard {
         if self.watched.is_empty() {
             return;
         }
-        if let Some(flags) = self.watched.get(key) {
-            for f in flags {
-                f.store(true, Ordering::Release);
+        if let Some(watchers) = self.watched.get(key) {
+            for w in watchers {
+                w.flag.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// A watched key was deleted by expiry: a change, except for clients that watched it
+    /// when it was already expired (for them it merely stops being "expired").
+    #[inline]
+    pub fn touch_watched_expired(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(watchers) = self.watched.get_mut(key) {
+            for w in watchers {
+                if w.expired_at_watch {
+                    w.expired_at_watch = false;
+                } else {
+                    w.flag.store(true, Ordering::Release);
+                }
             }
         }
     }
 
     /// Mark every client watching any key of this shard (FLUSHDB, SWAPDB).
     pub fn touch_all_watched(&mut self, only_existing: bool) {
-        for (key, flags) in self.watched.iter() {
+        for (key, watchers) in self.watched.iter() {
             if only_existing && !self.map.contains_key(key.as_ref()) {
                 continue;
             }
-            for f in flags {
-                f.store(true, Ordering::Release);
+            for w in watchers {
+                w.flag.store(true, Ordering::Release);
             }
         }
     }
@@ -129,7 +157,7 @@ impl Shard {
             .collect();
         for k in &expired {
             self.remove(k);
-            self.touch_watched(k);
+            self.touch_watched_expired(k);
         }
         expired
     }
