@@ -6,8 +6,10 @@ pub mod expiry;
 pub mod glob;
 pub mod shard;
 pub mod slot;
+pub mod table;
 pub mod value;
 
 pub use db::{Db, DbView, LockSet, SHARDS};
 pub use shard::{Entry, Shard, WatchFlag, Watcher};
-pub use value::{HashValue, StrValue, Value};
+pub use table::KeyTable;
+pub use value::{HashValue, StrBuf, StrValue, Value};

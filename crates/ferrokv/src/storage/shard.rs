@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use super::table::KeyTable;
 use super::value::Value;
 
 /// A stored entry: the value and its expiry deadline.
@@ -49,7 +50,7 @@ pub struct Watcher {
 #[derive(Default, Debug)]
 pub struct Shard {
     /// Key -> entry.
-    pub map: HashMap<Box<[u8]>, Entry>,
+    pub map: KeyTable,
     /// Number of entries with an expiry (lets the active expiry cycle skip this shard).
     pub volatile: usize,
     /// WATCHed keys of this shard and the flags of the clients watching them.
@@ -112,13 +113,7 @@ impl Shard {
     /// Insert or replace an entry, keeping the volatile count right. Returns the old entry.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let new_volatile = entry.expire_at != 0;
-        let old = match self.map.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, entry)),
-            None => {
-                self.map.insert(key.into(), entry);
-                None
-            }
-        };
+        let old = self.map.insert(key, entry);
         if new_volatile {
             self.volatile += 1;
         }
@@ -153,7 +148,7 @@ impl Shard {
             .map
             .iter()
             .filter(|(_, e)| e.is_expired(now))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.into())
             .collect();
         for k in &expired {
             self.remove(k);

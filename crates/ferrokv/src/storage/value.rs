@@ -1,6 +1,98 @@
 //! Values stored in the keyspace and their encodings.
 
+use std::ops::{Deref, DerefMut};
+
 use hashbrown::HashMap;
+
+/// Strings up to this many bytes are stored inside the entry (no separate allocation).
+pub const INLINE_STR: usize = 38;
+
+/// String bytes: short ones inline, longer ones in a heap `Vec`.
+#[derive(Clone)]
+pub enum StrBuf {
+    /// At most [`INLINE_STR`] bytes stored in place.
+    Inline {
+        /// Used bytes.
+        len: u8,
+        /// Storage.
+        buf: [u8; INLINE_STR],
+    },
+    /// Heap storage.
+    Heap(Vec<u8>),
+}
+
+impl StrBuf {
+    /// Copy bytes in, inline when they fit.
+    pub fn from_slice(data: &[u8]) -> StrBuf {
+        if data.len() <= INLINE_STR {
+            let mut buf = [0u8; INLINE_STR];
+            buf[..data.len()].copy_from_slice(data);
+            StrBuf::Inline {
+                len: data.len() as u8,
+                buf,
+            }
+        } else {
+            StrBuf::Heap(data.to_vec())
+        }
+    }
+
+    /// Take a vector as is.
+    pub fn from_vec(v: Vec<u8>) -> StrBuf {
+        StrBuf::Heap(v)
+    }
+
+    /// The bytes as a growable vector (moving inline bytes to the heap first), for edits
+    /// such as APPEND and SETRANGE.
+    pub fn make_vec(&mut self) -> &mut Vec<u8> {
+        if let StrBuf::Inline { len, buf } = self {
+            let v = buf[..*len as usize].to_vec();
+            *self = StrBuf::Heap(v);
+        }
+        match self {
+            StrBuf::Heap(v) => v,
+            StrBuf::Inline { .. } => unreachable!("converted to Heap above"),
+        }
+    }
+
+    /// Heap bytes held (0 when inline).
+    pub fn heap_capacity(&self) -> usize {
+        match self {
+            StrBuf::Inline { .. } => 0,
+            StrBuf::Heap(v) => v.capacity(),
+        }
+    }
+}
+
+impl Deref for StrBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            StrBuf::Inline { len, buf } => &buf[..(*len as usize).min(INLINE_STR)],
+            StrBuf::Heap(v) => v,
+        }
+    }
+}
+
+impl DerefMut for StrBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            StrBuf::Inline { len, buf } => &mut buf[..(*len as usize).min(INLINE_STR)],
+            StrBuf::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq for StrBuf {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for StrBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
 
 /// A string value. Integers that Redis would store as `int` are kept as integers.
 #[derive(Clone, Debug, PartialEq)]
@@ -8,7 +100,12 @@ pub enum StrValue {
     /// `OBJECT ENCODING` = `int`.
     Int(i64),
     /// `embstr` when `raw` is false and the length is at most 44, else `raw`.
-    Bytes { data: Vec<u8>, raw: bool },
+    Bytes {
+        /// The bytes.
+        data: StrBuf,
+        /// Modified in place or longer than the embstr limit.
+        raw: bool,
+    },
 }
 
 /// Strings that look like integers within this length become `int` encoded, as in Redis.
@@ -25,21 +122,24 @@ impl StrValue {
             }
         }
         StrValue::Bytes {
-            data: data.to_vec(),
+            data: StrBuf::from_slice(data),
             raw: data.len() > EMBSTR_LIMIT,
         }
     }
 
     /// Owned bytes stored as `raw` (the result of APPEND, SETRANGE, SETBIT...).
     pub fn raw(data: Vec<u8>) -> StrValue {
-        StrValue::Bytes { data, raw: true }
+        StrValue::Bytes {
+            data: StrBuf::from_vec(data),
+            raw: true,
+        }
     }
 
     /// The value's bytes (integers are formatted).
     pub fn to_vec(&self) -> Vec<u8> {
         match self {
             StrValue::Int(n) => n.to_string().into_bytes(),
-            StrValue::Bytes { data, .. } => data.clone(),
+            StrValue::Bytes { data, .. } => data.to_vec(),
         }
     }
 
@@ -75,7 +175,7 @@ impl StrValue {
         match self {
             StrValue::Bytes { data, raw } => {
                 *raw = true;
-                data
+                data.make_vec()
             }
             StrValue::Int(_) => unreachable!("converted above"),
         }
@@ -176,7 +276,7 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(StrValue::Int(_)) => 0,
-            Value::Str(StrValue::Bytes { data, .. }) => data.capacity(),
+            Value::Str(StrValue::Bytes { data, .. }) => data.heap_capacity(),
             Value::Hash(HashValue::Listpack(v)) => {
                 v.capacity() * 48
                     + v.iter()
@@ -190,5 +290,19 @@ impl Value {
                         .sum::<usize>()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Value={} StrValue={} HashValue={} Entry={}",
+            std::mem::size_of::<super::Value>(),
+            std::mem::size_of::<super::StrValue>(),
+            std::mem::size_of::<super::HashValue>(),
+            std::mem::size_of::<crate::storage::Entry>()
+        );
     }
 }

@@ -1,0 +1,53 @@
+//! Memory accounting. ferrokv allocates through jemalloc, whose statistics give the exact
+//! number of bytes the server holds (INFO memory's `used_memory`), as Redis reports it.
+
+/// The process-wide allocator.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Bytes currently allocated by the server (jemalloc `stats.allocated`).
+pub fn used_memory() -> usize {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        // Statistics are cached by jemalloc until the epoch advances.
+        if tikv_jemalloc_ctl::epoch::advance().is_ok() {
+            if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
+                return n;
+            }
+        }
+    }
+    0
+}
+
+/// Resident set size of the process in bytes (from /proc/self/statm).
+pub fn rss() -> usize {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .map(|pages| pages * page)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allocation_is_counted() {
+        let before = super::used_memory();
+        let v = vec![1u8; 10 << 20];
+        let after = super::used_memory();
+        assert!(
+            after >= before + (10 << 20) - 4096,
+            "{} -> {}",
+            before,
+            after
+        );
+        drop(v);
+        assert!(super::rss() > 0);
+    }
+}
