@@ -30,8 +30,9 @@ fn free_port() -> u16 {
 
 fn start_server() -> Server {
     let port = free_port();
+    // Several worker threads, so that connections really run in parallel.
     let child = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-        .args(["--port", &port.to_string()])
+        .args(["--port", &port.to_string(), "--threads", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -46,10 +47,14 @@ fn start_server() -> Server {
 }
 
 fn connect(server: &Server) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
+    let con = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
         .expect("client")
         .get_connection()
-        .expect("connection")
+        .expect("connection");
+    // A deadlocked server must fail the test, not hang it.
+    con.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    con
 }
 
 fn set_many(con: &mut redis::Connection, keys: impl Iterator<Item = String>) {
@@ -150,4 +155,79 @@ fn quiet_scan_returns_each_key_exactly_once() {
         assert_eq!(seen.len(), 6_000, "COUNT {count}");
         assert_eq!(unique.len(), 6_000, "COUNT {count}");
     }
+}
+
+#[test]
+fn scan_inside_exec_and_cross_db_commands_do_not_deadlock() {
+    let server = start_server();
+    let mut con = connect(&server);
+    set_many(&mut con, (0..2_000).map(|i| format!("k:{i}")));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    // Whole-database and cross-database lockers racing with the transactions below.
+    for job in 0..3 {
+        let stop = stop.clone();
+        let mut con = connect(&server);
+        workers.push(thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                i += 1;
+                let key = format!("k:{}", i % 2_000);
+                match job {
+                    0 => {
+                        let _: Vec<String> = redis::cmd("KEYS")
+                            .arg("k:1*")
+                            .query(&mut con)
+                            .expect("KEYS");
+                    }
+                    1 => {
+                        let _: i64 = redis::cmd("COPY")
+                            .arg(&key)
+                            .arg("copied")
+                            .arg("DB")
+                            .arg(1)
+                            .arg("REPLACE")
+                            .query(&mut con)
+                            .expect("COPY");
+                    }
+                    _ => {
+                        let _: () = redis::cmd("SET")
+                            .arg(&key)
+                            .arg(i)
+                            .query(&mut con)
+                            .expect("SET");
+                    }
+                }
+            }
+        }));
+    }
+    // Transactions that hold some shards and SCAN the rest.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut calls = 0;
+    while Instant::now() < deadline {
+        let mut cursor: u64 = 0;
+        loop {
+            let ((), (next, _keys)): ((), (u64, Vec<String>)) = redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg("k:7")
+                .arg("x")
+                .cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(500)
+                .query(&mut con)
+                .expect("MULTI/SET/SCAN/EXEC");
+            calls += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        w.join().expect("worker");
+    }
+    assert!(calls > 0);
 }
