@@ -411,19 +411,20 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // A lone `*` matches every key, the empty one included (the matcher alone would not).
     let all = pattern == b"*";
     let now = ctx.now;
-    let mut found: Vec<Box<[u8]>> = Vec::new();
+    // The count comes first in the reply: render the keys aside, then append them.
+    let mut body = resp::ReplyWriter::default();
+    let mut n = 0;
     for shard in ctx.db().shards() {
         for (key, entry) in shard.map.iter() {
             // Expired keys are skipped but not reclaimed, as Redis's KEYS does.
             if (all || glob_match(pattern, key, false)) && !entry.is_expired(now) {
-                found.push(key.clone());
+                body.bulk(key);
+                n += 1;
             }
         }
     }
-    ctx.out.array(found.len());
-    for key in &found {
-        ctx.out.bulk(key);
-    }
+    ctx.out.array(n);
+    ctx.out.raw(&body.buf);
     Ok(())
 }
 
