@@ -14,6 +14,20 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
+/// A byte as C's (signed) `char` sees it.
+fn signed(b: u8) -> i32 {
+    i32::from(b as i8)
+}
+
+/// C's `tolower` in the "C" locale: only ASCII letters change.
+fn lower_signed(c: i32) -> i32 {
+    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) {
+        c + 32
+    } else {
+        c
+    }
+}
+
 fn match_impl(
     mut p: &[u8],
     mut s: &[u8],
@@ -64,8 +78,9 @@ fn match_impl(
                 loop {
                     match p.first() {
                         Some(b'\\') if p.len() >= 2 => {
+                            // An escaped class member compares exactly, even with `nocase`.
                             p = &p[1..];
-                            if eq(p[0], s[0], nocase) {
+                            if p[0] == s[0] {
                                 matched = true;
                             }
                         }
@@ -75,15 +90,17 @@ fn match_impl(
                             break;
                         }
                         Some(_) if p.len() >= 3 && p[1] == b'-' => {
-                            let (mut start, mut end) = (p[0], p[2]);
-                            let mut c = s[0];
+                            // Redis compares C `char`s, which are signed: bytes >= 0x80 sort
+                            // below ASCII in ranges (`[a-\xff]` covers `0`..`a`).
+                            let (mut start, mut end) = (signed(p[0]), signed(p[2]));
+                            let mut c = signed(s[0]);
                             if start > end {
                                 std::mem::swap(&mut start, &mut end);
                             }
                             if nocase {
-                                start = start.to_ascii_lowercase();
-                                end = end.to_ascii_lowercase();
-                                c = c.to_ascii_lowercase();
+                                start = lower_signed(start);
+                                end = lower_signed(end);
+                                c = lower_signed(c);
                             }
                             p = &p[2..];
                             if c >= start && c <= end {
@@ -157,5 +174,152 @@ mod tests {
         assert!(m(b"a*", b"a", false));
         assert!(!m(b"a?", b"a", false));
         assert!(m(b"HELLO", b"hello", true));
+    }
+
+    /// Every pattern against every key, compared with what `KEYS` on redis-server 7.0.15
+    /// returned for the same keys (classes, ranges, escapes, unterminated classes, bytes
+    /// >= 0x80 compared as signed C chars).
+    #[test]
+    fn same_as_redis_keys() {
+        const KEYS: &[&[u8]] = &[
+            b"", b"a", b"b", b"c", b"d", b"ab", b"abc", b"a*", b"a\\", b"\\", b"]", b"[", b"-",
+            b"^", b"x", b"0", b"\x80", b"\xfe", b"B", b"xcy", b"xay", b"*", b"?", b"hello",
+            b"h^llo",
+        ];
+        // (pattern, the keys of KEYS that redis-server 7.0.15 returned for it)
+        const REDIS: &[(&[u8], &[&[u8]])] = &[
+            (b"", &[b""]),
+            (
+                b"?",
+                &[
+                    b"a", b"b", b"c", b"d", b"\\", b"]", b"[", b"-", b"^", b"x", b"0", b"\x80",
+                    b"\xfe", b"B", b"*", b"?",
+                ],
+            ),
+            (b"a*", &[b"a", b"ab", b"abc", b"a*", b"a\\"]),
+            (b"*a", &[b"a"]),
+            (b"a?c", &[b"abc"]),
+            (b"[abc]", &[b"a", b"b", b"c"]),
+            (
+                b"[^abc]",
+                &[
+                    b"d", b"\\", b"]", b"[", b"-", b"^", b"x", b"0", b"\x80", b"\xfe", b"B", b"*",
+                    b"?",
+                ],
+            ),
+            (b"[a-c]", &[b"a", b"b", b"c"]),
+            (b"[c-a]", &[b"a", b"b", b"c"]),
+            (b"[a-]", &[b"a", b"]", b"^"]),
+            (b"[a-]x]", &[b"a", b"]", b"^", b"x"]),
+            (b"[abc", &[b"a", b"b", b"c"]),
+            (b"[a-c", &[b"a", b"b", b"c"]),
+            (b"[\\]]", &[b"]"]),
+            (b"[\\", &[b"\\"]),
+            (b"a\\*", &[b"a*"]),
+            (b"a\\", &[b"a\\"]),
+            (b"\\", &[b"\\"]),
+            (b"[]", &[]),
+            (
+                b"[^]",
+                &[
+                    b"a", b"b", b"c", b"d", b"\\", b"]", b"[", b"-", b"^", b"x", b"0", b"\x80",
+                    b"\xfe", b"B", b"*", b"?",
+                ],
+            ),
+            (b"[]a]", &[]),
+            (
+                b"[a-\xff]",
+                &[b"a", b"\\", b"]", b"[", b"-", b"^", b"0", b"B", b"*", b"?"],
+            ),
+            (b"[\x80-\x81]", &[b"\x80"]),
+            (b"**b", &[b"b", b"ab"]),
+            (b"*[", &[]),
+            (b"[*]", &[b"*"]),
+            (b"[?]", &[b"?"]),
+            (b"a[", &[]),
+            (
+                b"[^",
+                &[
+                    b"a", b"b", b"c", b"d", b"\\", b"]", b"[", b"-", b"^", b"x", b"0", b"\x80",
+                    b"\xfe", b"B", b"*", b"?",
+                ],
+            ),
+            (b"x[^a-b]y", &[b"xcy"]),
+            (b"[A-C]", &[b"B"]),
+            (b"h[\\^e]llo", &[b"hello", b"h^llo"]),
+            (
+                b"*?*",
+                &[
+                    b"a", b"b", b"c", b"d", b"ab", b"abc", b"a*", b"a\\", b"\\", b"]", b"[", b"-",
+                    b"^", b"x", b"0", b"\x80", b"\xfe", b"B", b"xcy", b"xay", b"*", b"?", b"hello",
+                    b"h^llo",
+                ],
+            ),
+            (
+                b"?*?",
+                &[
+                    b"ab", b"abc", b"a*", b"a\\", b"xcy", b"xay", b"hello", b"h^llo",
+                ],
+            ),
+        ];
+        for (pattern, matching) in REDIS {
+            for key in KEYS {
+                assert_eq!(
+                    m(pattern, key, false),
+                    matching.contains(key),
+                    "pattern {:?} key {:?}",
+                    String::from_utf8_lossy(pattern),
+                    String::from_utf8_lossy(key)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn signed_char_ranges() {
+        // 0xff is -1 as a C char, so [a-\xff] is the range -1..='a'.
+        assert!(m(b"[a-\xff]", b"0", false));
+        assert!(m(b"[a-\xff]", b"\xff", false));
+        assert!(!m(b"[a-\xff]", b"\x80", false));
+        assert!(!m(b"[a-\xff]", b"b", false));
+        assert!(m(b"[\x80-\x81]", b"\x81", false));
+    }
+
+    #[test]
+    fn nocase() {
+        assert!(m(b"[a-c]X", b"Bx", true));
+        assert!(m(b"[A-C]", b"b", true));
+        assert!(m(b"h[E]llo", b"HELLO", true));
+        // An escaped class member compares exactly, even without case.
+        assert!(!m(b"[\\E]", b"e", true));
+        assert!(m(b"[\\E]", b"E", true));
+        assert!(m(b"\\E", b"e", true));
+    }
+
+    #[test]
+    fn empty_and_star() {
+        // The matcher needs a non-empty string for `*`; KEYS/SCAN special-case a lone `*`.
+        assert!(!m(b"*", b"", false));
+        assert!(m(b"", b"", false));
+        assert!(m(b"a**", b"a", false));
+        assert!(!m(b"a*?", b"a", false));
+    }
+
+    #[test]
+    fn nesting_limit_like_redis() {
+        // Redis gives up (no match) beyond 1000 nested stars.
+        let key = vec![b'a'; 1200];
+        assert!(m(&b"*a".repeat(1000), &key, false));
+        assert!(!m(&b"*a".repeat(1001), &key, false));
+        assert!(m(&b"a*".repeat(1001), &key, false));
+        assert!(!m(&b"a*".repeat(1002), &key, false));
+    }
+
+    #[test]
+    fn no_exponential_blowup() {
+        // skipLongerMatches keeps this linear-ish, as in Redis.
+        let key = vec![b'a'; 60];
+        let pattern = [&b"a*".repeat(30)[..], b"b"].concat();
+        assert!(!m(&pattern, &key, false));
     }
 }
