@@ -9,12 +9,12 @@
 #[path = "scan.rs"]
 pub mod scan;
 
-use hashbrown::HashMap;
+use crate::storage::KeyTable;
 use rand::Rng;
 
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::glob::glob_match;
-use crate::storage::{Entry, Shard, StrValue, Value, SHARDS};
+use crate::storage::{Shard, StrValue, Value, SHARDS};
 use crate::util::eq_ic;
 
 /// `ERR source and destination objects are the same` (MOVE, COPY).
@@ -455,7 +455,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             break;
         };
         if !entry.is_expired(now) {
-            let key = key.clone();
+            let key = key.to_vec();
             ctx.out.bulk(&key);
             return Ok(());
         }
@@ -479,7 +479,7 @@ fn flush_mode(args: &[&[u8]]) -> Result<bool, CmdError> {
 }
 
 /// Empty one shard: marks the watchers of its existing keys, returns the old table.
-fn empty_shard(shard: &mut Shard) -> HashMap<Box<[u8]>, Entry> {
+fn empty_shard(shard: &mut Shard) -> KeyTable {
     if !shard.watched.is_empty() {
         shard.touch_all_watched(true);
     }
@@ -489,7 +489,7 @@ fn empty_shard(shard: &mut Shard) -> HashMap<Box<[u8]>, Entry> {
 
 /// Free emptied tables: in a background thread for ASYNC (and for big flushes, so the
 /// locks are not held while freeing), inline otherwise.
-fn free_tables(tables: Vec<HashMap<Box<[u8]>, Entry>>, removed: usize, lazy: bool) {
+fn free_tables(tables: Vec<KeyTable>, removed: usize, lazy: bool) {
     if removed > 0 && (lazy || removed > 64 * 1024) {
         let spawned = std::thread::Builder::new()
             .name("lazyfree".into())
@@ -603,18 +603,14 @@ fn swap_shards(ctx: &mut Ctx, a: usize, b: usize, i: usize) -> CmdResult {
 }
 
 /// Mark the watchers of `shard`'s watched keys that exist in `x` or `y`.
-fn touch_watched_in(
-    shard: &mut Shard,
-    x: &HashMap<Box<[u8]>, Entry>,
-    y: &HashMap<Box<[u8]>, Entry>,
-) {
+fn touch_watched_in(shard: &mut Shard, x: &KeyTable, y: &KeyTable) {
     if shard.watched.is_empty() {
         return;
     }
     for (key, flags) in shard.watched.iter() {
         if x.contains_key(key) || y.contains_key(key) {
-            for f in flags {
-                f.store(true, std::sync::atomic::Ordering::Release);
+            for w in flags {
+                w.flag.store(true, std::sync::atomic::Ordering::Release);
             }
         }
     }

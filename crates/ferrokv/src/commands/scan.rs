@@ -186,21 +186,21 @@ fn scan_shard(
             };
             if !t.eq_ignore_ascii_case(name.as_bytes()) {
                 if is_expired {
-                    expired.push(key.clone());
+                    expired.push(key.into());
                 }
                 continue;
             }
             if is_expired {
                 // Reclaimed by the type lookup, then no longer "expired": returned.
-                keys.push(key.clone());
-                expired.push(key.clone());
+                keys.push(key.into());
+                expired.push(key.into());
                 continue;
             }
         }
         if is_expired {
-            expired.push(key.clone());
+            expired.push(key.into());
         } else {
-            keys.push(key.clone());
+            keys.push(key.into());
         }
     }
     let examined = shard.map.len();

@@ -121,7 +121,7 @@ fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             .ok_or(CmdError::Internal("key's shard is not locked"))?;
         // A key that is already logically expired counts as absent: if it is later reclaimed
         // by expiry, that is not a change (as Redis's `expired` flag on watched keys).
-        let expired_at_watch = shard.map.get(*key).is_some_and(|e| e.is_expired(now));
+        let expired_at_watch = shard.map.get(key).is_some_and(|e| e.is_expired(now));
         shard
             .watched
             .entry((*key).into())
