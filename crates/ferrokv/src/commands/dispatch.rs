@@ -167,6 +167,7 @@ pub fn plan_locks(cmd: &Command, args: &[&[u8]], db: usize, db_count: usize, ids
         }
         LockScope::Db => ids.extend((0..SHARDS).map(|s| lock_id(db, s))),
         LockScope::All => ids.extend((0..db_count * SHARDS).map(|i| i as LockId)),
+        LockScope::Custom(f) => f(args, db, db_count, ids),
     }
 }
 

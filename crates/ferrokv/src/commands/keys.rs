@@ -2,8 +2,9 @@
 //! RANDOMKEY, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, MOVE, COPY, OBJECT.
 //!
 //! Locking: single- and multi-key commands lock their keys' shards through the table;
-//! whole-database commands use [`LockScope::Db`]; commands that touch another database
-//! (FLUSHALL, SWAPDB, MOVE, COPY which may take `DB n`) use [`LockScope::All`]. SCAN takes no
+//! whole-database commands use [`LockScope::Db`]; FLUSHALL uses [`LockScope::All`]; MOVE,
+//! COPY (which may take `DB n`) and SWAPDB compute exactly the shards they touch in other
+//! databases with [`LockScope::Custom`]. SCAN takes no
 //! locks up front and locks one shard at a time (see `scan.rs`).
 
 #[path = "scan.rs"]
@@ -12,7 +13,9 @@ pub mod scan;
 use crate::storage::KeyTable;
 use rand::Rng;
 
+use super::dispatch::LockIds;
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx, LockScope};
+use crate::storage::db::{lock_id, shard_of};
 use crate::storage::glob::glob_match;
 use crate::storage::{Shard, StrValue, Value, SHARDS};
 use crate::util::eq_ic;
@@ -193,7 +196,7 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: flags::WRITE | flags::FAST,
         acl: acl::KEYSPACE | acl::DANGEROUS,
-        lock: LockScope::All,
+        lock: LockScope::Custom(swapdb_locks),
         group: "server",
         since: "4.0.0",
         summary: "Swaps two Redis databases",
@@ -209,7 +212,7 @@ pub static COMMANDS: &[Command] = &[
         last_key: 1,
         step: 1,
         acl: acl::KEYSPACE,
-        lock: LockScope::All,
+        lock: LockScope::Custom(move_locks),
         summary: "Move a key to another database",
         handler: move_cmd,
         ..Command::DEFAULT
@@ -224,7 +227,7 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::KEYSPACE,
         // `DB n` may name any database and the scope is fixed per command, so COPY locks
         // everything (correct inside EXEC too, where locks cannot be added later).
-        lock: LockScope::All,
+        lock: LockScope::Custom(copy_locks),
         since: "6.2.0",
         summary: "Copy a key",
         complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
@@ -541,6 +544,55 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// A database index argument as Redis's `getIntFromObjectOrReply` reads it: an integer
 /// within C `int` range, with `msg` (or the generic texts) as the error.
+/// A database index argument if it names an existing database (for lock planning; the
+/// handler reports the errors).
+fn valid_db(arg: Option<&&[u8]>, db_count: usize) -> Option<usize> {
+    let n = crate::util::parse_canonical_i64(arg?)?;
+    (n >= 0 && (n as usize) < db_count).then_some(n as usize)
+}
+
+/// SWAPDB locks every shard of the two databases.
+fn swapdb_locks(args: &[&[u8]], _db: usize, db_count: usize, ids: &mut LockIds) {
+    for d in [
+        valid_db(args.get(1), db_count),
+        valid_db(args.get(2), db_count),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        ids.extend((0..SHARDS).map(|s| lock_id(d, s)));
+    }
+}
+
+/// MOVE locks the key's shard in the source and in the target database.
+fn move_locks(args: &[&[u8]], db: usize, db_count: usize, ids: &mut LockIds) {
+    let Some(key) = args.get(1) else { return };
+    ids.push(lock_id(db, shard_of(key)));
+    if let Some(dst) = valid_db(args.get(2), db_count) {
+        ids.push(lock_id(dst, shard_of(key)));
+    }
+}
+
+/// COPY locks the source key's shard and the destination key's shard in the target
+/// database (`DB n`, else the current one).
+fn copy_locks(args: &[&[u8]], db: usize, db_count: usize, ids: &mut LockIds) {
+    let (Some(src), Some(dst)) = (args.get(1), args.get(2)) else {
+        return;
+    };
+    ids.push(lock_id(db, shard_of(src)));
+    ids.push(lock_id(db, shard_of(dst)));
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ic(args[i], "db") {
+            if let Some(d) = valid_db(args.get(i + 1), db_count) {
+                ids.push(lock_id(d, shard_of(dst)));
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+}
+
 fn db_index_arg(arg: &[u8], msg: Option<&'static str>) -> Result<i64, CmdError> {
     let Some(n) = crate::util::parse_canonical_i64(arg) else {
         return Err(msg.map_or(CmdError::NotInteger, CmdError::Static));

@@ -144,15 +144,21 @@ pub mod acl {
     ];
 }
 
+/// Computes the shard locks of a command that touches other databases than the client's
+/// (MOVE, COPY ... DB, SWAPDB): arguments, client's database, number of databases, output.
+pub type LocksFn = fn(&[&[u8]], usize, usize, &mut super::dispatch::LockIds);
+
 /// Which shard locks a command needs before its handler runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum LockScope {
     /// The shards of its keys (from the key spec or `keys_fn`); none if it has no keys.
     Keys,
     /// Every shard of the client's current database (KEYS, DBSIZE, FLUSHDB...).
     Db,
-    /// Every shard of every database (FLUSHALL, SWAPDB, MOVE...).
+    /// Every shard of every database (FLUSHALL).
     All,
+    /// Computed from the arguments (MOVE, COPY, SWAPDB).
+    Custom(LocksFn),
 }
 
 /// One command (or subcommand) of the table.
