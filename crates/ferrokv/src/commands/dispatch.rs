@@ -148,6 +148,10 @@ pub fn plan_locks(cmd: &Command, args: &[&[u8]], db: usize, db_count: usize, ids
                         ids.push(lock_id(db, shard_of(k)));
                     }
                 }
+            } else if cmd.first_key > 0 && cmd.first_key == cmd.last_key {
+                if let Some(k) = args.get(cmd.first_key as usize) {
+                    ids.push(lock_id(db, shard_of(k)));
+                }
             } else if cmd.first_key > 0 {
                 let argc = args.len() as i32;
                 let last = if cmd.last_key < 0 {
@@ -184,6 +188,13 @@ pub fn run(
     let mut locks = LockSet::new(&server.dbs);
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
+    if let (1, Some(key)) = (ids.len(), args.get(cmd.first_key.max(0) as usize)) {
+        // Single-key command: the handler's lookup reuses this shard instead of hashing
+        // the key again.
+        if cmd.first_key > 0 && cmd.keys_fn.is_none() {
+            locks.set_key_hint(key, ids[0] as usize % SHARDS);
+        }
+    }
     locks.lock(&mut ids);
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
     drop(locks);
@@ -202,12 +213,13 @@ pub fn call_handler<'s>(
     args: &[&[u8]],
 ) -> bool {
     let name: &'static str = registry().full_name(id);
+    let now = client.now_ms.unwrap_or_else(now_ms);
     let mut ctx = Ctx {
         server,
         client,
         out,
         locks,
-        now: now_ms(),
+        now,
         name,
     };
     match (cmd.handler)(&mut ctx, args) {

@@ -129,6 +129,9 @@ pub struct Client {
     pub monitor: bool,
     /// Set by SHUTDOWN: the server exits after this reply.
     pub shutdown_requested: bool,
+    /// The clock reading (Unix ms) for the commands of the current batch; read once per
+    /// batch of pipelined requests, as Redis caches its clock per event-loop iteration.
+    pub now_ms: Option<u64>,
 }
 
 impl Client {
@@ -152,6 +155,7 @@ impl Client {
             lib_ver: Vec::new(),
             monitor: false,
             shutdown_requested: false,
+            now_ms: None,
         }
     }
 

@@ -65,6 +65,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             break;
         }
         take_pending(&handle, &mut out);
+        client.now_ms = Some(crate::util::now_ms());
 
         // Execute every complete request in the buffer.
         loop {

@@ -65,6 +65,9 @@ pub fn lock_id(db: usize, shard: usize) -> LockId {
 pub struct LockSet<'s> {
     dbs: &'s [Db],
     guards: SmallVec<[(LockId, MutexGuard<'s, Shard>); 2]>,
+    /// The shard of the last key whose slot was computed (address and length of the key
+    /// argument), so a command's key is hashed once, not once for locking and again for access.
+    key_hint: (usize, usize, usize),
 }
 
 impl<'s> LockSet<'s> {
@@ -73,6 +76,7 @@ impl<'s> LockSet<'s> {
         LockSet {
             dbs,
             guards: SmallVec::new(),
+            key_hint: (0, 0, 0),
         }
     }
 
@@ -92,6 +96,23 @@ impl<'s> LockSet<'s> {
             if let Some(m) = self.dbs.get(db).and_then(|d| d.shards.get(shard)) {
                 self.guards.push((id, m.lock()));
             }
+        }
+    }
+
+    /// Remember that the key argument at `key` (this exact slice) lives in `shard`.
+    #[inline]
+    pub fn set_key_hint(&mut self, key: &[u8], shard: usize) {
+        self.key_hint = (key.as_ptr() as usize, key.len(), shard);
+    }
+
+    /// The shard of `key`, reusing the hint when `key` is the remembered argument.
+    #[inline]
+    pub fn shard_index(&self, key: &[u8]) -> usize {
+        let (ptr, len, shard) = self.key_hint;
+        if ptr == key.as_ptr() as usize && len == key.len() && ptr != 0 {
+            shard
+        } else {
+            shard_of(key)
         }
     }
 
@@ -173,8 +194,9 @@ impl<'a, 's> DbView<'a, 's> {
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> Result<&mut Shard, CmdError> {
         let db = self.db;
+        let shard = self.locks.shard_index(key);
         self.locks
-            .shard(db, shard_of(key))
+            .shard(db, shard)
             .ok_or(CmdError::Internal("key's shard is not locked"))
     }
 
