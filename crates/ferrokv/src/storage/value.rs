@@ -1,6 +1,6 @@
 //! Values stored in the keyspace and their encodings.
 
-use hashbrown::HashMap;
+pub use super::hash::HashValue;
 
 /// A string value. Integers that Redis would store as `int` are kept as integers.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,21 +130,6 @@ pub fn itoa_stack(n: i64) -> StackNum {
     StackNum { bytes, start: i }
 }
 
-/// A hash value: a small insertion-ordered vector (Redis's listpack) or a hash table.
-#[derive(Clone, Debug)]
-pub enum HashValue {
-    /// `listpack`: fields in insertion order, as Redis keeps small hashes.
-    Listpack(Vec<(Vec<u8>, Vec<u8>)>),
-    /// `hashtable`.
-    Table(HashMap<Vec<u8>, Vec<u8>>),
-}
-
-impl Default for HashValue {
-    fn default() -> Self {
-        HashValue::Listpack(Vec::new())
-    }
-}
-
 /// A value stored under a key.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -167,8 +152,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
-            Value::Hash(HashValue::Listpack(_)) => "listpack",
-            Value::Hash(HashValue::Table(_)) => "hashtable",
+            Value::Hash(h) => h.encoding(),
         }
     }
 
@@ -177,18 +161,7 @@ impl Value {
         match self {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Bytes { data, .. }) => data.capacity(),
-            Value::Hash(HashValue::Listpack(v)) => {
-                v.capacity() * 48
-                    + v.iter()
-                        .map(|(f, x)| f.capacity() + x.capacity())
-                        .sum::<usize>()
-            }
-            Value::Hash(HashValue::Table(t)) => {
-                t.capacity() * 56
-                    + t.iter()
-                        .map(|(f, x)| f.capacity() + x.capacity())
-                        .sum::<usize>()
-            }
+            Value::Hash(h) => h.heap_size(),
         }
     }
 }
