@@ -351,17 +351,22 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
     } else {
         let mut den = Big::from_u128(1);
         den.mul_pow10((-dexp) as usize);
-        // Scale so the quotient has at least 66 bits, then keep the remainder as a sticky bit.
-        let s = (den.bits() as i64 - d.bits() as i64 + 68).max(0) as usize;
+        // Scale numerator or denominator by 2^-t so the quotient has 68 bits (enough for
+        // the 64-bit mantissa and its rounding), then keep the remainder as a sticky bit.
+        let t = d.bits() as i64 - den.bits() as i64 - 68;
         let mut n = d;
-        n.shl(s);
+        if t > 0 {
+            den.shl(t as usize);
+        } else {
+            n.shl((-t) as usize);
+        }
         let (q, inexact) = n.div_small_quotient(&den);
         let mut qb = Big::from_u128(q);
         qb.shl(1);
         if inexact {
             qb.add_small(1);
         }
-        round(neg, &qb, -(s as i64) - 1)
+        round(neg, &qb, t - 1)
     };
     (range == Range::Ok).then_some(v)
 }
@@ -656,6 +661,14 @@ mod tests {
             "9999999999999999999669353532207342619498699019828496079271391541752018669482644324418977840117055488"
         );
         assert_eq!(incr("0.1", "0.2"), "0.3");
+        assert_eq!(
+            incr("0", "+7002219732213575985650.666636321508608588646e17"),
+            "700221973221357598545359681750812327936"
+        );
+        assert_eq!(
+            incr("0", "+0360961689234913837637.8293963070880512845817e18"),
+            "360961689234913837646904371468946112512"
+        );
         assert_eq!(incr("5", "-5"), "0");
         assert_eq!(incr("-0", "-0"), "0");
     }
