@@ -159,7 +159,7 @@ static PARAMS: &[Param] = &[
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
         LONG,
-        "128",
+        "512",
     ),
     pa(
         "hash-max-listpack-value",

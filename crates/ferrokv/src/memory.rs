@@ -38,15 +38,11 @@ pub fn rss() -> usize {
 mod tests {
     #[test]
     fn allocation_is_counted() {
-        let before = super::used_memory();
-        let v = vec![1u8; 10 << 20];
-        let after = super::used_memory();
-        assert!(
-            after >= before + (10 << 20) - 4096,
-            "{} -> {}",
-            before,
-            after
-        );
+        // Other tests allocate and free concurrently, so only check that a large live
+        // allocation is counted.
+        let v = std::hint::black_box(vec![1u8; 10 << 20]);
+        let used = super::used_memory();
+        assert!(used >= 10 << 20, "used_memory {} with 10 MiB live", used);
         drop(v);
         assert!(super::rss() > 0);
     }

@@ -384,9 +384,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
     let entry = db
         .take(src)?
         .ok_or(CmdError::Internal("renamed key vanished"))?;
-    let shard = db.shard(dst)?;
-    shard.insert(dst, entry);
-    shard.touch_watched(dst);
+    db.insert_moved(dst, entry)?;
     reply_rename(ctx, nx, true);
     Ok(())
 }
@@ -626,6 +624,9 @@ fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         for i in 0..SHARDS {
             swap_shards(ctx, a, b, i)?;
         }
+        // Keys with a TTL changed database: let the active expiry cycle visit both.
+        ctx.locks.note_volatile(a);
+        ctx.locks.note_volatile(b);
     }
     ctx.server.stats.dirty(1);
     ctx.out.ok();
@@ -685,10 +686,7 @@ fn move_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .db()
         .take(key)?
         .ok_or(CmdError::Internal("moved key vanished"))?;
-    let mut target = ctx.db_at(dst);
-    let shard = target.shard(key)?;
-    shard.insert(key, entry);
-    shard.touch_watched(key);
+    ctx.db_at(dst).insert_moved(key, entry)?;
     ctx.out.int(1);
     Ok(())
 }

@@ -245,6 +245,18 @@ impl<'a, 's> DbView<'a, 's> {
         Ok(())
     }
 
+    /// Store an entry moved from another key (RENAME, MOVE): like `set_entry` but the move
+    /// was already counted as one change when the source was taken.
+    pub fn insert_moved(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
+        if entry.expire_at != 0 {
+            self.locks.note_volatile(self.db);
+        }
+        let shard = self.shard(key)?;
+        shard.insert(key, entry);
+        shard.touch_watched(key);
+        Ok(())
+    }
+
     /// Store `value` under `key`, keeping its TTL if the key exists. Signals the modification.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
         let now = self.now;

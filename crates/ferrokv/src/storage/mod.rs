@@ -4,6 +4,7 @@
 pub mod db;
 pub mod expiry;
 pub mod glob;
+pub mod hash;
 pub mod shard;
 pub mod slot;
 pub mod table;

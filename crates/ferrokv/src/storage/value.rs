@@ -2,7 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use hashbrown::HashMap;
+pub use super::hash::HashValue;
 
 /// Strings up to this many bytes are stored inside the entry (no separate allocation).
 pub const INLINE_STR: usize = 38;
@@ -230,21 +230,6 @@ pub fn itoa_stack(n: i64) -> StackNum {
     StackNum { bytes, start: i }
 }
 
-/// A hash value: a small insertion-ordered vector (Redis's listpack) or a hash table.
-#[derive(Clone, Debug)]
-pub enum HashValue {
-    /// `listpack`: fields in insertion order, as Redis keeps small hashes.
-    Listpack(Vec<(Vec<u8>, Vec<u8>)>),
-    /// `hashtable`.
-    Table(HashMap<Vec<u8>, Vec<u8>>),
-}
-
-impl Default for HashValue {
-    fn default() -> Self {
-        HashValue::Listpack(Vec::new())
-    }
-}
-
 /// A value stored under a key.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -267,8 +252,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
-            Value::Hash(HashValue::Listpack(_)) => "listpack",
-            Value::Hash(HashValue::Table(_)) => "hashtable",
+            Value::Hash(h) => h.encoding(),
         }
     }
 
@@ -277,32 +261,7 @@ impl Value {
         match self {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Bytes { data, .. }) => data.heap_capacity(),
-            Value::Hash(HashValue::Listpack(v)) => {
-                v.capacity() * 48
-                    + v.iter()
-                        .map(|(f, x)| f.capacity() + x.capacity())
-                        .sum::<usize>()
-            }
-            Value::Hash(HashValue::Table(t)) => {
-                t.capacity() * 56
-                    + t.iter()
-                        .map(|(f, x)| f.capacity() + x.capacity())
-                        .sum::<usize>()
-            }
+            Value::Hash(h) => h.heap_size(),
         }
-    }
-}
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "Value={} StrValue={} HashValue={} Entry={}",
-            std::mem::size_of::<super::Value>(),
-            std::mem::size_of::<super::StrValue>(),
-            std::mem::size_of::<super::HashValue>(),
-            std::mem::size_of::<crate::storage::Entry>()
-        );
     }
 }
