@@ -387,7 +387,7 @@ pub fn parse_memory(s: &str) -> Option<i64> {
 /// `save`: pairs of `<seconds> <changes>`, or empty.
 fn validate_save(v: &str) -> Result<String, String> {
     let words: Vec<&str> = v.split_whitespace().collect();
-    if words.len() % 2 != 0
+    if !words.len().is_multiple_of(2)
         || words
             .iter()
             .any(|w| crate::util::parse_canonical_i64(w.as_bytes()).is_none_or(|n| n < 0))
@@ -708,18 +708,27 @@ impl Config {
         find_param(&name.to_ascii_lowercase()).map(|p| p.name)
     }
 
-    /// CONFIG GET: every (name, value) whose name or alias matches one of the glob
-    /// patterns (case-insensitively), each once.
+    /// CONFIG GET: every (name, value) whose name or alias matches one of the patterns,
+    /// each once. Like Redis 7.0, a pattern without glob characters names a parameter
+    /// case-insensitively and is answered with the client's spelling.
     pub fn get_matching_any(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         let values = self.values.read();
         let mut out = Vec::new();
         for p in PARAMS {
             let value = values.get(p.name).cloned().unwrap_or_default();
             for name in std::iter::once(p.name).chain(p.alias) {
-                if patterns.iter().any(|pat| {
-                    *pat == b"*" || crate::storage::glob::glob_match(pat, name.as_bytes(), true)
-                }) {
-                    out.push((name.to_string(), value.clone()));
+                let shown = patterns.iter().find_map(|pat| {
+                    let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+                    if !is_glob {
+                        pat.eq_ignore_ascii_case(name.as_bytes())
+                            .then(|| String::from_utf8_lossy(pat).into_owned())
+                    } else {
+                        crate::storage::glob::glob_match(pat, name.as_bytes(), true)
+                            .then(|| name.to_string())
+                    }
+                });
+                if let Some(shown) = shown {
+                    out.push((shown, value.clone()));
                 }
             }
         }

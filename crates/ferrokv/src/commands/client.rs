@@ -644,7 +644,9 @@ fn client_pause(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     if args.len() > 4 {
-        return Err(CmdError::Syntax);
+        return Err(CmdError::Static(
+            "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+        ));
     }
     let deadline = now_ms().saturating_add(timeout as u64);
     ctx.server.pause_clients(deadline, writes_only);
@@ -817,9 +819,10 @@ fn client_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         } else if eq_ic(args[2], "id") && args.len() >= 4 {
             let mut v = Vec::new();
             for a in &args[3..] {
+                // Any integer is accepted; ids that exist nowhere simply match nothing.
                 match crate::util::parse_canonical_i64(a) {
-                    Some(n) if n > 0 => v.push(n as u64),
-                    _ => return Err(CmdError::Static("ERR Invalid client ID")),
+                    Some(n) => v.push(n as u64),
+                    None => return Err(CmdError::Static("ERR Invalid client ID")),
                 }
             }
             ids = Some(v);

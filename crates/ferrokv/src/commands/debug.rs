@@ -167,6 +167,8 @@ fn debug_protocol(ctx: &mut Ctx, kind: &[u8]) -> CmdResult {
     match k.as_str() {
         "string" => out.bulk(b"Hello World"),
         "integer" => out.int(12345),
+        // Redis's fixed sample value (not meant as pi).
+        #[allow(clippy::approx_constant)]
         "double" => out.double(3.141),
         "bignum" => out.big_number("1234567999999999999999999999999999999"),
         "null" => out.null(),
@@ -320,7 +322,6 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
         serialized_length(value),
         super::server::lru_clock(),
     );
-    drop(db);
     ctx.out.simple(&line);
     Ok(())
 }

@@ -221,6 +221,7 @@ pub fn run(
 }
 
 /// Call a handler with already-held locks and write its error, if any.
+#[allow(clippy::result_unit_err)]
 pub fn call_handler<'s>(
     server: &'s Server,
     client: &mut Client,

@@ -962,7 +962,7 @@ fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if (args.len() - 2) % 2 != 0 {
+    if !(args.len() - 2).is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let strings: Vec<String> = args[2..]
