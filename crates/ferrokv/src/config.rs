@@ -348,6 +348,9 @@ static PARAMS: &[Param] = &[
     ),
 ];
 
+/// Parameters CONFIG SET refuses unless `enable-protected-configs` allows it.
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 fn find_param(name: &str) -> Option<&'static Param> {
     PARAMS
         .iter()
@@ -641,13 +644,19 @@ impl Config {
 
     /// CONFIG SET for one parameter; the error is the text after `possibly related to...`.
     pub fn set(&self, name: &str, value: &str) -> Result<(), ConfigSetError> {
-        self.set_many(&[(name, value)]).map_err(|(_, e)| e)
+        self.set_many(&[(name, value)], true).map_err(|(_, e)| e)
     }
 
     /// CONFIG SET of several parameters at once, all or nothing, as Redis 7 does: unknown,
     /// immutable or repeated names are refused before anything changes; if a value is
     /// refused, every parameter keeps its old value. The error names the argument at fault.
-    pub fn set_many(&self, pairs: &[(&str, &str)]) -> Result<(), (String, ConfigSetError)> {
+    /// Protected parameters (`dir`, `dbfilename`) need `enable-protected-configs` `yes`, or
+    /// `local` and a `local_client`.
+    pub fn set_many(
+        &self,
+        pairs: &[(&str, &str)],
+        local_client: bool,
+    ) -> Result<(), (String, ConfigSetError)> {
         let mut params: Vec<&'static Param> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let lname = name.to_ascii_lowercase();
@@ -658,6 +667,19 @@ impl Config {
                     name.to_string(),
                     ConfigSetError::Invalid("can't set immutable config".into()),
                 ));
+            }
+            if PROTECTED.contains(&param.name) {
+                let allowed = match self.get("enable-protected-configs").as_str() {
+                    "yes" => true,
+                    "local" => local_client,
+                    _ => false,
+                };
+                if !allowed {
+                    return Err((
+                        name.to_string(),
+                        ConfigSetError::Invalid("can't set protected config".into()),
+                    ));
+                }
             }
             // Like Redis 7.0, a repeated name is refused, while a name and its alias may
             // both be given (the later one wins).

@@ -546,3 +546,26 @@ fn shutdown_stops_the_server() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn debug_digest_matches_redis() {
+    let server = start_debug();
+    let mut c = Conn::open(&server);
+    assert_eq!(
+        c.cmd(&["DEBUG", "DIGEST"]).text(),
+        "0000000000000000000000000000000000000000"
+    );
+    c.cmd(&["SET", "n", "123"]);
+    c.cmd(&["SET", "s", "hello"]);
+    // Values computed by redis-server 7.0.15 for the same dataset.
+    assert_eq!(
+        c.cmd(&["DEBUG", "DIGEST"]).text(),
+        "5b647eb0c31e0d2050a71d4c3a3e3f52d435916e"
+    );
+    let v = c.cmd(&["DEBUG", "DIGEST-VALUE", "s", "missing"]);
+    assert_eq!(
+        v.array()[0].text(),
+        "36b23a1456b2dce2c3ed252c456761301dba8060"
+    );
+    assert_eq!(v.array()[1].text(), "0".repeat(40));
+}

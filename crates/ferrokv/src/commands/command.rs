@@ -472,10 +472,7 @@ fn keys_of<'a>(args: &[&'a [u8]]) -> Result<Vec<(&'a [u8], KeySpec)>, CmdError> 
     let (_, mut cmd) = reg
         .lookup(target[0])
         .ok_or(CmdError::Static("ERR Invalid command specified"))?;
-    if !cmd.subcommands.is_empty() {
-        let sub = target
-            .get(1)
-            .ok_or(CmdError::Static("ERR Invalid command specified"))?;
+    if let (false, Some(sub)) = (cmd.subcommands.is_empty(), target.get(1)) {
         cmd = reg
             .lookup_sub(cmd.name, sub)
             .ok_or(CmdError::Static("ERR Invalid command specified"))?

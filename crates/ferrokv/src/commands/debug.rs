@@ -411,9 +411,8 @@ pub fn dataset_digest(server: &crate::server::Server) -> Digest {
                 let mut d = [0u8; 20];
                 mix_digest(&mut d, k);
                 object_digest(&mut d, &e.value, e.expire_at != 0);
-                for (f, x) in final_digest.iter_mut().zip(d) {
-                    *f ^= x;
-                }
+                // Redis's `xorDigest(final, digest, 20)`: XOR of the key digest's SHA1.
+                xor_digest(&mut final_digest, &d);
             }
         }
     }

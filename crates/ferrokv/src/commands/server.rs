@@ -973,7 +973,14 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .chunks(2)
         .filter_map(|c| Some((c.first()?.as_str(), c.get(1)?.as_str())))
         .collect();
-    match ctx.server.config.set_many(&pairs) {
+    let local = ctx
+        .client
+        .handle
+        .addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(true);
+    match ctx.server.config.set_many(&pairs, local) {
         Ok(()) => {
             ctx.out.ok();
             Ok(())
