@@ -14,12 +14,16 @@ enum Kind {
         min: i64,
         max: i64,
     },
-    /// A byte count that accepts `kb`, `mb`, `gb` suffixes.
+    /// A byte count that accepts `k`, `kb`, `m`, `mb`, `g`, `gb` suffixes (Redis's
+    /// `memtoull`); `unsigned` values saturate at 2^64-1 like Redis's `maxmemory`.
     Memory {
-        max: i64,
+        min: i64,
+        unsigned: bool,
     },
     Enum(&'static [&'static str]),
     Str,
+    /// Validated by a function returning the normalised value or the reason.
+    Special(fn(&str) -> Result<String, String>),
 }
 
 /// One parameter.
@@ -55,11 +59,20 @@ const INT: Kind = Kind::Int {
     min: 0,
     max: i32::MAX as i64,
 };
+const INT1: Kind = Kind::Int {
+    min: 1,
+    max: i32::MAX as i64,
+};
 const LONG: Kind = Kind::Int {
     min: 0,
     max: i64::MAX,
 };
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+const MEM: Kind = Kind::Memory {
+    min: 0,
+    unsigned: false,
+};
+const BOOL: Kind = Kind::Bool;
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -70,6 +83,7 @@ const POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
 ];
+const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
@@ -77,25 +91,34 @@ static PARAMS: &[Param] = &[
     p("bind", Kind::Str, "127.0.0.1", false),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
-    p(
-        "databases",
-        Kind::Int {
-            min: 1,
-            max: i32::MAX as i64,
-        },
-        "16",
-        false,
-    ),
+    p("databases", INT1, "16", false),
     p("requirepass", Kind::Str, "", true),
+    p("masterauth", Kind::Str, "", true),
+    p("masteruser", Kind::Str, "", true),
+    p("aclfile", Kind::Str, "", false),
+    p(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+        true,
+    ),
     pa("io-threads", "threads", Kind::Int { min: 0, max: 128 }, "0"),
+    p("io-threads-do-reads", BOOL, "no", false),
     p("loglevel", Kind::Enum(LOGLEVELS), "notice", true),
     p("logfile", Kind::Str, "", false),
-    p("hz", Kind::Int { min: 1, max: 500 }, "10", true),
+    p("syslog-enabled", BOOL, "no", false),
+    p("syslog-ident", Kind::Str, "redis", false),
+    p("always-show-logo", BOOL, "no", false),
+    p("set-proc-title", BOOL, "yes", false),
+    p("crash-log-enabled", BOOL, "yes", true),
+    p("crash-memcheck-enabled", BOOL, "yes", true),
+    p("hz", INT, "10", true),
+    p("dynamic-hz", BOOL, "yes", true),
     p(
         "maxclients",
         Kind::Int {
             min: 1,
-            max: i32::MAX as i64,
+            max: u32::MAX as i64,
         },
         "10000",
         true,
@@ -103,19 +126,32 @@ static PARAMS: &[Param] = &[
     p("timeout", INT, "0", true),
     p("tcp-keepalive", INT, "300", true),
     p("tcp-backlog", INT, "511", false),
-    p("daemonize", Kind::Bool, "no", false),
-    p("protected-mode", Kind::Bool, "yes", true),
+    p("daemonize", BOOL, "no", false),
+    p(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+        false,
+    ),
+    p("protected-mode", BOOL, "yes", true),
     p("pidfile", Kind::Str, "", false),
     p("unixsocket", Kind::Str, "", false),
+    p("unixsocketperm", Kind::Str, "0", false),
     p(
         "proto-max-bulk-len",
-        Kind::Memory { max: i64::MAX },
+        Kind::Memory {
+            min: 1 << 20,
+            unsigned: false,
+        },
         "536870912",
         true,
     ),
     p(
         "client-query-buffer-limit",
-        Kind::Memory { max: i64::MAX },
+        Kind::Memory {
+            min: 1 << 20,
+            unsigned: false,
+        },
         "1073741824",
         true,
     ),
@@ -130,10 +166,10 @@ static PARAMS: &[Param] = &[
     ),
     p("slowlog-max-len", LONG, "128", true),
     p("latency-monitor-threshold", LONG, "0", true),
-    p("latency-tracking", Kind::Bool, "yes", true),
+    p("latency-tracking", BOOL, "yes", true),
     p(
         "latency-tracking-info-percentiles",
-        Kind::Str,
+        Kind::Special(validate_percentiles),
         "50 99 99.9",
         true,
     ),
@@ -164,7 +200,7 @@ static PARAMS: &[Param] = &[
     pa(
         "hash-max-listpack-value",
         "hash-max-ziplist-value",
-        LONG,
+        MEM,
         "64",
     ),
     pa(
@@ -178,8 +214,6 @@ static PARAMS: &[Param] = &[
     ),
     p("list-compress-depth", INT, "0", true),
     p("set-max-intset-entries", LONG, "512", true),
-    p("set-max-listpack-entries", LONG, "128", true),
-    p("set-max-listpack-value", LONG, "64", true),
     pa(
         "zset-max-listpack-entries",
         "zset-max-ziplist-entries",
@@ -189,53 +223,123 @@ static PARAMS: &[Param] = &[
     pa(
         "zset-max-listpack-value",
         "zset-max-ziplist-value",
-        LONG,
+        MEM,
         "64",
     ),
-    p("maxmemory", Kind::Memory { max: i64::MAX }, "0", true),
-    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
+    p("hll-sparse-max-bytes", MEM, "3000", true),
+    p("stream-node-max-bytes", MEM, "4096", true),
+    p("stream-node-max-entries", LONG, "100", true),
     p(
-        "maxmemory-samples",
-        Kind::Int { min: 1, max: 64 },
-        "5",
+        "active-expire-effort",
+        Kind::Int { min: 1, max: 10 },
+        "1",
+        true,
+    ),
+    p("tracking-table-max-keys", LONG, "1000000", true),
+    p(
+        "maxmemory",
+        Kind::Memory {
+            min: 0,
+            unsigned: true,
+        },
+        "0",
+        true,
+    ),
+    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
+    p("maxmemory-samples", INT1, "5", true),
+    p(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
         true,
     ),
     p("lfu-log-factor", INT, "10", true),
     p("lfu-decay-time", INT, "1", true),
-    p("notify-keyspace-events", Kind::Str, "", true),
-    p("appendonly", Kind::Bool, "no", true),
+    p(
+        "notify-keyspace-events",
+        Kind::Special(validate_keyspace_events),
+        "",
+        true,
+    ),
+    p("appendonly", BOOL, "no", true),
     p(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
         true,
     ),
     p("appendfilename", Kind::Str, "appendonly.aof", false),
     p("appenddirname", Kind::Str, "appendonlydir", false),
     p("auto-aof-rewrite-percentage", INT, "100", true),
+    p("auto-aof-rewrite-min-size", MEM, "67108864", true),
+    p("aof-load-truncated", BOOL, "yes", true),
+    p("aof-use-rdb-preamble", BOOL, "yes", true),
+    p("aof-timestamp-enabled", BOOL, "no", true),
+    p("aof-rewrite-incremental-fsync", BOOL, "yes", true),
+    p("no-appendfsync-on-rewrite", BOOL, "no", true),
     p(
-        "auto-aof-rewrite-min-size",
-        Kind::Memory { max: i64::MAX },
-        "67108864",
+        "save",
+        Kind::Special(validate_save),
+        "3600 1 300 100 60 10000",
         true,
     ),
-    p("aof-load-truncated", Kind::Bool, "yes", true),
-    p("save", Kind::Str, "3600 1 300 100 60 10000", true),
-    p("rdbcompression", Kind::Bool, "yes", true),
-    p("rdbchecksum", Kind::Bool, "yes", true),
-    p("stop-writes-on-bgsave-error", Kind::Bool, "yes", true),
-    p("lazyfree-lazy-eviction", Kind::Bool, "no", true),
-    p("lazyfree-lazy-expire", Kind::Bool, "no", true),
-    p("lazyfree-lazy-server-del", Kind::Bool, "no", true),
-    p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
-    p("lazyfree-lazy-user-flush", Kind::Bool, "no", true),
-    p("activerehashing", Kind::Bool, "yes", true),
-    p("dynamic-hz", Kind::Bool, "yes", true),
+    p("rdbcompression", BOOL, "yes", true),
+    p("rdbchecksum", BOOL, "yes", true),
+    p("rdb-save-incremental-fsync", BOOL, "yes", true),
+    p("rdb-del-sync-files", BOOL, "no", true),
+    p("stop-writes-on-bgsave-error", BOOL, "yes", true),
+    p(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+        true,
+    ),
+    p("lazyfree-lazy-eviction", BOOL, "no", true),
+    p("lazyfree-lazy-expire", BOOL, "no", true),
+    p("lazyfree-lazy-server-del", BOOL, "no", true),
+    p("lazyfree-lazy-user-del", BOOL, "no", true),
+    p("lazyfree-lazy-user-flush", BOOL, "no", true),
+    p("activerehashing", BOOL, "yes", true),
+    p("activedefrag", BOOL, "no", true),
     p("lua-time-limit", LONG, "5000", true),
     p("busy-reply-threshold", LONG, "5000", true),
-    p("cluster-enabled", Kind::Bool, "no", false),
-    p("replica-read-only", Kind::Bool, "yes", true),
+    p("cluster-enabled", BOOL, "no", false),
+    pa("replica-read-only", "slave-read-only", BOOL, "yes"),
+    pa(
+        "replica-serve-stale-data",
+        "slave-serve-stale-data",
+        BOOL,
+        "yes",
+    ),
+    pa("replica-priority", "slave-priority", INT, "100"),
+    pa("min-replicas-to-write", "min-slaves-to-write", INT, "0"),
+    pa("min-replicas-max-lag", "min-slaves-max-lag", INT, "10"),
+    p(
+        "repl-backlog-size",
+        Kind::Memory {
+            min: 1,
+            unsigned: false,
+        },
+        "1048576",
+        true,
+    ),
+    p("repl-backlog-ttl", LONG, "3600", true),
+    p("repl-timeout", INT1, "60", true),
+    p("repl-diskless-sync", BOOL, "yes", true),
     p("acllog-max-len", LONG, "128", true),
+    p("shutdown-timeout", INT, "10", true),
+    p(
+        "shutdown-on-sigint",
+        Kind::Enum(SHUTDOWN_ON_SIG),
+        "default",
+        true,
+    ),
+    p(
+        "shutdown-on-sigterm",
+        Kind::Enum(SHUTDOWN_ON_SIG),
+        "default",
+        true,
+    ),
     p(
         "client-output-buffer-limit",
         Kind::Str,
@@ -244,32 +348,101 @@ static PARAMS: &[Param] = &[
     ),
 ];
 
+/// Parameters CONFIG SET refuses unless `enable-protected-configs` allows it.
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 fn find_param(name: &str) -> Option<&'static Param> {
     PARAMS
         .iter()
         .find(|p| p.name == name || p.alias == Some(name))
 }
 
-/// Parse a memory amount like Redis's `memtoull` (`1gb`, `10k`, `512`).
-pub fn parse_memory(s: &str) -> Option<i64> {
-    let lower = s.to_ascii_lowercase();
-    let (digits, mul) = [
-        ("gb", 1i64 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1000),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suf, mul)| lower.strip_suffix(suf).map(|d| (d.to_string(), *mul)))
-    .unwrap_or((lower.clone(), 1));
-    let n: i64 = digits.parse().ok()?;
-    if n < 0 {
+/// Parse a memory amount like Redis's `memtoull` (`1gb`, `10k`, `512`): digits then an
+/// optional unit; digits beyond 2^64-1 saturate, as `strtoull` does.
+pub fn parse_memory_u64(s: &str) -> Option<u64> {
+    let digits_end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
+    let (digits, unit) = s.split_at(digits_end);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    if digits.is_empty() || digits.len() >= 128 {
         return None;
     }
-    n.checked_mul(mul)
+    let n: u64 = digits.parse().unwrap_or(u64::MAX);
+    Some(n.saturating_mul(mul))
+}
+
+/// Parse a memory amount that fits an i64 (None when malformed or larger).
+pub fn parse_memory(s: &str) -> Option<i64> {
+    parse_memory_u64(s).and_then(|n| i64::try_from(n).ok())
+}
+
+/// `save`: pairs of `<seconds> <changes>`, or empty.
+fn validate_save(v: &str) -> Result<String, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(2)
+        || words
+            .iter()
+            .any(|w| crate::util::parse_canonical_i64(w.as_bytes()).is_none_or(|n| n < 0))
+    {
+        return Err("Invalid save parameters".into());
+    }
+    Ok(words.join(" "))
+}
+
+/// `notify-keyspace-events`: Redis's class letters, normalised like
+/// `keyspaceEventsFlagsToString`.
+fn validate_keyspace_events(v: &str) -> Result<String, String> {
+    const ORDER: &str = "g$lshzxetdn";
+    const ALL: &str = "g$lshzxetd";
+    let mut set = std::collections::HashSet::new();
+    for c in v.chars() {
+        match c {
+            'A' => set.extend(ALL.chars()),
+            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 'K' | 'E' | 't' | 'm' | 'd' | 'n' => {
+                set.insert(c);
+            }
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
+    }
+    let mut out = String::new();
+    if ALL.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+        if set.contains(&'n') {
+            out.push('n');
+        }
+    } else {
+        out.extend(ORDER.chars().filter(|c| set.contains(c)));
+    }
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
+    Ok(out)
+}
+
+/// `latency-tracking-info-percentiles`: doubles within [0, 100].
+fn validate_percentiles(v: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    for w in v.split_whitespace() {
+        let f = crate::util::parse_f64(w.as_bytes())
+            .ok_or_else(|| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+        if !(0.0..=100.0).contains(&f) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .into(),
+            );
+        }
+        out.push(format!("{}", f));
+    }
+    Ok(out.join(" "))
 }
 
 /// Why a value was refused (the text after `... argument 'name') - `).
@@ -281,22 +454,34 @@ fn validate(param: &Param, value: &str) -> Result<String, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let n: i64 = value
-                .parse()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let n = crate::util::parse_canonical_i64(value.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if n < min || n > max {
                 return Err(format!(
                     "argument must be between {} and {} inclusive",
                     min, max
                 ));
             }
+            // Redis keeps hz within [1, 500] whatever is asked.
+            let n = if param.name == "hz" {
+                n.clamp(1, 500)
+            } else {
+                n
+            };
             Ok(n.to_string())
         }
-        Kind::Memory { max } => {
-            let n =
-                parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
-            if n > max {
-                return Err(format!("argument must be between 0 and {} inclusive", max));
+        Kind::Memory { min, unsigned } => {
+            let n = parse_memory_u64(value)
+                .ok_or_else(|| "argument must be a memory value".to_string())?;
+            if unsigned {
+                return Ok(n.to_string());
+            }
+            if n > i64::MAX as u64 || (n as i64) < min {
+                return Err(format!(
+                    "argument must be between {} and {} inclusive",
+                    min,
+                    i64::MAX
+                ));
             }
             Ok(n.to_string())
         }
@@ -312,6 +497,7 @@ fn validate(param: &Param, value: &str) -> Result<String, String> {
             }
         }
         Kind::Str => Ok(value.to_string()),
+        Kind::Special(f) => f(value),
     }
 }
 
@@ -371,7 +557,12 @@ impl Config {
                     format!("Fatal error, can't open config file '{}': {}", first, e)
                 })?;
                 cfg.load_text(&text)?;
-                cfg.config_file = Some(first.clone());
+                // Absolute, because the server changes directory to `dir` after start-up.
+                cfg.config_file = Some(
+                    std::fs::canonicalize(first)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| first.clone()),
+                );
                 rest = &args[1..];
             }
         }
@@ -429,31 +620,109 @@ impl Config {
         if !startup && !param.mutable {
             return Err("can't set immutable config".into());
         }
-        let mut v = validate(param, value)?;
-        if param.name == "dir" {
-            if !startup {
-                std::env::set_current_dir(&v).map_err(|e| e.to_string())?;
-            } else {
-                std::fs::create_dir_all(&v)
-                    .map_err(|e| format!("Can't chdir to '{}': {}", v, e))?;
-            }
-            v = std::fs::canonicalize(&v)
-                .map(|p| p.display().to_string())
-                .unwrap_or(v);
-        }
+        let v = Self::apply_side_effects(param, validate(param, value)?, startup)?;
         self.values.write().insert(param.name, v);
         self.refresh_cache();
         Ok(())
     }
 
+    /// Effects a value has outside the table (changing directory for `dir`); returns the
+    /// value to store.
+    fn apply_side_effects(param: &Param, v: String, startup: bool) -> Result<String, String> {
+        if param.name != "dir" {
+            return Ok(v);
+        }
+        if !startup {
+            std::env::set_current_dir(&v).map_err(|e| e.to_string())?;
+        } else {
+            std::fs::create_dir_all(&v).map_err(|e| format!("Can't chdir to '{}': {}", v, e))?;
+        }
+        Ok(std::fs::canonicalize(&v)
+            .map(|p| p.display().to_string())
+            .unwrap_or(v))
+    }
+
     /// CONFIG SET for one parameter; the error is the text after `possibly related to...`.
     pub fn set(&self, name: &str, value: &str) -> Result<(), ConfigSetError> {
-        let lname = name.to_ascii_lowercase();
-        if find_param(&lname).is_none() {
-            return Err(ConfigSetError::Unknown);
+        self.set_many(&[(name, value)], true).map_err(|(_, e)| e)
+    }
+
+    /// CONFIG SET of several parameters at once, all or nothing, as Redis 7 does: unknown,
+    /// immutable or repeated names are refused before anything changes; if a value is
+    /// refused, every parameter keeps its old value. The error names the argument at fault.
+    /// Protected parameters (`dir`, `dbfilename`) need `enable-protected-configs` `yes`, or
+    /// `local` and a `local_client`.
+    pub fn set_many(
+        &self,
+        pairs: &[(&str, &str)],
+        local_client: bool,
+    ) -> Result<(), (String, ConfigSetError)> {
+        let mut params: Vec<&'static Param> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let lname = name.to_ascii_lowercase();
+            let param =
+                find_param(&lname).ok_or_else(|| (name.to_string(), ConfigSetError::Unknown))?;
+            if !param.mutable {
+                return Err((
+                    name.to_string(),
+                    ConfigSetError::Invalid("can't set immutable config".into()),
+                ));
+            }
+            if PROTECTED.contains(&param.name) {
+                let allowed = match self.get("enable-protected-configs").as_str() {
+                    "yes" => true,
+                    "local" => local_client,
+                    _ => false,
+                };
+                if !allowed {
+                    return Err((
+                        name.to_string(),
+                        ConfigSetError::Invalid("can't set protected config".into()),
+                    ));
+                }
+            }
+            // Like Redis 7.0, a repeated name is refused, while a name and its alias may
+            // both be given (the later one wins).
+            if pairs[..params.len()]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                return Err((
+                    name.to_string(),
+                    ConfigSetError::Invalid("duplicate parameter".into()),
+                ));
+            }
+            params.push(param);
         }
-        self.set_inner(&lname, value, false)
-            .map_err(ConfigSetError::Invalid)
+        let mut values = Vec::with_capacity(pairs.len());
+        for (param, (name, value)) in params.iter().zip(pairs) {
+            let v = validate(param, value)
+                .map_err(|e| (name.to_string(), ConfigSetError::Invalid(e)))?;
+            values.push(v);
+        }
+        let mut table = self.values.write();
+        let old_dir = table.get("dir").cloned();
+        let mut applied = Vec::with_capacity(values.len());
+        for ((param, (name, _)), v) in params.iter().zip(pairs).zip(values) {
+            match Self::apply_side_effects(param, v, false) {
+                Ok(v) => applied.push((param.name, v)),
+                Err(e) => {
+                    // Undo what the earlier parameters did outside the table.
+                    if applied.iter().any(|(n, _)| *n == "dir") {
+                        if let Some(d) = &old_dir {
+                            let _ = std::env::set_current_dir(d);
+                        }
+                    }
+                    return Err((name.to_string(), ConfigSetError::Invalid(e)));
+                }
+            }
+        }
+        for (n, v) in applied {
+            table.insert(n, v);
+        }
+        drop(table);
+        self.refresh_cache();
+        Ok(())
     }
 
     /// The canonical name of a parameter (resolving aliases), if it exists.
@@ -461,21 +730,96 @@ impl Config {
         find_param(&name.to_ascii_lowercase()).map(|p| p.name)
     }
 
-    /// CONFIG GET: every (name, value) whose name or alias matches the glob pattern.
-    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+    /// CONFIG GET: every (name, value) whose name or alias matches one of the patterns,
+    /// each once. Like Redis 7.0, a pattern without glob characters names a parameter
+    /// case-insensitively and is answered with the client's spelling.
+    pub fn get_matching_any(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         let values = self.values.read();
         let mut out = Vec::new();
         for p in PARAMS {
             let value = values.get(p.name).cloned().unwrap_or_default();
             for name in std::iter::once(p.name).chain(p.alias) {
-                if crate::storage::glob::glob_match(pattern, name.as_bytes(), true)
-                    || pattern == b"*"
-                {
-                    out.push((name.to_string(), value.clone()));
+                let shown = patterns.iter().find_map(|pat| {
+                    let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+                    if !is_glob {
+                        pat.eq_ignore_ascii_case(name.as_bytes())
+                            .then(|| String::from_utf8_lossy(pat).into_owned())
+                    } else {
+                        crate::storage::glob::glob_match(pat, name.as_bytes(), true)
+                            .then(|| name.to_string())
+                    }
+                });
+                if let Some(shown) = shown {
+                    out.push((shown, value.clone()));
                 }
             }
         }
         out
+    }
+
+    /// CONFIG GET with one pattern.
+    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        self.get_matching_any(&[pattern])
+    }
+
+    /// CONFIG REWRITE: rewrite the file the server was started with so that it holds the
+    /// current configuration. Lines of known parameters are updated in place (later
+    /// duplicates dropped); comments and unknown lines are kept; parameters that differ
+    /// from their default and are not in the file are appended after a marker line.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = &self.config_file else {
+            return Err("ERR The server is running without a config file".into());
+        };
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let values = self.values.read();
+        let render = |p: &Param| -> String {
+            let v = values.get(p.name).cloned().unwrap_or_default();
+            format!("{} {}", p.name, quote_config_value(&v))
+        };
+        let mut written: Vec<&'static str> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        const MARKER: &str = "# Generated by CONFIG REWRITE";
+        for line in old.lines() {
+            let trimmed = line.trim();
+            if trimmed == MARKER {
+                continue;
+            }
+            let first = trimmed.split_whitespace().next().unwrap_or("");
+            if trimmed.starts_with('#') || first.is_empty() {
+                lines.push(line.to_string());
+                continue;
+            }
+            match find_param(&first.to_ascii_lowercase()) {
+                Some(p) if written.contains(&p.name) => {}
+                Some(p) => {
+                    written.push(p.name);
+                    lines.push(render(p));
+                }
+                None => lines.push(line.to_string()),
+            }
+        }
+        let mut appended = false;
+        for p in PARAMS {
+            if written.contains(&p.name) {
+                continue;
+            }
+            let current = values.get(p.name).map(String::as_str).unwrap_or("");
+            let default = validate(p, p.default).unwrap_or_else(|_| p.default.to_string());
+            if current == default || (p.name == "dir" && current.is_empty()) {
+                continue;
+            }
+            if !appended {
+                lines.push(MARKER.to_string());
+                appended = true;
+            }
+            lines.push(render(p));
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let tmp = format!("{}.tmp-{}", path, std::process::id());
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("ERR Rewriting config file: {}", e))
     }
 
     /// A parameter's current value.
@@ -567,6 +911,19 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(1),
         }
+    }
+}
+
+/// A value as a config file line needs it: quoted when empty or when it has spaces,
+/// quotes or unprintable bytes.
+fn quote_config_value(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    if plain {
+        v.to_string()
+    } else {
+        crate::util::repr(v.as_bytes())
     }
 }
 

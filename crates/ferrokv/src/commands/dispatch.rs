@@ -29,6 +29,10 @@ pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), String> {
         return Ok((id, cmd));
     }
     let Some(&sub) = args.get(1) else {
+        // A container that also runs alone (COMMAND with no subcommand).
+        if cmd.arity_ok(1) {
+            return Ok((id, cmd));
+        }
         return Err(CmdError::WrongArity.message(cmd.name).into_owned());
     };
     let Some((sid, scmd)) = reg.lookup_sub(cmd.name, sub) else {
@@ -100,17 +104,20 @@ pub fn execute(
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
+            count_rejected(server, args);
             reject(server, out, &msg);
             return Outcome::Done;
         }
     };
     if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
+        count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_inside_multi(cmd) {
         if cmd.has(super::flags::NO_MULTI) {
             client.multi_dirty = true;
+            count_rejected_id(server, id);
             reject(server, out, "ERR Command not allowed inside a transaction");
             return Outcome::Done;
         }
@@ -125,6 +132,30 @@ pub fn execute(
     }
     run(server, client, out, id, cmd, args);
     Outcome::Done
+}
+
+/// Count a rejected call (INFO commandstats `rejected_calls`) for the entry `args` names,
+/// when it names one (wrong arity of a known command or subcommand).
+fn count_rejected(server: &Server, args: &[&[u8]]) {
+    let reg = registry();
+    let Some((id, cmd)) = args.first().and_then(|n| reg.lookup(n)) else {
+        return;
+    };
+    let id = match args.get(1) {
+        Some(sub) if !cmd.subcommands.is_empty() => match reg.lookup_sub(cmd.name, sub) {
+            Some((sid, _)) => sid,
+            None => return,
+        },
+        _ => id,
+    };
+    count_rejected_id(server, id);
+}
+
+fn count_rejected_id(server: &Server, id: usize) {
+    if let Some(s) = server.command_stats.get(id) {
+        s.rejected_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Refuse a command before it runs.
@@ -249,7 +280,8 @@ pub fn finish(
     if !cmd.has(super::flags::SKIP_SLOWLOG) {
         server.maybe_slowlog(client, args, micros);
     }
-    if server.has_monitors() && !cmd.has(super::flags::SKIP_MONITOR) {
+    // Like Redis, administrative commands are not shown to monitors.
+    if server.has_monitors() && !cmd.has(super::flags::SKIP_MONITOR | super::flags::ADMIN) {
         server.feed_monitors(client, args);
     }
 }

@@ -194,6 +194,124 @@ pub struct Command {
     pub handler: Handler,
     /// Subcommands (`CONFIG GET`...), empty for plain commands.
     pub subcommands: &'static [Command],
+    /// COMMAND INFO tips (`nondeterministic_output`, `request_policy:all_nodes`...).
+    pub tips: &'static [&'static str],
+    /// Key specs for COMMAND INFO / GETKEYSANDFLAGS; when empty, one range spec is derived
+    /// from `first_key`/`last_key`/`step` (see [`Command::key_specs`]).
+    pub key_specs: &'static [KeySpec],
+    /// COMMAND DOCS `doc_flags` ([`doc`] bits).
+    pub doc_flags: u32,
+    /// COMMAND DOCS `history`: (version, change).
+    pub history: &'static [(&'static str, &'static str)],
+    /// COMMAND DOCS `arguments`.
+    pub args: &'static [Arg],
+}
+
+/// COMMAND DOCS `doc_flags`.
+pub mod doc {
+    /// `deprecated`
+    pub const DEPRECATED: u32 = 1 << 0;
+    /// `syscmd`
+    pub const SYSCMD: u32 = 1 << 1;
+}
+
+/// COMMAND DOCS argument flags.
+pub mod argflags {
+    /// `optional`
+    pub const OPTIONAL: u8 = 1 << 0;
+    /// `multiple`
+    pub const MULTIPLE: u8 = 1 << 1;
+    /// `multiple_token`
+    pub const MULTIPLE_TOKEN: u8 = 1 << 2;
+}
+
+/// One documented argument of a command (COMMAND DOCS), as in Redis's JSON command files.
+#[derive(Clone, Copy, Debug)]
+pub struct Arg {
+    /// Argument name.
+    pub name: &'static str,
+    /// `key`, `string`, `integer`, `double`, `pattern`, `unix-time`, `pure-token`, `oneof`,
+    /// `block`.
+    pub kind: &'static str,
+    /// Index into the command's key specs, for `key` arguments (-1: none).
+    pub key_spec_index: i32,
+    /// The literal token that introduces the argument (`TYPE`, `WRITE`...).
+    pub token: Option<&'static str>,
+    /// Short description.
+    pub summary: Option<&'static str>,
+    /// Version that added the argument.
+    pub since: Option<&'static str>,
+    /// Version that deprecated the argument.
+    pub deprecated_since: Option<&'static str>,
+    /// [`argflags`] bits.
+    pub flags: u8,
+    /// Nested arguments (`oneof` and `block`).
+    pub args: &'static [Arg],
+}
+
+impl Arg {
+    /// A template: `Arg { name, kind, ..Arg::DEFAULT }`.
+    pub const DEFAULT: Arg = Arg {
+        name: "",
+        kind: "string",
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        deprecated_since: None,
+        flags: 0,
+        args: &[],
+    };
+}
+
+/// How the first key is found (COMMAND INFO key spec `begin_search`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeginSearch {
+    /// At a fixed argument index.
+    Index(i32),
+    /// After a keyword, searched from `start_from` (negative: from the end).
+    Keyword {
+        /// The keyword.
+        keyword: &'static str,
+        /// Where the search starts.
+        start_from: i32,
+    },
+}
+
+/// How the keys after the first are found (key spec `find_keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindKeys {
+    /// `lastkey` relative to the first key (negative: from the end), `keystep`, `limit`.
+    Range {
+        /// Last key's offset.
+        lastkey: i32,
+        /// Step.
+        keystep: i32,
+        /// Limit divisor (0: none).
+        limit: i32,
+    },
+    /// A count argument at `keynumidx` (relative to the begin), keys from `firstkey`.
+    Keynum {
+        /// Index of the count.
+        keynumidx: i32,
+        /// First key, relative to the begin.
+        firstkey: i32,
+        /// Step.
+        keystep: i32,
+    },
+}
+
+/// A Redis 7 key specification.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    /// Notes shown by COMMAND INFO.
+    pub notes: Option<&'static str>,
+    /// Key flags (`RO`, `RW`, `OW`, `RM`, `access`, `update`, `insert`, `delete`...).
+    pub flags: &'static [&'static str],
+    /// Begin search.
+    pub begin: BeginSearch,
+    /// Find keys.
+    pub find: FindKeys,
 }
 
 fn no_handler(_: &mut Ctx<'_, '_>, _: &[&[u8]]) -> CmdResult {
@@ -218,6 +336,11 @@ impl Command {
         complexity: "O(1)",
         handler: no_handler,
         subcommands: &[],
+        tips: &[],
+        key_specs: &[],
+        doc_flags: 0,
+        history: &[],
+        args: &[],
     };
 
     /// True when `argc` arguments (name included) satisfy the arity.
@@ -253,6 +376,37 @@ impl Command {
             i += step;
         }
         out
+    }
+
+    /// The key specs: the declared ones, or one derived from `first_key`/`last_key`/`step`
+    /// (flags `RO access` for read-only commands, `RW update` otherwise).
+    pub fn key_specs(&self) -> Vec<KeySpec> {
+        if !self.key_specs.is_empty() {
+            return self.key_specs.to_vec();
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let lastkey = if self.last_key < 0 {
+            self.last_key
+        } else {
+            self.last_key - self.first_key
+        };
+        let flags: &'static [&'static str] = if self.has(flags::READONLY) {
+            &["RO", "access"]
+        } else {
+            &["RW", "update"]
+        };
+        vec![KeySpec {
+            notes: None,
+            flags,
+            begin: BeginSearch::Index(self.first_key),
+            find: FindKeys::Range {
+                lastkey,
+                keystep: self.step.max(1),
+                limit: 0,
+            },
+        }]
     }
 
     /// ACL categories including those derived from flags.
