@@ -57,7 +57,7 @@ step() {
 }
 
 step build cargo build --release --workspace
-step cargo-test timeout 1500 cargo test --workspace
+step cargo-test timeout 1500 cargo test --workspace --no-fail-fast
 pytest_run() {
     FERROKV_BIN="$ROOT/target/release/ferrokv-server" timeout 600 .venv/bin/pytest -q tests/python
     local rc=$?

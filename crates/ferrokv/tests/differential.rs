@@ -4,12 +4,13 @@
 //! * `case_files`: every `tests/cases/*.txt` (workspace root), once in RESP2 and once in RESP3
 //!   (after `HELLO 3`, whose reply is not compared). Format: one command per line, split like
 //!   redis-cli does (double quotes with `\" \\ \n \r \t \xHH`, single quotes); lines starting
-//!   with `#` are comments; blank lines are ignored; directives:
-//!     `!unordered <cmd>`        compare after sorting the top-level aggregate's elements
-//!                               (map replies: key/value pairs)
-//!     `!noreply-compare <cmd>`  compare only the reply's first byte (its type)
-//!     `!sleep <ms>`             pause
-//!   Set `FERROKV_CASES=name` (substring of the file name) to run only matching files.
+//!   with `#` are comments; blank lines are ignored. Directives at the start of a line:
+//!   `!unordered <cmd>` compares after sorting the top-level aggregate's elements (map
+//!   replies: key/value pairs); `!noreply-compare <cmd>` compares only the reply's first byte
+//!   (its type); `!sleep <ms>` pauses. After `QUIT` the next command sees a closed
+//!   connection on both sides; the runner then reconnects (in the same protocol).
+//!   `FERROKV_CASES=name` runs only files whose name contains `name`;
+//!   `FERROKV_DIFF_TRACE=1` prints every command with both replies.
 //! * `random_sequences`: seeded random command sequences over a few keys
 //!   (`FERROKV_DIFF_SEED`, `FERROKV_DIFF_STEPS`); a failure prints the seed and the sequence
 //!   in case-file form, ready to paste into a case file.
