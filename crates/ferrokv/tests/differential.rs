@@ -263,6 +263,7 @@ fn run_steps(pair: &mut Pair, origin: &str, steps: &[Step], resp3: bool, out: &m
     }
     let mut redis = Side::new(&pair.redis, resp3);
     let mut ferrokv = Side::new(&pair.ferrokv, resp3);
+    let mut timeouts = 0;
     for step in steps {
         let (compare, args) = match &step.action {
             Action::Sleep(ms) => {
@@ -294,6 +295,21 @@ fn run_steps(pair: &mut Pair, origin: &str, steps: &[Step], resp3: bool, out: &m
                 redis: show(&got_r),
                 ferrokv: show(&got_f),
             });
+        }
+        // A server that stopped answering would cost the reply timeout on every later line.
+        let timed_out = |r: &Result<Vec<u8>, String>| matches!(r, Err(e) if e.contains("timeout"));
+        if timed_out(&got_r) || timed_out(&got_f) {
+            timeouts += 1;
+            if timeouts >= 3 {
+                out.push(Mismatch {
+                    origin: format!("{}:{}", origin, step.line),
+                    command: "(rest of the file skipped)".into(),
+                    protocol,
+                    redis: String::new(),
+                    ferrokv: "3 replies timed out; a server stopped answering".into(),
+                });
+                break;
+            }
         }
     }
 }
@@ -367,6 +383,19 @@ fn case_files() {
             });
         }
         commands += steps.len();
+        if !pair.ferrokv.is_running() {
+            mismatches.push(Mismatch {
+                origin: name.clone(),
+                command: "(before this file)".into(),
+                protocol: "-",
+                redis: String::new(),
+                ferrokv: format!(
+                    "ferrokv had exited; restarting it. Log tail:\n{}",
+                    pair.ferrokv.log_tail(30)
+                ),
+            });
+            pair.ferrokv = start_ferrokv(2);
+        }
         // A panic inside one file (a bug in this runner) must not hide the other files.
         for resp3 in [false, true] {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
