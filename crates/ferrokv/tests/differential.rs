@@ -1,0 +1,779 @@
+//! Differential tests: the same requests go to ferrokv and to a real redis-server 7, and
+//! every reply is compared byte for byte.
+//!
+//! * `case_files`: every `tests/cases/*.txt` (workspace root), once in RESP2 and once in RESP3
+//!   (after `HELLO 3`, whose reply is not compared). Format: one command per line, split like
+//!   redis-cli does (double quotes with `\" \\ \n \r \t \xHH`, single quotes); lines starting
+//!   with `#` are comments; blank lines are ignored. Directives at the start of a line:
+//!   `!unordered <cmd>` compares after sorting the top-level aggregate's elements (map
+//!   replies: key/value pairs); `!noreply-compare <cmd>` compares only the reply's first byte
+//!   (its type); `!sleep <ms>` pauses. After `QUIT` the next command sees a closed
+//!   connection on both sides; the runner then reconnects (in the same protocol).
+//!   `FERROKV_CASES=name` runs only files whose name contains `name`;
+//!   `FERROKV_DIFF_TRACE=1` prints every command with both replies.
+//! * `random_sequences`: seeded random command sequences over a few keys
+//!   (`FERROKV_DIFF_SEED`, `FERROKV_DIFF_STEPS`); a failure prints the seed and the sequence
+//!   in case-file form, ready to paste into a case file.
+//! * `malformed_protocol`: raw malformed bytes; the error bytes and whether the connection is
+//!   closed must match.
+//!
+//! All mismatches of all files are collected and reported together; one never stops others.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{
+    escape, escape_short, sort_top_level, start_ferrokv, start_redis, Conn, ReadFail, ServerGuard,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Case steps
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    Exact,
+    Unordered,
+    TypeOnly,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Command(Compare, Vec<Vec<u8>>),
+    Sleep(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    line: usize,
+    text: String,
+    action: Action,
+}
+
+/// Parse a case file. Lines that cannot be parsed are returned as errors (reported as
+/// failures, not panics).
+fn parse_case_text(text: &[u8]) -> (Vec<Step>, Vec<(usize, String)>) {
+    let mut steps = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let trimmed = trim_ascii(raw);
+        if trimmed.is_empty() || trimmed[0] == b'#' {
+            continue;
+        }
+        let shown = String::from_utf8_lossy(trimmed).into_owned();
+        let (compare, rest) = if trimmed[0] == b'!' {
+            let end = trimmed
+                .iter()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(trimmed.len());
+            let rest = trim_ascii(&trimmed[end..]);
+            match &trimmed[..end] {
+                b"!unordered" => (Compare::Unordered, rest),
+                b"!noreply-compare" => (Compare::TypeOnly, rest),
+                b"!sleep" => {
+                    match std::str::from_utf8(rest)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                    {
+                        Some(ms) => steps.push(Step {
+                            line: line_no,
+                            text: shown,
+                            action: Action::Sleep(ms),
+                        }),
+                        None => errors.push((line_no, format!("bad !sleep line: {}", shown))),
+                    }
+                    continue;
+                }
+                other => {
+                    errors.push((
+                        line_no,
+                        format!("unknown directive {}", String::from_utf8_lossy(other)),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            (Compare::Exact, trimmed)
+        };
+        match resp::split_inline_args(rest) {
+            Some(args) if !args.is_empty() => steps.push(Step {
+                line: line_no,
+                text: shown,
+                action: Action::Command(compare, args),
+            }),
+            Some(_) => errors.push((line_no, format!("directive without a command: {}", shown))),
+            None => errors.push((line_no, format!("unbalanced quotes: {}", shown))),
+        }
+    }
+    (steps, errors)
+}
+
+fn trim_ascii(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running steps against both servers
+// ---------------------------------------------------------------------------------------------
+
+struct Pair {
+    redis: ServerGuard,
+    ferrokv: ServerGuard,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let redis = start_redis();
+        let ferrokv = start_ferrokv(2);
+        Pair { redis, ferrokv }
+    }
+}
+
+/// One side's connection; reopened (with the session's protocol) after the server closed it.
+struct Side {
+    port: u16,
+    resp3: bool,
+    conn: Option<Conn>,
+    name: &'static str,
+}
+
+impl Side {
+    fn new(server: &ServerGuard, resp3: bool) -> Side {
+        Side {
+            port: server.port,
+            resp3,
+            conn: None,
+            name: server.name,
+        }
+    }
+
+    /// The open connection, reconnecting (and sending `HELLO 3` in RESP3 sessions) if the
+    /// previous one was closed. Returns a note when it had to reconnect mid-file.
+    fn conn(&mut self) -> Result<&mut Conn, String> {
+        if self.conn.is_none() {
+            let mut c = Conn::connect(self.port)
+                .map_err(|e| format!("cannot connect to {}: {}", self.name, e))?;
+            if self.resp3 {
+                c.request(&["HELLO", "3"])
+                    .map_err(|e| format!("HELLO 3 to {}: {}", self.name, e))?;
+            }
+            self.conn = Some(c);
+        }
+        Ok(self.conn.as_mut().expect("connection"))
+    }
+
+    fn send(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
+        let c = self.conn()?;
+        if c.send(args).is_err() {
+            self.conn = None;
+            return Err("<write failed: connection closed>".into());
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Vec<u8>, String> {
+        let Some(c) = self.conn.as_mut() else {
+            return Err("<not connected>".into());
+        };
+        match c.read_frame() {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                // A closed, timed-out or garbled connection cannot be trusted again.
+                self.conn = None;
+                Err(match e {
+                    ReadFail::Closed(b) if b.is_empty() => "<connection closed>".to_string(),
+                    other => other.to_string(),
+                })
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Mismatch {
+    origin: String,
+    command: String,
+    protocol: &'static str,
+    redis: String,
+    ferrokv: String,
+}
+
+fn show(r: &Result<Vec<u8>, String>) -> String {
+    match r {
+        Ok(b) => format!("\"{}\"", escape_short(b, 600)),
+        Err(e) => e.clone(),
+    }
+}
+
+fn normalize(r: &Result<Vec<u8>, String>, compare: Compare) -> Result<Vec<u8>, String> {
+    match (r, compare) {
+        (Ok(b), Compare::Unordered) => Ok(sort_top_level(b)),
+        (Ok(b), Compare::TypeOnly) => Ok(b.iter().take(1).copied().collect()),
+        (other, _) => other.clone(),
+    }
+}
+
+/// Run `steps` on fresh connections to both servers (after FLUSHALL), in RESP2 or RESP3.
+/// A server that cannot FLUSHALL (ferrokv before it had the command) is restarted instead,
+/// so every file starts from an empty keyspace.
+fn run_steps(pair: &mut Pair, origin: &str, steps: &[Step], resp3: bool, out: &mut Vec<Mismatch>) {
+    let protocol = if resp3 { "RESP3" } else { "RESP2" };
+    let trace = std::env::var_os("FERROKV_DIFF_TRACE").is_some();
+    for server in [&mut pair.redis, &mut pair.ferrokv] {
+        let flushed = Conn::connect(server.port)
+            .map_err(|e| ReadFail::Malformed(e.to_string(), Vec::new()))
+            .and_then(|mut c| c.request(&["FLUSHALL"]));
+        match flushed {
+            Ok(r) if r.starts_with(b"+") => {}
+            other => {
+                let why = match other {
+                    Ok(r) => escape(&r),
+                    Err(e) => e.to_string(),
+                };
+                eprintln!(
+                    "note: FLUSHALL on {} failed ({}); restarting it for {}",
+                    server.name, why, origin
+                );
+                *server = if server.name == "redis" {
+                    start_redis()
+                } else {
+                    start_ferrokv(2)
+                };
+            }
+        }
+    }
+    let mut redis = Side::new(&pair.redis, resp3);
+    let mut ferrokv = Side::new(&pair.ferrokv, resp3);
+    let mut timeouts = 0;
+    for step in steps {
+        let (compare, args) = match &step.action {
+            Action::Sleep(ms) => {
+                std::thread::sleep(Duration::from_millis(*ms));
+                continue;
+            }
+            Action::Command(c, a) => (*c, a),
+        };
+        let sent_r = redis.send(args);
+        let sent_f = ferrokv.send(args);
+        let got_r = sent_r.and_then(|_| redis.read());
+        let got_f = sent_f.and_then(|_| ferrokv.read());
+        if trace {
+            eprintln!(
+                "{}:{} [{}] {}\n    redis:   {}\n    ferrokv: {}",
+                origin,
+                step.line,
+                protocol,
+                step.text,
+                show(&got_r),
+                show(&got_f)
+            );
+        }
+        if normalize(&got_r, compare) != normalize(&got_f, compare) {
+            out.push(Mismatch {
+                origin: format!("{}:{}", origin, step.line),
+                command: step.text.clone(),
+                protocol,
+                redis: show(&got_r),
+                ferrokv: show(&got_f),
+            });
+        }
+        // A server that stopped answering would cost the reply timeout on every later line.
+        let timed_out = |r: &Result<Vec<u8>, String>| matches!(r, Err(e) if e.contains("timeout"));
+        if timed_out(&got_r) || timed_out(&got_f) {
+            timeouts += 1;
+            if timeouts >= 3 {
+                out.push(Mismatch {
+                    origin: format!("{}:{}", origin, step.line),
+                    command: "(rest of the file skipped)".into(),
+                    protocol,
+                    redis: String::new(),
+                    ferrokv: "3 replies timed out; a server stopped answering".into(),
+                });
+                break;
+            }
+        }
+    }
+}
+
+fn report(title: &str, mismatches: &[Mismatch]) -> String {
+    let mut s = format!("{}: {} mismatch(es)\n", title, mismatches.len());
+    for m in mismatches {
+        let _ = writeln!(
+            s,
+            "\n{} [{}] {}\n    redis:   {}\n    ferrokv: {}",
+            m.origin, m.protocol, m.command, m.redis, m.ferrokv
+        );
+    }
+    s
+}
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Case files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn case_files() {
+    let dir = cases_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {}", dir.display(), e))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    if let Ok(only) = std::env::var("FERROKV_CASES") {
+        files.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&only))
+        });
+    }
+    assert!(!files.is_empty(), "no case files in {}", dir.display());
+
+    let mut pair = Pair::start();
+    let mut mismatches = Vec::new();
+    let mut commands = 0;
+    for file in &files {
+        let name = format!(
+            "tests/cases/{}",
+            file.file_name().unwrap().to_string_lossy()
+        );
+        let text = match std::fs::read(file) {
+            Ok(t) => t,
+            Err(e) => {
+                mismatches.push(Mismatch {
+                    origin: name.clone(),
+                    command: String::new(),
+                    protocol: "-",
+                    redis: String::new(),
+                    ferrokv: format!("cannot read the file: {}", e),
+                });
+                continue;
+            }
+        };
+        let (steps, errors) = parse_case_text(&text);
+        for (line, why) in errors {
+            mismatches.push(Mismatch {
+                origin: format!("{}:{}", name, line),
+                command: "(case file error)".into(),
+                protocol: "-",
+                redis: String::new(),
+                ferrokv: why,
+            });
+        }
+        commands += steps.len();
+        if !pair.ferrokv.is_running() {
+            mismatches.push(Mismatch {
+                origin: name.clone(),
+                command: "(before this file)".into(),
+                protocol: "-",
+                redis: String::new(),
+                ferrokv: format!(
+                    "ferrokv had exited; restarting it. Log tail:\n{}",
+                    pair.ferrokv.log_tail(30)
+                ),
+            });
+            pair.ferrokv = start_ferrokv(2);
+        }
+        // A panic inside one file (a bug in this runner) must not hide the other files.
+        for resp3 in [false, true] {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut local = Vec::new();
+                run_steps(&mut pair, &name, &steps, resp3, &mut local);
+                local
+            }));
+            match result {
+                Ok(local) => mismatches.extend(local),
+                Err(_) => mismatches.push(Mismatch {
+                    origin: name.clone(),
+                    command: "(runner panicked)".into(),
+                    protocol: if resp3 { "RESP3" } else { "RESP2" },
+                    redis: String::new(),
+                    ferrokv: String::new(),
+                }),
+            }
+        }
+    }
+    let mut ferrokv = pair.ferrokv;
+    let alive = ferrokv.is_running();
+    eprintln!(
+        "differential: {} files, {} commands each in RESP2 and RESP3, {} mismatches",
+        files.len(),
+        commands,
+        mismatches.len()
+    );
+    if !mismatches.is_empty() || !alive {
+        let mut msg = report("case files", &mismatches);
+        if !alive {
+            let _ = write!(
+                msg,
+                "\n\nferrokv is no longer running; log tail:\n{}",
+                ferrokv.log_tail(30)
+            );
+        }
+        panic!("{}", msg);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random sequences
+// ---------------------------------------------------------------------------------------------
+
+/// Templates for the random test, in case-file syntax. Placeholders: `{key}` (one of a few
+/// keys shared by all types, so type errors are exercised too), `{field}`, `{val}` (strings,
+/// numbers, empty, spaces, binary), `{int}`, `{secs}` (a large TTL, so TTL replies do not
+/// depend on timing), `{db}`. Extend this list as commands land in ferrokv; a command that
+/// ferrokv lacks shows up as a mismatch.
+const RANDOM_COMMANDS: &[&str] = &[
+    "PING",
+    "PING {val}",
+    "ECHO {val}",
+    "SET {key} {val}",
+    "SET {key} {int}",
+    "GET {key}",
+    "SELECT {db}",
+];
+
+/// Commands being implemented now; moved into [`RANDOM_COMMANDS`] when they land. Run them
+/// with `FERROKV_DIFF_PENDING=1`.
+const PENDING_RANDOM_COMMANDS: &[&str] = &[
+    "DEL {key}",
+    "DEL {key} {key}",
+    "EXISTS {key} {key}",
+    "INCR {key}",
+    "INCRBY {key} {int}",
+    "DECR {key}",
+    "APPEND {key} {val}",
+    "STRLEN {key}",
+    "SETNX {key} {val}",
+    "GETSET {key} {val}",
+    "MSET {key} {val} {key} {val}",
+    "MGET {key} {key} {key}",
+    "HSET {key} {field} {val}",
+    "HSET {key} {field} {val} {field} {val}",
+    "HGET {key} {field}",
+    "HDEL {key} {field}",
+    "HLEN {key}",
+    "HEXISTS {key} {field}",
+    "HINCRBY {key} {field} {int}",
+    "!unordered HGETALL {key}",
+    "!unordered HKEYS {key}",
+    "EXPIRE {key} {secs}",
+    "PERSIST {key}",
+    "TTL {key}",
+    "TYPE {key}",
+    "DBSIZE",
+    "!unordered KEYS *",
+];
+
+const KEYS: &[&str] = &["a", "b", "c", "{a}x"];
+const FIELDS: &[&str] = &["f1", "f2", "f3"];
+const VALUES: &[&str] = &[
+    "v",
+    "\"\"",
+    "0",
+    "1",
+    "-7",
+    "10",
+    "3.5",
+    "\"hello world\"",
+    "\"\\x00\\xffbin\"",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+];
+const INTS: &[&str] = &["0", "1", "-1", "5", "100", "-100", "x", "1.5"];
+
+/// SplitMix64: tiny, deterministic on every platform and independent of crate versions.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+fn random_lines(seed: u64, steps: usize, templates: &[&str]) -> Vec<String> {
+    let mut rng = Rng(seed);
+    let mut lines = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let template = rng.pick(templates);
+        let mut line = String::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            // `{a}x`-style literal keys never appear in templates; placeholders are words.
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            line.push_str(&rest[..open]);
+            let value = match &rest[open + 1..open + close] {
+                "key" => rng.pick(KEYS),
+                "field" => rng.pick(FIELDS),
+                "val" => rng.pick(VALUES),
+                "int" => rng.pick(INTS),
+                "secs" => rng.pick(&["100", "1000", "86400"]),
+                "db" => rng.pick(&["0", "1", "2"]),
+                other => panic!("unknown placeholder {{{}}} in {:?}", other, template),
+            };
+            line.push_str(value);
+            rest = &rest[open + close + 1..];
+        }
+        line.push_str(rest);
+        lines.push(line);
+    }
+    lines
+}
+
+#[test]
+fn random_sequences() {
+    let steps: usize = std::env::var("FERROKV_DIFF_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let seeds: Vec<u64> = match std::env::var("FERROKV_DIFF_SEED") {
+        Ok(s) => vec![s.parse().expect("FERROKV_DIFF_SEED must be a number")],
+        Err(_) => vec![1, 2, 3, 0xfe77_0c0d],
+    };
+    let mut templates: Vec<&str> = RANDOM_COMMANDS.to_vec();
+    if std::env::var_os("FERROKV_DIFF_PENDING").is_some() {
+        templates.extend_from_slice(PENDING_RANDOM_COMMANDS);
+    }
+
+    let mut pair = Pair::start();
+    let mut failures = String::new();
+    for seed in seeds {
+        let lines = random_lines(seed, steps, &templates);
+        let text = lines.join("\n");
+        let (case_steps, errors) = parse_case_text(text.as_bytes());
+        assert!(
+            errors.is_empty(),
+            "generator produced bad lines: {:?}",
+            errors
+        );
+        for resp3 in [false, true] {
+            let mut mismatches = Vec::new();
+            let origin = format!("seed {}", seed);
+            run_steps(&mut pair, &origin, &case_steps, resp3, &mut mismatches);
+            if let Some(first) = mismatches.first() {
+                let upto: usize = first
+                    .origin
+                    .rsplit(':')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(lines.len());
+                let _ = writeln!(
+                    failures,
+                    "\n{}\nReproduce: FERROKV_DIFF_SEED={} FERROKV_DIFF_STEPS={} cargo test \
+                     --test differential random_sequences\nsequence up to the first mismatch \
+                     (case-file form, {}):\n{}\n",
+                    report(&format!("seed {} {}", seed, first.protocol), &mismatches),
+                    seed,
+                    steps,
+                    first.protocol,
+                    lines[..upto.min(lines.len())].join("\n")
+                );
+            }
+        }
+    }
+    if !failures.is_empty() {
+        panic!("random sequences differ:\n{}", failures);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed protocol
+// ---------------------------------------------------------------------------------------------
+
+/// Differences known today, run and shown but not failing the test; move a case into
+/// [`malformed_cases`] once ferrokv matches (the test says so when it does).
+fn known_gap_cases() -> Vec<(&'static str, Vec<u8>)> {
+    vec![(
+        "http request (redis closes: 'Possible SECURITY ATTACK detected')",
+        b"POST / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    )]
+}
+
+fn malformed_cases() -> Vec<(&'static str, Vec<u8>)> {
+    let mut cases: Vec<(&'static str, Vec<u8>)> = vec![
+        ("count not a number", b"*x\r\n".to_vec()),
+        ("simple string inside multibulk", b"*1\r\n+a\r\n".to_vec()),
+        ("negative bulk length", b"*1\r\n$-5\r\n".to_vec()),
+        ("bulk length not a number", b"*1\r\n$abc\r\n".to_vec()),
+        ("inline '$-5' is an unknown command", b"$-5\r\n".to_vec()),
+        (
+            "bulk length above proto-max-bulk-len",
+            b"*1\r\n$536870913\r\n".to_vec(),
+        ),
+        (
+            "bulk length overflowing i64",
+            b"*1\r\n$99999999999999999999\r\n".to_vec(),
+        ),
+        ("multibulk count above INT_MAX", b"*2147483648\r\n".to_vec()),
+        (
+            "multibulk count with leading +",
+            b"*+1\r\n$4\r\nPING\r\n".to_vec(),
+        ),
+        ("unbalanced double quote inline", b"set \"a b\r\n".to_vec()),
+        ("unbalanced single quote inline", b"echo 'abc\r\n".to_vec()),
+        (
+            "closing quote followed by a letter",
+            b"echo \"a\"b\r\n".to_vec(),
+        ),
+        ("reply before a protocol error is sent", {
+            let mut v = b"*1\r\n$4\r\nPING\r\n".to_vec();
+            v.extend_from_slice(b"*x\r\n");
+            v
+        }),
+        (
+            "empty inline lines and *0 / *-1 are ignored",
+            b"\r\n\n*0\r\n*-1\r\nPING\r\n".to_vec(),
+        ),
+        (
+            "bytes after a bulk payload are skipped unchecked",
+            b"*1\r\n$4\r\nPINGxx".to_vec(),
+        ),
+        (
+            "inline with tabs and quotes",
+            b"ECHO\t\"a\\tb\\x41\"\r\n".to_vec(),
+        ),
+        (
+            "valid inline commands, LF only",
+            b"PING\nECHO \"a b\"\nset k v\nget k\n".to_vec(),
+        ),
+    ];
+    // Exactly 64 KiB + 1 byte, so the server has consumed all of it when it closes (no RST).
+    let mut inline = vec![b'a'; 64 * 1024 + 1];
+    inline[0] = b'e';
+    cases.push(("inline request without newline over 64 KiB", inline));
+    let mut count = b"*".to_vec();
+    count.resize(64 * 1024 + 1, b'1');
+    cases.push(("multibulk count line over 64 KiB", count));
+    let mut bulk = b"*1\r\n$".to_vec();
+    bulk.resize(64 * 1024 + 5, b'1');
+    cases.push(("bulk count line over 64 KiB", bulk));
+    cases
+}
+
+type RawOutcome = (Vec<u8>, bool);
+
+/// Send each case on a fresh connection to both servers (in parallel) and read until the
+/// server closes or stays quiet.
+fn run_raw_cases(
+    pair: &Pair,
+    cases: &[(&'static str, Vec<u8>)],
+) -> Vec<(&'static str, Vec<u8>, RawOutcome, RawOutcome)> {
+    let quiet = Duration::from_millis(700);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(name, bytes)| {
+                s.spawn(move || {
+                    let run = |server: &ServerGuard| {
+                        let mut c = server.connect();
+                        let _ = c.send_raw(bytes);
+                        c.read_until_close(quiet)
+                    };
+                    (*name, bytes.clone(), run(&pair.redis), run(&pair.ferrokv))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn describe_raw(name: &str, bytes: &[u8], r: &RawOutcome, f: &RawOutcome) -> String {
+    let state = |closed: bool| if closed { "closed" } else { "open" };
+    format!(
+        "\n{}: sent \"{}\"\n    redis:   \"{}\" ({})\n    ferrokv: \"{}\" ({})",
+        name,
+        escape_short(bytes, 80),
+        escape(&r.0),
+        state(r.1),
+        escape(&f.0),
+        state(f.1)
+    )
+}
+
+#[test]
+fn malformed_protocol() {
+    let pair = Pair::start();
+    let trace = std::env::var_os("FERROKV_DIFF_TRACE").is_some();
+    let mut msg = String::new();
+    for (name, bytes, r, f) in run_raw_cases(&pair, &malformed_cases()) {
+        if trace {
+            eprintln!("{}", describe_raw(name, &bytes, &r, &f));
+        }
+        if r != f {
+            msg.push_str(&describe_raw(name, &bytes, &r, &f));
+        }
+    }
+    for (name, bytes, r, f) in run_raw_cases(&pair, &known_gap_cases()) {
+        if r != f {
+            eprintln!(
+                "known gap, still differs:{}",
+                describe_raw(name, &bytes, &r, &f)
+            );
+        } else {
+            eprintln!(
+                "known gap now matches, move it to malformed_cases(): {}",
+                name
+            );
+        }
+    }
+    if !msg.is_empty() {
+        panic!("malformed requests handled differently:{}", msg);
+    }
+}
+
+#[test]
+fn case_parser() {
+    let (steps, errors) = parse_case_text(
+        b"# comment\n\n  set a \"b c\\n\"\r\n!unordered keys *\n!noreply-compare  info\n!sleep 5\n\
+          !bogus x\nset \"a\n!unordered\n",
+    );
+    assert_eq!(steps.len(), 4);
+    match &steps[0].action {
+        Action::Command(Compare::Exact, a) => {
+            assert_eq!(a, &vec![b"set".to_vec(), b"a".to_vec(), b"b c\n".to_vec()])
+        }
+        other => panic!("{:?}", other),
+    }
+    assert_eq!(steps[0].line, 3);
+    assert!(matches!(&steps[1].action, Action::Command(Compare::Unordered, a) if a.len() == 2));
+    assert!(matches!(&steps[2].action, Action::Command(Compare::TypeOnly, a) if a.len() == 1));
+    assert!(matches!(steps[3].action, Action::Sleep(5)));
+    assert_eq!(errors.len(), 3, "{:?}", errors);
+    let lines = random_lines(7, 50, RANDOM_COMMANDS);
+    let (steps, errors) = parse_case_text(lines.join("\n").as_bytes());
+    assert!(errors.is_empty());
+    assert_eq!(steps.len(), 50);
+}

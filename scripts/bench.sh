@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Throughput and server CPU per request: ferrokv (--threads 1) against redis-server, side by
+# side in one run. Both servers are pinned to core 1, redis-benchmark to core 0; persistence
+# is off on both; the servers take turns for every test so drift hits both alike.
+#
+#   scripts/bench.sh                     all tests, pipeline 1 and 16
+#   TESTS=set,get PIPELINES=16 REQUESTS=100000 CLIENTS=50 scripts/bench.sh
+#
+# Output: a Markdown table: rps of each, ratio ferrokv/redis (higher is better for ferrokv),
+# server CPU per request in microseconds (user+system from /proc/PID/stat, 10 ms ticks) and
+# its ratio ferrokv/redis (lower is better for ferrokv). Numbers are noisy: compare ratios
+# within one run, never absolute numbers across machines or runs.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TESTS=${TESTS:-ping_inline,ping_mbulk,set,get,incr,hset,mset}
+PIPELINES=${PIPELINES:-1 16}
+REQUESTS=${REQUESTS:-200000}
+CLIENTS=${CLIENTS:-50}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+
+need_tools redis-benchmark redis-cli taskset python3
+build_ferrokv
+TICK=$(getconf CLK_TCK)
+
+rport=$(free_port)
+start_server redis "$rport" taskset -c "$SERVER_CPU"
+rpid=$STARTED_PID
+fport=$(free_port)
+start_server ferrokv "$fport" taskset -c "$SERVER_CPU"
+fpid=$STARTED_PID
+
+echo "redis: $("$REDIS_SERVER" --version | cut -d' ' -f3) pid $rpid port $rport; ferrokv: pid $fpid port $fport"
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS; servers on core $SERVER_CPU, client on core $CLIENT_CPU"
+echo
+
+# probe: the command redis-benchmark sends for a test (to mark tests ferrokv cannot run yet)
+probe() {
+    case $1 in
+        incr) echo "INCR bench:probe" ;;
+        hset) echo "HSET bench:probe f v" ;;
+        mset) echo "MSET bench:probe v" ;;
+        set) echo "SET bench:probe v" ;;
+        get) echo "GET bench:probe" ;;
+        *) echo "PING" ;;
+    esac
+}
+
+# run PORT PID TEST PIPELINE -> "rps us_per_request"
+run() {
+    local port=$1 pid=$2 test=$3 p=$4 before after csv rps
+    before=$(cpu_ticks "$pid")
+    csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -t "$test" --csv 2>/dev/null)
+    after=$(cpu_ticks "$pid")
+    rps=$(echo "$csv" | awk -F'","' 'NR > 1 { print $2; exit }')
+    python3 -c "print('%.0f %.3f' % (float('$rps'), ($after - $before) / $TICK / $REQUESTS * 1e6))"
+}
+
+ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else '-')"; }
+
+printf '| test | pipeline | redis rps | ferrokv rps | rps ratio | redis µs/req | ferrokv µs/req | CPU ratio |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+i=0
+for p in $PIPELINES; do
+    for test in ${TESTS//,/ }; do
+        # shellcheck disable=SC2046
+        if ! supports "$fport" $(probe "$test"); then
+            printf '| %s | %s | | | not implemented in ferrokv | | | |\n' "$test" "$p"
+            continue
+        fi
+        # alternate which server goes first
+        if [ $((i % 2)) = 0 ]; then
+            read -r r_rps r_cpu < <(run "$rport" "$rpid" "$test" "$p")
+            read -r f_rps f_cpu < <(run "$fport" "$fpid" "$test" "$p")
+        else
+            read -r f_rps f_cpu < <(run "$fport" "$fpid" "$test" "$p")
+            read -r r_rps r_cpu < <(run "$rport" "$rpid" "$test" "$p")
+        fi
+        i=$((i + 1))
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$test" "$p" "$r_rps" "$f_rps" \
+            "$(ratio "$f_rps" "$r_rps")" "$r_cpu" "$f_cpu" "$(ratio "$f_cpu" "$r_cpu")"
+    done
+done

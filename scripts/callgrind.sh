@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind (repeatable, unlike timings):
+# each server runs under `valgrind --tool=callgrind` three times: once answering nothing
+# but one PING (the baseline: start-up, idle and shutdown), once for REQUESTS SETs and once
+# for REQUESTS GETs (redis-benchmark -c 1 -P 1, after the SETs for GET so keys exist).
+# Instructions per request = (total - baseline) / requests, totals from callgrind_annotate.
+#
+#   scripts/callgrind.sh
+#   REQUESTS=5000 scripts/callgrind.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+REQUESTS=${REQUESTS:-20000}
+need_tools valgrind callgrind_annotate redis-benchmark redis-cli python3
+build_ferrokv
+
+out=$(mktemp -d "${TMPDIR:-/tmp}/ferrokv-callgrind.XXXXXX")
+WORKDIRS+=("$out")
+
+# measure NAME TEST -> total instructions of a whole server run
+measure() {
+    local name=$1 test=$2 port pid file
+    port=$(free_port)
+    file="$out/$name-$test.callgrind"
+    READY_SECONDS=120 start_server "$name" "$port" \
+        valgrind --tool=callgrind --callgrind-out-file="$file" --dump-instr=no
+    pid=$STARTED_PID
+    case $test in
+        baseline) ;;
+        set) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t set >/dev/null 2>&1 ;;
+        get)
+            # GET needs the key; one SET outside the counted requests is noise
+            redis-cli -p "$port" set key:__rand_int__ xxx >/dev/null
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t get >/dev/null 2>&1
+            ;;
+    esac
+    stop_server "$pid"
+    callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
+}
+
+declare -A total
+for name in redis ferrokv; do
+    for test in baseline set get; do
+        total[$name-$test]=$(measure "$name" "$test")
+        echo "$name $test: ${total[$name-$test]} instructions" >&2
+    done
+done
+
+per() { python3 -c "print('%.0f' % ((${total[$1-$2]} - ${total[$1-baseline]}) / $REQUESTS))"; }
+echo
+echo "| command | redis instr/request | ferrokv instr/request | ratio ferrokv/redis |"
+echo "|---|---:|---:|---:|"
+for test in set get; do
+    r=$(per redis "$test")
+    f=$(per ferrokv "$test")
+    echo "| $test | $r | $f | $(python3 -c "print('%.2f' % ($f / $r))") |"
+done
+echo
+echo "($REQUESTS requests each, redis-benchmark -c 1 -P 1, baseline run subtracted)"
