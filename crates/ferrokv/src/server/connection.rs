@@ -85,6 +85,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                             .collect(),
                         Args::Owned(v) => v.iter().map(|a| a.as_slice()).collect(),
                     };
+                    if argv.first().is_some_and(|c| is_http_attack(c)) {
+                        // Redis: a browser or HTTP client talking to us is an attack
+                        // (cross-protocol scripting): log and drop the connection silently.
+                        tracing::warn!(
+                            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+                            handle.addr
+                        );
+                        break 'conn;
+                    }
                     if !argv.is_empty() {
                         let before = out.buf.len();
                         let skipping = client.reply_mode == ReplyMode::Skip;
@@ -143,6 +152,11 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     }
     crate::commands::transactions::unwatch_all(&server, &mut client);
     server.unregister_client(handle.id);
+}
+
+/// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
+fn is_http_attack(cmd: &[u8]) -> bool {
+    cmd.eq_ignore_ascii_case(b"post") || cmd.eq_ignore_ascii_case(b"host:")
 }
 
 fn take_pending(handle: &super::ClientHandle, out: &mut ReplyWriter) {

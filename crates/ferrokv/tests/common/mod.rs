@@ -166,6 +166,8 @@ pub fn start_ferrokv(threads: usize) -> ServerGuard {
             "".into(),
             "--appendonly".into(),
             "no".into(),
+            "--enable-debug-command".into(),
+            "yes".into(),
         ]
     })
 }
@@ -199,6 +201,8 @@ pub fn start_redis() -> ServerGuard {
             "".into(),
             "--appendonly".into(),
             "no".into(),
+            "--enable-debug-command".into(),
+            "yes".into(),
             "--daemonize".into(),
             "no".into(),
         ]
