@@ -95,6 +95,35 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+/// The common case of a length line: plain digits (no sign, no leading zero) then CRLF,
+/// starting at `pos`. Returns the number and the position after the CRLF, or None when the
+/// line is anything else (the caller then takes the general path, which also produces the
+/// errors).
+#[inline]
+fn fast_length_line(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let digits = buf.get(pos..)?;
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = digits.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        i += 1;
+        if i > 18 {
+            return None;
+        }
+    }
+    if i == 0 || (i > 1 && digits[0] == b'0') {
+        return None;
+    }
+    match (digits.get(i), digits.get(i + 1)) {
+        (Some(b'\r'), Some(b'\n')) => Some((v, pos + i + 2)),
+        _ => None,
+    }
+}
+
 /// Parse one request from the start of `buf`. For multibulk requests the argument ranges are
 /// written to `ranges` (cleared first), so a connection reuses one vector for every request.
 pub fn parse_request(
@@ -115,6 +144,50 @@ fn parse_multibulk(
     limits: &Limits,
     ranges: &mut Vec<Range<usize>>,
 ) -> Result<Parsed, ParseError> {
+    if let Some((count, mut pos)) = fast_length_line(buf, 1) {
+        if count <= limits.max_multibulk_len && (limits.authenticated || count <= 10) {
+            if count == 0 {
+                return Ok(Parsed::Request {
+                    args: Args::Ranges,
+                    consumed: pos,
+                });
+            }
+            ranges.reserve(count.min(1024) as usize);
+            for _ in 0..count {
+                match buf.get(pos) {
+                    None => return Ok(Parsed::Incomplete),
+                    Some(b'$') => {}
+                    Some(_) => return parse_multibulk_slow(buf, limits, ranges),
+                }
+                let Some((len, start)) = fast_length_line(buf, pos + 1) else {
+                    return parse_multibulk_slow(buf, limits, ranges);
+                };
+                if len > limits.max_bulk_len || (!limits.authenticated && len > 16384) {
+                    return parse_multibulk_slow(buf, limits, ranges);
+                }
+                let end = start + len as usize;
+                if buf.len() < end + 2 {
+                    return Ok(Parsed::Incomplete);
+                }
+                ranges.push(start..end);
+                pos = end + 2;
+            }
+            return Ok(Parsed::Request {
+                args: Args::Ranges,
+                consumed: pos,
+            });
+        }
+    }
+    parse_multibulk_slow(buf, limits, ranges)
+}
+
+/// The general multibulk path: any length line, Redis's error for each malformed one.
+fn parse_multibulk_slow(
+    buf: &[u8],
+    limits: &Limits,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<Parsed, ParseError> {
+    ranges.clear();
     let Some(eol) = find_crlf(buf, 1) else {
         if buf.len() > limits.max_inline_len {
             return Err(ParseError("too big mbulk count string".into()));
@@ -332,6 +405,46 @@ mod tests {
             parse(b"*1\r\n$600000000\r\n"),
             Err(ParseError("invalid bulk length".into()))
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_general_path() {
+        let base: &[&[u8]] = &[
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+            b"*1\r\n$0\r\n\r\n",
+            b"*0\r\n",
+            b"*01\r\n$1\r\na\r\n",
+            b"*1\r\n$01\r\na\r\n",
+            b"*-1\r\n",
+            b"*1\r\n$-1\r\n",
+            b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000001\r\n$3\r\nxyz\r\n",
+            b"*1\r\n$99999999999999999999\r\n",
+            b"*2\r\n$1\r\na\r\n+x\r\n",
+        ];
+        let limit_sets = [
+            Limits::default(),
+            Limits {
+                authenticated: false,
+                ..Limits::default()
+            },
+            Limits {
+                max_bulk_len: 2,
+                ..Limits::default()
+            },
+        ];
+        for req in base {
+            for cut in 0..=req.len() {
+                for limits in &limit_sets {
+                    let (mut r1, mut r2) = (Vec::new(), Vec::new());
+                    let fast = parse_multibulk(&req[..cut], limits, &mut r1);
+                    let slow = parse_multibulk_slow(&req[..cut], limits, &mut r2);
+                    assert_eq!(fast, slow, "{:?} cut {}", String::from_utf8_lossy(req), cut);
+                    if matches!(fast, Ok(Parsed::Request { .. })) {
+                        assert_eq!(r1, r2);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
