@@ -7,7 +7,8 @@
 #   TESTS=set,get PIPELINES=16 REQUESTS=100000 CLIENTS=50 scripts/bench.sh
 #
 # Output: a Markdown table: rps of each, ratio ferrokv/redis (higher is better for ferrokv),
-# server CPU per request in microseconds (user+system from /proc/PID/stat, 10 ms ticks) and
+# server CPU per request in microseconds (scheduler run time of all server threads from
+# /proc/PID/task/*/schedstat, nanosecond resolution) and
 # its ratio ferrokv/redis (lower is better for ferrokv). Numbers are noisy: compare ratios
 # within one run, never absolute numbers across machines or runs.
 set -euo pipefail
@@ -50,11 +51,11 @@ probe() {
 # run PORT PID TEST PIPELINE -> "rps us_per_request"
 run() {
     local port=$1 pid=$2 test=$3 p=$4 before after csv rps
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ns "$pid")
     csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -t "$test" --csv 2>/dev/null)
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ns "$pid")
     rps=$(echo "$csv" | awk -F'","' 'NR > 1 { print $2; exit }')
-    python3 -c "print('%.0f %.3f' % (float('$rps'), ($after - $before) / $TICK / $REQUESTS * 1e6))"
+    python3 -c "print('%.0f %.3f' % (float('$rps'), ($after - $before) / 1e3 / $REQUESTS))"
 }
 
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else '-')"; }

@@ -85,6 +85,13 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# cpu_ns PID: CPU time the scheduler ran all threads of a process, in nanoseconds
+# (/proc/PID/task/*/schedstat, first field). Exact, unlike the 10 ms ticks of /proc/PID/stat;
+# threads that exited are not counted, so read it while the server runs.
+cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+}
+
 # cpu_ticks PID: user+system CPU time of a process, in clock ticks (/proc/PID/stat 14+15).
 cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
