@@ -638,37 +638,8 @@ fn random_with_count(h: &HashValue, l: i64, withvalues: bool, out: &mut ReplyWri
 // HSCAN
 // ---------------------------------------------------------------------------------------
 
-/// Parse a SCAN cursor like Redis's `parseScanCursorOrReply` (C `strtoul`: optional sign,
-/// a negative value wraps, an empty string is 0, the text ends at a NUL byte).
-pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = CmdError::Static("ERR invalid cursor");
-    let s = match arg.iter().position(|&b| b == 0) {
-        Some(nul) => &arg[..nul],
-        None => arg,
-    };
-    if s.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as u64))
-            .ok_or_else(|| invalid.clone())?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let cursor = parse_scan_cursor(args[2])?;
+    let cursor = super::keys::scan::parse_cursor(args[2])?;
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
     let Some(h) = read_hash(&mut db, args[1], stats)? else {
@@ -729,31 +700,4 @@ fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.bulk(v);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scan_cursor_like_strtoul() {
-        assert_eq!(parse_scan_cursor(b"0"), Ok(0));
-        assert_eq!(parse_scan_cursor(b""), Ok(0));
-        assert_eq!(parse_scan_cursor(b"+5"), Ok(5));
-        assert_eq!(parse_scan_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_scan_cursor(b"007"), Ok(7));
-        assert_eq!(parse_scan_cursor(b"18446744073709551615"), Ok(u64::MAX));
-        assert_eq!(parse_scan_cursor(b"3\0junk"), Ok(3));
-        for bad in [
-            &b"18446744073709551616"[..],
-            b" 1",
-            b"1 ",
-            b"x",
-            b"-",
-            b"+",
-            b"1.0",
-        ] {
-            assert!(parse_scan_cursor(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -206,7 +206,7 @@ fn scan_shard(
     let examined = shard.map.len();
     for key in &expired {
         shard.remove(key);
-        shard.touch_watched(key);
+        shard.touch_watched_expired(key);
         stats.expired_key(key);
     }
     examined
