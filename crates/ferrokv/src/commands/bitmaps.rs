@@ -2,7 +2,7 @@
 //! Bitmaps are strings; bit 0 is the most significant bit of the first byte. Semantics and
 //! error texts follow Redis 7.0's `bitops.c`.
 
-use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use super::{acl, arg, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{DbView, StrValue, Value};
@@ -117,7 +117,11 @@ const BIT_OFFSET_ERR: CmdError =
 /// proto-max-bulk-len. With `hash_bits` (BITFIELD), `#N` means `N * bits`.
 fn bit_offset(arg: &[u8], hash_bits: u32, max_bulk: u64) -> Result<u64, CmdError> {
     let use_hash = hash_bits > 0 && arg.first() == Some(&b'#');
-    let digits = if use_hash { &arg[1..] } else { arg };
+    let digits = if use_hash {
+        arg.get(1..).unwrap_or_default()
+    } else {
+        arg
+    };
     let mut off = parse_canonical_i64(digits).ok_or(BIT_OFFSET_ERR)?;
     if use_hash {
         // C multiplies without overflow checks; the sign test below catches most wraps.
@@ -173,12 +177,14 @@ fn setbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let dirty = prepare_bit_write(&mut db, key, offset)?;
     let data = raw_bytes(&mut db, key)?;
-    let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
-    let old = data[byte] & mask != 0;
+    let Some(byte) = data.get_mut((offset >> 3) as usize) else {
+        return Err(CmdError::Internal("bitmap shorter than its offset"));
+    };
+    let old = *byte & mask != 0;
     let changed = old != (on == 1);
     if changed {
-        data[byte] ^= mask;
+        *byte ^= mask;
     }
     if dirty || changed {
         db.modified(key)?;
@@ -307,14 +313,13 @@ fn bitcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    let range = &p[start as usize..=end as usize];
+    let range = p.get(start as usize..=end as usize).unwrap_or_default();
     let mut count = popcount(range);
-    if first_mask != 0 {
-        count -= (p[start as usize] & first_mask).count_ones() as u64;
-    }
-    if last_mask != 0 {
-        count -= (p[end as usize] & last_mask).count_ones() as u64;
-    }
+    // The edge bytes are inside the range, so their masked bits were counted above.
+    let first = range.first().copied().unwrap_or(0);
+    let last = range.last().copied().unwrap_or(0);
+    count -= (first & first_mask).count_ones() as u64;
+    count -= (last & last_mask).count_ones() as u64;
     out.int(count as i64);
     Ok(())
 }
@@ -439,9 +444,10 @@ fn bitpos_in_range(
     last_mask: u8,
 ) -> (i64, i64, i64) {
     let masked = |byte: u8, mask: u8| if bit { byte & !mask } else { byte | mask };
+    let at = |i: i64| p.get(i as usize).copied().unwrap_or(0);
     let mut bytes = end - start + 1;
     if first_mask != 0 {
-        let mut tmp = masked(p[start as usize], first_mask);
+        let mut tmp = masked(at(start), first_mask);
         if last_mask != 0 && bytes == 1 {
             tmp = masked(tmp, last_mask);
         }
@@ -454,14 +460,17 @@ fn bitpos_in_range(
     }
     let cur = bytes - if last_mask != 0 { 1 } else { 0 };
     if cur > 0 {
-        let pos = first_bit(&p[start as usize..(start + cur) as usize], bit);
+        let slice = p
+            .get(start as usize..(start + cur) as usize)
+            .unwrap_or_default();
+        let pos = first_bit(slice, bit);
         if bytes == cur || (pos != -1 && pos != cur << 3) {
             return (pos, start, bytes);
         }
         start += cur;
         bytes -= cur;
     }
-    let tmp = masked(p[end as usize], last_mask);
+    let tmp = masked(at(end), last_mask);
     (first_bit(&[tmp], bit), start, bytes)
 }
 
@@ -492,7 +501,7 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ));
     }
     let dest = args[2];
-    let sources = &args[3..];
+    let sources = args.get(3..).unwrap_or_default();
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
     // First pass: types and lengths (no copies of the sources).
@@ -521,7 +530,7 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             _ => &[],
         };
         if i == 0 {
-            res[..src.len()].copy_from_slice(src);
+            res.iter_mut().zip(src).for_each(|(r, s)| *r = *s);
             if op == BitOp::Not {
                 res.iter_mut().for_each(|b| *b = !*b);
             }
@@ -581,8 +590,8 @@ fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
         _ => return Err(ERR),
     };
     // C reads the digits as a NUL-terminated string.
-    let rest = &arg[1..];
-    let rest = &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())];
+    let rest = arg.get(1..).unwrap_or_default();
+    let rest = rest.split(|&b| b == 0).next().unwrap_or_default();
     let bits = parse_canonical_i64(rest).ok_or(ERR)?;
     if bits < 1 || (signed && bits > 64) || (!signed && bits > 63) {
         return Err(ERR);
@@ -596,9 +605,8 @@ fn parse_field_ops(args: &[&[u8]], max_bulk: u64) -> Result<(Vec<FieldOp>, Optio
     let mut overflow = Overflow::Wrap;
     let mut highest: Option<u64> = None;
     let mut j = 2;
-    while j < args.len() {
+    while let Some(&sub) = args.get(j) {
         let remaining = args.len() - j - 1;
-        let sub = args[j];
         let kind = if eq_ic(sub, "get") && remaining >= 2 {
             FieldOpKind::Get
         } else if eq_ic(sub, "set") && remaining >= 3 {
@@ -606,7 +614,7 @@ fn parse_field_ops(args: &[&[u8]], max_bulk: u64) -> Result<(Vec<FieldOp>, Optio
         } else if eq_ic(sub, "incrby") && remaining >= 3 {
             FieldOpKind::IncrBy
         } else if eq_ic(sub, "overflow") && remaining >= 1 {
-            let name = args[j + 1];
+            let name = arg(args, j + 1)?;
             overflow = if eq_ic(name, "wrap") {
                 Overflow::Wrap
             } else if eq_ic(name, "sat") {
@@ -621,13 +629,13 @@ fn parse_field_ops(args: &[&[u8]], max_bulk: u64) -> Result<(Vec<FieldOp>, Optio
         } else {
             return Err(CmdError::Syntax);
         };
-        let (signed, bits) = field_type(args[j + 1])?;
-        let offset = bit_offset(args[j + 2], bits, max_bulk)?;
+        let (signed, bits) = field_type(arg(args, j + 1)?)?;
+        let offset = bit_offset(arg(args, j + 2)?, bits, max_bulk)?;
         let mut value = 0;
         if kind != FieldOpKind::Get {
             let last = offset + bits as u64 - 1;
             highest = Some(highest.map_or(last, |h| h.max(last)));
-            value = arg_i64(args[j + 3])?;
+            value = arg_i64(arg(args, j + 3)?)?;
         }
         ops.push(FieldOp {
             kind,
@@ -842,8 +850,7 @@ fn check_signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Opti
         }
         c as i64
     };
-    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr)
-    {
+    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
         Some(match ow {
             Overflow::Wrap => wrap(),
             _ => max,
@@ -871,7 +878,13 @@ mod tests {
         assert_eq!(first_bit(&[0xff; 9], false), 72);
         assert_eq!(first_bit(&[0; 9], true), -1);
         assert_eq!(first_bit(&[], false), 0);
-        assert_eq!(first_bit(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], false), 71);
+        assert_eq!(
+            first_bit(
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe],
+                false
+            ),
+            71
+        );
     }
 
     #[test]
@@ -889,9 +902,59 @@ mod tests {
         assert_eq!(check_unsigned_overflow(255, 1, 8, Overflow::Sat), Some(255));
         assert_eq!(check_unsigned_overflow(0, -1, 8, Overflow::Sat), Some(0));
         assert_eq!(check_signed_overflow(127, 1, 8, Overflow::Wrap), Some(-128));
-        assert_eq!(check_signed_overflow(-128, -1, 8, Overflow::Sat), Some(-128));
-        assert_eq!(check_signed_overflow(i64::MAX, 1, 64, Overflow::Wrap), Some(i64::MIN));
+        assert_eq!(
+            check_signed_overflow(-128, -1, 8, Overflow::Sat),
+            Some(-128)
+        );
+        assert_eq!(
+            check_signed_overflow(i64::MAX, 1, 64, Overflow::Wrap),
+            Some(i64::MIN)
+        );
         assert_eq!(check_signed_overflow(5, 1, 8, Overflow::Wrap), None);
+    }
+
+    #[test]
+    fn counting_and_masks() {
+        assert_eq!(popcount(b"foobar"), 26);
+        assert_eq!(popcount(&[0xff; 17]), 136);
+        assert_eq!(popcount(&[]), 0);
+        // Bits 3..=12: the first byte loses bits 0-2, the last byte bits 13-15.
+        assert_eq!(edge_masks(3, 12), (0b1110_0000, 0b0000_0111));
+        assert_eq!(edge_masks(8, 15), (0, 0));
+    }
+
+    #[test]
+    fn bitpos_ranges() {
+        let p = [0xff, 0xf0, 0x00];
+        // Whole bytes 1..=2, looking for a clear bit: bit 4 of byte 1.
+        assert_eq!(bitpos_in_range(&p, false, 1, 2, 0, 0), (4, 1, 2));
+        // Bits 7..=15 looking for a set bit: bit 7 of byte 0 (relative position 7).
+        let (first, last) = edge_masks(7, 15);
+        assert_eq!(bitpos_in_range(&p, true, 0, 1, first, last), (7, 0, 2));
+        // Bits 12..=23 have no set bit.
+        let (first, last) = edge_masks(12, 23);
+        assert_eq!(bitpos_in_range(&p, true, 1, 2, first, last).0, -1);
+    }
+
+    #[test]
+    fn field_types() {
+        assert_eq!(field_type(b"i64"), Ok((true, 64)));
+        assert_eq!(field_type(b"u63"), Ok((false, 63)));
+        assert_eq!(field_type(b"u1"), Ok((false, 1)));
+        assert_eq!(field_type(b"u8\0junk"), Ok((false, 8)));
+        for bad in [
+            &b"u64"[..],
+            b"i65",
+            b"u0",
+            b"i",
+            b"",
+            b"x8",
+            b"U8",
+            b"u08",
+            b"u-1",
+        ] {
+            assert!(field_type(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -265,12 +265,10 @@ fn parse_extended<'a>(
 ) -> Result<ExtendedOpts<'a>, CmdError> {
     let mut o = ExtendedOpts::default();
     let mut j = start;
-    while j < args.len() {
-        let opt = args[j];
+    while let Some(&opt) = args.get(j) {
         let next = args.get(j + 1).copied();
-        let has_expire = |o: &ExtendedOpts, except: ExpireKind| {
-            o.expire.is_some_and(|(k, _)| k != except)
-        };
+        let has_expire =
+            |o: &ExtendedOpts, except: ExpireKind| o.expire.is_some_and(|(k, _)| k != except);
         if eq_ic(opt, "nx") && !o.xx && is_set {
             o.nx = true;
         } else if eq_ic(opt, "xx") && !o.nx && is_set {
@@ -475,7 +473,7 @@ fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
     out.array(args.len() - 1);
-    for key in &args[1..] {
+    for key in args.get(1..).unwrap_or_default() {
         match db.value(key)? {
             None => {
                 stats.hit(false);
@@ -503,20 +501,25 @@ fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity);
     }
+    let pairs = args.get(1..).unwrap_or_default();
     let (mut db, out) = ctx.db_out();
     if nx {
-        for pair in args[1..].chunks_exact(2) {
-            if db.exists(pair[0])? {
-                out.int(0);
-                return Ok(());
+        for pair in pairs.chunks_exact(2) {
+            if let [key, _] = pair {
+                if db.exists(key)? {
+                    out.int(0);
+                    return Ok(());
+                }
             }
         }
     }
-    for pair in args[1..].chunks_exact(2) {
-        db.set(pair[0], Value::Str(StrValue::from_bytes(pair[1])))?;
+    for pair in pairs.chunks_exact(2) {
+        if let [key, value] = pair {
+            db.set(key, Value::Str(StrValue::from_bytes(value)))?;
+        }
     }
     if nx {
         out.int(1);
@@ -640,7 +643,9 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 ));
             }
             let mut data = vec![0u8; needed as usize];
-            data[offset as usize..].copy_from_slice(value);
+            if let Some(dst) = data.get_mut(offset as usize..) {
+                dst.copy_from_slice(value);
+            }
             db.set(key, Value::Str(StrValue::raw(data)))?;
             out.int(needed as i64);
             return Ok(());
@@ -662,7 +667,9 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             if data.len() < needed as usize {
                 data.resize(needed as usize, 0);
             }
-            data[offset as usize..needed as usize].copy_from_slice(value);
+            if let Some(dst) = data.get_mut(offset as usize..needed as usize) {
+                dst.copy_from_slice(value);
+            }
             data.len()
         }
     };
@@ -766,8 +773,7 @@ struct LcsOpts {
 fn parse_lcs_opts(args: &[&[u8]]) -> Result<LcsOpts, CmdError> {
     let mut o = LcsOpts::default();
     let mut j = 3;
-    while j < args.len() {
-        let opt = args[j];
+    while let Some(&opt) = args.get(j) {
         let more = j + 1 < args.len();
         if eq_ic(opt, "idx") {
             o.idx = true;
@@ -776,7 +782,7 @@ fn parse_lcs_opts(args: &[&[u8]]) -> Result<LcsOpts, CmdError> {
         } else if eq_ic(opt, "withmatchlen") {
             o.with_match_len = true;
         } else if eq_ic(opt, "minmatchlen") && more {
-            o.min_match_len = arg_i64(args[j + 1])?.max(0) as u64;
+            o.min_match_len = arg_i64(super::arg(args, j + 1)?)?.max(0) as u64;
             j += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -836,16 +842,8 @@ fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     table.resize(cells as usize, 0);
     let width = b.len() + 1;
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            table[i * width + j] = if a[i - 1] == b[j - 1] {
-                table[(i - 1) * width + j - 1] + 1
-            } else {
-                table[(i - 1) * width + j].max(table[i * width + j - 1])
-            };
-        }
-    }
-    let total = table[a.len() * width + b.len()];
+    lcs_fill(&a, &b, &mut table);
+    let total = table.last().copied().unwrap_or(0);
     if opts.len {
         ctx.out.int(total as i64);
         return Ok(());
@@ -899,16 +897,41 @@ struct LcsWalk {
     ranges: Vec<LcsRange>,
 }
 
+/// Fill the dynamic programming table: row `i`, column `j` (rows of `b.len() + 1` cells)
+/// holds the LCS length of `a[..i]` and `b[..j]`. Row 0 and column 0 stay zero.
+fn lcs_fill(a: &[u8], b: &[u8], table: &mut [u32]) {
+    let mut rows = table.chunks_exact_mut(b.len() + 1);
+    let Some(mut prev) = rows.next() else {
+        return;
+    };
+    for (row, &ca) in rows.zip(a) {
+        let mut left = 0u32;
+        for ((cell, &cb), above) in row.iter_mut().skip(1).zip(b).zip(prev.windows(2)) {
+            let (diag, up) = match *above {
+                [diag, up] => (diag, up),
+                _ => (0, 0),
+            };
+            let v = if ca == cb { diag + 1 } else { up.max(left) };
+            *cell = v;
+            left = v;
+        }
+        prev = row;
+    }
+}
+
+/// Walk the table back from the end as Redis does, collecting the LCS string and the
+/// matching ranges (last match first).
 fn lcs_walk(a: &[u8], b: &[u8], table: &[u32], width: usize, total: usize) -> LcsWalk {
-    let mut string = vec![0u8; total];
+    let cell = |i: usize, j: usize| table.get(i * width + j).copied().unwrap_or(0);
+    let mut string = Vec::with_capacity(total);
     let mut ranges = Vec::new();
-    let mut idx = total;
     let (mut i, mut j) = (a.len(), b.len());
     let mut current: Option<LcsRange> = None;
     while i > 0 && j > 0 {
         let mut emit = false;
-        if a[i - 1] == b[j - 1] {
-            string[idx - 1] = a[i - 1];
+        let ca = a.get(i - 1).copied();
+        if ca.is_some() && ca == b.get(j - 1).copied() {
+            string.extend(ca);
             match current.as_mut() {
                 None => {
                     current = Some(LcsRange {
@@ -925,11 +948,10 @@ fn lcs_walk(a: &[u8], b: &[u8], table: &[u32], width: usize, total: usize) -> Lc
             if current.as_ref().is_some_and(|r| r.a.0 == 0 || r.b.0 == 0) {
                 emit = true;
             }
-            idx -= 1;
             i -= 1;
             j -= 1;
         } else {
-            if table[(i - 1) * width + j] > table[i * width + j - 1] {
+            if cell(i - 1, j) > cell(i, j - 1) {
                 i -= 1;
             } else {
                 j -= 1;
@@ -944,6 +966,8 @@ fn lcs_walk(a: &[u8], b: &[u8], table: &[u32], width: usize, total: usize) -> Lc
             }
         }
     }
+    // Collected from the end backwards.
+    string.reverse();
     LcsWalk { string, ranges }
 }
 
@@ -969,6 +993,27 @@ mod tests {
         assert!(opts(&["nx", "nx", "get", "get"]).is_ok());
         assert!(opts(&["ex", "1", "ex", "2"]).is_ok());
         assert!(opts(&["persist"]).is_err());
+    }
+
+    fn lcs_of(a: &[u8], b: &[u8]) -> (u32, LcsWalk) {
+        let width = b.len() + 1;
+        let mut table = vec![0u32; (a.len() + 1) * width];
+        lcs_fill(a, b, &mut table);
+        let total = table.last().copied().unwrap_or(0);
+        (total, lcs_walk(a, b, &table, width, total as usize))
+    }
+
+    #[test]
+    fn lcs_like_redis() {
+        let (len, walk) = lcs_of(b"ohmytext", b"mynewtext");
+        assert_eq!(len, 6);
+        assert_eq!(walk.string, b"mytext");
+        let ranges: Vec<_> = walk.ranges.iter().map(|r| (r.a, r.b)).collect();
+        assert_eq!(ranges, vec![((4, 7), (5, 8)), ((2, 3), (0, 1))]);
+        let (len, walk) = lcs_of(b"", b"abc");
+        assert_eq!(len, 0);
+        assert!(walk.string.is_empty() && walk.ranges.is_empty());
+        assert_eq!(lcs_of(b"ABCBDAB", b"BDCABA").1.string, b"BDAB");
     }
 
     #[test]

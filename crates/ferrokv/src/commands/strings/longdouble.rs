@@ -56,11 +56,11 @@ impl LongDouble {
         if s.is_empty() || s.len() >= MAX_LONG_DOUBLE_CHARS {
             return Err(FloatError::NotFloat);
         }
-        // string2ld copies into a C string: strtold stops at an embedded NUL.
-        let s = match s.iter().position(|&b| b == 0) {
-            Some(p) => &s[..p],
-            None => s,
-        };
+        // strtold stops at an embedded NUL, and string2ld requires it to consume every
+        // byte (`eptr - buf == slen`), so any NUL makes the input invalid.
+        if s.contains(&0) {
+            return Err(FloatError::NotFloat);
+        }
         parse_strtold(s)
     }
 
@@ -261,7 +261,11 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Result<LongDouble, FloatError> {
     let exp10 = parse_exponent(&s[used..], b'e').ok_or(FloatError::NotFloat)?;
     let first = digits.iter().position(|&d| d != b'0');
     let Some(first) = first else {
-        return Ok(LongDouble { neg, mant: 0, exp: 0 });
+        return Ok(LongDouble {
+            neg,
+            mant: 0,
+            exp: 0,
+        });
     };
     let digits = &digits[first..];
     let k = exp10 - frac as i64;
@@ -307,11 +311,15 @@ fn parse_hex(neg: bool, s: &[u8]) -> Result<LongDouble, FloatError> {
         n.add(&Big::from_u64(v));
     }
     if n.is_zero() {
-        return Ok(LongDouble { neg, mant: 0, exp: 0 });
+        return Ok(LongDouble {
+            neg,
+            mant: 0,
+            exp: 0,
+        });
     }
     let e = exp2 - 4 * frac as i64;
     let top = n.bit_len() as i64 + e;
-    if top > 16400 || top < -16500 {
+    if !(-16500..=16400).contains(&top) {
         return Err(FloatError::NotFloat);
     }
     finish(round(neg, &n, e, false))
@@ -331,7 +339,11 @@ fn finish(rounded: Option<LongDouble>) -> Result<LongDouble, FloatError> {
 fn round(neg: bool, n: &Big, exp: i64, sticky: bool) -> Option<LongDouble> {
     let len = n.bit_len() as i64;
     if len == 0 {
-        return Some(LongDouble { neg, mant: 0, exp: 0 });
+        return Some(LongDouble {
+            neg,
+            mant: 0,
+            exp: 0,
+        });
     }
     // Drop bits so that 64 remain, or fewer to stay at or above the subnormal exponent.
     let mut drop = len - 64;
@@ -356,7 +368,11 @@ fn round(neg: bool, n: &Big, exp: i64, sticky: bool) -> Option<LongDouble> {
         (m as u64, e)
     };
     if mant == 0 {
-        return Some(LongDouble { neg, mant: 0, exp: 0 });
+        return Some(LongDouble {
+            neg,
+            mant: 0,
+            exp: 0,
+        });
     }
     let top = 64 - mant.leading_zeros() as i64 + e;
     if top > EXP_MAX + 64 {
@@ -613,7 +629,10 @@ mod tests {
     fn sums_like_redis() {
         assert_eq!(incr("10.5", "0.1").as_deref(), Ok("10.6"));
         assert_eq!(incr("1", "3.0e3").as_deref(), Ok("3001"));
-        assert_eq!(incr("0", "0.333333333333333333333").as_deref(), Ok("0.33333333333333333"));
+        assert_eq!(
+            incr("0", "0.333333333333333333333").as_deref(),
+            Ok("0.33333333333333333")
+        );
         assert_eq!(incr("0", "1.5e-7").as_deref(), Ok("0.00000015"));
         assert_eq!(incr("0", "-.5").as_deref(), Ok("-0.5"));
         assert_eq!(incr("0", "-1e-20").as_deref(), Ok("0"));
@@ -630,6 +649,29 @@ mod tests {
     }
 
     #[test]
+    fn human_format() {
+        // Values checked against redis-server 7.0.15.
+        assert_eq!(incr("0", "5.0e-5").as_deref(), Ok("0.00005"));
+        assert_eq!(incr("0", "-0").as_deref(), Ok("0"));
+        assert_eq!(incr("-0", "-0").as_deref(), Ok("0"));
+        assert_eq!(incr("1e308", "1e308").map(|s| s.len()), Ok(309));
+        assert_eq!(incr("0.1", "0.2").as_deref(), Ok("0.3"));
+        assert_eq!(incr("0", "1e-17").as_deref(), Ok("0.00000000000000001"));
+        assert_eq!(incr("0", "5e-18").as_deref(), Ok("0"));
+        assert_eq!(incr("1.1", "2.2").as_deref(), Ok("3.3"));
+        assert_eq!(incr("1.5", "-1.5").as_deref(), Ok("0"));
+        assert_eq!(incr("0", "0xA.Bp-2").as_deref(), Ok("2.671875"));
+        assert_eq!(LongDouble::from_i64(-3).to_human_string(), "-3");
+    }
+
+    #[test]
+    fn overflow_to_infinity() {
+        let max = "1.18973149535723176502e+4932";
+        assert_eq!(incr(max, max), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr(max, &format!("-{max}")).as_deref(), Ok("0"));
+    }
+
+    #[test]
     fn ranges_like_strtold() {
         assert_eq!(incr("0", "1e-4950").as_deref(), Ok("0"));
         assert_eq!(incr("0", "0x1p-16445").as_deref(), Ok("0"));
@@ -637,7 +679,9 @@ mod tests {
         assert_eq!(incr("0", "1e4933"), Err(FloatError::NotFloat));
         assert_eq!(incr("0", "inf"), Err(FloatError::NanOrInfinity));
         assert_eq!(incr("0", "nan"), Err(FloatError::NotFloat));
-        for bad in [" 1", "1 ", ".", "1e", "1e+", "0x", "1_0", "", "--1", "0x1p"] {
+        for bad in [
+            " 1", "1 ", ".", "1e", "1e+", "0x", "1_0", "", "--1", "0x1p", "1\x002",
+        ] {
             assert_eq!(incr("0", bad), Err(FloatError::NotFloat), "{bad:?}");
         }
     }
