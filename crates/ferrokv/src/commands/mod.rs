@@ -9,6 +9,7 @@ pub mod dispatch;
 mod error;
 pub mod table;
 
+pub mod bitmaps;
 pub mod client;
 pub mod command;
 pub mod connection;
@@ -30,10 +31,11 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 10] {
+fn families() -> [&'static [Command]; 11] {
     [
         client::COMMANDS,
         strings::COMMANDS,
+        bitmaps::COMMANDS,
         hashes::COMMANDS,
         keys::COMMANDS,
         expire::COMMANDS,

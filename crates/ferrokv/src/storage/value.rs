@@ -135,6 +135,36 @@ impl StrValue {
         }
     }
 
+    /// Owned bytes as Redis's `createStringObject` stores them: never `int`, `embstr` up to
+    /// 44 bytes, else `raw` (INCRBYFLOAT's result, for instance).
+    pub fn string_object(data: Vec<u8>) -> StrValue {
+        let raw = data.len() > EMBSTR_LIMIT;
+        StrValue::Bytes { data, raw }
+    }
+
+    /// The value as Redis's `getLongLongFromObject` reads it: the integer itself, or the
+    /// bytes when they are a canonical integer (`string2ll`).
+    #[inline]
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            StrValue::Int(n) => Some(*n),
+            StrValue::Bytes { data, .. } => crate::util::parse_canonical_i64(data),
+        }
+    }
+
+    /// The bytes, formatting an integer into `scratch` (no allocation). Useful when the
+    /// bytes must stay borrowed while other work happens.
+    #[inline]
+    pub fn bytes<'a>(&'a self, scratch: &'a mut StackNum) -> &'a [u8] {
+        match self {
+            StrValue::Int(n) => {
+                *scratch = itoa_stack(*n);
+                scratch.as_slice()
+            }
+            StrValue::Bytes { data, .. } => data,
+        }
+    }
+
     /// The value's bytes (integers are formatted).
     pub fn to_vec(&self) -> Vec<u8> {
         match self {
@@ -197,6 +227,7 @@ impl StrValue {
 }
 
 /// A small stack buffer holding a formatted i64.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct StackNum {
     bytes: [u8; 20],
     start: usize,
