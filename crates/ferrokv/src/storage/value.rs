@@ -139,6 +139,11 @@ impl StrValue {
     /// 44 bytes, else `raw` (INCRBYFLOAT's result, for instance).
     pub fn string_object(data: Vec<u8>) -> StrValue {
         let raw = data.len() > EMBSTR_LIMIT;
+        let data = if data.len() <= INLINE_STR {
+            StrBuf::from_slice(&data)
+        } else {
+            StrBuf::from_vec(data)
+        };
         StrValue::Bytes { data, raw }
     }
 
