@@ -3,16 +3,14 @@
 //! Values live in [`HashValue`] (listpack or hashtable, see `storage/hash.rs`); this file
 //! follows Redis's `t_hash.c` for argument checks, error order and reply shapes.
 
-pub mod longdouble;
-
 use rand::Rng;
 
+use super::longdouble::LongDouble;
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::hash::{HashLimits, HashValue};
 use crate::storage::value::itoa_stack;
 use crate::storage::{DbView, Value};
 use crate::util::{eq_ic, parse_canonical_i64};
-use longdouble::LongDouble;
 use resp::ReplyWriter;
 
 const HASH_WRITE: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;

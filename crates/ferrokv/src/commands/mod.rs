@@ -17,6 +17,7 @@ pub mod debug;
 pub mod expire;
 pub mod hashes;
 pub mod keys;
+pub mod longdouble;
 pub mod server;
 pub mod strings;
 pub mod transactions;

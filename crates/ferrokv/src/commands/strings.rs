@@ -2,14 +2,12 @@
 //! Bit commands live in `bitmaps.rs`. Semantics, reply shapes and error texts follow
 //! Redis 7.0's `t_string.c`.
 
-pub mod longdouble;
-
+use super::longdouble::LongDouble;
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{StrValue, Value};
 use crate::util::eq_ic;
-use longdouble::{Current, FloatError};
 
 /// A string-family table entry with the parts every entry shares.
 const fn cmd(
@@ -724,14 +722,15 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     Ok(())
 }
 
-/// The reply error of a failed float increment (shared with HINCRBYFLOAT-like commands).
-pub fn float_error(e: FloatError) -> CmdError {
-    match e {
-        FloatError::NotFloat => CmdError::NotFloat,
-        FloatError::NanOrInfinity => {
-            CmdError::Static("ERR increment would produce NaN or Infinity")
-        }
-    }
+/// INCRBYFLOAT's sum: Redis adds in `long double` and refuses NaN or infinite results.
+fn add_float(current: LongDouble, incr: LongDouble) -> Result<String, CmdError> {
+    current
+        .checked_add(incr)
+        .filter(|v| !v.is_infinite())
+        .map(LongDouble::to_human)
+        .ok_or(CmdError::Static(
+            "ERR increment would produce NaN or Infinity",
+        ))
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -739,7 +738,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     match db.get(key)? {
         None => {
-            let text = longdouble::incr_by_float(Current::Missing, by).map_err(float_error)?;
+            let incr = LongDouble::parse(by).ok_or(CmdError::NotFloat)?;
+            let text = add_float(LongDouble::ZERO, incr)?;
             out.bulk(text.as_bytes());
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
@@ -747,11 +747,9 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };
-            let current = match s {
-                StrValue::Int(n) => Current::Int(*n),
-                StrValue::Bytes { data, .. } => Current::Bytes(data),
-            };
-            let text = longdouble::incr_by_float(current, by).map_err(float_error)?;
+            let current = s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?;
+            let incr = LongDouble::parse(by).ok_or(CmdError::NotFloat)?;
+            let text = add_float(current, incr)?;
             out.bulk(text.as_bytes());
             // Replaced in place: the key keeps its TTL, as with Redis's dbOverwrite.
             *s = StrValue::string_object(text.into_bytes());

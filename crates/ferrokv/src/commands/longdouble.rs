@@ -1,4 +1,4 @@
-//! Redis's `long double` arithmetic for HINCRBYFLOAT (and INCRBYFLOAT), in software.
+//! Redis's `long double` arithmetic for INCRBYFLOAT and HINCRBYFLOAT, in software.
 //!
 //! Redis parses with `strtold`, adds in `long double` (on x86-64 the 80-bit x87 format: 64-bit
 //! mantissa, 15-bit exponent) and formats with `%.17Lf`, trimming trailing zeros. An `f64`
