@@ -5,10 +5,11 @@
 //! `storage::expiry::expire_cycle` directly and counts the shards' keys, so lazy expiry on
 //! lookups cannot hide a broken cycle.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::start_ferrokv;
 use ferrokv::config::Config;
 use ferrokv::server::Server;
 use ferrokv::storage::db::shard_of;
@@ -19,44 +20,6 @@ use ferrokv::util::now_ms;
 const KEYS: usize = 100_000;
 const TTL_MS: u64 = 1000;
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// The server process; killed when the test ends, however it ends.
-struct ServerProcess {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local address").port()
-}
-
-fn start_server() -> ServerProcess {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrokv-server");
-    let server = ServerProcess { child, port };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "server did not start listening on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
 
 fn key(i: usize) -> String {
     format!("expiry-test:{i}")
@@ -95,7 +58,8 @@ fn count_by_ttl(con: &mut redis::Connection) -> usize {
 
 #[test]
 fn active_expiry_reclaims_unread_keys() {
-    let server = start_server();
+    // Threads 0: one worker per core, the server's default.
+    let server = start_ferrokv(0);
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
         .expect("client for the test server");
     let mut con = client.get_connection().expect("connect");

@@ -2,51 +2,20 @@
 //! iteration is returned at least once, even while another connection keeps adding many
 //! keys (so the shards' tables grow and rehash between SCAN calls).
 
+mod common;
+
 use std::collections::HashSet;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The server process, killed when the test ends (even on panic).
-struct Server {
-    child: Child,
-    port: u16,
-}
+use common::{start_ferrokv, ServerGuard};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// Several worker threads, so that connections really run in parallel.
+const THREADS: usize = 4;
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn start_server() -> Server {
-    let port = free_port();
-    // Several worker threads, so that connections really run in parallel.
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-        .args(["--port", &port.to_string(), "--threads", "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrokv-server");
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-fn connect(server: &Server) -> redis::Connection {
+fn connect(server: &ServerGuard) -> redis::Connection {
     let con = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
         .expect("client")
         .get_connection()
@@ -92,7 +61,7 @@ fn scan_all(con: &mut redis::Connection, count: usize, mut between: impl FnMut()
 fn scan_returns_every_original_key_while_keys_are_added() {
     const ORIGINAL: usize = 20_000;
     const BATCH: usize = 250;
-    let server = start_server();
+    let server = start_ferrokv(THREADS);
     let mut con = connect(&server);
     set_many(&mut con, (0..ORIGINAL).map(|i| format!("orig:{i}")));
 
@@ -144,7 +113,7 @@ fn scan_returns_every_original_key_while_keys_are_added() {
 
 #[test]
 fn quiet_scan_returns_each_key_exactly_once() {
-    let server = start_server();
+    let server = start_ferrokv(THREADS);
     let mut con = connect(&server);
     set_many(&mut con, (0..5_000).map(|i| format!("k:{i}")));
     // Keys sharing a hash tag share a shard: a big shard is returned in one call.
@@ -159,7 +128,7 @@ fn quiet_scan_returns_each_key_exactly_once() {
 
 #[test]
 fn scan_inside_exec_and_cross_db_commands_do_not_deadlock() {
-    let server = start_server();
+    let server = start_ferrokv(THREADS);
     let mut con = connect(&server);
     set_many(&mut con, (0..2_000).map(|i| format!("k:{i}")));
     let stop = Arc::new(AtomicBool::new(false));

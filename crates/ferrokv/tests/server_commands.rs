@@ -2,164 +2,32 @@
 //! sections, CLIENT LIST/KILL across connections, MONITOR, SLOWLOG, CLIENT PAUSE, CLIENT
 //! REPLY, CONFIG REWRITE, DEBUG gating and SHUTDOWN.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A ferrokv process, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
+use common::{
+    encode, start_ferrokv_with, start_ferrokv_with_config, ReadFail, Reply, ServerGuard, TempDir,
+};
+
+/// Worker threads: 0 is one per core, the server's default.
+const THREADS: usize = 0;
+
+/// Start the server with `extra` arguments; DEBUG is refused unless `extra` enables it.
+fn start(extra: &[&str]) -> ServerGuard {
+    let mut args = vec!["--enable-debug-command", "no"];
+    args.extend_from_slice(extra);
+    start_ferrokv_with(THREADS, &args)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_debug() -> ServerGuard {
+    start(&["--enable-debug-command", "yes"])
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Start the server with `extra` arguments (a config file first, if any, goes in `pre`).
-fn start(pre: &[&str], extra: &[&str]) -> Server {
-    let port = free_port();
-    let dir = std::env::temp_dir();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-        .args(pre)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--dir",
-            &dir.display().to_string(),
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrokv-server");
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-fn start_debug() -> Server {
-    start(&[], &["--enable-debug-command", "yes"])
-}
-
-/// A reply, decoded just enough for these tests.
-#[derive(Debug, Clone, PartialEq)]
-enum Reply {
-    Status(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Vec<Reply>),
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        match self {
-            Reply::Status(s) | Reply::Error(s) => s.clone(),
-            Reply::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
-            other => panic!("not text: {:?}", other),
-        }
-    }
-    fn int(&self) -> i64 {
-        match self {
-            Reply::Int(n) => *n,
-            other => panic!("not an integer: {:?}", other),
-        }
-    }
-    fn array(&self) -> &[Reply] {
-        match self {
-            Reply::Array(v) => v,
-            other => panic!("not an array: {:?}", other),
-        }
-    }
-}
-
-struct Conn {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Conn {
-    fn open(server: &Server) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Conn {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            stream,
-        }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        self.stream.write_all(&encode(args)).expect("write");
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> Reply {
-        self.send(args);
-        self.read().expect("a reply")
-    }
-
-    fn line(&mut self) -> Option<String> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim_end_matches("\r\n").to_string()),
-        }
-    }
-
-    fn read(&mut self) -> Option<Reply> {
-        let line = self.line()?;
-        let (kind, rest) = line.split_at(1);
-        Some(match kind {
-            "+" => Reply::Status(rest.to_string()),
-            "-" => Reply::Error(rest.to_string()),
-            ":" => Reply::Int(rest.parse().ok()?),
-            "$" | "=" => {
-                let n: i64 = rest.parse().ok()?;
-                if n < 0 {
-                    return Some(Reply::Bulk(None));
-                }
-                let mut buf = vec![0u8; n as usize + 2];
-                self.reader.read_exact(&mut buf).ok()?;
-                buf.truncate(n as usize);
-                Reply::Bulk(Some(buf))
-            }
-            "*" => {
-                let n: i64 = rest.parse().ok()?;
-                let mut v = Vec::new();
-                for _ in 0..n.max(0) {
-                    v.push(self.read()?);
-                }
-                Reply::Array(v)
-            }
-            other => panic!("unexpected reply type {:?}", other),
-        })
-    }
-}
-
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-    }
-    out
+/// True when reading gives no reply because the server closed the connection.
+fn closed(r: Result<Vec<u8>, ReadFail>) -> bool {
+    matches!(r, Err(ReadFail::Closed(_)))
 }
 
 /// INFO text -> section name -> field -> value.
@@ -183,11 +51,11 @@ fn parse_info(text: &str) -> HashMap<String, HashMap<String, String>> {
 #[test]
 fn info_parses_into_sections_with_redis_fields() {
     let server = start_debug();
-    let mut c = Conn::open(&server);
-    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::Status("OK".into()));
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::Simple("OK".into()));
     assert!(matches!(c.cmd(&["GET"]), Reply::Error(_)));
     assert!(matches!(c.cmd(&["NOSUCHCOMMAND"]), Reply::Error(_)));
-    let text = c.cmd(&["INFO", "everything"]).text();
+    let text = c.cmd(&["INFO", "everything"]).expect_text();
     assert!(text.starts_with("# Server\r\nredis_version:7.0.15\r\n"));
     assert!(
         text.contains("\r\n\r\n# Clients\r\n"),
@@ -214,7 +82,7 @@ fn info_parses_into_sections_with_redis_fields() {
     let server_s = &info["Server"];
     assert_eq!(server_s["ferrokv_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(server_s["tcp_port"], server.port.to_string());
-    assert_eq!(server_s["process_id"], server.child.id().to_string());
+    assert_eq!(server_s["process_id"], server.pid().to_string());
     for field in [
         "run_id",
         "uptime_in_seconds",
@@ -245,14 +113,14 @@ fn info_parses_into_sections_with_redis_fields() {
     assert_eq!(info["Cluster"]["cluster_enabled"], "0");
 
     // Default sections leave commandstats out; named sections select.
-    let default = parse_info(&c.cmd(&["INFO"]).text());
+    let default = parse_info(&c.cmd(&["INFO"]).expect_text());
     assert!(!default.contains_key("Commandstats"));
-    let two = parse_info(&c.cmd(&["INFO", "cpu", "KEYSPACE"]).text());
+    let two = parse_info(&c.cmd(&["INFO", "cpu", "KEYSPACE"]).expect_text());
     assert_eq!(two.len(), 2);
 
     // CONFIG RESETSTAT clears the counters.
-    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Reply::Status("OK".into()));
-    let after = parse_info(&c.cmd(&["INFO", "commandstats", "errorstats"]).text());
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Reply::Simple("OK".into()));
+    let after = parse_info(&c.cmd(&["INFO", "commandstats", "errorstats"]).expect_text());
     assert!(after["Errorstats"].is_empty());
     assert!(!after["Commandstats"].contains_key("cmdstat_set"));
 }
@@ -260,17 +128,17 @@ fn info_parses_into_sections_with_redis_fields() {
 #[test]
 fn client_list_and_kill_across_connections() {
     let server = start_debug();
-    let mut a = Conn::open(&server);
-    let mut b = Conn::open(&server);
-    let mut c = Conn::open(&server);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    let mut c = server.connect();
     assert_eq!(
         b.cmd(&["CLIENT", "SETNAME", "bee"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
-    let b_id = b.cmd(&["CLIENT", "ID"]).int();
-    assert_eq!(b.cmd(&["SELECT", "3"]), Reply::Status("OK".into()));
+    let b_id = b.cmd(&["CLIENT", "ID"]).expect_int();
+    assert_eq!(b.cmd(&["SELECT", "3"]), Reply::Simple("OK".into()));
     c.cmd(&["PING"]);
-    let list = a.cmd(&["CLIENT", "LIST"]).text();
+    let list = a.cmd(&["CLIENT", "LIST"]).expect_text();
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 3, "{}", list);
     let b_line = lines
@@ -309,9 +177,11 @@ fn client_list_and_kill_across_connections() {
     ] {
         assert!(b_line.contains(field), "{} missing in {}", field, b_line);
     }
-    let own = a.cmd(&["CLIENT", "INFO"]).text();
+    let own = a.cmd(&["CLIENT", "INFO"]).expect_text();
     assert!(own.contains(" cmd=client|info "), "{}", own);
-    let only_b = a.cmd(&["CLIENT", "LIST", "ID", &b_id.to_string()]).text();
+    let only_b = a
+        .cmd(&["CLIENT", "LIST", "ID", &b_id.to_string()])
+        .expect_text();
     assert_eq!(only_b.lines().count(), 1);
 
     // New form: by id.
@@ -319,15 +189,15 @@ fn client_list_and_kill_across_connections() {
         a.cmd(&["CLIENT", "KILL", "ID", &b_id.to_string()]),
         Reply::Int(1)
     );
-    assert_eq!(b.read(), None, "B's connection is closed");
+    assert!(closed(b.read_frame()), "B's connection is closed");
     // Old form: by address.
-    let c_line = a.cmd(&["CLIENT", "INFO"]).text();
+    let c_line = a.cmd(&["CLIENT", "INFO"]).expect_text();
     let a_addr = c_line
         .split(' ')
         .find_map(|f| f.strip_prefix("addr="))
         .expect("addr")
         .to_string();
-    let list = a.cmd(&["CLIENT", "LIST"]).text();
+    let list = a.cmd(&["CLIENT", "LIST"]).expect_text();
     let c_addr = list
         .lines()
         .flat_map(|l| l.split(' '))
@@ -337,31 +207,35 @@ fn client_list_and_kill_across_connections() {
         .to_string();
     assert_eq!(
         a.cmd(&["CLIENT", "KILL", &c_addr]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
-    assert_eq!(c.read(), None, "C's connection is closed");
+    assert!(closed(c.read_frame()), "C's connection is closed");
     assert_eq!(
         a.cmd(&["CLIENT", "KILL", &c_addr]),
         Reply::Error("ERR No such client".into())
     );
     // SKIPME yes (default) spares the caller.
     assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]), Reply::Int(0));
-    assert_eq!(a.cmd(&["PING"]), Reply::Status("PONG".into()));
+    assert_eq!(a.cmd(&["PING"]), Reply::Simple("PONG".into()));
 }
 
 #[test]
 fn monitor_receives_another_clients_commands() {
     let server = start_debug();
-    let mut mon = Conn::open(&server);
-    let mut other = Conn::open(&server);
-    assert_eq!(mon.cmd(&["MONITOR"]), Reply::Status("OK".into()));
+    let mut mon = server.connect();
+    let mut other = server.connect();
+    assert_eq!(mon.cmd(&["MONITOR"]), Reply::Simple("OK".into()));
     other.cmd(&["SET", "key", "hello world"]);
     other.cmd(&["CONFIG", "GET", "hz"]); // admin commands are not shown
     other.cmd(&["GET", "key"]);
-    let first = mon.line().expect("a monitor line");
-    let second = mon.line().expect("a second monitor line");
+    let line = |r: Reply| match r {
+        Reply::Simple(s) => s,
+        other => panic!("not a status line: {:?}", other),
+    };
+    let first = line(mon.read_reply());
+    let second = line(mon.read_reply());
     // +1339518083.107412 [0 127.0.0.1:60866] "set" "key" "hello world"
-    let rest = first.strip_prefix('+').expect("status line");
+    let rest = first.as_str();
     let (ts, tail) = rest.split_once(' ').expect("timestamp");
     let (secs, micros) = ts.split_once('.').expect("seconds.micros");
     assert!(
@@ -381,52 +255,56 @@ fn monitor_receives_another_clients_commands() {
 #[test]
 fn slowlog_records_debug_sleep() {
     let server = start_debug();
-    let mut c = Conn::open(&server);
-    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Reply::Status("OK".into()));
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Reply::Simple("OK".into()));
     assert_eq!(
         c.cmd(&["CLIENT", "SETNAME", "sleeper"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
     assert_eq!(
         c.cmd(&["DEBUG", "SLEEP", "0.03"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
     assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(1));
     let entries = c.cmd(&["SLOWLOG", "GET"]);
-    let entry = entries.array()[0].array();
+    let entry = entries.expect_array()[0].expect_array();
     assert_eq!(entry.len(), 6);
-    assert!(entry[2].int() >= 30_000, "duration {:?}", entry[2]);
-    let args: Vec<String> = entry[3].array().iter().map(Reply::text).collect();
+    assert!(entry[2].expect_int() >= 30_000, "duration {:?}", entry[2]);
+    let args: Vec<String> = entry[3]
+        .expect_array()
+        .iter()
+        .map(Reply::expect_text)
+        .collect();
     assert_eq!(args, ["DEBUG", "SLEEP", "0.03"]);
-    assert!(entry[4].text().starts_with("127.0.0.1:"));
-    assert_eq!(entry[5].text(), "sleeper");
-    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Reply::Status("OK".into()));
+    assert!(entry[4].expect_text().starts_with("127.0.0.1:"));
+    assert_eq!(entry[5].expect_text(), "sleeper");
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Reply::Simple("OK".into()));
     assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
 
     // The latency monitor sees it too once enabled.
     c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "10"]);
     c.cmd(&["DEBUG", "SLEEP", "0.02"]);
     let latest = c.cmd(&["LATENCY", "LATEST"]);
-    let ev = latest.array()[0].array();
-    assert_eq!(ev[0].text(), "command");
-    assert!(ev[2].int() >= 20);
+    let ev = latest.expect_array()[0].expect_array();
+    assert_eq!(ev[0].expect_text(), "command");
+    assert!(ev[2].expect_int() >= 20);
     assert_eq!(c.cmd(&["LATENCY", "RESET"]), Reply::Int(1));
 }
 
 #[test]
 fn client_pause_write_delays_set_but_not_get() {
     let server = start_debug();
-    let mut admin = Conn::open(&server);
-    let mut c = Conn::open(&server);
+    let mut admin = server.connect();
+    let mut c = server.connect();
     assert_eq!(
         admin.cmd(&["CLIENT", "PAUSE", "600", "WRITE"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
     let t = Instant::now();
-    assert_eq!(c.cmd(&["GET", "k"]), Reply::Bulk(None));
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
     assert!(t.elapsed() < Duration::from_millis(300), "GET was held");
     let t = Instant::now();
-    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::Status("OK".into()));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::Simple("OK".into()));
     assert!(
         t.elapsed() >= Duration::from_millis(300),
         "SET was not held"
@@ -434,22 +312,22 @@ fn client_pause_write_delays_set_but_not_get() {
 
     // UNPAUSE releases held writes at once.
     admin.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]);
-    let mut writer = Conn::open(&server);
-    writer.send(&["SET", "k", "w"]);
+    let mut writer = server.connect();
+    writer.send(&["SET", "k", "w"]).expect("send");
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     assert_eq!(
         admin.cmd(&["CLIENT", "UNPAUSE"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
-    assert_eq!(writer.read(), Some(Reply::Status("OK".into())));
+    assert_eq!(writer.read_reply(), Reply::Simple("OK".into()));
     assert!(t.elapsed() < Duration::from_millis(1000));
 }
 
 #[test]
 fn client_reply_off_and_skip() {
     let server = start_debug();
-    let mut c = Conn::open(&server);
+    let mut c = server.connect();
     let mut bytes = Vec::new();
     for cmd in [
         &["CLIENT", "REPLY", "OFF"][..],
@@ -465,20 +343,19 @@ fn client_reply_off_and_skip() {
     ] {
         bytes.extend(encode(cmd));
     }
-    c.stream.write_all(&bytes).expect("write");
-    assert_eq!(c.read(), Some(Reply::Status("OK".into())));
-    assert_eq!(c.read(), Some(Reply::Bulk(Some(b"c".to_vec()))));
-    assert_eq!(c.read(), Some(Reply::Bulk(Some(b"e".to_vec()))));
+    c.send_raw(&bytes).expect("write");
+    assert_eq!(c.read_reply(), Reply::Simple("OK".into()));
+    assert_eq!(c.read_reply(), Reply::Bulk(b"c".to_vec()));
+    assert_eq!(c.read_reply(), Reply::Bulk(b"e".to_vec()));
 }
 
 #[test]
 fn config_rewrite_and_set_atomicity() {
-    let dir = std::env::temp_dir().join(format!("ferrokv-rewrite-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let conf = dir.join("ferrokv.conf");
+    let dir = TempDir::new("rewrite");
+    let conf = dir.path().join("ferrokv.conf");
     std::fs::write(&conf, "# my settings\nhz 15\nmaxmemory 2mb\n").expect("write conf");
-    let server = start(&[conf.to_str().expect("utf-8 path")], &[]);
-    let mut c = Conn::open(&server);
+    let server = start_ferrokv_with_config(&conf, THREADS, &["--enable-debug-command", "no"]);
+    let mut c = server.connect();
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory", "1mb", "hz", "bogus"]),
         Reply::Error(
@@ -487,12 +364,16 @@ fn config_rewrite_and_set_atomicity() {
         )
     );
     let got = c.cmd(&["CONFIG", "GET", "maxmemory"]);
-    assert_eq!(got.array()[1].text(), "2097152", "nothing changed");
+    assert_eq!(
+        got.expect_array()[1].expect_text(),
+        "2097152",
+        "nothing changed"
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory", "1mb", "slowlog-max-len", "7"]),
-        Reply::Status("OK".into())
+        Reply::Simple("OK".into())
     );
-    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), Reply::Status("OK".into()));
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), Reply::Simple("OK".into()));
     let text = std::fs::read_to_string(&conf).expect("read conf");
     assert!(
         text.starts_with("# my settings\nhz 15\nmaxmemory 1048576\n"),
@@ -500,13 +381,13 @@ fn config_rewrite_and_set_atomicity() {
         text
     );
     assert!(text.contains("slowlog-max-len 7\n"), "{}", text);
-    let info = parse_info(&c.cmd(&["INFO", "server"]).text());
+    let info = parse_info(&c.cmd(&["INFO", "server"]).expect_text());
     assert!(info["Server"]["config_file"].ends_with("ferrokv.conf"));
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 
-    let plain = start(&[], &[]);
-    let mut c = Conn::open(&plain);
+    let plain = start(&[]);
+    let mut c = plain.connect();
     assert_eq!(
         c.cmd(&["CONFIG", "REWRITE"]),
         Reply::Error("ERR The server is running without a config file".into())
@@ -515,31 +396,31 @@ fn config_rewrite_and_set_atomicity() {
 
 #[test]
 fn debug_is_refused_by_default() {
-    let server = start(&[], &[]);
-    let mut c = Conn::open(&server);
+    let server = start(&[]);
+    let mut c = server.connect();
     let r = c.cmd(&["DEBUG", "SLEEP", "0"]);
     assert_eq!(
         r,
         Reply::Error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into())
     );
-    let local = start(&[], &["--enable-debug-command", "local"]);
-    let mut c = Conn::open(&local);
-    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), Reply::Status("OK".into()));
+    let local = start(&["--enable-debug-command", "local"]);
+    let mut c = local.connect();
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), Reply::Simple("OK".into()));
 }
 
 #[test]
 fn shutdown_stops_the_server() {
-    let mut server = start(&[], &[]);
-    let mut c = Conn::open(&server);
+    let mut server = start(&[]);
+    let mut c = server.connect();
     assert!(matches!(
         c.cmd(&["SHUTDOWN", "BOGUS"]),
         Reply::Error(e) if e == "ERR syntax error"
     ));
-    c.send(&["SHUTDOWN", "NOSAVE"]);
-    assert_eq!(c.read(), None, "no reply, connection closed");
+    c.send(&["SHUTDOWN", "NOSAVE"]).expect("send");
+    assert!(closed(c.read_frame()), "no reply, connection closed");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(Some(_)) = server.child.try_wait() {
+        if !server.is_running() {
             break;
         }
         assert!(Instant::now() < deadline, "server still running");
@@ -550,22 +431,22 @@ fn shutdown_stops_the_server() {
 #[test]
 fn debug_digest_matches_redis() {
     let server = start_debug();
-    let mut c = Conn::open(&server);
+    let mut c = server.connect();
     assert_eq!(
-        c.cmd(&["DEBUG", "DIGEST"]).text(),
+        c.cmd(&["DEBUG", "DIGEST"]).expect_text(),
         "0000000000000000000000000000000000000000"
     );
     c.cmd(&["SET", "n", "123"]);
     c.cmd(&["SET", "s", "hello"]);
     // Values computed by redis-server 7.0.15 for the same dataset.
     assert_eq!(
-        c.cmd(&["DEBUG", "DIGEST"]).text(),
+        c.cmd(&["DEBUG", "DIGEST"]).expect_text(),
         "5b647eb0c31e0d2050a71d4c3a3e3f52d435916e"
     );
     let v = c.cmd(&["DEBUG", "DIGEST-VALUE", "s", "missing"]);
     assert_eq!(
-        v.array()[0].text(),
+        v.expect_array()[0].expect_text(),
         "36b23a1456b2dce2c3ed252c456761301dba8060"
     );
-    assert_eq!(v.array()[1].text(), "0".repeat(40));
+    assert_eq!(v.expect_array()[1].expect_text(), "0".repeat(40));
 }

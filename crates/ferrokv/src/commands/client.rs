@@ -9,6 +9,30 @@ use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::{ClientHandle, ReplyMode};
 use crate::util::{eq_ic, now_ms};
 
+/// The `ON` token of CLIENT NO-EVICT, NO-TOUCH and REPLY.
+const ON: Arg = Arg {
+    name: "on",
+    kind: "pure-token",
+    token: Some("ON"),
+    ..Arg::DEFAULT
+};
+
+/// The `OFF` token of CLIENT NO-EVICT, NO-TOUCH and REPLY.
+const OFF: Arg = Arg {
+    name: "off",
+    kind: "pure-token",
+    token: Some("OFF"),
+    ..Arg::DEFAULT
+};
+
+/// The arguments of CLIENT NO-EVICT and NO-TOUCH: `enabled` = `ON | OFF`.
+const ENABLED_ON_OFF: &[Arg] = &[Arg {
+    name: "enabled",
+    kind: "oneof",
+    args: &[ON, OFF],
+    ..Arg::DEFAULT
+}];
+
 /// The CLIENT command.
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -270,27 +294,7 @@ pub static COMMANDS: &[Command] = &[
                 since: "7.0.0",
                 summary: "Set client eviction mode for the current connection",
                 complexity: "O(1)",
-                args: &[
-                    Arg {
-                        name: "enabled",
-                        kind: "oneof",
-                        args: &[
-                            Arg {
-                                name: "on",
-                                kind: "pure-token",
-                                token: Some("ON"),
-                                ..Arg::DEFAULT
-                            },
-                            Arg {
-                                name: "off",
-                                kind: "pure-token",
-                                token: Some("OFF"),
-                                ..Arg::DEFAULT
-                            },
-                        ],
-                        ..Arg::DEFAULT
-                    },
-                ],
+                args: ENABLED_ON_OFF,
                 handler: client_no_evict,
                 ..Command::DEFAULT
             },
@@ -349,18 +353,8 @@ pub static COMMANDS: &[Command] = &[
                         name: "on_off_skip",
                         kind: "oneof",
                         args: &[
-                            Arg {
-                                name: "on",
-                                kind: "pure-token",
-                                token: Some("ON"),
-                                ..Arg::DEFAULT
-                            },
-                            Arg {
-                                name: "off",
-                                kind: "pure-token",
-                                token: Some("OFF"),
-                                ..Arg::DEFAULT
-                            },
+                            ON,
+                            OFF,
                             Arg {
                                 name: "skip",
                                 kind: "pure-token",
@@ -497,25 +491,7 @@ pub static COMMANDS: &[Command] = &[
                 since: "7.2.0",
                 summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
                 complexity: "O(1)",
-                args: &[Arg {
-                    name: "enabled",
-                    kind: "oneof",
-                    args: &[
-                        Arg {
-                            name: "on",
-                            kind: "pure-token",
-                            token: Some("ON"),
-                            ..Arg::DEFAULT
-                        },
-                        Arg {
-                            name: "off",
-                            kind: "pure-token",
-                            token: Some("OFF"),
-                            ..Arg::DEFAULT
-                        },
-                    ],
-                    ..Arg::DEFAULT
-                }],
+                args: ENABLED_ON_OFF,
                 handler: client_no_touch,
                 ..Command::DEFAULT
             },

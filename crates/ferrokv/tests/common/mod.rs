@@ -155,9 +155,28 @@ pub fn ferrokv_bin() -> PathBuf {
 
 /// Start ferrokv with `--threads threads`, persistence off, in a temp folder.
 pub fn start_ferrokv(threads: usize) -> ServerGuard {
+    start_ferrokv_with(threads, &[])
+}
+
+/// [`start_ferrokv`] with `extra` arguments after the default ones; later options win, so
+/// `extra` can also override a default (e.g. `--enable-debug-command no`).
+pub fn start_ferrokv_with(threads: usize, extra: &[&str]) -> ServerGuard {
+    start_ferrokv_args(None, threads, extra)
+}
+
+/// [`start_ferrokv_with`] with a config file as the first argument (as redis-server takes
+/// it), for tests of CONFIG REWRITE and `config_file`.
+pub fn start_ferrokv_with_config(config: &Path, threads: usize, extra: &[&str]) -> ServerGuard {
+    start_ferrokv_args(Some(config), threads, extra)
+}
+
+fn start_ferrokv_args(config: Option<&Path>, threads: usize, extra: &[&str]) -> ServerGuard {
     let threads = threads.to_string();
+    let config: Option<String> = config.map(|c| c.display().to_string());
+    let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     start_server("ferrokv", &ferrokv_bin(), &move |port| {
-        vec![
+        let mut args: Vec<String> = config.iter().cloned().collect();
+        args.extend([
             "--port".into(),
             port.to_string(),
             "--threads".into(),
@@ -168,7 +187,9 @@ pub fn start_ferrokv(threads: usize) -> ServerGuard {
             "no".into(),
             "--enable-debug-command".into(),
             "yes".into(),
-        ]
+        ]);
+        args.extend(extra.iter().cloned());
+        args
     })
 }
 
@@ -409,6 +430,28 @@ impl Reply {
     pub fn text(&self) -> Option<String> {
         self.bytes()
             .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// [`Reply::text`] for tests that expect a string; panics on anything else.
+    pub fn expect_text(&self) -> String {
+        self.text()
+            .unwrap_or_else(|| panic!("not a string reply: {:?}", self))
+    }
+
+    /// The value of an integer reply; panics on anything else.
+    pub fn expect_int(&self) -> i64 {
+        match self {
+            Reply::Int(n) => *n,
+            other => panic!("not an integer reply: {:?}", other),
+        }
+    }
+
+    /// The elements of an array reply; panics on anything else.
+    pub fn expect_array(&self) -> &[Reply] {
+        match self {
+            Reply::Array(v) => v,
+            other => panic!("not an array reply: {:?}", other),
+        }
     }
 }
 
