@@ -496,7 +496,8 @@ const RANDOM_COMMANDS: &[&str] = &[
     "EXPIRE {key} {secs}",
     "EXPIRE {key} {secs} NX",
     "EXPIRE {key} {secs} GT",
-    "PEXPIRE {key} {int}",
+    "PEXPIRE {key} {secs}000",
+    "PEXPIRE {key} -1",
     "PERSIST {key}",
     "TTL {key}",
     "TYPE {key}",
@@ -591,7 +592,7 @@ fn random_sequences() {
         .unwrap_or(400);
     let seeds: Vec<u64> = match std::env::var("FERROKV_DIFF_SEED") {
         Ok(s) => vec![s.parse().expect("FERROKV_DIFF_SEED must be a number")],
-        Err(_) => vec![1, 2, 3, 0xfe77_0c0d],
+        Err(_) => (1..=16).chain([0xfe77_0c0d]).collect(),
     };
     let mut templates: Vec<&str> = RANDOM_COMMANDS.to_vec();
     if std::env::var_os("FERROKV_DIFF_PENDING").is_some() {

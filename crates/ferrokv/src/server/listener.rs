@@ -67,6 +67,18 @@ pub fn start_background(server: Arc<Server>) {
 
 /// Run the worker threads on `listeners` and wait for a shutdown signal.
 pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<()> {
+    // Signal handlers first: a SIGTERM that arrives once clients can connect must already
+    // mean "shut down cleanly", not the default "die".
+    let signal_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut term, mut int) = signal_rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
     let threads = server.config.threads();
     if let Some(port) = listeners
         .first()
@@ -103,7 +115,12 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
         "Ready to accept connections tcp ({} worker threads)",
         threads
     );
-    wait_for_signal(server)
+    signal_rt.block_on(async move {
+        tokio::select! {
+            _ = term.recv() => server.shutdown("Received SIGTERM scheduling shutdown..."),
+            _ = int.recv() => server.shutdown("Received SIGINT scheduling shutdown..."),
+        }
+    })
 }
 
 async fn worker(server: Arc<Server>, listeners: Vec<TcpListener>) {
@@ -134,19 +151,4 @@ async fn worker(server: Arc<Server>, listeners: Vec<TcpListener>) {
     for t in tasks {
         let _ = t.await;
     }
-}
-
-fn wait_for_signal(server: Arc<Server>) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => server.shutdown("Received SIGTERM scheduling shutdown..."),
-            _ = int.recv() => server.shutdown("Received SIGINT scheduling shutdown..."),
-        }
-    })
 }
