@@ -458,3 +458,60 @@ mod tests {
         assert!(parse(b"set \"a\"b\r\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// Feed a long pipeline in chunks of many sizes, parsing like the server does (parse
+    /// what is complete, keep the rest): every request comes out intact, none is an error.
+    #[test]
+    fn pipeline_split_at_any_point() {
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..3000 {
+            let k = format!("key:{}", i);
+            let v = format!("value:{}", i);
+            for args in [
+                vec!["SET".to_string(), k.clone(), v.clone()],
+                vec!["GET".to_string(), k],
+            ] {
+                stream.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                for a in &args {
+                    stream.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
+                }
+                expected.push(args);
+            }
+        }
+        for chunk in [1usize, 2, 3, 7, 13, 64, 1000, 4096, 16384] {
+            let mut buf: Vec<u8> = Vec::new();
+            let mut got = Vec::new();
+            let mut ranges = Vec::new();
+            for piece in stream.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                let mut start = 0;
+                loop {
+                    match parse_request(&buf[start..], &Limits::default(), &mut ranges) {
+                        Ok(Parsed::Incomplete) => break,
+                        Ok(Parsed::Request {
+                            args: Args::Ranges,
+                            consumed,
+                        }) => {
+                            let b = &buf[start..];
+                            got.push(
+                                ranges
+                                    .iter()
+                                    .map(|r| String::from_utf8_lossy(&b[r.clone()]).into_owned())
+                                    .collect::<Vec<_>>(),
+                            );
+                            start += consumed;
+                        }
+                        other => panic!("chunk {}: {:?}", chunk, other),
+                    }
+                }
+                buf.drain(..start);
+            }
+            assert_eq!(got, expected, "chunk size {}", chunk);
+        }
+    }
+}

@@ -95,6 +95,15 @@ impl ServerGuard {
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failing test shows what the server said (panics, warnings, closes).
+            eprintln!(
+                "--- last lines of the {} log (port {}):\n{}",
+                self.name,
+                self.port,
+                self.log_tail(40)
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
