@@ -141,7 +141,12 @@ pub fn start_server(
             if !guard.is_running() {
                 break;
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Connecting is not enough: if another test's server holds this port, our server
+            // fails to bind and exits, and we must not use the other one. Both ferrokv and
+            // redis-server log this line once their own socket listens.
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && guard.log().contains("Ready to accept connections")
+            {
                 return guard;
             }
             std::thread::sleep(Duration::from_millis(20));
