@@ -89,7 +89,7 @@ trap stop_all EXIT
 # (/proc/PID/task/*/schedstat, first field). Exact, unlike the 10 ms ticks of /proc/PID/stat;
 # threads that exited are not counted, so read it while the server runs.
 cpu_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
 # cpu_ticks PID: user+system CPU time of a process, in clock ticks (/proc/PID/stat 14+15).

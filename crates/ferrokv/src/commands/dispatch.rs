@@ -206,6 +206,21 @@ pub fn plan_locks(cmd: &Command, args: &[&[u8]], db: usize, db_count: usize, ids
     }
 }
 
+/// Tell the lock set which shard each key argument is in (ids are in key order for key-spec
+/// commands), so the handler's lookups do not hash the keys again.
+fn remember_key_shards(cmd: &Command, args: &[&[u8]], ids: &[LockId], locks: &mut LockSet) {
+    if !matches!(cmd.lock, LockScope::Keys) || cmd.keys_fn.is_some() || cmd.first_key <= 0 {
+        return;
+    }
+    let step = cmd.step.max(1) as usize;
+    let positions = (cmd.first_key as usize..args.len()).step_by(step);
+    for (pos, id) in positions.zip(ids) {
+        if let Some(key) = args.get(pos) {
+            locks.set_key_hint(key, *id as usize % SHARDS);
+        }
+    }
+}
+
 /// Run a resolved command: lock, call the handler, account. Used by `execute` and EXEC.
 pub fn run(
     server: &Server,
@@ -219,13 +234,7 @@ pub fn run(
     let mut locks = LockSet::new(&server.dbs);
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
-    if let (1, Some(key)) = (ids.len(), args.get(cmd.first_key.max(0) as usize)) {
-        // Single-key command: the handler's lookup reuses this shard instead of hashing
-        // the key again.
-        if cmd.first_key > 0 && cmd.keys_fn.is_none() {
-            locks.set_key_hint(key, ids[0] as usize % SHARDS);
-        }
-    }
+    remember_key_shards(cmd, args, &ids, &mut locks);
     locks.lock(&mut ids);
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
     drop(locks);

@@ -67,8 +67,11 @@ pub struct LockSet<'s> {
     guards: SmallVec<[(LockId, MutexGuard<'s, Shard>); 2]>,
     /// The shard of the last key whose slot was computed (address and length of the key
     /// argument), so a command's key is hashed once, not once for locking and again for access.
-    key_hint: (usize, usize, usize),
+    key_hints: SmallVec<[(usize, usize, u16); MAX_KEY_HINTS]>,
 }
+
+/// Keys per command whose shard is remembered (beyond that the slot is recomputed).
+const MAX_KEY_HINTS: usize = 8;
 
 impl<'s> LockSet<'s> {
     /// An empty set over the server's databases.
@@ -76,7 +79,7 @@ impl<'s> LockSet<'s> {
         LockSet {
             dbs,
             guards: SmallVec::new(),
-            key_hint: (0, 0, 0),
+            key_hints: SmallVec::new(),
         }
     }
 
@@ -102,18 +105,20 @@ impl<'s> LockSet<'s> {
     /// Remember that the key argument at `key` (this exact slice) lives in `shard`.
     #[inline]
     pub fn set_key_hint(&mut self, key: &[u8], shard: usize) {
-        self.key_hint = (key.as_ptr() as usize, key.len(), shard);
+        if self.key_hints.len() < MAX_KEY_HINTS {
+            self.key_hints
+                .push((key.as_ptr() as usize, key.len(), shard as u16));
+        }
     }
 
-    /// The shard of `key`, reusing the hint when `key` is the remembered argument.
+    /// The shard of `key`, reusing a hint when `key` is a remembered argument.
     #[inline]
     pub fn shard_index(&self, key: &[u8]) -> usize {
-        let (ptr, len, shard) = self.key_hint;
-        if ptr == key.as_ptr() as usize && len == key.len() && ptr != 0 {
-            shard
-        } else {
-            shard_of(key)
-        }
+        let (ptr, len) = (key.as_ptr() as usize, key.len());
+        self.key_hints
+            .iter()
+            .find(|h| h.0 == ptr && h.1 == len)
+            .map_or_else(|| shard_of(key), |h| h.2 as usize)
     }
 
     /// Lock every shard of one database.
