@@ -1,7 +1,5 @@
 //! From an argument vector to a reply: resolve, check, lock, run, account.
 
-use std::time::Instant;
-
 use smallvec::SmallVec;
 
 use super::{registry, CmdError, Command, Ctx, LockScope};
@@ -230,7 +228,7 @@ pub fn run(
     cmd: &'static Command,
     args: &[&[u8]],
 ) {
-    let start = Instant::now();
+    let start = crate::util::mono_ns();
     let mut locks = LockSet::new(&server.dbs);
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
@@ -280,10 +278,10 @@ pub fn finish(
     id: usize,
     cmd: &'static Command,
     args: &[&[u8]],
-    start: Instant,
+    start_ns: u64,
     failed: bool,
 ) {
-    let micros = start.elapsed().as_micros() as u64;
+    let micros = crate::util::mono_ns().saturating_sub(start_ns) / 1000;
     server.record_call(id, micros, failed);
     client.last_cmd = id;
     if !cmd.has(super::flags::SKIP_SLOWLOG) {

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
 use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
@@ -244,7 +243,7 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
     ctx.out.array(argvs.len());
     for argv in &argvs {
-        let start = Instant::now();
+        let start = crate::util::mono_ns();
         match resolve(argv) {
             Ok((id, cmd)) => {
                 let failed = !call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv);
