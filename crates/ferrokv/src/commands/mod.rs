@@ -18,6 +18,7 @@ pub mod expire;
 pub mod hashes;
 pub mod keys;
 pub mod longdouble;
+pub mod memory;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -32,8 +33,9 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 11] {
+fn families() -> [&'static [Command]; 12] {
     [
+        memory::COMMANDS,
         client::COMMANDS,
         strings::COMMANDS,
         bitmaps::COMMANDS,
