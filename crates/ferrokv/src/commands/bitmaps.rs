@@ -144,7 +144,7 @@ fn prepare_bit_write(db: &mut DbView, key: &[u8], maxbit: u64) -> Result<bool, C
             db.shard(key)?.insert(key, Entry::new(value));
             Ok(true)
         }
-        Some(e) => {
+        Some(mut e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };

@@ -414,7 +414,7 @@ pub fn dataset_digest(ctx: &mut Ctx) -> Digest {
             for (k, e) in s.map.iter() {
                 let mut d = [0u8; 20];
                 mix_digest(&mut d, k);
-                object_digest(&mut d, &e.value, e.expire_at != 0);
+                object_digest(&mut d, e.value, e.expire_at() != 0);
                 // Redis's `xorDigest(final, digest, 20)`: XOR of the key digest's SHA1.
                 xor_digest(&mut final_digest, &d);
             }
@@ -434,7 +434,7 @@ fn debug_digest_value(ctx: &mut Ctx, keys: &[&[u8]]) -> CmdResult {
             .shard(db, shard_of(key))
             .and_then(|s| s.map.get(key))
         {
-            object_digest(&mut d, &e.value, e.expire_at != 0);
+            object_digest(&mut d, e.value, e.expire_at() != 0);
         }
         ctx.out.simple(&hex(&d));
     }

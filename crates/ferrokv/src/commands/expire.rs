@@ -200,7 +200,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], relative: bool, seconds: bool) 
             ctx.out.int(0);
             return Ok(());
         }
-        Some(e) => (e.expire_at != 0).then_some(e.expire_at as i64),
+        Some(e) => (e.expire_at() != 0).then_some(e.expire_at() as i64),
     };
     if !cond.allow(current, when) {
         ctx.out.int(0);
@@ -244,11 +244,11 @@ fn ttl_generic(ctx: &mut Ctx, args: &[&[u8]], ms: bool, absolute: bool) -> CmdRe
         return Ok(());
     };
     stats.hit(true);
-    if e.expire_at == 0 {
+    if e.expire_at() == 0 {
         out.int(-1);
         return Ok(());
     }
-    let at = e.expire_at as i64;
+    let at = e.expire_at() as i64;
     let ttl = if absolute { at } else { (at - now).max(0) };
     // Redis computes (ttl+500)/1000 without overflowing for the largest deadlines.
     out.int(if ms {
@@ -278,7 +278,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
     let mut db = ctx.db();
-    let had_ttl = db.get(key)?.is_some_and(|e| e.expire_at != 0);
+    let had_ttl = db.get(key)?.is_some_and(|e| e.expire_at() != 0);
     if had_ttl {
         db.set_expire(key, 0)?;
     }

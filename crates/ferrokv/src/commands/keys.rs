@@ -17,7 +17,7 @@ use super::dispatch::LockIds;
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of};
 use crate::storage::glob::glob_match;
-use crate::storage::{Shard, StrValue, Value, SHARDS};
+use crate::storage::{Entry, Shard, StrValue, Value, SHARDS};
 use crate::util::eq_ic;
 
 /// `ERR source and destination objects are the same` (MOVE, COPY).
@@ -713,7 +713,10 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(SAME_OBJECT);
     }
     let stats = &ctx.server.stats;
-    let entry = ctx.db().get(src_key)?.cloned();
+    let entry = ctx.db().get(src_key)?.map(|e| Entry {
+        value: e.value.clone(),
+        expire_at: e.expire_at(),
+    });
     stats.hit(entry.is_some());
     let Some(entry) = entry else {
         ctx.out.int(0);

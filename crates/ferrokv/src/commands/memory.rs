@@ -146,7 +146,7 @@ fn key_bytes(key: &[u8], value: &crate::storage::Value) -> usize {
     } else {
         0
     };
-    std::mem::size_of::<Option<Node>>() + 8 + key_heap + value.heap_size()
+    std::mem::size_of::<Option<Node>>() + 5 + key_heap + value.heap_size()
 }
 
 fn usage(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -176,7 +176,7 @@ fn dataset(ctx: &mut Ctx) -> Vec<(usize, usize)> {
     (0..ctx.server.dbs.len())
         .map(|db| {
             ctx.locks.db_shards(db).fold((0, 0), |(n, bytes), s| {
-                let b: usize = s.map.iter().map(|(k, e)| key_bytes(k, &e.value)).sum();
+                let b: usize = s.map.iter().map(|(k, e)| key_bytes(k, e.value)).sum();
                 (n + s.map.len(), bytes + b)
             })
         })

@@ -447,7 +447,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 None => None,
             };
             s.with_bytes(|b| out.bulk(b));
-            let had_ttl = e.expire_at != 0;
+            let had_ttl = e.expire_at() != 0;
             match deadline {
                 Some((ExpireKind::ExAt | ExpireKind::PxAt, at)) if at <= now => {
                     db.delete(key)?;
@@ -539,7 +539,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.int(len as i64);
             return Ok(());
         }
-        Some(e) => {
+        Some(mut e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };
@@ -648,7 +648,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.int(needed as i64);
             return Ok(());
         }
-        Some(e) => {
+        Some(mut e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };
@@ -702,7 +702,7 @@ fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let (value, existed) = match db.get(key)? {
-        Some(e) => {
+        Some(mut e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };
@@ -743,7 +743,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.bulk(text.as_bytes());
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
-        Some(e) => {
+        Some(mut e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(CmdError::WrongType);
             };

@@ -7,6 +7,7 @@ use smallvec::SmallVec;
 
 use super::shard::{Entry, Shard};
 use super::slot::key_slot;
+use super::table::EntryMut;
 use super::value::Value;
 use crate::commands::CmdError;
 use crate::stats::Stats;
@@ -206,7 +207,7 @@ impl<'a, 's> DbView<'a, 's> {
     }
 
     /// Look up a live entry, deleting it first if it has expired.
-    pub fn get(&mut self, key: &[u8]) -> Result<Option<&mut Entry>, CmdError> {
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
         let now = self.now;
         let stats = self.stats;
         let shard = self.shard(key)?;
@@ -225,7 +226,7 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// The live value under `key`.
     pub fn value(&mut self, key: &[u8]) -> Result<Option<&mut Value>, CmdError> {
-        Ok(self.get(key)?.map(|e| &mut e.value))
+        Ok(self.get(key)?.map(|e| e.value))
     }
 
     /// True when `key` exists (and has not expired).
@@ -266,7 +267,7 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
         let now = self.now;
         let expire_at = match self.get(key)? {
-            Some(e) if !e.is_expired(now) => e.expire_at,
+            Some(e) if !e.is_expired(now) => e.expire_at(),
             _ => 0,
         };
         self.set_entry(key, Entry { value, expire_at })

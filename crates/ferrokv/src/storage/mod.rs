@@ -13,5 +13,5 @@ pub mod value;
 
 pub use db::{Db, DbView, LockSet, SHARDS};
 pub use shard::{Entry, Shard, WatchFlag, Watcher};
-pub use table::KeyTable;
+pub use table::{EntryMut, EntryRef, KeyTable};
 pub use value::{HashValue, StrBuf, StrValue, Value};

@@ -127,15 +127,14 @@ impl Shard {
 
     /// Set or clear (`0`) the deadline of an existing key. Returns false if the key is absent.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
-        let Some(e) = self.map.get_mut(key) else {
+        let Some(old) = self.map.set_expire(key, at) else {
             return false;
         };
-        match (e.expire_at != 0, at != 0) {
+        match (old != 0, at != 0) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
             _ => {}
         }
-        e.expire_at = at;
         true
     }
 

@@ -1,9 +1,11 @@
 //! The key table of one shard. Entries live in a slab of fixed-size chunks (no allocation
 //! per key, no allocator rounding), and the hash index holds 4-byte slab positions (plus
-//! hashbrown's control byte). With keys up to 15 bytes and strings up to 38 bytes stored
-//! inline, a small string key costs its 72-byte node plus ~7-10 bytes of index.
+//! hashbrown's control byte). A node is the value and the key: 64 bytes, with keys up to 15
+//! bytes and strings up to 38 bytes stored inline. Expiry deadlines are stored only where
+//! keys have them: a chunk gets its array of deadlines when its first key gets a TTL.
 //!
-//! The API mirrors the subset of `HashMap<Box<[u8]>, Entry>` the server uses.
+//! The API mirrors the subset of `HashMap<Box<[u8]>, Entry>` the server uses; lookups return
+//! [`EntryRef`] / [`EntryMut`] views (value plus deadline).
 
 use std::hash::BuildHasher;
 
@@ -11,19 +13,88 @@ use hashbrown::HashTable;
 
 use super::key::KeyBuf;
 use super::shard::Entry;
+use super::value::Value;
 
 /// Nodes per slab chunk: chunks are allocated whole, so a shard's waste is at most one
-/// partly used chunk (plus freed slots, which are reused first). 56 nodes of 72 bytes fill
-/// a 4 KiB allocation (jemalloc's next class after 4096 is 5120: 64 nodes would waste 10%).
-const CHUNK: usize = 56;
+/// partly used chunk (plus freed slots, which are reused first). 64 nodes of 64 bytes fill
+/// a 4 KiB allocation exactly.
+const CHUNK: usize = 64;
 
-/// One key and its entry.
+/// One key and its value.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// The entry (value and deadline).
-    pub entry: Entry,
+    /// The value.
+    pub value: Value,
     /// The key bytes.
     pub key: KeyBuf,
+}
+
+/// A run of slab slots and, once any of them has a TTL, their deadlines.
+#[derive(Default)]
+struct Chunk {
+    nodes: Vec<Option<Node>>,
+    /// Absolute deadlines (Unix ms, 0 = none) parallel to `nodes`.
+    expires: Option<Box<[u64; CHUNK]>>,
+}
+
+impl Chunk {
+    fn expire(&self, off: usize) -> u64 {
+        self.expires
+            .as_ref()
+            .and_then(|e| e.get(off).copied())
+            .unwrap_or(0)
+    }
+
+    fn set_expire(&mut self, off: usize, at: u64) {
+        if at == 0 && self.expires.is_none() {
+            return;
+        }
+        let e = self.expires.get_or_insert_with(|| Box::new([0; CHUNK]));
+        if let Some(slot) = e.get_mut(off) {
+            *slot = at;
+        }
+    }
+}
+
+/// A read-only view of an entry.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'a> {
+    /// The value.
+    pub value: &'a Value,
+    expire_at: u64,
+}
+
+impl EntryRef<'_> {
+    /// Absolute deadline in Unix ms, 0 when the key has no TTL.
+    pub fn expire_at(&self) -> u64 {
+        self.expire_at
+    }
+
+    /// True when the deadline has passed at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+/// A view of an entry whose value may be changed in place (the deadline changes only
+/// through `set_expire`).
+#[derive(Debug)]
+pub struct EntryMut<'a> {
+    /// The value.
+    pub value: &'a mut Value,
+    expire_at: u64,
+}
+
+impl EntryMut<'_> {
+    /// Absolute deadline in Unix ms, 0 when the key has no TTL.
+    pub fn expire_at(&self) -> u64 {
+        self.expire_at
+    }
+
+    /// True when the deadline has passed at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
 }
 
 /// Key -> entry map of one shard.
@@ -32,7 +103,7 @@ pub struct KeyTable {
     /// Slab positions, hashed by key.
     index: HashTable<u32>,
     /// The slab: `CHUNK` slots per chunk; `None` slots are on the free list.
-    chunks: Vec<Vec<Option<Node>>>,
+    chunks: Vec<Chunk>,
     /// Free slab positions.
     free: Vec<u32>,
     hasher: foldhash::fast::RandomState,
@@ -47,19 +118,18 @@ impl std::fmt::Debug for KeyTable {
 }
 
 #[inline]
-fn slot(chunks: &[Vec<Option<Node>>], pos: u32) -> Option<&Node> {
-    let pos = pos as usize;
-    chunks.get(pos / CHUNK)?.get(pos % CHUNK)?.as_ref()
+fn split(pos: u32) -> (usize, usize) {
+    (pos as usize / CHUNK, pos as usize % CHUNK)
 }
 
 #[inline]
-fn slot_mut(chunks: &mut [Vec<Option<Node>>], pos: u32) -> Option<&mut Node> {
-    let pos = pos as usize;
-    chunks.get_mut(pos / CHUNK)?.get_mut(pos % CHUNK)?.as_mut()
+fn slot(chunks: &[Chunk], pos: u32) -> Option<&Node> {
+    let (c, o) = split(pos);
+    chunks.get(c)?.nodes.get(o)?.as_ref()
 }
 
 #[inline]
-fn key_is(chunks: &[Vec<Option<Node>>], pos: u32, key: &[u8]) -> bool {
+fn key_is(chunks: &[Chunk], pos: u32, key: &[u8]) -> bool {
     slot(chunks, pos).is_some_and(|n| n.key.as_slice() == key)
 }
 
@@ -92,18 +162,41 @@ impl KeyTable {
             .copied()
     }
 
-    /// The entry under `key`.
     #[inline]
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        let pos = self.find(key)?;
-        slot(&self.chunks, pos).map(|n| &n.entry)
+    fn view(&self, pos: u32) -> Option<EntryRef<'_>> {
+        let (c, o) = split(pos);
+        let chunk = self.chunks.get(c)?;
+        let node = chunk.nodes.get(o)?.as_ref()?;
+        Some(EntryRef {
+            value: &node.value,
+            expire_at: chunk.expire(o),
+        })
     }
 
-    /// The entry under `key`, mutably.
     #[inline]
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    fn view_mut(&mut self, pos: u32) -> Option<EntryMut<'_>> {
+        let (c, o) = split(pos);
+        let chunk = self.chunks.get_mut(c)?;
+        let expire_at = chunk.expire(o);
+        let node = chunk.nodes.get_mut(o)?.as_mut()?;
+        Some(EntryMut {
+            value: &mut node.value,
+            expire_at,
+        })
+    }
+
+    /// The entry under `key`.
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<EntryRef<'_>> {
         let pos = self.find(key)?;
-        slot_mut(&mut self.chunks, pos).map(|n| &mut n.entry)
+        self.view(pos)
+    }
+
+    /// The entry under `key`, its value mutable.
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
+        let pos = self.find(key)?;
+        self.view_mut(pos)
     }
 
     /// True when `key` is present.
@@ -112,41 +205,68 @@ impl KeyTable {
         self.find(key).is_some()
     }
 
+    /// Set (`at` > 0) or clear (`0`) the deadline of `key`; returns the previous one, or
+    /// None when the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> Option<u64> {
+        let pos = self.find(key)?;
+        let (c, o) = split(pos);
+        let chunk = self.chunks.get_mut(c)?;
+        let old = chunk.expire(o);
+        chunk.set_expire(o, at);
+        Some(old)
+    }
+
     /// Put a node in a free slab slot; returns its position.
-    fn alloc(&mut self, node: Node) -> u32 {
-        if let Some(pos) = self.free.pop() {
-            if let Some(s) = self
-                .chunks
-                .get_mut(pos as usize / CHUNK)
-                .and_then(|c| c.get_mut(pos as usize % CHUNK))
-            {
-                *s = Some(node);
-                return pos;
+    fn alloc(&mut self, node: Node, expire_at: u64) -> u32 {
+        let pos = match self.free.pop() {
+            Some(pos) => {
+                let (c, o) = split(pos);
+                if let Some(s) = self.chunks.get_mut(c).and_then(|ch| ch.nodes.get_mut(o)) {
+                    *s = Some(node);
+                }
+                pos
             }
+            None => {
+                if self.chunks.last().is_none_or(|c| c.nodes.len() >= CHUNK) {
+                    self.chunks.push(Chunk {
+                        nodes: Vec::with_capacity(CHUNK),
+                        expires: None,
+                    });
+                }
+                let n = self.chunks.len();
+                let chunk = &mut self.chunks[n - 1];
+                chunk.nodes.push(Some(node));
+                ((n - 1) * CHUNK + chunk.nodes.len() - 1) as u32
+            }
+        };
+        let (c, o) = split(pos);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            chunk.set_expire(o, expire_at);
         }
-        match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => {
-                c.push(Some(node));
-            }
-            _ => {
-                let mut c = Vec::with_capacity(CHUNK);
-                c.push(Some(node));
-                self.chunks.push(c);
-            }
-        }
-        let last = self.chunks.last().map_or(0, |c| c.len());
-        ((self.chunks.len() - 1) * CHUNK + last - 1) as u32
+        pos
     }
 
     /// Insert or replace; returns the previous entry.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        if let Some(e) = self.get_mut(key) {
-            return Some(std::mem::replace(e, entry));
+        if let Some(pos) = self.find(key) {
+            let (c, o) = split(pos);
+            let chunk = self.chunks.get_mut(c)?;
+            let old_expire = chunk.expire(o);
+            chunk.set_expire(o, entry.expire_at);
+            let node = chunk.nodes.get_mut(o)?.as_mut()?;
+            let old = std::mem::replace(&mut node.value, entry.value);
+            return Some(Entry {
+                value: old,
+                expire_at: old_expire,
+            });
         }
-        let pos = self.alloc(Node {
-            entry,
-            key: KeyBuf::from_slice(key),
-        });
+        let pos = self.alloc(
+            Node {
+                value: entry.value,
+                key: KeyBuf::from_slice(key),
+            },
+            entry.expire_at,
+        );
         let h = self.hash(key);
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         self.index.insert_unique(h, pos, |&p| {
@@ -157,29 +277,27 @@ impl KeyTable {
 
     /// Remove `key`; returns its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_node(key).map(|n| n.entry)
-    }
-
-    /// Remove `key`; returns its node (key and entry).
-    pub fn remove_node(&mut self, key: &[u8]) -> Option<Node> {
         let h = self.hash(key);
         let chunks = &self.chunks;
         let pos = match self.index.find_entry(h, |&p| key_is(chunks, p, key)) {
             Ok(o) => o.remove().0,
             Err(_) => return None,
         };
-        let node = self
-            .chunks
-            .get_mut(pos as usize / CHUNK)
-            .and_then(|c| c.get_mut(pos as usize % CHUNK))
-            .and_then(Option::take);
+        let (c, o) = split(pos);
+        let chunk = self.chunks.get_mut(c)?;
+        let expire_at = chunk.expire(o);
+        chunk.set_expire(o, 0);
+        let node = chunk.nodes.get_mut(o).and_then(Option::take);
         self.free.push(pos);
         if self.index.is_empty() {
             // Give the slab back once the shard is empty.
             self.chunks = Vec::new();
             self.free = Vec::new();
         }
-        node
+        node.map(|n| Entry {
+            value: n.value,
+            expire_at,
+        })
     }
 
     /// Remove everything.
@@ -190,21 +308,39 @@ impl KeyTable {
     }
 
     /// Every (key, entry).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.chunks
-            .iter()
-            .flatten()
-            .flatten()
-            .map(|n| (n.key.as_slice(), &n.entry))
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], EntryRef<'_>)> {
+        self.chunks.iter().flat_map(|c| {
+            c.nodes.iter().enumerate().filter_map(move |(o, n)| {
+                n.as_ref().map(|n| {
+                    (
+                        n.key.as_slice(),
+                        EntryRef {
+                            value: &n.value,
+                            expire_at: c.expire(o),
+                        },
+                    )
+                })
+            })
+        })
     }
 
-    /// Every (key, entry), entries mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut Entry)> {
-        self.chunks
-            .iter_mut()
-            .flatten()
-            .flatten()
-            .map(|n| (n.key.as_slice(), &mut n.entry))
+    /// Every (key, entry), values mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], EntryMut<'_>)> {
+        self.chunks.iter_mut().flat_map(|c| {
+            let expires = c.expires.as_deref();
+            c.nodes.iter_mut().enumerate().filter_map(move |(o, n)| {
+                let expire_at = expires.and_then(|e| e.get(o).copied()).unwrap_or(0);
+                n.as_mut().map(|n| {
+                    (
+                        n.key.as_slice(),
+                        EntryMut {
+                            value: &mut n.value,
+                            expire_at,
+                        },
+                    )
+                })
+            })
+        })
     }
 
     /// Every key.
@@ -213,7 +349,7 @@ impl KeyTable {
     }
 
     /// Keep only the entries for which `f` returns true.
-    pub fn retain(&mut self, mut f: impl FnMut(&[u8], &mut Entry) -> bool) {
+    pub fn retain(&mut self, mut f: impl FnMut(&[u8], EntryMut<'_>) -> bool) {
         let doomed: Vec<Box<[u8]>> = self
             .iter_mut()
             .filter_map(|(k, e)| (!f(k, e)).then(|| k.into()))
@@ -223,11 +359,28 @@ impl KeyTable {
         }
     }
 
-    /// Remove and return every node.
-    pub fn drain(&mut self) -> impl Iterator<Item = Node> {
+    /// Remove and return every (key, entry).
+    pub fn drain(&mut self) -> impl Iterator<Item = (KeyBuf, Entry)> {
         let chunks = std::mem::take(&mut self.chunks);
         self.clear();
-        chunks.into_iter().flatten().flatten()
+        chunks.into_iter().flat_map(|c| {
+            let expires = c.expires;
+            c.nodes.into_iter().enumerate().filter_map(move |(o, n)| {
+                let expire_at = expires
+                    .as_ref()
+                    .and_then(|e| e.get(o).copied())
+                    .unwrap_or(0);
+                n.map(|n| {
+                    (
+                        n.key,
+                        Entry {
+                            value: n.value,
+                            expire_at,
+                        },
+                    )
+                })
+            })
+        })
     }
 }
 
@@ -281,11 +434,7 @@ mod tests {
 
     #[test]
     fn node_is_compact() {
-        // A slab slot per key: keep it at 72 bytes (entry 56 + key 16).
-        assert!(
-            std::mem::size_of::<Option<Node>>() <= 72,
-            "{}",
-            std::mem::size_of::<Option<Node>>()
-        );
+        // A slab slot per key: 64 bytes (value 48 + key 16), deadlines kept elsewhere.
+        assert_eq!(std::mem::size_of::<Option<Node>>(), 64);
     }
 }
