@@ -316,17 +316,21 @@ fn serialized_length(v: &Value) -> usize {
 fn debug_object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let maxmemory_set = ctx.server.config.get("maxmemory") != "0";
     let mut db = ctx.db();
+    // Like Redis's DEBUG OBJECT, looking does not count as an access.
+    db.touch = false;
+    let idle = db.shard(key)?.map.idle_seconds(key).unwrap_or(0);
     let value = db.value(key)?.ok_or(CmdError::NoSuchKey)?;
     // Small integers are shared objects in Redis (refcount INT_MAX) unless maxmemory is set.
     let shared =
         matches!(value, Value::Str(StrValue::Int(n)) if (0..10000).contains(n)) && !maxmemory_set;
     let line = format!(
-        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         value as *const Value,
         if shared { i32::MAX } else { 1 },
         value.encoding(),
         serialized_length(value),
-        super::server::lru_clock(),
+        super::server::lru_clock().saturating_sub(idle) & ((1 << 24) - 1),
+        idle,
     );
     ctx.out.simple(&line);
     Ok(())

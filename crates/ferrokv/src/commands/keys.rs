@@ -786,8 +786,13 @@ fn object_idletime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         if lfu_policy(ctx) {
             return Err(CmdError::Static("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
         }
-        // Access times are not tracked: every key looks just used.
-        ctx.out.int(0);
+        let db = ctx.client.db;
+        let idle = ctx
+            .locks
+            .shard(db, crate::storage::db::shard_of(args[2]))
+            .and_then(|s| s.map.idle_seconds(args[2]))
+            .unwrap_or(0);
+        ctx.out.int(idle as i64);
     }
     Ok(())
 }

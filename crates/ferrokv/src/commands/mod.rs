@@ -144,25 +144,35 @@ impl<'c, 's> Ctx<'c, 's> {
         self.db_at(db)
     }
 
+    /// Whether this command's lookups count as accesses (Redis: not for OBJECT, and not
+    /// for a CLIENT NO-TOUCH client unless the command is TOUCH).
+    fn touches(&self) -> bool {
+        !self.name.starts_with("object") && (!self.client.no_touch || self.name == "touch")
+    }
+
     /// The selected database and the reply writer at once (a handler that reads a value and
     /// replies with it needs both borrows).
     pub fn db_out(&mut self) -> (DbView<'_, 's>, &mut ReplyWriter) {
+        let touch = self.touches();
         let db = DbView {
             locks: &mut *self.locks,
             db: self.client.db,
             now: self.now,
             stats: &self.server.stats,
+            touch,
         };
         (db, &mut *self.out)
     }
 
     /// Another database (MOVE, COPY ... DB, SWAPDB); its shards must be locked.
     pub fn db_at(&mut self, db: usize) -> DbView<'_, 's> {
+        let touch = self.touches();
         DbView {
             locks: &mut *self.locks,
             db,
             now: self.now,
             stats: &self.server.stats,
+            touch,
         }
     }
 }

@@ -193,6 +193,8 @@ pub struct DbView<'a, 's> {
     pub now: u64,
     /// Server statistics (expired keys, dirty counter).
     pub stats: &'s Stats,
+    /// Lookups record the access time (false for OBJECT and for CLIENT NO-TOUCH clients).
+    pub touch: bool,
 }
 
 impl<'a, 's> DbView<'a, 's> {
@@ -210,6 +212,7 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
         let now = self.now;
         let stats = self.stats;
+        let touch = self.touch;
         let shard = self.shard(key)?;
         let expired = match shard.map.get(key) {
             None => return Ok(None),
@@ -220,6 +223,9 @@ impl<'a, 's> DbView<'a, 's> {
             shard.touch_watched_expired(key);
             stats.expired_key(key);
             return Ok(None);
+        }
+        if touch {
+            return Ok(shard.map.get_mut_touch(key));
         }
         Ok(shard.map.get_mut(key))
     }

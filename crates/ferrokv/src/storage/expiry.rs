@@ -19,6 +19,7 @@ pub fn run_active_expire(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
+        super::table::tick_lru_clock();
         if !server.config.active_expire_enabled() {
             continue;
         }

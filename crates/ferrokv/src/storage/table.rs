@@ -29,12 +29,45 @@ pub struct Node {
     pub key: KeyBuf,
 }
 
-/// A run of slab slots and, once any of them has a TTL, their deadlines.
-#[derive(Default)]
+/// A run of slab slots, their access clocks and, once any of them has a TTL, their
+/// deadlines.
 struct Chunk {
     nodes: Vec<Option<Node>>,
     /// Absolute deadlines (Unix ms, 0 = none) parallel to `nodes`.
     expires: Option<Box<[u64; CHUNK]>>,
+    /// Last access of each slot ([`lru_clock`] seconds), for OBJECT IDLETIME and eviction.
+    access: Box<[u32; CHUNK]>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            nodes: Vec::with_capacity(CHUNK),
+            expires: None,
+            access: Box::new([0; CHUNK]),
+        }
+    }
+}
+
+/// The access clock: Unix seconds, refreshed `hz` times a second by the active expiry
+/// thread (like Redis's cached `lruclock`), so a key access costs a load, not a syscall.
+static LRU_CLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Refresh the access clock (called by the server's periodic task).
+pub fn tick_lru_clock() {
+    let secs = (crate::util::now_ms() / 1000) as u32;
+    LRU_CLOCK.store(secs, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The access clock in seconds.
+#[inline]
+pub fn lru_clock() -> u32 {
+    let c = LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
+    if c == 0 {
+        tick_lru_clock();
+        return LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
+    }
+    c
 }
 
 impl Chunk {
@@ -199,6 +232,24 @@ impl KeyTable {
         self.view_mut(pos)
     }
 
+    /// The entry under `key`, its value mutable, recording the access (OBJECT IDLETIME).
+    #[inline]
+    pub fn get_mut_touch(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
+        let pos = self.find(key)?;
+        let (c, o) = split(pos);
+        if let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) {
+            *a = lru_clock();
+        }
+        self.view_mut(pos)
+    }
+
+    /// Seconds since `key` was last accessed.
+    pub fn idle_seconds(&self, key: &[u8]) -> Option<u64> {
+        let (c, o) = split(self.find(key)?);
+        let last = *self.chunks.get(c)?.access.get(o)?;
+        Some(lru_clock().saturating_sub(last) as u64)
+    }
+
     /// True when `key` is present.
     #[inline]
     pub fn contains_key(&self, key: &[u8]) -> bool {
@@ -228,10 +279,7 @@ impl KeyTable {
             }
             None => {
                 if self.chunks.last().is_none_or(|c| c.nodes.len() >= CHUNK) {
-                    self.chunks.push(Chunk {
-                        nodes: Vec::with_capacity(CHUNK),
-                        expires: None,
-                    });
+                    self.chunks.push(Chunk::new());
                 }
                 let n = self.chunks.len();
                 let chunk = &mut self.chunks[n - 1];
@@ -242,6 +290,9 @@ impl KeyTable {
         let (c, o) = split(pos);
         if let Some(chunk) = self.chunks.get_mut(c) {
             chunk.set_expire(o, expire_at);
+            if let Some(a) = chunk.access.get_mut(o) {
+                *a = lru_clock();
+            }
         }
         pos
     }
@@ -253,6 +304,9 @@ impl KeyTable {
             let chunk = self.chunks.get_mut(c)?;
             let old_expire = chunk.expire(o);
             chunk.set_expire(o, entry.expire_at);
+            if let Some(a) = chunk.access.get_mut(o) {
+                *a = lru_clock();
+            }
             let node = chunk.nodes.get_mut(o)?.as_mut()?;
             let old = std::mem::replace(&mut node.value, entry.value);
             return Some(Entry {
