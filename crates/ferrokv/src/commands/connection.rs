@@ -172,6 +172,12 @@ fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let n = arg_i64(args[1])?;
+    // Redis reads the index as an `int` first (getIntFromObjectOrReply).
+    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+        return Err(CmdError::Static(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
     if n < 0 || n as usize >= ctx.server.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }

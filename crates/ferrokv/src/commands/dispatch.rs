@@ -99,10 +99,19 @@ pub fn execute(
     let (id, cmd) = match resolve(args) {
         Ok(found) => found,
         Err(msg) => {
+            count_rejected(server, args);
+            if args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+            {
+                // Redis: a refused EXEC (in MULTI or not) answers EXECABORT and ends any
+                // transaction (execCommandAbort).
+                abort_transaction(server, client, out, &msg);
+                return Outcome::Done;
+            }
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
-            count_rejected(server, args);
             reject(server, out, &msg);
             return Outcome::Done;
         }
@@ -154,6 +163,20 @@ fn count_rejected_id(server: &Server, id: usize) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// EXEC refused before running: discard any transaction and say why, as Redis's
+/// `execCommandAbort` does.
+fn abort_transaction(server: &Server, client: &mut Client, out: &mut ReplyWriter, msg: &str) {
+    client.multi = None;
+    client.multi_dirty = false;
+    super::transactions::unwatch_all(server, client);
+    let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
+    reject(
+        server,
+        out,
+        &format!("EXECABORT Transaction discarded because of: {}", reason),
+    );
 }
 
 /// Refuse a command before it runs.

@@ -94,6 +94,10 @@ impl Registry {
         for (d, s) in lowered.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
+        // Only top-level names: `config|get` typed as a command name is unknown, as in Redis.
+        if lowered.contains(&b'|') {
+            return None;
+        }
         let id = *self.by_name.get(&*lowered)?;
         self.entries.get(id).map(|(_, c)| (id, *c))
     }
