@@ -72,10 +72,11 @@ fn unknown_command_error(args: &[&[u8]]) -> String {
     )
 }
 
-/// Commands that run immediately even inside MULTI.
-fn runs_inside_multi(cmd: &Command) -> bool {
+/// Commands that run immediately even inside MULTI (by full name: the subcommand
+/// `latency|reset` is not RESET).
+fn runs_inside_multi(id: usize) -> bool {
     matches!(
-        cmd.name,
+        registry().full_name(id),
         "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
     )
 }
@@ -121,7 +122,7 @@ pub fn execute(
         reject(server, out, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
-    if client.multi.is_some() && !runs_inside_multi(cmd) {
+    if client.multi.is_some() && !runs_inside_multi(id) {
         if cmd.has(super::flags::NO_MULTI) {
             client.multi_dirty = true;
             count_rejected_id(server, id);

@@ -1129,9 +1129,11 @@ fn monitor(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 fn slowlog_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
-        return Err(CmdError::Static(
-            "ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.",
-        ));
+        // Redis quotes the subcommand as the client typed it.
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(args[1])
+        )));
     }
     let count = match args.get(2) {
         None => 10,
