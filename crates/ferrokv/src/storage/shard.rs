@@ -28,7 +28,7 @@ impl Entry {
 
     /// True when the entry has a deadline that has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now
+        self.expire_at != 0 && now > self.expire_at
     }
 }
 

@@ -105,7 +105,7 @@ impl EntryRef<'_> {
 
     /// True when the deadline has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now
+        self.expire_at != 0 && now > self.expire_at
     }
 }
 
@@ -126,7 +126,7 @@ impl EntryMut<'_> {
 
     /// True when the deadline has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now
+        self.expire_at != 0 && now > self.expire_at
     }
 }
 
