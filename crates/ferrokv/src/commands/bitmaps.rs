@@ -2,111 +2,489 @@
 //! Bitmaps are strings; bit 0 is the most significant bit of the first byte. Semantics and
 //! error texts follow Redis 7.0's `bitops.c`.
 
+use super::table::{argflags, Arg, BeginSearch, FindKeys, KeySpec};
 use super::{acl, arg, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{DbView, StrValue, Value};
 use crate::util::{eq_ic, parse_canonical_i64};
 
-/// A bitmap-family table entry with the parts every entry shares.
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    since: &'static str,
-    summary: &'static str,
-    handler: super::Handler,
-) -> Command {
+/// The bitmap family's table.
+pub static COMMANDS: &[Command] = &[
     Command {
-        name,
-        arity,
-        flags,
+        name: "setbit",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM,
         first_key: 1,
         last_key: 1,
         step: 1,
         acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         group: "bitmap",
-        since,
-        summary,
-        complexity: "O(N)",
-        handler,
+        since: "2.2.0",
+        summary: "Sets or clears the bit at offset in the string value stored at key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "offset",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: setbit,
         ..Command::DEFAULT
-    }
-}
-
-/// The bitmap family's table.
-pub static COMMANDS: &[Command] = &[
-    Command {
-        complexity: "O(1)",
-        ..cmd(
-            "setbit",
-            4,
-            flags::WRITE | flags::DENYOOM,
-            "2.2.0",
-            "Sets or clears the bit at offset in the string value stored at key",
-            setbit,
-        )
     },
     Command {
+        name: "getbit",
+        arity: 3,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "2.2.0",
+        summary: "Returns the bit value at offset in the string value stored at key",
         complexity: "O(1)",
-        ..cmd(
-            "getbit",
-            3,
-            flags::READONLY | flags::FAST,
-            "2.2.0",
-            "Returns the bit value at offset in the string value stored at key",
-            getbit,
-        )
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "offset",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getbit,
+        ..Command::DEFAULT
     },
-    cmd(
-        "bitcount",
-        -2,
-        flags::READONLY,
-        "2.6.0",
-        "Count set bits in a string",
-        bitcount,
-    ),
-    cmd(
-        "bitpos",
-        -3,
-        flags::READONLY,
-        "2.8.7",
-        "Find first bit set or clear in a string",
-        bitpos,
-    ),
     Command {
+        name: "bitcount",
+        arity: -2,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "2.6.0",
+        summary: "Count set bits in a string",
+        complexity: "O(N)",
+        history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "index",
+                kind: "block",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "start",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "end",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "index_unit",
+                        kind: "oneof",
+                        since: Some("7.0.0"),
+                        flags: argflags::OPTIONAL,
+                        args: &[
+                            Arg {
+                                name: "byte",
+                                kind: "pure-token",
+                                token: Some("BYTE"),
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "bit",
+                                kind: "pure-token",
+                                token: Some("BIT"),
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: bitcount,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bitpos",
+        arity: -3,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "2.8.7",
+        summary: "Find first bit set or clear in a string",
+        complexity: "O(N)",
+        history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "bit",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "index",
+                kind: "block",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "start",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "end_index",
+                        kind: "block",
+                        flags: argflags::OPTIONAL,
+                        args: &[
+                            Arg {
+                                name: "end",
+                                kind: "integer",
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "index_unit",
+                                kind: "oneof",
+                                since: Some("7.0.0"),
+                                flags: argflags::OPTIONAL,
+                                args: &[
+                                    Arg {
+                                        name: "byte",
+                                        kind: "pure-token",
+                                        token: Some("BYTE"),
+                                        ..Arg::DEFAULT
+                                    },
+                                    Arg {
+                                        name: "bit",
+                                        kind: "pure-token",
+                                        token: Some("BIT"),
+                                        ..Arg::DEFAULT
+                                    },
+                                ],
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: bitpos,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bitop",
+        arity: -4,
+        flags: flags::WRITE | flags::DENYOOM,
         first_key: 2,
         last_key: -1,
-        ..cmd(
-            "bitop",
-            -4,
-            flags::WRITE | flags::DENYOOM,
-            "2.6.0",
-            "Perform bitwise operations between strings",
-            bitop,
-        )
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(3),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "2.6.0",
+        summary: "Perform bitwise operations between strings",
+        complexity: "O(N)",
+        args: &[
+            Arg {
+                name: "operation",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "destkey",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 1,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: bitop,
+        ..Command::DEFAULT
     },
     Command {
+        name: "bitfield",
+        arity: -2,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: Some("This command allows both access and modification of the key"),
+                flags: &["RW", "access", "update", "variable_flags"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "3.2.0",
+        summary: "Perform arbitrary bitfield integer operations on strings",
         complexity: "O(1) for each subcommand specified",
-        ..cmd(
-            "bitfield",
-            -2,
-            flags::WRITE | flags::DENYOOM,
-            "3.2.0",
-            "Perform arbitrary bitfield integer operations on strings",
-            bitfield,
-        )
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "operation",
+                kind: "oneof",
+                flags: argflags::OPTIONAL | argflags::MULTIPLE,
+                args: &[
+                    Arg {
+                        name: "encoding_offset",
+                        kind: "block",
+                        token: Some("GET"),
+                        args: &[
+                            Arg {
+                                name: "encoding",
+                                kind: "string",
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "offset",
+                                kind: "integer",
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "write",
+                        kind: "block",
+                        args: &[
+                            Arg {
+                                name: "wrap_sat_fail",
+                                kind: "oneof",
+                                token: Some("OVERFLOW"),
+                                flags: argflags::OPTIONAL,
+                                args: &[
+                                    Arg {
+                                        name: "wrap",
+                                        kind: "pure-token",
+                                        token: Some("WRAP"),
+                                        ..Arg::DEFAULT
+                                    },
+                                    Arg {
+                                        name: "sat",
+                                        kind: "pure-token",
+                                        token: Some("SAT"),
+                                        ..Arg::DEFAULT
+                                    },
+                                    Arg {
+                                        name: "fail",
+                                        kind: "pure-token",
+                                        token: Some("FAIL"),
+                                        ..Arg::DEFAULT
+                                    },
+                                ],
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "write_operation",
+                                kind: "oneof",
+                                args: &[
+                                    Arg {
+                                        name: "encoding_offset_value",
+                                        kind: "block",
+                                        token: Some("SET"),
+                                        args: &[
+                                            Arg {
+                                                name: "encoding",
+                                                kind: "string",
+                                                ..Arg::DEFAULT
+                                            },
+                                            Arg {
+                                                name: "offset",
+                                                kind: "integer",
+                                                ..Arg::DEFAULT
+                                            },
+                                            Arg {
+                                                name: "value",
+                                                kind: "integer",
+                                                ..Arg::DEFAULT
+                                            },
+                                        ],
+                                        ..Arg::DEFAULT
+                                    },
+                                    Arg {
+                                        name: "encoding_offset_increment",
+                                        kind: "block",
+                                        token: Some("INCRBY"),
+                                        args: &[
+                                            Arg {
+                                                name: "encoding",
+                                                kind: "string",
+                                                ..Arg::DEFAULT
+                                            },
+                                            Arg {
+                                                name: "offset",
+                                                kind: "integer",
+                                                ..Arg::DEFAULT
+                                            },
+                                            Arg {
+                                                name: "increment",
+                                                kind: "integer",
+                                                ..Arg::DEFAULT
+                                            },
+                                        ],
+                                        ..Arg::DEFAULT
+                                    },
+                                ],
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: bitfield,
+        ..Command::DEFAULT
     },
     Command {
+        name: "bitfield_ro",
+        arity: -2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::BITMAP,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "bitmap",
+        since: "6.0.0",
+        summary: "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
         complexity: "O(1) for each subcommand specified",
-        ..cmd(
-            "bitfield_ro",
-            -2,
-            flags::READONLY | flags::FAST,
-            "6.0.0",
-            "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
-            bitfield_ro,
-        )
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "encoding_offset",
+                kind: "block",
+                token: Some("GET"),
+                flags: argflags::OPTIONAL | argflags::MULTIPLE | argflags::MULTIPLE_TOKEN,
+                args: &[
+                    Arg {
+                        name: "encoding",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "offset",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: bitfield_ro,
+        ..Command::DEFAULT
     },
 ];
 

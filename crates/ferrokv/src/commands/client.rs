@@ -294,7 +294,27 @@ pub static COMMANDS: &[Command] = &[
                 since: "7.0.0",
                 summary: "Set client eviction mode for the current connection",
                 complexity: "O(1)",
-                args: ENABLED_ON_OFF,
+                args: &[
+                    Arg {
+                        name: "enabled",
+                        kind: "oneof",
+                        args: &[
+                            Arg {
+                                name: "on",
+                                kind: "pure-token",
+                                token: Some("ON"),
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "off",
+                                kind: "pure-token",
+                                token: Some("OFF"),
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                ],
                 handler: client_no_evict,
                 ..Command::DEFAULT
             },
@@ -353,8 +373,18 @@ pub static COMMANDS: &[Command] = &[
                         name: "on_off_skip",
                         kind: "oneof",
                         args: &[
-                            ON,
-                            OFF,
+                            Arg {
+                                name: "on",
+                                kind: "pure-token",
+                                token: Some("ON"),
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "off",
+                                kind: "pure-token",
+                                token: Some("OFF"),
+                                ..Arg::DEFAULT
+                            },
                             Arg {
                                 name: "skip",
                                 kind: "pure-token",

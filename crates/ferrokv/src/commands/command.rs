@@ -344,13 +344,15 @@ fn write_args(out: &mut ReplyWriter, args: &[Arg]) {
 }
 
 /// One COMMAND DOCS value (a map): summary, since, group, complexity, doc_flags,
-/// history, arguments, subcommands — each only when present, as Redis does.
+/// deprecated_since, replaced_by, history, arguments, subcommands — each only when present, as Redis does.
 pub fn write_docs(out: &mut ReplyWriter, full_name: &str, cmd: &Command) {
     let n = 1
         + usize::from(!cmd.summary.is_empty())
         + usize::from(!cmd.since.is_empty())
         + usize::from(!cmd.complexity.is_empty())
         + usize::from(cmd.doc_flags != 0)
+        + usize::from(!cmd.deprecated_since.is_empty())
+        + usize::from(!cmd.replaced_by.is_empty())
         + usize::from(!cmd.history.is_empty())
         + usize::from(!cmd.args.is_empty())
         + usize::from(!cmd.subcommands.is_empty());
@@ -379,6 +381,15 @@ pub fn write_docs(out: &mut ReplyWriter, full_name: &str, cmd: &Command) {
         out.set(names.len());
         for f in names {
             out.simple(f);
+        }
+    }
+    for (k, v) in [
+        ("deprecated_since", cmd.deprecated_since),
+        ("replaced_by", cmd.replaced_by),
+    ] {
+        if !v.is_empty() {
+            out.bulk(k.as_bytes());
+            out.bulk(v.as_bytes());
         }
     }
     if !cmd.history.is_empty() {
@@ -465,8 +476,12 @@ fn command_docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Resolve the command of COMMAND GETKEYS and find its key positions with their specs.
-fn keys_of<'a>(args: &[&'a [u8]]) -> Result<Vec<(&'a [u8], KeySpec)>, CmdError> {
+/// A key spec's flags (`RO`, `access`...), as GETKEYSANDFLAGS lists them.
+type KeyFlags = &'static [&'static str];
+
+/// Resolve the command of COMMAND GETKEYS and find its keys with their key-spec flags,
+/// as Redis's `getKeysSubcommandImpl` does.
+fn keys_of<'a>(args: &[&'a [u8]]) -> Result<Vec<(&'a [u8], KeyFlags)>, CmdError> {
     let target = &args[2..];
     let reg = registry();
     let (_, mut cmd) = reg
@@ -487,49 +502,176 @@ fn keys_of<'a>(args: &[&'a [u8]]) -> Result<Vec<(&'a [u8], KeySpec)>, CmdError> 
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions = cmd.key_positions(target);
-    if positions.is_empty() && !cmd.has(flags::NO_MANDATORY_KEYS) {
+    let keys = keys_with_flags(cmd, &specs, target);
+    if keys.is_empty() && !cmd.has(flags::NO_MANDATORY_KEYS) {
         return Err(CmdError::Static(
             "ERR Invalid arguments specified for command",
         ));
     }
-    let fallback = KeySpec {
-        notes: None,
-        flags: &[],
-        begin: BeginSearch::Index(0),
-        find: FindKeys::Range {
-            lastkey: 0,
-            keystep: 1,
-            limit: 0,
-        },
-    };
-    Ok(positions
+    Ok(keys
         .into_iter()
-        .filter_map(|p| {
-            let spec = spec_for(&specs, p, target.len()).unwrap_or(fallback);
-            target.get(p).map(|k| (*k, spec))
-        })
+        .filter_map(|(p, f)| target.get(p).map(|k| (*k, f)))
         .collect())
 }
 
-/// The key spec that covers argument position `pos` (for GETKEYSANDFLAGS' flags).
-fn spec_for(specs: &[KeySpec], pos: usize, argc: usize) -> Option<KeySpec> {
-    let pos = pos as i32;
-    specs
-        .iter()
-        .find(|s| match (s.begin, s.find) {
-            (BeginSearch::Index(first), FindKeys::Range { lastkey, .. }) => {
-                let last = if lastkey < 0 {
-                    argc as i32 + lastkey
-                } else {
-                    first + lastkey
-                };
-                pos >= first && pos <= last
+/// Key positions and flags, as Redis's `getKeysFromCommandWithSpecs`: from the key specs
+/// unless one has `variable_flags`, in which case the command's own key finder decides
+/// the flags (SET: `GET` makes it a read; BITFIELD: only GET/OVERFLOW makes it read-only).
+fn keys_with_flags(cmd: &Command, specs: &[KeySpec], target: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let varflags = specs.iter().any(|s| s.flags.contains(&"variable_flags"));
+    if !varflags {
+        if let Some(keys) = keys_from_specs(specs, target, cmd.arity) {
+            return keys;
+        }
+    }
+    // Redis's `getkeys_proc` fallbacks of the commands ferrokv implements.
+    let flags: KeyFlags = match cmd.name {
+        "set" => set_key_flags(target),
+        "bitfield" => bitfield_key_flags(target),
+        _ if cmd.keys_fn.is_some() => specs.first().map(|s| s.flags).unwrap_or(&[]),
+        _ => return Vec::new(),
+    };
+    cmd.key_positions(target)
+        .into_iter()
+        .map(|p| (p, flags))
+        .collect()
+}
+
+/// Redis's `setGetKeys`: `GET` anywhere after the value reads the old value.
+fn set_key_flags(target: &[&[u8]]) -> KeyFlags {
+    if target.iter().skip(3).any(|a| eq_ic(a, "get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}
+
+/// Redis's `bitfieldGetKeys`: read-only while only GET and OVERFLOW (with all their
+/// arguments) appear.
+fn bitfield_key_flags(target: &[&[u8]]) -> KeyFlags {
+    let mut i = 2;
+    let readonly = loop {
+        if i >= target.len() {
+            break true;
+        }
+        let remaining = target.len() - i - 1;
+        let arg = target[i];
+        if eq_ic(arg, "get") && remaining >= 2 {
+            i += 3;
+        } else if (eq_ic(arg, "set") || eq_ic(arg, "incrby")) && remaining >= 3 {
+            break false;
+        } else if eq_ic(arg, "overflow") && remaining >= 1 {
+            i += 2;
+        } else {
+            // A syntax error: Redis assumes a write to be safe.
+            break false;
+        }
+    };
+    if readonly {
+        &["RO", "access"]
+    } else {
+        &["RW", "access", "update"]
+    }
+}
+
+/// Redis's `getKeysUsingKeySpecs`: every spec in order; `None` when a spec cannot be
+/// resolved (out-of-range positions, a bad key count, an incomplete spec).
+fn keys_from_specs(
+    specs: &[KeySpec],
+    argv: &[&[u8]],
+    arity: i32,
+) -> Option<Vec<(usize, KeyFlags)>> {
+    let argc = argv.len() as i64;
+    let mut out = Vec::new();
+    for spec in specs {
+        if spec.flags.contains(&"not_key") {
+            continue;
+        }
+        let mut first: i64 = match spec.begin {
+            BeginSearch::Index(i) => i as i64,
+            BeginSearch::Keyword {
+                keyword,
+                start_from,
+            } => {
+                let found = keyword_position(argv, keyword, start_from as i64);
+                match found {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
             }
-            _ => false,
-        })
-        .or(specs.first())
-        .copied()
+        };
+        let (last, step) = match spec.find {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                let (lastkey, limit) = (lastkey as i64, limit as i64);
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit + lastkey)
+                };
+                (last, keystep as i64)
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let idx = first + keynumidx as i64;
+                if keynumidx as i64 >= argc || idx >= argc {
+                    return None;
+                }
+                let numkeys: i64 = std::str::from_utf8(argv[idx as usize])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|n| *n >= 0)?;
+                first += firstkey as i64;
+                (first + numkeys - 1, keystep as i64)
+            }
+        };
+        if last >= argc || last < first || first >= argc {
+            return None;
+        }
+        let mut i = first;
+        while i <= last {
+            if i >= argc || i < first {
+                // Only reachable for variadic commands: no key, the command reports it.
+                debug_assert!(arity < 0);
+            } else {
+                out.push((i as usize, spec.flags));
+            }
+            i += step.max(1);
+        }
+        if spec.flags.contains(&"incomplete") {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Where `keyword` is, searching from `start_from` (negative: backwards from the end).
+fn keyword_position(argv: &[&[u8]], keyword: &str, start_from: i64) -> Option<i64> {
+    let argc = argv.len() as i64;
+    let (start, end) = if start_from > 0 {
+        (start_from, argc - 1)
+    } else {
+        (argc + start_from, 1)
+    };
+    let mut i = start;
+    while i != end {
+        if i >= argc || i < 1 {
+            return None;
+        }
+        if eq_ic(argv[i as usize], keyword) {
+            return Some(i);
+        }
+        i = if start <= end { i + 1 } else { i - 1 };
+    }
+    None
 }
 
 fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -544,11 +686,11 @@ fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn command_getkeysandflags(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let keys = keys_of(args)?;
     ctx.out.array(keys.len());
-    for (k, spec) in keys {
+    for (k, key_flags) in keys {
         ctx.out.array(2);
         ctx.out.bulk(k);
-        ctx.out.set(spec.flags.len());
-        for f in spec.flags {
+        ctx.out.set(key_flags.len());
+        for f in key_flags {
             ctx.out.simple(f);
         }
     }
@@ -651,6 +793,50 @@ mod tests {
         assert_eq!(
             out.buf,
             b"*10\r\n$10\r\nconfig|get\r\n:-3\r\n*4\r\n+admin\r\n+noscript\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n*3\r\n+@admin\r\n+@slow\r\n+@dangerous\r\n*0\r\n*0\r\n*0\r\n"
+        );
+    }
+
+    #[test]
+    fn keys_from_specs_follows_redis() {
+        let mset = lookup_full(b"mset").expect("mset").1;
+        let argv: Vec<&[u8]> = vec![b"mset", b"a", b"1", b"b", b"2"];
+        let keys = keys_from_specs(&mset.key_specs(), &argv, mset.arity).expect("keys");
+        assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), vec![1, 3]);
+        let bitop = lookup_full(b"bitop").expect("bitop").1;
+        let argv: Vec<&[u8]> = vec![b"bitop", b"and", b"d", b"x", b"y"];
+        let keys = keys_from_specs(&bitop.key_specs(), &argv, bitop.arity).expect("keys");
+        assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(keys[0].1, &["OW", "update"]);
+        assert_eq!(keys[1].1, &["RO", "access"]);
+    }
+
+    #[test]
+    fn keyword_search_both_directions() {
+        let argv: Vec<&[u8]> = vec![b"cmd", b"a", b"STORE", b"k", b"store", b"j"];
+        assert_eq!(keyword_position(&argv, "store", 1), Some(2));
+        assert_eq!(keyword_position(&argv, "store", -1), Some(4));
+        assert_eq!(keyword_position(&argv, "nope", 1), None);
+    }
+
+    #[test]
+    fn variable_key_flags() {
+        let v = |a: &[&'static str]| a.iter().map(|s| s.as_bytes()).collect::<Vec<&[u8]>>();
+        assert_eq!(set_key_flags(&v(&["set", "k", "v"])), &["OW", "update"]);
+        assert_eq!(
+            set_key_flags(&v(&["set", "k", "v", "NX", "get"])),
+            &["RW", "access", "update"]
+        );
+        assert_eq!(
+            bitfield_key_flags(&v(&["bitfield", "k", "get", "u8", "0"])),
+            &["RO", "access"]
+        );
+        assert_eq!(
+            bitfield_key_flags(&v(&["bitfield", "k", "get", "u8"])),
+            &["RW", "access", "update"]
+        );
+        assert_eq!(
+            bitfield_key_flags(&v(&["bitfield", "k", "incrby", "u8", "0", "1"])),
+            &["RW", "access", "update"]
         );
     }
 }

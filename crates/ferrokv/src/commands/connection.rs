@@ -1,6 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, AUTH, SELECT, HELLO.
 //! (CLIENT lives in `client.rs`.)
 
+use super::table::{argflags, Arg};
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::{ReplyMode, FERROKV_VERSION, REDIS_VERSION};
 use crate::util::eq_ic;
@@ -10,68 +11,91 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "ping",
         arity: -1,
-        flags: flags::FAST | flags::SENTINEL,
+        flags: flags::FAST,
         acl: acl::CONNECTION,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         group: "connection",
-        summary: "Returns the server's liveliness response.",
+        since: "1.0.0",
+        summary: "Ping the server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "message",
+                kind: "string",
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: ping,
         ..Command::DEFAULT
     },
     Command {
         name: "echo",
         arity: 2,
-        flags: flags::FAST,
+        flags: flags::LOADING | flags::STALE | flags::FAST,
         acl: acl::CONNECTION,
         group: "connection",
-        summary: "Returns the given string.",
+        since: "1.0.0",
+        summary: "Echo the given string",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "message",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: echo,
         ..Command::DEFAULT
     },
     Command {
         name: "quit",
         arity: -1,
-        flags: flags::ALLOW_BUSY
-            | flags::NOSCRIPT
-            | flags::LOADING
-            | flags::STALE
-            | flags::FAST
-            | flags::NO_AUTH,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY,
         acl: acl::CONNECTION,
         group: "connection",
-        summary: "Closes the connection.",
+        since: "1.0.0",
+        summary: "Close the connection",
+        complexity: "O(1)",
         handler: quit,
         ..Command::DEFAULT
     },
     Command {
         name: "reset",
         arity: 1,
-        flags: flags::NOSCRIPT
-            | flags::LOADING
-            | flags::STALE
-            | flags::FAST
-            | flags::NO_AUTH
-            | flags::ALLOW_BUSY,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY,
         acl: acl::CONNECTION,
         group: "connection",
         since: "6.2.0",
-        summary: "Resets the connection.",
+        summary: "Reset the connection",
+        complexity: "O(1)",
         handler: reset,
         ..Command::DEFAULT
     },
     Command {
         name: "auth",
         arity: -2,
-        flags: flags::NOSCRIPT
-            | flags::LOADING
-            | flags::STALE
-            | flags::FAST
-            | flags::NO_AUTH
-            | flags::SENTINEL
-            | flags::ALLOW_BUSY,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY,
         acl: acl::CONNECTION,
         group: "connection",
-        summary: "Authenticates the connection.",
+        since: "1.0.0",
+        summary: "Authenticate to the server",
         complexity: "O(N) where N is the number of passwords defined for the user",
+        history: &[("6.0.0", "Added ACL style (username and password).")],
+        args: &[
+            Arg {
+                name: "username",
+                kind: "string",
+                since: Some("6.0.0"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "password",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: auth,
         ..Command::DEFAULT
     },
@@ -81,24 +105,70 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::LOADING | flags::STALE | flags::FAST,
         acl: acl::CONNECTION,
         group: "connection",
-        summary: "Changes the selected database.",
+        since: "1.0.0",
+        summary: "Change the selected database for the current connection",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "index",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: select,
         ..Command::DEFAULT
     },
     Command {
         name: "hello",
         arity: -1,
-        flags: flags::NOSCRIPT
-            | flags::LOADING
-            | flags::STALE
-            | flags::FAST
-            | flags::NO_AUTH
-            | flags::SENTINEL
-            | flags::ALLOW_BUSY,
+        flags: flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY,
         acl: acl::CONNECTION,
         group: "connection",
         since: "6.0.0",
-        summary: "Handshakes with the Redis server.",
+        summary: "Handshake with Redis",
+        complexity: "O(1)",
+        history: &[("6.2.0", "`protover` made optional; when called without arguments the command reports the current connection's context.")],
+        args: &[
+            Arg {
+                name: "arguments",
+                kind: "block",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "protover",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "username_password",
+                        kind: "block",
+                        token: Some("AUTH"),
+                        flags: argflags::OPTIONAL,
+                        args: &[
+                            Arg {
+                                name: "username",
+                                kind: "string",
+                                ..Arg::DEFAULT
+                            },
+                            Arg {
+                                name: "password",
+                                kind: "string",
+                                ..Arg::DEFAULT
+                            },
+                        ],
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "clientname",
+                        kind: "string",
+                        token: Some("SETNAME"),
+                        flags: argflags::OPTIONAL,
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
         handler: hello,
         ..Command::DEFAULT
     },

@@ -1,10 +1,10 @@
 //! DEBUG: developer commands, behind `enable-debug-command` (`no` by default, `yes`, or
 //! `local` for loopback peers only), as in Redis 7.
 
+use super::table::doc;
 use std::net::SocketAddr;
 
 use super::dispatch::LockIds;
-use super::table::doc;
 use super::{flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of, LockId};
 use crate::storage::{HashValue, StrValue, Value};
@@ -15,13 +15,13 @@ pub static COMMANDS: &[Command] = &[Command {
     name: "debug",
     arity: -2,
     flags: flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
+    lock: LockScope::Custom(debug_locks),
     group: "server",
     since: "1.0.0",
     summary: "A container for debugging commands",
     complexity: "Depends on subcommand.",
     doc_flags: doc::SYSCMD,
     handler: debug,
-    lock: LockScope::Custom(debug_locks),
     ..Command::DEFAULT
 }];
 

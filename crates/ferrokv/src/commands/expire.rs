@@ -4,111 +4,458 @@
 //! Deadlines are absolute Unix milliseconds in `Entry::expire_at` (0 = none); every check
 //! of one command uses the command's clock `ctx.now`.
 
+use super::table::{argflags, Arg, BeginSearch, FindKeys, KeySpec};
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 
-/// A generic keyspace command's table entry (key at position 1).
-const fn key_cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    since: &'static str,
-    summary: &'static str,
-    handler: super::Handler,
-) -> Command {
+/// The expire family's table.
+pub static COMMANDS: &[Command] = &[
     Command {
-        name,
-        arity,
-        flags,
+        name: "expire",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
         first_key: 1,
         last_key: 1,
         step: 1,
         acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
         group: "generic",
-        since,
-        summary,
+        since: "1.0.0",
+        summary: "Set a key's time to live in seconds",
         complexity: "O(1)",
-        handler,
+        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "seconds",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "condition",
+                kind: "oneof",
+                since: Some("7.0.0"),
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "nx",
+                        kind: "pure-token",
+                        token: Some("NX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "xx",
+                        kind: "pure-token",
+                        token: Some("XX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "gt",
+                        kind: "pure-token",
+                        token: Some("GT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "lt",
+                        kind: "pure-token",
+                        token: Some("LT"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: expire,
         ..Command::DEFAULT
-    }
-}
-
-const SET_FLAGS: u32 = flags::WRITE | flags::FAST;
-const GET_FLAGS: u32 = flags::READONLY | flags::FAST;
-
-/// The expire family's table.
-pub static COMMANDS: &[Command] = &[
-    key_cmd(
-        "expire",
-        -3,
-        SET_FLAGS,
-        "1.0.0",
-        "Set a key's time to live in seconds",
-        expire,
-    ),
-    key_cmd(
-        "pexpire",
-        -3,
-        SET_FLAGS,
-        "2.6.0",
-        "Set a key's time to live in milliseconds",
-        pexpire,
-    ),
-    key_cmd(
-        "expireat",
-        -3,
-        SET_FLAGS,
-        "1.2.0",
-        "Set the expiration for a key as a UNIX timestamp",
-        expireat,
-    ),
-    key_cmd(
-        "pexpireat",
-        -3,
-        SET_FLAGS,
-        "2.6.0",
-        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-        pexpireat,
-    ),
-    key_cmd(
-        "ttl",
-        2,
-        GET_FLAGS,
-        "1.0.0",
-        "Get the time to live for a key in seconds",
-        ttl,
-    ),
-    key_cmd(
-        "pttl",
-        2,
-        GET_FLAGS,
-        "2.6.0",
-        "Get the time to live for a key in milliseconds",
-        pttl,
-    ),
-    key_cmd(
-        "expiretime",
-        2,
-        GET_FLAGS,
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key",
-        expiretime,
-    ),
-    key_cmd(
-        "pexpiretime",
-        2,
-        GET_FLAGS,
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key in milliseconds",
-        pexpiretime,
-    ),
-    key_cmd(
-        "persist",
-        2,
-        SET_FLAGS,
-        "2.2.0",
-        "Remove the expiration from a key",
-        persist,
-    ),
+    },
+    Command {
+        name: "pexpire",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Set a key's time to live in milliseconds",
+        complexity: "O(1)",
+        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "milliseconds",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "condition",
+                kind: "oneof",
+                since: Some("7.0.0"),
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "nx",
+                        kind: "pure-token",
+                        token: Some("NX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "xx",
+                        kind: "pure-token",
+                        token: Some("XX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "gt",
+                        kind: "pure-token",
+                        token: Some("GT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "lt",
+                        kind: "pure-token",
+                        token: Some("LT"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: pexpire,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "expireat",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "1.2.0",
+        summary: "Set the expiration for a key as a UNIX timestamp",
+        complexity: "O(1)",
+        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "unix-time-seconds",
+                kind: "unix-time",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "condition",
+                kind: "oneof",
+                since: Some("7.0.0"),
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "nx",
+                        kind: "pure-token",
+                        token: Some("NX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "xx",
+                        kind: "pure-token",
+                        token: Some("XX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "gt",
+                        kind: "pure-token",
+                        token: Some("GT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "lt",
+                        kind: "pure-token",
+                        token: Some("LT"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: expireat,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "pexpireat",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        complexity: "O(1)",
+        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "unix-time-milliseconds",
+                kind: "unix-time",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "condition",
+                kind: "oneof",
+                since: Some("7.0.0"),
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "nx",
+                        kind: "pure-token",
+                        token: Some("NX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "xx",
+                        kind: "pure-token",
+                        token: Some("XX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "gt",
+                        kind: "pure-token",
+                        token: Some("GT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "lt",
+                        kind: "pure-token",
+                        token: Some("LT"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: pexpireat,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "ttl",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "1.0.0",
+        summary: "Get the time to live for a key in seconds",
+        complexity: "O(1)",
+        history: &[("2.8.0", "Added the -2 reply.")],
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: ttl,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "pttl",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Get the time to live for a key in milliseconds",
+        complexity: "O(1)",
+        history: &[("2.8.0", "Added the -2 reply.")],
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: pttl,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "expiretime",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "7.0.0",
+        summary: "Get the expiration Unix timestamp for a key",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: expiretime,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "pexpiretime",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "7.0.0",
+        summary: "Get the expiration Unix timestamp for a key in milliseconds",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: pexpiretime,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "persist",
+        arity: 2,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::KEYSPACE,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "2.2.0",
+        summary: "Remove the expiration from a key",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: persist,
+        ..Command::DEFAULT
+    },
 ];
 
 /// The NX / XX / GT / LT conditions of the EXPIRE commands.

@@ -3,6 +3,7 @@
 //! Values live in [`HashValue`] (listpack or hashtable, see `storage/hash.rs`); this file
 //! follows Redis's `t_hash.c` for argument checks, error order and reply shapes.
 
+use super::table::{argflags, doc, Arg, BeginSearch, FindKeys, KeySpec};
 use rand::Rng;
 
 use super::longdouble::LongDouble;
@@ -13,182 +14,646 @@ use crate::storage::{DbView, Value};
 use crate::util::{eq_ic, parse_canonical_i64};
 use resp::ReplyWriter;
 
-const HASH_WRITE: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
-const HASH_READ_FAST: u32 = flags::READONLY | flags::FAST;
-
-/// A hash command's table entry (key at position 1).
-const fn hash_cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: super::Handler,
-) -> Command {
+/// The hash family's table.
+pub static COMMANDS: &[Command] = &[
     Command {
-        name,
-        arity,
-        flags,
+        name: "hset",
+        arity: -4,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
         first_key: 1,
         last_key: 1,
         step: 1,
         acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         group: "hash",
-        since,
-        summary,
-        complexity,
-        handler,
+        since: "2.0.0",
+        summary: "Set the string value of a hash field",
+        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        history: &[("4.0.0", "Accepts multiple `field` and `value` arguments.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field_value",
+                kind: "block",
+                flags: argflags::MULTIPLE,
+                args: &[
+                    Arg {
+                        name: "field",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "value",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hset,
         ..Command::DEFAULT
-    }
-}
-
-/// The hash family's table.
-pub static COMMANDS: &[Command] = &[
-    hash_cmd(
-        "hset",
-        -4,
-        HASH_WRITE,
-        "2.0.0",
-        "Set the string value of a hash field",
-        "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-        hset,
-    ),
-    hash_cmd(
-        "hsetnx",
-        4,
-        HASH_WRITE,
-        "2.0.0",
-        "Set the value of a hash field, only if the field does not exist",
-        "O(1)",
-        hsetnx,
-    ),
-    hash_cmd(
-        "hget",
-        3,
-        HASH_READ_FAST,
-        "2.0.0",
-        "Get the value of a hash field",
-        "O(1)",
-        hget,
-    ),
-    hash_cmd(
-        "hmget",
-        -3,
-        HASH_READ_FAST,
-        "2.0.0",
-        "Get the values of all the given hash fields",
-        "O(N) where N is the number of fields being requested.",
-        hmget,
-    ),
-    hash_cmd(
-        "hmset",
-        -4,
-        HASH_WRITE,
-        "2.0.0",
-        "Set multiple hash fields to multiple values",
-        "O(N) where N is the number of fields being set.",
-        hmset,
-    ),
-    hash_cmd(
-        "hgetall",
-        2,
-        flags::READONLY,
-        "2.0.0",
-        "Get all the fields and values in a hash",
-        "O(N) where N is the size of the hash.",
-        hgetall,
-    ),
-    hash_cmd(
-        "hkeys",
-        2,
-        flags::READONLY,
-        "2.0.0",
-        "Get all the fields in a hash",
-        "O(N) where N is the size of the hash.",
-        hkeys,
-    ),
-    hash_cmd(
-        "hvals",
-        2,
-        flags::READONLY,
-        "2.0.0",
-        "Get all the values in a hash",
-        "O(N) where N is the size of the hash.",
-        hvals,
-    ),
-    hash_cmd(
-        "hlen",
-        2,
-        HASH_READ_FAST,
-        "2.0.0",
-        "Get the number of fields in a hash",
-        "O(1)",
-        hlen,
-    ),
-    hash_cmd(
-        "hexists",
-        3,
-        HASH_READ_FAST,
-        "2.0.0",
-        "Determine if a hash field exists",
-        "O(1)",
-        hexists,
-    ),
-    hash_cmd(
-        "hdel",
-        -3,
-        flags::WRITE | flags::FAST,
-        "2.0.0",
-        "Delete one or more hash fields",
-        "O(N) where N is the number of fields to be removed.",
-        hdel,
-    ),
-    hash_cmd(
-        "hincrby",
-        4,
-        HASH_WRITE,
-        "2.0.0",
-        "Increment the integer value of a hash field by the given number",
-        "O(1)",
-        hincrby,
-    ),
-    hash_cmd(
-        "hincrbyfloat",
-        4,
-        HASH_WRITE,
-        "2.6.0",
-        "Increment the float value of a hash field by the given amount",
-        "O(1)",
-        hincrbyfloat,
-    ),
-    hash_cmd(
-        "hstrlen",
-        3,
-        HASH_READ_FAST,
-        "3.2.0",
-        "Get the length of the value of a hash field",
-        "O(1)",
-        hstrlen,
-    ),
-    hash_cmd(
-        "hrandfield",
-        -2,
-        flags::READONLY,
-        "6.2.0",
-        "Get one or multiple random fields from a hash",
-        "O(N) where N is the number of fields returned",
-        hrandfield,
-    ),
-    hash_cmd(
-        "hscan",
-        -3,
-        flags::READONLY,
-        "2.8.0",
-        "Incrementally iterate hash fields and associated values",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
-        hscan,
-    ),
+    },
+    Command {
+        name: "hsetnx",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Set the value of a hash field, only if the field does not exist",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hsetnx,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hget",
+        arity: 3,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get the value of a hash field",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hget,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hmget",
+        arity: -3,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get the values of all the given hash fields",
+        complexity: "O(N) where N is the number of fields being requested.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hmget,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hmset",
+        arity: -4,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Set multiple hash fields to multiple values",
+        complexity: "O(N) where N is the number of fields being set.",
+        doc_flags: doc::DEPRECATED,
+        deprecated_since: "4.0.0",
+        replaced_by: "`HSET` with multiple field-value pairs",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field_value",
+                kind: "block",
+                flags: argflags::MULTIPLE,
+                args: &[
+                    Arg {
+                        name: "field",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "value",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hmset,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hgetall",
+        arity: 2,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get all the fields and values in a hash",
+        complexity: "O(N) where N is the size of the hash.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hgetall,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hkeys",
+        arity: 2,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get all the fields in a hash",
+        complexity: "O(N) where N is the size of the hash.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hkeys,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hvals",
+        arity: 2,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output_order"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get all the values in a hash",
+        complexity: "O(N) where N is the size of the hash.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hvals,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hlen",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Get the number of fields in a hash",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hlen,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hexists",
+        arity: 3,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Determine if a hash field exists",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hexists,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hdel",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Delete one or more hash fields",
+        complexity: "O(N) where N is the number of fields to be removed.",
+        history: &[("2.4.0", "Accepts multiple `field` arguments.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hdel,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hincrby",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.0.0",
+        summary: "Increment the integer value of a hash field by the given number",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "increment",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hincrby,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hincrbyfloat",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.6.0",
+        summary: "Increment the float value of a hash field by the given amount",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "increment",
+                kind: "double",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hincrbyfloat,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hstrlen",
+        arity: 3,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "3.2.0",
+        summary: "Get the length of the value of a hash field",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "field",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hstrlen,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hrandfield",
+        arity: -2,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "6.2.0",
+        summary: "Get one or multiple random fields from a hash",
+        complexity: "O(N) where N is the number of fields returned",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "options",
+                kind: "block",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "count",
+                        kind: "integer",
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "withvalues",
+                        kind: "pure-token",
+                        token: Some("WITHVALUES"),
+                        flags: argflags::OPTIONAL,
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hrandfield,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hscan",
+        arity: -3,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::HASH,
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "hash",
+        since: "2.8.0",
+        summary: "Incrementally iterate hash fields and associated values",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "cursor",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "pattern",
+                kind: "pattern",
+                token: Some("MATCH"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "count",
+                kind: "integer",
+                token: Some("COUNT"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: hscan,
+        ..Command::DEFAULT
+    },
 ];
 
 /// Most elements HRANDFIELD with a negative count may reply with. Redis 7.0 has no limit

@@ -10,6 +10,7 @@
 #[path = "scan.rs"]
 pub mod scan;
 
+use super::table::{argflags, Arg, BeginSearch, FindKeys, KeySpec};
 use crate::storage::KeyTable;
 use rand::Rng;
 
@@ -40,8 +41,28 @@ pub static COMMANDS: &[Command] = &[
         last_key: -1,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RM", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Delete a key",
         complexity: "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: del,
         ..Command::DEFAULT
     },
@@ -53,9 +74,28 @@ pub static COMMANDS: &[Command] = &[
         last_key: -1,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RM", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
         since: "4.0.0",
         summary: "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
         complexity: "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: del,
         ..Command::DEFAULT
     },
@@ -67,8 +107,29 @@ pub static COMMANDS: &[Command] = &[
         last_key: -1,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Determine if a key exists",
         complexity: "O(N) where N is the number of keys to check.",
+        history: &[("3.0.3", "Accepts multiple `key` arguments.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: exists,
         ..Command::DEFAULT
     },
@@ -80,7 +141,26 @@ pub static COMMANDS: &[Command] = &[
         last_key: 1,
         step: 1,
         acl: acl::KEYSPACE,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Determine the type stored at key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: type_cmd,
         ..Command::DEFAULT
     },
@@ -92,7 +172,38 @@ pub static COMMANDS: &[Command] = &[
         last_key: 2,
         step: 1,
         acl: acl::KEYSPACE,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Rename a key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "newkey",
+                kind: "key",
+                key_spec_index: 1,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: rename,
         ..Command::DEFAULT
     },
@@ -104,7 +215,39 @@ pub static COMMANDS: &[Command] = &[
         last_key: 2,
         step: 1,
         acl: acl::KEYSPACE,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                notes: None,
+                flags: &["OW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Rename a key, only if the new key does not exist",
+        complexity: "O(1)",
+        history: &[("3.2.0", "The command no longer returns an error when source and destination names are the same.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "newkey",
+                kind: "key",
+                key_spec_index: 1,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: renamenx,
         ..Command::DEFAULT
     },
@@ -116,9 +259,28 @@ pub static COMMANDS: &[Command] = &[
         last_key: -1,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
         since: "3.2.1",
         summary: "Alters the last access time of a key(s). Returns the number of existing keys specified.",
         complexity: "O(N) where N is the number of keys that will be touched.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: touch,
         ..Command::DEFAULT
     },
@@ -128,7 +290,11 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::READONLY,
         acl: acl::KEYSPACE,
         lock: LockScope::Db,
+        tips: &["request_policy:all_shards", "nondeterministic_output"],
+        group: "generic",
+        since: "1.0.0",
         summary: "Return a random key from the keyspace",
+        complexity: "O(1)",
         handler: randomkey,
         ..Command::DEFAULT
     },
@@ -138,8 +304,18 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::READONLY,
         acl: acl::KEYSPACE | acl::DANGEROUS,
         lock: LockScope::Db,
+        tips: &["request_policy:all_shards", "nondeterministic_output_order"],
+        group: "generic",
+        since: "1.0.0",
         summary: "Find all keys matching the given pattern",
         complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
+        args: &[
+            Arg {
+                name: "pattern",
+                kind: "pattern",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: keys,
         ..Command::DEFAULT
     },
@@ -150,9 +326,41 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::KEYSPACE,
         // No locks up front: the handler locks one shard at a time.
         lock: LockScope::Keys,
+        tips: &["nondeterministic_output", "request_policy:special"],
+        group: "generic",
         since: "2.8.0",
         summary: "Incrementally iterate the keys space",
         complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        history: &[("6.0.0", "Added the `TYPE` subcommand.")],
+        args: &[
+            Arg {
+                name: "cursor",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "pattern",
+                kind: "pattern",
+                token: Some("MATCH"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "count",
+                kind: "integer",
+                token: Some("COUNT"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "type",
+                kind: "string",
+                token: Some("TYPE"),
+                since: Some("6.0.0"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: scan::scan,
         ..Command::DEFAULT
     },
@@ -162,8 +370,11 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::READONLY | flags::FAST,
         acl: acl::KEYSPACE,
         lock: LockScope::Db,
+        tips: &["request_policy:all_shards", "response_policy:agg_sum"],
         group: "server",
+        since: "1.0.0",
         summary: "Return the number of keys in the selected database",
+        complexity: "O(1)",
         handler: dbsize,
         ..Command::DEFAULT
     },
@@ -173,9 +384,36 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::WRITE,
         acl: acl::KEYSPACE | acl::DANGEROUS,
         lock: LockScope::Db,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         group: "server",
+        since: "1.0.0",
         summary: "Remove all keys from the current database",
         complexity: "O(N) where N is the number of keys in the selected database",
+        history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
+        args: &[
+            Arg {
+                name: "async",
+                kind: "oneof",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "async",
+                        kind: "pure-token",
+                        token: Some("ASYNC"),
+                        since: Some("4.0.0"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "sync",
+                        kind: "pure-token",
+                        token: Some("SYNC"),
+                        since: Some("6.2.0"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
         handler: flushdb,
         ..Command::DEFAULT
     },
@@ -185,9 +423,36 @@ pub static COMMANDS: &[Command] = &[
         flags: flags::WRITE,
         acl: acl::KEYSPACE | acl::DANGEROUS,
         lock: LockScope::All,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         group: "server",
+        since: "1.0.0",
         summary: "Remove all keys from all databases",
         complexity: "O(N) where N is the total number of keys in all databases",
+        history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
+        args: &[
+            Arg {
+                name: "async",
+                kind: "oneof",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "async",
+                        kind: "pure-token",
+                        token: Some("ASYNC"),
+                        since: Some("4.0.0"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "sync",
+                        kind: "pure-token",
+                        token: Some("SYNC"),
+                        since: Some("6.2.0"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
         handler: flushall,
         ..Command::DEFAULT
     },
@@ -201,6 +466,18 @@ pub static COMMANDS: &[Command] = &[
         since: "4.0.0",
         summary: "Swaps two Redis databases",
         complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        args: &[
+            Arg {
+                name: "index1",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "index2",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: swapdb,
         ..Command::DEFAULT
     },
@@ -213,7 +490,31 @@ pub static COMMANDS: &[Command] = &[
         step: 1,
         acl: acl::KEYSPACE,
         lock: LockScope::Custom(move_locks),
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
+        since: "1.0.0",
         summary: "Move a key to another database",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "db",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
         handler: move_cmd,
         ..Command::DEFAULT
     },
@@ -228,15 +529,59 @@ pub static COMMANDS: &[Command] = &[
         // `DB n` may name any database and the scope is fixed per command, so COPY locks
         // everything (correct inside EXEC too, where locks cannot be added later).
         lock: LockScope::Custom(copy_locks),
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "generic",
         since: "6.2.0",
         summary: "Copy a key",
         complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+        args: &[
+            Arg {
+                name: "source",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "destination",
+                kind: "key",
+                key_spec_index: 1,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "destination-db",
+                kind: "integer",
+                token: Some("DB"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "replace",
+                kind: "pure-token",
+                token: Some("REPLACE"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+        ],
         handler: copy,
         ..Command::DEFAULT
     },
     Command {
         name: "object",
         arity: -2,
+        group: "generic",
         since: "2.2.3",
         summary: "A container for object introspection commands",
         complexity: "Depends on subcommand.",
@@ -245,21 +590,8 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
-/// OBJECT's subcommands (in Redis's COMMAND order).
+/// OBJECT's subcommands, by name (Redis's own order changes with its hash seed).
 static OBJECT_SUBCOMMANDS: &[Command] = &[
-    Command {
-        name: "freq",
-        arity: 3,
-        flags: flags::READONLY,
-        first_key: 2,
-        last_key: 2,
-        step: 1,
-        acl: acl::KEYSPACE,
-        since: "4.0.0",
-        summary: "Get the logarithmic access frequency counter of a Redis object",
-        handler: object_freq,
-        ..Command::DEFAULT
-    },
     Command {
         name: "encoding",
         arity: 3,
@@ -268,9 +600,72 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         last_key: 2,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
         since: "2.2.3",
         summary: "Inspect the internal encoding of a Redis object",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
         handler: object_encoding,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "freq",
+        arity: 3,
+        flags: flags::READONLY,
+        first_key: 2,
+        last_key: 2,
+        step: 1,
+        acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
+        since: "4.0.0",
+        summary: "Get the logarithmic access frequency counter of a Redis object",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
+        handler: object_freq,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: flags::LOADING | flags::STALE,
+        acl: acl::KEYSPACE,
+        group: "generic",
+        since: "6.2.0",
+        summary: "Show helpful text about the different subcommands",
+        complexity: "O(1)",
+        handler: object_help,
         ..Command::DEFAULT
     },
     Command {
@@ -281,19 +676,28 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         last_key: 2,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
         since: "2.2.3",
         summary: "Get the time since a Redis object was last accessed",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
         handler: object_idletime,
-        ..Command::DEFAULT
-    },
-    Command {
-        name: "help",
-        arity: 2,
-        flags: flags::LOADING | flags::STALE,
-        acl: acl::KEYSPACE,
-        since: "6.2.0",
-        summary: "Show helpful text about the different subcommands",
-        handler: object_help,
         ..Command::DEFAULT
     },
     Command {
@@ -304,8 +708,27 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         last_key: 2,
         step: 1,
         acl: acl::KEYSPACE,
+        tips: &["nondeterministic_output"],
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+        group: "generic",
         since: "2.2.3",
         summary: "Get the number of references to the value of the key",
+        complexity: "O(1)",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            ..Arg::DEFAULT
+        }],
         handler: object_refcount,
         ..Command::DEFAULT
     },

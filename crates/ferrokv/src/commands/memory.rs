@@ -4,29 +4,12 @@
 
 use super::dispatch::LockIds;
 use super::server::help_reply;
-use super::table::{argflags, Arg};
-use super::{acl, flags, CmdError, CmdResult, Command, Ctx, LockScope};
+use super::table::{argflags, Arg, BeginSearch, FindKeys, KeySpec};
+use super::{flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::LockId;
 use crate::storage::table::Node;
 use crate::storage::SHARDS;
 use crate::util::eq_ic;
-
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    summary: &'static str,
-    handler: super::Handler,
-) -> Command {
-    Command {
-        name,
-        arity,
-        group: "server",
-        since: "4.0.0",
-        summary,
-        handler,
-        ..Command::DEFAULT
-    }
-}
 
 /// The MEMORY container.
 pub static COMMANDS: &[Command] = &[Command {
@@ -38,29 +21,94 @@ pub static COMMANDS: &[Command] = &[Command {
     complexity: "Depends on subcommand.",
     subcommands: &[
         Command {
-            flags: flags::LOADING | flags::STALE,
-            ..sub(
-                "help",
-                2,
-                "Show helpful text about the different subcommands",
-                help,
-            )
-        },
-        Command {
+            name: "doctor",
+            arity: 2,
+            lock: LockScope::Custom(lock_everything),
             tips: &[
                 "nondeterministic_output",
                 "request_policy:all_shards",
                 "response_policy:special",
             ],
-            lock: LockScope::Custom(lock_everything),
-            ..sub("doctor", 2, "Outputs memory problems report", doctor)
+            group: "server",
+            since: "4.0.0",
+            summary: "Outputs memory problems report",
+            complexity: "O(1)",
+            handler: doctor,
+            ..Command::DEFAULT
         },
         Command {
+            name: "help",
+            arity: 2,
+            flags: flags::LOADING | flags::STALE,
+            group: "server",
+            since: "4.0.0",
+            summary: "Show helpful text about the different subcommands",
+            complexity: "O(1)",
+            handler: help,
+            ..Command::DEFAULT
+        },
+        Command {
+            name: "malloc-stats",
+            arity: 2,
+            tips: &[
+                "nondeterministic_output",
+                "request_policy:all_shards",
+                "response_policy:special",
+            ],
+            group: "server",
+            since: "4.0.0",
+            summary: "Show allocator internal stats",
+            complexity: "Depends on how much memory is allocated, could be slow",
+            handler: malloc_stats,
+            ..Command::DEFAULT
+        },
+        Command {
+            name: "purge",
+            arity: 2,
+            tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+            group: "server",
+            since: "4.0.0",
+            summary: "Ask the allocator to release memory",
+            complexity: "Depends on how much memory is allocated, could be slow",
+            handler: purge,
+            ..Command::DEFAULT
+        },
+        Command {
+            name: "stats",
+            arity: 2,
+            lock: LockScope::Custom(lock_everything),
+            tips: &[
+                "nondeterministic_output",
+                "request_policy:all_shards",
+                "response_policy:special",
+            ],
+            group: "server",
+            since: "4.0.0",
+            summary: "Show memory usage details",
+            complexity: "O(1)",
+            handler: stats,
+            ..Command::DEFAULT
+        },
+        Command {
+            name: "usage",
+            arity: -3,
             flags: flags::READONLY,
             first_key: 2,
             last_key: 2,
             step: 1,
-            acl: acl::KEYSPACE,
+            key_specs: &[KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    keystep: 1,
+                    limit: 0,
+                },
+            }],
+            group: "server",
+            since: "4.0.0",
+            summary: "Estimate the memory usage of a key",
             complexity: "O(N) where N is the number of samples.",
             args: &[
                 Arg {
@@ -77,35 +125,8 @@ pub static COMMANDS: &[Command] = &[Command {
                     ..Arg::DEFAULT
                 },
             ],
-            ..sub("usage", -3, "Estimate the memory usage of a key", usage)
-        },
-        Command {
-            tips: &[
-                "nondeterministic_output",
-                "request_policy:all_shards",
-                "response_policy:special",
-            ],
-            complexity: "Depends on how much memory is allocated, could be slow",
-            ..sub(
-                "malloc-stats",
-                2,
-                "Show allocator internal stats",
-                malloc_stats,
-            )
-        },
-        Command {
-            tips: &[
-                "nondeterministic_output",
-                "request_policy:all_shards",
-                "response_policy:special",
-            ],
-            lock: LockScope::Custom(lock_everything),
-            ..sub("stats", 2, "Show memory usage details", stats)
-        },
-        Command {
-            tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-            complexity: "Depends on how much memory is allocated, could be slow",
-            ..sub("purge", 2, "Ask the allocator to release memory", purge)
+            handler: usage,
+            ..Command::DEFAULT
         },
     ],
     ..Command::DEFAULT

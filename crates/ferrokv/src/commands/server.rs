@@ -21,6 +21,7 @@ pub static COMMANDS: &[Command] = &[
         arity: -1,
         flags: flags::LOADING | flags::STALE,
         acl: acl::DANGEROUS,
+        lock: LockScope::Custom(info_locks),
         tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
         group: "server",
         since: "1.0.0",
@@ -36,10 +37,8 @@ pub static COMMANDS: &[Command] = &[
             },
         ],
         handler: info,
-        lock: LockScope::Custom(info_locks),
         ..Command::DEFAULT
     },
-
     Command {
         name: "config",
         arity: -2,
@@ -144,7 +143,6 @@ pub static COMMANDS: &[Command] = &[
         ],
         ..Command::DEFAULT
     },
-
     Command {
         name: "time",
         arity: 1,
@@ -157,7 +155,6 @@ pub static COMMANDS: &[Command] = &[
         handler: time,
         ..Command::DEFAULT
     },
-
     Command {
         name: "lastsave",
         arity: 1,
@@ -171,7 +168,6 @@ pub static COMMANDS: &[Command] = &[
         handler: lastsave,
         ..Command::DEFAULT
     },
-
     Command {
         name: "shutdown",
         arity: -1,
@@ -230,7 +226,6 @@ pub static COMMANDS: &[Command] = &[
         handler: shutdown,
         ..Command::DEFAULT
     },
-
     Command {
         name: "slowlog",
         arity: -2,
@@ -298,7 +293,6 @@ pub static COMMANDS: &[Command] = &[
         ],
         ..Command::DEFAULT
     },
-
     Command {
         name: "latency",
         arity: -2,
@@ -384,7 +378,6 @@ pub static COMMANDS: &[Command] = &[
         ],
         ..Command::DEFAULT
     },
-
     Command {
         name: "monitor",
         arity: 1,
@@ -396,7 +389,6 @@ pub static COMMANDS: &[Command] = &[
         handler: monitor,
         ..Command::DEFAULT
     },
-
 ];
 
 /// Reply with a HELP text the way Redis's `addReplyHelp` does: a title line, the lines,

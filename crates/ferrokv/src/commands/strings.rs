@@ -3,196 +3,962 @@
 //! Redis 7.0's `t_string.c`.
 
 use super::longdouble::LongDouble;
+use super::table::{argflags, doc, Arg, BeginSearch, FindKeys, KeySpec};
 use super::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{StrValue, Value};
 use crate::util::eq_ic;
 
-/// A string-family table entry with the parts every entry shares.
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    since: &'static str,
-    summary: &'static str,
-    handler: super::Handler,
-) -> Command {
+/// The string family's table.
+pub static COMMANDS: &[Command] = &[
     Command {
-        name,
-        arity,
-        flags,
+        name: "get",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
         first_key: 1,
         last_key: 1,
         step: 1,
         acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
         group: "string",
-        since,
-        summary,
+        since: "1.0.0",
+        summary: "Get the value of a key",
         complexity: "O(1)",
-        handler,
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: get,
         ..Command::DEFAULT
-    }
-}
-
-const W: u32 = flags::WRITE;
-const R: u32 = flags::READONLY;
-const M: u32 = flags::DENYOOM;
-const F: u32 = flags::FAST;
-
-const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
-
-/// The string family's table.
-pub static COMMANDS: &[Command] = &[
-    cmd("get", 2, R | F, "1.0.0", "Get the value of a key", get),
-    cmd("set", -3, W | M, "1.0.0", "Set the string value of a key", set),
-    cmd("getdel", 2, W | F, "6.2.0", "Get the value of a key and delete the key", getdel),
-    cmd(
-        "getex",
-        -2,
-        W | F,
-        "6.2.0",
-        "Get the value of a key and optionally set its expiration",
-        getex,
-    ),
-    cmd(
-        "getset",
-        3,
-        W | M | F,
-        "1.0.0",
-        "Set the string value of a key and return its old value",
-        getset,
-    ),
+    },
     Command {
+        name: "set",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: Some("RW and ACCESS due to the optional `GET` argument"),
+                flags: &["RW", "access", "update", "variable_flags"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Set the string value of a key",
+        complexity: "O(1)",
+        history: &[("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."), ("6.0.0", "Added the `KEEPTTL` option."), ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."), ("7.0.0", "Allowed the `NX` and `GET` options to be used together.")],
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "condition",
+                kind: "oneof",
+                since: Some("2.6.12"),
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "nx",
+                        kind: "pure-token",
+                        token: Some("NX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "xx",
+                        kind: "pure-token",
+                        token: Some("XX"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "get",
+                kind: "pure-token",
+                token: Some("GET"),
+                since: Some("6.2.0"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "expiration",
+                kind: "oneof",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "seconds",
+                        kind: "integer",
+                        token: Some("EX"),
+                        since: Some("2.6.12"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "milliseconds",
+                        kind: "integer",
+                        token: Some("PX"),
+                        since: Some("2.6.12"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "unix-time-seconds",
+                        kind: "unix-time",
+                        token: Some("EXAT"),
+                        since: Some("6.2.0"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "unix-time-milliseconds",
+                        kind: "unix-time",
+                        token: Some("PXAT"),
+                        since: Some("6.2.0"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "keepttl",
+                        kind: "pure-token",
+                        token: Some("KEEPTTL"),
+                        since: Some("6.0.0"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: set,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getdel",
+        arity: 2,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "6.2.0",
+        summary: "Get the value of a key and delete the key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getdel,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getex",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: Some("RW and UPDATE because it changes the TTL"),
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "6.2.0",
+        summary: "Get the value of a key and optionally set its expiration",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "expiration",
+                kind: "oneof",
+                flags: argflags::OPTIONAL,
+                args: &[
+                    Arg {
+                        name: "seconds",
+                        kind: "integer",
+                        token: Some("EX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "milliseconds",
+                        kind: "integer",
+                        token: Some("PX"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "unix-time-seconds",
+                        kind: "unix-time",
+                        token: Some("EXAT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "unix-time-milliseconds",
+                        kind: "unix-time",
+                        token: Some("PXAT"),
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "persist",
+                        kind: "pure-token",
+                        token: Some("PERSIST"),
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getex,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getset",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Set the string value of a key and return its old value",
+        complexity: "O(1)",
+        doc_flags: doc::DEPRECATED,
+        deprecated_since: "6.2.0",
+        replaced_by: "`SET` with the `!GET` argument",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getset,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "mget",
+        arity: -2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
         last_key: -1,
+        step: 1,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Get the values of all the given keys",
         complexity: "O(N) where N is the number of keys to retrieve.",
-        ..cmd("mget", -2, R | F, "1.0.0", "Get the values of all the given keys", mget)
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                flags: argflags::MULTIPLE,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: mget,
+        ..Command::DEFAULT
     },
     Command {
+        name: "mset",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
         last_key: -1,
         step: 2,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.1",
+        summary: "Set multiple keys to multiple values",
         complexity: "O(N) where N is the number of keys to set.",
-        ..cmd("mset", -3, W | M, "1.0.1", "Set multiple keys to multiple values", mset)
+        args: &[
+            Arg {
+                name: "key_value",
+                kind: "block",
+                flags: argflags::MULTIPLE,
+                args: &[
+                    Arg {
+                        name: "key",
+                        kind: "key",
+                        key_spec_index: 0,
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "value",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: mset,
+        ..Command::DEFAULT
     },
     Command {
+        name: "msetnx",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
         last_key: -1,
         step: 2,
+        acl: acl::STRING,
+        tips: &["request_policy:multi_shard", "response_policy:agg_min"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "insert"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: -1, keystep: 2, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.1",
+        summary: "Set multiple keys to multiple values, only if none of the keys exist",
         complexity: "O(N) where N is the number of keys to set.",
-        ..cmd(
-            "msetnx",
-            -3,
-            W | M,
-            "1.0.1",
-            "Set multiple keys to multiple values, only if none of the keys exist",
-            msetnx,
-        )
+        args: &[
+            Arg {
+                name: "key_value",
+                kind: "block",
+                flags: argflags::MULTIPLE,
+                args: &[
+                    Arg {
+                        name: "key",
+                        kind: "key",
+                        key_spec_index: 0,
+                        ..Arg::DEFAULT
+                    },
+                    Arg {
+                        name: "value",
+                        kind: "string",
+                        ..Arg::DEFAULT
+                    },
+                ],
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: msetnx,
+        ..Command::DEFAULT
     },
-    cmd(
-        "setnx",
-        3,
-        W | M | F,
-        "1.0.0",
-        "Set the value of a key, only if the key does not exist",
-        setnx,
-    ),
-    cmd("setex", 4, W | M, "2.0.0", "Set the value and expiration of a key", setex),
-    cmd(
-        "psetex",
-        4,
-        W | M,
-        "2.6.0",
-        "Set the value and expiration in milliseconds of a key",
-        psetex,
-    ),
     Command {
+        name: "setnx",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "insert"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Set the value of a key, only if the key does not exist",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: setnx,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setex",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.0.0",
+        summary: "Set the value and expiration of a key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "seconds",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: setex,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "psetex",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.6.0",
+        summary: "Set the value and expiration in milliseconds of a key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "milliseconds",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: psetex,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "append",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.0.0",
+        summary: "Append a value to a key",
         complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
-        ..cmd("append", 3, W | M | F, "2.0.0", "Append a value to a key", append)
-    },
-    cmd(
-        "strlen",
-        2,
-        R | F,
-        "2.2.0",
-        "Get the length of the value stored in a key",
-        strlen,
-    ),
-    Command {
-        complexity: RANGE_COMPLEXITY,
-        ..cmd(
-            "getrange",
-            4,
-            R,
-            "2.4.0",
-            "Get a substring of the string stored at a key",
-            getrange,
-        )
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: append,
+        ..Command::DEFAULT
     },
     Command {
-        complexity: RANGE_COMPLEXITY,
-        ..cmd(
-            "substr",
-            4,
-            R,
-            "1.0.0",
-            "Get a substring of the string stored at a key",
-            getrange,
-        )
+        name: "strlen",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.2.0",
+        summary: "Get the length of the value stored in a key",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: strlen,
+        ..Command::DEFAULT
     },
     Command {
+        name: "getrange",
+        arity: 4,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.4.0",
+        summary: "Get a substring of the string stored at a key",
+        complexity: "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "start",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "end",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getrange,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "substr",
+        arity: 4,
+        flags: flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Get a substring of the string stored at a key",
+        complexity: "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+        doc_flags: doc::DEPRECATED,
+        deprecated_since: "2.0.0",
+        replaced_by: "`GETRANGE`",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "start",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "end",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: getrange,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setrange",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.2.0",
+        summary: "Overwrite part of a string at key starting at the specified offset",
         complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
-        ..cmd(
-            "setrange",
-            4,
-            W | M,
-            "2.2.0",
-            "Overwrite part of a string at key starting at the specified offset",
-            setrange,
-        )
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "offset",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "value",
+                kind: "string",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: setrange,
+        ..Command::DEFAULT
     },
-    cmd(
-        "incr",
-        2,
-        W | M | F,
-        "1.0.0",
-        "Increment the integer value of a key by one",
-        incr,
-    ),
-    cmd(
-        "decr",
-        2,
-        W | M | F,
-        "1.0.0",
-        "Decrement the integer value of a key by one",
-        decr,
-    ),
-    cmd(
-        "incrby",
-        3,
-        W | M | F,
-        "1.0.0",
-        "Increment the integer value of a key by the given amount",
-        incrby,
-    ),
-    cmd(
-        "decrby",
-        3,
-        W | M | F,
-        "1.0.0",
-        "Decrement the integer value of a key by the given number",
-        decrby,
-    ),
-    cmd(
-        "incrbyfloat",
-        3,
-        W | M | F,
-        "2.6.0",
-        "Increment the float value of a key by the given amount",
-        incrbyfloat,
-    ),
     Command {
+        name: "incr",
+        arity: 2,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Increment the integer value of a key by one",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: incr,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "decr",
+        arity: 2,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Decrement the integer value of a key by one",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: decr,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "incrby",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Increment the integer value of a key by the given amount",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "increment",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: incrby,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "decrby",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "1.0.0",
+        summary: "Decrement the integer value of a key by the given number",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "decrement",
+                kind: "integer",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: decrby,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "incrbyfloat",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "2.6.0",
+        summary: "Increment the float value of a key by the given amount",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "key",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "increment",
+                kind: "double",
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: incrbyfloat,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "lcs",
+        arity: -3,
+        flags: flags::READONLY,
+        first_key: 1,
         last_key: 2,
+        step: 1,
+        acl: acl::STRING,
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range { lastkey: 1, keystep: 1, limit: 0 },
+            },
+        ],
+        group: "string",
+        since: "7.0.0",
+        summary: "Find longest common substring",
         complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
-        ..cmd("lcs", -3, R, "7.0.0", "Find longest common substring", lcs)
+        args: &[
+            Arg {
+                name: "key1",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "key2",
+                kind: "key",
+                key_spec_index: 0,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "len",
+                kind: "pure-token",
+                token: Some("LEN"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "idx",
+                kind: "pure-token",
+                token: Some("IDX"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "len",
+                kind: "integer",
+                token: Some("MINMATCHLEN"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+            Arg {
+                name: "withmatchlen",
+                kind: "pure-token",
+                token: Some("WITHMATCHLEN"),
+                flags: argflags::OPTIONAL,
+                ..Arg::DEFAULT
+            },
+        ],
+        handler: lcs,
+        ..Command::DEFAULT
     },
 ];
 

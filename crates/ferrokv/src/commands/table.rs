@@ -201,6 +201,10 @@ pub struct Command {
     pub key_specs: &'static [KeySpec],
     /// COMMAND DOCS `doc_flags` ([`doc`] bits).
     pub doc_flags: u32,
+    /// COMMAND DOCS `deprecated_since` (empty: not deprecated).
+    pub deprecated_since: &'static str,
+    /// COMMAND DOCS `replaced_by` (empty: none).
+    pub replaced_by: &'static str,
     /// COMMAND DOCS `history`: (version, change).
     pub history: &'static [(&'static str, &'static str)],
     /// COMMAND DOCS `arguments`.
@@ -339,6 +343,8 @@ impl Command {
         tips: &[],
         key_specs: &[],
         doc_flags: 0,
+        deprecated_since: "",
+        replaced_by: "",
         history: &[],
         args: &[],
     };

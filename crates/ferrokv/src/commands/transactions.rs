@@ -4,6 +4,7 @@
 //! ascending order, then runs the commands one after another under those locks, so no
 //! client on any thread sees the transaction half-done.
 
+use super::table::{argflags, Arg, BeginSearch, FindKeys, KeySpec};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -22,7 +23,8 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::TRANSACTION,
         group: "transactions",
         since: "1.2.0",
-        summary: "Starts a transaction.",
+        summary: "Mark the start of a transaction block",
+        complexity: "O(1)",
         handler: multi,
         ..Command::DEFAULT
     },
@@ -33,7 +35,7 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::TRANSACTION,
         group: "transactions",
         since: "1.2.0",
-        summary: "Executes all commands in a transaction.",
+        summary: "Execute all commands issued after MULTI",
         complexity: "Depends on commands in the transaction",
         handler: exec,
         ..Command::DEFAULT
@@ -45,7 +47,7 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::TRANSACTION,
         group: "transactions",
         since: "2.0.0",
-        summary: "Discards a transaction.",
+        summary: "Discard all commands issued after MULTI",
         complexity: "O(N), when N is the number of queued commands",
         handler: discard,
         ..Command::DEFAULT
@@ -58,10 +60,27 @@ pub static COMMANDS: &[Command] = &[
         last_key: -1,
         step: 1,
         acl: acl::TRANSACTION,
+        key_specs: &[KeySpec {
+            notes: None,
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
         group: "transactions",
         since: "2.2.0",
-        summary: "Monitors changes to keys to determine the execution of a transaction.",
+        summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
         complexity: "O(1) for every key.",
+        args: &[Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: 0,
+            flags: argflags::MULTIPLE,
+            ..Arg::DEFAULT
+        }],
         handler: watch,
         ..Command::DEFAULT
     },
@@ -72,7 +91,8 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::TRANSACTION,
         group: "transactions",
         since: "2.2.0",
-        summary: "Forgets about watched keys of a transaction.",
+        summary: "Forget about all watched keys",
+        complexity: "O(1)",
         handler: unwatch,
         ..Command::DEFAULT
     },
