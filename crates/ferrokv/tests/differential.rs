@@ -495,7 +495,10 @@ const RANDOM_COMMANDS: &[&str] = &[
     "HVALS {key}",
     "EXPIRE {key} {secs}",
     "EXPIRE {key} {secs} NX",
-    "EXPIRE {key} {secs} GT",
+    // GT/LT against absolute times: with relative ones the outcome would depend on whether
+    // a millisecond passed between two commands.
+    "EXPIREAT {key} 4000000000 GT",
+    "EXPIREAT {key} 4100000000 LT",
     "PEXPIRE {key} {secs}000",
     "PEXPIRE {key} -1",
     "PERSIST {key}",
