@@ -43,7 +43,9 @@ impl Default for Db {
 }
 
 impl Db {
-    /// Number of keys, counted shard by shard (not atomic across shards).
+    /// Number of keys and of keys with a TTL, counted shard by shard (not atomic across
+    /// shards). Takes each shard's lock: never call it while holding shard locks (commands
+    /// count from the shards they hold instead).
     pub fn approx_len(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(k, v), s| {
             let s = s.lock();
@@ -122,26 +124,9 @@ impl<'s> LockSet<'s> {
             .map_or_else(|| shard_of(key), |h| h.2 as usize)
     }
 
-    /// Lock every shard of one database.
-    pub fn lock_db(&mut self, db: usize) {
-        let mut ids: Vec<LockId> = (0..SHARDS).map(|s| lock_id(db, s)).collect();
-        self.lock(&mut ids);
-    }
-
-    /// Lock every shard of every database.
-    pub fn lock_all(&mut self) {
-        let mut ids: Vec<LockId> = (0..self.dbs.len() * SHARDS).map(|i| i as LockId).collect();
-        self.lock(&mut ids);
-    }
-
     /// True when nothing is locked.
     pub fn is_empty(&self) -> bool {
         self.guards.is_empty()
-    }
-
-    /// Release every lock.
-    pub fn release(&mut self) {
-        self.guards.clear();
     }
 
     /// Note that database `db` now holds a key with a TTL (see `Db::may_have_volatile`).
