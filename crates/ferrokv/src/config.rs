@@ -832,6 +832,11 @@ impl Config {
     }
 
     fn refresh_cache(&self) {
+        crate::storage::table::configure_lfu(
+            self.get("maxmemory-policy").ends_with("-lfu"),
+            self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
+            self.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+        );
         self.hz.store(self.int("hz"), Relaxed);
         self.slowlog_slower_than
             .store(self.int("slowlog-log-slower-than"), Relaxed);

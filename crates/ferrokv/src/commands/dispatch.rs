@@ -10,6 +10,12 @@ use crate::storage::{LockSet, SHARDS};
 use crate::util::now_ms;
 use resp::ReplyWriter;
 
+/// Per command id: whether its lookups touch keys (computed once from the registry).
+static TOUCHES: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
+    let reg = registry();
+    (0..reg.len()).map(|id| reg.touches_keys(id)).collect()
+});
+
 /// Resolve `args` to a table entry (descending into subcommands), with Redis's error texts
 /// for unknown commands, unknown subcommands and wrong arity.
 pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), String> {
@@ -276,6 +282,8 @@ pub fn call_handler<'s>(
 ) -> bool {
     let name: &'static str = registry().full_name(id);
     let now = client.now_ms.unwrap_or_else(now_ms);
+    // A CLIENT NO-TOUCH client touches keys only with TOUCH.
+    let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let mut ctx = Ctx {
         server,
         client,
@@ -283,6 +291,7 @@ pub fn call_handler<'s>(
         locks,
         now,
         name,
+        touch,
     };
     match (cmd.handler)(&mut ctx, args) {
         Ok(()) => true,

@@ -28,8 +28,6 @@ const SAME_OBJECT: CmdError = CmdError::Static("ERR source and destination objec
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 /// Redis's OBJ_SHARED_INTEGERS: integers below this are shared objects.
 const SHARED_INTEGERS: i64 = 10_000;
-/// Redis's LFU_INIT_VAL: the access counter of a new object under an LFU policy.
-const LFU_INIT_VAL: i64 = 5;
 
 /// The keys family's table.
 pub static COMMANDS: &[Command] = &[
@@ -1225,8 +1223,13 @@ fn object_freq(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         if !lfu_policy(ctx) {
             return Err(CmdError::Static("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
         }
-        // Access frequencies are not tracked: report a new object's counter.
-        ctx.out.int(LFU_INIT_VAL);
+        let db = ctx.client.db;
+        let freq = ctx
+            .locks
+            .shard(db, crate::storage::db::shard_of(args[2]))
+            .and_then(|s| s.map.lfu_frequency(args[2]))
+            .unwrap_or(0);
+        ctx.out.int(freq as i64);
     }
     Ok(())
 }

@@ -114,6 +114,24 @@ impl Registry {
         self.entries.get(id).map(|(n, _)| n.as_str()).unwrap_or("")
     }
 
+    /// Whether command `id`'s key lookups count as accesses (OBJECT IDLETIME/FREQ). Redis
+    /// looks keys up with LOOKUP_NOTOUCH in EXISTS, TYPE, the TTL family, OBJECT, MEMORY
+    /// USAGE and DEBUG.
+    pub fn touches_keys(&self, id: usize) -> bool {
+        const NO_TOUCH: &[&str] = &[
+            "exists",
+            "type",
+            "ttl",
+            "pttl",
+            "expiretime",
+            "pexpiretime",
+            "memory|usage",
+            "debug",
+        ];
+        let name = self.full_name(id);
+        !(name.starts_with("object") || NO_TOUCH.contains(&name))
+    }
+
     /// Number of ids (commands and subcommands).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -139,6 +157,8 @@ pub struct Ctx<'c, 's> {
     pub now: u64,
     /// Full name of the running command (for error texts).
     pub name: &'static str,
+    /// Whether key lookups count as accesses (see [`Registry::touches_keys`]).
+    pub touch: bool,
 }
 
 impl<'c, 's> Ctx<'c, 's> {
@@ -148,16 +168,10 @@ impl<'c, 's> Ctx<'c, 's> {
         self.db_at(db)
     }
 
-    /// Whether this command's lookups count as accesses (Redis: not for OBJECT, and not
-    /// for a CLIENT NO-TOUCH client unless the command is TOUCH).
-    fn touches(&self) -> bool {
-        !self.name.starts_with("object") && (!self.client.no_touch || self.name == "touch")
-    }
-
     /// The selected database and the reply writer at once (a handler that reads a value and
     /// replies with it needs both borrows).
     pub fn db_out(&mut self) -> (DbView<'_, 's>, &mut ReplyWriter) {
-        let touch = self.touches();
+        let touch = self.touch;
         let db = DbView {
             locks: &mut *self.locks,
             db: self.client.db,
@@ -170,7 +184,7 @@ impl<'c, 's> Ctx<'c, 's> {
 
     /// Another database (MOVE, COPY ... DB, SWAPDB); its shards must be locked.
     pub fn db_at(&mut self, db: usize) -> DbView<'_, 's> {
-        let touch = self.touches();
+        let touch = self.touch;
         DbView {
             locks: &mut *self.locks,
             db,

@@ -59,6 +59,74 @@ pub fn tick_lru_clock() {
     LRU_CLOCK.store(secs, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// LFU tracking (a `*-lfu` maxmemory-policy): the access field then holds Redis's LFU
+/// data, the minute of the last decrement in the high bits and a logarithmic counter in
+/// the low 8 bits, instead of a time in seconds.
+static LFU_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `lfu-log-factor`.
+static LFU_LOG_FACTOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(10);
+/// `lfu-decay-time` in minutes.
+static LFU_DECAY_TIME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+/// A new object's LFU counter (Redis's LFU_INIT_VAL).
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// Apply the LFU settings (CONFIG SET maxmemory-policy, lfu-log-factor, lfu-decay-time).
+pub fn configure_lfu(enabled: bool, log_factor: u32, decay_minutes: u32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    LFU_MODE.store(enabled, Relaxed);
+    LFU_LOG_FACTOR.store(log_factor, Relaxed);
+    LFU_DECAY_TIME.store(decay_minutes, Relaxed);
+}
+
+fn lfu_mode() -> bool {
+    LFU_MODE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Minutes, modulo 2^16 (Redis's `LFUGetTimeInMinutes`).
+fn lfu_minutes() -> u32 {
+    (lru_clock() / 60) & 0xffff
+}
+
+/// The counter after decay for the minutes elapsed since its last decrement
+/// (`LFUDecrAndReturn`).
+fn lfu_decayed(access: u32) -> u32 {
+    let ldt = access >> 8;
+    let counter = access & 0xff;
+    let now = lfu_minutes();
+    let elapsed = if now >= ldt {
+        now - ldt
+    } else {
+        65535 - ldt + now
+    };
+    let decay = LFU_DECAY_TIME.load(std::sync::atomic::Ordering::Relaxed);
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
+    counter.saturating_sub(periods)
+}
+
+/// One access: decay, then a logarithmic increment (`LFULogIncr`): the higher the counter,
+/// the less likely it grows.
+fn lfu_touched(access: u32) -> u32 {
+    let mut counter = lfu_decayed(access);
+    if counter < 255 {
+        let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+        let factor = LFU_LOG_FACTOR.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let p = 1.0 / (base * factor + 1.0);
+        if rand::random::<f64>() < p {
+            counter += 1;
+        }
+    }
+    (lfu_minutes() << 8) | counter
+}
+
+/// The access field of a new object.
+fn new_access() -> u32 {
+    if lfu_mode() {
+        (lfu_minutes() << 8) | LFU_INIT_VAL
+    } else {
+        lru_clock()
+    }
+}
+
 /// The access clock in seconds.
 #[inline]
 pub fn lru_clock() -> u32 {
@@ -238,9 +306,20 @@ impl KeyTable {
         let pos = self.find(key)?;
         let (c, o) = split(pos);
         if let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) {
-            *a = lru_clock();
+            *a = if lfu_mode() {
+                lfu_touched(*a)
+            } else {
+                lru_clock()
+            };
         }
         self.view_mut(pos)
+    }
+
+    /// The LFU counter of `key` after decay (OBJECT FREQ under an LFU policy).
+    pub fn lfu_frequency(&self, key: &[u8]) -> Option<u32> {
+        let (c, o) = split(self.find(key)?);
+        let access = *self.chunks.get(c)?.access.get(o)?;
+        Some(lfu_decayed(access))
     }
 
     /// Seconds since `key` was last accessed.
@@ -291,7 +370,7 @@ impl KeyTable {
         if let Some(chunk) = self.chunks.get_mut(c) {
             chunk.set_expire(o, expire_at);
             if let Some(a) = chunk.access.get_mut(o) {
-                *a = lru_clock();
+                *a = new_access();
             }
         }
         pos
@@ -304,7 +383,9 @@ impl KeyTable {
             let chunk = self.chunks.get_mut(c)?;
             let old_expire = chunk.expire(o);
             chunk.set_expire(o, entry.expire_at);
-            if let Some(a) = chunk.access.get_mut(o) {
+            // A new value is a new object (LRU: accessed now); under LFU Redis keeps the
+            // old object's counter (dbOverwrite).
+            if let (false, Some(a)) = (lfu_mode(), chunk.access.get_mut(o)) {
                 *a = lru_clock();
             }
             let node = chunk.nodes.get_mut(o)?.as_mut()?;
