@@ -110,6 +110,8 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                             // CLIENT PAUSE: stop here and retry this request later.
                             flush(&mut stream, &mut out, &server).await;
                             tokio::time::sleep(Duration::from_millis(10)).await;
+                            // The batch's clock must not lag behind a long pause.
+                            client.now_ms = Some(crate::util::now_ms());
                             continue;
                         }
                         match client.reply_mode {
