@@ -95,3 +95,19 @@ fn oversized_requests_are_refused_without_allocating() {
     // The server is fine.
     assert_eq!(admin.cmd(&["PING"]).text().as_deref(), Some("PONG"));
 }
+
+#[test]
+fn every_pipelined_command_has_its_own_time() {
+    // Redis takes a time snapshot per command, not per read: in one pipeline, a key that
+    // expires while an earlier command runs is gone for the later ones.
+    let server = start_ferrokv(1);
+    let mut c = server.connect();
+    let mut batch = Vec::new();
+    common::encode_into(&mut batch, &["SET", "k", "v", "PX", "100"]);
+    common::encode_into(&mut batch, &["DEBUG", "SLEEP", "0.3"]);
+    common::encode_into(&mut batch, &["GET", "k"]);
+    c.send_raw(&batch).expect("send pipeline");
+    assert_eq!(c.read_reply().expect_text(), "OK");
+    assert_eq!(c.read_reply().expect_text(), "OK");
+    assert_eq!(c.read_reply(), common::Reply::Nil);
+}

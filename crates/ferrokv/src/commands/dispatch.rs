@@ -7,7 +7,6 @@ use crate::server::Client;
 use crate::server::Server;
 use crate::storage::db::{lock_id, shard_of, LockId};
 use crate::storage::{LockSet, SHARDS};
-use crate::util::now_ms;
 use resp::ReplyWriter;
 
 /// Per command id: whether its lookups touch keys (computed once from the registry).
@@ -259,6 +258,7 @@ pub fn run(
     args: &[&[u8]],
 ) {
     let start = crate::util::mono_ns();
+    client.cmd_start_ns = start;
     let mut locks = LockSet::new(&server.dbs);
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
@@ -281,7 +281,7 @@ pub fn call_handler<'s>(
     args: &[&[u8]],
 ) -> bool {
     let name: &'static str = registry().full_name(id);
-    let now = client.now_ms.unwrap_or_else(now_ms);
+    let now = client.command_time_ms();
     // A CLIENT NO-TOUCH client touches keys only with TOUCH.
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let mut ctx = Ctx {

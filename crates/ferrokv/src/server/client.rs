@@ -129,12 +129,29 @@ pub struct Client {
     pub monitor: bool,
     /// Set by SHUTDOWN: the server exits after this reply.
     pub shutdown_requested: bool,
-    /// The clock reading (Unix ms) for the commands of the current batch; read once per
-    /// batch of pipelined requests, as Redis caches its clock per event-loop iteration.
-    pub now_ms: Option<u64>,
+    /// Wall clock (Unix ms) and monotonic clock (ns) read once per batch of requests; a
+    /// command's time is derived from them and the monotonic reading taken when it starts,
+    /// so every command has its own time (like Redis's per-command snapshot) without a
+    /// second clock call.
+    pub clock: Option<(u64, u64)>,
+    /// Monotonic time (ns) at which the current top-level command started.
+    pub cmd_start_ns: u64,
 }
 
 impl Client {
+    /// Start a batch of requests: read both clocks.
+    pub fn start_batch(&mut self) {
+        self.clock = Some((crate::util::now_ms(), crate::util::mono_ns()));
+    }
+
+    /// The current command's time in Unix ms.
+    pub fn command_time_ms(&self) -> u64 {
+        match self.clock {
+            Some((wall, mono)) => wall + self.cmd_start_ns.saturating_sub(mono) / 1_000_000,
+            None => crate::util::now_ms(),
+        }
+    }
+
     /// A fresh client for `handle`.
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
         Client {
@@ -155,7 +172,8 @@ impl Client {
             lib_ver: Vec::new(),
             monitor: false,
             shutdown_requested: false,
-            now_ms: None,
+            clock: None,
+            cmd_start_ns: 0,
         }
     }
 

@@ -71,7 +71,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             break;
         }
         take_pending(&handle, &mut out);
-        client.now_ms = Some(crate::util::now_ms());
+        client.start_batch();
 
         // Execute every complete request in the buffer.
         loop {
@@ -111,7 +111,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                             flush(&mut stream, &mut out, &server).await;
                             tokio::time::sleep(Duration::from_millis(10)).await;
                             // The batch's clock must not lag behind a long pause.
-                            client.now_ms = Some(crate::util::now_ms());
+                            client.start_batch();
                             continue;
                         }
                         match client.reply_mode {
