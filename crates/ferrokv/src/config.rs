@@ -514,6 +514,11 @@ pub struct Config {
     query_buffer_limit: AtomicI64,
     hash_max_entries: AtomicI64,
     hash_max_value: AtomicI64,
+    list_max_listpack_size: AtomicI64,
+    list_compress_depth: AtomicI64,
+    set_max_intset_entries: AtomicI64,
+    zset_max_entries: AtomicI64,
+    zset_max_value: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
 }
@@ -540,6 +545,11 @@ impl Config {
             query_buffer_limit: AtomicI64::new(1 << 30),
             hash_max_entries: AtomicI64::new(128),
             hash_max_value: AtomicI64::new(64),
+            list_max_listpack_size: AtomicI64::new(-2),
+            list_compress_depth: AtomicI64::new(0),
+            set_max_intset_entries: AtomicI64::new(512),
+            zset_max_entries: AtomicI64::new(128),
+            zset_max_value: AtomicI64::new(64),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
         };
@@ -852,6 +862,16 @@ impl Config {
             .store(self.int("hash-max-listpack-entries"), Relaxed);
         self.hash_max_value
             .store(self.int("hash-max-listpack-value"), Relaxed);
+        self.list_max_listpack_size
+            .store(self.int("list-max-listpack-size"), Relaxed);
+        self.list_compress_depth
+            .store(self.int("list-compress-depth"), Relaxed);
+        self.set_max_intset_entries
+            .store(self.int("set-max-intset-entries"), Relaxed);
+        self.zset_max_entries
+            .store(self.int("zset-max-listpack-entries"), Relaxed);
+        self.zset_max_value
+            .store(self.int("zset-max-listpack-value"), Relaxed);
         self.has_password
             .store(!self.get("requirepass").is_empty(), Relaxed);
     }
@@ -887,6 +907,26 @@ impl Config {
     /// `hash-max-listpack-value`.
     pub fn hash_max_listpack_value(&self) -> usize {
         self.hash_max_value.load(Relaxed) as usize
+    }
+    /// `list-max-listpack-size`: positive = entries per node, -1..-5 = node size 4..64 KiB.
+    pub fn list_max_listpack_size(&self) -> i64 {
+        self.list_max_listpack_size.load(Relaxed)
+    }
+    /// `list-compress-depth` (accepted; ferrokv does not compress list nodes).
+    pub fn list_compress_depth(&self) -> i64 {
+        self.list_compress_depth.load(Relaxed)
+    }
+    /// `set-max-intset-entries`.
+    pub fn set_max_intset_entries(&self) -> usize {
+        self.set_max_intset_entries.load(Relaxed) as usize
+    }
+    /// `zset-max-listpack-entries`.
+    pub fn zset_max_listpack_entries(&self) -> usize {
+        self.zset_max_entries.load(Relaxed) as usize
+    }
+    /// `zset-max-listpack-value`.
+    pub fn zset_max_listpack_value(&self) -> usize {
+        self.zset_max_value.load(Relaxed) as usize
     }
     /// True when `requirepass` is set.
     pub fn has_password(&self) -> bool {

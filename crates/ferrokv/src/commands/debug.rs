@@ -310,6 +310,23 @@ fn serialized_length(v: &Value) -> usize {
                     .map(|(f, x)| rdb_string_size(f) + rdb_string_size(x))
                     .sum::<usize>()
         }
+        // Collections: the size of their elements as RDB strings (Redis writes lists as
+        // listpack nodes and small sets/zsets as blobs, so this is an estimate).
+        Value::List(l) => {
+            let mut n = rdb_len_size(l.len());
+            l.for_each(|e| n += rdb_string_size(e));
+            n
+        }
+        Value::Set(set) => {
+            let mut n = rdb_len_size(set.len());
+            set.for_each(|e| n += rdb_string_size(e));
+            n
+        }
+        Value::ZSet(z) => {
+            let mut n = rdb_len_size(z.len());
+            z.for_each(|e, _| n += rdb_string_size(e) + 8);
+            n
+        }
     }
 }
 
@@ -400,6 +417,15 @@ fn object_digest(digest: &mut Digest, v: &Value, has_ttl: bool) {
                 HashValue::Table(t) => t.iter().for_each(|(f, x)| field(f, x)),
             }
         }
+        // Lists: order matters; sets and sorted sets: order does not (xor of members).
+        Value::List(l) => l.for_each(|e| mix_digest(digest, e)),
+        Value::Set(set) => set.for_each(|e| xor_digest(digest, e)),
+        Value::ZSet(z) => z.for_each(|member, score| {
+            let mut ele = [0u8; 20];
+            mix_digest(&mut ele, member);
+            mix_digest(&mut ele, resp::format_double(score).as_bytes());
+            xor_digest(digest, &ele);
+        }),
     }
     if has_ttl {
         xor_digest(digest, b"!!expire!!");

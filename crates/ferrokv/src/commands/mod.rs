@@ -17,11 +17,14 @@ pub mod debug;
 pub mod expire;
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod longdouble;
 pub mod memory;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use std::sync::OnceLock;
 
@@ -33,13 +36,16 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 12] {
+fn families() -> [&'static [Command]; 15] {
     [
         memory::COMMANDS,
         client::COMMANDS,
         strings::COMMANDS,
         bitmaps::COMMANDS,
         hashes::COMMANDS,
+        lists::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
         keys::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

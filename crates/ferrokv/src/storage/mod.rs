@@ -6,12 +6,18 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod key;
+pub mod list;
+pub mod set;
 pub mod shard;
 pub mod slot;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, DbView, LockSet, SHARDS};
+pub use list::ListValue;
+pub use set::SetValue;
 pub use shard::{Entry, Shard, WatchFlag, Watcher};
 pub use table::{EntryMut, EntryRef, KeyTable};
 pub use value::{HashValue, StrBuf, StrValue, Value};
+pub use zset::ZSetValue;

@@ -3,6 +3,9 @@
 use std::ops::{Deref, DerefMut};
 
 pub use super::hash::HashValue;
+pub use super::list::ListValue;
+pub use super::set::SetValue;
+pub use super::zset::ZSetValue;
 
 /// Strings up to this many bytes are stored inside the entry (no separate allocation).
 pub const INLINE_STR: usize = 38;
@@ -273,6 +276,12 @@ pub enum Value {
     Str(StrValue),
     /// Hashes.
     Hash(HashValue),
+    /// Lists.
+    List(ListValue),
+    /// Sets.
+    Set(SetValue),
+    /// Sorted sets.
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -281,6 +290,9 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -289,6 +301,9 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -298,6 +313,9 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Bytes { data, .. }) => data.heap_capacity(),
             Value::Hash(h) => h.heap_size(),
+            Value::List(l) => l.heap_size(),
+            Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! parsed reply type for tests that look at values.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
