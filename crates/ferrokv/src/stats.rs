@@ -29,6 +29,8 @@ pub struct Stats {
     pub rejected_calls: AtomicU64,
     /// Failed command executions.
     pub failed_calls: AtomicU64,
+    /// Clients waiting in a blocking command (INFO clients `blocked_clients`).
+    pub blocked_clients: AtomicU64,
 }
 
 impl Stats {

@@ -41,6 +41,16 @@ const SKIP: &[&str] = &[
     "hello",
     "auth",
     "reset",
+    // Block forever with a timeout of 0; their argument handling is covered by
+    // tests/cases/blocking_*.txt and tests/blocking.rs.
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
 ];
 
 const ARGS: &[&[u8]] = &[

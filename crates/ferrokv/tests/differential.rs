@@ -465,6 +465,16 @@ const FUZZ_SKIP: &[&str] = &[
     "setex",
     "psetex",
     "getex",
+    // Blocking commands: a timeout of 0 blocks forever (covered by tests/cases/blocking_*.txt
+    // and tests/blocking.rs).
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
 ];
 
 /// Hostile arguments: numbers at and past every limit, empty, binary, glob pieces, and the

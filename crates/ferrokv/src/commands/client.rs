@@ -686,9 +686,12 @@ fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    super::arg_i64(args[2])?;
+    let id = super::arg_i64(args[2])?;
+    let mut error = false;
     if let Some(reason) = args.get(3) {
-        if !eq_ic(reason, "timeout") && !eq_ic(reason, "error") {
+        if eq_ic(reason, "error") {
+            error = true;
+        } else if !eq_ic(reason, "timeout") {
             return Err(CmdError::Static(
                 "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
             ));
@@ -697,8 +700,13 @@ fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 4 {
         return Err(CmdError::Syntax);
     }
-    // No command blocks yet, so no client can be unblocked.
-    ctx.out.int(0);
+    let handle = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.lock().get(&id).cloned());
+    let waiter = handle.and_then(|h| h.blocked.lock().clone());
+    let unblocked =
+        waiter.is_some_and(|w| w.finish(crate::server::blocking::WaitState::Unblocked { error }));
+    ctx.out.int(unblocked as i64);
     Ok(())
 }
 

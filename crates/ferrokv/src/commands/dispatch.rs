@@ -87,12 +87,15 @@ fn runs_inside_multi(id: usize) -> bool {
 }
 
 /// What happened to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Executed (or queued, or refused): its reply is in the output buffer.
     Done,
     /// CLIENT PAUSE holds it: nothing was done; the connection retries it later.
     Paused,
+    /// A blocking command found no data: the client waits (timeout in ms, 0 = forever);
+    /// its reply comes when the wait ends (see `server::blocking`).
+    Blocked(std::sync::Arc<crate::server::blocking::Waiter>, u64),
 }
 
 /// Execute one request from a client, writing its reply to `out`.
@@ -144,7 +147,10 @@ pub fn execute(
         return Outcome::Paused;
     }
     run(server, client, out, id, cmd, args);
-    Outcome::Done
+    match client.blocked.take() {
+        Some((waiter, timeout_ms)) => Outcome::Blocked(waiter, timeout_ms),
+        None => Outcome::Done,
+    }
 }
 
 /// Count a rejected call (INFO commandstats `rejected_calls`) for the entry `args` names,
@@ -265,6 +271,11 @@ pub fn run(
     remember_key_shards(cmd, args, &ids, &mut locks);
     locks.lock(&mut ids);
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
+    if locks.has_ready() {
+        // Clients blocked on keys this command created are served before anyone else
+        // can see the keys.
+        super::blocking::serve_ready(server, &mut locks, client.command_time_ms());
+    }
     drop(locks);
     finish(server, client, id, cmd, args, start, !result);
 }

@@ -43,6 +43,27 @@ impl LongDouble {
         exp: 0,
     };
 
+    /// The nearest `f64` (infinities stay infinite).
+    pub fn to_f64(self) -> f64 {
+        match self {
+            LongDouble::Inf { neg } => {
+                if neg {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }
+            }
+            LongDouble::Finite { neg, mant, exp } => {
+                let v = mant as f64 * 2f64.powi(exp);
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            }
+        }
+    }
+
     /// True for infinities.
     pub fn is_infinite(&self) -> bool {
         matches!(self, LongDouble::Inf { .. })

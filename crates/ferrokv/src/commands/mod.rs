@@ -10,6 +10,7 @@ mod error;
 pub mod table;
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod connection;
@@ -36,7 +37,7 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 15] {
+fn families() -> [&'static [Command]; 16] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -44,6 +45,7 @@ fn families() -> [&'static [Command]; 15] {
         bitmaps::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
+        blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
         keys::COMMANDS,

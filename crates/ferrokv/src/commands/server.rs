@@ -591,7 +591,7 @@ fn info_clients(server: &Server, f: &mut Vec<(String, String)>) {
         "maxclients" => server.config.get("maxclients"),
         "client_recent_max_input_buffer" => 0,
         "client_recent_max_output_buffer" => 0,
-        "blocked_clients" => 0,
+        "blocked_clients" => server.stats.blocked_clients.load(std::sync::atomic::Ordering::Relaxed),
         "tracking_clients" => 0,
         "clients_in_timeout_table" => 0,
     );

@@ -266,7 +266,9 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         let start = crate::util::mono_ns();
         match resolve(argv) {
             Ok((id, cmd)) => {
+                ctx.client.in_exec = true;
                 let failed = !call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv);
+                ctx.client.in_exec = false;
                 finish(server, ctx.client, id, cmd, argv, start, failed);
             }
             Err(msg) => {

@@ -72,6 +72,8 @@ pub struct ClientHandle {
     pub wake: Notify,
     /// Output produced by other threads for this client (MONITOR lines).
     pub pending: Mutex<Vec<u8>>,
+    /// The wait of a client blocked in BLPOP & co (for CLIENT UNBLOCK).
+    pub blocked: Mutex<Option<Arc<crate::server::blocking::Waiter>>>,
 }
 
 impl ClientHandle {
@@ -136,6 +138,11 @@ pub struct Client {
     pub clock: Option<(u64, u64)>,
     /// Monotonic time (ns) at which the current top-level command started.
     pub cmd_start_ns: u64,
+    /// Running the commands of an EXEC: blocking commands do not block.
+    pub in_exec: bool,
+    /// Set by a blocking command that found no data: the wait and its timeout in ms
+    /// (0 = none). The dispatcher hands it to the connection, which parks.
+    pub blocked: Option<(Arc<crate::server::blocking::Waiter>, u64)>,
 }
 
 impl Client {
@@ -174,6 +181,8 @@ impl Client {
             shutdown_requested: false,
             clock: None,
             cmd_start_ns: 0,
+            in_exec: false,
+            blocked: None,
         }
     }
 

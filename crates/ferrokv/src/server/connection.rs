@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::blocking::{WaitState, Waiter};
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
@@ -51,20 +52,24 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     // and dropping one per read showed up in the per-request instruction count.
     let wake = handle.wake.notified();
     tokio::pin!(wake);
+    // Requests still in the buffer after a blocking command's wait: run them before reading.
+    let mut resume = false;
     'conn: loop {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
             inbuf.reserve(READ_CHUNK);
         }
-        tokio::select! {
-            biased;
-            r = stream.read_buf(&mut inbuf) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => {
-                    server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        if !std::mem::take(&mut resume) {
+            tokio::select! {
+                biased;
+                r = stream.read_buf(&mut inbuf) => match r {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => {
+                        server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                },
+                _ = &mut wake => {
+                    wake.set(handle.wake.notified());
                 }
-            },
-            _ = &mut wake => {
-                wake.set(handle.wake.notified());
             }
         }
         if handle.is_killed() {
@@ -73,7 +78,8 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         take_pending(&handle, &mut out);
         client.start_batch();
 
-        // Execute every complete request in the buffer.
+        // Execute every complete request in the buffer (up to a command that blocks).
+        let mut blocked = None;
         loop {
             let limits = Limits {
                 max_bulk_len: server.config.proto_max_bulk_len(),
@@ -106,13 +112,22 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         if skipping {
                             client.reply_mode = ReplyMode::SkipThis;
                         }
-                        if let Outcome::Paused = execute(&server, &mut client, &mut out, &argv) {
-                            // CLIENT PAUSE: stop here and retry this request later.
-                            flush(&mut stream, &mut out, &server).await;
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            // The batch's clock must not lag behind a long pause.
-                            client.start_batch();
-                            continue;
+                        match execute(&server, &mut client, &mut out, &argv) {
+                            Outcome::Done => {}
+                            Outcome::Paused => {
+                                // CLIENT PAUSE: stop here and retry this request later.
+                                flush(&mut stream, &mut out, &server).await;
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                // The batch's clock must not lag behind a long pause.
+                                client.start_batch();
+                                continue;
+                            }
+                            Outcome::Blocked(waiter, timeout_ms) => {
+                                let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+                                start += consumed;
+                                blocked = Some((waiter, timeout_ms, owned));
+                                break;
+                            }
                         }
                         match client.reply_mode {
                             ReplyMode::Off => out.buf.truncate(before),
@@ -139,6 +154,26 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         if start > 0 {
             inbuf.drain(..start);
             start = 0;
+        }
+        if let Some((waiter, timeout_ms, argv)) = blocked {
+            let ended = wait_blocked(
+                &server,
+                &mut client,
+                &handle,
+                &mut stream,
+                &mut wake,
+                &mut inbuf,
+                &mut out,
+                waiter,
+                timeout_ms,
+                argv,
+            )
+            .await;
+            if !ended {
+                break;
+            }
+            resume = true;
+            client.start_batch();
         }
         if inbuf.len() > server.config.query_buffer_limit() {
             tracing::warn!(
@@ -190,4 +225,108 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
         out.buf.shrink_to(64 * 1024);
     }
     ok
+}
+
+/// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
+/// remove its registrations.
+fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
+    waiter.finish(state);
+    crate::commands::blocking::unregister(server, waiter);
+    *waiter.client.blocked.lock() = None;
+    server
+        .stats
+        .blocked_clients
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Park a client blocked in BLPOP & co until its wait ends, then put the reply in `out`.
+/// Bytes the client sends meanwhile are kept in `inbuf` (run after the wait, as Redis
+/// does). A BLMOVE that could not be served atomically runs again and may block again.
+/// Returns false when the connection must close (peer gone, CLIENT KILL).
+#[allow(clippy::too_many_arguments)]
+async fn wait_blocked<'h>(
+    server: &Server,
+    client: &mut Client,
+    handle: &'h super::ClientHandle,
+    stream: &mut TcpStream,
+    wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
+    inbuf: &mut Vec<u8>,
+    out: &mut ReplyWriter,
+    mut waiter: Arc<Waiter>,
+    mut timeout_ms: u64,
+    argv: Vec<Vec<u8>>,
+) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        server.stats.blocked_clients.fetch_add(1, Relaxed);
+        *client.handle.blocked.lock() = Some(waiter.clone());
+        // The replies before the blocking command go out now.
+        if !flush(stream, out, server).await {
+            end_wait(server, &waiter, WaitState::Unblocked { error: false });
+            return false;
+        }
+        // A deadline past what the clock can represent is as good as none.
+        let deadline = (timeout_ms > 0)
+            .then(|| tokio::time::Instant::now().checked_add(Duration::from_millis(timeout_ms)))
+            .flatten();
+        let state = loop {
+            let current = waiter.state.lock().clone();
+            if current != WaitState::Waiting {
+                break current;
+            }
+            if handle.is_killed() {
+                end_wait(server, &waiter, WaitState::Unblocked { error: false });
+                return false;
+            }
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut *wake => {
+                    wake.set(handle.wake.notified());
+                }
+                _ = sleep => {
+                    waiter.finish(WaitState::TimedOut);
+                }
+                r = stream.read_buf(inbuf) => match r {
+                    Ok(0) | Err(_) => {
+                        end_wait(server, &waiter, WaitState::Unblocked { error: false });
+                        return false;
+                    }
+                    Ok(n) => {
+                        server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                        if inbuf.len() > server.config.query_buffer_limit() {
+                            end_wait(server, &waiter, WaitState::Unblocked { error: false });
+                            return false;
+                        }
+                    }
+                },
+            }
+        };
+        end_wait(server, &waiter, state.clone());
+        match state {
+            WaitState::Served(reply) => out.buf.extend_from_slice(&reply),
+            WaitState::Unblocked { error: true } => {
+                out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            }
+            WaitState::TimedOut | WaitState::Unblocked { error: false } => out.null_array(),
+            WaitState::Waiting => {}
+            WaitState::Retry => {
+                client.start_batch();
+                let args: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+                match execute(server, client, out, &args) {
+                    Outcome::Blocked(w, t) => {
+                        waiter = w;
+                        timeout_ms = t;
+                        continue;
+                    }
+                    Outcome::Done | Outcome::Paused => {}
+                }
+            }
+        }
+        return true;
+    }
 }

@@ -1,6 +1,7 @@
 //! The server: shared state (configuration, databases, clients, statistics), worker
 //! threads with their event loops, and connections.
 
+pub mod blocking;
 mod client;
 mod connection;
 mod listener;
@@ -230,6 +231,7 @@ impl Server {
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),
+            blocked: Mutex::new(None),
         });
         self.clients.lock().insert(id, h.clone());
         self.stats

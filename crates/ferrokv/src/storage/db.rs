@@ -71,6 +71,9 @@ pub struct LockSet<'s> {
     /// The shard of the last key whose slot was computed (address and length of the key
     /// argument), so a command's key is hashed once, not once for locking and again for access.
     key_hints: SmallVec<[(usize, usize, u16); MAX_KEY_HINTS]>,
+    /// Keys that clients are blocked on and that this command created: (database, key).
+    /// Served before the locks are released (see `server::blocking`).
+    ready: Vec<(usize, Box<[u8]>)>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -83,7 +86,48 @@ impl<'s> LockSet<'s> {
             dbs,
             guards: SmallVec::new(),
             key_hints: SmallVec::new(),
+            ready: Vec::new(),
         }
+    }
+
+    /// Lock one more shard without waiting, while others are held (serving a blocked
+    /// BLMOVE whose destination is elsewhere). Taking a lock out of order is safe only
+    /// because this never waits: false when the shard is busy.
+    pub fn try_lock_extra(&mut self, id: LockId) -> bool {
+        let pos = match self.guards.binary_search_by_key(&id, |(i, _)| *i) {
+            Ok(_) => return true,
+            Err(pos) => pos,
+        };
+        let db = id as usize / SHARDS;
+        let shard = id as usize % SHARDS;
+        let Some(m) = self.dbs.get(db).and_then(|d| d.shards.get(shard)) else {
+            return false;
+        };
+        match m.try_lock() {
+            Some(g) => {
+                self.guards.insert(pos, (id, g));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Note that `key` of database `db`, which clients are blocked on, got a value.
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        if !self.ready.iter().any(|(d, k)| *d == db && **k == *key) {
+            self.ready.push((db, key.into()));
+        }
+    }
+
+    /// True when some blocked-on key got a value during this command.
+    #[inline]
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The ready keys, in the order they were signalled (emptied).
+    pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(&mut self.ready)
     }
 
     /// Lock the given shards (sorted here; duplicates skipped). Must be called on an empty
@@ -238,7 +282,11 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.insert(key, entry);
         shard.touch_watched(key);
+        let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(())
     }
 
@@ -251,6 +299,9 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.insert(key, entry);
         shard.touch_watched(key);
+        if shard.has_blocked(key) {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(())
     }
 

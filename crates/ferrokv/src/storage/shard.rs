@@ -3,10 +3,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use hashbrown::HashMap;
 
 use super::table::KeyTable;
 use super::value::Value;
+use crate::server::blocking::Waiter;
 
 /// A stored entry: the value and its expiry deadline.
 #[derive(Clone, Debug)]
@@ -55,9 +58,27 @@ pub struct Shard {
     pub volatile: usize,
     /// WATCHed keys of this shard and the flags of the clients watching them.
     pub watched: HashMap<Box<[u8]>, Vec<Watcher>>,
+    /// Clients blocked on keys of this shard (BLPOP...), first come first served. Stays
+    /// with its database when SWAPDB moves the data.
+    pub blocked: HashMap<Box<[u8]>, VecDeque<Arc<Waiter>>>,
 }
 
 impl Shard {
+    /// True when some client is blocked on `key`.
+    #[inline]
+    pub fn has_blocked(&self, key: &[u8]) -> bool {
+        !self.blocked.is_empty() && self.blocked.contains_key(key)
+    }
+
+    /// Blocked-on keys of this shard that hold a value now (SWAPDB brought new data).
+    pub fn blocked_keys_present(&self) -> Vec<Box<[u8]>> {
+        self.blocked
+            .keys()
+            .filter(|k| self.map.contains_key(k))
+            .cloned()
+            .collect()
+    }
+
     /// Mark every client watching `key` (Redis's `touchWatchedKey`).
     #[inline]
     pub fn touch_watched(&mut self, key: &[u8]) {

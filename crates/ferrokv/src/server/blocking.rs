@@ -1,0 +1,112 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, BLMPOP, BZMPOP ...).
+//!
+//! A blocking command that finds no data registers one [`Waiter`] in the shard of each of
+//! its keys (`Shard::blocked`, under the shard lock) and its connection parks. A command
+//! that creates one of those keys marks it ready in its [`LockSet`](crate::storage::LockSet);
+//! before that command releases its locks, `commands::blocking::serve_ready` runs the
+//! waiters' pops on their behalf, first come first served, writes each waiter's reply into
+//! its [`WaitState`] and wakes its connection. So no other client's command can take the
+//! element in between, exactly as in Redis. Timeouts, CLIENT UNBLOCK, CLIENT KILL and
+//! disconnects end a wait from the waiting side; either way the waiter's connection then
+//! removes its registrations.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::ClientHandle;
+use crate::storage::list::End;
+
+/// What a blocked client does once one of its keys has data.
+#[derive(Debug, Clone)]
+pub enum BlockOp {
+    /// BLPOP / BRPOP (`count` None: reply `[key, element]`) or BLMPOP (`count` Some:
+    /// reply `[key, [elements]]`).
+    ListPop {
+        /// Which end to pop from.
+        end: End,
+        /// BLMPOP's COUNT.
+        count: Option<usize>,
+    },
+    /// BLMOVE / BRPOPLPUSH: pop at `from`, push to `dst` at `to`, reply with the element.
+    ListMove {
+        /// Destination key.
+        dst: Box<[u8]>,
+        /// Source end.
+        from: End,
+        /// Destination end.
+        to: End,
+    },
+    /// BZPOPMIN / BZPOPMAX (`count` None: reply `[key, member, score]`) or BZMPOP (`count`
+    /// Some: reply `[key, [[member, score], ...]]`).
+    ZPop {
+        /// Pop the highest scores.
+        max: bool,
+        /// BZMPOP's COUNT.
+        count: Option<usize>,
+    },
+}
+
+impl BlockOp {
+    /// True when this operation waits for a list (else a sorted set).
+    pub fn wants_list(&self) -> bool {
+        !matches!(self, BlockOp::ZPop { .. })
+    }
+}
+
+/// Where a wait stands. Only the holder of the state's lock changes it, and only away from
+/// `Waiting`, so a waiter is served at most once and never after it timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitState {
+    /// Still blocked.
+    Waiting,
+    /// Served by another command: the complete reply, in the client's protocol.
+    Served(Vec<u8>),
+    /// The timeout passed (reply: null array).
+    TimedOut,
+    /// CLIENT UNBLOCK: with `error`, reply `-UNBLOCKED ...`, else as a timeout.
+    Unblocked {
+        /// CLIENT UNBLOCK ... ERROR.
+        error: bool,
+    },
+    /// The key got data, but the waiter could not be served atomically (BLMOVE whose
+    /// destination shard was busy): the connection runs the command again.
+    Retry,
+}
+
+/// One blocked client.
+#[derive(Debug)]
+pub struct Waiter {
+    /// The client's shared handle (woken through `wake`).
+    pub client: Arc<ClientHandle>,
+    /// The database of the keys.
+    pub db: usize,
+    /// The keys waited on, in the command's order, without duplicates.
+    pub keys: Vec<Box<[u8]>>,
+    /// What to do when served.
+    pub op: BlockOp,
+    /// Reply in RESP3.
+    pub resp3: bool,
+    /// The current state.
+    pub state: Mutex<WaitState>,
+}
+
+impl Waiter {
+    /// End the wait with `state` if it is still waiting, and wake the connection. Returns
+    /// false when the wait had already ended.
+    pub fn finish(&self, state: WaitState) -> bool {
+        let mut s = self.state.lock();
+        if *s != WaitState::Waiting {
+            return false;
+        }
+        *s = state;
+        drop(s);
+        self.client.wake.notify_one();
+        true
+    }
+
+    /// True while still waiting.
+    pub fn is_waiting(&self) -> bool {
+        *self.state.lock() == WaitState::Waiting
+    }
+}
