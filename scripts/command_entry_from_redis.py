@@ -72,11 +72,15 @@ def spec_rs(spec, ind):
         o+=pad+f"    begin: BeginSearch::Index({bs['spec']['index']}),\n"
     elif bs['type']=='keyword':
         o+=pad+f"    begin: BeginSearch::Keyword {{ keyword: {q(bs['spec']['keyword'])}, start_from: {bs['spec']['startfrom']} }},\n"
+    elif bs['type']=='unknown':
+        o+=pad+"    begin: BeginSearch::Unknown,\n"
     else: raise Exception("unsupported begin_search %r"%bs)
     if fk['type']=='range':
         f=fk['spec']; o+=pad+f"    find: FindKeys::Range {{ lastkey: {f['lastkey']}, keystep: {f['keystep']}, limit: {f['limit']} }},\n"
     elif fk['type']=='keynum':
         f=fk['spec']; o+=pad+f"    find: FindKeys::Keynum {{ keynumidx: {f['keynumidx']}, firstkey: {f['firstkey']}, keystep: {f['keystep']} }},\n"
+    elif fk['type']=='unknown':
+        o+=pad+"    find: FindKeys::Unknown,\n"
     else: raise Exception("unsupported find_keys %r"%fk)
     return o+pad+"}"
 def args_rs(args, ind):

@@ -207,6 +207,11 @@ fn write_key_spec(out: &mut ReplyWriter, spec: &KeySpec) {
             out.bulk(b"startfrom");
             out.int(start_from as i64);
         }
+        BeginSearch::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
     }
     out.bulk(b"find_keys");
     out.map(2);
@@ -241,6 +246,11 @@ fn write_key_spec(out: &mut ReplyWriter, spec: &KeySpec) {
             out.int(firstkey as i64);
             out.bulk(b"keystep");
             out.int(keystep as i64);
+        }
+        FindKeys::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
         }
     }
 }
@@ -525,6 +535,22 @@ fn keys_with_flags(cmd: &Command, specs: &[KeySpec], target: &[&[u8]]) -> Vec<(u
         }
     }
     // Redis's `getkeys_proc` fallbacks of the commands ferrokv implements.
+    if cmd.name == "sort" {
+        // `sortGetKeys`: the sorted key is read, STORE's destination overwritten.
+        return cmd
+            .key_positions(target)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let f: KeyFlags = if i == 0 {
+                    &["RO", "access"]
+                } else {
+                    &["OW", "update"]
+                };
+                (p, f)
+            })
+            .collect();
+    }
     let flags: KeyFlags = match cmd.name {
         "set" => set_key_flags(target),
         "bitfield" => bitfield_key_flags(target),
@@ -599,6 +625,8 @@ fn keys_from_specs(
                     None => continue,
                 }
             }
+            // Redis: a spec it cannot follow makes it use the command's key finder.
+            BeginSearch::Unknown => return None,
         };
         let (last, step) = match spec.find {
             FindKeys::Range {
@@ -632,6 +660,7 @@ fn keys_from_specs(
                 first += firstkey as i64;
                 (first + numkeys - 1, keystep as i64)
             }
+            FindKeys::Unknown => return None,
         };
         if last >= argc || last < first || first >= argc {
             return None;

@@ -23,6 +23,7 @@ pub mod longdouble;
 pub mod memory;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -37,7 +38,7 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 16] {
+fn families() -> [&'static [Command]; 17] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -48,6 +49,7 @@ fn families() -> [&'static [Command]; 16] {
         blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        sort::COMMANDS,
         keys::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

@@ -280,6 +280,8 @@ pub enum BeginSearch {
         /// Where the search starts.
         start_from: i32,
     },
+    /// Not described by a rule (SORT's BY/GET patterns and STORE).
+    Unknown,
 }
 
 /// How the keys after the first are found (key spec `find_keys`).
@@ -303,6 +305,8 @@ pub enum FindKeys {
         /// Step.
         keystep: i32,
     },
+    /// Not described by a rule.
+    Unknown,
 }
 
 /// A Redis 7 key specification.
