@@ -261,7 +261,7 @@ static PARAMS: &[Param] = &[
         "",
         true,
     ),
-    p("appendonly", BOOL, "no", true),
+    p("appendonly", BOOL, "yes", true),
     p(
         "appendfsync",
         Kind::Enum(&["everysec", "always", "no"]),

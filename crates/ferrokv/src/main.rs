@@ -81,6 +81,10 @@ fn main() {
         std::process::id()
     );
     let server = Arc::new(Server::new(config));
+    if let Err(e) = ferrokv::persistence::load::start(&server) {
+        tracing::error!("{}", e);
+        std::process::exit(1);
+    }
     server::start_background(server.clone());
     if let Err(e) = server::run(server, listeners) {
         tracing::error!("{}", e);

@@ -108,7 +108,10 @@ fn served_inside_the_push(port: u16) -> Vec<Vec<u8>> {
 #[test]
 fn push_serves_waiter_atomically() {
     let t = on_both("atomic", served_inside_the_push);
-    assert_eq!(t[1], b"$-1\r\n", "LPOP right after the push must find nothing");
+    assert_eq!(
+        t[1], b"$-1\r\n",
+        "LPOP right after the push must find nothing"
+    );
     assert_eq!(t[2], b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
 }
 
@@ -164,18 +167,30 @@ fn blmove_destination_serves_next_waiter() {
 /// Sorted-set and multi-pop waiters, in RESP2 and RESP3.
 fn zset_and_mpop(port: u16) -> Vec<Vec<u8>> {
     let (mut a, mut b, mut c, mut p) = (conn(port), conn(port), conn(port), conn(port));
-    let mut t = vec![c.request(&["HELLO", "3"]).map(|r| r[..1].to_vec()).expect("hello")];
+    let mut t = vec![c
+        .request(&["HELLO", "3"])
+        .map(|r| r[..1].to_vec())
+        .expect("hello")];
     send(&mut a, &["BZPOPMIN", "z", "0"]);
     wait_blocked(port, 1);
-    send(&mut b, &["BLMPOP", "0", "2", "l1", "l2", "RIGHT", "COUNT", "2"]);
+    send(
+        &mut b,
+        &["BLMPOP", "0", "2", "l1", "l2", "RIGHT", "COUNT", "2"],
+    );
     wait_blocked(port, 2);
     send(&mut c, &["BZMPOP", "0", "1", "z2", "MAX", "COUNT", "5"]);
     wait_blocked(port, 3);
-    t.push(p.request(&["ZADD", "z", "2.5", "b", "1", "a"]).expect("zadd"));
+    t.push(
+        p.request(&["ZADD", "z", "2.5", "b", "1", "a"])
+            .expect("zadd"),
+    );
     t.push(frame(&mut a));
     t.push(p.request(&["RPUSH", "l2", "1", "2", "3"]).expect("rpush"));
     t.push(frame(&mut b));
-    t.push(p.request(&["ZADD", "z2", "1", "x", "inf", "y"]).expect("zadd"));
+    t.push(
+        p.request(&["ZADD", "z2", "1", "x", "inf", "y"])
+            .expect("zadd"),
+    );
     t.push(frame(&mut c));
     t
 }
@@ -202,7 +217,10 @@ fn timeouts_and_unblock(port: u16) -> Vec<Vec<u8>> {
     pipeline.extend(common::encode(&["PING"]));
     a.send_raw(&pipeline).expect("send");
     wait_blocked(port, 1);
-    t.push(p.request(&["CLIENT", "UNBLOCK", &id, "ERROR"]).expect("unblock"));
+    t.push(
+        p.request(&["CLIENT", "UNBLOCK", &id, "ERROR"])
+            .expect("unblock"),
+    );
     t.push(frame(&mut a));
     t.push(frame(&mut a));
     send(&mut a, &["BZPOPMAX", "k", "0"]);
@@ -308,7 +326,10 @@ fn many_producers_and_consumers_exactly_once() {
     for (_, v, _) in received.iter() {
         *seen.entry(v.as_str()).or_default() += 1;
     }
-    assert!(seen.values().all(|&n| n == 1), "an element was delivered twice");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "an element was delivered twice"
+    );
     assert_eq!(seen.len(), PRODUCERS * PER_PRODUCER);
     assert!(
         per_consumer.iter().all(|&n| n > 0),

@@ -758,6 +758,7 @@ fn serve_op(
 ) -> Result<Vec<u8>, CmdError> {
     let mut out = ReplyWriter::new();
     out.resp3 = resp3;
+    let log = logged_form(key, op);
     match op {
         BlockOp::ListPop { end, count } => {
             let items = pop_list(db, key, *end, count.unwrap_or(1))?;
@@ -815,7 +816,48 @@ fn serve_op(
             }
         }
     }
+    let db_index = db.db;
+    db.locks.propagate_as(db_index, log);
     Ok(out.buf)
+}
+
+/// What the append-only file gets for a blocking pop that was served: the non-blocking
+/// command it amounted to (Redis propagates BLPOP as LPOP, BLMOVE as LMOVE...).
+fn logged_form(key: &[u8], op: &BlockOp) -> Vec<Vec<u8>> {
+    let end_word = |e: &End| match e {
+        End::Left => b"LEFT".to_vec(),
+        End::Right => b"RIGHT".to_vec(),
+    };
+    let mut cmd = match op {
+        BlockOp::ListPop { end, .. } => vec![
+            match end {
+                End::Left => b"LPOP".to_vec(),
+                End::Right => b"RPOP".to_vec(),
+            },
+            key.to_vec(),
+        ],
+        BlockOp::ListMove { dst, from, to } => {
+            return vec![
+                b"LMOVE".to_vec(),
+                key.to_vec(),
+                dst.to_vec(),
+                end_word(from),
+                end_word(to),
+            ]
+        }
+        BlockOp::ZPop { max, .. } => vec![
+            if *max {
+                b"ZPOPMAX".to_vec()
+            } else {
+                b"ZPOPMIN".to_vec()
+            },
+            key.to_vec(),
+        ],
+    };
+    if let BlockOp::ListPop { count: Some(n), .. } | BlockOp::ZPop { count: Some(n), .. } = op {
+        cmd.push(n.to_string().into_bytes());
+    }
+    cmd
 }
 
 /// Pop up to `count` elements at `end`; deletes the key once empty.
@@ -943,6 +985,11 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             *state = WaitState::Served(reply);
             drop(state);
             waiter.client.wake.notify_one();
+            // The pushing command's own log entry is already queued: the pop follows it.
+            if let Some(cmds) = locks.rewrite.take() {
+                locks.propagate.extend(cmds);
+            }
+            locks.changes = 0;
         } else {
             drop(state);
         }

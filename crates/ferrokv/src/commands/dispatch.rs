@@ -276,6 +276,12 @@ pub fn run(
         // can see the keys.
         super::blocking::serve_ready(server, &mut locks, client.command_time_ms());
     }
+    if !locks.propagate.is_empty() && server.aof.enabled() {
+        // Logged while the locks are held: writes to the same keys reach the log in the
+        // order they took effect.
+        let offset = server.aof.append(&locks.propagate, cmd.name == "exec");
+        client.last_write_offset = offset;
+    }
     drop(locks);
     finish(server, client, id, cmd, args, start, !result);
 }
@@ -295,6 +301,7 @@ pub fn call_handler<'s>(
     let now = client.command_time_ms();
     // A CLIENT NO-TOUCH client touches keys only with TOUCH.
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
+    let db = client.db;
     let mut ctx = Ctx {
         server,
         client,
@@ -304,7 +311,9 @@ pub fn call_handler<'s>(
         name,
         touch,
     };
-    match (cmd.handler)(&mut ctx, args) {
+    let result = (cmd.handler)(&mut ctx, args);
+    collect_propagation(ctx.locks, db, args);
+    match result {
         Ok(()) => true,
         Err(e) => {
             let msg = e.message(name);
@@ -312,6 +321,22 @@ pub fn call_handler<'s>(
             ctx.out.error(&msg);
             false
         }
+    }
+}
+
+/// After one command (top-level or inside EXEC): if it changed the dataset, queue what the
+/// append-only file must get: its deterministic form if the handler gave one, else its own
+/// arguments (as Redis propagates a command whose `dirty` count moved).
+fn collect_propagation(locks: &mut LockSet<'_>, db: usize, args: &[&[u8]]) {
+    let rewrite = locks.rewrite.take();
+    if std::mem::take(&mut locks.changes) == 0 {
+        return;
+    }
+    match rewrite {
+        Some(cmds) => locks.propagate.extend(cmds),
+        None => locks
+            .propagate
+            .push((db, args.iter().map(|a| a.to_vec()).collect())),
     }
 }
 

@@ -933,6 +933,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         tables.push(empty_shard(shard));
     }
     ctx.server.stats.dirty(removed as u64);
+    ctx.locks.note_change();
     free_tables(tables, removed, lazy);
     ctx.out.ok();
     Ok(())
@@ -956,6 +957,7 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     // Redis counts the removed keys plus one for the flush itself.
     ctx.server.stats.dirty(removed as u64 + 1);
+    ctx.locks.note_change();
     free_tables(tables, removed, lazy);
     ctx.out.ok();
     Ok(())
@@ -1050,6 +1052,7 @@ fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.locks.note_volatile(b);
     }
     ctx.server.stats.dirty(1);
+    ctx.locks.note_change();
     ctx.out.ok();
     Ok(())
 }

@@ -140,6 +140,12 @@ pub struct Client {
     pub cmd_start_ns: u64,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
+    /// Log offset after this client's last logged write (`appendfsync always` holds the
+    /// replies until the log is durable up to here).
+    pub last_write_offset: u64,
+    /// The AOF loader: command time is 0, so no key counts as expired while the log is
+    /// replayed (expiries are in the log as DELs, where they happened).
+    pub loading: bool,
     /// Set by a blocking command that found no data: the wait and its timeout in ms
     /// (0 = none). The dispatcher hands it to the connection, which parks.
     pub blocked: Option<(Arc<crate::server::blocking::Waiter>, u64)>,
@@ -153,6 +159,9 @@ impl Client {
 
     /// The current command's time in Unix ms.
     pub fn command_time_ms(&self) -> u64 {
+        if self.loading {
+            return 0;
+        }
         match self.clock {
             Some((wall, mono)) => wall + self.cmd_start_ns.saturating_sub(mono) / 1_000_000,
             None => crate::util::now_ms(),
@@ -182,6 +191,8 @@ impl Client {
             clock: None,
             cmd_start_ns: 0,
             in_exec: false,
+            loading: false,
+            last_write_offset: 0,
             blocked: None,
         }
     }

@@ -183,6 +183,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             break;
         }
         client.publish_info(out.resp3, inbuf.len());
+        wait_for_durability(&server).await;
         if !flush(&mut stream, &mut out, &server).await {
             break;
         }
@@ -261,6 +262,7 @@ async fn wait_blocked<'h>(
         server.stats.blocked_clients.fetch_add(1, Relaxed);
         *client.handle.blocked.lock() = Some(waiter.clone());
         // The replies before the blocking command go out now.
+        wait_for_durability(server).await;
         if !flush(stream, out, server).await {
             end_wait(server, &waiter, WaitState::Unblocked { error: false });
             return false;
@@ -328,5 +330,17 @@ async fn wait_blocked<'h>(
             }
         }
         return true;
+    }
+}
+
+/// With `appendfsync always`, replies wait until everything logged so far is on disk, so
+/// no reply (to a writer, or to a reader of fresh data) gets ahead of the log.
+async fn wait_for_durability(server: &Server) {
+    let aof = &server.aof;
+    if aof.enabled() && aof.fsync() == crate::persistence::aof::Fsync::Always {
+        let target = aof.appended();
+        if aof.durable() < target {
+            aof.wait_durable(target).await;
+        }
     }
 }

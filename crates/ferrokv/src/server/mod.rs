@@ -39,6 +39,8 @@ pub struct Server {
     pub command_stats: Vec<CommandStats>,
     /// Error replies by error code (INFO errorstats).
     pub error_stats: Mutex<HashMap<String, u64>>,
+    /// The append-only file.
+    pub aof: Arc<crate::persistence::aof::Aof>,
     /// Connected clients by id.
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// Next CLIENT ID.
@@ -109,6 +111,7 @@ impl Server {
             pause_active: AtomicBool::new(false),
             peak_memory: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            aof: Arc::new(crate::persistence::aof::Aof::default()),
             port: AtomicU64::new(0),
         }
     }
@@ -122,6 +125,10 @@ impl Server {
     pub fn shutdown(&self, reason: &str) -> ! {
         self.shutting_down.store(true, Ordering::Release);
         tracing::warn!("{}: shutting down", reason);
+        if self.aof.enabled() {
+            tracing::info!("Calling fsync() on the AOF file.");
+            self.aof.flush_all();
+        }
         tracing::info!("ferrokv is now ready to exit, bye bye...");
         std::process::exit(0)
     }
@@ -215,8 +222,18 @@ impl Server {
 
     /// Register a new connection and return its handle.
     pub fn register_client(&self, addr: String, laddr: String, fd: i64) -> Arc<ClientHandle> {
+        let h = self.new_client_handle(addr, laddr, fd);
+        self.clients.lock().insert(h.id, h.clone());
+        self.stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        h
+    }
+
+    /// A client handle that is not listed among the connections (the AOF loader's).
+    pub fn new_client_handle(&self, addr: String, laddr: String, fd: i64) -> Arc<ClientHandle> {
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let h = Arc::new(ClientHandle {
+        Arc::new(ClientHandle {
             id,
             addr,
             laddr,
@@ -232,12 +249,7 @@ impl Server {
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),
             blocked: Mutex::new(None),
-        });
-        self.clients.lock().insert(id, h.clone());
-        self.stats
-            .total_connections_received
-            .fetch_add(1, Ordering::Relaxed);
-        h
+        })
     }
 
     /// Forget a closed connection.

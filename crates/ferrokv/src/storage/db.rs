@@ -74,6 +74,15 @@ pub struct LockSet<'s> {
     /// Keys that clients are blocked on and that this command created: (database, key).
     /// Served before the locks are released (see `server::blocking`).
     ready: Vec<(usize, Box<[u8]>)>,
+    /// Changes made to the dataset by the running command (reset per command): a command
+    /// that changed something is written to the append-only file.
+    pub changes: u32,
+    /// What the running command asked to log instead of itself (its deterministic form:
+    /// EXPIRE as PEXPIREAT...), with the database of each.
+    pub rewrite: Option<Vec<(usize, Vec<Vec<u8>>)>>,
+    /// Effects to write to the append-only file when the locks are released, in order:
+    /// (database, command).
+    pub propagate: Vec<(usize, Vec<Vec<u8>>)>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -87,7 +96,28 @@ impl<'s> LockSet<'s> {
             guards: SmallVec::new(),
             key_hints: SmallVec::new(),
             ready: Vec::new(),
+            changes: 0,
+            rewrite: None,
+            propagate: Vec::new(),
         }
+    }
+
+    /// Count a change to the dataset by the running command.
+    #[inline]
+    pub fn note_change(&mut self) {
+        self.changes = self.changes.saturating_add(1);
+    }
+
+    /// Log `cmd` (in database `db`) for the running command instead of its own arguments.
+    /// May be called several times (one command logged as several).
+    pub fn propagate_as(&mut self, db: usize, cmd: Vec<Vec<u8>>) {
+        self.rewrite.get_or_insert_with(Vec::new).push((db, cmd));
+    }
+
+    /// Log `cmd` now, before the running command's own entry (a key deleted by lazy expiry
+    /// is logged as DEL where it happened).
+    pub fn propagate_now(&mut self, db: usize, cmd: Vec<Vec<u8>>) {
+        self.propagate.push((db, cmd));
     }
 
     /// Lock one more shard without waiting, while others are held (serving a blocked
@@ -237,26 +267,35 @@ impl<'a, 's> DbView<'a, 's> {
             .ok_or(CmdError::Internal("key's shard is not locked"))
     }
 
-    /// Look up a live entry, deleting it first if it has expired.
+    /// Look up a live entry, deleting it first if it has expired (the deletion is logged
+    /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
         let now = self.now;
-        let stats = self.stats;
         let touch = self.touch;
-        let shard = self.shard(key)?;
-        let expired = match shard.map.get(key) {
+        let expired = match self.shard(key)?.map.get(key) {
             None => return Ok(None),
             Some(e) => e.is_expired(now),
         };
         if expired {
-            shard.remove(key);
-            shard.touch_watched_expired(key);
-            stats.expired_key(key);
+            self.remove_expired(key)?;
             return Ok(None);
         }
+        let shard = self.shard(key)?;
         if touch {
             return Ok(shard.map.get_mut_touch(key));
         }
         Ok(shard.map.get_mut(key))
+    }
+
+    fn remove_expired(&mut self, key: &[u8]) -> Result<(), CmdError> {
+        let shard = self.shard(key)?;
+        shard.remove(key);
+        shard.touch_watched_expired(key);
+        self.stats.expired_key(key);
+        let db = self.db;
+        self.locks
+            .propagate_now(db, vec![b"DEL".to_vec(), key.to_vec()]);
+        Ok(())
     }
 
     /// The live value under `key`.
@@ -284,6 +323,7 @@ impl<'a, 's> DbView<'a, 's> {
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
+        self.locks.note_change();
         if blocked {
             self.locks.signal_ready(self.db, key);
         }
@@ -302,6 +342,7 @@ impl<'a, 's> DbView<'a, 's> {
         if shard.has_blocked(key) {
             self.locks.signal_ready(self.db, key);
         }
+        self.locks.note_change();
         Ok(())
     }
 
@@ -324,6 +365,7 @@ impl<'a, 's> DbView<'a, 's> {
         shard.remove(key);
         shard.touch_watched(key);
         self.stats.dirty(1);
+        self.locks.note_change();
         Ok(true)
     }
 
@@ -336,6 +378,7 @@ impl<'a, 's> DbView<'a, 's> {
         let e = shard.remove(key);
         shard.touch_watched(key);
         self.stats.dirty(1);
+        self.locks.note_change();
         Ok(e)
     }
 
@@ -351,6 +394,7 @@ impl<'a, 's> DbView<'a, 's> {
         shard.set_expire(key, at);
         shard.touch_watched(key);
         self.stats.dirty(1);
+        self.locks.note_change();
         Ok(true)
     }
 
@@ -358,6 +402,7 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn modified(&mut self, key: &[u8]) -> Result<(), CmdError> {
         self.shard(key)?.touch_watched(key);
         self.stats.dirty(1);
+        self.locks.note_change();
         Ok(())
     }
 

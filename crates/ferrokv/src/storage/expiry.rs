@@ -62,6 +62,14 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
             continue;
         }
         let expired = shard.collect_expired(now_ms());
+        if !expired.is_empty() && server.aof.enabled() {
+            // Logged under the shard lock, in order with the writes to these keys.
+            let dels: Vec<(usize, Vec<Vec<u8>>)> = expired
+                .iter()
+                .map(|k| (db_idx, vec![b"DEL".to_vec(), k.to_vec()]))
+                .collect();
+            server.aof.append(&dels, false);
+        }
         if shard.volatile > 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }

@@ -1,0 +1,524 @@
+//! The append-only file, in Redis 7's multi-part layout: `appendonlydir/` holds a base
+//! file, incremental files and a manifest naming them (`appendonly.aof.manifest`), so
+//! Redis 7 can load what ferrokv writes and the other way round.
+//!
+//! Writes are logged while their shard locks are held (so the log's order is the order in
+//! which writes to the same keys took effect), in deterministic form (the dispatcher and
+//! the handlers choose it: EXPIRE as PEXPIREAT, expired keys as DEL, ...). Appending only
+//! copies bytes into a buffer; one writer thread writes the buffer out and fsyncs by
+//! policy. With `appendfsync always`, connections hold their replies until the fsync
+//! covering everything appended before them has finished: one fsync serves every client
+//! waiting at that moment (group commit).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// fsync before replying to the writes it covers.
+    Always,
+    /// fsync once a second.
+    EverySec,
+    /// Leave it to the kernel.
+    No,
+}
+
+impl Fsync {
+    /// From the config value.
+    pub fn from_name(name: &str) -> Fsync {
+        match name {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+/// One file named by the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AofFile {
+    /// File name inside the AOF directory.
+    pub name: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// `b` base, `i` incremental, `h` history.
+    pub kind: char,
+}
+
+/// The manifest: a base file and the incremental files after it, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// The base (an RDB or AOF snapshot), if any.
+    pub base: Option<AofFile>,
+    /// Incremental files, oldest first.
+    pub incrs: Vec<AofFile>,
+}
+
+impl Manifest {
+    /// Parse Redis 7's manifest format: `file <name> seq <n> type <b|i|h>` per line.
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let mut m = Manifest::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = split_words(line).ok_or(format!("line {}: bad quoting", n + 1))?;
+            let mut name = None;
+            let mut seq = None;
+            let mut kind = None;
+            for pair in words.chunks(2) {
+                match pair {
+                    [k, v] if k == "file" => name = Some(v.clone()),
+                    [k, v] if k == "seq" => seq = v.parse::<u64>().ok(),
+                    [k, v] if k == "type" => kind = v.chars().next(),
+                    [_, _] => {}
+                    _ => return Err(format!("line {}: odd number of words", n + 1)),
+                }
+            }
+            let (Some(name), Some(seq), Some(kind)) = (name, seq, kind) else {
+                return Err(format!("line {}: missing file, seq or type", n + 1));
+            };
+            if name.contains('/') {
+                return Err(format!("line {}: file name with a path", n + 1));
+            }
+            let f = AofFile { name, seq, kind };
+            match kind {
+                'b' => m.base = Some(f),
+                'i' => m.incrs.push(f),
+                'h' => {}
+                _ => return Err(format!("line {}: unknown file type '{}'", n + 1, kind)),
+            }
+        }
+        Ok(m)
+    }
+
+    /// The manifest's text.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for f in self.base.iter().chain(self.incrs.iter()) {
+            s.push_str(&format!(
+                "file {} seq {} type {}\n",
+                quote(&f.name),
+                f.seq,
+                f.kind
+            ));
+        }
+        s
+    }
+}
+
+/// Split on spaces, honouring double quotes (file names are quoted when they need it).
+fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else {
+            return Some(out);
+        };
+        let mut word = String::new();
+        if c == '"' {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => word.push(chars.next()?),
+                    ch => word.push(ch),
+                }
+            }
+        } else {
+            while let Some(&ch) = chars.peek() {
+                if ch == ' ' {
+                    break;
+                }
+                word.push(ch);
+                chars.next();
+            }
+        }
+        out.push(word);
+    }
+}
+
+fn quote(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// Append one command in RESP (what the file holds).
+pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+struct Pending {
+    /// Bytes appended and not yet handed to the writer thread.
+    buf: Vec<u8>,
+    /// Database of the last logged command (a SELECT is logged when it changes).
+    last_db: Option<usize>,
+}
+
+/// The append-only file of a running server.
+pub struct Aof {
+    pending: Mutex<Pending>,
+    wake_writer: Condvar,
+    enabled: AtomicBool,
+    fsync: AtomicU8,
+    /// Total bytes appended since start.
+    appended: AtomicU64,
+    /// Total bytes written to the file and fsynced (with `always`/`everysec`) or written
+    /// (with `no`).
+    durable: AtomicU64,
+    /// Woken after every step of `durable`.
+    pub durable_notify: tokio::sync::Notify,
+    /// The last write failed (writes are refused with MISCONF until one succeeds).
+    write_failed: AtomicBool,
+    /// The error of the last failed write.
+    pub last_error: Mutex<String>,
+    /// The incremental file being appended to.
+    file: Mutex<Option<File>>,
+    /// The directory and the manifest.
+    pub layout: Mutex<Layout>,
+    /// Size of the current incremental file (INFO aof_current_size).
+    pub current_size: AtomicU64,
+}
+
+/// Where the files are.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// `appenddirname` inside `dir`.
+    pub dir: PathBuf,
+    /// `appendfilename`: the prefix of every file name.
+    pub prefix: String,
+    /// The current manifest.
+    pub manifest: Manifest,
+}
+
+impl Layout {
+    /// Path of the manifest.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.manifest", self.prefix))
+    }
+
+    /// Write the manifest atomically (temporary file, fsync, rename, fsync the directory):
+    /// a crash leaves either the old or the new manifest, never a torn one.
+    pub fn save_manifest(&self) -> std::io::Result<()> {
+        let tmp = self.dir.join(format!("temp-{}.manifest", self.prefix));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(self.manifest.to_text().as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.manifest_path())?;
+        sync_dir(&self.dir)
+    }
+}
+
+/// fsync a directory, so a rename or a new file in it survives a crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Default for Aof {
+    fn default() -> Self {
+        Aof {
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                last_db: None,
+            }),
+            wake_writer: Condvar::new(),
+            enabled: AtomicBool::new(false),
+            fsync: AtomicU8::new(1),
+            appended: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            durable_notify: tokio::sync::Notify::new(),
+            write_failed: AtomicBool::new(false),
+            last_error: Mutex::new(String::new()),
+            file: Mutex::new(None),
+            layout: Mutex::new(Layout::default()),
+            current_size: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Aof {
+    /// True while writes are being logged.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The fsync policy.
+    pub fn fsync(&self) -> Fsync {
+        match self.fsync.load(Ordering::Relaxed) {
+            0 => Fsync::Always,
+            2 => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+
+    /// Change the fsync policy (CONFIG SET appendfsync).
+    pub fn set_fsync(&self, policy: Fsync) {
+        let v = match policy {
+            Fsync::Always => 0,
+            Fsync::EverySec => 1,
+            Fsync::No => 2,
+        };
+        self.fsync.store(v, Ordering::Relaxed);
+        self.wake_writer.notify_one();
+    }
+
+    /// True when the last write to the file failed (MISCONF for writes).
+    pub fn write_failed(&self) -> bool {
+        self.write_failed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes appended so far.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    /// Bytes durable so far (see the field).
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Log commands (database, arguments) in order; with `transaction` and more than one
+    /// command, as one MULTI/EXEC block so a reload applies all or nothing. Returns the
+    /// log offset after them.
+    pub fn append(&self, cmds: &[(usize, Vec<Vec<u8>>)], transaction: bool) -> u64 {
+        let mut p = self.pending.lock();
+        let before = p.buf.len();
+        let wrap = transaction && cmds.len() > 1;
+        let mut first = true;
+        for (db, args) in cmds {
+            if p.last_db != Some(*db) {
+                let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
+                encode_command(&mut p.buf, &select);
+                p.last_db = Some(*db);
+            }
+            if wrap && first {
+                encode_command(&mut p.buf, &[b"MULTI".to_vec()]);
+            }
+            first = false;
+            encode_command(&mut p.buf, args);
+        }
+        if wrap {
+            encode_command(&mut p.buf, &[b"EXEC".to_vec()]);
+        }
+        let added = (p.buf.len() - before) as u64;
+        let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
+        let was_empty = before == 0;
+        drop(p);
+        if was_empty {
+            self.wake_writer.notify_one();
+        }
+        end
+    }
+
+    /// Wait (asynchronously) until everything appended up to `offset` is durable.
+    pub async fn wait_durable(&self, offset: u64) {
+        loop {
+            let notified = self.durable_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.durable() >= offset || !self.enabled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Start logging to `file` (the open incremental file, positioned at its end).
+    pub fn start(&self, file: File, size: u64, policy: Fsync) {
+        *self.file.lock() = Some(file);
+        self.current_size.store(size, Ordering::Relaxed);
+        self.set_fsync(policy);
+        self.pending.lock().last_db = None;
+        self.enabled.store(true, Ordering::Release);
+    }
+
+    /// Write out and fsync everything appended so far (shutdown).
+    pub fn flush_all(&self) {
+        let data = std::mem::take(&mut self.pending.lock().buf);
+        let mut file = self.file.lock();
+        if let Some(f) = file.as_mut() {
+            if !data.is_empty() {
+                if let Err(e) = f.write_all(&data) {
+                    tracing::warn!("Error writing to the AOF file at shutdown: {}", e);
+                }
+            }
+            let _ = f.sync_data();
+        }
+    }
+
+    /// The writer thread: write what was appended, fsync by policy, advance `durable`.
+    pub fn run_writer(self: Arc<Self>) {
+        let mut last_fsync = Instant::now();
+        let mut unsynced = false;
+        let mut failed: Vec<u8> = Vec::new();
+        loop {
+            let (data, end) = {
+                let mut p = self.pending.lock();
+                if p.buf.is_empty() && failed.is_empty() {
+                    self.wake_writer.wait_for(
+                        &mut p,
+                        Duration::from_millis(if unsynced { 100 } else { 1000 }),
+                    );
+                }
+                (
+                    std::mem::take(&mut p.buf),
+                    self.appended.load(Ordering::Acquire),
+                )
+            };
+            let mut out = std::mem::take(&mut failed);
+            out.extend_from_slice(&data);
+            if !out.is_empty() {
+                match self.write_out(&out) {
+                    Ok(()) => {
+                        unsynced = true;
+                        if self.write_failed.swap(false, Ordering::Relaxed) {
+                            tracing::warn!("AOF write error looks solved. Redis can write again.");
+                        }
+                    }
+                    Err(e) => {
+                        if !self.write_failed.swap(true, Ordering::Relaxed) {
+                            tracing::warn!("Error writing to the AOF file: {}", e);
+                        }
+                        *self.last_error.lock() = e.to_string();
+                        failed = out;
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                }
+            }
+            let policy = self.fsync();
+            let due = match policy {
+                Fsync::Always => unsynced,
+                Fsync::EverySec => unsynced && last_fsync.elapsed() >= Duration::from_secs(1),
+                Fsync::No => false,
+            };
+            if due {
+                if let Some(f) = self.file.lock().as_mut() {
+                    if let Err(e) = f.sync_data() {
+                        tracing::warn!("Can't fsync the AOF file: {}", e);
+                        *self.last_error.lock() = e.to_string();
+                        self.write_failed.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                last_fsync = Instant::now();
+                unsynced = false;
+            }
+            if policy != Fsync::Always || !unsynced {
+                // Everything up to `end` is written (and, with `always`, fsynced).
+                self.durable.store(end, Ordering::Release);
+                self.durable_notify.notify_waiters();
+            }
+        }
+    }
+
+    fn write_out(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut file = self.file.lock();
+        let f = file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("no AOF file open"))?;
+        f.write_all(data)?;
+        self.current_size
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Switch logging to a new incremental file (AOF rewrite): everything appended before
+    /// this call goes to the old file, everything after to `file`. Returns after the old
+    /// file has everything written and fsynced.
+    pub fn switch_file(&self, file: File) -> std::io::Result<()> {
+        // Hold the append lock so no command is logged half in each file.
+        let mut p = self.pending.lock();
+        let data = std::mem::take(&mut p.buf);
+        let mut current = self.file.lock();
+        if let Some(f) = current.as_mut() {
+            f.write_all(&data)?;
+            f.sync_data()?;
+        }
+        *current = Some(file);
+        self.current_size.store(0, Ordering::Relaxed);
+        p.last_db = None;
+        Ok(())
+    }
+}
+
+/// Open (or create) an incremental file for appending; returns it and its size.
+pub fn open_for_append(path: &Path) -> std::io::Result<(File, u64)> {
+    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = f.metadata()?.len();
+    Ok((f, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trip() {
+        let text = "file appendonly.aof.1.base.rdb seq 1 type b\n\
+                    file appendonly.aof.1.incr.aof seq 1 type i\n\
+                    file \"we ird.aof\" seq 2 type i\n";
+        let m = Manifest::parse(text).unwrap();
+        assert_eq!(m.base.as_ref().unwrap().name, "appendonly.aof.1.base.rdb");
+        assert_eq!(m.incrs.len(), 2);
+        assert_eq!(m.incrs[1].name, "we ird.aof");
+        assert_eq!(Manifest::parse(&m.to_text()).unwrap(), m);
+        assert!(Manifest::parse("file x seq\n").is_err());
+        assert!(Manifest::parse("file ../x seq 1 type i\n").is_err());
+        assert!(Manifest::parse("file x seq 1 type z\n").is_err());
+    }
+
+    #[test]
+    fn append_logs_select_and_transactions() {
+        let aof = Aof::default();
+        aof.append(
+            &[(0, vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()])],
+            false,
+        );
+        aof.append(
+            &[
+                (0, vec![b"INCR".to_vec(), b"a".to_vec()]),
+                (2, vec![b"DEL".to_vec(), b"b".to_vec()]),
+            ],
+            true,
+        );
+        let buf = aof.pending.lock().buf.clone();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+             *1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\n\
+             *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"
+        );
+        assert_eq!(aof.appended(), text.len() as u64);
+    }
+}
