@@ -75,3 +75,38 @@ echo "| data | redis bytes | ferrokv bytes | ratio ferrokv/redis |"
 echo "|---|---:|---:|---:|"
 echo "| per string key ($STRINGS x 13 B key + 32 B value) | $r_str | $f_str | $(ratio "$f_str" "$r_str") |"
 echo "| per hash ($HASHES x 10 fields of 7 B + 16 B) | $r_hash | $f_hash | $(ratio "$f_hash" "$r_hash") |"
+
+# ---------------------------------------------------------------------------------------
+# LISTS: LISTS (default 100000) lists `list:%06d` of 10 elements `item-0`..`item-9`, one
+# RPUSH each, loaded into a freshly started server of each kind; reports the RSS growth per
+# list. (Only this section: STRINGS=1 HASHES=1 scripts/memory.sh.)
+LISTS=${LISTS:-100000}
+python3 - "$data" "$LISTS" <<'PY'
+import sys
+out, lists = sys.argv[1], int(sys.argv[2])
+with open(out + "/lists.resp", "wb") as f:
+    for i in range(lists):
+        args = [b"RPUSH", b"list:%06d" % i] + [b"item-%d" % j for j in range(10)]
+        f.write(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+PY
+
+# load_lists NAME -> prints bytes per list
+load_lists() {
+    local name=$1 port pid rss0 rss1
+    port=$(free_port)
+    start_server "$name" "$port"
+    pid=$STARTED_PID
+    sleep 0.5
+    rss0=$(rss_kb "$pid")
+    redis-cli -p "$port" --pipe <"$data/lists.resp" >"$data/$name-lists.log" 2>&1 ||
+        { cat "$data/$name-lists.log" >&2; die "$name: loading lists failed"; }
+    sleep 0.5
+    rss1=$(rss_kb "$pid")
+    echo "$name: RSS $rss0 kB at start, $rss1 kB after $LISTS lists" >&2
+    stop_server "$pid"
+    python3 -c "print('%.1f' % (($rss1 - $rss0) * 1024 / $LISTS))"
+}
+
+r_list=$(load_lists redis)
+f_list=$(load_lists ferrokv)
+echo "| per list ($LISTS x 10 elements of 6 B, 11 B keys) | $r_list | $f_list | $(ratio "$f_list" "$r_list") |"

@@ -658,7 +658,7 @@ fn keys_from_specs(
                     .and_then(|s| s.parse().ok())
                     .filter(|n| *n >= 0)?;
                 first += firstkey as i64;
-                (first + numkeys - 1, keystep as i64)
+                (first.saturating_add(numkeys) - 1, keystep as i64)
             }
             FindKeys::Unknown => return None,
         };
