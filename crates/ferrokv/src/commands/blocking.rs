@@ -11,13 +11,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::dispatch::LockIds;
+use super::lists::{list_limits, move_element, mpop_key_positions, parse_end, parse_mpop};
 use super::longdouble::LongDouble;
 use super::table::{argflags, doc, Arg, BeginSearch, FindKeys, KeySpec};
 use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::{BlockOp, WaitState, Waiter};
 use crate::server::Server;
 use crate::storage::db::{lock_id, shard_of, DbView};
-use crate::storage::list::{End, ListLimits, ListValue};
+use crate::storage::list::{End, ListLimits};
 use crate::storage::zset::ZSetValue;
 use crate::storage::{LockSet, Value};
 use crate::util::eq_ic;
@@ -476,39 +477,22 @@ fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(ms as u64)
 }
 
-/// LEFT or RIGHT.
-fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
-    if eq_ic(arg, "left") {
-        Ok(End::Left)
-    } else if eq_ic(arg, "right") {
-        Ok(End::Right)
-    } else {
-        Err(CmdError::Syntax)
-    }
-}
-
 /// Key positions of BLMPOP/BZMPOP: `timeout numkeys key... where [COUNT n]`.
 fn mpop_keys_at_2(args: &[&[u8]]) -> Vec<usize> {
-    let n = args
-        .get(2)
-        .and_then(|a| crate::util::parse_canonical_i64(a))
-        .unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    (3..args.len().min(3 + n as usize)).collect()
+    mpop_key_positions(args, 2)
 }
 
-/// BLMPOP/BZMPOP arguments after the timeout: `numkeys key... word [COUNT n]`, checked in
-/// Redis's order. `word` parses the LEFT/RIGHT or MIN/MAX word (true = the second one).
-struct MPop {
+/// BZMPOP's arguments after the timeout: `numkeys key... MIN|MAX [COUNT n]`, checked in
+/// Redis's order (true = MAX).
+struct ZMPop {
     first_key: usize,
     numkeys: usize,
     second: bool,
     count: usize,
 }
 
-fn parse_mpop(args: &[&[u8]], first: &str, second: &str) -> Result<MPop, CmdError> {
+fn parse_zmpop(args: &[&[u8]]) -> Result<ZMPop, CmdError> {
+    let (first, second) = ("min", "max");
     const NUMKEYS_AT: usize = 2;
     let numkeys = positive(args.get(NUMKEYS_AT), "ERR numkeys should be greater than 0")?;
     let where_at = NUMKEYS_AT.saturating_add(numkeys).saturating_add(1);
@@ -532,7 +516,7 @@ fn parse_mpop(args: &[&[u8]], first: &str, second: &str) -> Result<MPop, CmdErro
         }
         j += 1;
     }
-    Ok(MPop {
+    Ok(ZMPop {
         first_key: NUMKEYS_AT + 1,
         numkeys,
         second,
@@ -549,7 +533,7 @@ fn positive(arg: Option<&&[u8]>, msg: &'static str) -> Result<usize, CmdError> {
     }
 }
 
-fn list_limits(server: &Server) -> ListLimits {
+fn server_list_limits(server: &Server) -> ListLimits {
     ListLimits {
         max_listpack_size: server.config.list_max_listpack_size(),
     }
@@ -567,16 +551,8 @@ fn brpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn blmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let m = parse_mpop(args, "left", "right")?;
-    let end = if m.second { End::Right } else { End::Left };
-    list_pop_or_block(
-        ctx,
-        args,
-        m.first_key,
-        m.first_key + m.numkeys,
-        end,
-        Some(m.count),
-    )
+    let m = parse_mpop(args, 2)?;
+    list_pop_or_block(ctx, args, m.keys.start, m.keys.end, m.end, Some(m.count))
 }
 
 fn bzpopmin(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -588,7 +564,7 @@ fn bzpopmax(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let m = parse_mpop(args, "min", "max")?;
+    let m = parse_zmpop(args)?;
     zset_pop_or_block(
         ctx,
         args,
@@ -623,7 +599,7 @@ fn list_pop_or_block(
     let timeout = parse_timeout(args[timeout_at])?;
     let keys = args.get(keys_from..keys_to).unwrap_or_default();
     let op = BlockOp::ListPop { end, count };
-    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx.server));
+    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx));
     for key in keys {
         let (mut db, out) = ctx.db_out();
         match db.value(key)? {
@@ -652,7 +628,7 @@ fn zset_pop_or_block(
     let timeout = parse_timeout(args[timeout_at])?;
     let keys = args.get(keys_from..keys_to).unwrap_or_default();
     let op = BlockOp::ZPop { max, count };
-    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx.server));
+    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx));
     for key in keys {
         let (mut db, out) = ctx.db_out();
         match db.value(key)? {
@@ -683,7 +659,7 @@ fn move_or_block(
         from,
         to,
     };
-    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx.server));
+    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx));
     let (mut db, out) = ctx.db_out();
     match db.value(src)? {
         Some(Value::List(l)) if !l.is_empty() => {
@@ -772,30 +748,10 @@ fn serve_op(
             }
         }
         BlockOp::ListMove { dst, from, to } => {
-            // Redis checks the destination's type before popping (lmoveGenericCommand).
-            let dst_is_list = match db.value(dst)? {
-                None | Some(Value::List(_)) => true,
-                Some(_) => false,
-            };
-            if !dst_is_list {
-                return Err(CmdError::WrongType);
+            match move_element(db, key, dst, *from, *to, limits)? {
+                Some(item) => out.bulk(&item),
+                None => out.null(),
             }
-            let Some(item) = pop_list(db, key, *from, 1)?.pop() else {
-                out.null();
-                return Ok(out.buf);
-            };
-            match db.value(dst)? {
-                Some(Value::List(l)) => {
-                    l.push(*to, &item, limits);
-                    db.modified(dst)?;
-                }
-                _ => {
-                    let mut l = ListValue::new();
-                    l.push(*to, &item, limits);
-                    db.set(dst, Value::List(l))?;
-                }
-            }
-            out.bulk(&item);
         }
         BlockOp::ZPop { max, count } => {
             let items = pop_zset(db, key, *max, count.unwrap_or(1))?;
@@ -921,7 +877,7 @@ pub fn serve_ready<'s>(server: &'s Server, locks: &mut LockSet<'s>, now: u64) {
 
 /// Serve the waiters of one ready key while it has data.
 fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[u8], now: u64) {
-    let limits = list_limits(server);
+    let limits = server_list_limits(server);
     let shard_index = shard_of(key);
     let mut i = 0;
     loop {
