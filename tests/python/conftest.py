@@ -71,3 +71,29 @@ def server(tmp_path_factory):
         log.close()
 
 
+
+
+def start_ferrokv(workdir, *extra):
+    """Start ferrokv with its data in `workdir` (its defaults otherwise: the append-only
+    file on, fsync every second) and wait until it answers; returns (process, port)."""
+    binary = _binary()
+    for _attempt in range(5):
+        port = _free_port()
+        log = open(Path(workdir) / "server.log", "a")
+        proc = subprocess.Popen(
+            [str(binary), "--port", str(port), "--dir", str(workdir), *extra],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if redis.Redis(port=port, socket_timeout=1).ping():
+                    return proc, port
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    pytest.fail("ferrokv did not start:\n" + (Path(workdir) / "server.log").read_text())

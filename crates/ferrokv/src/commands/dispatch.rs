@@ -146,6 +146,18 @@ pub fn execute(
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }
+    if cmd.has(super::flags::WRITE) && server.aof.enabled() && server.aof.write_failed() {
+        // Redis's MISCONF: while the log cannot be written, writes are refused (reads go
+        // on); they are accepted again once a write to the log succeeds.
+        count_rejected_id(server, id);
+        let why = server.aof.last_error.lock().clone();
+        reject(
+            server,
+            out,
+            &format!("MISCONF Errors writing to the AOF file: {}", why),
+        );
+        return Outcome::Done;
+    }
     run(server, client, out, id, cmd, args);
     match client.blocked.take() {
         Some((waiter, timeout_ms)) => Outcome::Blocked(waiter, timeout_ms),

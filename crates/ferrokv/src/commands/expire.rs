@@ -556,8 +556,12 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], relative: bool, seconds: bool) 
     if when <= now {
         // A deadline in the past deletes the key at once (Redis replies 1).
         db.delete(key)?;
+        db.log_as(&[b"DEL", key]);
     } else {
         db.set_expire(key, when as u64)?;
+        // Logged as an absolute deadline in ms, whatever form the command had.
+        let at = crate::storage::value::itoa_stack(when);
+        db.log_as(&[b"PEXPIREAT", key, at.clone().as_slice()]);
     }
     ctx.out.int(1);
     Ok(())

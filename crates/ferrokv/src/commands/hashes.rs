@@ -957,6 +957,8 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Ok((text.clone(), text))
     })?;
     ctx.out.bulk(&text);
+    // The result, not the increment: float addition must not be redone on reload.
+    ctx.log_as(&[b"HSET", args[1], args[2], &text]);
     Ok(())
 }
 

@@ -192,6 +192,14 @@ impl<'c, 's> Ctx<'c, 's> {
         (db, &mut *self.out)
     }
 
+    /// Log `cmd` in the append-only file instead of this command's own arguments (see
+    /// [`DbView::log_as`]).
+    pub fn log_as(&mut self, cmd: &[&[u8]]) {
+        let db = self.client.db;
+        self.locks
+            .propagate_as(db, cmd.iter().map(|a| a.to_vec()).collect());
+    }
+
     /// Another database (MOVE, COPY ... DB, SWAPDB); its shards must be locked.
     pub fn db_at(&mut self, db: usize) -> DbView<'_, 's> {
         let touch = self.touch;

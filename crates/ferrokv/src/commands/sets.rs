@@ -925,6 +925,8 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         db.modified(key)?;
     }
+    // The log gets the member that was picked, not the random pick.
+    db.log_as(&[b"SREM", key, &member]);
     out.bulk(&member);
     Ok(())
 }
@@ -957,6 +959,7 @@ fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
         }
         db.delete(key)?;
+        db.log_as(&[b"DEL", key]);
         server.stats.dirty(size - 1);
         out.set(all.len());
         all.iter().for_each(|e| reply_elem(out, e));
@@ -969,11 +972,14 @@ fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     out.set(count as usize);
     let remaining = size - count;
+    // The log gets the members that were picked (SREM), not the random picks.
+    let mut logged: Vec<Vec<u8>> = vec![b"SREM".to_vec(), key.to_vec()];
     if remaining.saturating_mul(SPOP_MOVE_STRATEGY_MUL) > count {
         // Case 2: few popped: remove them one by one.
         for _ in 0..count {
             if let Some(m) = s.pop_random(&mut rng) {
                 out.bulk(&m);
+                logged.push(m);
             }
         }
     } else {
@@ -985,10 +991,15 @@ fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 kept.insert(&m, limits);
             }
         }
-        s.iter().for_each(|e| reply_elem(out, e));
+        s.iter().for_each(|e| {
+            reply_elem(out, e);
+            logged.push(e.to_vec());
+        });
         *s = kept;
     }
     db.modified(key)?;
+    let db_index = db.db;
+    db.locks.propagate_as(db_index, logged);
     server.stats.dirty(count - 1);
     Ok(())
 }

@@ -1143,7 +1143,17 @@ fn set_generic(
     }
     let value = Value::Str(StrValue::from_bytes(val));
     match deadline {
-        Some(expire_at) => db.set_entry(key, Entry { value, expire_at })?,
+        Some(expire_at) => {
+            db.set_entry(key, Entry { value, expire_at })?;
+            // Logged with the absolute deadline, so a reload does not restart the TTL.
+            db.log_as(&[
+                b"SET",
+                key,
+                val,
+                b"PXAT",
+                crate::storage::value::itoa_stack(expire_at as i64).as_slice(),
+            ]);
+        }
         None if opts.keepttl => db.set_keep_ttl(key, value)?,
         None => db.set(key, value)?,
     }
@@ -1217,10 +1227,16 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             match deadline {
                 Some((ExpireKind::ExAt | ExpireKind::PxAt, at)) if at <= now => {
                     db.delete(key)?;
+                    db.log_as(&[b"DEL", key]);
                     return Ok(());
                 }
                 Some((_, at)) => {
                     db.set_expire(key, at)?;
+                    db.log_as(&[
+                        b"PEXPIREAT",
+                        key,
+                        crate::storage::value::itoa_stack(at as i64).as_slice(),
+                    ]);
                     return Ok(());
                 }
                 None => had_ttl,
@@ -1229,6 +1245,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     if opts.persist && had_ttl {
         db.set_expire(key, 0)?;
+        db.log_as(&[b"PERSIST", key]);
     }
     Ok(())
 }
@@ -1507,6 +1524,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let incr = LongDouble::parse(by).ok_or(CmdError::NotFloat)?;
             let text = add_float(LongDouble::ZERO, incr)?;
             out.bulk(text.as_bytes());
+            db.log_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
         Some(mut e) => {
@@ -1518,8 +1536,10 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let text = add_float(current, incr)?;
             out.bulk(text.as_bytes());
             // Replaced in place: the key keeps its TTL, as with Redis's dbOverwrite.
-            *s = StrValue::string_object(text.into_bytes());
+            *s = StrValue::string_object(text.clone().into_bytes());
             db.modified(key)?;
+            // The result, not the increment: float addition must not be redone on reload.
+            db.log_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
         }
     }
     Ok(())

@@ -204,6 +204,10 @@ pub struct Aof {
     pub layout: Mutex<Layout>,
     /// Size of the current incremental file (INFO aof_current_size).
     pub current_size: AtomicU64,
+    /// Size of the base file (INFO aof_base_size).
+    pub base_size: AtomicU64,
+    /// fsyncs of the log so far (INFO aof_fsyncs).
+    pub fsyncs: AtomicU64,
 }
 
 /// Where the files are.
@@ -260,6 +264,8 @@ impl Default for Aof {
             file: Mutex::new(None),
             layout: Mutex::new(Layout::default()),
             current_size: AtomicU64::new(0),
+            base_size: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
         }
     }
 }
@@ -361,6 +367,14 @@ impl Aof {
         self.enabled.store(true, Ordering::Release);
     }
 
+    /// Stop logging (CONFIG SET appendonly no): what was appended is still written out.
+    pub fn stop(&self) {
+        if self.enabled.swap(false, Ordering::AcqRel) {
+            self.flush_all();
+            self.durable_notify.notify_waiters();
+        }
+    }
+
     /// Write out and fsync everything appended so far (shutdown).
     pub fn flush_all(&self) {
         let data = std::mem::take(&mut self.pending.lock().buf);
@@ -432,6 +446,7 @@ impl Aof {
                 }
                 last_fsync = Instant::now();
                 unsynced = false;
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
             }
             if policy != Fsync::Always || !unsynced {
                 // Everything up to `end` is written (and, with `always`, fsynced).

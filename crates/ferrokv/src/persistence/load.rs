@@ -99,6 +99,16 @@ pub fn start(server: &Arc<Server>) -> Result<Option<LoadReport>, String> {
         .ok_or("no incremental AOF file")?;
     let (file, size) = open_for_append(&incr)
         .map_err(|e| format!("Can't open the append-only file {}: {}", incr.display(), e))?;
+    let base_size = layout
+        .manifest
+        .base
+        .as_ref()
+        .and_then(|b| std::fs::metadata(dir.join(&b.name)).ok())
+        .map_or(0, |m| m.len());
+    server
+        .aof
+        .base_size
+        .store(base_size, std::sync::atomic::Ordering::Relaxed);
     *server.aof.layout.lock() = layout;
     server.aof.start(
         file,

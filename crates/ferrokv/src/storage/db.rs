@@ -398,6 +398,15 @@ impl<'a, 's> DbView<'a, 's> {
         Ok(true)
     }
 
+    /// Log `cmd` in the append-only file instead of the running command's own arguments
+    /// (its deterministic form: a relative TTL as an absolute one, a float increment as
+    /// the value it produced...).
+    pub fn log_as(&mut self, cmd: &[&[u8]]) {
+        let db = self.db;
+        self.locks
+            .propagate_as(db, cmd.iter().map(|a| a.to_vec()).collect());
+    }
+
     /// Signal that a value was changed in place through `get`/`value` (WATCH, dirty counter).
     pub fn modified(&mut self, key: &[u8]) -> Result<(), CmdError> {
         self.shard(key)?.touch_watched(key);

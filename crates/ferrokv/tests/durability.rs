@@ -1,0 +1,378 @@
+//! Durability of the append-only file, proven with `kill -9` (never a clean shutdown where
+//! it matters): with `appendfsync always` every acknowledged write survives; with
+//! `everysec` the loss is bounded to about a second; every type and TTL comes back; a
+//! truncated tail is dropped with a warning; corruption stops start-up with the file and
+//! offset; group commit makes one fsync cover many clients' writes.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{start_ferrokv_with, Conn, Reply, ServerGuard, TempDir};
+
+/// Start ferrokv with its data in `dir` and the AOF on (`extra` may override).
+fn start_in(dir: &Path, extra: &[&str]) -> ServerGuard {
+    let d = dir.display().to_string();
+    let mut args = vec!["--dir", d.as_str(), "--appendonly", "yes"];
+    args.extend_from_slice(extra);
+    start_ferrokv_with(2, &args)
+}
+
+fn kill9(server: &mut ServerGuard) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.is_running() {
+        assert!(Instant::now() < deadline, "server survived kill -9");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SHUTDOWN (which replies nothing) and wait for the process to exit.
+fn shutdown(mut server: ServerGuard, mut c: Conn) {
+    c.send(&["SHUTDOWN"]).expect("send SHUTDOWN");
+    let _ = c.read_until_close(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.is_running() {
+        assert!(
+            Instant::now() < deadline,
+            "SHUTDOWN did not stop the server"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn digest(c: &mut Conn) -> String {
+    c.cmd(&["DEBUG", "DIGEST"]).expect_text()
+}
+
+fn int(r: Reply) -> i64 {
+    match r {
+        Reply::Int(n) => n,
+        other => panic!("expected an integer, got {:?}", other),
+    }
+}
+
+/// Writers on several connections under `appendfsync always`, killed with -9 mid-stream:
+/// every write that was acknowledged is there after the restart.
+#[test]
+fn always_keeps_every_acknowledged_write() {
+    let data = TempDir::new("durability-always");
+    let mut server = start_in(data.path(), &["--appendfsync", "always"]);
+    let port = server.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for t in 0..8 {
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut c = Conn::connect(port).expect("connect");
+            let list = format!("log:{}", t);
+            let mut acked = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                c.send(&["RPUSH", list.as_str(), &acked.to_string()])
+                    .expect("send");
+                match c.read_frame() {
+                    Ok(f) if f.starts_with(b":") => acked += 1,
+                    _ => break, // the server was killed
+                }
+            }
+            // Keep sending until the connection breaks, so the kill lands mid-stream.
+            acked
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    kill9(&mut server);
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<u64> = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer"))
+        .collect();
+    assert!(
+        acked.iter().all(|&n| n > 0),
+        "writers made no progress: {:?}",
+        acked
+    );
+    drop(server);
+
+    let server = start_in(data.path(), &["--appendfsync", "always"]);
+    let mut c = server.connect();
+    for (t, &n) in acked.iter().enumerate() {
+        let list = format!("log:{}", t);
+        let len = int(c.cmd(&["LLEN", &list])) as u64;
+        assert!(
+            len >= n && len <= n + 1,
+            "{}: {} acknowledged pushes, {} after restart",
+            list,
+            n,
+            len
+        );
+        // In order, none missing in between.
+        let items = c.cmd(&["LRANGE", &list, "0", "-1"]);
+        for (i, item) in items.expect_array().iter().enumerate() {
+            assert_eq!(item.text(), Some(i.to_string()));
+        }
+    }
+}
+
+/// `everysec`: after a kill -9, what is missing was acknowledged in about the last second.
+#[test]
+fn everysec_loses_at_most_about_a_second() {
+    let data = TempDir::new("durability-everysec");
+    let mut server = start_in(data.path(), &["--appendfsync", "everysec"]);
+    let mut c = server.connect();
+    let started = Instant::now();
+    let mut acked_at: Vec<Duration> = Vec::new();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let n = acked_at.len();
+        assert!(matches!(
+            c.cmd(&["SET", &format!("k:{}", n), "v"]),
+            Reply::Simple(_)
+        ));
+        acked_at.push(started.elapsed());
+    }
+    let killed_at = started.elapsed();
+    kill9(&mut server);
+    drop(server);
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    let survived = int(c.cmd(&["DBSIZE"])) as usize;
+    // Keys were written in order: the first `survived` are there.
+    if survived > 0 {
+        assert_eq!(int(c.cmd(&["EXISTS", &format!("k:{}", survived - 1)])), 1);
+    }
+    let lost_window = match acked_at.get(survived) {
+        Some(first_lost) => killed_at.saturating_sub(*first_lost),
+        None => Duration::ZERO,
+    };
+    assert!(
+        lost_window <= Duration::from_millis(2200),
+        "lost writes acknowledged {:?} before the kill ({} of {} survived)",
+        lost_window,
+        survived,
+        acked_at.len()
+    );
+}
+
+/// Every type, TTLs, databases, transactions and the deterministic forms (relative TTLs,
+/// float increments, random pops, blocking pops) come back identical after kill -9.
+#[test]
+fn dataset_survives_kill9_identically() {
+    let data = TempDir::new("durability-types");
+    let mut server = start_in(data.path(), &["--appendfsync", "always"]);
+    let mut c = server.connect();
+    let script: &[&[&str]] = &[
+        &["SET", "s", "hello"],
+        &["SET", "ttl", "v", "EX", "1000"],
+        &["SETEX", "ttl2", "500", "v"],
+        &["SET", "gone", "v", "PX", "1"],
+        &["INCRBYFLOAT", "f", "1.1"],
+        &["INCRBYFLOAT", "f", "2.25"],
+        &["APPEND", "s", " world"],
+        &["SETRANGE", "s", "0", "J"],
+        &["SETBIT", "bits", "100", "1"],
+        &["HSET", "h", "a", "1", "b", "2"],
+        &["HINCRBYFLOAT", "h", "a", "0.5"],
+        &["RPUSH", "l", "a", "b", "c", "d"],
+        &["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+        &["SADD", "set", "1", "2", "3", "x", "y"],
+        &["SPOP", "set"],
+        &["SPOP", "set", "2"],
+        &["SADD", "ints", "5", "6", "7"],
+        &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"],
+        &["ZINCRBY", "z", "0.25", "a"],
+        &["ZPOPMAX", "z"],
+        &["EXPIRE", "h", "2000"],
+        &["PEXPIRE", "l2", "900000"],
+        &["GETEX", "s", "EX", "3000"],
+        &["SELECT", "3"],
+        &["SET", "in3", "x"],
+        &["MULTI"],
+        &["INCR", "counter"],
+        &["INCR", "counter"],
+        &["RPUSH", "q", "job1", "job2"],
+        &["EXEC"],
+        &["BLPOP", "q", "0"],
+        &["SELECT", "0"],
+        &["SORT", "ints", "STORE", "sorted"],
+        &["SINTERSTORE", "inter", "set", "ints"],
+    ];
+    for cmd in script {
+        let r = c.cmd(cmd);
+        assert!(!r.is_error(), "{:?}: {:?}", cmd, r);
+    }
+    std::thread::sleep(Duration::from_millis(20)); // "gone" expires
+    assert_eq!(int(c.cmd(&["EXISTS", "gone"])), 0);
+    let before = digest(&mut c);
+    let ttl_before = int(c.cmd(&["PTTL", "ttl"]));
+    kill9(&mut server);
+    drop(server);
+
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(
+        digest(&mut c),
+        before,
+        "dataset differs after kill -9 and reload"
+    );
+    let ttl_after = int(c.cmd(&["PTTL", "ttl"]));
+    assert!(
+        ttl_after <= ttl_before && ttl_after > ttl_before - 5000,
+        "TTL restarted instead of continuing: {} then {}",
+        ttl_before,
+        ttl_after
+    );
+    assert_eq!(c.cmd(&["GET", "f"]).text(), Some("3.35".into()));
+}
+
+/// A crash in the middle of writing a command leaves a partial command at the end of the
+/// last file: with aof-load-truncated yes (the default) it is dropped with a warning and
+/// cut off the file; with `no`, start-up fails and says where.
+#[test]
+fn truncated_tail_is_dropped_or_refused() {
+    let data = TempDir::new("durability-truncated");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    for i in 0..10 {
+        c.cmd(&["SET", &format!("k{}", i), "v"]);
+    }
+    shutdown(server, c);
+    let incr = data.path().join("appendonlydir/appendonly.aof.1.incr.aof");
+    let full = std::fs::read(&incr).expect("read incr");
+    // Every cut inside the last command, plus an unfinished MULTI block.
+    let last_cmd_start = full
+        .windows(3)
+        .rposition(|w| w == b"*3\r")
+        .expect("a SET in the file");
+    for cut in [last_cmd_start + 1, full.len() - 1, full.len() - 7] {
+        std::fs::write(&incr, &full[..cut]).expect("truncate");
+        let server = start_in(data.path(), &[]);
+        let mut c = server.connect();
+        assert_eq!(int(c.cmd(&["DBSIZE"])), 9, "cut at {}", cut);
+        assert!(server.log().contains("short read"), "{}", server.log());
+        drop(server);
+        assert_eq!(
+            std::fs::metadata(&incr).expect("incr").len() as usize,
+            last_cmd_start,
+            "the partial command was not cut off"
+        );
+    }
+    // An unfinished transaction at the end is dropped as a whole.
+    let mut with_multi = full.clone();
+    with_multi
+        .extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nzz\r\n$1\r\n1\r\n");
+    std::fs::write(&incr, &with_multi).expect("write");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(int(c.cmd(&["EXISTS", "zz"])), 0);
+    assert_eq!(int(c.cmd(&["DBSIZE"])), 10);
+    drop(server);
+
+    // aof-load-truncated no: refuse to start, naming the file and the offset.
+    std::fs::write(&incr, &full[..full.len() - 3]).expect("truncate");
+    let out = std::process::Command::new(common::ferrokv_bin())
+        .args([
+            "--port",
+            &common::free_port().to_string(),
+            "--dir",
+            &data.path().display().to_string(),
+        ])
+        .args(["--aof-load-truncated", "no"])
+        .output()
+        .expect("run ferrokv");
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("appendonly.aof.1.incr.aof") && text.contains("offset"),
+        "{}",
+        text
+    );
+}
+
+/// A damaged byte in the middle of the log stops start-up with the file and offset: never
+/// a silent partial load.
+#[test]
+fn corruption_in_the_middle_stops_startup() {
+    let data = TempDir::new("durability-corrupt");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    for i in 0..20 {
+        c.cmd(&["RPUSH", "l", &format!("item{}", i)]);
+    }
+    shutdown(server, c);
+    let incr = data.path().join("appendonlydir/appendonly.aof.1.incr.aof");
+    let mut bytes = std::fs::read(&incr).expect("read");
+    let mid = bytes.len() / 2;
+    let star = mid
+        + bytes[mid..]
+            .iter()
+            .position(|&b| b == b'*')
+            .expect("a command");
+    bytes[star] = b'#';
+    std::fs::write(&incr, &bytes).expect("write");
+    let out = std::process::Command::new(common::ferrokv_bin())
+        .args([
+            "--port",
+            &common::free_port().to_string(),
+            "--dir",
+            &data.path().display().to_string(),
+        ])
+        .output()
+        .expect("run ferrokv");
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("appendonly.aof.1.incr.aof") && text.contains(&format!("offset {}", star)),
+        "{}",
+        text
+    );
+}
+
+/// Group commit: with `always` and 50 clients writing at once, one fsync covers many
+/// writes (counted by INFO's aof_fsyncs), and each client still gets its acknowledgements.
+#[test]
+fn always_group_commit_shares_fsyncs() {
+    let data = TempDir::new("durability-group");
+    let server = start_in(data.path(), &["--appendfsync", "always"]);
+    let port = server.port;
+    let fsyncs = |c: &mut Conn| -> u64 {
+        let info = c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+        info.lines()
+            .find_map(|l| l.strip_prefix("aof_fsyncs:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("aof_fsyncs in INFO persistence")
+    };
+    let mut c = server.connect();
+    let before = fsyncs(&mut c);
+    const CLIENTS: usize = 50;
+    const WRITES: usize = 40;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(port).expect("connect");
+                for i in 0..WRITES {
+                    assert_eq!(int(c.cmd(&["INCR", &format!("c{}", t)])), i as i64 + 1);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    let used = fsyncs(&mut c) - before;
+    let writes = (CLIENTS * WRITES) as u64;
+    assert!(used > 0);
+    assert!(
+        used * 3 < writes,
+        "{} fsyncs for {} writes: group commit is not sharing fsyncs",
+        used,
+        writes
+    );
+}
