@@ -49,7 +49,7 @@ class R:
 import sys
 import os
 r=R(int(os.environ.get('REDIS_PORT','6379'))); r.cmd("HELLO","3")
-FLAGS={"write":"WRITE","readonly":"READONLY","denyoom":"DENYOOM","admin":"ADMIN","pubsub":"PUBSUB","noscript":"NOSCRIPT","blocking":"BLOCKING","loading":"LOADING","stale":"STALE","skip_monitor":"SKIP_MONITOR","skip_slowlog":"SKIP_SLOWLOG","fast":"FAST","no_auth":"NO_AUTH","may_replicate":"MAY_REPLICATE","no_multi":"NO_MULTI","allow_busy":"ALLOW_BUSY","no_mandatory_keys":"NO_MANDATORY_KEYS","sentinel":"SENTINEL"}
+FLAGS={"write":"WRITE","readonly":"READONLY","denyoom":"DENYOOM","admin":"ADMIN","pubsub":"PUBSUB","noscript":"NOSCRIPT","blocking":"BLOCKING","loading":"LOADING","stale":"STALE","skip_monitor":"SKIP_MONITOR","skip_slowlog":"SKIP_SLOWLOG","fast":"FAST","no_auth":"NO_AUTH","may_replicate":"MAY_REPLICATE","no_multi":"NO_MULTI","allow_busy":"ALLOW_BUSY","no_mandatory_keys":"NO_MANDATORY_KEYS","sentinel":"SENTINEL","no_async_loading":"NO_ASYNC_LOADING"}
 def st(x): return x[1] if isinstance(x,(list,tuple)) and len(x)==2 and x[0]=="status" else x
 def q(s): return '"'+s.replace('\\','\\\\').replace('"','\\"')+'"'
 def derived(flags):

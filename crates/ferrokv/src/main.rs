@@ -81,6 +81,7 @@ fn main() {
         std::process::id()
     );
     let server = Arc::new(Server::new(config));
+    server.set_self();
     if let Err(e) = ferrokv::persistence::load::start(&server) {
         tracing::error!("{}", e);
         std::process::exit(1);

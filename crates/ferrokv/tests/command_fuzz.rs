@@ -41,6 +41,7 @@ const SKIP: &[&str] = &[
     "hello",
     "auth",
     "reset",
+    "bgrewriteaof",
     // Block forever with a timeout of 0; their argument handling is covered by
     // tests/cases/blocking_*.txt and tests/blocking.rs.
     "blpop",

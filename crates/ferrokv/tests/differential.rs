@@ -465,6 +465,8 @@ const FUZZ_SKIP: &[&str] = &[
     "setex",
     "psetex",
     "getex",
+    // Starts background work whose reply depends on persistence settings.
+    "bgrewriteaof",
     // Blocking commands: a timeout of 0 blocks forever (covered by tests/cases/blocking_*.txt
     // and tests/blocking.rs).
     "blpop",

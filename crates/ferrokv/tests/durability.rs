@@ -376,3 +376,146 @@ fn always_group_commit_shares_fsyncs() {
         writes
     );
 }
+
+fn info_field(c: &mut Conn, field: &str) -> String {
+    let info = c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", field)))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{} missing from INFO persistence", field))
+}
+
+/// Writers keep going while BGREWRITEAOF compacts the log (one kill -9 lands during the
+/// rewrite, one after it): every acknowledged write is there after each restart.
+#[test]
+fn rewrite_under_load_loses_nothing() {
+    for kill_during_rewrite in [true, false] {
+        let data = TempDir::new("durability-rewrite");
+        let mut server = start_in(data.path(), &["--appendfsync", "always"]);
+        let port = server.port;
+        // Enough data that the rewrite takes a while.
+        let mut c = server.connect();
+        let mut pipeline = Vec::new();
+        for i in 0..50_000 {
+            pipeline.extend(common::encode(&[
+                "SET",
+                &format!("bulk:{}", i),
+                "some value",
+            ]));
+        }
+        c.send_raw(&pipeline).expect("send");
+        for _ in 0..50_000 {
+            c.read_frame().expect("SET reply");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut c = Conn::connect(port).expect("connect");
+                    let list = format!("log:{}", t);
+                    let mut acked = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        if c.send(&["RPUSH", list.as_str(), &acked.to_string()])
+                            .is_err()
+                        {
+                            break;
+                        }
+                        match c.read_frame() {
+                            Ok(f) if f.starts_with(b":") => acked += 1,
+                            _ => break,
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let r = c.cmd(&["BGREWRITEAOF"]);
+        assert!(!r.is_error(), "{:?}", r);
+        if !kill_during_rewrite {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while info_field(&mut c, "aof_rewrites") != "1" {
+                assert!(Instant::now() < deadline, "rewrite did not finish");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        kill9(&mut server);
+        stop.store(true, Ordering::Relaxed);
+        let acked: Vec<u64> = writers
+            .into_iter()
+            .map(|w| w.join().expect("writer"))
+            .collect();
+        drop(server);
+
+        let server = start_in(data.path(), &[]);
+        let mut c = server.connect();
+        assert!(int(c.cmd(&["DBSIZE"])) >= 50_000);
+        assert_eq!(
+            c.cmd(&["GET", "bulk:49999"]).text(),
+            Some("some value".into())
+        );
+        for (t, &n) in acked.iter().enumerate() {
+            let len = int(c.cmd(&["LLEN", &format!("log:{}", t)])) as u64;
+            assert!(
+                len >= n && len <= n + 1,
+                "log:{}: {} acknowledged, {} after restart (kill during rewrite: {})",
+                t,
+                n,
+                len,
+                kill_during_rewrite
+            );
+        }
+        if !kill_during_rewrite {
+            let manifest =
+                std::fs::read_to_string(data.path().join("appendonlydir/appendonly.aof.manifest"))
+                    .expect("manifest");
+            assert!(
+                manifest.contains("appendonly.aof.2.base.aof"),
+                "{}",
+                manifest
+            );
+            assert!(!data
+                .path()
+                .join("appendonlydir/appendonly.aof.1.incr.aof")
+                .exists());
+        }
+    }
+}
+
+/// The log rewrites itself once it grows past auto-aof-rewrite-percentage and
+/// auto-aof-rewrite-min-size, and the result reloads to the same dataset.
+#[test]
+fn automatic_rewrite_keeps_the_dataset() {
+    let data = TempDir::new("durability-auto");
+    let server = start_in(
+        data.path(),
+        &[
+            "--auto-aof-rewrite-min-size",
+            "64kb",
+            "--auto-aof-rewrite-percentage",
+            "50",
+        ],
+    );
+    let mut c = server.connect();
+    for i in 0..5000 {
+        c.cmd(&["INCR", &format!("counter:{}", i % 50)]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") == "0" {
+        assert!(Instant::now() < deadline, "no automatic rewrite happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = digest(&mut c);
+    shutdown(server, c);
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(c.cmd(&["GET", "counter:7"]).text(), Some("100".into()));
+}

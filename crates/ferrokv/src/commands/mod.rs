@@ -21,6 +21,7 @@ pub mod keys;
 pub mod lists;
 pub mod longdouble;
 pub mod memory;
+pub mod persistence;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -38,7 +39,7 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 17] {
+fn families() -> [&'static [Command]; 18] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -50,6 +51,7 @@ fn families() -> [&'static [Command]; 17] {
         sets::COMMANDS,
         zsets::COMMANDS,
         sort::COMMANDS,
+        persistence::COMMANDS,
         keys::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

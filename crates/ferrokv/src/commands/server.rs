@@ -746,12 +746,16 @@ fn info_persistence(server: &Server, f: &mut Vec<(String, String)>) {
         "rdb_last_load_keys_expired" => 0,
         "rdb_last_load_keys_loaded" => 0,
         "aof_enabled" => server.aof.enabled() as u8,
-        "aof_rewrite_in_progress" => 0,
+        "aof_rewrite_in_progress" => server.aof_rewrite.in_progress.load(Relaxed) as u8,
         "aof_rewrite_scheduled" => 0,
-        "aof_last_rewrite_time_sec" => -1,
+        "aof_last_rewrite_time_sec" => if server.aof_rewrite.count.load(Relaxed) > 0 {
+            server.aof_rewrite.last_secs.load(Relaxed) as i64
+        } else {
+            -1
+        },
         "aof_current_rewrite_time_sec" => -1,
-        "aof_last_bgrewrite_status" => "ok",
-        "aof_rewrites" => 0,
+        "aof_last_bgrewrite_status" => if server.aof_rewrite.last_failed.load(Relaxed) { "err" } else { "ok" },
+        "aof_rewrites" => server.aof_rewrite.count.load(Relaxed),
         "aof_rewrites_consecutive_failures" => 0,
         "aof_last_write_status" => if server.aof.write_failed() { "err" } else { "ok" },
         "aof_last_cow_size" => 0,

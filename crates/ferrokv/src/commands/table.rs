@@ -48,6 +48,8 @@ pub mod flags {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
     /// Works in sentinel mode.
     pub const SENTINEL: u32 = 1 << 17;
+    /// Refused while a replica loads its data asynchronously.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -67,6 +69,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
     ];

@@ -2,3 +2,4 @@
 
 pub mod aof;
 pub mod load;
+pub mod rewrite;

@@ -57,12 +57,26 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Start the background threads (active expiry).
+/// Start the background threads (active expiry; the persistence cron).
 pub fn start_background(server: Arc<Server>) {
     let s = server.clone();
     let _ = std::thread::Builder::new()
         .name("expire".into())
         .spawn(move || crate::storage::expiry::run_active_expire(s));
+    let _ = std::thread::Builder::new()
+        .name("cron".into())
+        .spawn(move || run_cron(server));
+}
+
+/// Periodic persistence work (Redis's serverCron part of it): the automatic AOF rewrite.
+fn run_cron(server: Arc<Server>) {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if server.is_shutting_down() {
+            return;
+        }
+        crate::persistence::rewrite::maybe_auto_rewrite(&server);
+    }
 }
 
 /// Run the worker threads on `listeners` and wait for a shutdown signal.

@@ -41,6 +41,10 @@ pub struct Server {
     pub error_stats: Mutex<HashMap<String, u64>>,
     /// The append-only file.
     pub aof: Arc<crate::persistence::aof::Aof>,
+    /// AOF rewrite state.
+    pub aof_rewrite: crate::persistence::rewrite::RewriteState,
+    /// This server, for work that outlives a command (background rewrite and save).
+    self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// Connected clients by id.
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// Next CLIENT ID.
@@ -112,6 +116,8 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             aof: Arc::new(crate::persistence::aof::Aof::default()),
+            aof_rewrite: Default::default(),
+            self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),
         }
     }
@@ -250,6 +256,16 @@ impl Server {
             pending: Mutex::new(Vec::new()),
             blocked: Mutex::new(None),
         })
+    }
+
+    /// Remember the `Arc` this server lives in (see [`Server::arc`]).
+    pub fn set_self(self: &Arc<Self>) {
+        let _ = self.self_ref.set(Arc::downgrade(self));
+    }
+
+    /// The `Arc` this server lives in, when it was registered with [`Server::set_self`].
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_ref.get().and_then(|w| w.upgrade())
     }
 
     /// Forget a closed connection.

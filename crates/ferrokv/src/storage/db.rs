@@ -134,7 +134,8 @@ impl<'s> LockSet<'s> {
             return false;
         };
         match m.try_lock() {
-            Some(g) => {
+            Some(mut g) => {
+                super::snapshot::capture(db, &mut g);
                 self.guards.insert(pos, (id, g));
                 true
             }
@@ -160,6 +161,13 @@ impl<'s> LockSet<'s> {
         std::mem::take(&mut self.ready)
     }
 
+    /// Lock every shard of every database (a barrier: no command is in flight while it is
+    /// held). Used to start snapshots.
+    pub fn lock_all(&mut self) {
+        let mut ids: Vec<LockId> = (0..self.dbs.len() * SHARDS).map(|i| i as LockId).collect();
+        self.lock(&mut ids);
+    }
+
     /// Lock the given shards (sorted here; duplicates skipped). Must be called on an empty
     /// set: locks are always taken in ascending order, so lockers never deadlock.
     pub fn lock(&mut self, ids: &mut [LockId]) {
@@ -174,7 +182,10 @@ impl<'s> LockSet<'s> {
             let db = id as usize / SHARDS;
             let shard = id as usize % SHARDS;
             if let Some(m) = self.dbs.get(db).and_then(|d| d.shards.get(shard)) {
-                self.guards.push((id, m.lock()));
+                let mut guard = m.lock();
+                // A running snapshot gets this shard before anything changes it.
+                super::snapshot::capture(db, &mut guard);
+                self.guards.push((id, guard));
             }
         }
     }

@@ -58,6 +58,7 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
             continue;
         };
         let mut shard = m.lock();
+        super::snapshot::capture(db_idx, &mut shard);
         if shard.volatile == 0 {
             continue;
         }

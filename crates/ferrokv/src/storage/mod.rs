@@ -10,6 +10,7 @@ pub mod list;
 pub mod set;
 pub mod shard;
 pub mod slot;
+pub mod snapshot;
 pub mod table;
 pub mod value;
 pub mod zset;

@@ -61,6 +61,8 @@ pub struct Shard {
     /// Clients blocked on keys of this shard (BLPOP...), first come first served. Stays
     /// with its database when SWAPDB moves the data.
     pub blocked: HashMap<Box<[u8]>, VecDeque<Arc<Waiter>>>,
+    /// The last snapshot epoch this shard was written to (see `storage::snapshot`).
+    pub snapshot_epoch: u64,
 }
 
 impl Shard {

@@ -1,0 +1,332 @@
+//! AOF rewrite (BGREWRITEAOF and the automatic one): compact the log into a new base file
+//! without stopping clients and without fork().
+//!
+//! 1. Barrier (every shard locked for a moment): a new incremental file is created, the
+//!    manifest lists it after the current files (persisted before anything is written to
+//!    it), logging switches to it, and a snapshot starts (`storage::snapshot`).
+//! 2. In the background the snapshot writes the dataset as of the barrier into a temporary
+//!    base file, as commands; clients keep running and their writes go to the new file.
+//! 3. The base is fsynced and renamed, and the manifest becomes {new base, new incr}
+//!    (atomically); the old files are deleted.
+//!
+//! A crash at any point leaves a manifest that lists everything needed: before step 3 the
+//! old base and increments plus the new increment, after it the new base and increment.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::aof::{encode_command, open_for_append, sync_dir, AofFile};
+use crate::server::Server;
+use crate::storage::shard::Shard;
+use crate::storage::snapshot::{self, Sink};
+use crate::storage::{LockSet, Value};
+
+/// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
+/// AOF_REWRITE_ITEMS_PER_CMD), so a huge collection does not become one huge command.
+const ITEMS_PER_CMD: usize = 64;
+
+/// State of the rewrite machinery (INFO persistence).
+#[derive(Default)]
+pub struct RewriteState {
+    /// A rewrite is running.
+    pub in_progress: AtomicBool,
+    /// Completed rewrites.
+    pub count: AtomicU64,
+    /// The last one failed.
+    pub last_failed: AtomicBool,
+    /// Duration of the last one in seconds (-1: none yet).
+    pub last_secs: AtomicU64,
+}
+
+/// The commands that recreate one key: the value in batches, then its deadline.
+pub fn key_commands(key: &[u8], value: &Value, expire_at: u64, out: &mut Vec<u8>) {
+    let mut batch = |name: &[u8], items: &mut dyn Iterator<Item = Vec<Vec<u8>>>| {
+        let mut cmd: Vec<Vec<u8>> = vec![name.to_vec(), key.to_vec()];
+        let mut n = 0;
+        for group in items {
+            cmd.extend(group);
+            n += 1;
+            if n == ITEMS_PER_CMD {
+                encode_command(out, &cmd);
+                cmd.truncate(2);
+                n = 0;
+            }
+        }
+        if n > 0 {
+            encode_command(out, &cmd);
+        }
+    };
+    match value {
+        Value::Str(s) => encode_command(out, &[b"SET".to_vec(), key.to_vec(), s.to_vec()]),
+        Value::List(l) => {
+            let mut items = Vec::with_capacity(l.len());
+            l.for_each(|e| items.push(vec![e.to_vec()]));
+            batch(b"RPUSH", &mut items.into_iter());
+        }
+        Value::Set(s) => {
+            let mut items = Vec::with_capacity(s.len());
+            s.for_each(|e| items.push(vec![e.to_vec()]));
+            batch(b"SADD", &mut items.into_iter());
+        }
+        Value::ZSet(z) => {
+            let mut items = Vec::with_capacity(z.len());
+            z.for_each(|m, score| {
+                items.push(vec![resp::format_double(score).into_bytes(), m.to_vec()])
+            });
+            batch(b"ZADD", &mut items.into_iter());
+        }
+        Value::Hash(h) => {
+            let items: Vec<Vec<Vec<u8>>> = h
+                .iter()
+                .map(|(f, v)| vec![f.to_vec(), v.to_vec()])
+                .collect();
+            batch(b"HSET", &mut items.into_iter());
+        }
+    }
+    if expire_at != 0 {
+        encode_command(
+            out,
+            &[
+                b"PEXPIREAT".to_vec(),
+                key.to_vec(),
+                expire_at.to_string().into_bytes(),
+            ],
+        );
+    }
+}
+
+/// A snapshot sink that writes an AOF base file: SELECT, then each key's commands.
+pub struct AofBaseSink {
+    out: BufWriter<File>,
+    buf: Vec<u8>,
+}
+
+impl AofBaseSink {
+    /// Write to `file`.
+    pub fn new(file: File) -> AofBaseSink {
+        AofBaseSink {
+            out: BufWriter::with_capacity(1 << 20, file),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Flush and fsync.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+}
+
+impl Sink for AofBaseSink {
+    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+        self.buf.clear();
+        encode_command(
+            &mut self.buf,
+            &[b"SELECT".to_vec(), db.to_string().into_bytes()],
+        );
+        for (key, entry) in shard.map.iter() {
+            key_commands(key, entry.value, entry.expire_at(), &mut self.buf);
+        }
+        self.out.write_all(&self.buf)
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Start a background rewrite. Errors when the AOF is off or a snapshot is running.
+pub fn start(server: &Arc<Server>) -> Result<(), String> {
+    if !server.aof.enabled() {
+        return Err(
+            "ERR Background append only file rewriting is only possible when AOF is enabled".into(),
+        );
+    }
+    if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
+        return Err("ERR Background append only file rewriting already in progress".into());
+    }
+    match begin(server) {
+        Ok((job, dir, new_seq, temp)) => {
+            let worker = server.clone();
+            let spawned = std::thread::Builder::new()
+                .name("aof-rewrite".into())
+                .spawn(move || {
+                    let server = worker;
+                    let started = std::time::Instant::now();
+                    let result = finish(&server, &job, &dir, new_seq, &temp);
+                    let rw = &server.aof_rewrite;
+                    rw.last_secs
+                        .store(started.elapsed().as_secs(), Ordering::Relaxed);
+                    match result {
+                        Ok(()) => {
+                            rw.count.fetch_add(1, Ordering::Relaxed);
+                            rw.last_failed.store(false, Ordering::Relaxed);
+                            tracing::info!("Background AOF rewrite finished successfully");
+                        }
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&temp);
+                            rw.last_failed.store(true, Ordering::Relaxed);
+                            tracing::warn!("Background AOF rewrite failed: {}", e);
+                        }
+                    }
+                    rw.in_progress.store(false, Ordering::Release);
+                });
+            if let Err(e) = spawned {
+                server
+                    .aof_rewrite
+                    .in_progress
+                    .store(false, Ordering::Release);
+                return Err(format!("ERR Can't start the AOF rewrite thread: {}", e));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            server
+                .aof_rewrite
+                .in_progress
+                .store(false, Ordering::Release);
+            Err(format!("ERR {}", e))
+        }
+    }
+}
+
+type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
+
+/// Step 1, under the barrier.
+fn begin(server: &Arc<Server>) -> Result<Begun, String> {
+    let mut locks = LockSet::new(&server.dbs);
+    locks.lock_all();
+    let mut layout = server.aof.layout.lock();
+    let dir = layout.dir.clone();
+    let seq = layout
+        .manifest
+        .base
+        .iter()
+        .chain(layout.manifest.incrs.iter())
+        .map(|f| f.seq)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let incr = AofFile {
+        name: format!("{}.{}.incr.aof", layout.prefix, seq),
+        seq,
+        kind: 'i',
+    };
+    let (file, _) = open_for_append(&dir.join(&incr.name))
+        .map_err(|e| format!("Can't create {}: {}", incr.name, e))?;
+    file.sync_all()
+        .map_err(|e| format!("Can't fsync {}: {}", incr.name, e))?;
+    layout.manifest.incrs.push(incr);
+    if let Err(e) = layout.save_manifest() {
+        layout.manifest.incrs.pop();
+        return Err(format!("Can't write the AOF manifest: {}", e));
+    }
+    server
+        .aof
+        .switch_file(file)
+        .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
+    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let base =
+        File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
+    let job = snapshot::begin(Box::new(AofBaseSink::new(base)))
+        .ok_or("Another snapshot (BGSAVE) is in progress")?;
+    drop(layout);
+    drop(locks);
+    Ok((job, dir, seq, temp))
+}
+
+/// Steps 2 and 3, in the background.
+fn finish(
+    server: &Arc<Server>,
+    job: &Arc<snapshot::Job>,
+    dir: &std::path::Path,
+    seq: u64,
+    temp: &std::path::Path,
+) -> Result<(), String> {
+    snapshot::walk_and_end(&server.dbs, job);
+    if let Some(e) = job.take_error() {
+        return Err(format!("writing the new base: {}", e));
+    }
+    {
+        let mut sink = job.sink();
+        let base = sink
+            .as_any()
+            .downcast_mut::<AofBaseSink>()
+            .ok_or("unexpected snapshot sink")?;
+        base.finish()
+            .map_err(|e| format!("fsync of the new base: {}", e))?;
+    }
+    let mut layout = server.aof.layout.lock();
+    let base = AofFile {
+        name: format!("{}.{}.base.aof", layout.prefix, seq),
+        seq,
+        kind: 'b',
+    };
+    std::fs::rename(temp, dir.join(&base.name))
+        .map_err(|e| format!("renaming the new base: {}", e))?;
+    sync_dir(dir).map_err(|e| format!("fsync of {}: {}", dir.display(), e))?;
+    let old: Vec<AofFile> = layout
+        .manifest
+        .base
+        .iter()
+        .chain(layout.manifest.incrs.iter())
+        .filter(|f| f.seq != seq || f.kind == 'b')
+        .cloned()
+        .collect();
+    let incr = layout
+        .manifest
+        .incrs
+        .iter()
+        .find(|f| f.seq == seq)
+        .cloned()
+        .ok_or("the new incremental file is missing from the manifest")?;
+    let previous = layout.manifest.clone();
+    layout.manifest.base = Some(base.clone());
+    layout.manifest.incrs = vec![incr];
+    if let Err(e) = layout.save_manifest() {
+        layout.manifest = previous;
+        return Err(format!("Can't write the AOF manifest: {}", e));
+    }
+    let base_size = std::fs::metadata(dir.join(&base.name)).map_or(0, |m| m.len());
+    server.aof.base_size.store(base_size, Ordering::Relaxed);
+    drop(layout);
+    for f in old {
+        if f.name != base.name {
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+    }
+    Ok(())
+}
+
+/// Start a rewrite when the log has grown past `auto-aof-rewrite-percentage` of its size
+/// after the last rewrite and past `auto-aof-rewrite-min-size` (called periodically).
+pub fn maybe_auto_rewrite(server: &Arc<Server>) {
+    if !server.aof.enabled() || server.aof_rewrite.in_progress.load(Ordering::Relaxed) {
+        return;
+    }
+    let pct: u64 = server
+        .config
+        .get("auto-aof-rewrite-percentage")
+        .parse()
+        .unwrap_or(0);
+    let min: u64 = server
+        .config
+        .get("auto-aof-rewrite-min-size")
+        .parse()
+        .unwrap_or(u64::MAX);
+    if pct == 0 {
+        return;
+    }
+    let base = server.aof.base_size.load(Ordering::Relaxed);
+    let total = base + server.aof.current_size.load(Ordering::Relaxed);
+    let growth = (total * 100 / base.max(1)).saturating_sub(100);
+    if total > min && growth >= pct {
+        tracing::info!("Starting automatic rewriting of AOF on {}% growth", growth);
+        if let Err(e) = start(server) {
+            tracing::warn!("Automatic AOF rewrite not started: {}", e);
+        }
+    }
+}
