@@ -519,3 +519,80 @@ fn automatic_rewrite_keeps_the_dataset() {
     assert_eq!(digest(&mut c), before);
     assert_eq!(c.cmd(&["GET", "counter:7"]).text(), Some("100".into()));
 }
+
+/// A full disk: once the log cannot be written, writes are refused with Redis's MISCONF
+/// error while reads go on; when space comes back, writes are accepted again and nothing
+/// that was acknowledged is lost. The disk is a 1 MiB tmpfs mounted by the test (it needs
+/// root, as the development and CI machines give; it fails saying so otherwise).
+#[test]
+fn full_disk_refuses_writes_and_recovers() {
+    let mount = TempDir::new("durability-fulldisk");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success(),
+        "this test mounts a small tmpfs to fill a disk and needs root (mount failed)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let filler = mount.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 700 * 1024]).expect("filler");
+    let server = start_in(mount.path(), &["--appendfsync", "everysec"]);
+    let mut c = server.connect();
+    let value = "x".repeat(16 * 1024);
+    let mut acked = 0;
+    let mut refused = None;
+    for i in 0..200 {
+        match c.cmd(&["SET", &format!("k{}", i), &value]) {
+            Reply::Simple(_) => acked += 1,
+            Reply::Error(e) => {
+                refused = Some(e);
+                break;
+            }
+            other => panic!("SET: {:?}", other),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = refused.expect("writes were never refused on a full disk");
+    assert_eq!(
+        refused, "MISCONF Errors writing to the AOF file: No space left on device",
+        "error text"
+    );
+    // Reads still work, and INFO says why.
+    assert_eq!(c.cmd(&["STRLEN", "k0"]), Reply::Int(value.len() as i64));
+    assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    // Space comes back: writes are accepted again once the log catches up.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.cmd(&["SET", "after", "ok"]) {
+            Reply::Simple(_) => break,
+            Reply::Error(e) if e.starts_with("MISCONF") => {
+                assert!(Instant::now() < deadline, "writes still refused: {}", e);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => panic!("SET: {:?}", other),
+        }
+    }
+    assert_eq!(info_field(&mut c, "aof_last_write_status"), "ok");
+    shutdown(server, c);
+    let server = start_in(mount.path(), &[]);
+    let mut c = server.connect();
+    for i in 0..acked {
+        assert_eq!(
+            int(c.cmd(&["EXISTS", &format!("k{}", i)])),
+            1,
+            "acknowledged k{} lost",
+            i
+        );
+    }
+    assert_eq!(c.cmd(&["GET", "after"]).text(), Some("ok".into()));
+}

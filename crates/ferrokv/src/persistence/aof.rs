@@ -411,7 +411,7 @@ impl Aof {
             let mut out = std::mem::take(&mut failed);
             out.extend_from_slice(&data);
             if !out.is_empty() {
-                match self.write_out(&out) {
+                match self.write_out(&mut out) {
                     Ok(()) => {
                         unsynced = true;
                         if self.write_failed.swap(false, Ordering::Relaxed) {
@@ -422,7 +422,7 @@ impl Aof {
                         if !self.write_failed.swap(true, Ordering::Relaxed) {
                             tracing::warn!("Error writing to the AOF file: {}", e);
                         }
-                        *self.last_error.lock() = e.to_string();
+                        *self.last_error.lock() = strerror(&e);
                         failed = out;
                         std::thread::sleep(Duration::from_millis(100));
                         continue;
@@ -439,7 +439,7 @@ impl Aof {
                 if let Some(f) = self.file.lock().as_mut() {
                     if let Err(e) = f.sync_data() {
                         tracing::warn!("Can't fsync the AOF file: {}", e);
-                        *self.last_error.lock() = e.to_string();
+                        *self.last_error.lock() = strerror(&e);
                         self.write_failed.store(true, Ordering::Relaxed);
                         continue;
                     }
@@ -456,15 +456,31 @@ impl Aof {
         }
     }
 
-    fn write_out(&self, data: &[u8]) -> std::io::Result<()> {
+    /// Write `data` to the file. On error, `data` keeps only the bytes not written yet: a
+    /// short write (disk full) leaves a partial command in the file, and the retry must
+    /// continue it, not write it again.
+    fn write_out(&self, data: &mut Vec<u8>) -> std::io::Result<()> {
         let mut file = self.file.lock();
         let f = file
             .as_mut()
             .ok_or_else(|| std::io::Error::other("no AOF file open"))?;
-        f.write_all(data)?;
-        self.current_size
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        Ok(())
+        let mut done = 0;
+        let result = loop {
+            match f.write(&data[done..]) {
+                Ok(0) => break Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    done += n;
+                    if done == data.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.current_size.fetch_add(done as u64, Ordering::Relaxed);
+        data.drain(..done);
+        result
     }
 
     /// Switch logging to a new incremental file (AOF rewrite): everything appended before
@@ -483,6 +499,16 @@ impl Aof {
         self.current_size.store(0, Ordering::Relaxed);
         p.last_db = None;
         Ok(())
+    }
+}
+
+/// An I/O error as C's `strerror` words it (what Redis puts in MISCONF errors), without
+/// Rust's " (os error N)" suffix.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
