@@ -82,10 +82,9 @@ fn main() {
     );
     let server = Arc::new(Server::new(config));
     server.set_self();
-    if let Err(e) = ferrokv::persistence::load::start(&server) {
-        tracing::error!("{}", e);
-        std::process::exit(1);
-    }
+    server
+        .loading
+        .store(true, std::sync::atomic::Ordering::Release);
     server::start_background(server.clone());
     if let Err(e) = server::run(server, listeners) {
         tracing::error!("{}", e);

@@ -596,3 +596,65 @@ fn full_disk_refuses_writes_and_recovers() {
     }
     assert_eq!(c.cmd(&["GET", "after"]).text(), Some("ok".into()));
 }
+
+/// Clients that connect while the log is being loaded get -LOADING (INFO still answers,
+/// with loading:1), then the data once loading is done.
+#[test]
+fn clients_get_loading_while_the_log_replays() {
+    let data = TempDir::new("durability-loading");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    let mut pipeline = Vec::new();
+    for i in 0..200_000 {
+        pipeline.extend(common::encode(&["SET", &format!("key:{}", i), "value"]));
+    }
+    c.send_raw(&pipeline).expect("send");
+    for _ in 0..200_000 {
+        c.read_frame().expect("reply");
+    }
+    shutdown(server, c);
+
+    let port = common::free_port();
+    let log = std::fs::File::create(data.path().join("restart.log")).expect("log");
+    let mut child = std::process::Command::new(common::ferrokv_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &data.path().display().to_string(),
+        ])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start ferrokv");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut saw_loading = false;
+    let mut saw_info_loading = false;
+    loop {
+        assert!(Instant::now() < deadline, "never finished loading");
+        let Ok(mut c) = Conn::connect(port) else {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
+        match c.cmd(&["GET", "key:199999"]) {
+            Reply::Error(e) => {
+                assert_eq!(e, "LOADING Redis is loading the dataset in memory");
+                saw_loading = true;
+                let info = c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+                saw_info_loading |= info.contains("loading:1");
+            }
+            Reply::Bulk(v) => {
+                assert_eq!(v, b"value");
+                break;
+            }
+            other => panic!("GET during start-up: {:?}", other),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        saw_loading,
+        "no client ever saw -LOADING (200,000 commands to replay)"
+    );
+    assert!(saw_info_loading, "INFO never said loading:1");
+}

@@ -143,6 +143,15 @@ pub fn execute(
         out.simple("QUEUED");
         return Outcome::Done;
     }
+    if server.is_loading() && !client.loading && !cmd.has(super::flags::LOADING) {
+        count_rejected_id(server, id);
+        reject(
+            server,
+            out,
+            "LOADING Redis is loading the dataset in memory",
+        );
+        return Outcome::Done;
+    }
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }

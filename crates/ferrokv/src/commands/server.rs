@@ -727,7 +727,7 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
 
 fn info_persistence(server: &Server, f: &mut Vec<(String, String)>) {
     kv!(f,
-        "loading" => 0,
+        "loading" => server.is_loading() as u8,
         "async_loading" => 0,
         "current_cow_peak" => 0,
         "current_cow_size" => 0,

@@ -17,6 +17,9 @@ use super::aof::{open_for_append, sync_dir, AofFile, Fsync, Layout, Manifest};
 use crate::commands::dispatch::{execute, Outcome};
 use crate::server::{Client, Server};
 
+/// Log loading progress every this many bytes.
+const PROGRESS_EVERY: usize = 64 << 20;
+
 /// What loading found.
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -181,7 +184,18 @@ fn replay_file(
     // Where the last complete, applied state ends (before an open MULTI).
     let mut valid_end = 0usize;
     let mut report = LoadReport::default();
+    let mut next_progress = PROGRESS_EVERY;
     while pos < data.len() {
+        if pos >= next_progress {
+            tracing::info!(
+                "Loading {}: {} MB of {} MB ({}%)",
+                name,
+                pos >> 20,
+                data.len() >> 20,
+                pos * 100 / data.len()
+            );
+            next_progress += PROGRESS_EVERY;
+        }
         let rest = &data[pos..];
         if rest.first() != Some(&b'*') {
             return Err(bad_format(&name, pos));

@@ -125,6 +125,14 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
                 rt.block_on(worker(server, clones));
             })?;
     }
+    // Load the data while clients can already connect (they get -LOADING meanwhile).
+    if let Err(e) = crate::persistence::load::start(&server) {
+        tracing::error!("{}", e);
+        std::process::exit(1);
+    }
+    server
+        .loading
+        .store(false, std::sync::atomic::Ordering::Release);
     tracing::info!(
         "Ready to accept connections tcp ({} worker threads)",
         threads

@@ -41,6 +41,8 @@ pub struct Server {
     pub error_stats: Mutex<HashMap<String, u64>>,
     /// The append-only file.
     pub aof: Arc<crate::persistence::aof::Aof>,
+    /// Loading the dataset at start-up: commands without the `loading` flag get -LOADING.
+    pub loading: AtomicBool,
     /// AOF rewrite state.
     pub aof_rewrite: crate::persistence::rewrite::RewriteState,
     /// This server, for work that outlives a command (background rewrite and save).
@@ -117,12 +119,18 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             aof: Arc::new(crate::persistence::aof::Aof::default()),
             aof_rewrite: Default::default(),
+            loading: AtomicBool::new(false),
             self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),
         }
     }
 
     /// True once shutdown has begun.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    /// True once shutdown started.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }

@@ -20,7 +20,9 @@ pub fn run_active_expire(server: Arc<Server>) {
             return;
         }
         super::table::tick_lru_clock();
-        if !server.config.active_expire_enabled() {
+        // Nothing expires while the log is replayed: the log holds the expiries that
+        // happened, where they happened.
+        if !server.config.active_expire_enabled() || server.is_loading() {
             continue;
         }
         let budget = period / 4;
