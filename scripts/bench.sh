@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh                     all tests, pipeline 1 and 16
 #   TESTS=set,get PIPELINES=16 REQUESTS=100000 CLIENTS=50 scripts/bench.sh
+#   APPENDFSYNC=always TESTS=set PIPELINES=1 scripts/bench.sh   both with an append-only file
 #
 # Output: a Markdown table: rps of each, ratio ferrokv/redis (higher is better for ferrokv),
 # server CPU per request in microseconds (scheduler run time of all server threads from
@@ -43,6 +44,10 @@ probe() {
         hset) echo "HSET bench:probe f v" ;;
         mset) echo "MSET bench:probe v" ;;
         set) echo "SET bench:probe v" ;;
+        lpush | lpop | rpop | lrange*) echo "LPUSH bench:probe:list v" ;;
+        rpush) echo "RPUSH bench:probe:list v" ;;
+        sadd | spop) echo "SADD bench:probe:set v" ;;
+        zadd | zpopmin) echo "ZADD bench:probe:zset 1 v" ;;
         get) echo "GET bench:probe" ;;
         *) echo "PING" ;;
     esac

@@ -40,7 +40,8 @@ wait_ready() {
     return 1
 }
 
-# start_server NAME PORT PREFIX... : start redis or ferrokv (persistence off) in a new temp
+# start_server NAME PORT PREFIX... : start redis or ferrokv (persistence off unless
+# APPENDFSYNC is set) in a new temp
 # folder, optionally behind a PREFIX command (taskset, valgrind); sets STARTED_PID.
 start_server() {
     local name=$1 port=$2
@@ -48,11 +49,16 @@ start_server() {
     local dir
     dir=$(mktemp -d "${TMPDIR:-/tmp}/ferrokv-bench-$name.XXXXXX")
     WORKDIRS+=("$dir")
-    local cmd
+    local cmd persistence=(--appendonly no)
+    # APPENDFSYNC=always|everysec|no: both servers keep an append-only file with that policy
+    # (in their temp folders, on the same disk).
+    if [ -n "${APPENDFSYNC:-}" ]; then
+        persistence=(--appendonly yes --appendfsync "$APPENDFSYNC")
+    fi
     if [ "$name" = redis ]; then
-        cmd=("$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no)
+        cmd=("$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' "${persistence[@]}" --daemonize no)
     else
-        cmd=("$FERROKV_BIN" --port "$port" --threads 1 --save '' --appendonly no)
+        cmd=("$FERROKV_BIN" --port "$port" --threads 1 --save '' "${persistence[@]}")
     fi
     (cd "$dir" && exec "$@" "${cmd[@]}" >"$dir/server.log" 2>&1) &
     STARTED_PID=$!
