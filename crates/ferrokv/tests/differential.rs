@@ -465,6 +465,8 @@ const FUZZ_SKIP: &[&str] = &[
     "setex",
     "psetex",
     "getex",
+    // zsets: random members.
+    "zrandmember",
 ];
 
 /// Hostile arguments: numbers at and past every limit, empty, binary, glob pieces, and the
