@@ -195,10 +195,7 @@ impl ZSetValue {
     pub fn from_sorted(entries: Vec<(Vec<u8>, f64)>, limits: ZSetLimits) -> ZSetValue {
         let longest = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
         if entries.len() <= limits.max_entries && longest <= limits.max_value {
-            let mut lp = Listpack::default();
-            for (m, s) in &entries {
-                lp.push_sorted(m, *s);
-            }
+            let lp = Listpack::from_sorted(entries.iter().map(|(m, s)| (m.as_slice(), *s)));
             return ZSetValue::Listpack(lp);
         }
         let mut large = Large::with_capacity(entries.len());
@@ -337,11 +334,10 @@ impl ZSetValue {
         }
         match self {
             ZSetValue::Listpack(l) if reverse => {
-                let offsets = l.offsets();
-                for &off in offsets[lo..hi].iter().rev() {
-                    if let Some(e) = l.at(off) {
-                        f(e.member, e.score);
-                    }
+                // Entries decode front to back (scores may be relative to the previous one).
+                let entries: Vec<listpack::Entry> = l.iter().take(hi).collect();
+                for e in entries[lo..].iter().rev() {
+                    f(e.member, e.score);
                 }
             }
             ZSetValue::Listpack(l) => {

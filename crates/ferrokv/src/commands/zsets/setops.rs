@@ -27,7 +27,9 @@ pub fn keys_store(args: &[&[u8]]) -> Vec<usize> {
     keys
 }
 
-fn keys_after_numkeys(args: &[&[u8]], at: usize) -> Vec<usize> {
+/// Key positions after a `numkeys` argument at `args[at]` (BZMPOP: `at` = 2): the keys that
+/// follow it (clipped to the arguments), none when `numkeys` is not a positive integer.
+pub(crate) fn keys_after_numkeys(args: &[&[u8]], at: usize) -> Vec<usize> {
     let n = args
         .get(at)
         .and_then(|a| parse_canonical_i64(a))

@@ -1,20 +1,50 @@
 //! The small form of a sorted set (Redis's `listpack` encoding): one contiguous buffer of
 //! `(member, score)` entries sorted by (score, member bytes), one allocation per set.
 //!
-//! Entry layout: the member's length (LEB128), the member bytes, then the score in one to
-//! nine bytes. Like Redis's listpack (which stores integral scores as integers), small
-//! integral scores take a single byte, so `ZADD k 1 member-1 ... 10 member-10` costs about
-//! 11 bytes per entry:
+//! Entry layout: a header byte, the member bytes, then the score unless the header elides
+//! it. The header holds the member's length and how the score is stored:
+//!
+//! * `0x00..=0x3F`: member length 0..63, the score follows;
+//! * `0x40..=0x7F`: member length 0..63, the score equals the previous entry's score (0 for
+//!   the first entry): sets with a single score (lex ranges) store no scores at all;
+//! * `0x80..=0xBF`: member length 0..63, the score is the previous entry's plus 1 (ranks,
+//!   counters: `ZADD k 1 m1 2 m2 ...`);
+//! * `0xC0..=0xC2`: the same three kinds for longer members, whose length follows (LEB128).
+//!
+//! A stored score takes one to nine bytes. Like Redis's listpack (which stores integral
+//! scores as integers), small integral scores take a single byte:
 //!
 //! * `0x00..=0xDF`: the integer `tag - 32` (-32..=191);
 //! * `0xE1..=0xE7`: a little-endian two's complement integer of `tag - 0xE0` bytes (used for
 //!   integral scores up to 2^53 in magnitude, which convert exactly);
 //! * `0xF0`: the eight bytes of an IEEE double (any other score).
 //!
+//! So `ZADD k 1 member-1 ... 10 member-10` costs 9 or 10 bytes per entry. Because an
+//! entry's encoding depends on its predecessor's score, inserting or removing an entry
+//! re-encodes the entry that follows it.
+//!
 //! As in Redis, a score of -0 is stored as 0 (Redis's listpack keeps integral scores as
 //! integers, and -0 converts to the integer 0).
 
 use super::btree::cmp_entries;
+
+/// How an entry's score is stored (the header's kind).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Stored after the member.
+    Explicit = 0,
+    /// Equal to the previous entry's score.
+    Same = 1,
+    /// The previous entry's score plus 1.
+    Next = 2,
+}
+
+/// Headers below this hold the member length in their low 6 bits.
+const SHORT_LIMIT: u8 = 0xC0;
+/// Longest member with a one-byte header.
+const SHORT_MAX_LEN: usize = 63;
+/// Long headers: `LONG_BASE + kind`, then the length.
+const LONG_BASE: u8 = 0xC0;
 
 const SMALL_BIAS: i64 = 32;
 const SMALL_MAX_TAG: u8 = 0xDF;
@@ -133,6 +163,46 @@ fn normalize(score: f64) -> f64 {
     }
 }
 
+/// How `score` is stored after an entry scored `prev`.
+fn kind_for(score: f64, prev: f64) -> Kind {
+    if score.to_bits() == prev.to_bits() {
+        Kind::Same
+    } else if (prev + 1.0).to_bits() == score.to_bits() {
+        Kind::Next
+    } else {
+        Kind::Explicit
+    }
+}
+
+/// Bytes of an entry.
+fn entry_len(member: &[u8], score: f64, prev: f64) -> usize {
+    let header = if member.len() <= SHORT_MAX_LEN {
+        1
+    } else {
+        1 + varint_len(member.len())
+    };
+    let score_bytes = match kind_for(score, prev) {
+        Kind::Explicit => score_len(score),
+        Kind::Same | Kind::Next => 0,
+    };
+    header + member.len() + score_bytes
+}
+
+/// Append an entry (`score` already normalized) that follows an entry scored `prev`.
+fn put_entry(buf: &mut Vec<u8>, member: &[u8], score: f64, prev: f64) {
+    let kind = kind_for(score, prev);
+    if member.len() <= SHORT_MAX_LEN {
+        buf.push(((kind as u8) << 6) | member.len() as u8);
+    } else {
+        buf.push(LONG_BASE + kind as u8);
+        put_varint(buf, member.len());
+    }
+    buf.extend_from_slice(member);
+    if kind == Kind::Explicit {
+        put_score(buf, score);
+    }
+}
+
 /// One entry and where it sits in the buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry<'a> {
@@ -140,21 +210,35 @@ pub struct Entry<'a> {
     pub member: &'a [u8],
     /// Its score.
     pub score: f64,
+    /// The previous entry's score (0 for the first entry).
+    prev: f64,
     /// Offset of the entry's first byte.
-    pub start: usize,
+    start: usize,
     /// Offset just past the entry.
-    pub end: usize,
+    end: usize,
 }
 
-/// The entry starting at `pos`.
-fn entry_at(buf: &[u8], pos: usize) -> Option<Entry<'_>> {
-    let (n, p) = read_varint(buf, pos)?;
-    let mend = p.checked_add(n)?;
+/// The entry starting at `pos`, after an entry scored `prev`.
+fn entry_at(buf: &[u8], pos: usize, prev: f64) -> Option<Entry<'_>> {
+    let h = *buf.get(pos)?;
+    let (kind, len, p) = if h < SHORT_LIMIT {
+        (h >> 6, (h & 0x3f) as usize, pos + 1)
+    } else {
+        let (len, p) = read_varint(buf, pos + 1)?;
+        (h - LONG_BASE, len, p)
+    };
+    let mend = p.checked_add(len)?;
     let member = buf.get(p..mend)?;
-    let (score, end) = read_score(buf, mend)?;
+    let (score, end) = match kind {
+        0 => read_score(buf, mend)?,
+        1 => (prev, mend),
+        2 => (prev + 1.0, mend),
+        _ => return None,
+    };
     Some(Entry {
         member,
         score,
+        prev,
         start: pos,
         end,
     })
@@ -165,6 +249,7 @@ fn entry_at(buf: &[u8], pos: usize) -> Option<Entry<'_>> {
 pub struct Iter<'a> {
     buf: &'a [u8],
     pos: usize,
+    prev: f64,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -172,8 +257,9 @@ impl<'a> Iterator for Iter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Entry<'a>> {
-        let e = entry_at(self.buf, self.pos)?;
+        let e = entry_at(self.buf, self.pos, self.prev)?;
         self.pos = e.end;
+        self.prev = e.score;
         Some(e)
     }
 }
@@ -204,6 +290,7 @@ impl Listpack {
         Iter {
             buf: &self.buf,
             pos: 0,
+            prev: 0.0,
         }
     }
 
@@ -212,70 +299,71 @@ impl Listpack {
         self.iter().enumerate().find(|(_, e)| e.member == member)
     }
 
-    /// Where each entry starts (for reverse walks and random access).
-    pub fn offsets(&self) -> Vec<usize> {
-        let mut v = Vec::with_capacity(self.len());
-        v.extend(self.iter().map(|e| e.start));
-        v
-    }
-
-    /// The entry starting at byte `offset` (from [`Listpack::offsets`]).
-    pub fn at(&self, offset: usize) -> Option<Entry<'_>> {
-        entry_at(&self.buf, offset)
-    }
-
     /// The entry at `rank`.
     pub fn get(&self, rank: usize) -> Option<Entry<'_>> {
         self.iter().nth(rank)
     }
 
-    /// Append an entry that sorts after every present one (building from sorted input).
-    pub fn push_sorted(&mut self, member: &[u8], score: f64) {
-        let score = normalize(score);
-        self.buf
-            .reserve_exact(varint_len(member.len()) + member.len() + score_len(score));
-        put_varint(&mut self.buf, member.len());
-        self.buf.extend_from_slice(member);
-        put_score(&mut self.buf, score);
-        self.len += 1;
+    /// A listpack of `entries`, which must be sorted by (score, member) and distinct.
+    pub fn from_sorted<'a>(entries: impl Iterator<Item = (&'a [u8], f64)> + Clone) -> Listpack {
+        let mut prev = 0.0;
+        let mut bytes = 0;
+        for (m, s) in entries.clone() {
+            let s = normalize(s);
+            bytes += entry_len(m, s, prev);
+            prev = s;
+        }
+        let mut buf = Vec::with_capacity(bytes);
+        let mut len = 0;
+        prev = 0.0;
+        for (m, s) in entries {
+            let s = normalize(s);
+            put_entry(&mut buf, m, s, prev);
+            prev = s;
+            len += 1;
+        }
+        Listpack { buf, len }
+    }
+
+    /// Replace the bytes `start..end` with `new`, growing or shrinking the buffer to fit
+    /// (as Redis reallocs its listpack, with some slack so that a delete/insert cycle does
+    /// not realloc every time).
+    fn splice(&mut self, start: usize, end: usize, new: &[u8]) {
+        if start > end || end > self.buf.len() {
+            return;
+        }
+        if new.len() > end - start {
+            self.buf.reserve_exact(new.len() - (end - start));
+        }
+        self.buf.splice(start..end, new.iter().copied());
+        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 16 {
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// Insert an absent member at its place in the order.
     pub fn insert_new(&mut self, member: &[u8], score: f64) {
         let score = normalize(score);
-        let at = self
+        let next = self
             .iter()
-            .find(|e| cmp_entries(e.score, e.member, score, member).is_gt())
-            .map_or(self.buf.len(), |e| e.start);
-        let mut enc = Vec::with_capacity(varint_len(member.len()) + member.len() + 9);
-        put_varint(&mut enc, member.len());
-        enc.extend_from_slice(member);
-        put_score(&mut enc, score);
-        // Grow by exactly what is needed, as Redis reallocs its listpack.
-        self.buf.reserve_exact(enc.len());
-        self.buf.splice(at..at, enc);
-        self.len += 1;
-    }
-
-    /// Remove the bytes `start..end` holding `count` entries.
-    fn remove_bytes(&mut self, start: usize, end: usize, count: usize) {
-        if start < end && end <= self.buf.len() {
-            self.buf.drain(start..end);
-            self.len = self.len.saturating_sub(count as u32);
-            // Give memory back as Redis's listpack does on deletion (with some slack so
-            // that a delete/insert cycle does not realloc every time).
-            if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 16 {
-                self.buf.shrink_to_fit();
+            .find(|e| cmp_entries(e.score, e.member, score, member).is_gt());
+        let mut enc = Vec::with_capacity(entry_len(member, score, 0.0) + 9);
+        match next {
+            // The new entry takes the place of `e`, which is re-encoded after it.
+            Some(e) => {
+                put_entry(&mut enc, member, score, e.prev);
+                put_entry(&mut enc, e.member, e.score, score);
+                let (start, end) = (e.start, e.end);
+                self.splice(start, end, &enc);
+            }
+            None => {
+                let prev = self.iter().last().map_or(0.0, |e| e.score);
+                put_entry(&mut enc, member, score, prev);
+                let at = self.buf.len();
+                self.splice(at, at, &enc);
             }
         }
-    }
-
-    /// Remove `member`; its score when it was there.
-    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (_, e) = self.find(member)?;
-        let (score, start, end) = (e.score, e.start, e.end);
-        self.remove_bytes(start, end, 1);
-        Some(score)
+        self.len += 1;
     }
 
     /// Remove the entries of ranks `lo..hi`; how many were removed.
@@ -284,21 +372,40 @@ impl Listpack {
         if lo >= hi {
             return 0;
         }
-        let mut start = None;
-        let mut end = 0;
-        for (i, e) in self.iter().enumerate().skip(lo).take(hi - lo) {
+        let mut first = None;
+        let mut after = None;
+        for (i, e) in self.iter().enumerate().skip(lo) {
             if i == lo {
-                start = Some(e.start);
+                first = Some((e.start, e.prev));
             }
-            end = e.end;
-        }
-        match start {
-            Some(s) => {
-                self.remove_bytes(s, end, hi - lo);
-                hi - lo
+            if i == hi {
+                after = Some(e);
+                break;
             }
-            None => 0,
         }
+        let Some((start, prev)) = first else {
+            return 0;
+        };
+        // The entry after the range now follows the entry before it: re-encode it.
+        let mut enc = Vec::new();
+        let end = match after {
+            Some(e) => {
+                put_entry(&mut enc, e.member, e.score, prev);
+                e.end
+            }
+            None => self.buf.len(),
+        };
+        self.splice(start, end, &enc);
+        self.len = self.len.saturating_sub((hi - lo) as u32);
+        hi - lo
+    }
+
+    /// Remove `member`; its score when it was there.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let (rank, e) = self.find(member)?;
+        let score = e.score;
+        self.remove_range(rank, rank + 1);
+        Some(score)
     }
 
     /// Heap bytes held.
@@ -357,6 +464,10 @@ mod tests {
         assert_eq!(score_len(0.5), 9);
     }
 
+    fn members(lp: &Listpack) -> Vec<(Vec<u8>, f64)> {
+        lp.iter().map(|e| (e.member.to_vec(), e.score)).collect()
+    }
+
     #[test]
     fn ordered_inserts_removals_and_ranges() {
         let mut lp = Listpack::default();
@@ -370,12 +481,55 @@ mod tests {
         assert_eq!(lp.remove(b"x"), None);
         assert_eq!(lp.len(), 4);
         assert_eq!(lp.remove_range(1, 3), 2);
-        let order: Vec<&[u8]> = lp.iter().map(|e| e.member).collect();
-        assert_eq!(order, [b"z", b"c"]);
+        assert_eq!(members(&lp), [(b"z".to_vec(), -1.0), (b"c".to_vec(), 2.0)]);
         assert_eq!(lp.get(1).map(|e| e.member), Some(&b"c"[..]));
-        assert_eq!(lp.offsets().len(), 2);
         // -0 is stored as 0.
         lp.insert_new(b"neg0", -0.0);
         assert!(lp.find(b"neg0").unwrap().1.score.is_sign_positive());
+    }
+
+    #[test]
+    fn elided_scores_survive_neighbour_changes() {
+        // 1, 2, 3... and equal scores are elided: one header byte per entry.
+        let mut lp = Listpack::default();
+        for i in 1..=10 {
+            lp.insert_new(format!("member-{}", i).as_bytes(), i as f64);
+        }
+        assert_eq!(lp.buf.len(), 10 + 9 * 8 + 9);
+        let mut lex = Listpack::default();
+        for m in ["d", "b", "a", "c"] {
+            lex.insert_new(m.as_bytes(), 0.0);
+        }
+        assert_eq!(lex.buf.len(), 8);
+        // Removing or inserting in the middle re-encodes the follower.
+        let mut model: Vec<(Vec<u8>, f64)> = members(&lp);
+        let check = |lp: &Listpack, model: &Vec<(Vec<u8>, f64)>| {
+            assert_eq!(&members(lp), model);
+            assert_eq!(lp.len(), model.len());
+        };
+        lp.remove(b"member-5");
+        model.retain(|(m, _)| m != b"member-5");
+        check(&lp, &model);
+        lp.insert_new(b"member-5", 4.0);
+        model.insert(4, (b"member-5".to_vec(), 4.0));
+        check(&lp, &model);
+        lp.insert_new(b"first", -7.0);
+        model.insert(0, (b"first".to_vec(), -7.0));
+        check(&lp, &model);
+        lp.remove(b"first");
+        model.remove(0);
+        check(&lp, &model);
+        assert_eq!(lp.remove_range(0, 3), 3);
+        model.drain(0..3);
+        check(&lp, &model);
+        let long = vec![b'x'; 100];
+        lp.insert_new(&long, 4.0);
+        model.insert(2, (long.clone(), 4.0));
+        check(&lp, &model);
+        assert_eq!(lp.remove_range(1, 100), model.len() - 1);
+        model.truncate(1);
+        check(&lp, &model);
+        let built = Listpack::from_sorted(model.iter().map(|(m, s)| (m.as_slice(), *s)));
+        assert_eq!(built, lp);
     }
 }

@@ -223,3 +223,93 @@ fn scan_and_random() {
     assert!(ZSetValue::new().random(&mut rng).is_none());
     assert!(large.heap_size() > small.heap_size());
 }
+
+#[test]
+fn random_operations_against_a_model_in_both_encodings() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let scores = [
+        0.0,
+        1.0,
+        2.0,
+        3.0,
+        -1.0,
+        2.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e20,
+    ];
+    for limits in [
+        ZSetLimits {
+            max_entries: 1000,
+            max_value: 1000,
+        },
+        ZSetLimits {
+            max_entries: 16,
+            max_value: 6,
+        },
+    ] {
+        let mut z = ZSetValue::new();
+        let mut model: Vec<(Vec<u8>, f64)> = Vec::new();
+        for step in 0..4000 {
+            let m = format!("m{}", rng.gen_range(0..40)).into_bytes();
+            let m = if rng.gen_bool(0.05) {
+                [&m[..], b"-long"].concat()
+            } else {
+                m
+            };
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let s = scores[rng.gen_range(0..scores.len())];
+                    let added = z.insert(&m, s, limits);
+                    let found = model.iter().position(|(x, _)| *x == m);
+                    assert_eq!(added, found.is_none());
+                    match found {
+                        Some(i) => model[i].1 = s,
+                        None => model.push((m, s)),
+                    }
+                }
+                6..=7 => {
+                    let found = model.iter().position(|(x, _)| *x == m);
+                    assert_eq!(z.remove(&m), found.is_some());
+                    if let Some(i) = found {
+                        model.remove(i);
+                    }
+                }
+                8 => {
+                    let lo = rng.gen_range(0..model.len() + 1);
+                    let hi = (lo + rng.gen_range(0..5)).min(model.len());
+                    model.sort_by(|a, b| cmp_entries(a.1, &a.0, b.1, &b.0));
+                    assert_eq!(z.remove_range(lo, hi), hi - lo);
+                    model.drain(lo..hi);
+                }
+                _ => {
+                    let max = rng.gen_bool(0.5);
+                    model.sort_by(|a, b| cmp_entries(a.1, &a.0, b.1, &b.0));
+                    let want = if max {
+                        model.pop()
+                    } else if model.is_empty() {
+                        None
+                    } else {
+                        Some(model.remove(0))
+                    };
+                    assert_eq!(z.pop(max), want);
+                }
+            }
+            model.sort_by(|a, b| cmp_entries(a.1, &a.0, b.1, &b.0));
+            let got: Vec<(Vec<u8>, f64)> =
+                z.entries().iter().map(|(m, s)| (m.to_vec(), *s)).collect();
+            assert_eq!(got, model, "step {}", step);
+            if step % 50 == 0 {
+                let mut rev = Vec::new();
+                z.for_range(0, z.len(), true, &mut |m, s| rev.push((m.to_vec(), s)));
+                rev.reverse();
+                assert_eq!(rev, model);
+                for (rank, (m, s)) in model.iter().enumerate() {
+                    assert_eq!(z.rank(m), Some(rank));
+                    assert_eq!(z.score(m), Some(*s));
+                }
+            }
+        }
+    }
+}
