@@ -487,6 +487,8 @@ const FUZZ_SKIP: &[&str] = &[
     "sunion",
     "sdiff",
     "sscan",
+    // zsets: random members.
+    "zrandmember",
 ];
 
 /// Hostile arguments: numbers at and past every limit, empty, binary, glob pieces, and the
