@@ -14,6 +14,7 @@ use super::dispatch::LockIds;
 use super::lists::{list_limits, move_element, mpop_key_positions, parse_end, parse_mpop};
 use super::longdouble::LongDouble;
 use super::table::{argflags, doc, Arg, BeginSearch, FindKeys, KeySpec};
+use super::zsets::{keys_after_numkeys, parse_zmpop};
 use super::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::{BlockOp, WaitState, Waiter};
 use crate::server::Server;
@@ -21,7 +22,6 @@ use crate::storage::db::{lock_id, shard_of, DbView};
 use crate::storage::list::{End, ListLimits};
 use crate::storage::zset::ZSetValue;
 use crate::storage::{LockSet, Value};
-use crate::util::eq_ic;
 use resp::ReplyWriter;
 
 /// The blocking commands' table.
@@ -451,7 +451,7 @@ pub static COMMANDS: &[Command] = &[
                 ..Arg::DEFAULT
             },
         ],
-        keys_fn: Some(mpop_keys_at_2),
+        keys_fn: Some(zmpop_keys_at_2),
         handler: bzmpop,
         ..Command::DEFAULT
     },
@@ -477,62 +477,17 @@ fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(ms as u64)
 }
 
-/// Key positions of BLMPOP/BZMPOP: `timeout numkeys key... where [COUNT n]`.
+/// Key positions of BLMPOP: `timeout numkeys key... LEFT|RIGHT [COUNT n]`.
 fn mpop_keys_at_2(args: &[&[u8]]) -> Vec<usize> {
     mpop_key_positions(args, 2)
 }
 
-/// BZMPOP's arguments after the timeout: `numkeys key... MIN|MAX [COUNT n]`, checked in
-/// Redis's order (true = MAX).
-struct ZMPop {
-    first_key: usize,
-    numkeys: usize,
-    second: bool,
-    count: usize,
+/// Key positions of BZMPOP: `timeout numkeys key... MIN|MAX [COUNT n]`.
+fn zmpop_keys_at_2(args: &[&[u8]]) -> Vec<usize> {
+    keys_after_numkeys(args, 2)
 }
 
-fn parse_zmpop(args: &[&[u8]]) -> Result<ZMPop, CmdError> {
-    let (first, second) = ("min", "max");
-    const NUMKEYS_AT: usize = 2;
-    let numkeys = positive(args.get(NUMKEYS_AT), "ERR numkeys should be greater than 0")?;
-    let where_at = NUMKEYS_AT.saturating_add(numkeys).saturating_add(1);
-    let word = args.get(where_at).ok_or(CmdError::Syntax)?;
-    let second = if eq_ic(word, first) {
-        false
-    } else if eq_ic(word, second) {
-        true
-    } else {
-        return Err(CmdError::Syntax);
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while let Some(opt) = args.get(j) {
-        let more = args.len() - 1 - j;
-        if count.is_none() && eq_ic(opt, "count") && more > 0 {
-            j += 1;
-            count = Some(positive(args.get(j), "ERR count should be greater than 0")?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 1;
-    }
-    Ok(ZMPop {
-        first_key: NUMKEYS_AT + 1,
-        numkeys,
-        second,
-        count: count.unwrap_or(1),
-    })
-}
-
-/// An integer in 1..=i64::MAX (`getRangeLongFromObjectOrReply(.., 1, LONG_MAX, msg)`:
-/// anything else, a non-number included, gets `msg`).
-fn positive(arg: Option<&&[u8]>, msg: &'static str) -> Result<usize, CmdError> {
-    match arg.and_then(|a| crate::util::parse_canonical_i64(a)) {
-        Some(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-        _ => Err(CmdError::Static(msg)),
-    }
-}
-
+/// The list limits when no command context is at hand (serving waiters).
 fn server_list_limits(server: &Server) -> ListLimits {
     ListLimits {
         max_listpack_size: server.config.list_max_listpack_size(),
@@ -564,14 +519,15 @@ fn bzpopmax(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let m = parse_zmpop(args)?;
+    let m = parse_zmpop(args, 2)?;
+    let count = usize::try_from(m.count).unwrap_or(usize::MAX);
     zset_pop_or_block(
         ctx,
         args,
         m.first_key,
         m.first_key + m.numkeys,
-        m.second,
-        Some(m.count),
+        m.max,
+        Some(count),
     )
 }
 
