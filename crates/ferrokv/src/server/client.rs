@@ -214,6 +214,9 @@ impl Client {
         if self.multi.is_some() {
             f.push('x');
         }
+        if self.handle.blocked.lock().is_some() {
+            f.push('b');
+        }
         if self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty() {
             f.push('d');
         }

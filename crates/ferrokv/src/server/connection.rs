@@ -261,6 +261,7 @@ async fn wait_blocked<'h>(
     loop {
         server.stats.blocked_clients.fetch_add(1, Relaxed);
         *client.handle.blocked.lock() = Some(waiter.clone());
+        client.publish_info(out.resp3, inbuf.len());
         // The replies before the blocking command go out now.
         wait_for_durability(server).await;
         if !flush(stream, out, server).await {
