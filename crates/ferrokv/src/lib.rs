@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod config;
 pub mod memory;
+pub mod persistence;
 pub mod server;
 pub mod stats;
 pub mod storage;

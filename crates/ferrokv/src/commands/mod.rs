@@ -15,6 +15,7 @@ pub mod client;
 pub mod command;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hashes;
 pub mod keys;
@@ -38,7 +39,7 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 17] {
+fn families() -> [&'static [Command]; 18] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -57,6 +58,7 @@ fn families() -> [&'static [Command]; 17] {
         transactions::COMMANDS,
         command::COMMANDS,
         debug::COMMANDS,
+        dump::COMMANDS,
     ]
 }
 

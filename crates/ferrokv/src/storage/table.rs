@@ -329,6 +329,32 @@ impl KeyTable {
         Some(lru_clock().saturating_sub(last) as u64)
     }
 
+    /// Set the access field of `key` as RESTORE's IDLETIME / FREQ do (Redis's
+    /// `objectSetLRUOrLFU`): under an LFU policy only `freq` applies (the counter, decay
+    /// starting now), else only `idle_secs`. An idle time beyond Redis's 24-bit LRU clock
+    /// becomes the half-way value it then uses (8388607 s), as in Redis.
+    pub fn restore_access(&mut self, key: &[u8], idle_secs: Option<u64>, freq: Option<u8>) {
+        let Some(pos) = self.find(key) else { return };
+        let (c, o) = split(pos);
+        let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) else {
+            return;
+        };
+        if lfu_mode() {
+            if let Some(f) = freq {
+                *a = (lfu_minutes() << 8) | f as u32;
+            }
+        } else if let Some(idle) = idle_secs {
+            const LRU_CLOCK_MAX: u64 = (1 << 24) - 1;
+            let clock = lru_clock();
+            let idle = if idle > clock as u64 & LRU_CLOCK_MAX {
+                LRU_CLOCK_MAX / 2
+            } else {
+                idle
+            };
+            *a = clock.saturating_sub(idle as u32);
+        }
+    }
+
     /// True when `key` is present.
     #[inline]
     pub fn contains_key(&self, key: &[u8]) -> bool {
