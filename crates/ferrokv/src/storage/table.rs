@@ -157,6 +157,28 @@ impl Chunk {
     }
 }
 
+/// The idle time OBJECT IDLETIME reports in Redis 7.0 after RESTORE ... IDLETIME `idle` at
+/// `clock` (Unix seconds): Redis keeps `clock - idle` in a 24-bit field (adding
+/// LRU_CLOCK_MAX once when negative, then truncating) and measures idle times modulo that
+/// clock.
+fn redis_lru_idle(clock: u32, idle: u64) -> u32 {
+    const LRU_CLOCK_MAX: i64 = (1 << 24) - 1;
+    let clock24 = clock as i64 & LRU_CLOCK_MAX;
+    // lru_idle * 1000 / LRU_CLOCK_RESOLUTION, in C's wrapping long long arithmetic.
+    let idle = (idle as i64).wrapping_mul(1000) / 1000;
+    let mut lru = clock24.wrapping_sub(idle);
+    if lru < 0 {
+        lru = lru.wrapping_add(LRU_CLOCK_MAX);
+    }
+    let lru = lru & LRU_CLOCK_MAX;
+    let shown = if clock24 >= lru {
+        clock24 - lru
+    } else {
+        clock24 + (LRU_CLOCK_MAX - lru)
+    };
+    shown as u32
+}
+
 /// A read-only view of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
@@ -331,8 +353,8 @@ impl KeyTable {
 
     /// Set the access field of `key` as RESTORE's IDLETIME / FREQ do (Redis's
     /// `objectSetLRUOrLFU`): under an LFU policy only `freq` applies (the counter, decay
-    /// starting now), else only `idle_secs`. An idle time beyond Redis's 24-bit LRU clock
-    /// becomes the half-way value it then uses (8388607 s), as in Redis.
+    /// starting now), else only `idle_secs`, with the wrap-around of Redis's 24-bit LRU
+    /// clock (so an idle time beyond 2^24 s reads back as Redis's does).
     pub fn restore_access(&mut self, key: &[u8], idle_secs: Option<u64>, freq: Option<u8>) {
         let Some(pos) = self.find(key) else { return };
         let (c, o) = split(pos);
@@ -344,14 +366,8 @@ impl KeyTable {
                 *a = (lfu_minutes() << 8) | f as u32;
             }
         } else if let Some(idle) = idle_secs {
-            const LRU_CLOCK_MAX: u64 = (1 << 24) - 1;
             let clock = lru_clock();
-            let idle = if idle > clock as u64 & LRU_CLOCK_MAX {
-                LRU_CLOCK_MAX / 2
-            } else {
-                idle
-            };
-            *a = clock.saturating_sub(idle as u32);
+            *a = clock.saturating_sub(redis_lru_idle(clock, idle));
         }
     }
 

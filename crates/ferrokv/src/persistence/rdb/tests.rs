@@ -566,7 +566,11 @@ fn sample_file(checksum: bool) -> Vec<u8> {
             i % 2 * 3,
             k.as_slice(),
             v,
-            if i % 3 == 0 { 4_000_000_000_000 } else { 0 },
+            if i.is_multiple_of(3) {
+                4_000_000_000_000
+            } else {
+                0
+            },
         )
     });
     let opts = SaveOptions {
@@ -599,7 +603,7 @@ fn file_round_trip() {
         for k in &keys {
             let i: usize = std::str::from_utf8(&k.key[1..]).unwrap().parse().unwrap();
             assert_eq!(k.db, i % 2 * 3);
-            assert_eq!(k.expire_at_ms != 0, i % 3 == 0);
+            assert_eq!(k.expire_at_ms != 0, i.is_multiple_of(3));
             assert_eq!(content(&k.value), content(&values[i]));
         }
         // Corruption: every truncation fails; a flipped byte fails the checksum.
