@@ -519,14 +519,14 @@ pub fn verify_dump_payload(payload: &[u8]) -> Result<u16, RdbError> {
         .len()
         .checked_sub(10)
         .ok_or(RdbError::PayloadFooter)?;
-    let footer = payload.get(body_len..).ok_or(RdbError::PayloadFooter)?;
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    if version > RDB_VERSION {
-        return Err(RdbError::PayloadFooter);
-    }
-    let mut crc = [0u8; 8];
-    crc.copy_from_slice(&footer[2..10]);
-    if crc64(&payload[..body_len + 2]) != u64::from_le_bytes(crc) {
+    let (covered, crc) = payload.split_at(body_len + 2);
+    let version = covered
+        .get(body_len..)
+        .and_then(|v| v.try_into().ok())
+        .map(u16::from_le_bytes)
+        .ok_or(RdbError::PayloadFooter)?;
+    let crc: [u8; 8] = crc.try_into().map_err(|_| RdbError::PayloadFooter)?;
+    if version > RDB_VERSION || crc64(covered) != u64::from_le_bytes(crc) {
         return Err(RdbError::PayloadFooter);
     }
     Ok(version)

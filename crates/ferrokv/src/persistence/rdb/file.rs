@@ -181,7 +181,8 @@ where
 /// One key read from a file.
 #[derive(Debug)]
 pub struct LoadedKey {
-    /// Its database (from the last SELECTDB; 0 before any).
+    /// Its database (from the last SELECTDB; 0 before any). Not checked against any
+    /// limit: the caller refuses numbers beyond its `databases`, as Redis does.
     pub db: usize,
     /// The key.
     pub key: Vec<u8>,
