@@ -15,6 +15,7 @@ pub mod client;
 pub mod command;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hashes;
 pub mod keys;
@@ -39,7 +40,7 @@ use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
 
 /// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 18] {
+fn families() -> [&'static [Command]; 19] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -59,6 +60,7 @@ fn families() -> [&'static [Command]; 18] {
         transactions::COMMANDS,
         command::COMMANDS,
         debug::COMMANDS,
+        dump::COMMANDS,
     ]
 }
 

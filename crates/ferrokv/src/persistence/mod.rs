@@ -1,5 +1,7 @@
-//! Persistence: the append-only file (with group commit) and, with it, loading at start-up.
+//! Persistence: the append-only file (with group commit), loading at start-up, forkless
+//! rewrites, and Redis's RDB format (files, and the DUMP/RESTORE payloads built on it).
 
 pub mod aof;
 pub mod load;
+pub mod rdb;
 pub mod rewrite;

@@ -157,6 +157,28 @@ impl Chunk {
     }
 }
 
+/// The idle time OBJECT IDLETIME reports in Redis 7.0 after RESTORE ... IDLETIME `idle` at
+/// `clock` (Unix seconds): Redis keeps `clock - idle` in a 24-bit field (adding
+/// LRU_CLOCK_MAX once when negative, then truncating) and measures idle times modulo that
+/// clock.
+fn redis_lru_idle(clock: u32, idle: u64) -> u32 {
+    const LRU_CLOCK_MAX: i64 = (1 << 24) - 1;
+    let clock24 = clock as i64 & LRU_CLOCK_MAX;
+    // lru_idle * 1000 / LRU_CLOCK_RESOLUTION, in C's wrapping long long arithmetic.
+    let idle = (idle as i64).wrapping_mul(1000) / 1000;
+    let mut lru = clock24.wrapping_sub(idle);
+    if lru < 0 {
+        lru = lru.wrapping_add(LRU_CLOCK_MAX);
+    }
+    let lru = lru & LRU_CLOCK_MAX;
+    let shown = if clock24 >= lru {
+        clock24 - lru
+    } else {
+        clock24 + (LRU_CLOCK_MAX - lru)
+    };
+    shown as u32
+}
+
 /// A read-only view of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
@@ -327,6 +349,26 @@ impl KeyTable {
         let (c, o) = split(self.find(key)?);
         let last = *self.chunks.get(c)?.access.get(o)?;
         Some(lru_clock().saturating_sub(last) as u64)
+    }
+
+    /// Set the access field of `key` as RESTORE's IDLETIME / FREQ do (Redis's
+    /// `objectSetLRUOrLFU`): under an LFU policy only `freq` applies (the counter, decay
+    /// starting now), else only `idle_secs`, with the wrap-around of Redis's 24-bit LRU
+    /// clock (so an idle time beyond 2^24 s reads back as Redis's does).
+    pub fn restore_access(&mut self, key: &[u8], idle_secs: Option<u64>, freq: Option<u8>) {
+        let Some(pos) = self.find(key) else { return };
+        let (c, o) = split(pos);
+        let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) else {
+            return;
+        };
+        if lfu_mode() {
+            if let Some(f) = freq {
+                *a = (lfu_minutes() << 8) | f as u32;
+            }
+        } else if let Some(idle) = idle_secs {
+            let clock = lru_clock();
+            *a = clock.saturating_sub(redis_lru_idle(clock, idle));
+        }
     }
 
     /// True when `key` is present.
