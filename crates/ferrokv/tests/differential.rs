@@ -465,8 +465,10 @@ const FUZZ_SKIP: &[&str] = &[
     "setex",
     "psetex",
     "getex",
-    // Starts background work whose reply depends on persistence settings.
+    // Start background work whose replies depend on persistence settings and timing.
     "bgrewriteaof",
+    "bgsave",
+    "save",
     // Blocking commands: a timeout of 0 blocks forever (covered by tests/cases/blocking_*.txt
     // and tests/blocking.rs).
     "blpop",

@@ -155,16 +155,9 @@ pub fn execute(
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }
-    if cmd.has(super::flags::WRITE) && server.aof.enabled() && server.aof.write_failed() {
-        // Redis's MISCONF: while the log cannot be written, writes are refused (reads go
-        // on); they are accepted again once a write to the log succeeds.
+    if let Some(msg) = disk_error(server, cmd) {
         count_rejected_id(server, id);
-        let why = server.aof.last_error.lock().clone();
-        reject(
-            server,
-            out,
-            &format!("MISCONF Errors writing to the AOF file: {}", why),
-        );
+        reject(server, out, &msg);
         return Outcome::Done;
     }
     run(server, client, out, id, cmd, args);
@@ -172,6 +165,30 @@ pub fn execute(
         Some((waiter, timeout_ms)) => Outcome::Blocked(waiter, timeout_ms),
         None => Outcome::Done,
     }
+}
+
+/// Redis's MISCONF: while the AOF cannot be written, or the last BGSAVE failed with
+/// `stop-writes-on-bgsave-error yes` and save points set, writes (and PING, as in Redis)
+/// are refused; reads go on. They are accepted again once the disk works.
+fn disk_error(server: &Server, cmd: &Command) -> Option<String> {
+    if !cmd.has(super::flags::WRITE) && cmd.name != "ping" {
+        return None;
+    }
+    if server.aof.enabled() && server.aof.write_failed() {
+        let why = server.aof.last_error.lock().clone();
+        return Some(format!("MISCONF Errors writing to the AOF file: {}", why));
+    }
+    if crate::persistence::save::writes_refused(server) {
+        return Some(
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+             persist to disk. Commands that may modify the data set are disabled, because this \
+             instance is configured to report errors during writes if RDB snapshotting fails \
+             (stop-writes-on-bgsave-error option). Please check the Redis logs for details \
+             about the RDB error."
+                .into(),
+        );
+    }
+    None
 }
 
 /// Count a rejected call (INFO commandstats `rejected_calls`) for the entry `args` names,

@@ -736,15 +736,19 @@ fn info_persistence(server: &Server, f: &mut Vec<(String, String)>) {
         "current_save_keys_processed" => 0,
         "current_save_keys_total" => 0,
         "rdb_changes_since_last_save" => server.stats.dirty.load(Relaxed),
-        "rdb_bgsave_in_progress" => 0,
+        "rdb_bgsave_in_progress" => server.saving.in_progress.load(Relaxed) as u8,
         "rdb_last_save_time" => server.lastsave.load(Relaxed),
-        "rdb_last_bgsave_status" => "ok",
-        "rdb_last_bgsave_time_sec" => -1,
+        "rdb_last_bgsave_status" => if server.saving.last_failed.load(Relaxed) { "err" } else { "ok" },
+        "rdb_last_bgsave_time_sec" => if server.saving.saves.load(Relaxed) > 0 {
+            server.saving.last_secs.load(Relaxed) as i64
+        } else {
+            -1
+        },
         "rdb_current_bgsave_time_sec" => -1,
-        "rdb_saves" => 0,
+        "rdb_saves" => server.saving.saves.load(Relaxed),
         "rdb_last_cow_size" => 0,
-        "rdb_last_load_keys_expired" => 0,
-        "rdb_last_load_keys_loaded" => 0,
+        "rdb_last_load_keys_expired" => server.saving.last_load.lock().1,
+        "rdb_last_load_keys_loaded" => server.saving.last_load.lock().0,
         "aof_enabled" => server.aof.enabled() as u8,
         "aof_rewrite_in_progress" => server.aof_rewrite.in_progress.load(Relaxed) as u8,
         "aof_rewrite_scheduled" => 0,
@@ -1128,6 +1132,18 @@ fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     if abort {
         return Err(CmdError::Static("ERR No shutdown in progress."));
+    }
+    let force = if nosave {
+        Some(false)
+    } else if save {
+        Some(true)
+    } else {
+        None
+    };
+    if crate::persistence::save::save_on_shutdown(ctx.server, force).is_err() {
+        return Err(CmdError::Static(
+            "ERR Errors trying to SHUTDOWN. Check logs.",
+        ));
     }
     // No reply on success: the connection flushes what it has and the server exits.
     ctx.client.shutdown_requested = true;

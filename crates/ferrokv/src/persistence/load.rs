@@ -29,11 +29,33 @@ pub struct LoadReport {
     pub truncated_bytes: u64,
 }
 
-/// Load the AOF if `appendonly` is on, and start logging. Errors are fatal start-up errors.
+/// Load the data and start logging. With `appendonly yes` the AOF (its manifest's files)
+/// is the source of truth; when there is none yet but a `dump.rdb` exists (Redis's data,
+/// moved over), that file is loaded and becomes the new AOF's base, so switching to
+/// ferrokv with its default settings loses nothing. With `appendonly no`, `dump.rdb` is
+/// loaded if present. Errors are fatal start-up errors.
 pub fn start(server: &Arc<Server>) -> Result<Option<LoadReport>, String> {
-    if server.config.get("appendonly") != "yes" {
+    let aof_on = server.config.get("appendonly") == "yes";
+    let manifest_exists = aof_on
+        && Path::new(&server.config.get("appenddirname"))
+            .join(format!("{}.manifest", server.config.get("appendfilename")))
+            .exists();
+    let rdb = Path::new(&server.config.get("dbfilename")).to_path_buf();
+    let mut loaded_rdb = false;
+    if !manifest_exists && rdb.exists() {
+        super::save::load_rdb(server, &rdb)?;
+        loaded_rdb = true;
+    }
+    if !aof_on {
         return Ok(None);
     }
+    let report = start_aof(server, loaded_rdb)?;
+    Ok(Some(report))
+}
+
+/// The AOF part of [`start`]: replay the manifest's files, or create a fresh directory
+/// (whose base holds the dataset already loaded from `dump.rdb`, if any).
+fn start_aof(server: &Arc<Server>, base_from_dataset: bool) -> Result<LoadReport, String> {
     let dir = Path::new(&server.config.get("appenddirname")).to_path_buf();
     let prefix = server.config.get("appendfilename");
     let mut layout = Layout {
@@ -65,10 +87,10 @@ pub fn start(server: &Arc<Server>) -> Result<Option<LoadReport>, String> {
         for (i, f) in files.iter().enumerate() {
             let path = dir.join(&f.name);
             if f.name.ends_with(".rdb") {
-                return Err(format!(
-                    "The AOF base {} is an RDB file, which this version cannot load yet",
-                    path.display()
-                ));
+                // Redis 7 writes RDB bases (aof-use-rdb-preamble yes).
+                let (keys, _) = super::save::load_rdb(server, &path)?;
+                report.commands += keys;
+                continue;
             }
             let allow_truncated = i == last && server.config.get("aof-load-truncated") == "yes";
             let r = replay_file(server, &path, allow_truncated)?;
@@ -82,6 +104,9 @@ pub fn start(server: &Arc<Server>) -> Result<Option<LoadReport>, String> {
         );
     } else {
         create_fresh(&mut layout)?;
+        if base_from_dataset {
+            write_base_from_dataset(server, &layout)?;
+        }
     }
     if layout.manifest.incrs.is_empty() {
         let seq = layout.manifest.base.as_ref().map_or(1, |b| b.seq);
@@ -123,7 +148,35 @@ pub fn start(server: &Arc<Server>) -> Result<Option<LoadReport>, String> {
         .name("aof-writer".into())
         .spawn(move || aof.run_writer())
         .map_err(|e| format!("Can't start the AOF writer thread: {}", e))?;
-    Ok(Some(report))
+    Ok(report)
+}
+
+/// Write the current dataset (loaded from `dump.rdb`) into the fresh base file.
+fn write_base_from_dataset(server: &Server, layout: &Layout) -> Result<(), String> {
+    use crate::storage::snapshot::Sink;
+    let Some(base) = layout.manifest.base.as_ref() else {
+        return Ok(());
+    };
+    let path = layout.dir.join(&base.name);
+    let file = std::fs::File::create(&path)
+        .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
+    let mut sink = super::rewrite::AofBaseSink::new(file);
+    for (i, db) in server.dbs.iter().enumerate() {
+        for m in db.shards.iter() {
+            let shard = m.lock();
+            if !shard.map.is_empty() {
+                sink.write_shard(i, &shard)
+                    .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
+            }
+        }
+    }
+    sink.finish()
+        .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
+    tracing::info!(
+        "The AOF base {} holds the data loaded from the RDB file",
+        base.name
+    );
+    Ok(())
 }
 
 /// A new AOF directory: an empty base file, the first incremental file and the manifest,

@@ -5,3 +5,4 @@ pub mod aof;
 pub mod load;
 pub mod rdb;
 pub mod rewrite;
+pub mod save;

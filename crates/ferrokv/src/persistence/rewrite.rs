@@ -138,12 +138,23 @@ impl Sink for AofBaseSink {
     }
 }
 
-/// Start a background rewrite. Errors when the AOF is off or a snapshot is running.
-pub fn start(server: &Arc<Server>) -> Result<(), String> {
+/// Start a background rewrite: `Ok(true)` when started, `Ok(false)` when scheduled for
+/// after the running BGSAVE. Errors when the AOF is off or a rewrite is running.
+pub fn start(server: &Arc<Server>) -> Result<bool, String> {
     if !server.aof.enabled() {
         return Err(
             "ERR Background append only file rewriting is only possible when AOF is enabled".into(),
         );
+    }
+    if server.aof_rewrite.in_progress.load(Ordering::Acquire) {
+        return Err("ERR Background append only file rewriting already in progress".into());
+    }
+    if server.saving.in_progress.load(Ordering::Acquire) || snapshot::in_progress() {
+        server
+            .saving
+            .rewrite_scheduled
+            .store(true, Ordering::Release);
+        return Ok(false);
     }
     if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
         return Err("ERR Background append only file rewriting already in progress".into());
@@ -181,7 +192,7 @@ pub fn start(server: &Arc<Server>) -> Result<(), String> {
                     .store(false, Ordering::Release);
                 return Err(format!("ERR Can't start the AOF rewrite thread: {}", e));
             }
-            Ok(())
+            Ok(true)
         }
         Err(e) => {
             server
@@ -305,6 +316,19 @@ fn finish(
 /// after the last rewrite and past `auto-aof-rewrite-min-size` (called periodically).
 pub fn maybe_auto_rewrite(server: &Arc<Server>) {
     if !server.aof.enabled() || server.aof_rewrite.in_progress.load(Ordering::Relaxed) {
+        return;
+    }
+    if server.saving.in_progress.load(Ordering::Relaxed) || snapshot::in_progress() {
+        return;
+    }
+    if server
+        .saving
+        .rewrite_scheduled
+        .swap(false, Ordering::AcqRel)
+    {
+        if let Err(e) = start(server) {
+            tracing::warn!("Scheduled AOF rewrite not started: {}", e);
+        }
         return;
     }
     let pct: u64 = server

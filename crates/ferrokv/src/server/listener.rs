@@ -68,7 +68,8 @@ pub fn start_background(server: Arc<Server>) {
         .spawn(move || run_cron(server));
 }
 
-/// Periodic persistence work (Redis's serverCron part of it): the automatic AOF rewrite.
+/// Periodic persistence work (Redis's serverCron part of it): the automatic AOF rewrite,
+/// the `save` points, scheduled BGSAVE / BGREWRITEAOF.
 fn run_cron(server: Arc<Server>) {
     loop {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -76,6 +77,7 @@ fn run_cron(server: Arc<Server>) {
             return;
         }
         crate::persistence::rewrite::maybe_auto_rewrite(&server);
+        crate::persistence::save::maybe_bgsave(&server);
     }
 }
 
@@ -138,9 +140,17 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
         threads
     );
     signal_rt.block_on(async move {
-        tokio::select! {
-            _ = term.recv() => server.shutdown("Received SIGTERM scheduling shutdown..."),
-            _ = int.recv() => server.shutdown("Received SIGINT scheduling shutdown..."),
+        loop {
+            let reason = tokio::select! {
+                _ = term.recv() => "Received SIGTERM scheduling shutdown...",
+                _ = int.recv() => "Received SIGINT scheduling shutdown...",
+            };
+            tracing::warn!("{}", reason);
+            // Save first when save points are set; if that fails, keep running (Redis).
+            match crate::persistence::save::save_on_shutdown(&server, None) {
+                Ok(()) => server.shutdown(reason),
+                Err(e) => tracing::warn!("Error trying to save the DB, can't exit: {}", e),
+            }
         }
     })
 }

@@ -45,6 +45,8 @@ pub struct Server {
     pub loading: AtomicBool,
     /// AOF rewrite state.
     pub aof_rewrite: crate::persistence::rewrite::RewriteState,
+    /// RDB save state.
+    pub saving: crate::persistence::save::SaveState,
     /// This server, for work that outlives a command (background rewrite and save).
     self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// Connected clients by id.
@@ -119,6 +121,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             aof: Arc::new(crate::persistence::aof::Aof::default()),
             aof_rewrite: Default::default(),
+            saving: Default::default(),
             loading: AtomicBool::new(false),
             self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),

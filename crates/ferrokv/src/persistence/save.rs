@@ -1,0 +1,398 @@
+//! RDB snapshots: SAVE (in the foreground, every shard locked, like Redis's SAVE), BGSAVE
+//! (in the background without fork(), through `storage::snapshot`), the `save` points, and
+//! loading `dump.rdb` at start-up.
+//!
+//! Files are written to a temporary name, fsynced and renamed over `dbfilename`, then the
+//! directory is fsynced: a crash leaves the old file or the new one, never half of one.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::aof::sync_dir;
+use super::rdb::{read_rdb, Limits, RdbWriter, SaveOptions};
+use crate::server::Server;
+use crate::storage::db::shard_of;
+use crate::storage::shard::{Entry, Shard};
+use crate::storage::snapshot::{self, Sink};
+use crate::storage::LockSet;
+
+/// State of RDB saving (INFO persistence, scheduling, MISCONF).
+#[derive(Default)]
+pub struct SaveState {
+    /// A BGSAVE is running.
+    pub in_progress: AtomicBool,
+    /// BGSAVE SCHEDULE (or a save point) is waiting for another snapshot to end.
+    pub scheduled: AtomicBool,
+    /// BGREWRITEAOF is waiting for a BGSAVE to end.
+    pub rewrite_scheduled: AtomicBool,
+    /// Completed saves (SAVE and BGSAVE).
+    pub saves: AtomicU64,
+    /// The last BGSAVE failed.
+    pub last_failed: AtomicBool,
+    /// Duration of the last BGSAVE in seconds (-1 as u64::MAX: none yet).
+    pub last_secs: AtomicU64,
+    /// When the last BGSAVE attempt started (Unix s), for the retry delay after a failure.
+    pub last_try: AtomicU64,
+    /// Keys loaded and keys skipped as expired by the last load.
+    pub last_load: Mutex<(u64, u64)>,
+}
+
+/// The file options from the config.
+fn save_options(server: &Server) -> SaveOptions {
+    SaveOptions {
+        compression: server.config.get("rdbcompression") == "yes",
+        checksum: server.config.get("rdbchecksum") == "yes",
+        list_max_listpack_size: server.config.list_max_listpack_size(),
+        used_mem: crate::memory::used_memory() as u64,
+        ..SaveOptions::default()
+    }
+}
+
+fn dump_path(server: &Server) -> PathBuf {
+    PathBuf::from(server.config.get("dbfilename"))
+}
+
+/// A snapshot sink writing an RDB file: SELECTDB (and a RESIZEDB hint) before each shard,
+/// then its keys. Shards arrive in any order; the format allows switching databases.
+pub struct RdbSink {
+    writer: Option<RdbWriter<BufWriter<File>>>,
+}
+
+impl RdbSink {
+    /// Start a file (header and aux fields) on `file`.
+    pub fn new(file: File, opts: &SaveOptions) -> std::io::Result<RdbSink> {
+        let writer = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), opts)?;
+        Ok(RdbSink {
+            writer: Some(writer),
+        })
+    }
+
+    /// EOF, checksum, flush and fsync.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        let w = self
+            .writer
+            .take()
+            .ok_or_else(|| std::io::Error::other("RDB file already finished"))?;
+        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+/// Write one shard's keys.
+fn write_shard_keys<W: Write>(
+    w: &mut RdbWriter<W>,
+    db: usize,
+    shard: &Shard,
+) -> std::io::Result<()> {
+    if shard.map.is_empty() {
+        return Ok(());
+    }
+    w.select_db(db, shard.map.len(), shard.volatile)?;
+    for (key, entry) in shard.map.iter() {
+        w.write_key(key, entry.value, entry.expire_at(), None, None)?;
+    }
+    Ok(())
+}
+
+impl Sink for RdbSink {
+    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => write_shard_keys(w, db, shard),
+            None => Err(std::io::Error::other("RDB file already finished")),
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Rename the finished temporary file over `dbfilename` and fsync the directory.
+fn publish(temp: &Path, target: &Path) -> std::io::Result<()> {
+    std::fs::rename(temp, target)?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(dir)
+}
+
+/// After a successful save: LASTSAVE, the dirty counter (minus what changed meanwhile).
+fn saved(server: &Server, dirty_at_start: u64) {
+    server
+        .lastsave
+        .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
+    let dirty = &server.stats.dirty;
+    let now = dirty.load(Ordering::Relaxed);
+    dirty.store(now.saturating_sub(dirty_at_start), Ordering::Relaxed);
+    server.saving.saves.fetch_add(1, Ordering::Relaxed);
+}
+
+/// SAVE: write the whole dataset now, with every shard locked (clients wait, as they do
+/// for Redis's SAVE). Used by SAVE, SHUTDOWN and save-on-exit.
+pub fn save_sync(server: &Server) -> Result<(), String> {
+    if snapshot::in_progress() {
+        return Err("ERR Background save already in progress".into());
+    }
+    let target = dump_path(server);
+    let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| -> std::io::Result<u64> {
+        let mut locks = LockSet::new(&server.dbs);
+        locks.lock_all();
+        let dirty = server.stats.dirty.load(Ordering::Relaxed);
+        let file = File::create(&temp)?;
+        let mut sink = RdbSink::new(file, &save_options(server))?;
+        for db in 0..server.dbs.len() {
+            for shard in locks.db_shards(db) {
+                sink.write_shard(db, shard)?;
+            }
+        }
+        sink.finish()?;
+        publish(&temp, &target)?;
+        Ok(dirty)
+    })();
+    match result {
+        Ok(dirty) => {
+            saved(server, dirty);
+            tracing::info!("DB saved on disk");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            tracing::warn!("Failed saving the DB: {}", e);
+            Err(format!("ERR {}", super::aof::strerror(&e)))
+        }
+    }
+}
+
+/// BGSAVE: start a background save. `Ok(false)` when it was only scheduled (another
+/// snapshot runs and `schedule` was asked).
+pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
+    let st = &server.saving;
+    if st.in_progress.load(Ordering::Acquire) {
+        return Err("ERR Background save already in progress".into());
+    }
+    if snapshot::in_progress() || server.aof_rewrite.in_progress.load(Ordering::Acquire) {
+        if schedule {
+            st.scheduled.store(true, Ordering::Release);
+            return Ok(false);
+        }
+        return Err(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. \
+                    Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+                .into(),
+        );
+    }
+    if st.in_progress.swap(true, Ordering::AcqRel) {
+        return Err("ERR Background save already in progress".into());
+    }
+    st.last_try
+        .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
+    let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
+    let begun = (|| -> Result<(Arc<snapshot::Job>, u64), String> {
+        let mut locks = LockSet::new(&server.dbs);
+        locks.lock_all();
+        let dirty = server.stats.dirty.load(Ordering::Relaxed);
+        let file = File::create(&temp).map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
+        let sink = RdbSink::new(file, &save_options(server))
+            .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
+        let job = snapshot::begin(Box::new(sink))
+            .ok_or("ERR Another child process is active (AOF?): can't BGSAVE right now.")?;
+        drop(locks);
+        Ok((job, dirty))
+    })();
+    let (job, dirty) = match begun {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            st.last_failed.store(true, Ordering::Relaxed);
+            st.in_progress.store(false, Ordering::Release);
+            return Err(e);
+        }
+    };
+    tracing::info!("Background saving started");
+    let worker = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("bgsave".into())
+        .spawn(move || {
+            let server = worker;
+            let started = std::time::Instant::now();
+            let result = finish_bgsave(&server, &job, &temp);
+            let st = &server.saving;
+            st.last_secs
+                .store(started.elapsed().as_secs(), Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    saved(&server, dirty);
+                    st.last_failed.store(false, Ordering::Relaxed);
+                    tracing::info!("Background saving terminated with success");
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    st.last_failed.store(true, Ordering::Relaxed);
+                    tracing::warn!("Background saving error: {}", e);
+                }
+            }
+            st.in_progress.store(false, Ordering::Release);
+        });
+    if let Err(e) = spawned {
+        st.in_progress.store(false, Ordering::Release);
+        return Err(format!("ERR Can't start the BGSAVE thread: {}", e));
+    }
+    Ok(true)
+}
+
+fn finish_bgsave(server: &Server, job: &Arc<snapshot::Job>, temp: &Path) -> Result<(), String> {
+    snapshot::walk_and_end(&server.dbs, job);
+    if let Some(e) = job.take_error() {
+        return Err(super::aof::strerror(&e));
+    }
+    {
+        let mut sink = job.sink();
+        let rdb = sink
+            .as_any()
+            .downcast_mut::<RdbSink>()
+            .ok_or("unexpected snapshot sink")?;
+        rdb.finish().map_err(|e| super::aof::strerror(&e))?;
+    }
+    publish(temp, &dump_path(server)).map_err(|e| super::aof::strerror(&e))
+}
+
+/// True when the last background save failed and `stop-writes-on-bgsave-error` is on with
+/// save points configured: writes are then refused with MISCONF (Redis's rule).
+pub fn writes_refused(server: &Server) -> bool {
+    server.saving.last_failed.load(Ordering::Relaxed)
+        && server.config.get("stop-writes-on-bgsave-error") == "yes"
+        && !save_points(server).is_empty()
+}
+
+/// The `save` points: (seconds, changes).
+pub fn save_points(server: &Server) -> Vec<(u64, u64)> {
+    let text = server.config.get("save");
+    let nums: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    nums.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+/// The cron's part: start a BGSAVE when a save point is reached (after a failure, retry no
+/// sooner than 5 seconds later, as Redis), or when one was scheduled.
+pub fn maybe_bgsave(server: &Arc<Server>) {
+    let st = &server.saving;
+    if st.in_progress.load(Ordering::Relaxed)
+        || snapshot::in_progress()
+        || server.aof_rewrite.in_progress.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    let now = crate::util::now_ms() / 1000;
+    let scheduled = st.scheduled.swap(false, Ordering::AcqRel);
+    let dirty = server.stats.dirty.load(Ordering::Relaxed);
+    let since_save = now.saturating_sub(server.lastsave.load(Ordering::Relaxed));
+    let retry_ok = !st.last_failed.load(Ordering::Relaxed)
+        || now.saturating_sub(st.last_try.load(Ordering::Relaxed)) >= 5;
+    let due = save_points(server)
+        .iter()
+        .any(|&(secs, changes)| dirty >= changes && since_save >= secs);
+    if scheduled || (due && retry_ok) {
+        if due {
+            tracing::info!("Save point reached ({} changes). Saving...", dirty);
+        }
+        if let Err(e) = bgsave(server, false) {
+            tracing::warn!("Can't start the scheduled BGSAVE: {}", e);
+        }
+    }
+}
+
+/// Why loading stopped.
+enum LoadError {
+    Rdb(super::rdb::RdbError),
+    Fatal(String),
+}
+
+impl From<super::rdb::RdbError> for LoadError {
+    fn from(e: super::rdb::RdbError) -> Self {
+        LoadError::Rdb(e)
+    }
+}
+
+/// Load an RDB file into the (empty) dataset at start-up: keys whose deadline passed are
+/// skipped (as a Redis master does), databases beyond `databases` are an error.
+pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
+    let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
+    let limits = Limits::from_config(&server.config);
+    let now = crate::util::now_ms();
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    let summary = read_rdb(file, &limits, |k| -> Result<(), LoadError> {
+        let Some(db) = server.dbs.get(k.db) else {
+            return Err(LoadError::Fatal(format!(
+                "FATAL: Data file was created with a Redis server configured to handle \
+                     more than {} databases. Exiting",
+                server.dbs.len()
+            )));
+        };
+        if k.expire_at_ms != 0 && k.expire_at_ms < now {
+            expired += 1;
+            return Ok(());
+        }
+        let Some(m) = db.shards.get(shard_of(&k.key)) else {
+            return Ok(());
+        };
+        let mut shard = m.lock();
+        shard.insert(
+            &k.key,
+            Entry {
+                value: k.value,
+                expire_at: k.expire_at_ms,
+            },
+        );
+        if k.lru_idle.is_some() || k.lfu_freq.is_some() {
+            shard.map.restore_access(&k.key, k.lru_idle, k.lfu_freq);
+        }
+        if k.expire_at_ms != 0 {
+            db.may_have_volatile.store(true, Ordering::Relaxed);
+        }
+        loaded += 1;
+        Ok(())
+    })
+    .map_err(|e| match e {
+        LoadError::Fatal(msg) => msg,
+        LoadError::Rdb(e) => format!("Error loading {}: {}", path.display(), e),
+    })?;
+    tracing::info!(
+        "Loaded RDB {} (version {}): {} keys loaded, {} expired keys skipped",
+        path.display(),
+        summary.version,
+        loaded,
+        expired
+    );
+    *server.saving.last_load.lock() = (loaded, expired);
+    Ok((loaded, expired))
+}
+
+/// Before exiting (SHUTDOWN, SIGTERM, SIGINT): save the dataset when `force` says so, or,
+/// by default, when save points are configured (Redis's rule). An error means the server
+/// must not exit (Redis: "Errors trying to SHUTDOWN").
+pub fn save_on_shutdown(server: &Server, force: Option<bool>) -> Result<(), String> {
+    let save = force.unwrap_or_else(|| !save_points(server).is_empty());
+    if !save {
+        return Ok(());
+    }
+    tracing::info!("Saving the final RDB snapshot before exiting.");
+    // A background save in progress is abandoned: its temporary file is not published.
+    save_sync_even_during_snapshot(server)
+}
+
+fn save_sync_even_during_snapshot(server: &Server) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while snapshot::in_progress() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    save_sync(server)
+}
