@@ -359,6 +359,9 @@ pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
         loaded += 1;
+        if loaded % 1_000_000 == 0 {
+            tracing::info!("Loading {}: {} keys so far", path.display(), loaded);
+        }
         Ok(())
     })
     .map_err(|e| match e {
