@@ -7,6 +7,7 @@
 #
 #   scripts/callgrind.sh
 #   REQUESTS=5000 scripts/callgrind.sh
+#   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -27,20 +28,21 @@ measure() {
     pid=$STARTED_PID
     case $test in
         baseline) ;;
-        set) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t set >/dev/null 2>&1 ;;
         get)
             # GET needs the key; one SET outside the counted requests is noise
             redis-cli -p "$port" set key:__rand_int__ xxx >/dev/null
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t get >/dev/null 2>&1
             ;;
+        *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac
     stop_server "$pid"
     callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }
 
 declare -A total
+TESTS=${TESTS:-set get}
 for name in redis ferrokv; do
-    for test in baseline set get; do
+    for test in baseline $TESTS; do
         total[$name-$test]=$(measure "$name" "$test")
         echo "$name $test: ${total[$name-$test]} instructions" >&2
     done
@@ -50,7 +52,7 @@ per() { python3 -c "print('%.0f' % ((${total[$1-$2]} - ${total[$1-baseline]}) / 
 echo
 echo "| command | redis instr/request | ferrokv instr/request | ratio ferrokv/redis |"
 echo "|---|---:|---:|---:|"
-for test in set get; do
+for test in $TESTS; do
     r=$(per redis "$test")
     f=$(per ferrokv "$test")
     echo "| $test | $r | $f | $(python3 -c "print('%.2f' % ($f / $r))") |"

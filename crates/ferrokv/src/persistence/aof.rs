@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,14 +184,19 @@ struct Pending {
 /// The append-only file of a running server.
 pub struct Aof {
     pending: Mutex<Pending>,
-    wake_writer: Condvar,
+    /// Held while writing out and fsyncing (one group commit at a time).
+    sync_lock: Mutex<()>,
     enabled: AtomicBool,
     fsync: AtomicU8,
     /// Total bytes appended since start.
     appended: AtomicU64,
-    /// Total bytes written to the file and fsynced (with `always`/`everysec`) or written
-    /// (with `no`).
+    /// Total bytes written to the file and fsynced (with `always`), or written (with
+    /// `everysec` and `no`, whose replies do not wait).
     durable: AtomicU64,
+    /// Total bytes written to the file (not necessarily fsynced).
+    written: AtomicU64,
+    /// Bytes a failed write left over, written first next time.
+    retry: Mutex<Vec<u8>>,
     /// Woken after every step of `durable`.
     pub durable_notify: tokio::sync::Notify,
     /// The last write failed (writes are refused with MISCONF until one succeeds).
@@ -253,11 +258,13 @@ impl Default for Aof {
                 buf: Vec::new(),
                 last_db: None,
             }),
-            wake_writer: Condvar::new(),
+            sync_lock: Mutex::new(()),
             enabled: AtomicBool::new(false),
             fsync: AtomicU8::new(1),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            retry: Mutex::new(Vec::new()),
             durable_notify: tokio::sync::Notify::new(),
             write_failed: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
@@ -294,7 +301,6 @@ impl Aof {
             Fsync::No => 2,
         };
         self.fsync.store(v, Ordering::Relaxed);
-        self.wake_writer.notify_one();
     }
 
     /// True when the last write to the file failed (MISCONF for writes).
@@ -337,11 +343,7 @@ impl Aof {
         }
         let added = (p.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
-        let was_empty = before == 0;
         drop(p);
-        if was_empty {
-            self.wake_writer.notify_one();
-        }
         end
     }
 
@@ -377,127 +379,160 @@ impl Aof {
 
     /// Write out and fsync everything appended so far (shutdown).
     pub fn flush_all(&self) {
-        let data = std::mem::take(&mut self.pending.lock().buf);
-        let mut file = self.file.lock();
-        if let Some(f) = file.as_mut() {
-            if !data.is_empty() {
-                if let Err(e) = f.write_all(&data) {
-                    tracing::warn!("Error writing to the AOF file at shutdown: {}", e);
-                }
-            }
+        self.write_pending();
+        if self.write_failed() {
+            tracing::warn!("Error writing to the AOF file at shutdown");
+        }
+        if let Some(f) = self.file.lock().as_mut() {
             let _ = f.sync_data();
         }
     }
 
-    /// The writer thread: write what was appended, fsync by policy, advance `durable`.
-    pub fn run_writer(self: Arc<Self>) {
-        let mut last_fsync = Instant::now();
-        let mut unsynced = false;
-        let mut failed: Vec<u8> = Vec::new();
-        loop {
-            let (data, end) = {
-                let mut p = self.pending.lock();
-                if p.buf.is_empty() && failed.is_empty() {
-                    self.wake_writer.wait_for(
-                        &mut p,
-                        Duration::from_millis(if unsynced { 100 } else { 1000 }),
-                    );
+    /// Write everything appended so far to the file (no fsync), in append order: the file
+    /// lock is taken before the buffer, so concurrent callers cannot reorder chunks.
+    /// Returns the log offset now written. Bytes a failed write could not write stay queued
+    /// (a short write is continued, never repeated) and MISCONF starts; it ends with the
+    /// next successful write.
+    pub fn write_pending(&self) -> u64 {
+        let mut file = self.file.lock();
+        let (data, end) = {
+            let mut p = self.pending.lock();
+            (
+                std::mem::take(&mut p.buf),
+                self.appended.load(Ordering::Acquire),
+            )
+        };
+        let mut retry = self.retry.lock();
+        if data.is_empty() && retry.is_empty() {
+            return self.written.load(Ordering::Acquire);
+        }
+        retry.extend_from_slice(&data);
+        let Some(f) = file.as_mut() else {
+            return self.written.load(Ordering::Acquire);
+        };
+        match write_some(f, &mut retry) {
+            Ok(n) => {
+                self.current_size.fetch_add(n as u64, Ordering::Relaxed);
+                self.written.store(end, Ordering::Release);
+                if self.write_failed.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("AOF write error looks solved. Redis can write again.");
                 }
-                (
-                    std::mem::take(&mut p.buf),
-                    self.appended.load(Ordering::Acquire),
-                )
-            };
-            let mut out = std::mem::take(&mut failed);
-            out.extend_from_slice(&data);
-            if !out.is_empty() {
-                match self.write_out(&mut out) {
-                    Ok(()) => {
-                        unsynced = true;
-                        if self.write_failed.swap(false, Ordering::Relaxed) {
-                            tracing::warn!("AOF write error looks solved. Redis can write again.");
-                        }
-                    }
-                    Err(e) => {
-                        if !self.write_failed.swap(true, Ordering::Relaxed) {
-                            tracing::warn!("Error writing to the AOF file: {}", e);
-                        }
-                        *self.last_error.lock() = strerror(&e);
-                        failed = out;
-                        std::thread::sleep(Duration::from_millis(100));
-                        continue;
-                    }
-                }
+                end
             }
-            let policy = self.fsync();
-            let due = match policy {
-                Fsync::Always => unsynced,
-                Fsync::EverySec => unsynced && last_fsync.elapsed() >= Duration::from_secs(1),
-                Fsync::No => false,
-            };
-            if due {
-                if let Some(f) = self.file.lock().as_mut() {
-                    if let Err(e) = f.sync_data() {
-                        tracing::warn!("Can't fsync the AOF file: {}", e);
-                        *self.last_error.lock() = strerror(&e);
-                        self.write_failed.store(true, Ordering::Relaxed);
-                        continue;
-                    }
+            Err((n, e)) => {
+                self.current_size.fetch_add(n as u64, Ordering::Relaxed);
+                if !self.write_failed.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("Error writing to the AOF file: {}", e);
                 }
-                last_fsync = Instant::now();
-                unsynced = false;
-                self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            }
-            if policy != Fsync::Always || !unsynced {
-                // Everything up to `end` is written (and, with `always`, fsynced).
-                self.durable.store(end, Ordering::Release);
-                self.durable_notify.notify_waiters();
+                *self.last_error.lock() = strerror(&e);
+                self.written.load(Ordering::Acquire)
             }
         }
     }
 
-    /// Write `data` to the file. On error, `data` keeps only the bytes not written yet: a
-    /// short write (disk full) leaves a partial command in the file, and the retry must
-    /// continue it, not write it again.
-    fn write_out(&self, data: &mut Vec<u8>) -> std::io::Result<()> {
-        let mut file = self.file.lock();
-        let f = file
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("no AOF file open"))?;
-        let mut done = 0;
-        let result = loop {
-            match f.write(&data[done..]) {
-                Ok(0) => break Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    done += n;
-                    if done == data.len() {
-                        break Ok(());
+    /// With `everysec` or `no`, the connection writes what its batch logged before its
+    /// replies go out (as Redis does before going back to its event loop); the log thread
+    /// fsyncs once a second.
+    pub fn write_after_batch(&self) {
+        if self.enabled() && self.fsync() != Fsync::Always && !self.pending.lock().buf.is_empty() {
+            self.write_pending();
+        }
+    }
+
+    /// Write out everything pending and fsync it, then publish the new durable offset and
+    /// wake the replies waiting for it. One call covers every write appended before it
+    /// (group commit). Serialized by `sync_lock`.
+    fn sync_now(&self) {
+        let _g = self.sync_lock.lock();
+        let written = self.write_pending();
+        if self.write_failed() || written <= self.durable.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(f) = self.file.lock().as_mut() {
+            if let Err(e) = f.sync_data() {
+                tracing::warn!("Can't fsync the AOF file: {}", e);
+                *self.last_error.lock() = strerror(&e);
+                self.write_failed.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.durable.fetch_max(written, Ordering::AcqRel);
+        self.durable_notify.notify_waiters();
+    }
+
+    /// `appendfsync always`: return once everything appended before the call is on disk.
+    /// The first connection to get here after the others of its thread had their turn
+    /// (a yield) fsyncs for all of them, as Redis's event loop does once per iteration;
+    /// connections on other threads that arrive meanwhile wait for that fsync or the next.
+    pub async fn sync_for_reply(&self) {
+        let target = self.appended();
+        if self.durable() >= target || !self.enabled() {
+            return;
+        }
+        // Let the other ready connections of this thread log their writes first.
+        tokio::task::yield_now().await;
+        loop {
+            if self.durable() >= target || !self.enabled() {
+                return;
+            }
+            if !self.write_failed() && self.sync_lock.try_lock().is_some() {
+                self.sync_now();
+                continue;
+            }
+            let notified = self.durable_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.durable() >= target || !self.enabled() {
+                return;
+            }
+            // A failed write is retried by the log thread, which wakes us when it works.
+            notified.await;
+        }
+    }
+
+    /// The log thread: with `always` it syncs what connections did not (appends from the
+    /// expiry cycle, a retry after a failed write); with `everysec` it writes stragglers
+    /// and fsyncs once a second; with `no` it only writes stragglers.
+    pub fn run_writer(self: Arc<Self>) {
+        let mut last_fsync = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let policy = self.fsync();
+            match policy {
+                Fsync::Always => self.sync_now(),
+                Fsync::EverySec if last_fsync.elapsed() >= Duration::from_secs(1) => {
+                    self.sync_now();
+                    last_fsync = Instant::now();
+                }
+                _ => {
+                    let written = self.write_pending();
+                    if policy == Fsync::No && written > self.durable.load(Ordering::Acquire) {
+                        self.durable.fetch_max(written, Ordering::AcqRel);
+                        self.durable_notify.notify_waiters();
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
             }
-        };
-        self.current_size.fetch_add(done as u64, Ordering::Relaxed);
-        data.drain(..done);
-        result
+        }
     }
 
     /// Switch logging to a new incremental file (AOF rewrite): everything appended before
     /// this call goes to the old file, everything after to `file`. Returns after the old
     /// file has everything written and fsynced.
     pub fn switch_file(&self, file: File) -> std::io::Result<()> {
-        // Hold the append lock so no command is logged half in each file.
-        let mut p = self.pending.lock();
-        let data = std::mem::take(&mut p.buf);
+        // Everything appended so far goes to the old file (the caller holds every shard
+        // lock, so nothing is appended meanwhile).
+        self.write_pending();
+        if self.write_failed() {
+            return Err(std::io::Error::other(self.last_error.lock().clone()));
+        }
         let mut current = self.file.lock();
         if let Some(f) = current.as_mut() {
-            f.write_all(&data)?;
             f.sync_data()?;
         }
         *current = Some(file);
         self.current_size.store(0, Ordering::Relaxed);
-        p.last_db = None;
+        self.pending.lock().last_db = None;
         Ok(())
     }
 }
@@ -510,6 +545,25 @@ pub fn strerror(e: &std::io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
+}
+
+/// Write `data` to `f`, draining what was written from the front of `data`. Returns the
+/// bytes written, and on error also how many made it before it.
+fn write_some(f: &mut File, data: &mut Vec<u8>) -> Result<usize, (usize, std::io::Error)> {
+    let mut done = 0;
+    let result = loop {
+        if done == data.len() {
+            break Ok(());
+        }
+        match f.write(&data[done..]) {
+            Ok(0) => break Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    data.drain(..done);
+    result.map(|_| done).map_err(|e| (done, e))
 }
 
 /// Open (or create) an incremental file for appending; returns it and its size.

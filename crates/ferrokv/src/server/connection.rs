@@ -338,10 +338,8 @@ async fn wait_blocked<'h>(
 /// no reply (to a writer, or to a reader of fresh data) gets ahead of the log.
 async fn wait_for_durability(server: &Server) {
     let aof = &server.aof;
+    aof.write_after_batch();
     if aof.enabled() && aof.fsync() == crate::persistence::aof::Fsync::Always {
-        let target = aof.appended();
-        if aof.durable() < target {
-            aof.wait_durable(target).await;
-        }
+        aof.sync_for_reply().await;
     }
 }

@@ -407,10 +407,9 @@ pub fn random_lines(seed: u64, steps: usize, templates: &[&str]) -> Vec<String> 
 /// Seeded random command sequences from `templates`, run on both servers in RESP2 and RESP3;
 /// panics with the seed and the sequence (in case-file form) up to the first mismatch.
 /// With `digest_every_step`, `DEBUG DIGEST` (the whole dataset's content hash, the same
-/// algorithm on both servers) is compared after every few commands
-/// (`FERROKV_DIGEST_EVERY`, default 4; 1 pinpoints the step) and at the end, so a
-/// difference in state shows close to the step that caused it even when no reply reveals
-/// it. (A digest locks every shard, which is what makes it costly in debug builds.)
+/// algorithm on both servers) is compared after every command (`FERROKV_DIGEST_EVERY=n`:
+/// every n commands, for quicker local runs), so a difference in state shows at the step
+/// that caused it even when no reply reveals it.
 /// `FERROKV_DIFF_SEED` runs one seed, `FERROKV_DIFF_STEPS` sets the length (default 400).
 pub fn run_random_sequences(
     name: &str,
@@ -434,7 +433,7 @@ pub fn run_random_sequences(
             let every: usize = std::env::var("FERROKV_DIGEST_EVERY")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(4)
+                .unwrap_or(1)
                 .max(1);
             let total = lines.len();
             lines = lines
