@@ -29,9 +29,10 @@ PY
 
 # rss of PID and its children (kB)
 tree_rss() {
-    local pid=$1 total=0 p
+    local pid=$1 total=0 p r
     for p in $pid $(pgrep -P "$pid" 2>/dev/null); do
-        total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+        r=$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${r:-0}))
     done
     echo "$total"
 }

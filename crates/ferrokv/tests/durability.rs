@@ -759,3 +759,39 @@ fn corrupt_dump_rdb_stops_startup() {
         assert!(text.contains("dump.rdb"), "{}", text);
     }
 }
+
+/// CONFIG SET appendonly yes on a server started without the log: the dataset becomes the
+/// log's base (in the background) and later writes are logged; after kill -9 a restart
+/// with the log finds both. CONFIG SET appendfsync switches the policy live.
+#[test]
+fn appendonly_turned_on_at_runtime() {
+    let data = TempDir::new("durability-runtime");
+    let mut server = start_in(data.path(), &["--appendonly", "no"]);
+    let mut c = server.connect();
+    for i in 0..1000 {
+        c.cmd(&["SET", &format!("before:{}", i), "v"]);
+    }
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendonly", "yes"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    c.cmd(&["CONFIG", "SET", "appendfsync", "always"]);
+    for i in 0..100 {
+        c.cmd(&["RPUSH", "after", &i.to_string()]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") != "1" {
+        assert!(Instant::now() < deadline, "the base was never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.cmd(&["RPUSH", "after", "last"]);
+    let before = digest(&mut c);
+    kill9(&mut server);
+    drop(server);
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(int(c.cmd(&["LLEN", "after"])), 101);
+}

@@ -989,7 +989,8 @@ fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// CONFIG SET of `appendfsync` takes effect at once; `appendonly no` stops logging.
+/// CONFIG SET of `appendfsync` takes effect at once; `appendonly no` stops logging and
+/// `appendonly yes` starts it (the dataset is written as the log's base in the background).
 fn apply_persistence_config(server: &Server) {
     use crate::persistence::aof::Fsync;
     server
@@ -997,6 +998,12 @@ fn apply_persistence_config(server: &Server) {
         .set_fsync(Fsync::from_name(&server.config.get("appendfsync")));
     if server.config.get("appendonly") == "no" {
         server.aof.stop();
+    } else if !server.aof.enabled() {
+        if let Some(arc) = server.arc() {
+            if let Err(e) = crate::persistence::rewrite::enable_at_runtime(&arc) {
+                tracing::warn!("Can't turn on the append-only file: {}", e);
+            }
+        }
     }
 }
 

@@ -186,6 +186,8 @@ pub struct Aof {
     pending: Mutex<Pending>,
     /// Held while writing out and fsyncing (one group commit at a time).
     sync_lock: Mutex<()>,
+    /// The log thread runs.
+    writer_started: AtomicBool,
     enabled: AtomicBool,
     fsync: AtomicU8,
     /// Total bytes appended since start.
@@ -259,6 +261,7 @@ impl Default for Aof {
                 last_db: None,
             }),
             sync_lock: Mutex::new(()),
+            writer_started: AtomicBool::new(false),
             enabled: AtomicBool::new(false),
             fsync: AtomicU8::new(1),
             appended: AtomicU64::new(0),
@@ -367,6 +370,16 @@ impl Aof {
         self.set_fsync(policy);
         self.pending.lock().last_db = None;
         self.enabled.store(true, Ordering::Release);
+    }
+
+    /// Start the log thread once (at start-up, or when CONFIG SET turns the log on).
+    pub fn ensure_writer(self: &Arc<Self>) {
+        if !self.writer_started.swap(true, Ordering::AcqRel) {
+            let aof = self.clone();
+            let _ = std::thread::Builder::new()
+                .name("aof-writer".into())
+                .spawn(move || aof.run_writer());
+        }
     }
 
     /// Stop logging (CONFIG SET appendonly no): what was appended is still written out.

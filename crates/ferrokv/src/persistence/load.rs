@@ -143,11 +143,7 @@ fn start_aof(server: &Arc<Server>, base_from_dataset: bool) -> Result<LoadReport
         size,
         Fsync::from_name(&server.config.get("appendfsync")),
     );
-    let aof = server.aof.clone();
-    std::thread::Builder::new()
-        .name("aof-writer".into())
-        .spawn(move || aof.run_writer())
-        .map_err(|e| format!("Can't start the AOF writer thread: {}", e))?;
+    server.aof.ensure_writer();
     Ok(report)
 }
 

@@ -141,7 +141,20 @@ impl Sink for AofBaseSink {
 /// Start a background rewrite: `Ok(true)` when started, `Ok(false)` when scheduled for
 /// after the running BGSAVE. Errors when the AOF is off or a rewrite is running.
 pub fn start(server: &Arc<Server>) -> Result<bool, String> {
-    if !server.aof.enabled() {
+    start_inner(server, false)
+}
+
+/// CONFIG SET appendonly yes on a server running without the log: start logging now and
+/// write the dataset as the base in the background, as Redis does with a rewrite.
+pub fn enable_at_runtime(server: &Arc<Server>) -> Result<bool, String> {
+    if server.aof.enabled() {
+        return Ok(true);
+    }
+    start_inner(server, true)
+}
+
+fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
+    if !server.aof.enabled() && !enabling {
         return Err(
             "ERR Background append only file rewriting is only possible when AOF is enabled".into(),
         );
@@ -159,7 +172,7 @@ pub fn start(server: &Arc<Server>) -> Result<bool, String> {
     if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
         return Err("ERR Background append only file rewriting already in progress".into());
     }
-    match begin(server) {
+    match begin(server, enabling) {
         Ok((job, dir, new_seq, temp)) => {
             let worker = server.clone();
             let spawned = std::thread::Builder::new()
@@ -206,11 +219,25 @@ pub fn start(server: &Arc<Server>) -> Result<bool, String> {
 
 type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
 
-/// Step 1, under the barrier.
-fn begin(server: &Arc<Server>) -> Result<Begun, String> {
+/// Step 1, under the barrier. With `enabling` (CONFIG SET appendonly yes on a server that
+/// runs without the log), logging starts here into the new incremental file instead of
+/// switching files; the manifest names it only once its base is complete.
+fn begin(server: &Arc<Server>, enabling: bool) -> Result<Begun, String> {
     let mut locks = LockSet::new(&server.dbs);
     locks.lock_all();
     let mut layout = server.aof.layout.lock();
+    if enabling {
+        layout.dir = PathBuf::from(server.config.get("appenddirname"));
+        layout.prefix = server.config.get("appendfilename");
+        std::fs::create_dir_all(&layout.dir)
+            .map_err(|e| format!("Can't create {}: {}", layout.dir.display(), e))?;
+        // A manifest left from an earlier run is superseded (its files are deleted once
+        // the new base is complete).
+        layout.manifest = std::fs::read_to_string(layout.manifest_path())
+            .ok()
+            .and_then(|t| super::aof::Manifest::parse(&t).ok())
+            .unwrap_or_default();
+    }
     let dir = layout.dir.clone();
     let seq = layout
         .manifest
@@ -231,14 +258,20 @@ fn begin(server: &Arc<Server>) -> Result<Begun, String> {
     file.sync_all()
         .map_err(|e| format!("Can't fsync {}: {}", incr.name, e))?;
     layout.manifest.incrs.push(incr);
-    if let Err(e) = layout.save_manifest() {
-        layout.manifest.incrs.pop();
-        return Err(format!("Can't write the AOF manifest: {}", e));
+    if enabling {
+        let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
+        server.aof.start(file, 0, policy);
+        server.aof.ensure_writer();
+    } else {
+        if let Err(e) = layout.save_manifest() {
+            layout.manifest.incrs.pop();
+            return Err(format!("Can't write the AOF manifest: {}", e));
+        }
+        server
+            .aof
+            .switch_file(file)
+            .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
     }
-    server
-        .aof
-        .switch_file(file)
-        .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
