@@ -17,6 +17,10 @@
 
 use std::collections::VecDeque;
 
+/// Head pushes (LPUSH) fill a node only up to this many bytes: each one moves the whole
+/// node, and 2 KiB keeps that move cheap while the per-node overhead stays ~2%.
+const HEAD_PUSH_NODE_BYTES: usize = 2048;
+
 /// Which end of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -353,6 +357,13 @@ impl Node {
         (self.count as usize) < max_n && self.bytes() + size <= max_b
     }
 
+    /// Whether one more entry may go in at the head. Inserting at the head moves every
+    /// byte of the node, so head pushes stop filling a node at HEAD_PUSH_NODE_BYTES (a
+    /// list built by LPUSH gets smaller nodes; replies and encodings are the same).
+    fn allows_at_head(&self, size: usize, limits: ListLimits) -> bool {
+        self.allows(size, limits) && self.bytes() + size <= HEAD_PUSH_NODE_BYTES
+    }
+
     /// Whether the node is over the limits (a single entry never is: it has to go somewhere).
     fn oversized(&self, limits: ListLimits) -> bool {
         let (max_n, max_b) = limits.node_max();
@@ -677,7 +688,11 @@ impl ListValue {
         let nodes = self.node_count();
         if nodes > 0 {
             let i = if end == End::Left { 0 } else { nodes - 1 };
-            if self.node(i).is_some_and(|n| n.allows(enc.len(), limits)) {
+            let fits = self.node(i).is_some_and(|n| match end {
+                End::Left => n.allows_at_head(enc.len(), limits),
+                End::Right => n.allows(enc.len(), limits),
+            });
+            if fits {
                 self.with_node(i, |n| {
                     let at = if end == End::Left { 0 } else { n.bytes() };
                     n.insert(at, &enc)
