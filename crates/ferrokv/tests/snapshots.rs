@@ -362,3 +362,51 @@ fn failed_bgsave_refuses_writes_until_a_save_works() {
     assert_eq!(c.cmd(&["SET", "x", "1"]), Reply::Simple("OK".into()));
     assert!(roomy.path().join("dump.rdb").exists());
 }
+
+/// BGSAVE while an AOF rewrite runs: refused with Redis's text, or with SCHEDULE queued
+/// and run once the rewrite ends; BGREWRITEAOF during a BGSAVE is scheduled likewise.
+#[test]
+fn bgsave_schedule_waits_for_the_rewrite() {
+    let dir = TempDir::new("rdb-schedule");
+    let f = ferrokv_in(dir.path(), &["--appendonly", "yes"]);
+    let mut c = f.connect();
+    let mut pipeline = Vec::new();
+    for i in 0..200_000 {
+        pipeline.extend(common::encode(&["SET", &format!("k:{}", i), "v"]));
+    }
+    c.send_raw(&pipeline).expect("send");
+    for _ in 0..200_000 {
+        c.read_frame().expect("reply");
+    }
+    let info = |c: &mut Conn| c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).expect_text(),
+        "Background append only file rewriting started"
+    );
+    if info(&mut c).contains("aof_rewrite_in_progress:1") {
+        match c.cmd(&["BGSAVE"]) {
+            Reply::Error(e) => assert!(e.starts_with("ERR Another child process is active")),
+            other => panic!("BGSAVE during a rewrite: {:?}", other),
+        }
+    }
+    let r = c.cmd(&["BGSAVE", "SCHEDULE"]).expect_text();
+    assert!(
+        r == "Background saving scheduled" || r == "Background saving started",
+        "{}",
+        r
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = info(&mut c);
+        if text.contains("rdb_saves:1") && text.contains("aof_rewrites:1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scheduled BGSAVE never ran: {}",
+            text
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(c.cmd(&["BGSAVE", "NOW"]), Reply::Error(_)));
+}
