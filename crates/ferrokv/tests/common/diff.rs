@@ -410,7 +410,8 @@ pub fn random_lines(seed: u64, steps: usize, templates: &[&str]) -> Vec<String> 
 /// algorithm on both servers) is compared after every command (`FERROKV_DIGEST_EVERY=n`:
 /// every n commands, for quicker local runs), so a difference in state shows at the step
 /// that caused it even when no reply reveals it.
-/// `FERROKV_DIFF_SEED` runs one seed, `FERROKV_DIFF_STEPS` sets the length (default 400).
+/// `FERROKV_DIFF_SEED` runs one seed, `FERROKV_DIFF_SEEDS` sets how many, and
+/// `FERROKV_DIFF_STEPS` the length (default 400).
 pub fn run_random_sequences(
     name: &str,
     templates: &[&str],
@@ -421,9 +422,15 @@ pub fn run_random_sequences(
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(400);
+    // Digest-checked runs cost a whole-dataset digest per step: 8 seeds by default there,
+    // 16 otherwise (FERROKV_DIFF_SEEDS=n sets the count).
+    let count: u64 = std::env::var("FERROKV_DIFF_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if digest_every_step { 8 } else { 16 });
     let seeds: Vec<u64> = match std::env::var("FERROKV_DIFF_SEED") {
         Ok(s) => vec![s.parse().expect("FERROKV_DIFF_SEED must be a number")],
-        Err(_) => (1..=16).chain([0xfe77_0c0d]).collect(),
+        Err(_) => (1..=count).chain([0xfe77_0c0d]).collect(),
     };
     let mut pair = Pair::start();
     let mut failures = String::new();
