@@ -4,6 +4,7 @@ them, and every job is processed exactly once, none lost, none twice.
 """
 
 import multiprocessing
+import time
 from pathlib import Path
 
 import redis
@@ -33,6 +34,13 @@ def test_two_workers_consume_every_job_once(server, tmp_path):
     ]
     for w in workers:
         w.start()
+    # Produce only once both workers wait in BLPOP (spawned interpreters take a while to
+    # start): then both get jobs, first come first served.
+    r = redis.Redis(host="127.0.0.1", port=server, db=3)
+    deadline = time.time() + 60
+    while r.info("clients")["blocked_clients"] < 2:
+        assert time.time() < deadline, "the workers never blocked in BLPOP"
+        time.sleep(0.02)
     queue = HotQueue("jobs", host="127.0.0.1", port=server, db=3)
     # Half one at a time (workers are already blocked in BLPOP), half in one RPUSH.
     for i in range(JOBS // 2):
@@ -52,5 +60,4 @@ def test_two_workers_consume_every_job_once(server, tmp_path):
     # Each worker saw its jobs in queue order (one list, popped from the head).
     for jobs in per_worker:
         assert jobs == sorted(jobs)
-    r = redis.Redis(host="127.0.0.1", port=server, db=3)
     assert r.exists("hotqueue:jobs") == 0
