@@ -498,37 +498,54 @@ fn server_list_limits(server: &Server) -> ListLimits {
 // Handlers
 
 fn blpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    list_pop_or_block(ctx, args, 1, args.len() - 1, End::Left, None)
+    let op = BlockOp::ListPop {
+        end: End::Left,
+        count: None,
+    };
+    pop_or_block(ctx, args, 1, args.len() - 1, op)
 }
 
 fn brpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    list_pop_or_block(ctx, args, 1, args.len() - 1, End::Right, None)
+    let op = BlockOp::ListPop {
+        end: End::Right,
+        count: None,
+    };
+    pop_or_block(ctx, args, 1, args.len() - 1, op)
 }
 
 fn blmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let m = parse_mpop(args, 2)?;
-    list_pop_or_block(ctx, args, m.keys.start, m.keys.end, m.end, Some(m.count))
+    let op = BlockOp::ListPop {
+        end: m.end,
+        count: Some(m.count),
+    };
+    pop_or_block(ctx, args, m.keys.start, m.keys.end, op)
 }
 
 fn bzpopmin(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    zset_pop_or_block(ctx, args, 1, args.len() - 1, false, None)
+    let op = BlockOp::ZPop {
+        max: false,
+        count: None,
+    };
+    pop_or_block(ctx, args, 1, args.len() - 1, op)
 }
 
 fn bzpopmax(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    zset_pop_or_block(ctx, args, 1, args.len() - 1, true, None)
+    let op = BlockOp::ZPop {
+        max: true,
+        count: None,
+    };
+    pop_or_block(ctx, args, 1, args.len() - 1, op)
 }
 
 fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let m = parse_zmpop(args, 2)?;
     let count = usize::try_from(m.count).unwrap_or(usize::MAX);
-    zset_pop_or_block(
-        ctx,
-        args,
-        m.first_key,
-        m.first_key + m.numkeys,
-        m.max,
-        Some(count),
-    )
+    let op = BlockOp::ZPop {
+        max: m.max,
+        count: Some(count),
+    };
+    pop_or_block(ctx, args, m.first_key, m.first_key + m.numkeys, op)
 }
 
 fn blmove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -541,63 +558,44 @@ fn brpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     move_or_block(ctx, args[1], args[2], End::Right, End::Left, args[3])
 }
 
-/// BLPOP/BRPOP/BLMPOP: the timeout is the argument at `args.len() - 1` for the first two
-/// and at 1 for BLMPOP; keys are `args[keys_from..keys_to]`.
-fn list_pop_or_block(
+/// BLPOP/BRPOP/BLMPOP/BZPOPMIN/BZPOPMAX/BZMPOP: the timeout is the last argument, or the
+/// first for the *MPOP forms (`op` has a count); keys are `args[keys_from..keys_to]`. The
+/// first key with data is popped at once; a key of the wrong type before it is WRONGTYPE.
+fn pop_or_block(
     ctx: &mut Ctx,
     args: &[&[u8]],
     keys_from: usize,
     keys_to: usize,
-    end: End,
-    count: Option<usize>,
+    op: BlockOp,
 ) -> CmdResult {
-    let timeout_at = if count.is_some() { 1 } else { args.len() - 1 };
+    let mpop = matches!(
+        op,
+        BlockOp::ListPop { count: Some(_), .. } | BlockOp::ZPop { count: Some(_), .. }
+    );
+    let timeout_at = if mpop { 1 } else { args.len() - 1 };
     let timeout = parse_timeout(args[timeout_at])?;
     let keys = args.get(keys_from..keys_to).unwrap_or_default();
-    let op = BlockOp::ListPop { end, count };
     let (resp3, limits) = (ctx.out.resp3, list_limits(ctx));
     for key in keys {
         let (mut db, out) = ctx.db_out();
-        match db.value(key)? {
-            Some(Value::List(l)) if !l.is_empty() => {
-                let reply = serve_op(&mut db, key, &op, resp3, limits)?;
-                out.raw(&reply);
-                return Ok(());
-            }
-            Some(Value::List(_)) | None => {}
-            Some(_) => return Err(CmdError::WrongType),
+        if poppable(db.value(key)?.as_deref(), &op)? {
+            let reply = serve_op(&mut db, key, &op, resp3, limits)?;
+            out.raw(&reply);
+            return Ok(());
         }
     }
     block_or_timeout(ctx, keys, op, timeout, true)
 }
 
-/// BZPOPMIN/BZPOPMAX/BZMPOP, like [`list_pop_or_block`] for sorted sets.
-fn zset_pop_or_block(
-    ctx: &mut Ctx,
-    args: &[&[u8]],
-    keys_from: usize,
-    keys_to: usize,
-    max: bool,
-    count: Option<usize>,
-) -> CmdResult {
-    let timeout_at = if count.is_some() { 1 } else { args.len() - 1 };
-    let timeout = parse_timeout(args[timeout_at])?;
-    let keys = args.get(keys_from..keys_to).unwrap_or_default();
-    let op = BlockOp::ZPop { max, count };
-    let (resp3, limits) = (ctx.out.resp3, list_limits(ctx));
-    for key in keys {
-        let (mut db, out) = ctx.db_out();
-        match db.value(key)? {
-            Some(Value::ZSet(z)) if !z.is_empty() => {
-                let reply = serve_op(&mut db, key, &op, resp3, limits)?;
-                out.raw(&reply);
-                return Ok(());
-            }
-            Some(Value::ZSet(_)) | None => {}
-            Some(_) => return Err(CmdError::WrongType),
-        }
+/// Whether `value` has something `op` can pop: `Ok(false)` when the key is missing (or
+/// empty), WRONGTYPE when it holds another type.
+fn poppable(value: Option<&Value>, op: &BlockOp) -> Result<bool, CmdError> {
+    match (value, op.wants_list()) {
+        (None, _) => Ok(false),
+        (Some(Value::List(l)), true) => Ok(!l.is_empty()),
+        (Some(Value::ZSet(z)), false) => Ok(!z.is_empty()),
+        _ => Err(CmdError::WrongType),
     }
-    block_or_timeout(ctx, keys, op, timeout, true)
 }
 
 /// BLMOVE/BRPOPLPUSH: LMOVE at once when the source has data.
@@ -860,20 +858,19 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             stats: &server.stats,
             touch: true,
         };
-        let has_data = match view.value(key) {
-            Ok(Some(Value::List(l))) => !l.is_empty() && waiter.op.wants_list(),
-            Ok(Some(Value::ZSet(z))) => !z.is_empty() && !waiter.op.wants_list(),
-            Ok(Some(_)) => false,
-            _ => return,
+        let Ok(value) = view.value(key) else {
+            return;
         };
-        if !has_data {
-            if view.value(key).ok().flatten().is_none() {
-                return;
-            }
+        match poppable(value.as_deref(), &waiter.op) {
+            Ok(true) => {}
+            // Gone (or emptied) again: nothing more to serve.
+            Ok(false) => return,
             // A waiter of another type (a list waiter on a key that is now a sorted set):
             // it keeps waiting; later waiters may still want this type.
-            i += 1;
-            continue;
+            Err(_) => {
+                i += 1;
+                continue;
+            }
         }
         if let BlockOp::ListMove { dst, .. } = &waiter.op {
             if !view.locks.try_lock_extra(lock_id(db, shard_of(dst))) {

@@ -171,6 +171,10 @@ pub fn execute(
 /// `stop-writes-on-bgsave-error yes` and save points set, writes (and PING, as in Redis)
 /// are refused; reads go on. They are accepted again once the disk works.
 fn disk_error(server: &Server, cmd: &Command) -> Option<String> {
+    // Two relaxed loads on the hot path; the rest only once something failed.
+    if !server.aof.write_failed() && !server.saving.last_failed.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     if !cmd.has(super::flags::WRITE) && cmd.name != "ping" {
         return None;
     }
@@ -317,8 +321,7 @@ pub fn run(
     if !locks.propagate.is_empty() && server.aof.enabled() {
         // Logged while the locks are held: writes to the same keys reach the log in the
         // order they took effect.
-        let offset = server.aof.append(&locks.propagate, cmd.name == "exec");
-        client.last_write_offset = offset;
+        server.aof.append(&locks.propagate, cmd.name == "exec");
     }
     drop(locks);
     finish(server, client, id, cmd, args, start, !result);
@@ -350,7 +353,12 @@ pub fn call_handler<'s>(
         touch,
     };
     let result = (cmd.handler)(&mut ctx, args);
-    collect_propagation(ctx.locks, db, args);
+    if server.aof.enabled() {
+        collect_propagation(ctx.locks, db, args);
+    } else {
+        ctx.locks.changes = 0;
+        ctx.locks.rewrite = None;
+    }
     match result {
         Ok(()) => true,
         Err(e) => {

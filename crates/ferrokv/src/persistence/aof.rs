@@ -350,18 +350,6 @@ impl Aof {
         end
     }
 
-    /// Wait (asynchronously) until everything appended up to `offset` is durable.
-    pub async fn wait_durable(&self, offset: u64) {
-        loop {
-            let notified = self.durable_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.durable() >= offset || !self.enabled() {
-                return;
-            }
-            notified.await;
-        }
-    }
 
     /// Start logging to `file` (the open incremental file, positioned at its end).
     pub fn start(&self, file: File, size: u64, policy: Fsync) {

@@ -140,9 +140,8 @@ pub struct Client {
     pub cmd_start_ns: u64,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
-    /// Log offset after this client's last logged write (`appendfsync always` holds the
-    /// replies until the log is durable up to here).
-    pub last_write_offset: u64,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    pub blocked_now: bool,
     /// The AOF loader: command time is 0, so no key counts as expired while the log is
     /// replayed (expiries are in the log as DELs, where they happened).
     pub loading: bool,
@@ -191,8 +190,8 @@ impl Client {
             clock: None,
             cmd_start_ns: 0,
             in_exec: false,
+            blocked_now: false,
             loading: false,
-            last_write_offset: 0,
             blocked: None,
         }
     }
@@ -214,7 +213,7 @@ impl Client {
         if self.multi.is_some() {
             f.push('x');
         }
-        if self.handle.blocked.lock().is_some() {
+        if self.blocked_now {
             f.push('b');
         }
         if self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty() {

@@ -261,6 +261,7 @@ async fn wait_blocked<'h>(
     loop {
         server.stats.blocked_clients.fetch_add(1, Relaxed);
         *client.handle.blocked.lock() = Some(waiter.clone());
+        client.blocked_now = true;
         client.publish_info(out.resp3, inbuf.len());
         // The replies before the blocking command go out now.
         wait_for_durability(server).await;
@@ -310,6 +311,7 @@ async fn wait_blocked<'h>(
             }
         };
         end_wait(server, &waiter, state.clone());
+        client.blocked_now = false;
         match state {
             WaitState::Served(reply) => out.buf.extend_from_slice(&reply),
             WaitState::Unblocked { error: true } => {
