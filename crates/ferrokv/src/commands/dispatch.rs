@@ -172,7 +172,12 @@ pub fn execute(
 /// are refused; reads go on. They are accepted again once the disk works.
 fn disk_error(server: &Server, cmd: &Command) -> Option<String> {
     // Two relaxed loads on the hot path; the rest only once something failed.
-    if !server.aof.write_failed() && !server.saving.last_failed.load(std::sync::atomic::Ordering::Relaxed) {
+    if !server.aof.write_failed()
+        && !server
+            .saving
+            .last_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
         return None;
     }
     if !cmd.has(super::flags::WRITE) && cmd.name != "ping" {

@@ -350,7 +350,6 @@ impl Aof {
         end
     }
 
-
     /// Start logging to `file` (the open incremental file, positioned at its end).
     pub fn start(&self, file: File, size: u64, policy: Fsync) {
         *self.file.lock() = Some(file);
