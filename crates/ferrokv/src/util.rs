@@ -164,3 +164,8 @@ mod tests {
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
     }
 }
+
+/// Redis's LRU clock: seconds, modulo 2^24.
+pub fn lru_clock() -> u64 {
+    (now_ms() / 1000) & ((1 << 24) - 1)
+}

@@ -229,7 +229,7 @@ fn count_rejected_id(server: &Server, id: usize) {
 fn abort_transaction(server: &Server, client: &mut Client, out: &mut ReplyWriter, msg: &str) {
     client.multi = None;
     client.multi_dirty = false;
-    super::transactions::unwatch_all(server, client);
+    super::shared::watch::unwatch_all(server, client);
     let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
     reject(
         server,
@@ -321,7 +321,7 @@ pub fn run(
     if locks.has_ready() {
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
-        super::blocking::serve_ready(server, &mut locks, client.command_time_ms());
+        super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
     }
     if !locks.propagate.is_empty() && server.aof.enabled() {
         // Logged while the locks are held: writes to the same keys reach the log in the

@@ -5,64 +5,24 @@
 //! MULTI queueing, locks the shards of the command's keys, runs the handler with a [`Ctx`],
 //! and records statistics (INFO commandstats, SLOWLOG, LATENCY, MONITOR).
 
+mod args;
 pub mod dispatch;
 mod error;
+pub mod families;
+pub mod meta;
+pub mod shared;
 pub mod table;
-
-pub mod bitmaps;
-pub mod blocking;
-pub mod client;
-pub mod command;
-pub mod connection;
-pub mod debug;
-pub mod dump;
-pub mod expire;
-pub mod hashes;
-pub mod keys;
-pub mod lists;
-pub mod longdouble;
-pub mod memory;
-pub mod persistence;
-pub mod server;
-pub mod sets;
-pub mod sort;
-pub mod strings;
-pub mod transactions;
-pub mod zsets;
+pub mod unblock;
 
 use std::sync::OnceLock;
 
+pub use args::{arg, arg_f64, arg_i64, arg_in_range};
 pub use error::{CmdError, CmdResult};
 pub use table::{acl, flags, Command, Handler, LockScope};
 
 use crate::server::{Client, Server};
 use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
-
-/// Every family's table. Adding a family: add its module above and its table here.
-fn families() -> [&'static [Command]; 19] {
-    [
-        memory::COMMANDS,
-        client::COMMANDS,
-        strings::COMMANDS,
-        bitmaps::COMMANDS,
-        hashes::COMMANDS,
-        lists::COMMANDS,
-        blocking::COMMANDS,
-        sets::COMMANDS,
-        zsets::COMMANDS,
-        sort::COMMANDS,
-        persistence::COMMANDS,
-        keys::COMMANDS,
-        expire::COMMANDS,
-        connection::COMMANDS,
-        server::COMMANDS,
-        transactions::COMMANDS,
-        command::COMMANDS,
-        debug::COMMANDS,
-        dump::COMMANDS,
-    ]
-}
 
 /// The flattened table: every command and subcommand with a numeric id (for statistics).
 pub struct Registry {
@@ -83,7 +43,7 @@ pub fn registry() -> &'static Registry {
             top: Vec::new(),
             by_name: hashbrown::HashMap::new(),
         };
-        for family in families() {
+        for family in families::tables() {
             for cmd in family {
                 r.top.push(cmd);
                 r.by_name
@@ -215,19 +175,4 @@ impl<'c, 's> Ctx<'c, 's> {
             touch,
         }
     }
-}
-
-/// Parse an integer argument (`ERR value is not an integer or out of range`).
-pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
-    crate::util::parse_canonical_i64(arg).ok_or(CmdError::NotInteger)
-}
-
-/// Parse a float argument (`ERR value is not a valid float`).
-pub fn arg_f64(arg: &[u8]) -> Result<f64, CmdError> {
-    crate::util::parse_f64(arg).ok_or(CmdError::NotFloat)
-}
-
-/// Argument `i`, or the arity error if it is missing.
-pub fn arg<'a>(args: &[&'a [u8]], i: usize) -> Result<&'a [u8], CmdError> {
-    args.get(i).copied().ok_or(CmdError::WrongArity)
 }

@@ -1,6 +1,7 @@
 //! The command table's types: one [`Command`] per command, declared beside its handler in
 //! its family's file. Dispatch, arity checks, COMMAND, key locking (and later ACL and
-//! cluster routing) all read these entries.
+//! cluster routing) all read these entries; the documentation half of each command lives
+//! in generated data (`meta.rs`, `meta/*.json`).
 
 use super::{CmdResult, Ctx};
 
@@ -164,7 +165,17 @@ pub enum LockScope {
     Custom(LocksFn),
 }
 
-/// One command (or subcommand) of the table.
+/// One command (or subcommand) of the table: what dispatch, locking and ACL need. Its
+/// documentation (COMMAND DOCS, key specs, tips) is generated data in `meta/*.json`,
+/// looked up by full name through [`super::meta::docs`].
+///
+/// Entries are written with the `const` builder, a few lines each, beside their handlers:
+///
+/// ```ignore
+/// Command::new("hset", -4, flags::WRITE | flags::DENYOOM | flags::FAST, hset)
+///     .keys(1, 1, 1)
+///     .acl(acl::HASH),
+/// ```
 #[derive(Clone, Copy)]
 pub struct Command {
     /// Lowercase name (`get`; subcommands just `get` under `config`).
@@ -173,156 +184,23 @@ pub struct Command {
     pub arity: i32,
     /// [`flags`] bits.
     pub flags: u32,
-    /// Position of the first key (0: no keys).
+    /// Position of the first key (0: no keys). With `last_key` and `step`, the legacy key
+    /// range of COMMAND INFO and, unless `keys_fn` is set, the key positions that locking uses.
     pub first_key: i32,
     /// Position of the last key (negative counts from the end).
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
-    /// For commands whose key positions depend on the arguments.
+    /// For commands whose key positions depend on the arguments (`movablekeys`).
     pub keys_fn: Option<KeysFn>,
     /// [`acl`] category bits beyond those derived from flags.
     pub acl: u32,
     /// Locks taken before the handler runs.
     pub lock: LockScope,
-    /// COMMAND DOCS group (`string`, `generic`, `hash`, `connection`, `server`...).
-    pub group: &'static str,
-    /// Redis version that introduced the command.
-    pub since: &'static str,
-    /// One-line summary for COMMAND DOCS.
-    pub summary: &'static str,
-    /// Time complexity for COMMAND DOCS.
-    pub complexity: &'static str,
     /// The handler (for container commands, never called: a subcommand is).
     pub handler: Handler,
     /// Subcommands (`CONFIG GET`...), empty for plain commands.
     pub subcommands: &'static [Command],
-    /// COMMAND INFO tips (`nondeterministic_output`, `request_policy:all_nodes`...).
-    pub tips: &'static [&'static str],
-    /// Key specs for COMMAND INFO / GETKEYSANDFLAGS; when empty, one range spec is derived
-    /// from `first_key`/`last_key`/`step` (see [`Command::key_specs`]).
-    pub key_specs: &'static [KeySpec],
-    /// COMMAND DOCS `doc_flags` ([`doc`] bits).
-    pub doc_flags: u32,
-    /// COMMAND DOCS `deprecated_since` (empty: not deprecated).
-    pub deprecated_since: &'static str,
-    /// COMMAND DOCS `replaced_by` (empty: none).
-    pub replaced_by: &'static str,
-    /// COMMAND DOCS `history`: (version, change).
-    pub history: &'static [(&'static str, &'static str)],
-    /// COMMAND DOCS `arguments`.
-    pub args: &'static [Arg],
-}
-
-/// COMMAND DOCS `doc_flags`.
-pub mod doc {
-    /// `deprecated`
-    pub const DEPRECATED: u32 = 1 << 0;
-    /// `syscmd`
-    pub const SYSCMD: u32 = 1 << 1;
-}
-
-/// COMMAND DOCS argument flags.
-pub mod argflags {
-    /// `optional`
-    pub const OPTIONAL: u8 = 1 << 0;
-    /// `multiple`
-    pub const MULTIPLE: u8 = 1 << 1;
-    /// `multiple_token`
-    pub const MULTIPLE_TOKEN: u8 = 1 << 2;
-}
-
-/// One documented argument of a command (COMMAND DOCS), as in Redis's JSON command files.
-#[derive(Clone, Copy, Debug)]
-pub struct Arg {
-    /// Argument name.
-    pub name: &'static str,
-    /// `key`, `string`, `integer`, `double`, `pattern`, `unix-time`, `pure-token`, `oneof`,
-    /// `block`.
-    pub kind: &'static str,
-    /// Index into the command's key specs, for `key` arguments (-1: none).
-    pub key_spec_index: i32,
-    /// The literal token that introduces the argument (`TYPE`, `WRITE`...).
-    pub token: Option<&'static str>,
-    /// Short description.
-    pub summary: Option<&'static str>,
-    /// Version that added the argument.
-    pub since: Option<&'static str>,
-    /// Version that deprecated the argument.
-    pub deprecated_since: Option<&'static str>,
-    /// [`argflags`] bits.
-    pub flags: u8,
-    /// Nested arguments (`oneof` and `block`).
-    pub args: &'static [Arg],
-}
-
-impl Arg {
-    /// A template: `Arg { name, kind, ..Arg::DEFAULT }`.
-    pub const DEFAULT: Arg = Arg {
-        name: "",
-        kind: "string",
-        key_spec_index: -1,
-        token: None,
-        summary: None,
-        since: None,
-        deprecated_since: None,
-        flags: 0,
-        args: &[],
-    };
-}
-
-/// How the first key is found (COMMAND INFO key spec `begin_search`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BeginSearch {
-    /// At a fixed argument index.
-    Index(i32),
-    /// After a keyword, searched from `start_from` (negative: from the end).
-    Keyword {
-        /// The keyword.
-        keyword: &'static str,
-        /// Where the search starts.
-        start_from: i32,
-    },
-    /// Not described by a rule (SORT's BY/GET patterns and STORE).
-    Unknown,
-}
-
-/// How the keys after the first are found (key spec `find_keys`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FindKeys {
-    /// `lastkey` relative to the first key (negative: from the end), `keystep`, `limit`.
-    Range {
-        /// Last key's offset.
-        lastkey: i32,
-        /// Step.
-        keystep: i32,
-        /// Limit divisor (0: none).
-        limit: i32,
-    },
-    /// A count argument at `keynumidx` (relative to the begin), keys from `firstkey`.
-    Keynum {
-        /// Index of the count.
-        keynumidx: i32,
-        /// First key, relative to the begin.
-        firstkey: i32,
-        /// Step.
-        keystep: i32,
-    },
-    /// Not described by a rule.
-    Unknown,
-}
-
-/// A Redis 7 key specification.
-#[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
-    /// Notes shown by COMMAND INFO.
-    pub notes: Option<&'static str>,
-    /// Key flags (`RO`, `RW`, `OW`, `RM`, `access`, `update`, `insert`, `delete`...).
-    pub flags: &'static [&'static str],
-    /// Begin search.
-    pub begin: BeginSearch,
-    /// Find keys.
-    pub find: FindKeys,
 }
 
 fn no_handler(_: &mut Ctx<'_, '_>, _: &[&[u8]]) -> CmdResult {
@@ -330,31 +208,59 @@ fn no_handler(_: &mut Ctx<'_, '_>, _: &[&[u8]]) -> CmdResult {
 }
 
 impl Command {
-    /// A template for table entries: `Command { name, arity, .., ..Command::DEFAULT }`.
-    pub const DEFAULT: Command = Command {
-        name: "",
-        arity: 1,
-        flags: 0,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        keys_fn: None,
-        acl: 0,
-        lock: LockScope::Keys,
-        group: "generic",
-        since: "1.0.0",
-        summary: "",
-        complexity: "O(1)",
-        handler: no_handler,
-        subcommands: &[],
-        tips: &[],
-        key_specs: &[],
-        doc_flags: 0,
-        deprecated_since: "",
-        replaced_by: "",
-        history: &[],
-        args: &[],
-    };
+    /// A command without keys; chain [`Command::keys`], [`Command::acl`]... for the rest.
+    pub const fn new(name: &'static str, arity: i32, flags: u32, handler: Handler) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            keys_fn: None,
+            acl: 0,
+            lock: LockScope::Keys,
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    /// A container (`CONFIG`, `OBJECT`...) that only dispatches to its subcommands.
+    pub const fn container(name: &'static str, arity: i32, flags: u32) -> Command {
+        Command::new(name, arity, flags, no_handler)
+    }
+
+    /// Keys at `first..=last` (negative `last` counts from the end) every `step` arguments.
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Command {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    /// Key positions computed from the arguments (the command is `movablekeys`).
+    pub const fn keys_fn(mut self, finder: KeysFn) -> Command {
+        self.keys_fn = Some(finder);
+        self
+    }
+
+    /// ACL categories beyond those that follow from the flags.
+    pub const fn acl(mut self, categories: u32) -> Command {
+        self.acl = categories;
+        self
+    }
+
+    /// Locks other than the shards of the command's keys.
+    pub const fn lock(mut self, scope: LockScope) -> Command {
+        self.lock = scope;
+        self
+    }
+
+    /// The subcommands of a container.
+    pub const fn subcommands(mut self, subcommands: &'static [Command]) -> Command {
+        self.subcommands = subcommands;
+        self
+    }
 
     /// True when `argc` arguments (name included) satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -389,37 +295,6 @@ impl Command {
             i += step;
         }
         out
-    }
-
-    /// The key specs: the declared ones, or one derived from `first_key`/`last_key`/`step`
-    /// (flags `RO access` for read-only commands, `RW update` otherwise).
-    pub fn key_specs(&self) -> Vec<KeySpec> {
-        if !self.key_specs.is_empty() {
-            return self.key_specs.to_vec();
-        }
-        if self.first_key <= 0 {
-            return Vec::new();
-        }
-        let lastkey = if self.last_key < 0 {
-            self.last_key
-        } else {
-            self.last_key - self.first_key
-        };
-        let flags: &'static [&'static str] = if self.has(flags::READONLY) {
-            &["RO", "access"]
-        } else {
-            &["RW", "update"]
-        };
-        vec![KeySpec {
-            notes: None,
-            flags,
-            begin: BeginSearch::Index(self.first_key),
-            find: FindKeys::Range {
-                lastkey,
-                keystep: self.step.max(1),
-                limit: 0,
-            },
-        }]
     }
 
     /// ACL categories including those derived from flags.

@@ -3,7 +3,7 @@
 //! A blocking command that finds no data registers one [`Waiter`] in the shard of each of
 //! its keys (`Shard::blocked`, under the shard lock) and its connection parks. A command
 //! that creates one of those keys marks it ready in its [`LockSet`](crate::storage::LockSet);
-//! before that command releases its locks, `commands::blocking::serve_ready` runs the
+//! before that command releases its locks, `commands::unblock::serve_ready` runs the
 //! waiters' pops on their behalf, first come first served, writes each waiter's reply into
 //! its [`WaitState`] and wakes its connection. So no other client's command can take the
 //! element in between, exactly as in Redis. Timeouts, CLIENT UNBLOCK, CLIENT KILL and

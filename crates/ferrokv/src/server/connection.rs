@@ -194,7 +194,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             break;
         }
     }
-    crate::commands::transactions::unwatch_all(&server, &mut client);
+    crate::commands::shared::watch::unwatch_all(&server, &mut client);
     server.unregister_client(handle.id);
 }
 
@@ -232,7 +232,7 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
 /// remove its registrations.
 fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
     waiter.finish(state);
-    crate::commands::blocking::unregister(server, waiter);
+    crate::commands::unblock::unregister(server, waiter);
     *waiter.client.blocked.lock() = None;
     server
         .stats

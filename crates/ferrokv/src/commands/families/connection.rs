@@ -1,0 +1,217 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, AUTH, SELECT, HELLO.
+//! (CLIENT lives in `client.rs`.)
+
+use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::server::{ReplyMode, FERROKV_VERSION, REDIS_VERSION};
+use crate::util::eq_ic;
+
+/// The connection family's table.
+pub static COMMANDS: &[Command] = &[
+    Command::new("ping", -1, flags::FAST, ping).acl(acl::CONNECTION),
+    Command::new("echo", 2, flags::LOADING | flags::STALE | flags::FAST, echo).acl(acl::CONNECTION),
+    Command::new(
+        "quit",
+        -1,
+        flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        quit,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
+        "reset",
+        1,
+        flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        reset,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
+        "auth",
+        -2,
+        flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        auth,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
+        "select",
+        2,
+        flags::LOADING | flags::STALE | flags::FAST,
+        select,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
+        "hello",
+        -1,
+        flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        hello,
+    )
+    .acl(acl::CONNECTION),
+];
+
+fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(args[1]),
+        _ => return Err(CmdError::WrongArity),
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.out.bulk(args[1]);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.client.multi = None;
+    ctx.client.multi_dirty = false;
+    crate::commands::shared::watch::unwatch_all(ctx.server, ctx.client);
+    ctx.client.db = 0;
+    ctx.out.resp3 = false;
+    ctx.client.name.clear();
+    ctx.client.reply_mode = ReplyMode::On;
+    ctx.client.no_evict = false;
+    ctx.client.no_touch = false;
+    if ctx.client.monitor {
+        ctx.client.monitor = false;
+        ctx.server.remove_monitor(ctx.client.handle.id);
+    }
+    ctx.client.authenticated = !ctx.server.config.has_password();
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// Check a username/password pair against `requirepass` (only the `default` user exists).
+fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
+    let required = ctx.server.config.get("requirepass");
+    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
+}
+
+fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (user, pass) = match args.len() {
+        2 => (&b"default"[..], args[1]),
+        3 => (args[1], args[2]),
+        _ => return Err(CmdError::Syntax),
+    };
+    if args.len() == 2 && !ctx.server.config.has_password() {
+        return Err(CmdError::Static(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    }
+    if !check_password(ctx, user, pass) {
+        return Err(CmdError::Static(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ));
+    }
+    ctx.client.authenticated = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let n = arg_i64(args[1])?;
+    // Redis reads the index as an `int` first (getIntFromObjectOrReply).
+    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+        return Err(CmdError::Static(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
+    if n < 0 || n as usize >= ctx.server.dbs.len() {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    ctx.client.db = n as usize;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let mut proto = if ctx.out.resp3 { 3 } else { 2 };
+    let mut i = 1;
+    if let Some(v) = args.get(1) {
+        let n = crate::util::parse_canonical_i64(v).ok_or(CmdError::Static(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        if !(2..=3).contains(&n) {
+            return Err(CmdError::Static("NOPROTO unsupported protocol version"));
+        }
+        proto = n;
+        i = 2;
+    }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut setname: Option<&[u8]> = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if eq_ic(args[i], "auth") && more >= 2 {
+            auth = Some((args[i + 1], args[i + 2]));
+            i += 3;
+        } else if eq_ic(args[i], "setname") && more >= 1 {
+            setname = Some(args[i + 1]);
+            i += 2;
+        } else {
+            return Err(CmdError::msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(args[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        if !check_password(ctx, user, pass) {
+            return Err(CmdError::Static(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ));
+        }
+        ctx.client.authenticated = true;
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::Static(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(name) = setname {
+        crate::commands::shared::client_attrs::validate_name(name)?;
+        ctx.client.name = name.to_vec();
+    }
+    ctx.out.resp3 = proto == 3;
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(proto);
+    out.bulk(b"id");
+    out.int(ctx.client.handle.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    let _ = FERROKV_VERSION;
+    Ok(())
+}

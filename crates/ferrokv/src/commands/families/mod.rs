@@ -1,0 +1,129 @@
+//! The command families: one file per family (or a file plus a folder of the same name where
+//! a family has helpers of its own, as `keys/` and `zsets/`), each with its table of
+//! [`Command`] entries beside the handlers.
+//!
+//! The import rule (checked by `family_files_import_no_other_family` below): a family may
+//! use the machinery (`commands::{table, dispatch, args, error, meta, unblock}` and the
+//! items `commands/mod.rs` re-exports), the shared helpers (`commands::shared`), and the
+//! layers below (`storage`, `server`, `persistence`, `config`, `util`, `stats`); never
+//! another family. Code that two families need moves to `commands/shared/`.
+//!
+//! Adding a family: add its module here and its table to [`tables`].
+
+pub mod bitmaps;
+pub mod blocking;
+pub mod client;
+pub mod command;
+pub mod connection;
+pub mod debug;
+pub mod dump;
+pub mod expire;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod memory;
+pub mod persistence;
+pub mod server;
+pub mod sets;
+pub mod sort;
+pub mod strings;
+pub mod transactions;
+pub mod zsets;
+
+use super::Command;
+
+/// Every family's table, in the order COMMAND lists them.
+pub fn tables() -> [&'static [Command]; 19] {
+    [
+        memory::COMMANDS,
+        client::COMMANDS,
+        strings::COMMANDS,
+        bitmaps::COMMANDS,
+        hashes::COMMANDS,
+        lists::COMMANDS,
+        blocking::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        sort::COMMANDS,
+        persistence::COMMANDS,
+        keys::COMMANDS,
+        expire::COMMANDS,
+        connection::COMMANDS,
+        server::COMMANDS,
+        transactions::COMMANDS,
+        command::COMMANDS,
+        debug::COMMANDS,
+        dump::COMMANDS,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The family modules, by file stem (a family's folder holds its own helpers).
+    fn family_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("families/ is readable")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".rs")
+                    .filter(|n| *n != "mod")
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every `.rs` file of a family: its file and, if any, the files of its folder.
+    fn family_files(dir: &Path, family: &str) -> Vec<std::path::PathBuf> {
+        let mut files = vec![dir.join(format!("{family}.rs"))];
+        if let Ok(entries) = std::fs::read_dir(dir.join(family)) {
+            files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+        }
+        files
+    }
+
+    #[test]
+    fn family_files_import_no_other_family() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands/families");
+        let families = family_names(&dir);
+        assert!(families.len() >= 19, "families found: {families:?}");
+        let mut violations = Vec::new();
+        for family in &families {
+            for file in family_files(&dir, family) {
+                let text = std::fs::read_to_string(&file).expect("family file is readable");
+                for other in families.iter().filter(|o| *o != family) {
+                    let paths = [
+                        format!("families::{other}::"),
+                        format!("families::{other};"),
+                        format!("families::{{{other}"),
+                        format!("super::super::{other}::"),
+                    ];
+                    if paths.iter().any(|p| text.contains(p.as_str())) {
+                        violations.push(format!("{} uses family {other}", file.display()));
+                    }
+                }
+                // A family file reaching its siblings through `super::` (only `families`
+                // is above a family's own file).
+                if file.parent() == Some(dir.as_path()) {
+                    for other in families.iter().filter(|o| *o != family) {
+                        if text.contains(&format!("super::{other}::")) {
+                            violations.push(format!("{} uses family {other}", file.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(violations.is_empty(), "{}", violations.join("\n"));
+    }
+
+    #[test]
+    fn the_import_check_sees_a_violation() {
+        // The patterns above must match the ways a family could name another.
+        let text = "use crate::commands::families::lists::parse_mpop;";
+        assert!(text.contains("families::lists::"));
+    }
+}

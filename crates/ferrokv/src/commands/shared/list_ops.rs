@@ -1,0 +1,89 @@
+//! List steps shared by the list family and the blocking commands: typed lookup for writing
+//! and the whole LMOVE step (LMOVE, RPOPLPUSH, BLMOVE, BRPOPLPUSH, and serving a blocked
+//! BLMOVE).
+
+use crate::commands::{CmdError, CmdResult};
+use crate::storage::list::{End, ListLimits};
+use crate::storage::{DbView, ListValue, Value};
+
+/// Look up a list for writing (no hit/miss accounting): None when the key is missing.
+pub fn write_list<'v>(
+    db: &'v mut DbView<'_, '_>,
+    key: &[u8],
+) -> Result<Option<&'v mut ListValue>, CmdError> {
+    match db.value(key)? {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// WRONGTYPE if `dst` holds something other than a list (LMOVE checks it before popping).
+pub fn check_move_target(db: &mut DbView<'_, '_>, dst: &[u8]) -> CmdResult {
+    match db.value(dst)? {
+        None | Some(Value::List(_)) => Ok(()),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// LMOVE's push step: push `value` at `to` of the list at `dst`, creating it if missing
+/// (WRONGTYPE, and nothing changed, if `dst` holds another type). Signals `dst` and counts
+/// the move as one dirty change.
+pub fn lmove_push(
+    db: &mut DbView<'_, '_>,
+    dst: &[u8],
+    value: &[u8],
+    to: End,
+    limits: ListLimits,
+) -> CmdResult {
+    match db.value(dst)? {
+        Some(Value::List(l)) => {
+            l.push(to, value, limits);
+            db.modified(dst)
+        }
+        Some(_) => Err(CmdError::WrongType),
+        None => {
+            let mut l = ListValue::new();
+            l.push(to, value, limits);
+            db.set(dst, Value::List(l))
+        }
+    }
+}
+
+/// After an element was popped from `src` by a move: delete `src` if its list is now empty
+/// and signal it (WATCH), without another dirty count (Redis counts a move once).
+pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
+    let empty = matches!(db.value(src)?, Some(Value::List(l)) if l.is_empty());
+    let shard = db.shard(src)?;
+    if empty {
+        shard.remove(src);
+    }
+    shard.touch_watched(src);
+    Ok(())
+}
+
+/// The whole LMOVE step: pop at `from` of `src`, push at `to` of `dst`, as Redis's
+/// `lmoveGenericCommand` (source type, then destination type checked before popping;
+/// `src == dst` rotates). Returns the moved element (the caller replies with it), or None
+/// when `src` is missing.
+pub fn move_element(
+    db: &mut DbView<'_, '_>,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+    limits: ListLimits,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    if write_list(db, src)?.is_none_or(|l| l.is_empty()) {
+        return Ok(None);
+    }
+    check_move_target(db, dst)?;
+    let Some(value) = write_list(db, src)?.and_then(|l| l.pop(from)) else {
+        return Ok(None);
+    };
+    lmove_push(db, dst, &value, to, limits)?;
+    if src != dst {
+        settle_source(db, src)?;
+    }
+    Ok(Some(value))
+}

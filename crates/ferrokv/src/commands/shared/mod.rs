@@ -1,0 +1,11 @@
+//! Helpers shared by several command families. A family never imports another family (see
+//! `families/mod.rs`); what two of them need lives here, each module named for what it
+//! does, not for the family it came from.
+
+pub mod client_attrs;
+pub mod help;
+pub mod list_ops;
+pub mod longdouble;
+pub mod pops;
+pub mod scan_args;
+pub mod watch;

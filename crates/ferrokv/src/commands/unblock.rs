@@ -1,0 +1,292 @@
+//! Serving clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN... registered by
+//! `families/blocking.rs`): a command that gives a key a value serves that key's waiters
+//! first come first served through [`serve_ready`] before it releases its locks (called by
+//! dispatch), and a connection whose wait ended removes its registrations with
+//! [`unregister`]. See `server/blocking.rs` for the whole life of a wait.
+
+use std::sync::Arc;
+
+use super::dispatch::LockIds;
+use super::shared::list_ops::move_element;
+use super::CmdError;
+use crate::server::blocking::{BlockOp, WaitState, Waiter};
+use crate::server::Server;
+use crate::storage::db::{lock_id, shard_of, DbView};
+use crate::storage::list::{End, ListLimits};
+use crate::storage::zset::ZSetValue;
+use crate::storage::{LockSet, Value};
+use resp::ReplyWriter;
+
+/// The list limits when no command context is at hand (serving waiters).
+pub fn server_list_limits(server: &Server) -> ListLimits {
+    ListLimits {
+        max_listpack_size: server.config.list_max_listpack_size(),
+    }
+}
+
+/// Whether `value` has something `op` can pop: `Ok(false)` when the key is missing (or
+/// empty), WRONGTYPE when it holds another type.
+pub fn poppable(value: Option<&Value>, op: &BlockOp) -> Result<bool, CmdError> {
+    match (value, op.wants_list()) {
+        (None, _) => Ok(false),
+        (Some(Value::List(l)), true) => Ok(!l.is_empty()),
+        (Some(Value::ZSet(z)), false) => Ok(!z.is_empty()),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Run `op` on the non-empty list or sorted set at `key` and return the reply bytes in the
+/// waiter's protocol. The caller checked the type and that it is not empty. Deletes the key
+/// when it becomes empty.
+pub fn serve_op(
+    db: &mut DbView<'_, '_>,
+    key: &[u8],
+    op: &BlockOp,
+    resp3: bool,
+    limits: ListLimits,
+) -> Result<Vec<u8>, CmdError> {
+    let mut out = ReplyWriter::new();
+    out.resp3 = resp3;
+    let log = logged_form(key, op);
+    match op {
+        BlockOp::ListPop { end, count } => {
+            let items = pop_list(db, key, *end, count.unwrap_or(1))?;
+            out.array(2);
+            out.bulk(key);
+            if count.is_some() {
+                out.array(items.len());
+                items.iter().for_each(|i| out.bulk(i));
+            } else if let Some(i) = items.first() {
+                out.bulk(i);
+            }
+        }
+        BlockOp::ListMove { dst, from, to } => {
+            match move_element(db, key, dst, *from, *to, limits)? {
+                Some(item) => out.bulk(&item),
+                None => out.null(),
+            }
+        }
+        BlockOp::ZPop { max, count } => {
+            let items = pop_zset(db, key, *max, count.unwrap_or(1))?;
+            if count.is_some() {
+                out.array(2);
+                out.bulk(key);
+                out.array(items.len());
+                for (m, s) in &items {
+                    out.array(2);
+                    out.bulk(m);
+                    out.double(*s);
+                }
+            } else if let Some((m, s)) = items.first() {
+                out.array(3);
+                out.bulk(key);
+                out.bulk(m);
+                out.double(*s);
+            }
+        }
+    }
+    let db_index = db.db;
+    db.locks.propagate_as(db_index, log);
+    Ok(out.buf)
+}
+
+/// What the append-only file gets for a blocking pop that was served: the non-blocking
+/// command it amounted to (Redis propagates BLPOP as LPOP, BLMOVE as LMOVE...).
+fn logged_form(key: &[u8], op: &BlockOp) -> Vec<Vec<u8>> {
+    let end_word = |e: &End| match e {
+        End::Left => b"LEFT".to_vec(),
+        End::Right => b"RIGHT".to_vec(),
+    };
+    let mut cmd = match op {
+        BlockOp::ListPop { end, .. } => vec![
+            match end {
+                End::Left => b"LPOP".to_vec(),
+                End::Right => b"RPOP".to_vec(),
+            },
+            key.to_vec(),
+        ],
+        BlockOp::ListMove { dst, from, to } => {
+            return vec![
+                b"LMOVE".to_vec(),
+                key.to_vec(),
+                dst.to_vec(),
+                end_word(from),
+                end_word(to),
+            ]
+        }
+        BlockOp::ZPop { max, .. } => vec![
+            if *max {
+                b"ZPOPMAX".to_vec()
+            } else {
+                b"ZPOPMIN".to_vec()
+            },
+            key.to_vec(),
+        ],
+    };
+    if let BlockOp::ListPop { count: Some(n), .. } | BlockOp::ZPop { count: Some(n), .. } = op {
+        cmd.push(n.to_string().into_bytes());
+    }
+    cmd
+}
+
+/// Pop up to `count` elements at `end`; deletes the key once empty.
+fn pop_list(
+    db: &mut DbView<'_, '_>,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Vec<Vec<u8>>, CmdError> {
+    let (items, empty) = match db.value(key)? {
+        Some(Value::List(l)) => {
+            let n = count.min(l.len());
+            let items: Vec<Vec<u8>> = (0..n).filter_map(|_| l.pop(end)).collect();
+            (items, l.is_empty())
+        }
+        _ => return Ok(Vec::new()),
+    };
+    if empty {
+        db.delete(key)?;
+    } else {
+        db.modified(key)?;
+    }
+    Ok(items)
+}
+
+/// Pop up to `count` members (lowest scores, or highest with `max`); deletes the key once
+/// empty.
+fn pop_zset(
+    db: &mut DbView<'_, '_>,
+    key: &[u8],
+    max: bool,
+    count: usize,
+) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    let (items, empty) = match db.value(key)? {
+        Some(Value::ZSet(z)) => {
+            let z: &mut ZSetValue = z;
+            let n = count.min(z.len());
+            let items: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(max)).collect();
+            (items, z.is_empty())
+        }
+        _ => return Ok(Vec::new()),
+    };
+    if empty {
+        db.delete(key)?;
+    } else {
+        db.modified(key)?;
+    }
+    Ok(items)
+}
+
+/// Serve the clients blocked on keys that the command holding `locks` gave values, first
+/// come first served, before those locks are released. A served BLMOVE may create its
+/// destination and so make more keys ready: the loop runs until none is left.
+pub fn serve_ready<'s>(server: &'s Server, locks: &mut LockSet<'s>, now: u64) {
+    while locks.has_ready() {
+        for (db, key) in locks.take_ready() {
+            serve_key(server, locks, db, &key, now);
+        }
+    }
+}
+
+/// Serve the waiters of one ready key while it has data.
+fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[u8], now: u64) {
+    let limits = server_list_limits(server);
+    let shard_index = shard_of(key);
+    let mut i = 0;
+    loop {
+        let Some(shard) = locks.shard(db, shard_index) else {
+            return;
+        };
+        let Some(queue) = shard.blocked.get_mut(key) else {
+            return;
+        };
+        let Some(waiter) = queue.get(i).cloned() else {
+            if queue.is_empty() {
+                shard.blocked.remove(key);
+            }
+            return;
+        };
+        if !waiter.is_waiting() {
+            queue.remove(i);
+            continue;
+        }
+        let mut view = DbView {
+            locks: &mut *locks,
+            db,
+            now,
+            stats: &server.stats,
+            touch: true,
+        };
+        let Ok(value) = view.value(key) else {
+            return;
+        };
+        match poppable(value.as_deref(), &waiter.op) {
+            Ok(true) => {}
+            // Gone (or emptied) again: nothing more to serve.
+            Ok(false) => return,
+            // A waiter of another type (a list waiter on a key that is now a sorted set):
+            // it keeps waiting; later waiters may still want this type.
+            Err(_) => {
+                i += 1;
+                continue;
+            }
+        }
+        if let BlockOp::ListMove { dst, .. } = &waiter.op {
+            if !view.locks.try_lock_extra(lock_id(db, shard_of(dst))) {
+                // The destination's shard is busy: let the client run BLMOVE again itself.
+                remove_from_queue(locks, db, key, &waiter);
+                waiter.finish(WaitState::Retry);
+                continue;
+            }
+        }
+        let mut state = waiter.state.lock();
+        if *state == WaitState::Waiting {
+            let reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let mut w = ReplyWriter::new();
+                    w.resp3 = waiter.resp3;
+                    w.error(&e.message(""));
+                    w.buf
+                }
+            };
+            *state = WaitState::Served(reply);
+            drop(state);
+            waiter.client.wake.notify_one();
+            // The pushing command's own log entry is already queued: the pop follows it.
+            if let Some(cmds) = locks.rewrite.take() {
+                locks.propagate.extend(cmds);
+            }
+            locks.changes = 0;
+        } else {
+            drop(state);
+        }
+        remove_from_queue(locks, db, key, &waiter);
+    }
+}
+
+fn remove_from_queue(locks: &mut LockSet<'_>, db: usize, key: &[u8], waiter: &Arc<Waiter>) {
+    if let Some(shard) = locks.shard(db, shard_of(key)) {
+        if let Some(q) = shard.blocked.get_mut(key) {
+            q.retain(|w| !Arc::ptr_eq(w, waiter));
+            if q.is_empty() {
+                shard.blocked.remove(key);
+            }
+        }
+    }
+}
+
+/// Remove a finished waiter's registrations from all its keys (called by its connection
+/// after the wait ended, whatever ended it).
+pub fn unregister(server: &Server, waiter: &Arc<Waiter>) {
+    let mut locks = LockSet::new(&server.dbs);
+    let mut ids: LockIds = waiter
+        .keys
+        .iter()
+        .map(|k| lock_id(waiter.db, shard_of(k)))
+        .collect();
+    locks.lock(&mut ids);
+    for key in &waiter.keys {
+        remove_from_queue(&mut locks, waiter.db, key, waiter);
+    }
+}
