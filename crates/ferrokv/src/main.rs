@@ -1,10 +1,14 @@
 //! `ferrokv-server [config-file] [--name value ...]`, started like redis-server.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use ferrokv::config::Config;
 use ferrokv::server::{self, Server};
 
+/// Log lines with timestamps and levels to stderr, or to `logfile` when set. Colours (ANSI
+/// escape codes) only when stderr is a terminal: a redirected stderr or a log file gets
+/// plain lines.
 fn init_logging(config: &Config) {
     let level = match config.get("loglevel").as_str() {
         "debug" => tracing::Level::DEBUG,
@@ -15,7 +19,8 @@ fn init_logging(config: &Config) {
     };
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
     let logfile = config.get("logfile");
     if logfile.is_empty() {
         builder.init();

@@ -131,6 +131,11 @@ pub fn repr(s: &[u8]) -> String {
     out
 }
 
+/// Redis's LRU clock: seconds, modulo 2^24.
+pub fn lru_clock() -> u64 {
+    (now_ms() / 1000) & ((1 << 24) - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,9 +168,4 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
     }
-}
-
-/// Redis's LRU clock: seconds, modulo 2^24.
-pub fn lru_clock() -> u64 {
-    (now_ms() / 1000) & ((1 << 24) - 1)
 }

@@ -111,3 +111,65 @@ fn every_pipelined_command_has_its_own_time() {
     assert_eq!(c.read_reply().expect_text(), "OK");
     assert_eq!(c.read_reply(), common::Reply::Nil);
 }
+
+/// True when `bytes` hold an ESC (the start of every ANSI colour code).
+fn has_escape(bytes: &[u8]) -> bool {
+    bytes.contains(&0x1b)
+}
+
+#[test]
+fn logs_to_a_redirected_stderr_or_a_logfile_are_plain_text() {
+    // stderr and stdout to a file, as `ferrokv-server > server.log 2>&1` does.
+    let server = start_ferrokv(1);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["PING"]).text().as_deref(), Some("PONG"));
+    let log = std::fs::read(server.dir.path().join("server.log")).expect("read log");
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("Ready to accept connections"), "log: {text}");
+    assert!(text.contains("INFO"), "the level is kept: {text}");
+    assert!(
+        text.lines().next().is_some_and(|l| l.starts_with("20")),
+        "lines start with a timestamp: {text}"
+    );
+    assert!(!has_escape(&log), "escape codes in the log: {text:?}");
+
+    // --logfile: the same, in the named file.
+    let dir = common::TempDir::new("logfile");
+    let port = common::free_port();
+    let logfile = dir.path().join("ferrokv.log");
+    let mut child = Command::new(ferrokv_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+        ])
+        .arg("--logfile")
+        .arg(&logfile)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let start = Instant::now();
+    while Conn::connect(port).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read(&logfile).expect("read logfile");
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("Ready to accept connections"), "log: {text}");
+    assert!(!has_escape(&log), "escape codes in the log file: {text:?}");
+    assert!(
+        has_escape(b"\x1b[32m INFO"),
+        "the check sees an escape code"
+    );
+}

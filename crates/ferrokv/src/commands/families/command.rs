@@ -1,7 +1,9 @@
 //! COMMAND and its subcommands: everything is generated from the command table
 //! (`commands::registry()`), in Redis 7's reply shapes.
 
-use crate::commands::meta::{self, argflags, doc, Arg, BeginSearch, FindKeys, KeySpec};
+use crate::commands::meta::{
+    self, argflags, doc, keys_from_specs, Arg, BeginSearch, FindKeys, KeyFlags, KeySpec,
+};
 use crate::commands::{acl, flags, registry, CmdError, CmdResult, Command, Ctx};
 use crate::storage::glob::glob_match;
 use crate::util::eq_ic;
@@ -372,9 +374,6 @@ fn command_docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A key spec's flags (`RO`, `access`...), as GETKEYSANDFLAGS lists them.
-type KeyFlags = &'static [&'static str];
-
 /// Resolve the command of COMMAND GETKEYS and find its keys with their key-spec flags,
 /// as Redis's `getKeysSubcommandImpl` does.
 fn keys_of<'a>(args: &[&'a [u8]]) -> Result<Vec<(&'a [u8], KeyFlags)>, CmdError> {
@@ -483,109 +482,6 @@ fn bitfield_key_flags(target: &[&[u8]]) -> KeyFlags {
     } else {
         &["RW", "access", "update"]
     }
-}
-
-/// Redis's `getKeysUsingKeySpecs`: every spec in order; `None` when a spec cannot be
-/// resolved (out-of-range positions, a bad key count, an incomplete spec).
-fn keys_from_specs(
-    specs: &[KeySpec],
-    argv: &[&[u8]],
-    arity: i32,
-) -> Option<Vec<(usize, KeyFlags)>> {
-    let argc = argv.len() as i64;
-    let mut out = Vec::new();
-    for spec in specs {
-        if spec.flags.contains(&"not_key") {
-            continue;
-        }
-        let mut first: i64 = match spec.begin {
-            BeginSearch::Index(i) => i as i64,
-            BeginSearch::Keyword {
-                keyword,
-                start_from,
-            } => {
-                let found = keyword_position(argv, keyword, start_from as i64);
-                match found {
-                    Some(i) => i + 1,
-                    None => continue,
-                }
-            }
-            // Redis: a spec it cannot follow makes it use the command's key finder.
-            BeginSearch::Unknown => return None,
-        };
-        let (last, step) = match spec.find {
-            FindKeys::Range {
-                lastkey,
-                keystep,
-                limit,
-            } => {
-                let (lastkey, limit) = (lastkey as i64, limit as i64);
-                let last = if lastkey >= 0 {
-                    first + lastkey
-                } else if limit == 0 {
-                    argc + lastkey
-                } else {
-                    first + ((argc - first) / limit + lastkey)
-                };
-                (last, keystep as i64)
-            }
-            FindKeys::Keynum {
-                keynumidx,
-                firstkey,
-                keystep,
-            } => {
-                let idx = first + keynumidx as i64;
-                if keynumidx as i64 >= argc || idx >= argc {
-                    return None;
-                }
-                let numkeys: i64 = std::str::from_utf8(argv[idx as usize])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|n| *n >= 0)?;
-                first += firstkey as i64;
-                (first.saturating_add(numkeys) - 1, keystep as i64)
-            }
-            FindKeys::Unknown => return None,
-        };
-        if last >= argc || last < first || first >= argc {
-            return None;
-        }
-        let mut i = first;
-        while i <= last {
-            if i >= argc || i < first {
-                // Only reachable for variadic commands: no key, the command reports it.
-                debug_assert!(arity < 0);
-            } else {
-                out.push((i as usize, spec.flags));
-            }
-            i += step.max(1);
-        }
-        if spec.flags.contains(&"incomplete") {
-            return None;
-        }
-    }
-    Some(out)
-}
-
-/// Where `keyword` is, searching from `start_from` (negative: backwards from the end).
-fn keyword_position(argv: &[&[u8]], keyword: &str, start_from: i64) -> Option<i64> {
-    let argc = argv.len() as i64;
-    let (start, end) = if start_from > 0 {
-        (start_from, argc - 1)
-    } else {
-        (argc + start_from, 1)
-    };
-    let mut i = start;
-    while i != end {
-        if i >= argc || i < 1 {
-            return None;
-        }
-        if eq_ic(argv[i as usize], keyword) {
-            return Some(i);
-        }
-        i = if start <= end { i + 1 } else { i - 1 };
-    }
-    None
 }
 
 fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -708,29 +604,6 @@ mod tests {
             out.buf,
             b"*10\r\n$10\r\nconfig|get\r\n:-3\r\n*4\r\n+admin\r\n+noscript\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n*3\r\n+@admin\r\n+@slow\r\n+@dangerous\r\n*0\r\n*0\r\n*0\r\n"
         );
-    }
-
-    #[test]
-    fn keys_from_specs_follows_redis() {
-        let mset = lookup_full(b"mset").expect("mset").1;
-        let argv: Vec<&[u8]> = vec![b"mset", b"a", b"1", b"b", b"2"];
-        let keys = keys_from_specs(meta::docs("mset").key_specs, &argv, mset.arity).expect("keys");
-        assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), vec![1, 3]);
-        let bitop = lookup_full(b"bitop").expect("bitop").1;
-        let argv: Vec<&[u8]> = vec![b"bitop", b"and", b"d", b"x", b"y"];
-        let keys =
-            keys_from_specs(meta::docs("bitop").key_specs, &argv, bitop.arity).expect("keys");
-        assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), vec![2, 3, 4]);
-        assert_eq!(keys[0].1, &["OW", "update"]);
-        assert_eq!(keys[1].1, &["RO", "access"]);
-    }
-
-    #[test]
-    fn keyword_search_both_directions() {
-        let argv: Vec<&[u8]> = vec![b"cmd", b"a", b"STORE", b"k", b"store", b"j"];
-        assert_eq!(keyword_position(&argv, "store", 1), Some(2));
-        assert_eq!(keyword_position(&argv, "store", -1), Some(4));
-        assert_eq!(keyword_position(&argv, "nope", 1), None);
     }
 
     #[test]
