@@ -5,15 +5,9 @@
 //! Redis 7.0's `t_list.c` for argument checks, error order, reply shapes and the dirty
 //! counter (one per element pushed or popped, one per LSET/LINSERT/LMOVE).
 //!
-//! Shared with the blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), which live
-//! in another file:
-//! * [`list_limits`]: node limits for lists created or grown by a command;
-//! * [`parse_mpop`] / [`mpop_key_positions`]: LMPOP's `numkeys key... LEFT|RIGHT [COUNT n]`
-//!   at any position (BLMPOP has its timeout first);
-//! * [`pop_reply`] (LPOP/RPOP shapes), [`mpop_reply`] (LMPOP's `[key, [elements]]`) and
-//!   [`finish_pop`] (delete the emptied key or signal the change, count dirty);
-//! * [`move_element`] (the whole LMOVE step), built from [`check_move_target`],
-//!   [`lmove_push`] (push to an existing or new destination) and [`settle_source`].
+//! The blocking forms (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) are in `blocking.rs`; what
+//! both need lives in `commands/shared/`: `pops.rs` (`LEFT|RIGHT`, the LMPOP shape and its
+//! key finder) and `list_ops.rs` (typed lookup for writing and the whole LMOVE step).
 
 use crate::commands::shared::list_ops::{move_element, write_list};
 use crate::commands::shared::pops::{mpop_key_positions, parse_end, parse_mpop};
@@ -112,7 +106,7 @@ const ERR_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 const ERR_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
 
 /// Node limits for lists created or grown now (`list-max-listpack-size`).
-pub(crate) fn list_limits(ctx: &Ctx) -> ListLimits {
+fn list_limits(ctx: &Ctx) -> ListLimits {
     ListLimits {
         max_listpack_size: ctx.server.config.list_max_listpack_size(),
     }
@@ -160,12 +154,7 @@ fn signal_quiet(db: &mut DbView<'_, '_>, key: &[u8]) -> Result<(), CmdError> {
 /// (null if the list is empty); with a count, an array of up to `count` elements in pop
 /// order. Returns the number of elements popped; the caller then calls [`finish_pop`].
 /// (LPOP's count 0 and missing-key replies are handled before, by the caller.)
-pub(crate) fn pop_reply(
-    out: &mut ReplyWriter,
-    list: &mut ListValue,
-    end: End,
-    count: Option<usize>,
-) -> usize {
+fn pop_reply(out: &mut ReplyWriter, list: &mut ListValue, end: End, count: Option<usize>) -> usize {
     match count {
         None => match list.pop(end) {
             Some(v) => {
@@ -186,7 +175,7 @@ pub(crate) fn pop_reply(
 
 /// Pop up to `count` elements of `list` (stored under `key`) at `end` and reply as LMPOP
 /// and BLMPOP do: `[key, [elements]]`. Returns the number popped; then call [`finish_pop`].
-pub(crate) fn mpop_reply(
+fn mpop_reply(
     out: &mut ReplyWriter,
     key: &[u8],
     list: &mut ListValue,
@@ -200,7 +189,7 @@ pub(crate) fn mpop_reply(
 
 /// After `popped` elements were popped from the list at `key`: delete the key if the list
 /// is now empty, else signal the change (WATCH); counts `popped` changes as dirty.
-pub(crate) fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], popped: usize) -> CmdResult {
+fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], popped: usize) -> CmdResult {
     if popped == 0 {
         return Ok(());
     }

@@ -1,17 +1,8 @@
 //! The sorted set family: ZADD, ZRANGE and its variants, ZUNION/ZINTER/ZDIFF (and STORE),
 //! ZPOPMIN/ZPOPMAX/ZMPOP, ZRANDMEMBER, ZSCAN and friends.
 //!
-//! BZPOPMIN/BZPOPMAX/BZMPOP live with the blocking commands and use this module's
-//! `pub(crate)` pieces:
-//!
-//! * [`zset_limits`]: the encoding thresholds from the config;
-//! * [`parse_zmpop`]`(args, 2)`: BZMPOP's `numkeys key... MIN|MAX [COUNT n]` after the
-//!   timeout (errors and their order as Redis), giving a [`ZmpopArgs`];
-//!   [`keys_after_numkeys`]`(args, 2)` is the matching `keys_fn` body;
-//! * [`generic_zpop`]: pop from the first existing sorted set of a key list and reply in
-//!   ZPOPMIN, BZPOPMIN (`[key, member, score]`: `emit_key`, flat, count None) or
-//!   ZMPOP/BZMPOP (`[key, [[member, score]...]]`: `emit_key`, `nested`) shape, deleting the
-//!   key once empty; see [`PopReply`].
+//! BZPOPMIN/BZPOPMAX/BZMPOP are in `blocking.rs`; the ZMPOP shape and the `numkeys` key
+//! finder they share with ZMPOP and ZUNION & co are in `commands/shared/pops.rs`.
 //!
 //! Values live in [`ZSetValue`] (listpack or skiplist, see `storage/zset.rs`); this module
 //! follows Redis 7.0's `t_zset.c` for argument checks, error order and reply shapes. The
