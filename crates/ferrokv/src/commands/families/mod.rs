@@ -86,6 +86,34 @@ mod tests {
         files
     }
 
+    /// The other families that `text` (a file of `family`) names in a path. `top_level`:
+    /// the file sits directly in `families/`, where `super::` is `families`.
+    fn other_families_used(
+        family: &str,
+        text: &str,
+        families: &[String],
+        top_level: bool,
+    ) -> Vec<String> {
+        families
+            .iter()
+            .filter(|other| *other != family)
+            .filter(|other| {
+                let mut paths = vec![
+                    format!("families::{other}::"),
+                    format!("families::{other};"),
+                    format!("families::{{{other}"),
+                    format!("super::super::{other}::"),
+                ];
+                if top_level {
+                    paths.push(format!("super::{other}::"));
+                    paths.push(format!("super::{{{other}"));
+                }
+                paths.iter().any(|p| text.contains(p.as_str()))
+            })
+            .cloned()
+            .collect()
+    }
+
     #[test]
     fn family_files_import_no_other_family() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands/families");
@@ -95,35 +123,33 @@ mod tests {
         for family in &families {
             for file in family_files(&dir, family) {
                 let text = std::fs::read_to_string(&file).expect("family file is readable");
-                for other in families.iter().filter(|o| *o != family) {
-                    let paths = [
-                        format!("families::{other}::"),
-                        format!("families::{other};"),
-                        format!("families::{{{other}"),
-                        format!("super::super::{other}::"),
-                    ];
-                    if paths.iter().any(|p| text.contains(p.as_str())) {
-                        violations.push(format!("{} uses family {other}", file.display()));
-                    }
-                }
-                // A family file reaching its siblings through `super::` (only `families`
-                // is above a family's own file).
-                if file.parent() == Some(dir.as_path()) {
-                    for other in families.iter().filter(|o| *o != family) {
-                        if text.contains(&format!("super::{other}::")) {
-                            violations.push(format!("{} uses family {other}", file.display()));
-                        }
-                    }
+                let top_level = file.parent() == Some(dir.as_path());
+                for other in other_families_used(family, &text, &families, top_level) {
+                    violations.push(format!("{} uses family {other}", file.display()));
                 }
             }
         }
-        assert!(violations.is_empty(), "{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "a family may not import another (move shared code to commands/shared/):\n{}",
+            violations.join("\n")
+        );
     }
 
     #[test]
-    fn the_import_check_sees_a_violation() {
-        // The patterns above must match the ways a family could name another.
-        let text = "use crate::commands::families::lists::parse_mpop;";
-        assert!(text.contains("families::lists::"));
+    fn the_import_check_sees_each_way_of_naming_a_family() {
+        let families: Vec<String> = ["lists", "zsets", "blocking"].map(String::from).to_vec();
+        let uses = |text: &str, top_level: bool| {
+            other_families_used("blocking", text, &families, top_level)
+        };
+        assert_eq!(
+            uses("use crate::commands::families::lists::parse_mpop;", false),
+            ["lists"]
+        );
+        assert_eq!(uses("use super::zsets::parse_zmpop;", true), ["zsets"]);
+        assert_eq!(uses("use super::{lists, zsets};", true), ["lists"]);
+        assert_eq!(uses("use super::super::zsets::x;", false), ["zsets"]);
+        assert!(uses("use crate::commands::shared::pops::parse_mpop;", true).is_empty());
+        assert!(uses("use super::blocking::x; // its own", true).is_empty());
     }
 }
