@@ -301,8 +301,7 @@ static PARAMS: &[Param] = &[
     p("lazyfree-lazy-user-flush", BOOL, "no", true),
     p("activerehashing", BOOL, "yes", true),
     p("activedefrag", BOOL, "no", true),
-    p("lua-time-limit", LONG, "5000", true),
-    p("busy-reply-threshold", LONG, "5000", true),
+    pa("busy-reply-threshold", "lua-time-limit", LONG, "5000"),
     p("cluster-enabled", BOOL, "no", false),
     pa("replica-read-only", "slave-read-only", BOOL, "yes"),
     pa(
@@ -510,6 +509,7 @@ pub struct Config {
     slowlog_slower_than: AtomicI64,
     slowlog_max_len: AtomicI64,
     latency_threshold: AtomicI64,
+    busy_threshold: AtomicI64,
     proto_max_bulk_len: AtomicI64,
     query_buffer_limit: AtomicI64,
     hash_max_entries: AtomicI64,
@@ -541,6 +541,7 @@ impl Config {
             slowlog_slower_than: AtomicI64::new(10000),
             slowlog_max_len: AtomicI64::new(128),
             latency_threshold: AtomicI64::new(0),
+            busy_threshold: AtomicI64::new(5000),
             proto_max_bulk_len: AtomicI64::new(512 << 20),
             query_buffer_limit: AtomicI64::new(1 << 30),
             hash_max_entries: AtomicI64::new(128),
@@ -854,6 +855,8 @@ impl Config {
             .store(self.int("slowlog-max-len"), Relaxed);
         self.latency_threshold
             .store(self.int("latency-monitor-threshold"), Relaxed);
+        self.busy_threshold
+            .store(self.int("busy-reply-threshold"), Relaxed);
         self.proto_max_bulk_len
             .store(self.int("proto-max-bulk-len"), Relaxed);
         self.query_buffer_limit
@@ -891,6 +894,11 @@ impl Config {
     /// `latency-monitor-threshold` in milliseconds (0 disables).
     pub fn latency_threshold_ms(&self) -> i64 {
         self.latency_threshold.load(Relaxed)
+    }
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: how long a script
+    /// runs before other clients get -BUSY.
+    pub fn busy_threshold_ms(&self) -> u64 {
+        self.busy_threshold.load(Relaxed).max(0) as u64
     }
     /// `proto-max-bulk-len`.
     pub fn proto_max_bulk_len(&self) -> u64 {

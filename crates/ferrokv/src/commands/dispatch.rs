@@ -160,11 +160,25 @@ pub fn execute(
         reject(server, out, &msg);
         return Outcome::Done;
     }
+    if busy(server, client, cmd) {
+        count_rejected_id(server, id);
+        reject(server, out, crate::scripting::BUSY_ERROR);
+        return Outcome::Done;
+    }
     run(server, client, out, id, cmd, args);
     match client.blocked.take() {
         Some((waiter, timeout_ms)) => Outcome::Blocked(waiter, timeout_ms),
         None => Outcome::Done,
     }
+}
+
+/// True when a script has run past `busy-reply-threshold` and `cmd` may not run meanwhile
+/// (Redis answers -BUSY to everything without the `allow-busy` flag).
+fn busy(server: &Server, client: &Client, cmd: &Command) -> bool {
+    !cmd.has(super::flags::ALLOW_BUSY)
+        && server
+            .scripts
+            .busy_for(client.handle.id, server.config.busy_threshold_ms())
 }
 
 /// Redis's MISCONF: while the AOF cannot be written, or the last BGSAVE failed with
@@ -312,11 +326,31 @@ pub fn run(
 ) {
     let start = crate::util::mono_ns();
     client.cmd_start_ns = start;
+    let is_script = crate::scripting::is_script_command(cmd.name);
+    // Waiting (for the script mutex or a shard a script holds) ends with -BUSY once the
+    // running script passes the threshold.
+    let abort = || busy(server, client, cmd);
+    // A script takes the script mutex before any shard lock: the running script may wait
+    // for shards while holding others, so nobody may wait for it while holding a shard.
+    let script_guard = if is_script {
+        match server.scripts.acquire(&abort) {
+            Some(g) => Some(g),
+            None => {
+                reject(server, out, crate::scripting::BUSY_ERROR);
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let mut locks = LockSet::new(&server.dbs);
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
     remember_key_shards(cmd, args, &ids, &mut locks);
-    locks.lock(&mut ids);
+    if !locks.lock_until(&mut ids, &abort) {
+        reject(server, out, crate::scripting::BUSY_ERROR);
+        return;
+    }
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
     if locks.has_ready() {
         // Clients blocked on keys this command created are served before anyone else
@@ -326,9 +360,13 @@ pub fn run(
     if !locks.propagate.is_empty() && server.aof.enabled() {
         // Logged while the locks are held: writes to the same keys reach the log in the
         // order they took effect.
-        server.aof.append(&locks.propagate, cmd.name == "exec");
+        // A transaction's or a script's effects are one MULTI/EXEC block.
+        server
+            .aof
+            .append(&locks.propagate, cmd.name == "exec" || is_script);
     }
     drop(locks);
+    drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
 }
 

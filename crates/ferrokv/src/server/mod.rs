@@ -78,6 +78,8 @@ pub struct Server {
     shutting_down: AtomicBool,
     /// TCP port actually bound.
     pub port: AtomicU64,
+    /// Lua scripting: script cache, the running script's state (-BUSY, SCRIPT KILL).
+    pub scripts: crate::scripting::Scripts,
 }
 
 /// 40 random hex characters.
@@ -125,6 +127,7 @@ impl Server {
             loading: AtomicBool::new(false),
             self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),
+            scripts: Default::default(),
         }
     }
 

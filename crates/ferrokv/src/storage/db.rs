@@ -169,25 +169,110 @@ impl<'s> LockSet<'s> {
     }
 
     /// Lock the given shards (sorted here; duplicates skipped). Must be called on an empty
-    /// set: locks are always taken in ascending order, so lockers never deadlock.
+    /// set. See [`LockSet::lock_until`] for how it avoids deadlocks.
     pub fn lock(&mut self, ids: &mut [LockId]) {
+        self.lock_until(ids, &|| false);
+    }
+
+    /// Lock the given shards without ever waiting while holding one: the first lock is
+    /// waited for with nothing held; the others are only `try_lock`ed, and when one is
+    /// busy everything is released, the busy one is waited for (holding nothing) and the
+    /// attempt starts again from it. Commands have not run yet, so releasing is harmless.
+    ///
+    /// This is the locking invariant that makes scripts deadlock-free: only the running
+    /// script (one at a time, under the script mutex) holds a shard lock while waiting for
+    /// another ([`LockSet::lock_more`]); everyone else waits holding nothing.
+    ///
+    /// While waiting, `abort` is polled every few milliseconds; when it returns true the
+    /// set is left empty and false is returned (a client that must get -BUSY instead of
+    /// waiting for a long script).
+    pub fn lock_until(&mut self, ids: &mut [LockId], abort: &dyn Fn() -> bool) -> bool {
         debug_assert!(self.guards.is_empty());
         ids.sort_unstable();
-        let mut last = None;
+        let mut unique: SmallVec<[LockId; 8]> = SmallVec::new();
         for &id in ids.iter() {
-            if last == Some(id) {
-                continue;
-            }
-            last = Some(id);
-            let db = id as usize / SHARDS;
-            let shard = id as usize % SHARDS;
-            if let Some(m) = self.dbs.get(db).and_then(|d| d.shards.get(shard)) {
-                let mut guard = m.lock();
-                // A running snapshot gets this shard before anything changes it.
-                super::snapshot::capture(db, &mut guard);
-                self.guards.push((id, guard));
+            if unique.last() != Some(&id) && self.mutex(id).is_some() {
+                unique.push(id);
             }
         }
+        // Which lock to wait for first (with nothing held).
+        let mut first = 0;
+        'attempt: loop {
+            self.guards.clear();
+            let Some(&wait_id) = unique.get(first) else {
+                return true;
+            };
+            let Some(guard) = self.wait_for(wait_id, abort) else {
+                return false;
+            };
+            let mut held = vec![(wait_id, guard)];
+            for (i, &id) in unique.iter().enumerate() {
+                if i == first {
+                    continue;
+                }
+                let Some(m) = self.mutex(id) else { continue };
+                match m.try_lock() {
+                    Some(g) => held.push((id, g)),
+                    None => {
+                        drop(held);
+                        first = i;
+                        continue 'attempt;
+                    }
+                }
+            }
+            held.sort_unstable_by_key(|(id, _)| *id);
+            for (id, mut guard) in held {
+                // A running snapshot gets this shard before anything changes it.
+                super::snapshot::capture(id as usize / SHARDS, &mut guard);
+                self.guards.push((id, guard));
+            }
+            return true;
+        }
+    }
+
+    /// The mutex of a lock id, if it names a shard.
+    fn mutex(&self, id: LockId) -> Option<&'s Mutex<Shard>> {
+        let db = id as usize / SHARDS;
+        let shard = id as usize % SHARDS;
+        self.dbs.get(db).and_then(|d| d.shards.get(shard))
+    }
+
+    /// Wait for one lock (nothing else held), polling `abort`.
+    fn wait_for(
+        &self,
+        id: LockId,
+        abort: &dyn Fn() -> bool,
+    ) -> Option<MutexGuard<'s, Shard>> {
+        let m = self.mutex(id)?;
+        loop {
+            if let Some(g) = m.try_lock_for(std::time::Duration::from_millis(5)) {
+                return Some(g);
+            }
+            if abort() {
+                return None;
+            }
+        }
+    }
+
+    /// Lock one more shard, waiting for it while holding the others. Only the running
+    /// script may do this (see [`LockSet::lock_until`]): a script touches keys it did not
+    /// declare, and keeps their shards until it ends.
+    pub fn lock_more(&mut self, id: LockId) {
+        let pos = match self.guards.binary_search_by_key(&id, |(i, _)| *i) {
+            Ok(_) => return,
+            Err(pos) => pos,
+        };
+        let Some(m) = self.mutex(id) else {
+            return;
+        };
+        let mut guard = m.lock();
+        super::snapshot::capture(id as usize / SHARDS, &mut guard);
+        self.guards.insert(pos, (id, guard));
+    }
+
+    /// True when shard `id` is held by this set.
+    pub fn holds(&self, id: LockId) -> bool {
+        self.guards.binary_search_by_key(&id, |(i, _)| *i).is_ok()
     }
 
     /// Remember that the key argument at `key` (this exact slice) lives in `shard`.

@@ -166,6 +166,12 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     for (wdb, key) in &ctx.client.watched {
         ids.push(lock_id(*wdb, shard_of(key)));
     }
+    // A transaction that runs a script takes the script mutex before its shards, as a
+    // top-level EVAL does (the script may wait for more shards while holding these).
+    let has_script = argvs.iter().any(|argv| {
+        resolve(argv).is_ok_and(|(_, cmd)| crate::scripting::is_script_command(cmd.name))
+    });
+    let _script_guard = has_script.then(|| server.scripts.run_lock.lock());
     ctx.locks.lock(&mut ids);
 
     let now = ctx.now;

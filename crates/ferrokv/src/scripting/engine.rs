@@ -1,0 +1,686 @@
+//! The Lua engine: one Lua 5.1 VM per worker thread, set up as Redis 7.0 sets up its VM
+//! (libraries, the `redis` table, protected globals), and running one script with the
+//! caller's command context.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use resp::ReplyWriter;
+
+use super::convert::{lua_to_reply, reply_to_lua};
+use crate::commands::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
+use crate::commands::{flags, CmdError, CmdResult, Ctx};
+use crate::server::{Client, Server};
+use crate::storage::LockSet;
+
+/// Instructions between two checks of the SCRIPT KILL flag.
+const HOOK_EVERY: u32 = 100_000;
+/// Upper bound for one VM's memory: a script that allocates past it fails with
+/// "not enough memory" instead of taking the server down.
+const VM_MEMORY_LIMIT: usize = 1 << 30;
+/// The chunk name of the set-up code: its frames are skipped when locating an error.
+const PRELUDE_NAME: &str = "=redis_prelude";
+/// The error a killed script fails with.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+thread_local! {
+    /// This thread's VM (taken out while a script runs).
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    /// The protocol the running script asked for with `redis.setresp`.
+    static SCRIPT_RESP: Cell<u8> = const { Cell::new(2) };
+    /// State of `math.random` (Redis's rand48), per thread.
+    static RAND48: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
+}
+
+/// Script flags (shebang `flags=`), as Redis 7.0 names them.
+pub mod script_flags {
+    /// `no-writes`
+    pub const NO_WRITES: u32 = 1 << 0;
+    /// `allow-oom`
+    pub const ALLOW_OOM: u32 = 1 << 1;
+    /// `allow-stale`
+    pub const ALLOW_STALE: u32 = 1 << 2;
+    /// `no-cluster`
+    pub const NO_CLUSTER: u32 = 1 << 3;
+    /// `allow-cross-slot-keys`
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+    /// No shebang: EVAL's compatibility mode (writes allowed, flags ignored).
+    pub const EVAL_COMPAT: u32 = 1 << 5;
+    /// Names.
+    pub const NAMES: &[(&str, u32)] = &[
+        ("no-writes", NO_WRITES),
+        ("allow-oom", ALLOW_OOM),
+        ("allow-stale", ALLOW_STALE),
+        ("no-cluster", NO_CLUSTER),
+        ("allow-cross-slot-keys", ALLOW_CROSS_SLOT),
+    ];
+}
+
+/// Parse a `#!lua flags=...` first line. Returns the flags and the length of the shebang
+/// (which is skipped when compiling, keeping its line feed so line numbers stay right), or
+/// Redis's error text without the `ERR ` code.
+pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((script_flags::EVAL_COMPAT, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = body.get(..end).unwrap_or_default();
+    let parts = resp::split_inline_args(line).unwrap_or_default();
+    let Some(engine) = parts.first() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if engine.as_slice() != b"#!lua" {
+        return Err(format!(
+            "Unexpected engine in script shebang: {}",
+            String::from_utf8_lossy(engine)
+        ));
+    }
+    let mut out = 0;
+    for part in parts.iter().skip(1) {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(format!(
+                "Unknown lua shebang option: {}",
+                String::from_utf8_lossy(part)
+            ));
+        };
+        for flag in list.split(|&b| b == b',') {
+            if flag.is_empty() && list.is_empty() {
+                continue;
+            }
+            match script_flags::NAMES.iter().find(|(n, _)| n.as_bytes() == flag) {
+                Some((_, f)) => out |= f,
+                None => {
+                    return Err(format!(
+                        "Unexpected flag in script shebang: {}",
+                        String::from_utf8_lossy(flag)
+                    ))
+                }
+            }
+        }
+    }
+    Ok((out, end))
+}
+
+/// One thread's VM.
+struct Vm {
+    lua: Lua,
+    /// Address of the server's scripting state this VM was built for.
+    owner: usize,
+    /// `Scripts::generation` when built (SCRIPT FLUSH rebuilds).
+    generation: u64,
+    /// Compiled scripts by SHA1.
+    compiled: HashMap<String, Function>,
+    /// The environment scripts run in (the protected globals).
+    env: Table,
+    /// The real globals table (KEYS and ARGV are set here).
+    globals: Table,
+    /// The real `redis` table (call/pcall are set here for each run).
+    redis: Table,
+    /// `__redis__err__handler`.
+    handler: Function,
+    /// `xpcall`.
+    xpcall: Function,
+}
+
+/// What the set-up code does in Lua: protected globals and library tables (Redis 7.0
+/// makes them read-only inside its patched Lua; here they are proxies), and `pcall`
+/// returning an error table's message as Redis 7.0's does.
+const PRELUDE: &str = r#"
+local real, errtext, check_kill = ...
+local raw_rawset, raw_rawget, raw_next, raw_pairs, raw_ipairs = rawset, rawget, next, pairs, ipairs
+local raw_setmt, raw_pcall, raw_setfenv = setmetatable, pcall, setfenv
+local raw_loadstring, raw_load, raw_error, raw_type, raw_tostring = loadstring, load, error, type, tostring
+local RO = "Attempt to modify a readonly table"
+local target = raw_setmt({}, {__mode = "k"})
+local function deny() raw_error(RO, 2) end
+local function protect(t)
+  local p = raw_setmt({}, {__index = t, __newindex = deny})
+  target[p] = t
+  return p
+end
+for _, name in raw_ipairs({"string", "table", "math", "coroutine", "bit", "cjson", "cmsgpack", "struct", "redis"}) do
+  if real[name] ~= nil then raw_rawset(real, name, protect(real[name])) end
+end
+local G = raw_setmt({}, {
+  __index = function(_, k)
+    local v = raw_rawget(real, k)
+    if v == nil then
+      raw_error("Script attempted to access nonexistent global variable '" .. raw_tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = deny,
+})
+target[G] = real
+raw_rawset(real, "_G", G)
+raw_rawset(real, "rawset", function(t, k, v)
+  if target[t] then raw_error(RO, 0) end
+  return raw_rawset(t, k, v)
+end)
+raw_rawset(real, "setmetatable", function(t, m)
+  if target[t] then raw_error(RO, 0) end
+  return raw_setmt(t, m)
+end)
+raw_rawset(real, "rawget", function(t, k) return raw_rawget(target[t] or t, k) end)
+raw_rawset(real, "next", function(t, k) return raw_next(target[t] or t, k) end)
+raw_rawset(real, "pairs", function(t) return raw_pairs(target[t] or t) end)
+raw_rawset(real, "ipairs", function(t) return raw_ipairs(target[t] or t) end)
+raw_rawset(real, "loadstring", function(s, name)
+  local f, e = raw_loadstring(s, name)
+  if f then raw_setfenv(f, G) end
+  return f, e
+end)
+raw_rawset(real, "load", function(fn, name)
+  local f, e = raw_load(fn, name)
+  if f then raw_setfenv(f, G) end
+  return f, e
+end)
+local function fix(ok, ...)
+  if ok then return ok, ... end
+  check_kill()
+  local e = ...
+  if raw_type(e) == "table" then
+    local m = raw_rawget(e, "err")
+    if raw_type(m) == "string" or raw_type(m) == "number" then return false, m end
+  elseif raw_type(e) == "userdata" then
+    return false, errtext(e)
+  end
+  return false, e
+end
+raw_rawset(real, "pcall", function(...) return fix(raw_pcall(...)) end)
+for _, name in raw_ipairs({"print", "dofile", "loadfile", "getfenv", "setfenv", "newproxy", "module", "require", "package", "os", "io", "debug"}) do
+  raw_rawset(real, name, nil)
+end
+return G
+"#;
+
+/// The message of an error raised by Rust code (a callback or the kill hook): the text
+/// given to `RuntimeError`, otherwise mlua's description with Redis's generic code.
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::MemoryError(_) => "ERR not enough memory".into(),
+        other => format!("ERR {}", other),
+    }
+}
+
+/// Redis's `luaPushErrorBuff` normalisation: "-CODE msg" keeps its code, anything without
+/// one gets `ERR`; trailing CR/LF trimmed.
+fn normalize_error(text: &[u8]) -> Vec<u8> {
+    let trimmed = {
+        let mut t = text;
+        while let Some((&last, rest)) = t.split_last() {
+            if last == b'\r' || last == b'\n' {
+                t = rest;
+            } else {
+                break;
+            }
+        }
+        t
+    };
+    match trimmed.strip_prefix(b"-") {
+        Some(rest) if rest.contains(&b' ') => rest.to_vec(),
+        Some(rest) => [&b"ERR "[..], rest].concat(),
+        None => [&b"ERR "[..], trimmed].concat(),
+    }
+}
+
+/// `{err = text}`.
+fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("err", lua.create_string(text)?)?;
+    Ok(Value::Table(t))
+}
+
+/// `__redis__err__handler`: turn any error into `{err=..., source=..., line=...}` with the
+/// position of the script code that raised it (C frames and set-up code skipped).
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
+    let t = match err {
+        Value::Table(t) => t,
+        Value::Error(e) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", error_text(&e))?;
+            t
+        }
+        Value::String(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string([&b"ERR "[..], &s.as_bytes()].concat())?)?;
+            t
+        }
+        other => {
+            let text = match &other {
+                Value::Nil => "nil".to_string(),
+                Value::Boolean(b) => b.to_string(),
+                Value::Integer(i) => i.to_string(),
+                Value::Number(n) => resp::format_double(*n),
+                _ => other.type_name().to_string(),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", format!("ERR {}", text))?;
+            t
+        }
+    };
+    for level in 1..32 {
+        let Some(d) = lua.inspect_stack(level) else {
+            break;
+        };
+        let src = d.source();
+        let source = src.source.as_deref().unwrap_or("").to_string();
+        if src.what == "C" || source == PRELUDE_NAME {
+            continue;
+        }
+        let line = d.curr_line();
+        t.raw_set("source", source)?;
+        t.raw_set("line", line)?;
+        break;
+    }
+    Ok(Value::Table(t))
+}
+
+/// Redis's rand48 (`redisLrand48`): the 48-bit linear congruential generator.
+fn lrand48() -> i32 {
+    RAND48.with(|s| {
+        let x = (s.get().wrapping_mul(0x5DEE_CE66D).wrapping_add(0xB)) & ((1 << 48) - 1);
+        s.set(x);
+        (x >> 17) as i32
+    })
+}
+
+fn srand48(seed: i32) {
+    RAND48.with(|s| s.set((((seed as u32) as u64) << 16) | 0x330E));
+}
+
+/// `math.random` as Redis replaces it (deterministic rand48).
+fn math_random(_lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
+    let r = (lrand48() % i32::MAX) as f64 / i32::MAX as f64;
+    let int_arg = |v: Option<&Value>, n: usize| -> mlua::Result<i64> {
+        match v {
+            Some(Value::Integer(i)) => Ok(*i),
+            Some(Value::Number(f)) => Ok(*f as i64),
+            Some(Value::String(s)) => s
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .map(|f| f as i64)
+                .ok_or_else(|| bad_arg(n, "number expected")),
+            _ => Err(bad_arg(n, "number expected")),
+        }
+    };
+    match args.len() {
+        0 => Ok(r),
+        1 => {
+            let u = int_arg(args.get(0), 1)?;
+            if u < 1 {
+                return Err(bad_arg(1, "interval is empty"));
+            }
+            Ok((r * u as f64).floor() + 1.0)
+        }
+        2 => {
+            let l = int_arg(args.get(0), 1)?;
+            let u = int_arg(args.get(1), 2)?;
+            if l > u {
+                return Err(bad_arg(2, "interval is empty"));
+            }
+            Ok((r * (u - l + 1) as f64).floor() + l as f64)
+        }
+        _ => Err(mlua::Error::RuntimeError(
+            "ERR wrong number of arguments".into(),
+        )),
+    }
+}
+
+fn bad_arg(n: usize, why: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("ERR bad argument #{} to 'random' ({})", n, why))
+}
+
+fn raise(text: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(text.to_string())
+}
+
+impl Vm {
+    fn new(owner: usize, generation: u64, kill: Arc<AtomicBool>) -> mlua::Result<Vm> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::new(),
+        )?;
+        lua.set_memory_limit(VM_MEMORY_LIMIT)?;
+        let globals = lua.globals();
+        super::libs::register(&lua, &globals)?;
+        let math: Table = globals.raw_get("math")?;
+        math.raw_set("random", lua.create_function(math_random)?)?;
+        math.raw_set(
+            "randomseed",
+            lua.create_function(|_, seed: f64| {
+                srand48(seed as i64 as i32);
+                Ok(())
+            })?,
+        )?;
+        let redis = lua.create_table()?;
+        super::libs::redis::register(&lua, &redis)?;
+        globals.raw_set("redis", redis.clone())?;
+        let handler = lua.create_function(error_handler)?;
+        globals.raw_set("__redis__err__handler", handler.clone())?;
+        let xpcall: Function = globals.raw_get("xpcall")?;
+        let errtext = lua.create_function(|_, e: Value| {
+            Ok(match e {
+                Value::Error(e) => error_text(&e),
+                _ => "ERR unknown error".to_string(),
+            })
+        })?;
+        let kill_check = kill.clone();
+        let check_kill = lua.create_function(move |_, ()| {
+            if kill_check.load(Ordering::Acquire) {
+                return Err(raise(KILLED));
+            }
+            Ok(())
+        })?;
+        let env: Table = lua
+            .load(PRELUDE)
+            .set_name(PRELUDE_NAME)
+            .call((globals.clone(), errtext, check_kill))?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                if kill.load(Ordering::Acquire) {
+                    return Err(raise(KILLED));
+                }
+                Ok(VmState::Continue)
+            },
+        );
+        Ok(Vm {
+            lua,
+            owner,
+            generation,
+            compiled: HashMap::new(),
+            env,
+            globals,
+            redis,
+            handler,
+            xpcall,
+        })
+    }
+
+    /// The compiled function of a script, compiling it on first use. Errors are Redis's
+    /// full texts.
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, String> {
+        if let Some(f) = self.compiled.get(sha) {
+            return Ok(f.clone());
+        }
+        let (_, skip) = parse_shebang(body).map_err(|e| format!("ERR {}", e))?;
+        let code = body.get(skip..).unwrap_or_default();
+        let f = self
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => error_text(other),
+                };
+                format!("ERR Error compiling script (new function): {}", msg)
+            })?;
+        self.compiled.insert(sha.to_string(), f.clone());
+        Ok(f)
+    }
+}
+
+/// Run `f` with this thread's VM for `server` (built on first use or after SCRIPT FLUSH).
+fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, String> {
+    let scripts = &server.scripts;
+    let owner = scripts as *const _ as usize;
+    let generation = scripts.generation.load(Ordering::Acquire);
+    let taken = VM.with(|v| v.borrow_mut().take());
+    let mut vm = match taken {
+        Some(vm) if vm.owner == owner && vm.generation == generation => vm,
+        _ => Vm::new(owner, generation, scripts.kill.clone())
+            .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
+    };
+    let r = f(&mut vm);
+    scripts.note_vm_memory(vm.lua.used_memory());
+    VM.with(|v| *v.borrow_mut() = Some(vm));
+    Ok(r)
+}
+
+/// Compile a script on this thread's VM (SCRIPT LOAD checks syntax this way).
+pub fn compile(server: &Server, sha: &str, body: &[u8]) -> Result<(), String> {
+    with_vm(server, |vm| vm.function(sha, body).map(|_| ()))?
+}
+
+/// What the running script's `redis.call` works with.
+struct RunState<'a, 's> {
+    server: &'s Server,
+    client: &'a mut Client,
+    locks: &'a mut LockSet<'s>,
+    read_only: bool,
+}
+
+/// A script to run.
+pub struct Script<'a> {
+    /// SHA1 of the body (the name in error texts).
+    pub sha: &'a str,
+    /// The body.
+    pub body: &'a [u8],
+    /// KEYS.
+    pub keys: &'a [&'a [u8]],
+    /// ARGV.
+    pub args: &'a [&'a [u8]],
+    /// EVAL_RO / EVALSHA_RO.
+    pub read_only: bool,
+}
+
+/// Run a script for the client of `ctx` and write its reply. The caller holds the script
+/// mutex and the shards of the declared keys.
+pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
+    let (sflags, _) = parse_shebang(script.body).map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
+    let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
+    let server = ctx.server;
+    let saved_db = ctx.client.db;
+    let saved_in_exec = ctx.client.in_exec;
+    let client_id = ctx.client.handle.id;
+    let mut reply = ReplyWriter {
+        buf: Vec::new(),
+        resp3: ctx.out.resp3,
+    };
+    let result = with_vm(server, |vm| -> Result<(), String> {
+        let f = vm.function(script.sha, script.body)?;
+        let lua = vm.lua.clone();
+        set_arrays(&lua, &vm.globals, script).map_err(|e| error_text(&e))?;
+        SCRIPT_RESP.with(|r| r.set(2));
+        let state = RefCell::new(RunState {
+            server,
+            client: &mut *ctx.client,
+            locks: &mut *ctx.locks,
+            read_only,
+        });
+        server.scripts.start(client_id);
+        let outcome = lua.scope(|scope| {
+            let call = scope.create_function(|lua, args: MultiValue| {
+                redis_call(lua, &state, args, true)
+            })?;
+            let pcall = scope.create_function(|lua, args: MultiValue| {
+                redis_call(lua, &state, args, false)
+            })?;
+            vm.redis.raw_set("call", call)?;
+            vm.redis.raw_set("pcall", pcall)?;
+            vm.xpcall
+                .call::<MultiValue>((f.clone(), vm.handler.clone()))
+        });
+        server.scripts.end();
+        let _ = vm.redis.raw_set("call", Value::Nil);
+        let _ = vm.redis.raw_set("pcall", Value::Nil);
+        let _ = vm.globals.raw_set("KEYS", Value::Nil);
+        let _ = vm.globals.raw_set("ARGV", Value::Nil);
+        let values = outcome.map_err(|e| error_text(&e))?;
+        let mut it = values.into_iter();
+        let ok = matches!(it.next(), Some(Value::Boolean(true)));
+        let value = it.next().unwrap_or(Value::Nil);
+        if ok {
+            let resp = SCRIPT_RESP.with(|r| r.get());
+            lua_to_reply(&value, &mut reply, resp, 0).map_err(|e| error_text(&e))?;
+            return Ok(());
+        }
+        Err(failure_text(&value, script.sha))
+    });
+    ctx.client.db = saved_db;
+    ctx.client.in_exec = saved_in_exec;
+    match result {
+        Ok(Ok(())) => {
+            ctx.out.raw(&reply.buf);
+            Ok(())
+        }
+        Ok(Err(msg)) | Err(msg) => Err(CmdError::Msg(msg)),
+    }
+}
+
+/// The error reply of a failed script: the error's text, and where it was raised.
+fn failure_text(value: &Value, sha: &str) -> String {
+    match value {
+        Value::Table(t) => {
+            let err: Option<mlua::String> = t.raw_get("err").ok();
+            let msg = err
+                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                .unwrap_or_else(|| "ERR unknown error".into());
+            let msg = msg.strip_prefix('-').unwrap_or(&msg).to_string();
+            let source: Option<String> = t.raw_get("source").ok();
+            let line: Option<i64> = t.raw_get("line").ok();
+            match (source, line) {
+                (Some(s), Some(l)) => format!("{} script: {}, on {}:{}.", msg, sha, s, l),
+                _ => msg,
+            }
+        }
+        Value::String(s) => format!(
+            "ERR Error running script {}, {:.100}",
+            sha,
+            String::from_utf8_lossy(&s.as_bytes())
+        ),
+        _ => format!("ERR Error running script {}, execution failure", sha),
+    }
+}
+
+/// Set KEYS and ARGV for a run.
+fn set_arrays(lua: &Lua, globals: &Table, script: &Script) -> mlua::Result<()> {
+    let keys = lua.create_table_with_capacity(script.keys.len(), 0)?;
+    for (i, k) in script.keys.iter().enumerate() {
+        keys.raw_set(i + 1, lua.create_string(k)?)?;
+    }
+    let argv = lua.create_table_with_capacity(script.args.len(), 0)?;
+    for (i, a) in script.args.iter().enumerate() {
+        argv.raw_set(i + 1, lua.create_string(a)?)?;
+    }
+    globals.raw_set("KEYS", keys)?;
+    globals.raw_set("ARGV", argv)?;
+    Ok(())
+}
+
+/// `redis.call` (`raise`) and `redis.pcall`.
+fn redis_call(
+    lua: &Lua,
+    state: &RefCell<RunState>,
+    args: MultiValue,
+    raise_errors: bool,
+) -> mlua::Result<Value> {
+    let outcome = {
+        let mut st = state
+            .try_borrow_mut()
+            .map_err(|_| raise("ERR redis.call is not reentrant"))?;
+        execute(lua, &mut st, args)
+    };
+    match outcome {
+        Ok(Value::Table(t)) if raise_errors => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                return Err(raise(&String::from_utf8_lossy(&e.as_bytes())));
+            }
+            Ok(Value::Table(t))
+        }
+        Ok(v) => Ok(v),
+        Err(msg) if raise_errors => Err(raise(&msg)),
+        Err(msg) => error_table(lua, msg.as_bytes()),
+    }
+}
+
+/// Run one command for a script. Errors before the command runs are Redis's texts.
+fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, String> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call".into());
+    }
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for v in args.iter() {
+        match v {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
+            Value::Number(n) => argv.push(resp::format_double(*n).into_bytes()),
+            _ => {
+                return Err("ERR Lua redis lib command arguments must be strings or integers".into())
+            }
+        }
+    }
+    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+    let (id, cmd) = resolve(&refs).map_err(|m| {
+        if m.starts_with("ERR wrong number of arguments") {
+            "ERR Wrong number of args calling Redis command from script".to_string()
+        } else {
+            "ERR Unknown Redis command called from script".to_string()
+        }
+    })?;
+    if cmd.has(flags::NOSCRIPT) {
+        return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if cmd.has(flags::WRITE) {
+        if st.read_only {
+            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        st.server.scripts.wrote.store(true, Ordering::Release);
+    }
+    // Shards this command needs that the script does not hold yet: taken now, waiting
+    // while holding the others (only the running script may), kept until the script ends.
+    let mut ids = LockIds::new();
+    plan_locks(cmd, &refs, st.client.db, st.server.dbs.len(), &mut ids);
+    for lid in ids {
+        st.locks.lock_more(lid);
+    }
+    let mut out = ReplyWriter {
+        buf: Vec::new(),
+        resp3: SCRIPT_RESP.with(|r| r.get()) == 3,
+    };
+    // Like inside MULTI: blocking commands do not block.
+    st.client.in_exec = true;
+    let start = crate::util::mono_ns();
+    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, &refs);
+    finish(st.server, st.client, id, cmd, &refs, start, !ok);
+    let v = reply_to_lua(lua, &out.buf).map_err(|e| error_text(&e))?;
+    if let Value::Table(t) = &v {
+        if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+            let norm = normalize_error(&[&b"-"[..], &e.as_bytes()].concat());
+            return error_table(lua, &norm).map_err(|e| error_text(&e));
+        }
+    }
+    Ok(v)
+}
+
+/// `redis.setresp`: set the running script's protocol.
+pub fn set_script_resp(v: u8) {
+    SCRIPT_RESP.with(|r| r.set(v));
+}
+
+/// Build `{err=...}` as `redis.error_reply` does.
+pub fn error_reply_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
+    let with_dash = if text.starts_with(b"-") {
+        text.to_vec()
+    } else {
+        [&b"-"[..], text].concat()
+    };
+    error_table(lua, &normalize_error(&with_dash))
+}
+
+/// Build `{err=...}` for an internal error message (code `ERR` added).
+pub fn plain_error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
+    error_table(lua, &normalize_error(text.as_bytes()))
+}

@@ -1,0 +1,160 @@
+//! Lua scripting (EVAL family): the script cache, the "a script is running" state that
+//! dispatch consults for -BUSY and SCRIPT KILL, and the Lua engine ([`engine`]).
+//!
+//! One script runs at a time in the whole server ([`Scripts::run_lock`]), as in Redis. Each
+//! worker thread has its own Lua 5.1 VM (scripts cannot keep state between calls: globals
+//! are protected), so no VM is ever shared between threads; the script bodies are cached
+//! server-wide by SHA1 and compiled lazily by each thread that runs them.
+
+pub mod convert;
+pub mod engine;
+pub mod libs;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, ReentrantMutex, ReentrantMutexGuard};
+
+/// The -BUSY error text.
+pub const BUSY_ERROR: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Server-wide scripting state.
+#[derive(Default)]
+pub struct Scripts {
+    /// Held while a script runs (taken before the script's shard locks). Reentrant because
+    /// EXEC takes it before locking a transaction that contains EVAL, whose handler then
+    /// takes it again on the same thread.
+    pub run_lock: ReentrantMutex<()>,
+    /// Script bodies by lowercase SHA1 hex.
+    cache: Mutex<HashMap<String, Arc<[u8]>>>,
+    /// Sum of the cached bodies' lengths (INFO used_memory_scripts_eval).
+    cache_bytes: AtomicUsize,
+    /// Bumped by SCRIPT FLUSH: each thread's VM starts afresh when it sees a new value.
+    pub generation: AtomicU64,
+    /// Monotonic ms (+1) at which the running script started; 0 when none runs.
+    running_since: AtomicU64,
+    /// Client id of the running script's caller.
+    running_client: AtomicU64,
+    /// Set by SCRIPT KILL; the running script's instruction hook checks it.
+    pub kill: Arc<AtomicBool>,
+    /// The running script has called a write command (SCRIPT KILL refuses then).
+    pub wrote: AtomicBool,
+    /// Memory of each thread's Lua VM, by thread (INFO used_memory_lua).
+    vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
+}
+
+/// Commands that run a script (and so take [`Scripts::run_lock`] before their locks).
+pub fn is_script_command(name: &str) -> bool {
+    matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// SHA1 of `body` as 40 lowercase hex characters.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+impl Scripts {
+    /// Take the script mutex, polling `abort` while another script runs (a client that
+    /// must get -BUSY instead of waiting). None when aborted.
+    pub fn acquire(&self, abort: &dyn Fn() -> bool) -> Option<ReentrantMutexGuard<'_, ()>> {
+        loop {
+            if let Some(g) = self
+                .run_lock
+                .try_lock_for(std::time::Duration::from_millis(5))
+            {
+                return Some(g);
+            }
+            if abort() {
+                return None;
+            }
+        }
+    }
+
+    /// The body of a cached script.
+    pub fn get(&self, sha: &str) -> Option<Arc<[u8]>> {
+        self.cache.lock().get(sha).cloned()
+    }
+
+    /// Cache a body under its SHA1; returns the body as cached.
+    pub fn insert(&self, sha: &str, body: &[u8]) -> Arc<[u8]> {
+        let mut cache = self.cache.lock();
+        if let Some(b) = cache.get(sha) {
+            return b.clone();
+        }
+        let b: Arc<[u8]> = body.into();
+        cache.insert(sha.to_string(), b.clone());
+        self.cache_bytes.fetch_add(body.len(), Ordering::Relaxed);
+        b
+    }
+
+    /// True when `sha` (any case) is cached.
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        let lower = crate::util::lower(sha);
+        self.cache.lock().contains_key(&lower)
+    }
+
+    /// SCRIPT FLUSH: forget every script; VMs restart on their next script.
+    pub fn flush(&self) {
+        self.cache.lock().clear();
+        self.cache_bytes.store(0, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Number of cached scripts.
+    pub fn count(&self) -> usize {
+        self.cache.lock().len()
+    }
+
+    /// Bytes of cached bodies.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Record the memory of the calling thread's VM.
+    pub fn note_vm_memory(&self, bytes: usize) {
+        self.vm_memory
+            .lock()
+            .insert(std::thread::current().id(), bytes);
+    }
+
+    /// Memory of every thread's VM.
+    pub fn vm_memory(&self) -> usize {
+        self.vm_memory.lock().values().sum()
+    }
+
+    /// Mark a script as started by `client`.
+    pub fn start(&self, client: u64) {
+        self.kill.store(false, Ordering::Release);
+        self.wrote.store(false, Ordering::Release);
+        self.running_client.store(client, Ordering::Release);
+        self.running_since
+            .store(crate::util::mono_ns() / 1_000_000 + 1, Ordering::Release);
+    }
+
+    /// Mark the running script as ended.
+    pub fn end(&self) {
+        self.running_since.store(0, Ordering::Release);
+        self.kill.store(false, Ordering::Release);
+    }
+
+    /// True while a script runs.
+    pub fn running(&self) -> bool {
+        self.running_since.load(Ordering::Acquire) != 0
+    }
+
+    /// True when a script has been running for at least `threshold_ms` and `client` is not
+    /// its caller: commands without `allow-busy` get -BUSY.
+    pub fn busy_for(&self, client: u64, threshold_ms: u64) -> bool {
+        let since = self.running_since.load(Ordering::Acquire);
+        if since == 0 || self.running_client.load(Ordering::Acquire) == client {
+            return false;
+        }
+        let now = crate::util::mono_ns() / 1_000_000 + 1;
+        now.saturating_sub(since) >= threshold_ms
+    }
+}
