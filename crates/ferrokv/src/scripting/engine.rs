@@ -353,7 +353,10 @@ impl Vm {
         let globals = lua.globals();
         super::libs::register(&lua, &globals)?;
         let math: Table = globals.raw_get("math")?;
-        math.raw_set("random", lua.create_function(math_random)?)?;
+        math.raw_set(
+            "random",
+            lua.create_function(|lua, a: MultiValue| super::libs::at(lua, math_random(lua, a)))?,
+        )?;
         math.raw_set(
             "randomseed",
             lua.create_function(|_, seed: f64| {
@@ -480,6 +483,12 @@ pub struct Script<'a> {
 /// mutex and the shards of the declared keys.
 pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let (sflags, _) = parse_shebang(script.body).map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
+    let declares_writes = sflags & (script_flags::EVAL_COMPAT | script_flags::NO_WRITES) == 0;
+    if script.read_only && declares_writes {
+        return Err(CmdError::Static(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     let server = ctx.server;
     let saved_db = ctx.client.db;

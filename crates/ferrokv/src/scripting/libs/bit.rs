@@ -2,7 +2,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::lua_err;
+use super::{at, lua_err};
 
 /// LuaBitOp's number-to-bit conversion: add 2^52+2^51 and take the low 32 bits (so
 /// numbers wrap modulo 2^32, fractions round to nearest).
@@ -31,14 +31,14 @@ fn bad(i: usize, fname: &str, why: &str) -> mlua::Error {
 }
 
 fn unary(lua: &Lua, name: &'static str, f: fn(i32) -> i32) -> mlua::Result<mlua::Function> {
-    lua.create_function(move |_, args: MultiValue| Ok(f(arg(&args, 0, name)?) as f64))
+    lua.create_function(move |lua, args: MultiValue| Ok(f(at(lua, arg(&args, 0, name))?) as f64))
 }
 
 fn fold(lua: &Lua, name: &'static str, f: fn(i32, i32) -> i32) -> mlua::Result<mlua::Function> {
-    lua.create_function(move |_, args: MultiValue| {
-        let mut acc = arg(&args, 0, name)?;
+    lua.create_function(move |lua, args: MultiValue| {
+        let mut acc = at(lua, arg(&args, 0, name))?;
         for i in 1..args.len() {
-            acc = f(acc, arg(&args, i, name)?);
+            acc = f(acc, at(lua, arg(&args, i, name))?);
         }
         Ok(acc as f64)
     })
@@ -49,9 +49,9 @@ fn shift(
     name: &'static str,
     f: fn(i32, u32) -> i32,
 ) -> mlua::Result<mlua::Function> {
-    lua.create_function(move |_, args: MultiValue| {
-        let x = arg(&args, 0, name)?;
-        let n = arg(&args, 1, name)? as u32 & 31;
+    lua.create_function(move |lua, args: MultiValue| {
+        let x = at(lua, arg(&args, 0, name))?;
+        let n = at(lua, arg(&args, 1, name))? as u32 & 31;
         Ok(f(x, n) as f64)
     })
 }
@@ -72,10 +72,10 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("ror", shift(lua, "ror", |x, n| (x as u32).rotate_right(n) as i32)?)?;
     t.raw_set(
         "tohex",
-        lua.create_function(|_, args: MultiValue| {
-            let x = arg(&args, 0, "tohex")?;
+        lua.create_function(|lua, args: MultiValue| {
+            let x = at(lua, arg(&args, 0, "tohex"))?;
             let n = if args.len() > 1 {
-                arg(&args, 1, "tohex")?
+                at(lua, arg(&args, 1, "tohex"))?
             } else {
                 8
             };

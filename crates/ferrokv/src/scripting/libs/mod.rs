@@ -22,3 +22,30 @@ pub fn register(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 pub(crate) fn lua_err(msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::RuntimeError(format!("ERR {}", msg))
 }
+
+/// `luaL_error`'s position prefix (`user_script:1: `) for an error raised by a library
+/// function: the first Lua frame that called it.
+pub(crate) fn at<T>(lua: &Lua, r: mlua::Result<T>) -> mlua::Result<T> {
+    r.map_err(|e| match e {
+        mlua::Error::RuntimeError(m) => {
+            let body = m.strip_prefix("ERR ").unwrap_or(&m).to_string();
+            mlua::Error::RuntimeError(format!("ERR {}{}", position(lua), body))
+        }
+        other => other,
+    })
+}
+
+fn position(lua: &Lua) -> String {
+    for level in 1..8 {
+        let Some(d) = lua.inspect_stack(level) else {
+            break;
+        };
+        let src = d.source();
+        if src.what == "C" {
+            continue;
+        }
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        return format!("{}:{}: ", short, d.curr_line());
+    }
+    String::new()
+}

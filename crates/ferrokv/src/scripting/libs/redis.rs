@@ -109,7 +109,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             let level = match args.get(0) {
                 Some(Value::Integer(i)) => *i,
                 Some(Value::Number(n)) => *n as i64,
-                _ => return Err(raise("ERR First argument must be a number")),
+                _ => return Err(raise("ERR First argument must be a number (log level).")),
             };
             if !(0..=3).contains(&level) {
                 return Err(raise("ERR Invalid debug level."));
@@ -151,7 +151,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
         "set_repl",
         lua.create_function(|_, args: MultiValue| {
             if args.len() != 1 {
-                return Err(raise("ERR redis.set_repl() requires one argument."));
+                return Err(raise("ERR redis.set_repl() requires two arguments."));
             }
             let v = match args.get(0) {
                 Some(Value::Integer(i)) => *i,
