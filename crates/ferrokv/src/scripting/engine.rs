@@ -92,7 +92,10 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
             if flag.is_empty() && list.is_empty() {
                 continue;
             }
-            match script_flags::NAMES.iter().find(|(n, _)| n.as_bytes() == flag) {
+            match script_flags::NAMES
+                .iter()
+                .find(|(n, _)| n.as_bytes() == flag)
+            {
                 Some((_, f)) => out |= f,
                 None => {
                     return Err(format!(
@@ -250,7 +253,10 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
         }
         Value::String(s) => {
             let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string([&b"ERR "[..], &s.as_bytes()].concat())?)?;
+            t.raw_set(
+                "err",
+                lua.create_string([&b"ERR "[..], &s.as_bytes()].concat())?,
+            )?;
             t
         }
         other => {
@@ -383,10 +389,11 @@ impl Vm {
             }
             Ok(())
         })?;
-        let env: Table = lua
-            .load(PRELUDE)
-            .set_name(PRELUDE_NAME)
-            .call((globals.clone(), errtext, check_kill))?;
+        let env: Table = lua.load(PRELUDE).set_name(PRELUDE_NAME).call((
+            globals.clone(),
+            errtext,
+            check_kill,
+        ))?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
@@ -482,7 +489,8 @@ pub struct Script<'a> {
 /// Run a script for the client of `ctx` and write its reply. The caller holds the script
 /// mutex and the shards of the declared keys.
 pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
-    let (sflags, _) = parse_shebang(script.body).map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
+    let (sflags, _) =
+        parse_shebang(script.body).map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
     let declares_writes = sflags & (script_flags::EVAL_COMPAT | script_flags::NO_WRITES) == 0;
     if script.read_only && declares_writes {
         return Err(CmdError::Static(
@@ -511,12 +519,10 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
         });
         server.scripts.start(client_id);
         let outcome = lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
-                redis_call(lua, &state, args, true)
-            })?;
-            let pcall = scope.create_function(|lua, args: MultiValue| {
-                redis_call(lua, &state, args, false)
-            })?;
+            let call = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &state, args, true))?;
+            let pcall = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &state, args, false))?;
             vm.redis.raw_set("call", call)?;
             vm.redis.raw_set("pcall", pcall)?;
             vm.xpcall
@@ -627,7 +633,9 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
             Value::Integer(i) => argv.push(i.to_string().into_bytes()),
             Value::Number(n) => argv.push(resp::format_double(*n).into_bytes()),
             _ => {
-                return Err("ERR Lua redis lib command arguments must be strings or integers".into())
+                return Err(
+                    "ERR Lua redis lib command arguments must be strings or integers".into(),
+                )
             }
         }
     }

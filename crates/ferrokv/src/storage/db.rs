@@ -238,11 +238,7 @@ impl<'s> LockSet<'s> {
     }
 
     /// Wait for one lock (nothing else held), polling `abort`.
-    fn wait_for(
-        &self,
-        id: LockId,
-        abort: &dyn Fn() -> bool,
-    ) -> Option<MutexGuard<'s, Shard>> {
+    fn wait_for(&self, id: LockId, abort: &dyn Fn() -> bool) -> Option<MutexGuard<'s, Shard>> {
         let m = self.mutex(id)?;
         loop {
             if let Some(g) = m.try_lock_for(std::time::Duration::from_millis(5)) {

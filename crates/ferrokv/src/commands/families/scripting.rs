@@ -36,8 +36,7 @@ pub static COMMANDS: &[Command] = &[
         Command::new("help", 2, flags::LOADING | flags::STALE, script_help).acl(acl::SCRIPTING),
         Command::new("kill", 2, flags::NOSCRIPT | flags::ALLOW_BUSY, script_kill)
             .acl(acl::SCRIPTING),
-        Command::new("load", 3, flags::NOSCRIPT | flags::STALE, script_load)
-            .acl(acl::SCRIPTING),
+        Command::new("load", 3, flags::NOSCRIPT | flags::STALE, script_load).acl(acl::SCRIPTING),
     ]),
 ];
 
@@ -85,7 +84,9 @@ fn evalsha_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
         None
     };
     let Some(body) = body else {
-        return Err(CmdError::Static("NOSCRIPT No matching script. Please use EVAL."));
+        return Err(CmdError::Static(
+            "NOSCRIPT No matching script. Please use EVAL.",
+        ));
     };
     run(ctx, &sha, &body, keys, argv, read_only)
 }
@@ -152,7 +153,9 @@ fn script_exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn script_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match args.get(2) {
         None => {}
-        Some(a) if args.len() == 3 && (a.eq_ignore_ascii_case(b"sync") || a.eq_ignore_ascii_case(b"async")) => {}
+        Some(a)
+            if args.len() == 3
+                && (a.eq_ignore_ascii_case(b"sync") || a.eq_ignore_ascii_case(b"async")) => {}
         Some(_) => {
             return Err(CmdError::Static(
                 "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
@@ -167,7 +170,9 @@ fn script_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn script_kill(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let scripts = &ctx.server.scripts;
     if !scripts.running() {
-        return Err(CmdError::Static("NOTBUSY No scripts in execution right now."));
+        return Err(CmdError::Static(
+            "NOTBUSY No scripts in execution right now.",
+        ));
     }
     if scripts.wrote.load(Ordering::Acquire) {
         return Err(CmdError::Static(

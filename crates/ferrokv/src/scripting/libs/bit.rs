@@ -21,7 +21,11 @@ fn arg(args: &MultiValue, i: usize, fname: &str) -> mlua::Result<i32> {
             .and_then(|s| s.trim().parse::<f64>().ok())
             .map(tobit_f)
             .ok_or_else(|| bad(i, fname, "number expected, got string")),
-        Some(v) => Err(bad(i, fname, &format!("number expected, got {}", v.type_name()))),
+        Some(v) => Err(bad(
+            i,
+            fname,
+            &format!("number expected, got {}", v.type_name()),
+        )),
         None => Err(bad(i, fname, "number expected, got no value")),
     }
 }
@@ -44,11 +48,7 @@ fn fold(lua: &Lua, name: &'static str, f: fn(i32, i32) -> i32) -> mlua::Result<m
     })
 }
 
-fn shift(
-    lua: &Lua,
-    name: &'static str,
-    f: fn(i32, u32) -> i32,
-) -> mlua::Result<mlua::Function> {
+fn shift(lua: &Lua, name: &'static str, f: fn(i32, u32) -> i32) -> mlua::Result<mlua::Function> {
     lua.create_function(move |lua, args: MultiValue| {
         let x = at(lua, arg(&args, 0, name))?;
         let n = at(lua, arg(&args, 1, name))? as u32 & 31;
@@ -65,11 +65,23 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("band", fold(lua, "band", |a, b| a & b)?)?;
     t.raw_set("bor", fold(lua, "bor", |a, b| a | b)?)?;
     t.raw_set("bxor", fold(lua, "bxor", |a, b| a ^ b)?)?;
-    t.raw_set("lshift", shift(lua, "lshift", |x, n| ((x as u32) << n) as i32)?)?;
-    t.raw_set("rshift", shift(lua, "rshift", |x, n| ((x as u32) >> n) as i32)?)?;
+    t.raw_set(
+        "lshift",
+        shift(lua, "lshift", |x, n| ((x as u32) << n) as i32)?,
+    )?;
+    t.raw_set(
+        "rshift",
+        shift(lua, "rshift", |x, n| ((x as u32) >> n) as i32)?,
+    )?;
     t.raw_set("arshift", shift(lua, "arshift", |x, n| x >> n)?)?;
-    t.raw_set("rol", shift(lua, "rol", |x, n| (x as u32).rotate_left(n) as i32)?)?;
-    t.raw_set("ror", shift(lua, "ror", |x, n| (x as u32).rotate_right(n) as i32)?)?;
+    t.raw_set(
+        "rol",
+        shift(lua, "rol", |x, n| (x as u32).rotate_left(n) as i32)?,
+    )?;
+    t.raw_set(
+        "ror",
+        shift(lua, "ror", |x, n| (x as u32).rotate_right(n) as i32)?,
+    )?;
     t.raw_set(
         "tohex",
         lua.create_function(|lua, args: MultiValue| {

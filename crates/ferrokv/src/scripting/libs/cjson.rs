@@ -3,8 +3,8 @@
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
-use super::{at, lua_err};
 use super::redis::format_g;
+use super::{at, lua_err};
 
 const MAX_DEPTH: usize = 1000;
 
@@ -20,7 +20,10 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
         "encode",
         lua.create_function(|lua, args: MultiValue| {
             if args.len() != 1 {
-                return at(lua, Err(lua_err("bad argument #1 to 'encode' (expected 1 argument)")));
+                return at(
+                    lua,
+                    Err(lua_err("bad argument #1 to 'encode' (expected 1 argument)")),
+                );
             }
             let mut out = Vec::new();
             at(lua, encode(args.get(0).unwrap_or(&Value::Nil), &mut out, 0))?;
@@ -313,7 +316,9 @@ impl Parser<'_> {
                             {
                                 self.i += 2;
                                 let lo = self.hex4().unwrap_or(0);
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3ff);
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (lo.wrapping_sub(0xDC00) & 0x3ff);
                             }
                             let c = char::from_u32(cp).unwrap_or('\u{fffd}');
                             let mut buf = [0u8; 4];
