@@ -380,6 +380,9 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
     } else {
         0.0
     };
+    // Lua: every worker thread's VM; cached bodies plus their SHA1 keys and entries.
+    let lua_vm = server.scripts.vm_memory() as u64;
+    let scripts_eval = (server.scripts.cache_bytes() + server.scripts.count() * 96) as u64;
     kv!(f,
         "used_memory" => used,
         "used_memory_human" => bytes_to_human(used),
@@ -397,19 +400,19 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
         "allocator_resident" => rss,
         "total_system_memory" => sysmem,
         "total_system_memory_human" => bytes_to_human(sysmem),
-        "used_memory_lua" => 0,
-        "used_memory_vm_eval" => 0,
-        "used_memory_lua_human" => "0B",
-        "used_memory_scripts_eval" => 0,
-        "number_of_cached_scripts" => 0,
+        "used_memory_lua" => lua_vm,
+        "used_memory_vm_eval" => lua_vm,
+        "used_memory_lua_human" => bytes_to_human(lua_vm),
+        "used_memory_scripts_eval" => scripts_eval,
+        "number_of_cached_scripts" => server.scripts.count(),
         "number_of_functions" => 0,
         "number_of_libraries" => 0,
         "used_memory_vm_functions" => 0,
-        "used_memory_vm_total" => 0,
-        "used_memory_vm_total_human" => "0B",
+        "used_memory_vm_total" => lua_vm,
+        "used_memory_vm_total_human" => bytes_to_human(lua_vm),
         "used_memory_functions" => 0,
-        "used_memory_scripts" => 0,
-        "used_memory_scripts_human" => "0B",
+        "used_memory_scripts" => scripts_eval,
+        "used_memory_scripts_human" => bytes_to_human(scripts_eval),
         "maxmemory" => maxmemory,
         "maxmemory_human" => bytes_to_human(maxmemory),
         "maxmemory_policy" => server.config.get("maxmemory-policy"),
