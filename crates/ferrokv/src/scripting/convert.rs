@@ -141,7 +141,9 @@ fn parse_double(s: &[u8]) -> f64 {
 /// A Lua number as C's `(long long)` cast does it on x86-64: truncation, and the
 /// "integer indefinite" value for NaN and out-of-range numbers.
 pub fn number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    // 2^63 is exactly representable; every i64 lies in [-2^63, 2^63).
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if !(-TWO_63..TWO_63).contains(&n) {
         i64::MIN
     } else {
         n as i64

@@ -321,14 +321,14 @@ fn math_random(_lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
     match args.len() {
         0 => Ok(r),
         1 => {
-            let u = int_arg(args.get(0), 1)?;
+            let u = int_arg(args.front(), 1)?;
             if u < 1 {
                 return Err(bad_arg(1, "interval is empty"));
             }
             Ok((r * u as f64).floor() + 1.0)
         }
         2 => {
-            let l = int_arg(args.get(0), 1)?;
+            let l = int_arg(args.front(), 1)?;
             let u = int_arg(args.get(1), 2)?;
             if l > u {
                 return Err(bad_arg(2, "interval is empty"));

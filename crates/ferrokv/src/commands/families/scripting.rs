@@ -46,7 +46,10 @@ fn eval_keys(args: &[&[u8]]) -> Vec<usize> {
 }
 
 /// KEYS and ARGV from `script numkeys key... arg...`, with Redis's errors.
-fn split_keys<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), CmdError> {
+/// KEYS and ARGV of a script call.
+type KeysArgs<'a> = (&'a [&'a [u8]], &'a [&'a [u8]]);
+
+fn split_keys<'a>(args: &'a [&'a [u8]]) -> Result<KeysArgs<'a>, CmdError> {
     let n = args
         .get(2)
         .and_then(|a| crate::util::parse_canonical_i64(a))

@@ -26,7 +26,10 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
                 );
             }
             let mut out = Vec::new();
-            at(lua, encode(args.get(0).unwrap_or(&Value::Nil), &mut out, 0))?;
+            at(
+                lua,
+                encode(args.front().unwrap_or(&Value::Nil), &mut out, 0),
+            )?;
             Ok(mlua::BString::from(out))
         })?,
     )?;

@@ -120,12 +120,9 @@ fn encode_int(n: i64, out: &mut Vec<u8>) {
 }
 
 fn encode_number(n: f64, out: &mut Vec<u8>) {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     // lua-cmsgpack: integers when `(long long)n == n`, else float32 when exact.
-    if n.is_finite()
-        && n >= -9.223_372_036_854_775_808e18
-        && n < 9.223_372_036_854_775_807e18
-        && (n as i64) as f64 == n
-    {
+    if (-TWO_63..TWO_63).contains(&n) && (n as i64) as f64 == n {
         encode_int(n as i64, out);
     } else if (n as f32) as f64 == n || n.is_nan() {
         out.push(0xca);

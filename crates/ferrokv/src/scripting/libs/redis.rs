@@ -14,7 +14,7 @@ fn single_string(args: &MultiValue) -> Option<Vec<u8>> {
     if args.len() != 1 {
         return None;
     }
-    match args.get(0) {
+    match args.front() {
         Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
         _ => None,
     }
@@ -96,7 +96,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if args.len() != 1 {
                 return Err(raise("ERR wrong number of arguments"));
             }
-            let body = args.get(0).and_then(to_bytes).unwrap_or_default();
+            let body = args.front().and_then(to_bytes).unwrap_or_default();
             Ok(crate::scripting::sha1_hex(&body))
         })?,
     )?;
@@ -106,7 +106,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if args.len() < 2 {
                 return Err(raise("ERR redis.log() requires two arguments or more."));
             }
-            let level = match args.get(0) {
+            let level = match args.front() {
                 Some(Value::Integer(i)) => *i,
                 Some(Value::Number(n)) => *n as i64,
                 _ => return Err(raise("ERR First argument must be a number (log level).")),
@@ -135,7 +135,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if args.len() != 1 {
                 return Err(raise("ERR redis.setresp() requires one argument."));
             }
-            let v = match args.get(0) {
+            let v = match args.front() {
                 Some(Value::Integer(i)) => *i,
                 Some(Value::Number(n)) => *n as i64,
                 _ => 0,
@@ -153,7 +153,7 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if args.len() != 1 {
                 return Err(raise("ERR redis.set_repl() requires two arguments."));
             }
-            let v = match args.get(0) {
+            let v = match args.front() {
                 Some(Value::Integer(i)) => *i,
                 Some(Value::Number(n)) => *n as i64,
                 _ => -1,
