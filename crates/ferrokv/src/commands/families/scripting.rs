@@ -78,15 +78,16 @@ fn eval_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
 }
 
 fn evalsha_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
-    let (keys, argv) = split_keys(args)?;
     let given = args.get(1).copied().unwrap_or_default();
+    // Redis answers NOSCRIPT before parsing numkeys when the SHA cannot match.
+    if given.len() != 40 {
+        return Err(CmdError::Static(
+            "NOSCRIPT No matching script. Please use EVAL.",
+        ));
+    }
+    let (keys, argv) = split_keys(args)?;
     let sha = crate::util::lower(given);
-    let body = if given.len() == 40 {
-        ctx.server.scripts.get(&sha)
-    } else {
-        None
-    };
-    let Some(body) = body else {
+    let Some(body) = ctx.server.scripts.get(&sha) else {
         return Err(CmdError::Static(
             "NOSCRIPT No matching script. Please use EVAL.",
         ));
