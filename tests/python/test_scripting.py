@@ -56,7 +56,7 @@ def test_pipeline_with_scripts(r):
 def test_lock_acquire_extend_release(r):
     lock = r.lock("resource", timeout=5)
     assert lock.acquire(blocking=False)
-    assert r.get("resource") == lock.local.token
+    assert r.get("resource").encode() == lock.local.token
     assert lock.owned()
     assert lock.extend(10)
     assert 10 < r.pttl("resource") / 1000 <= 15
