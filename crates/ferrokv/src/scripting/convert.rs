@@ -158,6 +158,16 @@ fn one_line(s: &[u8]) -> String {
         .collect()
 }
 
+/// Number of key/value pairs of a table.
+fn pair_count(t: &Table) -> mlua::Result<usize> {
+    let mut n = 0;
+    for pair in t.pairs::<Value, Value>() {
+        pair?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Write a script's return value (or a value inside it) as a reply. `script_resp` is the
 /// protocol the script chose with `redis.setresp` (booleans differ).
 pub fn lua_to_reply(
@@ -225,38 +235,33 @@ fn table_to_reply(t: &Table, out: &mut ReplyWriter, resp: u8, depth: usize) -> m
             return Ok(());
         }
     }
+    // Aggregates are counted first and then written element by element: holding every
+    // element's Lua reference at once would exhaust mlua's reference stack on large ones.
     if let Value::Table(m) = t.raw_get::<Value>("map")? {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-        out.map(pairs.len());
-        for (k, v) in &pairs {
-            lua_to_reply(k, out, resp, depth + 1)?;
-            lua_to_reply(v, out, resp, depth + 1)?;
+        out.map(pair_count(&m)?);
+        for pair in m.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            lua_to_reply(&k, out, resp, depth + 1)?;
+            lua_to_reply(&v, out, resp, depth + 1)?;
         }
         return Ok(());
     }
-    if let Value::Table(s) = t.raw_get::<Value>("set")? {
-        let keys: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .map(|p| p.map(|(k, _)| k))
-            .collect::<mlua::Result<_>>()?;
-        out.set(keys.len());
-        for k in &keys {
-            lua_to_reply(k, out, resp, depth + 1)?;
+    if let Value::Table(set) = t.raw_get::<Value>("set")? {
+        out.set(pair_count(&set)?);
+        for pair in set.pairs::<Value, Value>() {
+            let (k, _) = pair?;
+            lua_to_reply(&k, out, resp, depth + 1)?;
         }
         return Ok(());
     }
     // An array: elements 1, 2, ... up to the first nil.
-    let mut items = Vec::new();
-    for i in 1.. {
-        let v: Value = t.raw_get(i)?;
-        if v.is_nil() {
-            break;
-        }
-        items.push(v);
+    let mut len = 0;
+    while !t.raw_get::<Value>(len + 1)?.is_nil() {
+        len += 1;
     }
-    out.array(items.len());
-    for v in &items {
-        lua_to_reply(v, out, resp, depth + 1)?;
+    out.array(len);
+    for i in 1..=len {
+        lua_to_reply(&t.raw_get::<Value>(i)?, out, resp, depth + 1)?;
     }
     Ok(())
 }

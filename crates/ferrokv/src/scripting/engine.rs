@@ -11,6 +11,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use resp::ReplyWriter;
 
 use super::convert::{lua_to_reply, reply_to_lua};
+use super::{raise, RedisError};
 use crate::commands::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
 use crate::commands::{flags, CmdError, CmdResult, Ctx};
 use crate::server::{Client, Server};
@@ -21,6 +22,8 @@ const HOOK_EVERY: u32 = 100_000;
 /// Upper bound for one VM's memory: a script that allocates past it fails with
 /// "not enough memory" instead of taking the server down.
 const VM_MEMORY_LIMIT: usize = 1 << 30;
+/// Scripts between two garbage-collection steps (Redis's LUA_GC_CYCLE_PERIOD).
+const GC_PERIOD: u32 = 50;
 /// The chunk name of the set-up code: its frames are skipped when locating an error.
 const PRELUDE_NAME: &str = "=redis_prelude";
 /// The error a killed script fails with.
@@ -128,6 +131,8 @@ struct Vm {
     handler: Function,
     /// `xpcall`.
     xpcall: Function,
+    /// Scripts run, for the periodic garbage-collection step.
+    runs: u32,
 }
 
 /// What the set-up code does in Lua: protected globals and library tables (Redis 7.0
@@ -140,6 +145,8 @@ local raw_setmt, raw_pcall, raw_setfenv = setmetatable, pcall, setfenv
 local raw_loadstring, raw_load, raw_error, raw_type, raw_tostring = loadstring, load, error, type, tostring
 local RO = "Attempt to modify a readonly table"
 local target = raw_setmt({}, {__mode = "k"})
+local mt_proxy, mt_target = {}, {}
+local raw_getmt = getmetatable
 local function deny() raw_error(RO, 2) end
 local function protect(t)
   local p = raw_setmt({}, {__index = t, __newindex = deny})
@@ -162,26 +169,49 @@ local G = raw_setmt({}, {
 target[G] = real
 raw_rawset(real, "_G", G)
 raw_rawset(real, "rawset", function(t, k, v)
-  if target[t] then raw_error(RO, 0) end
+  if target[t] or mt_target[t] then raw_error(RO, 0) end
   return raw_rawset(t, k, v)
 end)
 raw_rawset(real, "setmetatable", function(t, m)
-  if target[t] then raw_error(RO, 0) end
+  if target[t] or mt_target[t] then raw_error(RO, 0) end
   return raw_setmt(t, m)
+end)
+raw_rawset(real, "getmetatable", function(t)
+  local mt = raw_getmt(t)
+  if mt ~= nil and (target[t] or raw_type(t) == "string") then
+    local p = mt_proxy[mt]
+    if p == nil then
+      p = raw_setmt({}, {__index = mt, __newindex = deny})
+      mt_proxy[mt] = p
+      mt_target[p] = mt
+    end
+    return p
+  end
+  return mt
 end)
 raw_rawset(real, "rawget", function(t, k) return raw_rawget(target[t] or t, k) end)
 raw_rawset(real, "next", function(t, k) return raw_next(target[t] or t, k) end)
 raw_rawset(real, "pairs", function(t) return raw_pairs(target[t] or t) end)
 raw_rawset(real, "ipairs", function(t) return raw_ipairs(target[t] or t) end)
-raw_rawset(real, "loadstring", function(s, name)
+-- Source text only: precompiled (binary) chunks are refused, as in Redis.
+local function load_text(s, name)
+  if raw_type(s) == "string" and s:sub(1, 1) == "\27" then
+    return nil, "binary chunks are not allowed"
+  end
   local f, e = raw_loadstring(s, name)
   if f then raw_setfenv(f, G) end
   return f, e
-end)
+end
+raw_rawset(real, "loadstring", load_text)
 raw_rawset(real, "load", function(fn, name)
-  local f, e = raw_load(fn, name)
-  if f then raw_setfenv(f, G) end
-  return f, e
+  if raw_type(fn) ~= "function" then return raw_load(fn, name) end
+  local parts = {}
+  while true do
+    local piece = fn()
+    if piece == nil or piece == "" then break end
+    parts[#parts + 1] = piece
+  end
+  return load_text(table.concat(parts), name or "=(load)")
 end)
 local function fix(ok, ...)
   if ok then return ok, ... end
@@ -202,14 +232,27 @@ end
 return G
 "#;
 
-/// The message of an error raised by Rust code (a callback or the kill hook): the text
-/// given to `RuntimeError`, otherwise mlua's description with Redis's generic code.
+/// The error text an error raised by Rust code ends a script with: a [`RedisError`]'s text
+/// as is, a plain message (as Lua's string errors) with the generic `ERR` code.
 fn error_text(e: &mlua::Error) -> String {
+    match pcall_text(e) {
+        (text, true) => text,
+        (text, false) => format!("ERR {}", text),
+    }
+}
+
+/// The message `pcall` returns for an error raised by Rust code, and whether it already
+/// carries an error code (a [`RedisError`]).
+fn pcall_text(e: &mlua::Error) -> (String, bool) {
     match e {
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::MemoryError(_) => "ERR not enough memory".into(),
-        other => format!("ERR {}", other),
+        mlua::Error::ExternalError(inner) => match inner.downcast_ref::<RedisError>() {
+            Some(r) => (r.0.clone(), true),
+            None => (inner.to_string(), false),
+        },
+        mlua::Error::CallbackError { cause, .. } => pcall_text(cause),
+        mlua::Error::RuntimeError(m) => (m.clone(), false),
+        mlua::Error::MemoryError(_) => ("not enough memory".into(), false),
+        other => (other.to_string(), false),
     }
 }
 
@@ -336,17 +379,13 @@ fn math_random(_lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
             Ok((r * (u - l + 1) as f64).floor() + l as f64)
         }
         _ => Err(mlua::Error::RuntimeError(
-            "ERR wrong number of arguments".into(),
+            "wrong number of arguments".into(),
         )),
     }
 }
 
 fn bad_arg(n: usize, why: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(format!("ERR bad argument #{} to 'random' ({})", n, why))
-}
-
-fn raise(text: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(text.to_string())
+    mlua::Error::RuntimeError(format!("bad argument #{} to 'random' ({})", n, why))
 }
 
 impl Vm {
@@ -378,8 +417,8 @@ impl Vm {
         let xpcall: Function = globals.raw_get("xpcall")?;
         let errtext = lua.create_function(|_, e: Value| {
             Ok(match e {
-                Value::Error(e) => error_text(&e),
-                _ => "ERR unknown error".to_string(),
+                Value::Error(e) => pcall_text(&e).0,
+                _ => "unknown error".to_string(),
             })
         })?;
         let kill_check = kill.clone();
@@ -394,6 +433,8 @@ impl Vm {
             errtext,
             check_kill,
         ))?;
+        // The set-up code's garbage would otherwise count in used_memory_lua for a while.
+        lua.gc_collect()?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
@@ -413,6 +454,7 @@ impl Vm {
             redis,
             handler,
             xpcall,
+            runs: 0,
         })
     }
 
@@ -454,6 +496,12 @@ fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, String
             .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
     };
     let r = f(&mut vm);
+    // Like Redis: a garbage-collection step every 50 scripts, instead of letting Lua run
+    // a full cycle at some unlucky moment.
+    vm.runs = vm.runs.wrapping_add(1);
+    if vm.runs % GC_PERIOD == 0 {
+        let _ = vm.lua.gc_step_kbytes(GC_PERIOD as i32);
+    }
     scripts.note_vm_memory(vm.lua.used_memory());
     VM.with(|v| *v.borrow_mut() = Some(vm));
     Ok(r)
@@ -501,6 +549,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let server = ctx.server;
     let saved_db = ctx.client.db;
     let saved_in_exec = ctx.client.in_exec;
+    let saved_in_script = ctx.client.in_script;
     let client_id = ctx.client.handle.id;
     let mut reply = ReplyWriter {
         buf: Vec::new(),
@@ -546,6 +595,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     });
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
+    ctx.client.in_script = saved_in_script;
     match result {
         Ok(Ok(())) => {
             ctx.out.raw(&reply.buf);
@@ -669,6 +719,7 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     };
     // Like inside MULTI: blocking commands do not block.
     st.client.in_exec = true;
+    st.client.in_script = true;
     let start = crate::util::mono_ns();
     let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, &refs);
     finish(st.server, st.client, id, cmd, &refs, start, !ok);

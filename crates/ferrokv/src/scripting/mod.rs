@@ -45,6 +45,25 @@ pub struct Scripts {
     vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
 }
 
+/// An error raised the way Redis's C code raises its error tables (`{err="CODE msg"}`): the
+/// text already carries its error code and is used as is. Plain Lua errors (library
+/// functions, `error("...")`) get the generic `ERR` code when they end a script.
+#[derive(Debug)]
+pub struct RedisError(pub String);
+
+impl std::fmt::Display for RedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedisError {}
+
+/// Raise `text` (which starts with an error code) as Redis raises an error table.
+pub fn raise(text: &str) -> mlua::Error {
+    mlua::Error::external(RedisError(text.to_string()))
+}
+
 /// Commands that run a script (and so take [`Scripts::run_lock`] before their locks).
 pub fn is_script_command(name: &str) -> bool {
     matches!(

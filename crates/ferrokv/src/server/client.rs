@@ -140,6 +140,9 @@ pub struct Client {
     pub cmd_start_ns: u64,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
+    /// Running the commands of a Lua script (Redis's CLIENT_SCRIPT: e.g. SORT orders a
+    /// set's output even with BY <constant>).
+    pub in_script: bool,
     /// Waiting in a blocking command (CLIENT LIST flag `b`).
     pub blocked_now: bool,
     /// The AOF loader: command time is 0, so no key counts as expired while the log is
@@ -190,6 +193,7 @@ impl Client {
             clock: None,
             cmd_start_ns: 0,
             in_exec: false,
+            in_script: false,
             blocked_now: false,
             loading: false,
             blocked: None,

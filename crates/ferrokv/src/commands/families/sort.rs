@@ -224,6 +224,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], readonly: bool) -> CmdResult {
         max_listpack_size: ctx.server.config.list_max_listpack_size(),
     };
     let key = args[1];
+    let in_script = ctx.client.in_script;
     let mut db = ctx.db();
     let mut dont_sort = o.dont_sort();
     let (mut elems, ordered) = match db.value(key)? {
@@ -245,9 +246,9 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], readonly: bool) -> CmdResult {
         }
         Some(_) => return Err(CmdError::WrongType),
     };
-    // A set has no order of its own: when the result is stored it is sorted
-    // lexicographically so it does not depend on the set's layout.
-    if dont_sort && !ordered && o.store.is_some() {
+    // A set has no order of its own: when the result is stored, or goes to a script, it
+    // is sorted lexicographically so it does not depend on the set's layout.
+    if dont_sort && !ordered && (o.store.is_some() || in_script) {
         dont_sort = false;
         o.alpha = true;
         o.by = None;

@@ -1,12 +1,51 @@
 //! `cjson`: JSON encode/decode with lua-cjson's behaviour as bundled by Redis (numbers with
 //! 14 significant digits, `/` escaped, `cjson.null`, sparse-array and depth checks).
 
+use std::cell::Cell;
+
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
 use super::redis::format_g;
 use super::{at, lua_err};
 
 const MAX_DEPTH: usize = 1000;
+
+thread_local! {
+    /// `cjson.encode_max_depth` (per VM, as lua-cjson keeps it in its config).
+    static ENCODE_DEPTH: Cell<usize> = const { Cell::new(MAX_DEPTH) };
+    /// `cjson.decode_max_depth`.
+    static DECODE_DEPTH: Cell<usize> = const { Cell::new(MAX_DEPTH) };
+    /// `cjson.encode_invalid_numbers`: NaN and infinities allowed.
+    static INVALID_NUMBERS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A depth setter (`encode_max_depth(n)`): returns the setting after the call.
+fn depth_setter(
+    lua: &Lua,
+    cell: &'static std::thread::LocalKey<Cell<usize>>,
+    name: &'static str,
+) -> mlua::Result<mlua::Function> {
+    lua.create_function(move |lua, args: MultiValue| {
+        if let Some(v) = args.front() {
+            let n = match v {
+                Value::Integer(i) => *i as f64,
+                Value::Number(n) => *n,
+                _ => -1.0,
+            };
+            if !(1.0..=2_147_483_647.0).contains(&n) {
+                return at(
+                    lua,
+                    Err(lua_err(format!(
+                        "bad argument #1 to '{}' (expected integer between 1 and 2147483647)",
+                        name
+                    ))),
+                );
+            }
+            cell.with(|c| c.set(n as usize));
+        }
+        Ok(cell.with(|c| c.get()) as f64)
+    })
+}
 
 /// `cjson.null`.
 fn null() -> Value {
@@ -47,13 +86,32 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     t.raw_set("null", null())?;
+    t.raw_set(
+        "encode_max_depth",
+        depth_setter(lua, &ENCODE_DEPTH, "encode_max_depth")?,
+    )?;
+    t.raw_set(
+        "decode_max_depth",
+        depth_setter(lua, &DECODE_DEPTH, "decode_max_depth")?,
+    )?;
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(|_, args: MultiValue| {
+            if let Some(v) = args.front() {
+                let on = match v {
+                    Value::Boolean(b) => *b,
+                    Value::String(s) => s.as_bytes().as_ref() == b"on",
+                    _ => false,
+                };
+                INVALID_NUMBERS.with(|c| c.set(on));
+            }
+            Ok(INVALID_NUMBERS.with(|c| c.get()))
+        })?,
+    )?;
     for name in [
         "encode_keep_buffer",
-        "encode_max_depth",
-        "decode_max_depth",
         "encode_number_precision",
         "encode_sparse_array",
-        "encode_invalid_numbers",
         "decode_invalid_numbers",
     ] {
         t.raw_set(name, lua.create_function(|_, args: MultiValue| Ok(args))?)?;
@@ -65,7 +123,11 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
 
 fn number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
-        return Err(lua_err("Cannot serialise number: must not be NaN or Inf"));
+        if !INVALID_NUMBERS.with(|c| c.get()) {
+            return Err(lua_err("Cannot serialise number: must not be NaN or Inf"));
+        }
+        out.extend_from_slice(super::redis::lua_number_string(n).as_bytes());
+        return Ok(());
     }
     if n == n.trunc() && n.abs() < 1e14 {
         out.extend_from_slice((n as i64).to_string().as_bytes());
@@ -135,7 +197,7 @@ fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
 }
 
 fn table_json(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
-    if depth > MAX_DEPTH {
+    if depth > ENCODE_DEPTH.with(|c| c.get()) {
         return Err(lua_err(format!(
             "Cannot serialise, excessive nesting ({})",
             depth
@@ -234,10 +296,11 @@ impl Parser<'_> {
 
     fn value(&mut self, lua: &Lua, depth: usize) -> mlua::Result<Value> {
         self.ws();
-        if depth > MAX_DEPTH {
+        let opens = matches!(self.s.get(self.i), Some(b'{' | b'['));
+        if opens && depth + 1 > DECODE_DEPTH.with(|c| c.get()) {
             return Err(lua_err(format!(
                 "Found too many nested data structures ({}) at character {}",
-                depth,
+                depth + 1,
                 self.i + 1
             )));
         }

@@ -182,14 +182,18 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
                 }
             }
             None => {
-                let pairs: Vec<(Value, Value)> = t
-                    .clone()
-                    .pairs::<Value, Value>()
-                    .collect::<mlua::Result<_>>()?;
-                encode_len(pairs.len(), 0x80, 16, [0, 0xde, 0xdf], out);
-                for (k, v) in &pairs {
-                    encode(k, out, depth + 1)?;
-                    encode(v, out, depth + 1)?;
+                // Counted first, then encoded pair by pair (holding every pair's Lua
+                // reference at once would exhaust mlua's reference stack).
+                let mut count = 0;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    pair?;
+                    count += 1;
+                }
+                encode_len(count, 0x80, 16, [0, 0xde, 0xdf], out);
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    encode(&k, out, depth + 1)?;
+                    encode(&v, out, depth + 1)?;
                 }
             }
         },

@@ -18,9 +18,10 @@ pub fn register(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
-/// A Lua error with Redis's generic code.
+/// A plain Lua error (as `luaL_error` raises: a string; `ERR` is added if it ends the
+/// script).
 pub(crate) fn lua_err(msg: impl std::fmt::Display) -> mlua::Error {
-    mlua::Error::RuntimeError(format!("ERR {}", msg))
+    mlua::Error::RuntimeError(msg.to_string())
 }
 
 /// `luaL_error`'s position prefix (`user_script:1: `) for an error raised by a library
@@ -28,24 +29,23 @@ pub(crate) fn lua_err(msg: impl std::fmt::Display) -> mlua::Error {
 pub(crate) fn at<T>(lua: &Lua, r: mlua::Result<T>) -> mlua::Result<T> {
     r.map_err(|e| match e {
         mlua::Error::RuntimeError(m) => {
-            let body = m.strip_prefix("ERR ").unwrap_or(&m).to_string();
-            mlua::Error::RuntimeError(format!("ERR {}{}", position(lua), body))
+            mlua::Error::RuntimeError(format!("{}{}", position(lua), m))
         }
         other => other,
     })
 }
 
+/// `luaL_where(L, 1)`: the position of the function that called the library function,
+/// when that is Lua code (nothing when it is a C function such as `pcall`).
 fn position(lua: &Lua) -> String {
-    for level in 1..8 {
-        let Some(d) = lua.inspect_stack(level) else {
-            break;
-        };
-        let src = d.source();
-        if src.what == "C" {
-            continue;
-        }
-        let short = src.short_src.as_deref().unwrap_or("?").to_string();
-        return format!("{}:{}: ", short, d.curr_line());
+    let Some(d) = lua.inspect_stack(1) else {
+        return String::new();
+    };
+    let src = d.source();
+    let line = d.curr_line();
+    if src.what == "C" || line <= 0 {
+        return String::new();
     }
-    String::new()
+    let short = src.short_src.as_deref().unwrap_or("?").to_string();
+    format!("{}:{}: ", short, line)
 }

@@ -4,10 +4,7 @@
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::scripting::engine::{error_reply_table, plain_error_table, set_script_resp};
-
-fn raise(text: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(text.to_string())
-}
+use crate::scripting::raise;
 
 /// The single string argument of `error_reply`/`status_reply`, if that is what was given.
 fn single_string(args: &MultiValue) -> Option<Vec<u8>> {
