@@ -346,7 +346,14 @@ fn srand48(seed: i32) {
 }
 
 /// `math.random` as Redis replaces it (deterministic rand48).
-fn math_random(_lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
+fn math_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
+    // luaL_argerror names the function from the calling instruction: unknown ('?') when
+    // called by a C function such as pcall.
+    let called_from_c = lua.inspect_stack(1).is_some_and(|d| d.source().what == "C");
+    let fname = if called_from_c { "?" } else { "random" };
+    let bad_arg = |n: usize, why: &str| {
+        mlua::Error::RuntimeError(format!("bad argument #{} to '{}' ({})", n, fname, why))
+    };
     let r = (lrand48() % i32::MAX) as f64 / i32::MAX as f64;
     let int_arg = |v: Option<&Value>, n: usize| -> mlua::Result<i64> {
         match v {
@@ -382,10 +389,6 @@ fn math_random(_lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
             "wrong number of arguments".into(),
         )),
     }
-}
-
-fn bad_arg(n: usize, why: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(format!("bad argument #{} to 'random' ({})", n, why))
 }
 
 impl Vm {
