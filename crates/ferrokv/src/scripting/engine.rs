@@ -580,11 +580,9 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
             vm.xpcall
                 .call::<MultiValue>((f.clone(), vm.handler.clone()))
         });
+        // call/pcall stay set: once the scope has ended they are invalid handles (calling
+        // one raises an error), and the next run replaces them, KEYS and ARGV.
         server.scripts.end();
-        let _ = vm.redis.raw_set("call", Value::Nil);
-        let _ = vm.redis.raw_set("pcall", Value::Nil);
-        let _ = vm.globals.raw_set("KEYS", Value::Nil);
-        let _ = vm.globals.raw_set("ARGV", Value::Nil);
         let values = outcome.map_err(|e| error_text(&e))?;
         let mut it = values.into_iter();
         let ok = matches!(it.next(), Some(Value::Boolean(true)));
