@@ -318,3 +318,35 @@ fn script_effects_are_logged_and_survive_kill9() {
     assert_eq!(c.cmd(&["GET", "n"]), Reply::Bulk(b"5".to_vec()));
     assert_eq!(c.cmd(&["GET", "single"]), Reply::Bulk(b"1".to_vec()));
 }
+
+/// With one worker thread every connection shares the script caller's thread: scripts run
+/// on the script thread, so those connections still get -BUSY and can SCRIPT KILL.
+#[test]
+fn connections_on_the_callers_thread_get_busy_too() {
+    let server = start_ferrokv(1);
+    let port = server.port;
+    let mut other = server.connect();
+    other.cmd(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
+    let mut runner = Conn::connect(port).expect("connect");
+    runner
+        .send(&["EVAL", "while true do end", "0"])
+        .expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match other.cmd(&["PING"]) {
+            Reply::Error(e) if e.starts_with("BUSY ") => break,
+            Reply::Simple(_) => {}
+            r => panic!("unexpected {:?}", r),
+        }
+        assert!(Instant::now() < deadline, "never got -BUSY");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), Reply::Simple("OK".into()));
+    let killed = error_text(&runner.read_reply());
+    assert!(
+        killed.starts_with("ERR Script killed by user with SCRIPT KILL..."),
+        "{}",
+        killed
+    );
+    assert_eq!(other.cmd(&["PING"]), Reply::Simple("PONG".into()));
+}

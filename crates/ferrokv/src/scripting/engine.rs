@@ -599,6 +599,12 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     ctx.client.in_script = saved_in_script;
     match result {
         Ok(Ok(())) => {
+            // A script that returns an error table answers with an error: it counts in
+            // INFO errorstats like any other error reply.
+            if let Some(text) = reply.buf.strip_prefix(b"-") {
+                let text = String::from_utf8_lossy(text);
+                server.record_error(text.trim_end_matches("\r\n"));
+            }
             ctx.out.raw(&reply.buf);
             Ok(())
         }

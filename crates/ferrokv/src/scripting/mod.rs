@@ -43,6 +43,24 @@ pub struct Scripts {
     pub wrote: AtomicBool,
     /// Memory of each thread's Lua VM, by thread (INFO used_memory_lua).
     vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
+    /// The script thread's job queue (started on first use).
+    thread: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+}
+
+/// Work for the script thread.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Whether a request runs on the script thread (see [`Scripts::submit`]): the commands
+/// that run or compile scripts. SCRIPT KILL never does: it must answer while a script runs.
+pub fn runs_on_script_thread(argv: &[&[u8]]) -> bool {
+    let Some(name) = argv.first() else {
+        return false;
+    };
+    ["eval", "evalsha", "eval_ro", "evalsha_ro"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        || (name.eq_ignore_ascii_case(b"script")
+            && argv.get(1).is_some_and(|s| s.eq_ignore_ascii_case(b"load")))
 }
 
 /// An error raised the way Redis's C code raises its error tables (`{err="CODE msg"}`): the
@@ -78,6 +96,38 @@ pub fn sha1_hex(body: &[u8]) -> String {
 }
 
 impl Scripts {
+    /// Run `job` on the script thread. Scripts run there, not on the worker thread of
+    /// their connection, so that thread goes on serving its other connections while a
+    /// script runs (they get -BUSY past the threshold, as with Redis), and the server has
+    /// one Lua VM for scripts, as Redis does. Gives the job back if the thread cannot be
+    /// started or has gone.
+    pub fn submit(&self, job: Job) -> Result<(), Job> {
+        let mut slot = self.thread.lock();
+        if slot.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let started = std::thread::Builder::new()
+                .name("lua-scripts".into())
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        // A panic is a bug; it must not take the thread (and every later
+                        // script) with it. The job's caller sees its reply channel close.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if started.is_err() {
+                return Err(job);
+            }
+            *slot = Some(tx);
+        }
+        match slot.as_ref() {
+            Some(tx) => tx.send(job).map_err(|e| {
+                *slot = None;
+                e.0
+            }),
+            None => Err(job),
+        }
+    }
+
     /// Take the script mutex, polling `abort` while another script runs (a client that
     /// must get -BUSY instead of waiting). None when aborted.
     pub fn acquire(&self, abort: &dyn Fn() -> bool) -> Option<ReentrantMutexGuard<'_, ()>> {

@@ -112,7 +112,17 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         if skipping {
                             client.reply_mode = ReplyMode::SkipThis;
                         }
-                        match execute(&server, &mut client, &mut out, &argv) {
+                        let outcome = if client.multi.is_none()
+                            && crate::scripting::runs_on_script_thread(&argv)
+                            && !server
+                                .scripts
+                                .busy_for(client.handle.id, server.config.busy_threshold_ms())
+                        {
+                            execute_on_script_thread(&server, &mut client, &mut out, &argv).await
+                        } else {
+                            execute(&server, &mut client, &mut out, &argv)
+                        };
+                        match outcome {
                             Outcome::Done => {}
                             Outcome::Paused => {
                                 // CLIENT PAUSE: stop here and retry this request later.
@@ -199,6 +209,48 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
 }
 
 /// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
+/// Execute a script command on the script thread (`Scripts::submit`) and wait for it
+/// without blocking this worker thread: the client's state travels with the job and comes
+/// back with the reply.
+async fn execute_on_script_thread(
+    server: &Arc<Server>,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    argv: &[&[u8]],
+) -> Outcome {
+    let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    let placeholder = Client::new(client.handle.clone(), client.authenticated);
+    let moved = std::mem::replace(client, placeholder);
+    let resp3 = out.resp3;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let srv = server.clone();
+    let job: crate::scripting::Job = Box::new(move || {
+        let mut c = moved;
+        let mut o = ReplyWriter {
+            buf: Vec::new(),
+            resp3,
+        };
+        let refs: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+        let outcome = execute(&srv, &mut c, &mut o, &refs);
+        let _ = tx.send((c, o, outcome));
+    });
+    if let Err(job) = server.scripts.submit(job) {
+        // No script thread: run here (the job sends its result first).
+        job();
+    }
+    match rx.await {
+        Ok((c, o, outcome)) => {
+            *client = c;
+            out.buf.extend_from_slice(&o.buf);
+            outcome
+        }
+        Err(_) => {
+            out.error("ERR internal error: the script thread failed");
+            Outcome::Done
+        }
+    }
+}
+
 fn is_http_attack(cmd: &[u8]) -> bool {
     cmd.eq_ignore_ascii_case(b"post") || cmd.eq_ignore_ascii_case(b"host:")
 }
