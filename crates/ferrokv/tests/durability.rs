@@ -795,3 +795,56 @@ fn appendonly_turned_on_at_runtime() {
     assert_eq!(digest(&mut c), before);
     assert_eq!(int(c.cmd(&["LLEN", "after"])), 101);
 }
+
+/// DEBUG LOADAOF empties the dataset and loads the log back (values, types and absolute
+/// TTLs), without logging the replayed commands a second time; DEBUG RELOAD does the same
+/// through dump.rdb. Both keep the dataset digest, and a restart after them still finds it.
+#[test]
+fn debug_loadaof_and_reload_keep_the_dataset() {
+    let data = TempDir::new("loadaof");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "s", "v"]).expect_text();
+    c.cmd(&["SET", "t", "v", "EX", "1000"]).expect_text();
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    c.cmd(&["HSET", "h", "f", "1"]);
+    c.cmd(&["ZADD", "z", "1.5", "m"]);
+    c.cmd(&["SET", "gone", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    // Lazy expiry logs the DEL now, so the log holds the whole story before LOADAOF.
+    assert_eq!(int(c.cmd(&["EXISTS", "gone"])), 0);
+    let before = digest(&mut c);
+    let log_size = || -> u64 {
+        std::fs::read_dir(data.path().join("appendonlydir"))
+            .expect("appendonlydir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".incr."))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let size_before = log_size();
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).expect_text(), "OK");
+    assert_eq!(
+        log_size(),
+        size_before,
+        "replayed commands are not logged again"
+    );
+    assert_eq!(digest(&mut c), before, "same dataset after DEBUG LOADAOF");
+    let ttl = int(c.cmd(&["TTL", "t"]));
+    assert!((990..=1000).contains(&ttl), "TTL after LOADAOF: {ttl}");
+    assert_eq!(int(c.cmd(&["EXISTS", "gone"])), 0);
+    assert_eq!(int(c.cmd(&["DBSIZE"])), 5);
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]).expect_text(), "OK");
+    assert_eq!(digest(&mut c), before, "same dataset after DEBUG RELOAD");
+    c.cmd(&["SET", "after", "1"]).expect_text();
+    let with_after = digest(&mut c);
+    shutdown(server, c);
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(
+        digest(&mut c),
+        with_after,
+        "restart after LOADAOF and RELOAD"
+    );
+}

@@ -323,9 +323,10 @@ pub fn run(
         // can see the keys.
         super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
     }
-    if !locks.propagate.is_empty() && server.aof.enabled() {
+    if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
-        // order they took effect.
+        // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
+        // LOADAOF, are not logged again.)
         server.aof.append(&locks.propagate, cmd.name == "exec");
     }
     drop(locks);

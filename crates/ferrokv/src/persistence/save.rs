@@ -53,7 +53,8 @@ fn save_options(server: &Server) -> SaveOptions {
     }
 }
 
-fn dump_path(server: &Server) -> PathBuf {
+/// The RDB file (`dbfilename`, in `dir`: the process runs in `dir`).
+pub fn dump_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get("dbfilename"))
 }
 
@@ -139,11 +140,19 @@ pub fn save_sync(server: &Server) -> Result<(), String> {
     if snapshot::in_progress() {
         return Err("ERR Background save already in progress".into());
     }
+    let mut locks = LockSet::new(&server.dbs);
+    locks.lock_all();
+    save_locked(server, &mut locks)
+}
+
+/// SAVE's work for a caller that already holds every shard (DEBUG RELOAD).
+pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), String> {
+    if snapshot::in_progress() {
+        return Err("ERR Background save already in progress".into());
+    }
     let target = dump_path(server);
     let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
     let result = (|| -> std::io::Result<u64> {
-        let mut locks = LockSet::new(&server.dbs);
-        locks.lock_all();
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let file = File::create(&temp)?;
         let mut sink = RdbSink::new(file, &save_options(server))?;
@@ -325,6 +334,16 @@ impl From<super::rdb::RdbError> for LoadError {
 /// Load an RDB file into the (empty) dataset at start-up: keys whose deadline passed are
 /// skipped (as a Redis master does), databases beyond `databases` are an error.
 pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
+    load_rdb_into(server, path, None)
+}
+
+/// [`load_rdb`] into shards the caller already holds (`locks`: every shard, DEBUG RELOAD),
+/// or, with `None`, locking each key's shard in turn. A key already present is replaced.
+pub fn load_rdb_into(
+    server: &Server,
+    path: &Path,
+    mut locks: Option<&mut LockSet<'_>>,
+) -> Result<(u64, u64), String> {
     let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
     let limits = Limits::from_config(&server.config);
     let now = crate::util::now_ms();
@@ -341,10 +360,20 @@ pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
             expired += 1;
             return Ok(());
         }
-        let Some(m) = db.shards.get(shard_of(&k.key)) else {
-            return Ok(());
+        let mut guard;
+        let shard: &mut Shard = match locks.as_deref_mut() {
+            Some(held) => match held.shard(k.db, shard_of(&k.key)) {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+            None => match db.shards.get(shard_of(&k.key)) {
+                Some(m) => {
+                    guard = m.lock();
+                    &mut guard
+                }
+                None => return Ok(()),
+            },
         };
-        let mut shard = m.lock();
         shard.insert(
             &k.key,
             Entry {

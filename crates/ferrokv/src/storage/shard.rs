@@ -112,6 +112,16 @@ impl Shard {
         }
     }
 
+    /// Remove every key (FLUSHDB, FLUSHALL, DEBUG RELOAD), marking the clients that watch
+    /// one of them; returns the old table so the caller decides where to free it.
+    pub fn take_all(&mut self) -> KeyTable {
+        if !self.watched.is_empty() {
+            self.touch_all_watched(true);
+        }
+        self.volatile = 0;
+        std::mem::take(&mut self.map)
+    }
+
     /// Mark every client watching any key of this shard (FLUSHDB, SWAPDB).
     pub fn touch_all_watched(&mut self, only_existing: bool) {
         for (key, watchers) in self.watched.iter() {

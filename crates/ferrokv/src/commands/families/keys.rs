@@ -270,15 +270,6 @@ fn flush_mode(args: &[&[u8]]) -> Result<bool, CmdError> {
     }
 }
 
-/// Empty one shard: marks the watchers of its existing keys, returns the old table.
-fn empty_shard(shard: &mut Shard) -> KeyTable {
-    if !shard.watched.is_empty() {
-        shard.touch_all_watched(true);
-    }
-    shard.volatile = 0;
-    std::mem::take(&mut shard.map)
-}
-
 /// Free emptied tables: in a background thread for ASYNC (and for big flushes, so the
 /// locks are not held while freeing), inline otherwise.
 fn free_tables(tables: Vec<KeyTable>, removed: usize, lazy: bool) {
@@ -300,7 +291,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             continue;
         }
         removed += shard.map.len();
-        tables.push(empty_shard(shard));
+        tables.push(shard.take_all());
     }
     ctx.server.stats.dirty(removed as u64);
     ctx.locks.note_change();
@@ -322,7 +313,7 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 continue;
             }
             removed += shard.map.len();
-            tables.push(empty_shard(shard));
+            tables.push(shard.take_all());
         }
     }
     // Redis counts the removed keys plus one for the flush itself.
