@@ -165,9 +165,10 @@ fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
 
 /// Remove every key of every database through the locks the command holds.
 fn empty_dataset(ctx: &mut Ctx) {
+    let now = ctx.now;
     for db in 0..ctx.locks.db_count() {
         for shard in ctx.locks.db_shards(db) {
-            drop(shard.take_all());
+            drop(shard.take_all(now));
         }
     }
 }
@@ -189,9 +190,10 @@ fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
     {
         let mut locks = crate::storage::LockSet::new(&server.dbs);
         locks.lock_all();
+        let now = ctx.now;
         for db in 0..locks.db_count() {
             for shard in locks.db_shards(db) {
-                drop(shard.take_all());
+                drop(shard.take_all(now));
             }
         }
     }
