@@ -521,6 +521,7 @@ pub struct Config {
     zset_max_value: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
+    latency_tracking: AtomicBool,
 }
 
 impl Config {
@@ -552,6 +553,7 @@ impl Config {
             zset_max_value: AtomicI64::new(64),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
+            latency_tracking: AtomicBool::new(true),
         };
         cfg.refresh_cache();
         cfg
@@ -854,6 +856,8 @@ impl Config {
             .store(self.int("slowlog-max-len"), Relaxed);
         self.latency_threshold
             .store(self.int("latency-monitor-threshold"), Relaxed);
+        self.latency_tracking
+            .store(self.get("latency-tracking") == "yes", Relaxed);
         self.proto_max_bulk_len
             .store(self.int("proto-max-bulk-len"), Relaxed);
         self.query_buffer_limit
@@ -887,6 +891,17 @@ impl Config {
     /// `slowlog-max-len`.
     pub fn slowlog_max_len(&self) -> usize {
         self.slowlog_max_len.load(Relaxed) as usize
+    }
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub fn latency_tracking(&self) -> bool {
+        self.latency_tracking.load(Relaxed)
+    }
+    /// `latency-tracking-info-percentiles`, as numbers.
+    pub fn latency_tracking_percentiles(&self) -> Vec<f64> {
+        self.get("latency-tracking-info-percentiles")
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
     /// `latency-monitor-threshold` in milliseconds (0 disables).
     pub fn latency_threshold_ms(&self) -> i64 {

@@ -402,8 +402,9 @@ pub fn finish(
     start_ns: u64,
     failed: bool,
 ) {
-    let micros = crate::util::mono_ns().saturating_sub(start_ns) / 1000;
-    server.record_call(id, micros, failed);
+    let ns = crate::util::mono_ns().saturating_sub(start_ns);
+    let micros = ns / 1000;
+    server.record_call(id, ns, failed);
     client.last_cmd = id;
     if !cmd.has(super::flags::SKIP_SLOWLOG) {
         server.maybe_slowlog(client, args, micros);

@@ -150,14 +150,18 @@ impl Server {
         std::process::exit(0)
     }
 
-    /// Count a call of command `id`.
-    pub fn record_call(&self, id: usize, micros: u64, failed: bool) {
+    /// Count a call of command `id` that took `ns` nanoseconds.
+    pub fn record_call(&self, id: usize, ns: u64, failed: bool) {
+        let micros = ns / 1000;
         self.stats
             .total_commands_processed
             .fetch_add(1, Ordering::Relaxed);
         if let Some(s) = self.command_stats.get(id) {
             s.calls.fetch_add(1, Ordering::Relaxed);
             s.usec.fetch_add(micros, Ordering::Relaxed);
+            if self.config.latency_tracking() {
+                s.latency.record(ns);
+            }
             if failed {
                 s.failed_calls.fetch_add(1, Ordering::Relaxed);
             }
