@@ -87,8 +87,9 @@ const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
-    p("port", Kind::Int { min: 0, max: 65535 }, "6379", false),
-    p("bind", Kind::Str, "127.0.0.1", false),
+    // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
+    p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
+    p("bind", Kind::Str, "127.0.0.1", true),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("databases", INT1, "16", false),

@@ -464,7 +464,9 @@ fn latency_histogram_and_latencystats() {
     c.cmd(&["SET", "a", "b"]).expect_text();
     c.cmd(&["SET", "c", "d"]).expect_text();
     c.cmd(&["CLIENT", "ID"]);
-    let histo = |c: &mut Conn, args: &[&str]| -> Vec<(String, i64, Vec<(i64, i64)>)> {
+    /// (command, calls, [(bucket µs, cumulative calls)]).
+    type Histogram = (String, i64, Vec<(i64, i64)>);
+    let histo = |c: &mut Conn, args: &[&str]| -> Vec<Histogram> {
         let mut full = vec!["LATENCY", "HISTOGRAM"];
         full.extend_from_slice(args);
         let Reply::Map(entries) = c.cmd(&full) else {
@@ -520,4 +522,54 @@ fn latency_histogram_and_latencystats() {
         histo(&mut c, &["set"]).is_empty(),
         "RESETSTAT clears the histograms"
     );
+}
+
+/// CONFIG SET port moves the listener (new connections on the new port, existing ones
+/// unaffected); a port in use fails the whole CONFIG SET with Redis's text and nothing
+/// changes; setting the current port again is a no-op.
+#[test]
+fn config_set_port_rebinds_and_rolls_back() {
+    let server = start(&[]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "k", "v"]).expect_text();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a busy port");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    let old_maxmemory = c.cmd(&["CONFIG", "GET", "maxmemory"]).expect_array()[1].expect_text();
+    let refused = c.cmd(&["CONFIG", "SET", "maxmemory", "12345", "port", &busy_port]);
+    assert_eq!(
+        refused,
+        Reply::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on \
+             this port. Check server logs."
+                .into()
+        )
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]).expect_array()[1].expect_text(),
+        old_maxmemory,
+        "rolled back"
+    );
+    let same = server.port.to_string();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &same]).expect_text(), "OK");
+    drop(busy);
+    let new_port = common::free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()])
+            .expect_text(),
+        "OK"
+    );
+    assert_eq!(
+        c.cmd(&["GET", "k"]).expect_text(),
+        "v",
+        "old connection still served"
+    );
+    let mut moved = Conn::connect(new_port).expect("connect on the new port");
+    assert_eq!(moved.cmd(&["GET", "k"]).expect_text(), "v");
+    let info = moved.cmd(&["INFO", "server"]).expect_text();
+    assert!(info.contains(&format!("tcp_port:{new_port}")), "{info}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Conn::connect(server.port).is_ok() {
+        assert!(Instant::now() < deadline, "the old port still accepts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -78,6 +78,10 @@ pub struct Server {
     shutting_down: AtomicBool,
     /// TCP port actually bound.
     pub port: AtomicU64,
+    /// The listening sockets; workers accept on clones of them (see `listener::worker`).
+    pub listeners: Mutex<Vec<std::net::TcpListener>>,
+    /// Bumped when `listeners` is replaced (CONFIG SET port / bind): workers re-subscribe.
+    pub listeners_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// 40 random hex characters.
@@ -125,7 +129,18 @@ impl Server {
             loading: AtomicBool::new(false),
             self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
+            listeners_changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Listen on `listeners` from now on (CONFIG SET port / bind): the workers stop
+    /// accepting on the old sockets, which close, and accept on these.
+    pub fn replace_listeners(&self, listeners: Vec<std::net::TcpListener>, port: u16) {
+        *self.listeners.lock() = listeners;
+        self.port.store(u64::from(port), Ordering::Relaxed);
+        self.listeners_changed
+            .send_modify(|generation| *generation += 1);
     }
 
     /// True once shutdown has begun.

@@ -750,6 +750,63 @@ fn apply_persistence_config(server: &Server) {
     }
 }
 
+/// When CONFIG SET changes `port` or `bind`: the sockets for the new values, bound before
+/// anything changes, so a port in use fails the whole CONFIG SET with Redis's texts and
+/// nothing is applied (the new sockets are dropped if another parameter is refused).
+/// Port 0 listens on nothing, as in Redis.
+fn rebind_for(
+    server: &Server,
+    pairs: &[(&str, &str)],
+) -> Result<Option<(Vec<std::net::TcpListener>, u16)>, CmdError> {
+    let value_of = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| crate::config::Config::canonical_name(n) == Some(name))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+    };
+    let (port_arg, bind_arg) = (value_of("port"), value_of("bind"));
+    if port_arg.is_none() && bind_arg.is_none() {
+        return Ok(None);
+    }
+    let port = match &port_arg {
+        Some((_, v)) => match v.parse::<u16>() {
+            Ok(p) => p,
+            // set_many reports the invalid value with its own text.
+            Err(_) => return Ok(None),
+        },
+        None => server.config.port(),
+    };
+    let bind = bind_arg
+        .as_ref()
+        .map_or_else(|| server.config.get("bind"), |(_, v)| v.clone());
+    if port == server.config.port() && bind == server.config.get("bind") {
+        return Ok(None);
+    }
+    if port == 0 {
+        return Ok(Some((Vec::new(), 0)));
+    }
+    let backlog = server.config.get("tcp-backlog").parse().unwrap_or(511);
+    match crate::server::bind_listener(&bind, port, backlog) {
+        Ok(listeners) => Ok(Some((listeners, port))),
+        Err(e) => {
+            tracing::warn!("CONFIG SET: {}", e);
+            let (name, why) = match (&port_arg, &bind_arg) {
+                (Some((n, _)), _) => (
+                    n.clone(),
+                    "Unable to listen on this port. Check server logs.",
+                ),
+                (None, Some((n, _))) => (n.clone(), "Failed to bind to specified addresses."),
+                (None, None) => return Ok(None),
+            };
+            Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
+                name, why
+            )))
+        }
+    }
+}
+
 fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !(args.len() - 2).is_multiple_of(2) {
         return Err(CmdError::Syntax);
@@ -769,8 +826,12 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .parse::<std::net::SocketAddr>()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(true);
+    let new_listeners = rebind_for(ctx.server, &pairs)?;
     match ctx.server.config.set_many(&pairs, local) {
         Ok(()) => {
+            if let Some((listeners, port)) = new_listeners {
+                ctx.server.replace_listeners(listeners, port);
+            }
             apply_persistence_config(ctx.server);
             ctx.out.ok();
             Ok(())
