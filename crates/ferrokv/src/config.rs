@@ -436,7 +436,7 @@ const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 /// [`merge_obuf_limits`].
 fn validate_obuf_limits(v: &str) -> Result<String, String> {
     let words: Vec<&str> = v.split_whitespace().collect();
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut out = Vec::new();
