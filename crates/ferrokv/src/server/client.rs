@@ -163,6 +163,10 @@ pub struct Client {
     pub blocked: Option<(Arc<crate::server::blocking::Waiter>, u64)>,
     /// Pub/Sub subscriptions (the registry in `server::pubsub` has the reverse map).
     pub subs: Subscriptions,
+    /// Pub/Sub frames (confirmations, own messages) written while CLIENT REPLY is OFF or
+    /// SKIP: Redis sends them anyway; the connection appends them after dropping the
+    /// command's reply.
+    pub pushed: Vec<u8>,
 }
 
 /// A client's Pub/Sub subscriptions. Channels are sets (Redis keeps a dict: UNSUBSCRIBE
@@ -235,7 +239,14 @@ impl Client {
             loading: false,
             blocked: None,
             subs: Subscriptions::default(),
+            pushed: Vec::new(),
         }
+    }
+
+    /// Whether this command's reply is being dropped (CLIENT REPLY OFF / SKIP): Pub/Sub
+    /// frames then go to `pushed`.
+    pub fn replies_dropped(&self) -> bool {
+        matches!(self.reply_mode, ReplyMode::Off | ReplyMode::SkipThis)
     }
 
     /// CLIENT LIST flag letters.

@@ -140,6 +140,9 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                             }
                             _ => {}
                         }
+                        if !client.pushed.is_empty() {
+                            out.buf.append(&mut client.pushed);
+                        }
                     }
                     start += consumed;
                     if client.close_after_reply || client.shutdown_requested {

@@ -9,6 +9,7 @@ use crate::commands::dispatch::LockIds;
 use crate::commands::shared::help::help_reply;
 use crate::commands::{flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::server::pubsub::{Kind, Limits};
+use resp::ReplyWriter;
 
 const SUB_FLAGS: u32 = flags::PUBSUB | flags::NOSCRIPT | flags::LOADING | flags::STALE;
 const PUB_FLAGS: u32 = flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST;
@@ -46,13 +47,30 @@ pub static COMMANDS: &[Command] = &[
 /// One subscribe/unsubscribe confirmation: `[kind, channel or nil, count]`, a push frame
 /// in RESP3.
 fn confirm(ctx: &mut Ctx, what: &str, name: Option<&[u8]>, count: usize) {
-    ctx.out.push(3);
-    ctx.out.bulk(what.as_bytes());
-    match name {
-        Some(n) => ctx.out.bulk(n),
-        None => ctx.out.null(),
+    with_push_writer(ctx, |out| {
+        out.push(3);
+        out.bulk(what.as_bytes());
+        match name {
+            Some(n) => out.bulk(n),
+            None => out.null(),
+        }
+        out.int(count as i64);
+    });
+}
+
+/// Write Pub/Sub frames where they survive CLIENT REPLY OFF/SKIP, as in Redis: the
+/// reply buffer normally, `Client::pushed` while this command's reply is dropped.
+fn with_push_writer(ctx: &mut Ctx, write: impl FnOnce(&mut ReplyWriter)) {
+    if !ctx.client.replies_dropped() {
+        write(ctx.out);
+        return;
     }
-    ctx.out.int(count as i64);
+    let mut out = ReplyWriter {
+        buf: std::mem::take(&mut ctx.client.pushed),
+        resp3: ctx.out.resp3,
+    };
+    write(&mut out);
+    ctx.client.pushed = out.buf;
 }
 
 /// The count a confirmation carries: shard subscriptions for the S commands, channels
@@ -117,9 +135,10 @@ fn do_subscribe(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, what: &str) -> CmdRes
 /// Messages published before the unsubscription was registered are still in the pending
 /// buffer: they go out before its confirmation, as they would in Redis.
 fn drain_pending(ctx: &mut Ctx) {
-    let mut p = ctx.client.handle.pending.lock();
+    let handle = ctx.client.handle.clone();
+    let mut p = handle.pending.lock();
     if !p.is_empty() {
-        ctx.out.buf.extend_from_slice(&p);
+        with_push_writer(ctx, |out| out.buf.extend_from_slice(&p));
         p.clear();
     }
 }
@@ -197,10 +216,13 @@ fn do_publish(ctx: &mut Ctx, args: &[&[u8]], shard: bool) -> CmdResult {
         soft,
         soft_seconds,
     };
-    let n = ctx
-        .server
-        .pubsub
-        .publish(shard, (channel, message), id, ctx.out, limits);
+    let server = ctx.server;
+    let mut n = 0;
+    with_push_writer(ctx, |out| {
+        n = server
+            .pubsub
+            .publish(shard, (channel, message), id, out, limits);
+    });
     ctx.out.int(n);
     Ok(())
 }
