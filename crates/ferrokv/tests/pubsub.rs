@@ -234,6 +234,30 @@ fn subscribe_and_publish_inside_exec_match_redis() {
     on_both("exec", inside_exec);
 }
 
+/// With CLIENT REPLY OFF, confirmations and messages still arrive (Redis 7.0 pushes them
+/// past the reply mode), while ordinary replies are dropped.
+fn reply_off(port: u16) -> Vec<Vec<u8>> {
+    let (mut a, mut b) = (conn(port), conn(port));
+    hello3(&mut a);
+    a.send(&["CLIENT", "REPLY", "OFF"]).expect("send");
+    let mut t = req_n(&mut a, &["SUBSCRIBE", "channel"], 1);
+    t.extend(req_n(&mut a, &["PSUBSCRIBE", "ch*"], 1));
+    t.push(req(&mut b, &["PUBLISH", "channel", "hello"]));
+    t.push(frame(&mut a));
+    t.push(frame(&mut a));
+    a.send(&["GET", "k"]).expect("send");
+    t.extend(req_n(&mut a, &["PUBLISH", "channel", "self"], 2));
+    t.extend(req_n(&mut a, &["UNSUBSCRIBE", "channel"], 1));
+    t.push(req(&mut a, &["CLIENT", "REPLY", "ON"]));
+    t.push(req(&mut a, &["PUNSUBSCRIBE"]));
+    t
+}
+
+#[test]
+fn client_reply_off_still_pushes_match_redis() {
+    on_both("reply off", reply_off);
+}
+
 /// RESET and disconnecting drop every subscription.
 fn reset_and_disconnect(port: u16) -> Vec<Vec<u8>> {
     let (mut a, mut b) = (conn(port), conn(port));
