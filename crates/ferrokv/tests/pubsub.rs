@@ -258,6 +258,32 @@ fn client_reply_off_still_pushes_match_redis() {
     on_both("reply off", reply_off);
 }
 
+/// Poll INFO until `n` clients are blocked.
+fn wait_blocked(port: u16, n: usize) {
+    let mut c = conn(port);
+    let want = format!("blocked_clients:{}\r\n", n);
+    wait_until(|| String::from_utf8_lossy(&req(&mut c, &["INFO", "clients"])).contains(&want));
+}
+
+/// A RESP3 subscriber may block (BLPOP): messages reach it while it waits.
+fn blocked_subscriber(port: u16) -> Vec<Vec<u8>> {
+    let (mut a, mut b) = (conn(port), conn(port));
+    hello3(&mut a);
+    let mut t = req_n(&mut a, &["SUBSCRIBE", "c"], 1);
+    a.send(&["BLPOP", "q", "0"]).expect("send");
+    wait_blocked(port, 1);
+    t.push(req(&mut b, &["PUBLISH", "c", "while blocked"]));
+    t.push(frame(&mut a));
+    t.push(req(&mut b, &["RPUSH", "q", "x"]));
+    t.push(frame(&mut a));
+    t
+}
+
+#[test]
+fn blocked_resp3_subscriber_gets_messages_match_redis() {
+    on_both("blocked", blocked_subscriber);
+}
+
 /// RESET and disconnecting drop every subscription.
 fn reset_and_disconnect(port: u16) -> Vec<Vec<u8>> {
     let (mut a, mut b) = (conn(port), conn(port));

@@ -370,9 +370,12 @@ async fn wait_blocked<'h>(
             tokio::select! {
                 _ = &mut *wake => {
                     wake.set(handle.wake.notified());
-                    // Pub/Sub messages (RESP3 clients may block while subscribed).
+                    // Pub/Sub messages (RESP3 clients may block while subscribed). A
+                    // wake-up consumed while writing is harmless: the wait state is
+                    // checked again at the top of the loop.
                     take_pending(handle, out);
-                    if !out.buf.is_empty() && !flush(stream, out, server).await {
+                    let mut woken = false;
+                    if !flush_watching(stream, out, server, handle, wake, &mut woken).await {
                         end_wait(server, &waiter, WaitState::Unblocked { error: false });
                         return false;
                     }
