@@ -325,3 +325,113 @@ fn over_limits(h: &ClientHandle, used: u64, l: Limits) -> bool {
     }
     now.saturating_sub(since) > l.soft_seconds * 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::server::Server;
+
+    const NO_LIMITS: Limits = Limits {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
+    };
+
+    fn pending(h: &ClientHandle) -> Vec<u8> {
+        std::mem::take(&mut *h.pending.lock())
+    }
+
+    #[test]
+    fn publish_reaches_channels_and_patterns_in_each_protocol() {
+        let server = Server::new(Config::defaults());
+        let a = server.new_client_handle(String::new(), String::new(), 0);
+        let b = server.new_client_handle(String::new(), String::new(), 0);
+        b.resp3.store(true, Ordering::Relaxed);
+        let ps = &server.pubsub;
+        assert!(ps.subscribe(Kind::Channel, b"ch", &a));
+        assert!(!ps.subscribe(Kind::Channel, b"ch", &a));
+        assert!(ps.subscribe(Kind::Pattern, b"c*", &b));
+        assert!(ps.subscribe(Kind::Shard, b"ch", &b));
+        let mut own = resp::ReplyWriter::new();
+        assert_eq!(
+            ps.publish(false, (b"ch", b"hi"), 99, &mut own, NO_LIMITS),
+            2
+        );
+        assert!(own.buf.is_empty());
+        assert_eq!(
+            pending(&a),
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            pending(&b),
+            b">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        );
+        // Shard channels are their own namespace; the publisher's own copy goes to its
+        // reply buffer.
+        assert_eq!(
+            ps.publish(true, (b"ch", b"s"), b.id, &mut own, NO_LIMITS),
+            1
+        );
+        assert_eq!(own.buf, b"*3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$1\r\ns\r\n");
+        assert!(pending(&b).is_empty());
+        assert_eq!(
+            (
+                ps.channel_count(),
+                ps.pattern_count(),
+                ps.shard_channel_count()
+            ),
+            (1, 1, 1)
+        );
+        assert!(ps.unsubscribe(Kind::Pattern, b"c*", b.id));
+        assert!(!ps.unsubscribe(Kind::Pattern, b"c*", b.id));
+        assert_eq!(ps.pattern_count(), 0);
+        assert_eq!(ps.numsub(false, b"ch"), 1);
+        assert_eq!(ps.channels(false, Some(b"x*")), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn a_subscriber_past_the_hard_limit_is_killed_and_freed() {
+        let server = Server::new(Config::defaults());
+        let slow = server.new_client_handle(String::new(), String::new(), 0);
+        server.pubsub.subscribe(Kind::Channel, b"ch", &slow);
+        let limits = Limits {
+            hard: 1000,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        let mut own = resp::ReplyWriter::new();
+        let payload = [b'x'; 100];
+        for _ in 0..20 {
+            server
+                .pubsub
+                .publish(false, (b"ch", &payload), 0, &mut own, limits);
+        }
+        assert!(slow.is_killed());
+        assert!(slow.pending.lock().capacity() == 0);
+    }
+
+    #[test]
+    fn the_soft_limit_needs_its_duration() {
+        let server = Server::new(Config::defaults());
+        let h = server.new_client_handle(String::new(), String::new(), 0);
+        let l = Limits {
+            hard: 0,
+            soft: 10,
+            soft_seconds: 60,
+        };
+        assert!(!over_limits(&h, 5, l));
+        assert!(
+            !over_limits(&h, 50, l),
+            "first time above: the clock starts"
+        );
+        assert!(!over_limits(&h, 50, l), "not for 60 s yet");
+        let zero = Limits {
+            soft_seconds: 0,
+            ..l
+        };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(over_limits(&h, 50, zero));
+        assert!(!over_limits(&h, 5, zero), "below again: reset");
+    }
+}
