@@ -2,7 +2,7 @@
 //! style file and `--name value` arguments at start-up; CONFIG GET/SET at run time.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::RwLock;
 
@@ -343,7 +343,7 @@ static PARAMS: &[Param] = &[
     ),
     p(
         "client-output-buffer-limit",
-        Kind::Str,
+        Kind::Special(validate_obuf_limits),
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
     ),
@@ -427,6 +427,64 @@ fn validate_keyspace_events(v: &str) -> Result<String, String> {
     }
     out.extend("KEm".chars().filter(|c| set.contains(c)));
     Ok(out)
+}
+
+/// The classes of `client-output-buffer-limit`, in the order Redis renders them.
+const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups, sizes
+/// normalised to bytes (`replica` is `slave`). Classes not given keep their values: see
+/// [`merge_obuf_limits`].
+fn validate_obuf_limits(v: &str) -> Result<String, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = Vec::new();
+    for group in words.chunks(4) {
+        let [class, hard, soft, secs] = group else {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        };
+        let class = match class.to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(hard).ok_or_else(bad)?;
+        let soft = parse_memory(soft).ok_or_else(bad)?;
+        let secs = crate::util::parse_canonical_i64(secs.as_bytes())
+            .filter(|n| *n >= 0)
+            .ok_or_else(bad)?;
+        out.push(format!("{} {} {} {}", class, hard, soft, secs));
+    }
+    Ok(out.join(" "))
+}
+
+/// Apply the classes in `new` to the `current` value (every class rendered, in order).
+fn merge_obuf_limits(current: &str, new: &str) -> String {
+    let mut classes: Vec<(String, String)> = OBUF_CLASSES
+        .iter()
+        .map(|c| (c.to_string(), String::from("0 0 0")))
+        .collect();
+    for text in [current, new] {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for group in words.chunks(4) {
+            if let [class, hard, soft, secs] = group {
+                if let Some(slot) = classes.iter_mut().find(|(c, _)| c == class) {
+                    slot.1 = format!("{} {} {}", hard, soft, secs);
+                }
+            }
+        }
+    }
+    classes
+        .iter()
+        .map(|(c, v)| format!("{} {}", c, v))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `latency-tracking-info-percentiles`: doubles within [0, 100].
@@ -523,6 +581,8 @@ pub struct Config {
     active_expire: AtomicBool,
     has_password: AtomicBool,
     latency_tracking: AtomicBool,
+    /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
+    obuf_pubsub: [AtomicU64; 3],
 }
 
 impl Config {
@@ -555,6 +615,7 @@ impl Config {
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
             latency_tracking: AtomicBool::new(true),
+            obuf_pubsub: Default::default(),
         };
         cfg.refresh_cache();
         cfg
@@ -633,7 +694,8 @@ impl Config {
         if !startup && !param.mutable {
             return Err("can't set immutable config".into());
         }
-        let v = Self::apply_side_effects(param, validate(param, value)?, startup)?;
+        let v = self.merged(param, validate(param, value)?);
+        let v = Self::apply_side_effects(param, v, startup)?;
         self.values.write().insert(param.name, v);
         self.refresh_cache();
         Ok(())
@@ -711,6 +773,7 @@ impl Config {
         for (param, (name, value)) in params.iter().zip(pairs) {
             let v = validate(param, value)
                 .map_err(|e| (name.to_string(), ConfigSetError::Invalid(e)))?;
+            let v = self.merged(param, v);
             values.push(v);
         }
         let mut table = self.values.write();
@@ -840,6 +903,26 @@ impl Config {
         self.values.read().get(name).cloned().unwrap_or_default()
     }
 
+    /// A validated value as it is stored: `client-output-buffer-limit` keeps the classes
+    /// the new value does not name, as Redis does.
+    fn merged(&self, param: &Param, v: String) -> String {
+        if param.name == "client-output-buffer-limit" {
+            merge_obuf_limits(&self.get(param.name), &v)
+        } else {
+            v
+        }
+    }
+
+    /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes, soft
+    /// seconds (0 = no limit).
+    pub fn pubsub_output_limits(&self) -> (u64, u64, u64) {
+        (
+            self.obuf_pubsub[0].load(Relaxed),
+            self.obuf_pubsub[1].load(Relaxed),
+            self.obuf_pubsub[2].load(Relaxed),
+        )
+    }
+
     fn int(&self, name: &str) -> i64 {
         self.get(name).parse().unwrap_or(0)
     }
@@ -879,6 +962,17 @@ impl Config {
             .store(self.int("zset-max-listpack-value"), Relaxed);
         self.has_password
             .store(!self.get("requirepass").is_empty(), Relaxed);
+        let limits = self.get("client-output-buffer-limit");
+        let words: Vec<&str> = limits.split_whitespace().collect();
+        for group in words.chunks(4) {
+            if let [class, rest @ ..] = group {
+                if *class == "pubsub" {
+                    for (slot, w) in self.obuf_pubsub.iter().zip(rest) {
+                        slot.store(w.parse().unwrap_or(0), Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// `hz`.
@@ -1008,7 +1102,7 @@ mod tests {
         assert_eq!(cfg.port(), 7000);
         assert_eq!(cfg.get("save"), "");
         assert!(matches!(
-            cfg.set("port", "1"),
+            cfg.set("databases", "1"),
             Err(ConfigSetError::Invalid(_))
         ));
         assert!(matches!(cfg.set("nope", "1"), Err(ConfigSetError::Unknown)));

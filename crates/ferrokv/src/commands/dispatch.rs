@@ -87,6 +87,23 @@ fn runs_inside_multi(id: usize) -> bool {
     )
 }
 
+/// Commands a RESP2 client may send while it has Pub/Sub subscriptions (Redis 7.0's
+/// `processCommand`; in RESP3 every command is allowed).
+fn allowed_when_subscribed(id: usize) -> bool {
+    matches!(
+        registry().full_name(id),
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
 /// What happened to a request.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -129,6 +146,15 @@ pub fn execute(
     if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
         count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if client.subs.total() > 0 && !out.resp3 && !allowed_when_subscribed(id) {
+        count_rejected_id(server, id);
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            registry().full_name(id)
+        );
+        reject(server, out, &msg);
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_inside_multi(id) {

@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod listener;
 pub mod observe;
+pub mod pubsub;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use client::{Client, ClientHandle, ClientInfo, ReplyMode};
+pub use client::{Client, ClientHandle, ClientInfo, ReplyMode, Subscriptions};
 pub use listener::{bind_listener, run, start_background};
 pub use observe::{CommandStats, LatencyMonitor, SlowLog, SlowLogEntry};
 
@@ -82,6 +83,8 @@ pub struct Server {
     pub listeners: Mutex<Vec<std::net::TcpListener>>,
     /// Bumped when `listeners` is replaced (CONFIG SET port / bind): workers re-subscribe.
     pub listeners_changed: tokio::sync::watch::Sender<u64>,
+    /// Pub/Sub subscriptions of every client.
+    pub pubsub: pubsub::PubSub,
 }
 
 /// 40 random hex characters.
@@ -131,6 +134,7 @@ impl Server {
             port: AtomicU64::new(0),
             listeners: Mutex::new(Vec::new()),
             listeners_changed: tokio::sync::watch::Sender::new(0),
+            pubsub: pubsub::PubSub::default(),
         }
     }
 
@@ -284,6 +288,9 @@ impl Server {
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),
+            unsent: AtomicU64::new(0),
+            soft_since_ms: AtomicU64::new(0),
+            resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
         })
     }

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -33,7 +34,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 19] {
+pub fn tables() -> [&'static [Command]; 20] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -54,6 +55,7 @@ pub fn tables() -> [&'static [Command]; 19] {
         command::COMMANDS,
         debug::COMMANDS,
         dump::COMMANDS,
+        pubsub::COMMANDS,
     ]
 }
 
