@@ -118,6 +118,9 @@ pub struct Client {
     pub authenticated: bool,
     /// CLIENT SETNAME.
     pub name: Vec<u8>,
+    /// Bytes in the query buffer when the current batch started (what Redis's CLIENT LIST
+    /// shows as `qbuf` for the client running it: its buffer still holds the command).
+    pub batch_qbuf: usize,
     /// Commands queued since MULTI (None outside MULTI).
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     /// A queued command was refused: EXEC must fail with EXECABORT.
@@ -219,6 +222,7 @@ impl Client {
             db: 0,
             authenticated,
             name: Vec::new(),
+            batch_qbuf: 0,
             multi: None,
             multi_dirty: false,
             watch_flag: Arc::new(AtomicBool::new(false)),

@@ -80,6 +80,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
         take_pending(&handle, &mut out);
         client.start_batch();
+        client.batch_qbuf = inbuf.len();
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;

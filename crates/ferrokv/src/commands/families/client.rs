@@ -286,7 +286,7 @@ fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// state.
 fn own_line(ctx: &Ctx) -> String {
     let c = &*ctx.client;
-    let qbuf = c.handle.info.lock().qbuf;
+    let qbuf = c.batch_qbuf;
     format_line(
         &c.handle,
         &LineFields {
@@ -559,11 +559,14 @@ fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Close a client: ourselves after this reply, another connection at its next wake-up.
+/// Another client leaves the client list (and `connected_clients`) at once, as Redis frees
+/// it at once; its connection task cleans up the rest when it wakes.
 fn kill(ctx: &mut Ctx, h: &ClientHandle, me: u64) {
     if h.id == me {
         ctx.client.close_after_reply = true;
     } else if !h.killed.load(Relaxed) {
         h.kill();
+        ctx.server.unregister_client(h.id);
     }
 }
 
