@@ -848,3 +848,40 @@ fn debug_loadaof_and_reload_keep_the_dataset() {
         "restart after LOADAOF and RELOAD"
     );
 }
+
+/// With `appendonly no`, BGREWRITEAOF still writes the dataset as a base file with a
+/// manifest naming only it (Redis 7), and DEBUG LOADAOF loads it back.
+#[test]
+fn bgrewriteaof_with_the_log_off_writes_a_base() {
+    let data = TempDir::new("rewrite-off");
+    let server = start_in(data.path(), &["--appendonly", "no"]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "k", "v"]).expect_text();
+    c.cmd(&["RPUSH", "l", "a", "b"]);
+    let before = digest(&mut c);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).expect_text(),
+        "Background append only file rewriting started"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let manifest =
+        std::fs::read_to_string(data.path().join("appendonlydir/appendonly.aof.manifest"))
+            .expect("manifest");
+    assert!(manifest.contains("type b"), "a base: {manifest}");
+    assert!(
+        !manifest.contains("type i"),
+        "no incremental file: {manifest}"
+    );
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    c.cmd(&["SET", "k", "changed"]).expect_text();
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).expect_text(), "OK");
+    assert_eq!(
+        digest(&mut c),
+        before,
+        "the base holds the dataset of the rewrite"
+    );
+}
