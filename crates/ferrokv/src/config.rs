@@ -33,6 +33,9 @@ struct Param {
     kind: Kind,
     default: &'static str,
     mutable: bool,
+    /// Not matched by CONFIG GET patterns, only by its exact name (Redis's debugging
+    /// parameters, HIDDEN_CONFIG).
+    hidden: bool,
 }
 
 const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
@@ -42,6 +45,19 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
         kind,
         default,
         mutable,
+        hidden: false,
+    }
+}
+
+/// A hidden parameter (see [`Param::hidden`]), mutable.
+const fn hidden(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: true,
+        hidden: true,
     }
 }
 
@@ -52,6 +68,7 @@ const fn pa(name: &'static str, alias: &'static str, kind: Kind, default: &'stat
         kind,
         default,
         mutable: true,
+        hidden: false,
     }
 }
 
@@ -87,6 +104,34 @@ const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
+    // Replication is not implemented yet (issue 14): shown by CONFIG GET, set only at
+    // start-up, as Redis's `replicaof` (CONFIG SET refuses it there too).
+    Param {
+        name: "replicaof",
+        alias: Some("slaveof"),
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        hidden: false,
+    },
+    // Client eviction is not implemented yet (issue 13); the value is checked as Redis does.
+    p(
+        "maxmemory-clients",
+        Kind::Special(validate_memory_or_percent),
+        "0",
+        true,
+    ),
+    // Redis's debugging delays, for tests: microseconds per key.
+    hidden("key-load-delay", INT, "0"),
+    hidden("rdb-key-save-delay", INT, "0"),
+    hidden(
+        "loading-process-events-interval-bytes",
+        Kind::Int {
+            min: 1024,
+            max: i32::MAX as i64,
+        },
+        "2097152",
+    ),
     // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
     p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
     p("bind", Kind::Str, "127.0.0.1", true),
@@ -399,6 +444,25 @@ fn validate_save(v: &str) -> Result<String, String> {
         return Err("Invalid save parameters".into());
     }
     Ok(words.join(" "))
+}
+
+/// `maxmemory-clients`: a byte count (Redis's units) or a percentage of `maxmemory` up to
+/// 100, kept as written with `%`.
+fn validate_memory_or_percent(v: &str) -> Result<String, String> {
+    const BAD: &str = "argument must be a memory or percent value";
+    if let Some(pct) = v.strip_suffix('%') {
+        let n: i64 = pct.parse().map_err(|_| BAD.to_string())?;
+        if n < 0 {
+            return Err(BAD.into());
+        }
+        if n > 100 {
+            return Err("percentage argument must be less or equal to 100".into());
+        }
+        return Ok(format!("{}%", n));
+    }
+    parse_memory_u64(v)
+        .map(|n| n.to_string())
+        .ok_or_else(|| BAD.to_string())
 }
 
 /// `notify-keyspace-events`: Redis's class letters, normalised like
@@ -817,7 +881,9 @@ impl Config {
             for name in std::iter::once(p.name).chain(p.alias) {
                 let shown = patterns.iter().find_map(|pat| {
                     let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
-                    if !is_glob {
+                    if is_glob && p.hidden {
+                        None
+                    } else if !is_glob {
                         pat.eq_ignore_ascii_case(name.as_bytes())
                             .then(|| String::from_utf8_lossy(pat).into_owned())
                     } else {

@@ -53,6 +53,11 @@ fn save_options(server: &Server) -> SaveOptions {
     }
 }
 
+/// A per-key delay parameter (`rdb-key-save-delay`, `key-load-delay`) in microseconds.
+fn key_delay(server: &Server, name: &str) -> u64 {
+    server.config.get(name).parse().unwrap_or(0)
+}
+
 /// The RDB file (`dbfilename`, in `dir`: the process runs in `dir`).
 pub fn dump_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get("dbfilename"))
@@ -62,6 +67,7 @@ pub fn dump_path(server: &Server) -> PathBuf {
 /// then its keys. Shards arrive in any order; the format allows switching databases.
 pub struct RdbSink {
     writer: Option<RdbWriter<BufWriter<File>>>,
+    key_delay_us: u64,
 }
 
 impl RdbSink {
@@ -70,7 +76,15 @@ impl RdbSink {
         let writer = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), opts)?;
         Ok(RdbSink {
             writer: Some(writer),
+            key_delay_us: 0,
         })
+    }
+
+    /// Sleep this many microseconds after each key (`rdb-key-save-delay`, Redis's knob for
+    /// tests that need a slow save).
+    pub fn with_key_delay(mut self, micros: u64) -> RdbSink {
+        self.key_delay_us = micros;
+        self
     }
 
     /// EOF, checksum, flush and fsync.
@@ -89,6 +103,7 @@ fn write_shard_keys<W: Write>(
     w: &mut RdbWriter<W>,
     db: usize,
     shard: &Shard,
+    key_delay_us: u64,
 ) -> std::io::Result<()> {
     if shard.map.is_empty() {
         return Ok(());
@@ -96,6 +111,9 @@ fn write_shard_keys<W: Write>(
     w.select_db(db, shard.map.len(), shard.volatile)?;
     for (key, entry) in shard.map.iter() {
         w.write_key(key, entry.value, entry.expire_at(), None, None)?;
+        if key_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
+        }
     }
     Ok(())
 }
@@ -103,7 +121,7 @@ fn write_shard_keys<W: Write>(
 impl Sink for RdbSink {
     fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
         match self.writer.as_mut() {
-            Some(w) => write_shard_keys(w, db, shard),
+            Some(w) => write_shard_keys(w, db, shard, self.key_delay_us),
             None => Err(std::io::Error::other("RDB file already finished")),
         }
     }
@@ -155,7 +173,8 @@ pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), Strin
     let result = (|| -> std::io::Result<u64> {
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let file = File::create(&temp)?;
-        let mut sink = RdbSink::new(file, &save_options(server))?;
+        let mut sink = RdbSink::new(file, &save_options(server))?
+            .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         for db in 0..server.dbs.len() {
             for shard in locks.db_shards(db) {
                 sink.write_shard(db, shard)?;
@@ -209,7 +228,8 @@ pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let file = File::create(&temp).map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
         let sink = RdbSink::new(file, &save_options(server))
-            .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
+            .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?
+            .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         let job = snapshot::begin(Box::new(sink))
             .ok_or("ERR Another child process is active (AOF?): can't BGSAVE right now.")?;
         drop(locks);
@@ -347,6 +367,7 @@ pub fn load_rdb_into(
     let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
     let limits = Limits::from_config(&server.config);
     let now = crate::util::now_ms();
+    let load_delay_us = key_delay(server, "key-load-delay");
     let (mut loaded, mut expired) = (0u64, 0u64);
     let summary = read_rdb(file, &limits, |k| -> Result<(), LoadError> {
         let Some(db) = server.dbs.get(k.db) else {
@@ -388,6 +409,9 @@ pub fn load_rdb_into(
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
         loaded += 1;
+        if load_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(load_delay_us));
+        }
         if loaded % 1_000_000 == 0 {
             tracing::info!("Loading {}: {} keys so far", path.display(), loaded);
         }
