@@ -3,7 +3,9 @@
 #
 #   scripts/test.sh            build + cargo tests (unit, integration, differential against a
 #                              real redis-server, concurrency) + Python acceptance tests +
-#                              clippy + rustfmt + fuzz target compile check
+#                              Redis's own Tcl suite (scripts/redis-suite.sh: no failure
+#                              beyond tests/redis-suite/known-failures.tsv) + clippy +
+#                              rustfmt + fuzz target compile check
 #   FUZZ=1 scripts/test.sh     ... plus a bounded cargo-fuzz run (FUZZ_SECONDS, default 60;
 #                              installs cargo-fuzz, needs a nightly toolchain)
 #
@@ -24,6 +26,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || need+=(redis-tools)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v tclsh8.6 >/dev/null 2>&1 || need+=(tcl)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     $SUDO apt-get update -q
@@ -65,6 +68,7 @@ pytest_run() {
     return $rc
 }
 step pytest pytest_run
+step redis-suite timeout 900 bash scripts/redis-suite.sh
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step rustfmt cargo fmt --all -- --check
 step fuzz-build cargo check --quiet --manifest-path fuzz/Cargo.toml

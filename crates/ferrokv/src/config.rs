@@ -2,7 +2,7 @@
 //! style file and `--name value` arguments at start-up; CONFIG GET/SET at run time.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::RwLock;
 
@@ -33,6 +33,9 @@ struct Param {
     kind: Kind,
     default: &'static str,
     mutable: bool,
+    /// Not matched by CONFIG GET patterns, only by its exact name (Redis's debugging
+    /// parameters, HIDDEN_CONFIG).
+    hidden: bool,
 }
 
 const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
@@ -42,6 +45,19 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
         kind,
         default,
         mutable,
+        hidden: false,
+    }
+}
+
+/// A hidden parameter (see [`Param::hidden`]), mutable.
+const fn hidden(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: true,
+        hidden: true,
     }
 }
 
@@ -52,6 +68,7 @@ const fn pa(name: &'static str, alias: &'static str, kind: Kind, default: &'stat
         kind,
         default,
         mutable: true,
+        hidden: false,
     }
 }
 
@@ -87,8 +104,37 @@ const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
-    p("port", Kind::Int { min: 0, max: 65535 }, "6379", false),
-    p("bind", Kind::Str, "127.0.0.1", false),
+    // Replication is not implemented yet (issue 14): shown by CONFIG GET, set only at
+    // start-up, as Redis's `replicaof` (CONFIG SET refuses it there too).
+    Param {
+        name: "replicaof",
+        alias: Some("slaveof"),
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        hidden: false,
+    },
+    // Client eviction is not implemented yet (issue 13); the value is checked as Redis does.
+    p(
+        "maxmemory-clients",
+        Kind::Special(validate_memory_or_percent),
+        "0",
+        true,
+    ),
+    // Redis's debugging delays, for tests: microseconds per key.
+    hidden("key-load-delay", INT, "0"),
+    hidden("rdb-key-save-delay", INT, "0"),
+    hidden(
+        "loading-process-events-interval-bytes",
+        Kind::Int {
+            min: 1024,
+            max: i32::MAX as i64,
+        },
+        "2097152",
+    ),
+    // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
+    p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
+    p("bind", Kind::Str, "127.0.0.1", true),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("databases", INT1, "16", false),
@@ -341,7 +387,7 @@ static PARAMS: &[Param] = &[
     ),
     p(
         "client-output-buffer-limit",
-        Kind::Str,
+        Kind::Special(validate_obuf_limits),
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
     ),
@@ -399,6 +445,25 @@ fn validate_save(v: &str) -> Result<String, String> {
     Ok(words.join(" "))
 }
 
+/// `maxmemory-clients`: a byte count (Redis's units) or a percentage of `maxmemory` up to
+/// 100, kept as written with `%`.
+fn validate_memory_or_percent(v: &str) -> Result<String, String> {
+    const BAD: &str = "argument must be a memory or percent value";
+    if let Some(pct) = v.strip_suffix('%') {
+        let n: i64 = pct.parse().map_err(|_| BAD.to_string())?;
+        if n < 0 {
+            return Err(BAD.into());
+        }
+        if n > 100 {
+            return Err("percentage argument must be less or equal to 100".into());
+        }
+        return Ok(format!("{}%", n));
+    }
+    parse_memory_u64(v)
+        .map(|n| n.to_string())
+        .ok_or_else(|| BAD.to_string())
+}
+
 /// `notify-keyspace-events`: Redis's class letters, normalised like
 /// `keyspaceEventsFlagsToString`.
 fn validate_keyspace_events(v: &str) -> Result<String, String> {
@@ -425,6 +490,64 @@ fn validate_keyspace_events(v: &str) -> Result<String, String> {
     }
     out.extend("KEm".chars().filter(|c| set.contains(c)));
     Ok(out)
+}
+
+/// The classes of `client-output-buffer-limit`, in the order Redis renders them.
+const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups, sizes
+/// normalised to bytes (`replica` is `slave`). Classes not given keep their values: see
+/// [`merge_obuf_limits`].
+fn validate_obuf_limits(v: &str) -> Result<String, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = Vec::new();
+    for group in words.chunks(4) {
+        let [class, hard, soft, secs] = group else {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        };
+        let class = match class.to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(hard).ok_or_else(bad)?;
+        let soft = parse_memory(soft).ok_or_else(bad)?;
+        let secs = crate::util::parse_canonical_i64(secs.as_bytes())
+            .filter(|n| *n >= 0)
+            .ok_or_else(bad)?;
+        out.push(format!("{} {} {} {}", class, hard, soft, secs));
+    }
+    Ok(out.join(" "))
+}
+
+/// Apply the classes in `new` to the `current` value (every class rendered, in order).
+fn merge_obuf_limits(current: &str, new: &str) -> String {
+    let mut classes: Vec<(String, String)> = OBUF_CLASSES
+        .iter()
+        .map(|c| (c.to_string(), String::from("0 0 0")))
+        .collect();
+    for text in [current, new] {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for group in words.chunks(4) {
+            if let [class, hard, soft, secs] = group {
+                if let Some(slot) = classes.iter_mut().find(|(c, _)| c == class) {
+                    slot.1 = format!("{} {} {}", hard, soft, secs);
+                }
+            }
+        }
+    }
+    classes
+        .iter()
+        .map(|(c, v)| format!("{} {}", c, v))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `latency-tracking-info-percentiles`: doubles within [0, 100].
@@ -521,6 +644,9 @@ pub struct Config {
     zset_max_value: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
+    latency_tracking: AtomicBool,
+    /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
+    obuf_pubsub: [AtomicU64; 3],
 }
 
 impl Config {
@@ -553,6 +679,8 @@ impl Config {
             zset_max_value: AtomicI64::new(64),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
+            latency_tracking: AtomicBool::new(true),
+            obuf_pubsub: Default::default(),
         };
         cfg.refresh_cache();
         cfg
@@ -631,7 +759,8 @@ impl Config {
         if !startup && !param.mutable {
             return Err("can't set immutable config".into());
         }
-        let v = Self::apply_side_effects(param, validate(param, value)?, startup)?;
+        let v = self.merged(param, validate(param, value)?);
+        let v = Self::apply_side_effects(param, v, startup)?;
         self.values.write().insert(param.name, v);
         self.refresh_cache();
         Ok(())
@@ -709,6 +838,7 @@ impl Config {
         for (param, (name, value)) in params.iter().zip(pairs) {
             let v = validate(param, value)
                 .map_err(|e| (name.to_string(), ConfigSetError::Invalid(e)))?;
+            let v = self.merged(param, v);
             values.push(v);
         }
         let mut table = self.values.write();
@@ -752,7 +882,9 @@ impl Config {
             for name in std::iter::once(p.name).chain(p.alias) {
                 let shown = patterns.iter().find_map(|pat| {
                     let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
-                    if !is_glob {
+                    if is_glob && p.hidden {
+                        None
+                    } else if !is_glob {
                         pat.eq_ignore_ascii_case(name.as_bytes())
                             .then(|| String::from_utf8_lossy(pat).into_owned())
                     } else {
@@ -838,6 +970,26 @@ impl Config {
         self.values.read().get(name).cloned().unwrap_or_default()
     }
 
+    /// A validated value as it is stored: `client-output-buffer-limit` keeps the classes
+    /// the new value does not name, as Redis does.
+    fn merged(&self, param: &Param, v: String) -> String {
+        if param.name == "client-output-buffer-limit" {
+            merge_obuf_limits(&self.get(param.name), &v)
+        } else {
+            v
+        }
+    }
+
+    /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes, soft
+    /// seconds (0 = no limit).
+    pub fn pubsub_output_limits(&self) -> (u64, u64, u64) {
+        (
+            self.obuf_pubsub[0].load(Relaxed),
+            self.obuf_pubsub[1].load(Relaxed),
+            self.obuf_pubsub[2].load(Relaxed),
+        )
+    }
+
     fn int(&self, name: &str) -> i64 {
         self.get(name).parse().unwrap_or(0)
     }
@@ -857,6 +1009,8 @@ impl Config {
             .store(self.int("latency-monitor-threshold"), Relaxed);
         self.busy_threshold
             .store(self.int("busy-reply-threshold"), Relaxed);
+        self.latency_tracking
+            .store(self.get("latency-tracking") == "yes", Relaxed);
         self.proto_max_bulk_len
             .store(self.int("proto-max-bulk-len"), Relaxed);
         self.query_buffer_limit
@@ -877,6 +1031,17 @@ impl Config {
             .store(self.int("zset-max-listpack-value"), Relaxed);
         self.has_password
             .store(!self.get("requirepass").is_empty(), Relaxed);
+        let limits = self.get("client-output-buffer-limit");
+        let words: Vec<&str> = limits.split_whitespace().collect();
+        for group in words.chunks(4) {
+            if let [class, rest @ ..] = group {
+                if *class == "pubsub" {
+                    for (slot, w) in self.obuf_pubsub.iter().zip(rest) {
+                        slot.store(w.parse().unwrap_or(0), Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// `hz`.
@@ -890,6 +1055,17 @@ impl Config {
     /// `slowlog-max-len`.
     pub fn slowlog_max_len(&self) -> usize {
         self.slowlog_max_len.load(Relaxed) as usize
+    }
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub fn latency_tracking(&self) -> bool {
+        self.latency_tracking.load(Relaxed)
+    }
+    /// `latency-tracking-info-percentiles`, as numbers.
+    pub fn latency_tracking_percentiles(&self) -> Vec<f64> {
+        self.get("latency-tracking-info-percentiles")
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
     /// `latency-monitor-threshold` in milliseconds (0 disables).
     pub fn latency_threshold_ms(&self) -> i64 {
@@ -1000,7 +1176,7 @@ mod tests {
         assert_eq!(cfg.port(), 7000);
         assert_eq!(cfg.get("save"), "");
         assert!(matches!(
-            cfg.set("port", "1"),
+            cfg.set("databases", "1"),
             Err(ConfigSetError::Invalid(_))
         ));
         assert!(matches!(cfg.set("nope", "1"), Err(ConfigSetError::Unknown)));

@@ -389,3 +389,55 @@ fn waiters_are_served_in_blocking_order() {
         }
     }
 }
+
+/// SWAPDB serves clients blocked on a key that exists after the swap, and leaves waiting
+/// those whose key has expired meanwhile (compared with redis-server).
+fn swapdb_scenario(port: u16) -> Vec<Vec<u8>> {
+    let mut c = conn(port);
+    let mut waiter = conn(port);
+    let mut out = Vec::new();
+    out.push(c.request(&["FLUSHALL"]).expect("FLUSHALL"));
+    out.push(waiter.request(&["SELECT", "9"]).expect("SELECT"));
+    send(&mut waiter, &["BRPOP", "k", "5"]);
+    wait_blocked(port, 1);
+    out.push(c.request(&["SELECT", "1"]).expect("SELECT"));
+    out.push(c.request(&["RPUSH", "k", "hello"]).expect("RPUSH"));
+    out.push(c.request(&["SWAPDB", "1", "9"]).expect("SWAPDB"));
+    out.push(frame(&mut waiter));
+    // An expired key does not serve the waiter: it stays blocked until CLIENT UNBLOCK.
+    out.push(c.request(&["FLUSHALL"]).expect("FLUSHALL"));
+    out.push(
+        c.request(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])
+            .expect("DEBUG"),
+    );
+    out.push(c.request(&["RPUSH", "k", "hello"]).expect("RPUSH"));
+    out.push(c.request(&["PEXPIRE", "k", "50"]).expect("PEXPIRE"));
+    let id = String::from_utf8_lossy(&waiter.request(&["CLIENT", "ID"]).expect("ID"))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    send(&mut waiter, &["BRPOP", "k", "0"]);
+    wait_blocked(port, 1);
+    std::thread::sleep(Duration::from_millis(80));
+    out.push(c.request(&["SWAPDB", "1", "9"]).expect("SWAPDB"));
+    std::thread::sleep(Duration::from_millis(30));
+    wait_blocked(port, 1);
+    out.push(c.request(&["CLIENT", "UNBLOCK", &id]).expect("UNBLOCK"));
+    out.push(frame(&mut waiter));
+    out.push(
+        c.request(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"])
+            .expect("DEBUG"),
+    );
+    out
+}
+
+#[test]
+fn swapdb_wakes_clients_blocked_on_keys_that_exist_after_it() {
+    let transcript = on_both("swapdb", swapdb_scenario);
+    assert!(
+        transcript
+            .iter()
+            .any(|f| f == b"*2\r\n$1\r\nk\r\n$5\r\nhello\r\n"),
+        "the first waiter got the element"
+    );
+}

@@ -795,3 +795,93 @@ fn appendonly_turned_on_at_runtime() {
     assert_eq!(digest(&mut c), before);
     assert_eq!(int(c.cmd(&["LLEN", "after"])), 101);
 }
+
+/// DEBUG LOADAOF empties the dataset and loads the log back (values, types and absolute
+/// TTLs), without logging the replayed commands a second time; DEBUG RELOAD does the same
+/// through dump.rdb. Both keep the dataset digest, and a restart after them still finds it.
+#[test]
+fn debug_loadaof_and_reload_keep_the_dataset() {
+    let data = TempDir::new("loadaof");
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "s", "v"]).expect_text();
+    c.cmd(&["SET", "t", "v", "EX", "1000"]).expect_text();
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    c.cmd(&["HSET", "h", "f", "1"]);
+    c.cmd(&["ZADD", "z", "1.5", "m"]);
+    c.cmd(&["SET", "gone", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    // Lazy expiry logs the DEL now, so the log holds the whole story before LOADAOF.
+    assert_eq!(int(c.cmd(&["EXISTS", "gone"])), 0);
+    let before = digest(&mut c);
+    let log_size = || -> u64 {
+        std::fs::read_dir(data.path().join("appendonlydir"))
+            .expect("appendonlydir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".incr."))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let size_before = log_size();
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).expect_text(), "OK");
+    assert_eq!(
+        log_size(),
+        size_before,
+        "replayed commands are not logged again"
+    );
+    assert_eq!(digest(&mut c), before, "same dataset after DEBUG LOADAOF");
+    let ttl = int(c.cmd(&["TTL", "t"]));
+    assert!((990..=1000).contains(&ttl), "TTL after LOADAOF: {ttl}");
+    assert_eq!(int(c.cmd(&["EXISTS", "gone"])), 0);
+    assert_eq!(int(c.cmd(&["DBSIZE"])), 5);
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]).expect_text(), "OK");
+    assert_eq!(digest(&mut c), before, "same dataset after DEBUG RELOAD");
+    c.cmd(&["SET", "after", "1"]).expect_text();
+    let with_after = digest(&mut c);
+    shutdown(server, c);
+    let server = start_in(data.path(), &[]);
+    let mut c = server.connect();
+    assert_eq!(
+        digest(&mut c),
+        with_after,
+        "restart after LOADAOF and RELOAD"
+    );
+}
+
+/// With `appendonly no`, BGREWRITEAOF still writes the dataset as a base file with a
+/// manifest naming only it (Redis 7), and DEBUG LOADAOF loads it back.
+#[test]
+fn bgrewriteaof_with_the_log_off_writes_a_base() {
+    let data = TempDir::new("rewrite-off");
+    let server = start_in(data.path(), &["--appendonly", "no"]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "k", "v"]).expect_text();
+    c.cmd(&["RPUSH", "l", "a", "b"]);
+    let before = digest(&mut c);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).expect_text(),
+        "Background append only file rewriting started"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let manifest =
+        std::fs::read_to_string(data.path().join("appendonlydir/appendonly.aof.manifest"))
+            .expect("manifest");
+    assert!(manifest.contains("type b"), "a base: {manifest}");
+    assert!(
+        !manifest.contains("type i"),
+        "no incremental file: {manifest}"
+    );
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    c.cmd(&["SET", "k", "changed"]).expect_text();
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).expect_text(), "OK");
+    assert_eq!(
+        digest(&mut c),
+        before,
+        "the base holds the dataset of the rewrite"
+    );
+}

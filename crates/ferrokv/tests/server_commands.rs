@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    encode, start_ferrokv_with, start_ferrokv_with_config, ReadFail, Reply, ServerGuard, TempDir,
+    encode, start_ferrokv_with, start_ferrokv_with_config, Conn, ReadFail, Reply, ServerGuard,
+    TempDir,
 };
 
 /// Worker threads: 0 is one per core, the server's default.
@@ -449,4 +450,126 @@ fn debug_digest_matches_redis() {
         "36b23a1456b2dce2c3ed252c456761301dba8060"
     );
     assert_eq!(v.expect_array()[1].expect_text(), "0".repeat(40));
+}
+
+/// LATENCY HISTOGRAM: calls and a cumulative histogram per command with calls, a container
+/// standing for its subcommands, unknown names skipped; CONFIG RESETSTAT clears it; INFO
+/// latencystats shows the configured percentiles.
+#[test]
+fn latency_histogram_and_latencystats() {
+    let server = start(&[]);
+    let mut c = server.connect();
+    assert!(!c.cmd(&["HELLO", "3"]).is_error());
+    c.cmd(&["CONFIG", "RESETSTAT"]).expect_text();
+    c.cmd(&["SET", "a", "b"]).expect_text();
+    c.cmd(&["SET", "c", "d"]).expect_text();
+    c.cmd(&["CLIENT", "ID"]);
+    /// (command, calls, [(bucket µs, cumulative calls)]).
+    type Histogram = (String, i64, Vec<(i64, i64)>);
+    let histo = |c: &mut Conn, args: &[&str]| -> Vec<Histogram> {
+        let mut full = vec!["LATENCY", "HISTOGRAM"];
+        full.extend_from_slice(args);
+        let Reply::Map(entries) = c.cmd(&full) else {
+            panic!("LATENCY HISTOGRAM is a map");
+        };
+        entries
+            .into_iter()
+            .map(|(name, v)| {
+                let Reply::Map(fields) = v else {
+                    panic!("a map per command")
+                };
+                assert_eq!(fields[0].0.expect_text(), "calls");
+                assert_eq!(fields[1].0.expect_text(), "histogram_usec");
+                let Reply::Map(buckets) = &fields[1].1 else {
+                    panic!("histogram map")
+                };
+                let buckets: Vec<(i64, i64)> = buckets
+                    .iter()
+                    .map(|(k, v)| (k.expect_int(), v.expect_int()))
+                    .collect();
+                (name.expect_text(), fields[0].1.expect_int(), buckets)
+            })
+            .collect()
+    };
+    let set = histo(&mut c, &["set", "nosuch"]);
+    assert_eq!(set.len(), 1);
+    assert_eq!((set[0].0.as_str(), set[0].1), ("set", 2));
+    let buckets = &set[0].2;
+    assert!(buckets
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+    assert_eq!(
+        buckets.last().map(|b| b.1),
+        Some(2),
+        "cumulative up to all calls"
+    );
+    let client = histo(&mut c, &["client"]);
+    assert_eq!(client.len(), 1);
+    assert_eq!((client[0].0.as_str(), client[0].1), ("client|id", 1));
+    let all = histo(&mut c, &[]);
+    assert!(all.iter().any(|e| e.0 == "config|resetstat"));
+    let info = c.cmd(&["INFO", "latencystats"]).expect_text();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .unwrap_or_else(|| panic!("no SET line in {info}"));
+    assert!(
+        line.contains(":p50=") && line.contains(",p99=") && line.contains(",p99.9="),
+        "{line}"
+    );
+    c.cmd(&["CONFIG", "RESETSTAT"]).expect_text();
+    assert!(
+        histo(&mut c, &["set"]).is_empty(),
+        "RESETSTAT clears the histograms"
+    );
+}
+
+/// CONFIG SET port moves the listener (new connections on the new port, existing ones
+/// unaffected); a port in use fails the whole CONFIG SET with Redis's text and nothing
+/// changes; setting the current port again is a no-op.
+#[test]
+fn config_set_port_rebinds_and_rolls_back() {
+    let server = start(&[]);
+    let mut c = server.connect();
+    c.cmd(&["SET", "k", "v"]).expect_text();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a busy port");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    let old_maxmemory = c.cmd(&["CONFIG", "GET", "maxmemory"]).expect_array()[1].expect_text();
+    let refused = c.cmd(&["CONFIG", "SET", "maxmemory", "12345", "port", &busy_port]);
+    assert_eq!(
+        refused,
+        Reply::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on \
+             this port. Check server logs."
+                .into()
+        )
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]).expect_array()[1].expect_text(),
+        old_maxmemory,
+        "rolled back"
+    );
+    let same = server.port.to_string();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &same]).expect_text(), "OK");
+    drop(busy);
+    let new_port = common::free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()])
+            .expect_text(),
+        "OK"
+    );
+    assert_eq!(
+        c.cmd(&["GET", "k"]).expect_text(),
+        "v",
+        "old connection still served"
+    );
+    let mut moved = Conn::connect(new_port).expect("connect on the new port");
+    assert_eq!(moved.cmd(&["GET", "k"]).expect_text(), "v");
+    let info = moved.cmd(&["INFO", "server"]).expect_text();
+    assert!(info.contains(&format!("tcp_port:{new_port}")), "{info}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Conn::connect(server.port).is_ok() {
+        assert!(Instant::now() < deadline, "the old port still accepts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

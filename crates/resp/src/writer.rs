@@ -112,8 +112,14 @@ impl ReplyWriter {
     /// An error; `msg` is the full text without the leading `-` (e.g. `ERR syntax error`).
     /// CR/LF inside the message are replaced by spaces, as Redis does.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error reply whose text holds raw bytes (Redis quotes a client's bytes as they
+    /// are, e.g. in `ERR unknown command '\xff'`); CR and LF become spaces.
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
-        for &b in msg.as_bytes() {
+        for &b in msg {
             self.buf
                 .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }

@@ -16,18 +16,19 @@ static TOUCHES: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
 });
 
 /// Resolve `args` to a table entry (descending into subcommands), with Redis's error texts
-/// for unknown commands, unknown subcommands and wrong arity.
-pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), String> {
+/// for unknown commands, unknown subcommands and wrong arity. The error is raw bytes: it
+/// quotes the client's bytes as they are, as Redis does.
+pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), Vec<u8>> {
     let reg = registry();
     let Some(&name) = args.first() else {
-        return Err("ERR empty command".into());
+        return Err(b"ERR empty command".to_vec());
     };
     let Some((id, cmd)) = reg.lookup(name) else {
         return Err(unknown_command_error(args));
     };
     if cmd.subcommands.is_empty() {
         if !cmd.arity_ok(args.len()) {
-            return Err(CmdError::WrongArity.message(cmd.name).into_owned());
+            return Err(CmdError::WrongArity.message(cmd.name).as_bytes().to_vec());
         }
         return Ok((id, cmd));
     }
@@ -36,45 +37,45 @@ pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), String> {
         if cmd.arity_ok(1) {
             return Ok((id, cmd));
         }
-        return Err(CmdError::WrongArity.message(cmd.name).into_owned());
+        return Err(CmdError::WrongArity.message(cmd.name).as_bytes().to_vec());
     };
     let Some((sid, scmd)) = reg.lookup_sub(cmd.name, sub) else {
-        return Err(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            truncate_c(sub, 128),
-            cmd.name.to_ascii_uppercase()
-        ));
+        let mut msg = b"ERR unknown subcommand '".to_vec();
+        msg.extend_from_slice(truncate_c(sub, 128));
+        msg.extend_from_slice(format!("'. Try {} HELP.", cmd.name.to_ascii_uppercase()).as_bytes());
+        return Err(msg);
     };
     if !scmd.arity_ok(args.len()) {
         return Err(CmdError::WrongArity
             .message(reg.full_name(sid))
-            .into_owned());
+            .as_bytes()
+            .to_vec());
     }
     Ok((sid, scmd))
 }
 
 /// Bytes as C's `%.*s` prints them: up to `max` bytes, stopping at a NUL byte.
-fn truncate_c(s: &[u8], max: usize) -> String {
+fn truncate_c(s: &[u8], max: usize) -> &[u8] {
     let end = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(max);
-    String::from_utf8_lossy(&s[..end]).into_owned()
+    s.get(..end).unwrap_or_default()
 }
 
-fn unknown_command_error(args: &[&[u8]]) -> String {
-    let mut listed = String::new();
+fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
+    let mut listed = Vec::new();
     for a in args.iter().skip(1) {
         if listed.len() >= 128 {
             break;
         }
         let room = 128 - listed.len();
-        listed.push('\'');
-        listed.push_str(&truncate_c(a, room));
-        listed.push_str("' ");
+        listed.push(b'\'');
+        listed.extend_from_slice(truncate_c(a, room));
+        listed.extend_from_slice(b"' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        truncate_c(args.first().copied().unwrap_or_default(), 128),
-        listed
-    )
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(truncate_c(args.first().copied().unwrap_or_default(), 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&listed);
+    msg
 }
 
 /// Commands that run immediately even inside MULTI (by full name: the subcommand
@@ -83,6 +84,23 @@ fn runs_inside_multi(id: usize) -> bool {
     matches!(
         registry().full_name(id),
         "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Commands a RESP2 client may send while it has Pub/Sub subscriptions (Redis 7.0's
+/// `processCommand`; in RESP3 every command is allowed).
+fn allowed_when_subscribed(id: usize) -> bool {
+    matches!(
+        registry().full_name(id),
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
     )
 }
 
@@ -121,13 +139,22 @@ pub fn execute(
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
-            reject(server, out, &msg);
+            reject_bytes(server, out, &msg);
             return Outcome::Done;
         }
     };
     if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
         count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if client.subs.total() > 0 && !out.resp3 && !allowed_when_subscribed(id) {
+        count_rejected_id(server, id);
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            registry().full_name(id)
+        );
+        reject(server, out, &msg);
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_inside_multi(id) {
@@ -240,24 +267,27 @@ fn count_rejected_id(server: &Server, id: usize) {
 
 /// EXEC refused before running: discard any transaction and say why, as Redis's
 /// `execCommandAbort` does.
-fn abort_transaction(server: &Server, client: &mut Client, out: &mut ReplyWriter, msg: &str) {
+fn abort_transaction(server: &Server, client: &mut Client, out: &mut ReplyWriter, msg: &[u8]) {
     client.multi = None;
     client.multi_dirty = false;
     super::shared::watch::unwatch_all(server, client);
-    let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
-    reject(
-        server,
-        out,
-        &format!("EXECABORT Transaction discarded because of: {}", reason),
-    );
+    let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    text.extend_from_slice(reason);
+    reject_bytes(server, out, &text);
 }
 
 /// Refuse a command before it runs.
 pub fn reject(server: &Server, out: &mut ReplyWriter, msg: &str) {
+    reject_bytes(server, out, msg.as_bytes());
+}
+
+/// [`reject`] with a text that may quote the client's raw bytes.
+pub fn reject_bytes(server: &Server, out: &mut ReplyWriter, msg: &[u8]) {
     use std::sync::atomic::Ordering::Relaxed;
     server.stats.rejected_calls.fetch_add(1, Relaxed);
-    server.record_error(msg);
-    out.error(msg);
+    server.record_error(&String::from_utf8_lossy(msg));
+    out.error_bytes(msg);
 }
 
 /// Lock ids buffer: no heap allocation for commands with up to 8 keys.
@@ -357,10 +387,11 @@ pub fn run(
         // can see the keys.
         super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
     }
-    if !locks.propagate.is_empty() && server.aof.enabled() {
+    if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
-        // order they took effect.
-        // A transaction's or a script's effects are one MULTI/EXEC block.
+        // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
+        // LOADAOF, are not logged again.) A transaction's or a script's effects are one
+        // MULTI/EXEC block.
         server
             .aof
             .append(&locks.propagate, cmd.name == "exec" || is_script);
@@ -439,8 +470,9 @@ pub fn finish(
     start_ns: u64,
     failed: bool,
 ) {
-    let micros = crate::util::mono_ns().saturating_sub(start_ns) / 1000;
-    server.record_call(id, micros, failed);
+    let ns = crate::util::mono_ns().saturating_sub(start_ns);
+    let micros = ns / 1000;
+    server.record_call(id, ns, failed);
     client.last_cmd = id;
     if !cmd.has(super::flags::SKIP_SLOWLOG) {
         server.maybe_slowlog(client, args, micros);

@@ -66,42 +66,10 @@ fn start_aof(server: &Arc<Server>, base_from_dataset: bool) -> Result<LoadReport
     let mut report = LoadReport::default();
     let manifest_path = layout.manifest_path();
     if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            format!(
-                "Can't read the AOF manifest {}: {}",
-                manifest_path.display(),
-                e
-            )
-        })?;
-        layout.manifest = Manifest::parse(&text)
-            .map_err(|e| format!("Invalid AOF manifest {}: {}", manifest_path.display(), e))?;
-        let started = std::time::Instant::now();
-        let files: Vec<AofFile> = layout
-            .manifest
-            .base
-            .iter()
-            .chain(layout.manifest.incrs.iter())
-            .cloned()
-            .collect();
-        let last = files.len().saturating_sub(1);
-        for (i, f) in files.iter().enumerate() {
-            let path = dir.join(&f.name);
-            if f.name.ends_with(".rdb") {
-                // Redis 7 writes RDB bases (aof-use-rdb-preamble yes).
-                let (keys, _) = super::save::load_rdb(server, &path)?;
-                report.commands += keys;
-                continue;
-            }
-            let allow_truncated = i == last && server.config.get("aof-load-truncated") == "yes";
-            let r = replay_file(server, &path, allow_truncated)?;
-            report.commands += r.commands;
-            report.truncated_bytes += r.truncated_bytes;
-        }
-        tracing::info!(
-            "DB loaded from append only file: {:.3} seconds ({} commands)",
-            started.elapsed().as_secs_f64(),
-            report.commands
-        );
+        layout.manifest = read_manifest(&manifest_path)?;
+        let r = replay_manifest(server, &layout)?;
+        report.commands += r.commands;
+        report.truncated_bytes += r.truncated_bytes;
     } else {
         create_fresh(&mut layout)?;
         if base_from_dataset {
@@ -144,6 +112,61 @@ fn start_aof(server: &Arc<Server>, base_from_dataset: bool) -> Result<LoadReport
         Fsync::from_name(&server.config.get("appendfsync")),
     );
     server.aof.ensure_writer();
+    Ok(report)
+}
+
+/// DEBUG LOADAOF: load the append-only files that the manifest on disk names into the
+/// (emptied) dataset, as at start-up, without touching the running log. Commands are
+/// replayed as by the loader at start-up: not logged again.
+pub fn load_aof_from_disk(server: &Arc<Server>) -> Result<LoadReport, String> {
+    let layout = Layout {
+        dir: Path::new(&server.config.get("appenddirname")).to_path_buf(),
+        prefix: server.config.get("appendfilename"),
+        manifest: Manifest::default(),
+    };
+    let manifest = read_manifest(&layout.manifest_path())?;
+    replay_manifest(server, &Layout { manifest, ..layout })
+}
+
+/// Read and parse an AOF manifest.
+fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Can't read the AOF manifest {}: {}", path.display(), e))?;
+    Manifest::parse(&text).map_err(|e| format!("Invalid AOF manifest {}: {}", path.display(), e))
+}
+
+/// Replay the base and incremental files `layout.manifest` names, in order (RDB bases are
+/// loaded as RDB). Only the last file may end in a truncated command, and only with
+/// `aof-load-truncated yes`.
+fn replay_manifest(server: &Arc<Server>, layout: &Layout) -> Result<LoadReport, String> {
+    let mut report = LoadReport::default();
+    let started = std::time::Instant::now();
+    let files: Vec<AofFile> = layout
+        .manifest
+        .base
+        .iter()
+        .chain(layout.manifest.incrs.iter())
+        .cloned()
+        .collect();
+    let last = files.len().saturating_sub(1);
+    for (i, f) in files.iter().enumerate() {
+        let path = layout.dir.join(&f.name);
+        if f.name.ends_with(".rdb") {
+            // Redis 7 writes RDB bases (aof-use-rdb-preamble yes).
+            let (keys, _) = super::save::load_rdb(server, &path)?;
+            report.commands += keys;
+            continue;
+        }
+        let allow_truncated = i == last && server.config.get("aof-load-truncated") == "yes";
+        let r = replay_file(server, &path, allow_truncated)?;
+        report.commands += r.commands;
+        report.truncated_bytes += r.truncated_bytes;
+    }
+    tracing::info!(
+        "DB loaded from append only file: {:.3} seconds ({} commands)",
+        started.elapsed().as_secs_f64(),
+        report.commands
+    );
     Ok(report)
 }
 

@@ -154,11 +154,10 @@ pub fn enable_at_runtime(server: &Arc<Server>) -> Result<bool, String> {
 }
 
 fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
-    if !server.aof.enabled() && !enabling {
-        return Err(
-            "ERR Background append only file rewriting is only possible when AOF is enabled".into(),
-        );
-    }
+    // With the log off, BGREWRITEAOF still writes the dataset as a new base file with a
+    // manifest naming only it, as Redis 7 does (DEBUG LOADAOF or a start with appendonly
+    // yes then load it).
+    let off = !server.aof.enabled() && !enabling;
     if server.aof_rewrite.in_progress.load(Ordering::Acquire) {
         return Err("ERR Background append only file rewriting already in progress".into());
     }
@@ -172,7 +171,7 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
     if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
         return Err("ERR Background append only file rewriting already in progress".into());
     }
-    match begin(server, enabling) {
+    match begin(server, enabling, off) {
         Ok((job, dir, new_seq, temp)) => {
             let worker = server.clone();
             let spawned = std::thread::Builder::new()
@@ -180,7 +179,7 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
                 .spawn(move || {
                     let server = worker;
                     let started = std::time::Instant::now();
-                    let result = finish(&server, &job, &dir, new_seq, &temp);
+                    let result = finish(&server, &job, &dir, new_seq, &temp, off);
                     let rw = &server.aof_rewrite;
                     rw.last_secs
                         .store(started.elapsed().as_secs(), Ordering::Relaxed);
@@ -221,12 +220,13 @@ type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
 
 /// Step 1, under the barrier. With `enabling` (CONFIG SET appendonly yes on a server that
 /// runs without the log), logging starts here into the new incremental file instead of
-/// switching files; the manifest names it only once its base is complete.
-fn begin(server: &Arc<Server>, enabling: bool) -> Result<Begun, String> {
+/// switching files; the manifest names it only once its base is complete. With `off` (the
+/// log is off and stays off) there is no incremental file: only a new base.
+fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, String> {
     let mut locks = LockSet::new(&server.dbs);
     locks.lock_all();
     let mut layout = server.aof.layout.lock();
-    if enabling {
+    if enabling || off {
         layout.dir = PathBuf::from(server.config.get("appenddirname"));
         layout.prefix = server.config.get("appendfilename");
         std::fs::create_dir_all(&layout.dir)
@@ -248,6 +248,29 @@ fn begin(server: &Arc<Server>, enabling: bool) -> Result<Begun, String> {
         .max()
         .unwrap_or(0)
         + 1;
+    if !off {
+        start_incremental_file(server, &mut layout, &dir, seq, enabling)?;
+    }
+    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let base =
+        File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
+    let job = snapshot::begin(Box::new(AofBaseSink::new(base)))
+        .ok_or("Another snapshot (BGSAVE) is in progress")?;
+    drop(layout);
+    drop(locks);
+    Ok((job, dir, seq, temp))
+}
+
+/// A new incremental file `seq` for the log from now on: started (`enabling`) or switched
+/// to, and named in the manifest (after an fsync, so the manifest never names a file that
+/// is not on disk).
+fn start_incremental_file(
+    server: &Arc<Server>,
+    layout: &mut super::aof::Layout,
+    dir: &std::path::Path,
+    seq: u64,
+    enabling: bool,
+) -> Result<(), String> {
     let incr = AofFile {
         name: format!("{}.{}.incr.aof", layout.prefix, seq),
         seq,
@@ -272,14 +295,7 @@ fn begin(server: &Arc<Server>, enabling: bool) -> Result<Begun, String> {
             .switch_file(file)
             .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
     }
-    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let base =
-        File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
-    let job = snapshot::begin(Box::new(AofBaseSink::new(base)))
-        .ok_or("Another snapshot (BGSAVE) is in progress")?;
-    drop(layout);
-    drop(locks);
-    Ok((job, dir, seq, temp))
+    Ok(())
 }
 
 /// Steps 2 and 3, in the background.
@@ -289,6 +305,7 @@ fn finish(
     dir: &std::path::Path,
     seq: u64,
     temp: &std::path::Path,
+    off: bool,
 ) -> Result<(), String> {
     snapshot::walk_and_end(&server.dbs, job);
     if let Some(e) = job.take_error() {
@@ -320,16 +337,20 @@ fn finish(
         .filter(|f| f.seq != seq || f.kind == 'b')
         .cloned()
         .collect();
-    let incr = layout
-        .manifest
-        .incrs
-        .iter()
-        .find(|f| f.seq == seq)
-        .cloned()
-        .ok_or("the new incremental file is missing from the manifest")?;
+    let incrs = if off {
+        Vec::new()
+    } else {
+        vec![layout
+            .manifest
+            .incrs
+            .iter()
+            .find(|f| f.seq == seq)
+            .cloned()
+            .ok_or("the new incremental file is missing from the manifest")?]
+    };
     let previous = layout.manifest.clone();
     layout.manifest.base = Some(base.clone());
-    layout.manifest.incrs = vec![incr];
+    layout.manifest.incrs = incrs;
     if let Err(e) = layout.save_manifest() {
         layout.manifest = previous;
         return Err(format!("Can't write the AOF manifest: {}", e));

@@ -53,7 +53,13 @@ fn save_options(server: &Server) -> SaveOptions {
     }
 }
 
-fn dump_path(server: &Server) -> PathBuf {
+/// A per-key delay parameter (`rdb-key-save-delay`, `key-load-delay`) in microseconds.
+fn key_delay(server: &Server, name: &str) -> u64 {
+    server.config.get(name).parse().unwrap_or(0)
+}
+
+/// The RDB file (`dbfilename`, in `dir`: the process runs in `dir`).
+pub fn dump_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get("dbfilename"))
 }
 
@@ -61,6 +67,7 @@ fn dump_path(server: &Server) -> PathBuf {
 /// then its keys. Shards arrive in any order; the format allows switching databases.
 pub struct RdbSink {
     writer: Option<RdbWriter<BufWriter<File>>>,
+    key_delay_us: u64,
 }
 
 impl RdbSink {
@@ -69,7 +76,15 @@ impl RdbSink {
         let writer = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), opts)?;
         Ok(RdbSink {
             writer: Some(writer),
+            key_delay_us: 0,
         })
+    }
+
+    /// Sleep this many microseconds after each key (`rdb-key-save-delay`, Redis's knob for
+    /// tests that need a slow save).
+    pub fn with_key_delay(mut self, micros: u64) -> RdbSink {
+        self.key_delay_us = micros;
+        self
     }
 
     /// EOF, checksum, flush and fsync.
@@ -88,6 +103,7 @@ fn write_shard_keys<W: Write>(
     w: &mut RdbWriter<W>,
     db: usize,
     shard: &Shard,
+    key_delay_us: u64,
 ) -> std::io::Result<()> {
     if shard.map.is_empty() {
         return Ok(());
@@ -95,6 +111,9 @@ fn write_shard_keys<W: Write>(
     w.select_db(db, shard.map.len(), shard.volatile)?;
     for (key, entry) in shard.map.iter() {
         w.write_key(key, entry.value, entry.expire_at(), None, None)?;
+        if key_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
+        }
     }
     Ok(())
 }
@@ -102,7 +121,7 @@ fn write_shard_keys<W: Write>(
 impl Sink for RdbSink {
     fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
         match self.writer.as_mut() {
-            Some(w) => write_shard_keys(w, db, shard),
+            Some(w) => write_shard_keys(w, db, shard, self.key_delay_us),
             None => Err(std::io::Error::other("RDB file already finished")),
         }
     }
@@ -139,14 +158,23 @@ pub fn save_sync(server: &Server) -> Result<(), String> {
     if snapshot::in_progress() {
         return Err("ERR Background save already in progress".into());
     }
+    let mut locks = LockSet::new(&server.dbs);
+    locks.lock_all();
+    save_locked(server, &mut locks)
+}
+
+/// SAVE's work for a caller that already holds every shard (DEBUG RELOAD).
+pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), String> {
+    if snapshot::in_progress() {
+        return Err("ERR Background save already in progress".into());
+    }
     let target = dump_path(server);
     let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
     let result = (|| -> std::io::Result<u64> {
-        let mut locks = LockSet::new(&server.dbs);
-        locks.lock_all();
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let file = File::create(&temp)?;
-        let mut sink = RdbSink::new(file, &save_options(server))?;
+        let mut sink = RdbSink::new(file, &save_options(server))?
+            .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         for db in 0..server.dbs.len() {
             for shard in locks.db_shards(db) {
                 sink.write_shard(db, shard)?;
@@ -200,7 +228,8 @@ pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let file = File::create(&temp).map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
         let sink = RdbSink::new(file, &save_options(server))
-            .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
+            .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?
+            .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         let job = snapshot::begin(Box::new(sink))
             .ok_or("ERR Another child process is active (AOF?): can't BGSAVE right now.")?;
         drop(locks);
@@ -325,9 +354,20 @@ impl From<super::rdb::RdbError> for LoadError {
 /// Load an RDB file into the (empty) dataset at start-up: keys whose deadline passed are
 /// skipped (as a Redis master does), databases beyond `databases` are an error.
 pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
+    load_rdb_into(server, path, None)
+}
+
+/// [`load_rdb`] into shards the caller already holds (`locks`: every shard, DEBUG RELOAD),
+/// or, with `None`, locking each key's shard in turn. A key already present is replaced.
+pub fn load_rdb_into(
+    server: &Server,
+    path: &Path,
+    mut locks: Option<&mut LockSet<'_>>,
+) -> Result<(u64, u64), String> {
     let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
     let limits = Limits::from_config(&server.config);
     let now = crate::util::now_ms();
+    let load_delay_us = key_delay(server, "key-load-delay");
     let (mut loaded, mut expired) = (0u64, 0u64);
     let summary = read_rdb(file, &limits, |k| -> Result<(), LoadError> {
         let Some(db) = server.dbs.get(k.db) else {
@@ -341,10 +381,20 @@ pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
             expired += 1;
             return Ok(());
         }
-        let Some(m) = db.shards.get(shard_of(&k.key)) else {
-            return Ok(());
+        let mut guard;
+        let shard: &mut Shard = match locks.as_deref_mut() {
+            Some(held) => match held.shard(k.db, shard_of(&k.key)) {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+            None => match db.shards.get(shard_of(&k.key)) {
+                Some(m) => {
+                    guard = m.lock();
+                    &mut guard
+                }
+                None => return Ok(()),
+            },
         };
-        let mut shard = m.lock();
         shard.insert(
             &k.key,
             Entry {
@@ -359,6 +409,9 @@ pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
         loaded += 1;
+        if load_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(load_delay_us));
+        }
         if loaded % 1_000_000 == 0 {
             tracing::info!("Loading {}: {} keys so far", path.display(), loaded);
         }

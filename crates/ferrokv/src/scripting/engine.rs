@@ -698,7 +698,7 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     }
     let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     let (id, cmd) = resolve(&refs).map_err(|m| {
-        if m.starts_with("ERR wrong number of arguments") {
+        if m.starts_with(b"ERR wrong number of arguments") {
             "ERR Wrong number of args calling Redis command from script".to_string()
         } else {
             "ERR Unknown Redis command called from script".to_string()

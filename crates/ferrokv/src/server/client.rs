@@ -1,7 +1,7 @@
 //! Per-connection client state, and the shared handle other connections use to see it
 //! (CLIENT LIST, CLIENT KILL, MONITOR feeds).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,6 +49,12 @@ pub struct ClientInfo {
     pub qbuf: usize,
     /// Number of WATCHed keys.
     pub watch: usize,
+    /// Subscribed channels (CLIENT LIST `sub=`).
+    pub sub: usize,
+    /// Subscribed patterns (`psub=`).
+    pub psub: usize,
+    /// Subscribed shard channels (`ssub=`).
+    pub ssub: usize,
 }
 
 /// The part of a client shared with the rest of the server.
@@ -70,8 +76,15 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     /// Wakes the connection task (kill, pending output).
     pub wake: Notify,
-    /// Output produced by other threads for this client (MONITOR lines).
+    /// Output produced by other threads for this client (MONITOR lines, Pub/Sub messages).
     pub pending: Mutex<Vec<u8>>,
+    /// Bytes the connection took from `pending` (and its own replies) that are not yet
+    /// written to the socket: counted against the Pub/Sub output-buffer limits.
+    pub unsent: AtomicU64,
+    /// When (monotonic ms + 1, 0 = not) the output first stayed above the soft limit.
+    pub soft_since_ms: AtomicU64,
+    /// The connection speaks RESP3 (Pub/Sub messages are push frames then).
+    pub resp3: AtomicBool,
     /// The wait of a client blocked in BLPOP & co (for CLIENT UNBLOCK).
     pub blocked: Mutex<Option<Arc<crate::server::blocking::Waiter>>>,
 }
@@ -105,6 +118,9 @@ pub struct Client {
     pub authenticated: bool,
     /// CLIENT SETNAME.
     pub name: Vec<u8>,
+    /// Bytes in the query buffer when the current batch started (what Redis's CLIENT LIST
+    /// shows as `qbuf` for the client running it: its buffer still holds the command).
+    pub batch_qbuf: usize,
     /// Commands queued since MULTI (None outside MULTI).
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     /// A queued command was refused: EXEC must fail with EXECABORT.
@@ -151,6 +167,38 @@ pub struct Client {
     /// Set by a blocking command that found no data: the wait and its timeout in ms
     /// (0 = none). The dispatcher hands it to the connection, which parks.
     pub blocked: Option<(Arc<crate::server::blocking::Waiter>, u64)>,
+    /// Pub/Sub subscriptions (the registry in `server::pubsub` has the reverse map).
+    pub subs: Subscriptions,
+    /// Pub/Sub frames (confirmations, own messages) written while CLIENT REPLY is OFF or
+    /// SKIP: Redis sends them anyway; the connection appends them after dropping the
+    /// command's reply.
+    pub pushed: Vec<u8>,
+}
+
+/// A client's Pub/Sub subscriptions. Channels are sets (Redis keeps a dict: UNSUBSCRIBE
+/// without arguments lists them in no particular order); patterns are a list in
+/// subscription order, as in Redis 7.0.
+#[derive(Default, Debug)]
+pub struct Subscriptions {
+    /// SUBSCRIBE channels.
+    pub channels: hashbrown::HashSet<Box<[u8]>>,
+    /// PSUBSCRIBE patterns.
+    pub patterns: Vec<Box<[u8]>>,
+    /// SSUBSCRIBE shard channels.
+    pub shard: hashbrown::HashSet<Box<[u8]>>,
+}
+
+impl Subscriptions {
+    /// Redis's `clientSubscriptionsCount`: channels and patterns (the count SUBSCRIBE,
+    /// PSUBSCRIBE and their UNSUBSCRIBEs reply with).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription of any kind: the client is in Pub/Sub mode (flag `P`).
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
+    }
 }
 
 impl Client {
@@ -177,6 +225,7 @@ impl Client {
             db: 0,
             authenticated,
             name: Vec::new(),
+            batch_qbuf: 0,
             multi: None,
             multi_dirty: false,
             watch_flag: Arc::new(AtomicBool::new(false)),
@@ -197,7 +246,15 @@ impl Client {
             blocked_now: false,
             loading: false,
             blocked: None,
+            subs: Subscriptions::default(),
+            pushed: Vec::new(),
         }
+    }
+
+    /// Whether this command's reply is being dropped (CLIENT REPLY OFF / SKIP): Pub/Sub
+    /// frames then go to `pushed`.
+    pub fn replies_dropped(&self) -> bool {
+        matches!(self.reply_mode, ReplyMode::Off | ReplyMode::SkipThis)
     }
 
     /// CLIENT LIST flag letters.
@@ -213,6 +270,9 @@ impl Client {
         f.clear();
         if self.monitor {
             f.push('O');
+        }
+        if self.subs.total() > 0 {
+            f.push('P');
         }
         if self.multi.is_some() {
             f.push('x');
@@ -254,5 +314,8 @@ impl Client {
         self.write_flag_letters(&mut info.flags);
         info.qbuf = qbuf;
         info.watch = self.watched.len();
+        info.sub = self.subs.channels.len();
+        info.psub = self.subs.patterns.len();
+        info.ssub = self.subs.shard.len();
     }
 }

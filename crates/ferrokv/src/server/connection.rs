@@ -54,11 +54,14 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     tokio::pin!(wake);
     // Requests still in the buffer after a blocking command's wait: run them before reading.
     let mut resume = false;
+    // A wake-up was consumed while writing: take the pending output without waiting.
+    let mut woken = false;
     'conn: loop {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
             inbuf.reserve(READ_CHUNK);
         }
-        if !std::mem::take(&mut resume) {
+        let skip_wait = std::mem::take(&mut resume) | std::mem::take(&mut woken);
+        if !skip_wait {
             tokio::select! {
                 biased;
                 r = stream.read_buf(&mut inbuf) => match r {
@@ -77,6 +80,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
         take_pending(&handle, &mut out);
         client.start_batch();
+        client.batch_qbuf = inbuf.len();
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;
@@ -147,6 +151,9 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                             }
                             _ => {}
                         }
+                        if !client.pushed.is_empty() {
+                            out.buf.append(&mut client.pushed);
+                        }
                     }
                     start += consumed;
                     if client.close_after_reply || client.shutdown_requested {
@@ -194,7 +201,16 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        if !flush(&mut stream, &mut out, &server).await {
+        if !flush_watching(
+            &mut stream,
+            &mut out,
+            &server,
+            &handle,
+            &mut wake,
+            &mut woken,
+        )
+        .await
+        {
             break;
         }
         if client.shutdown_requested {
@@ -205,6 +221,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
     }
     crate::commands::shared::watch::unwatch_all(&server, &mut client);
+    server.pubsub.forget_client(&mut client);
     server.unregister_client(handle.id);
 }
 
@@ -280,6 +297,69 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
     ok
 }
 
+/// [`flush`] for the main loop: while the socket does not take the bytes (a subscriber
+/// that does not read), keep watching for wake-ups, so that a client killed meanwhile
+/// (CLIENT KILL, the Pub/Sub output-buffer limits) is closed instead of waiting forever.
+/// The bytes not yet written count against the output-buffer limits (`unsent`). A wake-up
+/// consumed here sets `woken`, so the caller takes the pending output without waiting.
+async fn flush_watching<'h>(
+    stream: &mut TcpStream,
+    out: &mut ReplyWriter,
+    server: &Server,
+    handle: &'h super::ClientHandle,
+    wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
+    woken: &mut bool,
+) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    if out.buf.is_empty() {
+        return true;
+    }
+    // Usually the socket takes everything at once: no future, no select.
+    let mut written = stream.try_write(&out.buf).unwrap_or(0);
+    let ok = if written >= out.buf.len() {
+        true
+    } else {
+        handle
+            .unsent
+            .store((out.buf.len() - written) as u64, Relaxed);
+        let ok = loop {
+            let Some(rest) = out.buf.get(written..).filter(|r| !r.is_empty()) else {
+                break true;
+            };
+            tokio::select! {
+                biased;
+                r = stream.write(rest) => match r {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => {
+                        written += n;
+                        handle
+                            .unsent
+                            .store(out.buf.len().saturating_sub(written) as u64, Relaxed);
+                    }
+                },
+                _ = &mut *wake => {
+                    wake.set(handle.wake.notified());
+                    *woken = true;
+                    if handle.is_killed() {
+                        break false;
+                    }
+                }
+            }
+        };
+        handle.unsent.store(0, Relaxed);
+        ok
+    };
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(written as u64, Relaxed);
+    out.buf.clear();
+    if out.buf.capacity() > 1 << 20 {
+        out.buf.shrink_to(64 * 1024);
+    }
+    ok
+}
+
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
 /// remove its registrations.
 fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
@@ -343,6 +423,15 @@ async fn wait_blocked<'h>(
             tokio::select! {
                 _ = &mut *wake => {
                     wake.set(handle.wake.notified());
+                    // Pub/Sub messages (RESP3 clients may block while subscribed). A
+                    // wake-up consumed while writing is harmless: the wait state is
+                    // checked again at the top of the loop.
+                    take_pending(handle, out);
+                    let mut woken = false;
+                    if !flush_watching(stream, out, server, handle, wake, &mut woken).await {
+                        end_wait(server, &waiter, WaitState::Unblocked { error: false });
+                        return false;
+                    }
                 }
                 _ = sleep => {
                     waiter.finish(WaitState::TimedOut);

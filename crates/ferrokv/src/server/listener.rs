@@ -105,11 +105,8 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
             .port
             .store(port as u64, std::sync::atomic::Ordering::Relaxed);
     }
+    *server.listeners.lock() = listeners;
     for i in 0..threads {
-        let clones: Vec<TcpListener> = listeners
-            .iter()
-            .map(|l| l.try_clone())
-            .collect::<std::io::Result<_>>()?;
         let server = server.clone();
         std::thread::Builder::new()
             .name(format!("worker-{}", i))
@@ -124,7 +121,7 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
                         return;
                     }
                 };
-                rt.block_on(worker(server, clones));
+                rt.block_on(worker(server));
             })?;
     }
     // Load the data while clients can already connect (they get -LOADING meanwhile).
@@ -155,32 +152,54 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
     })
 }
 
-async fn worker(server: Arc<Server>, listeners: Vec<TcpListener>) {
-    let mut tasks = Vec::new();
-    for l in listeners {
-        let server = server.clone();
-        tasks.push(tokio::spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(l) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("listener: {}", e);
-                    return;
-                }
-            };
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(connection::serve(server.clone(), stream));
-                    }
-                    Err(e) => {
-                        tracing::warn!("Accepting client connection: {}", e);
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                }
+/// A worker's event loop: accept on (its clones of) the server's listeners and serve each
+/// connection inline; when CONFIG SET replaces the listeners, stop accepting on the old
+/// ones and start on the new. Connections already accepted are not affected.
+async fn worker(server: Arc<Server>) {
+    let mut changed = server.listeners_changed.subscribe();
+    loop {
+        changed.mark_unchanged();
+        let clones: Vec<TcpListener> = server
+            .listeners
+            .lock()
+            .iter()
+            .filter_map(|l| l.try_clone().ok())
+            .collect();
+        let tasks: Vec<_> = clones
+            .into_iter()
+            .map(|l| tokio::spawn(accept_loop(server.clone(), l)))
+            .collect();
+        if changed.changed().await.is_err() {
+            // The server is gone: keep accepting until the process exits.
+            for t in tasks {
+                let _ = t.await;
             }
-        }));
+            return;
+        }
+        for t in tasks {
+            t.abort();
+        }
     }
-    for t in tasks {
-        let _ = t.await;
+}
+
+/// Accept connections on `listener` and spawn a task for each, until aborted.
+async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("listener: {}", e);
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection::serve(server.clone(), stream));
+            }
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {}", e);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
     }
 }

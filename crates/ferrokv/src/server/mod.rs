@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod listener;
 pub mod observe;
+pub mod pubsub;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use client::{Client, ClientHandle, ClientInfo, ReplyMode};
+pub use client::{Client, ClientHandle, ClientInfo, ReplyMode, Subscriptions};
 pub use listener::{bind_listener, run, start_background};
 pub use observe::{CommandStats, LatencyMonitor, SlowLog, SlowLogEntry};
 
@@ -80,6 +81,12 @@ pub struct Server {
     pub port: AtomicU64,
     /// Lua scripting: script cache, the running script's state (-BUSY, SCRIPT KILL).
     pub scripts: crate::scripting::Scripts,
+    /// The listening sockets; workers accept on clones of them (see `listener::worker`).
+    pub listeners: Mutex<Vec<std::net::TcpListener>>,
+    /// Bumped when `listeners` is replaced (CONFIG SET port / bind): workers re-subscribe.
+    pub listeners_changed: tokio::sync::watch::Sender<u64>,
+    /// Pub/Sub subscriptions of every client.
+    pub pubsub: pubsub::PubSub,
 }
 
 /// 40 random hex characters.
@@ -128,7 +135,19 @@ impl Server {
             self_ref: std::sync::OnceLock::new(),
             port: AtomicU64::new(0),
             scripts: Default::default(),
+            listeners: Mutex::new(Vec::new()),
+            listeners_changed: tokio::sync::watch::Sender::new(0),
+            pubsub: pubsub::PubSub::default(),
         }
+    }
+
+    /// Listen on `listeners` from now on (CONFIG SET port / bind): the workers stop
+    /// accepting on the old sockets, which close, and accept on these.
+    pub fn replace_listeners(&self, listeners: Vec<std::net::TcpListener>, port: u16) {
+        *self.listeners.lock() = listeners;
+        self.port.store(u64::from(port), Ordering::Relaxed);
+        self.listeners_changed
+            .send_modify(|generation| *generation += 1);
     }
 
     /// True once shutdown has begun.
@@ -153,14 +172,18 @@ impl Server {
         std::process::exit(0)
     }
 
-    /// Count a call of command `id`.
-    pub fn record_call(&self, id: usize, micros: u64, failed: bool) {
+    /// Count a call of command `id` that took `ns` nanoseconds.
+    pub fn record_call(&self, id: usize, ns: u64, failed: bool) {
+        let micros = ns / 1000;
         self.stats
             .total_commands_processed
             .fetch_add(1, Ordering::Relaxed);
         if let Some(s) = self.command_stats.get(id) {
             s.calls.fetch_add(1, Ordering::Relaxed);
             s.usec.fetch_add(micros, Ordering::Relaxed);
+            if self.config.latency_tracking() {
+                s.latency.record(ns);
+            }
             if failed {
                 s.failed_calls.fetch_add(1, Ordering::Relaxed);
             }
@@ -268,6 +291,9 @@ impl Server {
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),
+            unsent: AtomicU64::new(0),
+            soft_since_ms: AtomicU64::new(0),
+            resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
         })
     }

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::Client;
 
@@ -17,6 +18,83 @@ pub struct CommandStats {
     pub rejected_calls: AtomicU64,
     /// Failed while running.
     pub failed_calls: AtomicU64,
+    /// Latency distribution (LATENCY HISTOGRAM, INFO latencystats).
+    pub latency: LatencyHistogram,
+}
+
+/// Number of [`LatencyHistogram`] buckets: below 1024 ns, then one per power of two up to
+/// about 18 minutes (anything slower counts in the last).
+pub const LATENCY_BUCKETS: usize = 32;
+
+/// A command's latency distribution in power-of-two buckets of nanoseconds: bucket 0 holds
+/// durations below 1024 ns, bucket `i` those in `[2^(9+i), 2^(10+i))`. These are the
+/// bucket bounds Redis reports LATENCY HISTOGRAM with (its HDR histogram iterated from
+/// 1024 ns by factors of 2); recording is one relaxed atomic add.
+#[derive(Default, Debug)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS],
+}
+
+impl LatencyHistogram {
+    /// Count one call that took `ns` nanoseconds.
+    #[inline]
+    pub fn record(&self, ns: u64) {
+        let bits = (u64::BITS - ns.leading_zeros()) as usize;
+        let i = bits.saturating_sub(10).min(LATENCY_BUCKETS - 1);
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Forget every call (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        for b in &self.buckets {
+            b.store(0, Relaxed);
+        }
+    }
+
+    /// Calls recorded.
+    pub fn total(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+
+    /// Upper bound of bucket `i` in nanoseconds.
+    fn upper_ns(i: usize) -> u64 {
+        1u64 << (10 + i)
+    }
+
+    /// The cumulative distribution as LATENCY HISTOGRAM shows it: (bucket bound in µs,
+    /// calls at or below it), for the buckets that hold calls.
+    pub fn cdf(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            let n = b.load(Relaxed);
+            if n > 0 {
+                cumulative += n;
+                out.push((Self::upper_ns(i) / 1000, cumulative));
+            }
+        }
+        out
+    }
+
+    /// The latency at `percentile` (0..=100) in microseconds: the bound of the bucket that
+    /// holds it (INFO latencystats).
+    pub fn percentile_us(&self, percentile: f64) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            return 0.0;
+        }
+        let wanted = ((percentile / 100.0) * total as f64).ceil().max(1.0) as u64;
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Relaxed);
+            if cumulative >= wanted {
+                return Self::upper_ns(i) as f64 / 1000.0;
+            }
+        }
+        Self::upper_ns(LATENCY_BUCKETS - 1) as f64 / 1000.0
+    }
 }
 
 /// One SLOWLOG entry.
@@ -116,5 +194,35 @@ impl LatencyMonitor {
         while ev.samples.len() > LATENCY_TS_LEN {
             ev.samples.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod latency_tests {
+    use super::LatencyHistogram;
+
+    #[test]
+    fn buckets_are_powers_of_two_from_1024_ns() {
+        let h = LatencyHistogram::default();
+        for ns in [0, 1023, 1024, 2047, 2048, 5_000_000] {
+            h.record(ns);
+        }
+        h.record(u64::MAX);
+        assert_eq!(h.total(), 7);
+        let cdf = h.cdf();
+        assert_eq!(cdf[0], (1, 2), "below 1024 ns");
+        assert_eq!(cdf[1], (2, 4), "1024..2048 ns");
+        assert_eq!(cdf[2], (4, 5), "2048..4096 ns");
+        assert_eq!(cdf[3], (8388, 6), "5 ms in 4.19..8.39 ms");
+        assert_eq!(
+            cdf.last().map(|c| c.1),
+            Some(7),
+            "the slowest call in the last bucket"
+        );
+        assert_eq!(h.percentile_us(50.0), 2.048);
+        assert_eq!(h.percentile_us(0.0), 1.024);
+        h.reset();
+        assert_eq!(h.total(), 0);
+        assert_eq!(h.percentile_us(99.0), 0.0);
     }
 }

@@ -112,16 +112,16 @@ impl Shard {
         }
     }
 
-    /// Mark every client watching any key of this shard (FLUSHDB, SWAPDB).
-    pub fn touch_all_watched(&mut self, only_existing: bool) {
-        for (key, watchers) in self.watched.iter() {
-            if only_existing && !self.map.contains_key(key.as_ref()) {
-                continue;
-            }
-            for w in watchers {
-                w.flag.store(true, Ordering::Release);
-            }
+    /// Remove every key (FLUSHDB, FLUSHALL, DEBUG RELOAD), marking the clients that watch
+    /// one of them as Redis does (see [`touch_replaced`]); returns the old table so the
+    /// caller decides where to free it.
+    pub fn take_all(&mut self, now: u64) -> KeyTable {
+        let emptied = std::mem::take(&mut self.map);
+        if !self.watched.is_empty() {
+            touch_replaced(&mut self.watched, &emptied, None, now);
         }
+        self.volatile = 0;
+        emptied
     }
 
     /// Remove an entry, keeping the volatile count right.
@@ -177,5 +177,42 @@ impl Shard {
             self.touch_watched_expired(k);
         }
         expired
+    }
+}
+
+/// Redis 7.0's `touchAllWatchedKeysInDb` for one shard: the keys of `emptied` are gone,
+/// replaced by those of `replaced_with` (SWAPDB: the other database's keys) or by nothing
+/// (FLUSHDB, FLUSHALL). A watcher of a key that is in either table is marked, except where
+/// nothing changed logically: a key that was already expired when watched and is now
+/// gone, or replaced by another expired key; a missing key replaced by an expired one
+/// (which then counts as expired when watched).
+pub fn touch_replaced(
+    watched: &mut HashMap<Box<[u8]>, Vec<Watcher>>,
+    emptied: &KeyTable,
+    replaced_with: Option<&KeyTable>,
+    now: u64,
+) {
+    for (key, watchers) in watched.iter_mut() {
+        let exists_in_emptied = emptied.contains_key(key);
+        let replacement = replaced_with.and_then(|t| t.get(key));
+        if !exists_in_emptied && replacement.is_none() {
+            continue;
+        }
+        let replacement_expired = replacement.as_ref().is_some_and(|e| e.is_expired(now));
+        for w in watchers.iter_mut() {
+            if w.expired_at_watch {
+                if replacement.is_none() {
+                    w.expired_at_watch = false;
+                    continue;
+                }
+                if replacement_expired {
+                    continue;
+                }
+            } else if !exists_in_emptied && replacement_expired {
+                w.expired_at_watch = true;
+                continue;
+            }
+            w.flag.store(true, Ordering::Release);
+        }
     }
 }

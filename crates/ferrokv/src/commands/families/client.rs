@@ -286,7 +286,7 @@ fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// state.
 fn own_line(ctx: &Ctx) -> String {
     let c = &*ctx.client;
-    let qbuf = c.handle.info.lock().qbuf;
+    let qbuf = c.batch_qbuf;
     format_line(
         &c.handle,
         &LineFields {
@@ -300,6 +300,11 @@ fn own_line(ctx: &Ctx) -> String {
             resp: if ctx.out.resp3 { 3 } else { 2 },
             lib_name: &c.lib_name,
             lib_ver: &c.lib_ver,
+            subs: [
+                c.subs.channels.len(),
+                c.subs.patterns.len(),
+                c.subs.shard.len(),
+            ],
         },
     )
 }
@@ -329,6 +334,7 @@ fn other_line(h: &ClientHandle) -> String {
             resp: info.resp,
             lib_name: &info.lib_name,
             lib_ver: &info.lib_ver,
+            subs: [info.sub, info.psub, info.ssub],
         },
     )
 }
@@ -345,6 +351,8 @@ struct LineFields<'a> {
     resp: u8,
     lib_name: &'a [u8],
     lib_ver: &'a [u8],
+    /// Channels, patterns and shard channels subscribed.
+    subs: [usize; 3],
 }
 
 /// Redis 7.0's `catClientInfoString` (plus 7.2's lib-name/lib-ver at the end).
@@ -353,7 +361,7 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
     let qbuf_free = READ_BUF.saturating_sub(f.qbuf);
     let tot_mem = READ_BUF + f.qbuf + 1024;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -363,6 +371,9 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
         f.idle,
         f.flags,
         f.db,
+        f.subs[0],
+        f.subs[1],
+        f.subs[2],
         f.multi,
         f.qbuf,
         qbuf_free,
@@ -375,6 +386,20 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
     )
 }
 
+/// Redis's `getClientType` for the clients ferrokv has: `pubsub` while subscribed.
+fn client_type(ctx: &Ctx, h: &ClientHandle) -> &'static str {
+    let subscribed = if h.id == ctx.client.handle.id {
+        ctx.client.subs.total() > 0
+    } else {
+        h.info.lock().flags.contains('P')
+    };
+    if subscribed {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
 /// Connected clients, ordered by id (Redis lists them in connection order).
 fn clients_by_id(ctx: &Ctx) -> Vec<Arc<ClientHandle>> {
     let mut v: Vec<Arc<ClientHandle>> = ctx.server.clients.lock().values().cloned().collect();
@@ -383,7 +408,7 @@ fn clients_by_id(ctx: &Ctx) -> Vec<Arc<ClientHandle>> {
 }
 
 /// The type a client has for `TYPE` filters: monitors are `normal` in Redis too; there
-/// are no replicas, masters or pub/sub clients yet.
+/// are no replicas or masters yet; a client with subscriptions is `pubsub`.
 fn parse_type(arg: &[u8]) -> Result<&'static str, CmdError> {
     for t in ["normal", "master", "replica", "slave", "pubsub"] {
         if eq_ic(arg, t) {
@@ -419,7 +444,7 @@ fn client_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let me = ctx.client.handle.id;
     let mut text = String::new();
     for h in clients_by_id(ctx) {
-        if type_filter.is_some_and(|t| t != "normal") {
+        if type_filter.is_some_and(|t| t != client_type(ctx, &h)) {
             continue;
         }
         if ids.as_ref().is_some_and(|v| !v.contains(&h.id)) {
@@ -520,7 +545,7 @@ fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let matches = f.id.is_none_or(|id| id == h.id)
             && f.addr.as_deref().is_none_or(|a| a == h.addr.as_bytes())
             && f.laddr.as_deref().is_none_or(|a| a == h.laddr.as_bytes())
-            && f.kind.is_none_or(|t| t == "normal")
+            && f.kind.is_none_or(|t| t == client_type(ctx, &h))
             && f.maxage
                 .is_none_or(|age| h.created.elapsed().as_secs() >= age)
             && !(f.skipme && h.id == me);
@@ -534,11 +559,14 @@ fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Close a client: ourselves after this reply, another connection at its next wake-up.
+/// Another client leaves the client list (and `connected_clients`) at once, as Redis frees
+/// it at once; its connection task cleans up the rest when it wakes.
 fn kill(ctx: &mut Ctx, h: &ClientHandle, me: u64) {
     if h.id == me {
         ctx.client.close_after_reply = true;
     } else if !h.killed.load(Relaxed) {
         h.kill();
+        ctx.server.unregister_client(h.id);
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::{ReplyMode, FERROKV_VERSION, REDIS_VERSION};
 use crate::util::eq_ic;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The connection family's table.
 pub static COMMANDS: &[Command] = &[
@@ -67,6 +68,13 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() <= 2 && ctx.client.subs.total() > 0 && !ctx.out.resp3 {
+        // RESP2 subscribed mode: PING answers in the shape of a message.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).copied().unwrap_or_default());
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(args[1]),
@@ -91,7 +99,9 @@ fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.client.multi_dirty = false;
     crate::commands::shared::watch::unwatch_all(ctx.server, ctx.client);
     ctx.client.db = 0;
+    ctx.server.pubsub.forget_client(ctx.client);
     ctx.out.resp3 = false;
+    ctx.client.handle.resp3.store(false, Relaxed);
     ctx.client.name.clear();
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.no_evict = false;
@@ -196,6 +206,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.client.name = name.to_vec();
     }
     ctx.out.resp3 = proto == 3;
+    ctx.client.handle.resp3.store(proto == 3, Relaxed);
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");

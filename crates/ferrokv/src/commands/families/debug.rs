@@ -18,20 +18,22 @@ pub static COMMANDS: &[Command] = &[Command::new(
 )
 .lock(LockScope::Custom(debug_locks))];
 
-/// DEBUG's locks: the keys of OBJECT/LISTPACK/DIGEST-VALUE, every shard for DIGEST. Taken
+/// DEBUG's locks: the keys of OBJECT/LISTPACK/DIGEST-VALUE, every shard for DIGEST and
+/// RELOAD (LOADAOF takes none: it replays commands, which lock for themselves). Taken
 /// before the handler (and by EXEC for the whole transaction), so the handler never locks.
 fn debug_locks(args: &[&[u8]], db: usize, db_count: usize, ids: &mut LockIds) {
     let Some(sub) = args.get(1) else { return };
-    let keys: &[&[u8]] = if sub.eq_ignore_ascii_case(b"digest") {
-        ids.extend((0..db_count * crate::storage::SHARDS).map(|i| i as LockId));
-        return;
-    } else if sub.eq_ignore_ascii_case(b"digest-value") {
-        args.get(2..).unwrap_or(&[])
-    } else if sub.eq_ignore_ascii_case(b"object") || sub.eq_ignore_ascii_case(b"listpack") {
-        args.get(2..3).unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let keys: &[&[u8]] =
+        if sub.eq_ignore_ascii_case(b"digest") || sub.eq_ignore_ascii_case(b"reload") {
+            ids.extend((0..db_count * crate::storage::SHARDS).map(|i| i as LockId));
+            return;
+        } else if sub.eq_ignore_ascii_case(b"digest-value") {
+            args.get(2..).unwrap_or(&[])
+        } else if sub.eq_ignore_ascii_case(b"object") || sub.eq_ignore_ascii_case(b"listpack") {
+            args.get(2..3).unwrap_or(&[])
+        } else {
+            &[]
+        };
     ids.extend(keys.iter().map(|k| lock_id(db, shard_of(k))));
 }
 
@@ -115,19 +117,97 @@ fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.ok();
         Ok(())
     } else if is("reload") {
-        for a in &args[2..] {
-            if !(eq_ic(a, "merge") || eq_ic(a, "noflush") || eq_ic(a, "nosave")) {
-                return Err(CmdError::Static(
-                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
-                ));
-            }
-        }
-        Err(CmdError::Static(
-            "ERR DEBUG RELOAD is not supported: this server has no persistence yet",
-        ))
+        debug_reload(ctx, &args[2..])
+    } else if is("loadaof") && argc == 2 {
+        debug_loadaof(ctx)
     } else {
         Err(bad_args(sub))
     }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the dataset to the RDB file (unless
+/// NOSAVE), empty it (unless NOFLUSH) and load the file back, with every shard held, so
+/// no client sees the dataset in between. A key both in memory (NOFLUSH) and in the file
+/// takes the file's value (Redis: MERGE does that, and without it the server exits on a
+/// duplicate; ferrokv never exits here).
+fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
+    let (mut flush, mut save) = (true, true);
+    for a in options {
+        if eq_ic(a, "noflush") {
+            flush = false;
+        } else if eq_ic(a, "nosave") {
+            save = false;
+        } else if !eq_ic(a, "merge") {
+            return Err(CmdError::Static(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
+        }
+    }
+    let server = ctx.server;
+    if save {
+        crate::persistence::save::save_locked(server, ctx.locks).map_err(CmdError::msg)?;
+    }
+    if flush {
+        empty_dataset(ctx);
+    }
+    let path = crate::persistence::save::dump_path(server);
+    if let Err(e) = crate::persistence::save::load_rdb_into(server, &path, Some(&mut *ctx.locks)) {
+        tracing::warn!("DEBUG RELOAD: {}", e);
+        return Err(CmdError::Static(
+            "ERR Error trying to load the RDB dump, check server logs.",
+        ));
+    }
+    ctx.locks.note_change();
+    tracing::warn!("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Remove every key of every database through the locks the command holds.
+fn empty_dataset(ctx: &mut Ctx) {
+    let now = ctx.now;
+    for db in 0..ctx.locks.db_count() {
+        for shard in ctx.locks.db_shards(db) {
+            drop(shard.take_all(now));
+        }
+    }
+}
+
+/// DEBUG LOADAOF: write out and fsync the log (when it is on), empty the dataset and load
+/// the append-only files that the manifest on disk names, as Redis does. It replays
+/// commands, which take their own locks, so it holds none itself and cannot run inside
+/// MULTI/EXEC (where the transaction holds shards).
+fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
+    if ctx.client.in_exec {
+        return Err(CmdError::Static(
+            "ERR DEBUG LOADAOF is not supported inside MULTI/EXEC",
+        ));
+    }
+    let server = ctx.server;
+    if server.aof.enabled() {
+        server.aof.flush_all();
+    }
+    {
+        let mut locks = crate::storage::LockSet::new(&server.dbs);
+        locks.lock_all();
+        let now = ctx.now;
+        for db in 0..locks.db_count() {
+            for shard in locks.db_shards(db) {
+                drop(shard.take_all(now));
+            }
+        }
+    }
+    let Some(this) = server.arc() else {
+        return Err(CmdError::Internal("server handle unavailable"));
+    };
+    if let Err(e) = crate::persistence::load::load_aof_from_disk(&this) {
+        // Redis exits here: the dataset is gone and the files cannot be loaded.
+        tracing::warn!("DEBUG LOADAOF: {}", e);
+        return Err(CmdError::msg(format!("ERR {}", e)));
+    }
+    tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+    ctx.out.ok();
+    Ok(())
 }
 
 /// C's `atoi`: optional sign and leading digits, 0 when there are none.

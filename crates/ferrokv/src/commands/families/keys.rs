@@ -16,6 +16,7 @@ use crate::commands::dispatch::LockIds;
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of};
 use crate::storage::glob::glob_match;
+use crate::storage::shard::touch_replaced;
 use crate::storage::{Entry, Shard, StrValue, Value, SHARDS};
 use crate::util::eq_ic;
 
@@ -270,15 +271,6 @@ fn flush_mode(args: &[&[u8]]) -> Result<bool, CmdError> {
     }
 }
 
-/// Empty one shard: marks the watchers of its existing keys, returns the old table.
-fn empty_shard(shard: &mut Shard) -> KeyTable {
-    if !shard.watched.is_empty() {
-        shard.touch_all_watched(true);
-    }
-    shard.volatile = 0;
-    std::mem::take(&mut shard.map)
-}
-
 /// Free emptied tables: in a background thread for ASYNC (and for big flushes, so the
 /// locks are not held while freeing), inline otherwise.
 fn free_tables(tables: Vec<KeyTable>, removed: usize, lazy: bool) {
@@ -293,6 +285,7 @@ fn free_tables(tables: Vec<KeyTable>, removed: usize, lazy: bool) {
 
 fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let lazy = flush_mode(args)?;
+    let now = ctx.now;
     let mut tables = Vec::new();
     let mut removed = 0;
     for shard in ctx.db().shards() {
@@ -300,7 +293,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             continue;
         }
         removed += shard.map.len();
-        tables.push(empty_shard(shard));
+        tables.push(shard.take_all(now));
     }
     ctx.server.stats.dirty(removed as u64);
     ctx.locks.note_change();
@@ -314,6 +307,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let lazy = flush_mode(args)?;
+    let now = ctx.now;
     let mut tables = Vec::new();
     let mut removed = 0;
     for db in 0..ctx.locks.db_count() {
@@ -322,7 +316,7 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 continue;
             }
             removed += shard.map.len();
-            tables.push(empty_shard(shard));
+            tables.push(shard.take_all(now));
         }
     }
     // Redis counts the removed keys plus one for the flush itself.
@@ -432,35 +426,42 @@ fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// `touchAllWatchedKeysInDb(emptied, replaced_with)`).
 fn swap_shards(ctx: &mut Ctx, a: usize, b: usize, i: usize) -> CmdResult {
     const UNLOCKED: CmdError = CmdError::Internal("shard is not locked");
+    let now = ctx.now;
     // Both shards live in the same LockSet, so they are borrowed one after the other and
     // the tables travel through locals.
     let sa = ctx.locks.shard(a, i).ok_or(UNLOCKED)?;
     let (map_a, vol_a) = (std::mem::take(&mut sa.map), sa.volatile);
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
     let (map_b, vol_b) = (std::mem::take(&mut sb.map), sb.volatile);
-    touch_watched_in(sb, &map_a, &map_b);
+    touch_replaced(&mut sb.watched, &map_b, Some(&map_a), now);
+    let ready_in_b = keys_ready_for_waiters(sb, &map_a, now);
     let sa = ctx.locks.shard(a, i).ok_or(UNLOCKED)?;
-    touch_watched_in(sa, &map_a, &map_b);
+    touch_replaced(&mut sa.watched, &map_a, Some(&map_b), now);
+    let ready_in_a = keys_ready_for_waiters(sa, &map_b, now);
     sa.map = map_b;
     sa.volatile = vol_b;
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
     sb.map = map_a;
     sb.volatile = vol_a;
+    // Clients blocked on a key that exists (and has not expired) after the swap are
+    // served before the locks are released, as after a push.
+    for key in ready_in_a {
+        ctx.locks.signal_ready(a, &key);
+    }
+    for key in ready_in_b {
+        ctx.locks.signal_ready(b, &key);
+    }
     Ok(())
 }
 
-/// Mark the watchers of `shard`'s watched keys that exist in `x` or `y`.
-fn touch_watched_in(shard: &mut Shard, x: &KeyTable, y: &KeyTable) {
-    if shard.watched.is_empty() {
-        return;
-    }
-    for (key, flags) in shard.watched.iter() {
-        if x.contains_key(key) || y.contains_key(key) {
-            for w in flags {
-                w.flag.store(true, std::sync::atomic::Ordering::Release);
-            }
-        }
-    }
+/// The keys clients are blocked on in `shard` that `incoming` holds, not expired.
+fn keys_ready_for_waiters(shard: &Shard, incoming: &KeyTable, now: u64) -> Vec<Box<[u8]>> {
+    shard
+        .blocked
+        .keys()
+        .filter(|k| incoming.get(k).is_some_and(|e| !e.is_expired(now)))
+        .cloned()
+        .collect()
 }
 
 fn move_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -34,7 +35,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 20] {
+pub fn tables() -> [&'static [Command]; 21] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -56,6 +57,7 @@ pub fn tables() -> [&'static [Command]; 20] {
         debug::COMMANDS,
         dump::COMMANDS,
         scripting::COMMANDS,
+        pubsub::COMMANDS,
     ]
 }
 

@@ -95,6 +95,12 @@ pub static COMMANDS: &[Command] = &[
         ),
         Command::new("help", 2, flags::LOADING | flags::STALE, latency_help),
         Command::new(
+            "histogram",
+            -2,
+            flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
+            latency_histogram,
+        ),
+        Command::new(
             "history",
             3,
             flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
@@ -224,6 +230,7 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
             "cpu" => info_cpu(&mut fields),
             "commandstats" => info_commandstats(server, &mut fields),
             "errorstats" => info_errorstats(server, &mut fields),
+            "latencystats" => info_latencystats(server, &mut fields),
             "cluster" => fields.push(("cluster_enabled".into(), "0".into())),
             "keyspace" => info_keyspace(keyspace, &mut fields),
             _ => {}
@@ -572,9 +579,9 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
         "current_eviction_exceeded_time" => 0,
         "keyspace_hits" => st.keyspace_hits.load(Relaxed),
         "keyspace_misses" => st.keyspace_misses.load(Relaxed),
-        "pubsub_channels" => 0,
-        "pubsub_patterns" => 0,
-        "pubsubshard_channels" => 0,
+        "pubsub_channels" => server.pubsub.channel_count(),
+        "pubsub_patterns" => server.pubsub.pattern_count(),
+        "pubsubshard_channels" => server.pubsub.shard_channel_count(),
         "latest_fork_usec" => 0,
         "total_forks" => 0,
         "migrate_cached_sockets" => 0,
@@ -669,6 +676,32 @@ fn info_commandstats(server: &Server, f: &mut Vec<(String, String)>) {
     }
 }
 
+/// `latency_percentiles_usec_<command>:p50=..,p99=..,p99.9=..` for the commands with
+/// calls, at the percentiles of `latency-tracking-info-percentiles`.
+fn info_latencystats(server: &Server, f: &mut Vec<(String, String)>) {
+    let reg = crate::commands::registry();
+    let percentiles = server.config.latency_tracking_percentiles();
+    for (id, s) in server.command_stats.iter().enumerate() {
+        if s.latency.total() == 0 {
+            continue;
+        }
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|p| format!("p{}={:.3}", trim_double(*p), s.latency.percentile_us(*p)))
+            .collect();
+        f.push((
+            format!("latency_percentiles_usec_{}", reg.full_name(id)),
+            values.join(","),
+        ));
+    }
+}
+
+/// A percentile as Redis prints it: `%f`, then trailing zeros (and the point) trimmed.
+fn trim_double(v: f64) -> String {
+    let s = format!("{:.6}", v);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn info_errorstats(server: &Server, f: &mut Vec<(String, String)>) {
     let es = server.error_stats.lock();
     let mut codes: Vec<(&String, &u64)> = es.iter().collect();
@@ -720,6 +753,63 @@ fn apply_persistence_config(server: &Server) {
     }
 }
 
+/// When CONFIG SET changes `port` or `bind`: the sockets for the new values, bound before
+/// anything changes, so a port in use fails the whole CONFIG SET with Redis's texts and
+/// nothing is applied (the new sockets are dropped if another parameter is refused).
+/// Port 0 listens on nothing, as in Redis.
+fn rebind_for(
+    server: &Server,
+    pairs: &[(&str, &str)],
+) -> Result<Option<(Vec<std::net::TcpListener>, u16)>, CmdError> {
+    let value_of = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| crate::config::Config::canonical_name(n) == Some(name))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+    };
+    let (port_arg, bind_arg) = (value_of("port"), value_of("bind"));
+    if port_arg.is_none() && bind_arg.is_none() {
+        return Ok(None);
+    }
+    let port = match &port_arg {
+        Some((_, v)) => match v.parse::<u16>() {
+            Ok(p) => p,
+            // set_many reports the invalid value with its own text.
+            Err(_) => return Ok(None),
+        },
+        None => server.config.port(),
+    };
+    let bind = bind_arg
+        .as_ref()
+        .map_or_else(|| server.config.get("bind"), |(_, v)| v.clone());
+    if port == server.config.port() && bind == server.config.get("bind") {
+        return Ok(None);
+    }
+    if port == 0 {
+        return Ok(Some((Vec::new(), 0)));
+    }
+    let backlog = server.config.get("tcp-backlog").parse().unwrap_or(511);
+    match crate::server::bind_listener(&bind, port, backlog) {
+        Ok(listeners) => Ok(Some((listeners, port))),
+        Err(e) => {
+            tracing::warn!("CONFIG SET: {}", e);
+            let (name, why) = match (&port_arg, &bind_arg) {
+                (Some((n, _)), _) => (
+                    n.clone(),
+                    "Unable to listen on this port. Check server logs.",
+                ),
+                (None, Some((n, _))) => (n.clone(), "Failed to bind to specified addresses."),
+                (None, None) => return Ok(None),
+            };
+            Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
+                name, why
+            )))
+        }
+    }
+}
+
 fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !(args.len() - 2).is_multiple_of(2) {
         return Err(CmdError::Syntax);
@@ -739,8 +829,12 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .parse::<std::net::SocketAddr>()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(true);
+    let new_listeners = rebind_for(ctx.server, &pairs)?;
     match ctx.server.config.set_many(&pairs, local) {
         Ok(()) => {
+            if let Some((listeners, port)) = new_listeners {
+                ctx.server.replace_listeners(listeners, port);
+            }
             apply_persistence_config(ctx.server);
             ctx.out.ok();
             Ok(())
@@ -781,6 +875,7 @@ pub fn reset_stats(server: &Server) {
         c.store(0, Relaxed);
     }
     for s in &server.command_stats {
+        s.latency.reset();
         s.calls.store(0, Relaxed);
         s.usec.store(0, Relaxed);
         s.rejected_calls.store(0, Relaxed);
@@ -959,6 +1054,68 @@ fn slowlog_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 // ---------------------------------------------------------------------------------------
 // LATENCY
 
+/// LATENCY HISTOGRAM [command ...]: per command with calls, `calls` and the cumulative
+/// `histogram_usec` (bucket bound in µs -> calls at or below it). A container names its
+/// subcommands; unknown names are skipped; without names, every command with calls.
+fn latency_histogram(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let reg = crate::commands::registry();
+    let mut ids: Vec<usize> = Vec::new();
+    if args.len() == 2 {
+        ids.extend(0..reg.len());
+    } else {
+        for name in &args[2..] {
+            ids.extend(histogram_ids(name));
+        }
+    }
+    let stats = &ctx.server.command_stats;
+    let with_calls: Vec<usize> = ids
+        .into_iter()
+        .filter(|id| stats.get(*id).is_some_and(|s| s.latency.total() > 0))
+        .collect();
+    ctx.out.map(with_calls.len());
+    for id in with_calls {
+        let Some(s) = stats.get(id) else { continue };
+        let cdf = s.latency.cdf();
+        ctx.out.bulk(reg.full_name(id).as_bytes());
+        ctx.out.map(2);
+        ctx.out.bulk(b"calls");
+        ctx.out.int(cdf.last().map_or(0, |c| c.1) as i64);
+        ctx.out.bulk(b"histogram_usec");
+        ctx.out.map(cdf.len());
+        for (micros, calls) in cdf {
+            ctx.out.int(micros as i64);
+            ctx.out.int(calls as i64);
+        }
+    }
+    Ok(())
+}
+
+/// The command ids LATENCY HISTOGRAM reports for `name` (`set`, `client|id`, or a
+/// container, which stands for its subcommands).
+fn histogram_ids(name: &[u8]) -> Vec<usize> {
+    let reg = crate::commands::registry();
+    let lower = crate::util::lower(name);
+    if let Some((parent, sub)) = lower.split_once('|') {
+        return reg
+            .lookup(parent.as_bytes())
+            .and_then(|(_, p)| reg.lookup_sub(p.name, sub.as_bytes()))
+            .map(|(id, _)| vec![id])
+            .unwrap_or_default();
+    }
+    match reg.lookup(name) {
+        Some((_, cmd)) if !cmd.subcommands.is_empty() => cmd
+            .subcommands
+            .iter()
+            .filter_map(|s| {
+                reg.lookup_sub(cmd.name, s.name.as_bytes())
+                    .map(|(id, _)| id)
+            })
+            .collect(),
+        Some((id, _)) => vec![id],
+        None => Vec::new(),
+    }
+}
+
 fn latency_latest(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let lat = ctx.server.latency.lock();
     let mut events: Vec<_> = lat.events.iter().collect();
@@ -1068,6 +1225,9 @@ fn latency_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     );
     Ok(())

@@ -199,8 +199,8 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
                 finish(server, ctx.client, id, cmd, argv, start, failed);
             }
             Err(msg) => {
-                server.record_error(&msg);
-                ctx.out.error(&msg);
+                server.record_error(&String::from_utf8_lossy(&msg));
+                ctx.out.error_bytes(&msg);
             }
         }
     }
