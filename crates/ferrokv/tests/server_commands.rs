@@ -573,3 +573,36 @@ fn config_set_port_rebinds_and_rolls_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// MONITOR and SLOWLOG never show passwords: AUTH's arguments, HELLO's `AUTH user pass`
+/// and MIGRATE's `AUTH pass` / `AUTH2 user pass` read `(redacted)`, as in Redis 7.0.
+#[test]
+fn monitor_and_slowlog_redact_passwords() {
+    let server = start_debug();
+    let mut mon = server.connect();
+    let mut other = server.connect();
+    assert_eq!(mon.cmd(&["MONITOR"]), Reply::Simple("OK".into()));
+    other.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    other.cmd(&["AUTH", "not-real", "not-a-password"]);
+    other.cmd(&["HELLO", "2", "AUTH", "not-real", "not-a-password"]);
+    other.cmd(&["SET", "k", "v"]);
+    let line = |r: Reply| match r {
+        Reply::Simple(s) => s,
+        other => panic!("not a status line: {:?}", other),
+    };
+    let auth = line(mon.read_reply());
+    let hello = line(mon.read_reply());
+    assert!(
+        auth.ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""),
+        "{auth}"
+    );
+    assert!(
+        hello.ends_with("\"HELLO\" \"2\" \"AUTH\" \"(redacted)\" \"(redacted)\""),
+        "{hello}"
+    );
+    assert!(line(mon.read_reply()).ends_with("\"SET\" \"k\" \"v\""));
+    let log = other.request(&["SLOWLOG", "GET", "10"]).expect("SLOWLOG");
+    let text = String::from_utf8_lossy(&log);
+    assert!(!text.contains("not-a-password"), "{text}");
+    assert!(text.contains("(redacted)"), "{text}");
+}
