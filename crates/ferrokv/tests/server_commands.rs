@@ -606,3 +606,20 @@ fn monitor_and_slowlog_redact_passwords() {
     assert!(!text.contains("not-a-password"), "{text}");
     assert!(text.contains("(redacted)"), "{text}");
 }
+
+/// RESET: back to database 0, RESP2, no name, no MULTI, replies on, as Redis 7.0 (which
+/// keeps CLIENT NO-EVICT).
+#[test]
+fn reset_clears_connection_state_as_redis_7_0() {
+    let server = start(&[]);
+    let mut c = server.connect();
+    c.cmd(&["CLIENT", "SETNAME", "foo"]).expect_text();
+    c.cmd(&["SELECT", "3"]).expect_text();
+    c.cmd(&["CLIENT", "NO-EVICT", "on"]).expect_text();
+    c.cmd(&["MULTI"]).expect_text();
+    assert_eq!(c.cmd(&["RESET"]), Reply::Simple("RESET".into()));
+    let info = c.cmd(&["CLIENT", "INFO"]).expect_text();
+    for field in [" name= ", " flags=e ", " db=0 ", " multi=-1 ", " resp=2"] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+}
