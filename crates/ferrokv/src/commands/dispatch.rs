@@ -351,7 +351,10 @@ pub fn run(
     if locks.has_ready() {
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
-        super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
+        // Served at the current time, not the command's start (Redis serves blocked clients
+        // after the command returns, with the real clock): a key that expired during a
+        // long EXEC serves nobody.
+        super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
     }
     if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
