@@ -431,6 +431,53 @@ fn swapdb_scenario(port: u16) -> Vec<Vec<u8>> {
     out
 }
 
+/// A MULTI that pushes to a key a client waits on, gives it a short TTL and then sleeps
+/// past it: at the end of EXEC the key has expired, so the waiter stays blocked (Redis
+/// 7.0), until CLIENT UNBLOCK.
+fn multi_push_expire_sleep_scenario(port: u16) -> Vec<Vec<u8>> {
+    let mut c = conn(port);
+    let mut waiter = conn(port);
+    let mut out = Vec::new();
+    out.push(c.request(&["FLUSHALL"]).expect("FLUSHALL"));
+    out.push(
+        c.request(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])
+            .expect("DEBUG"),
+    );
+    let id = String::from_utf8_lossy(&waiter.request(&["CLIENT", "ID"]).expect("ID"))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    send(&mut waiter, &["BRPOP", "k", "0"]);
+    wait_blocked(port, 1);
+    for cmd in [
+        &["MULTI"][..],
+        &["RPUSH", "k", "hello"],
+        &["PEXPIRE", "k", "100"],
+        &["DEBUG", "SLEEP", "0.2"],
+        &["EXEC"],
+    ] {
+        out.push(c.request(cmd).expect("MULTI step"));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    wait_blocked(port, 1);
+    out.push(c.request(&["CLIENT", "UNBLOCK", &id]).expect("UNBLOCK"));
+    out.push(frame(&mut waiter));
+    out.push(
+        c.request(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"])
+            .expect("DEBUG"),
+    );
+    out
+}
+
+#[test]
+fn multi_push_then_expiry_leaves_the_waiter_blocked() {
+    let transcript = on_both("multi_expire", multi_push_expire_sleep_scenario);
+    assert_eq!(
+        transcript.last().map(|f| f.as_slice()),
+        Some(&b"+OK\r\n"[..])
+    );
+}
+
 #[test]
 fn swapdb_wakes_clients_blocked_on_keys_that_exist_after_it() {
     let transcript = on_both("swapdb", swapdb_scenario);

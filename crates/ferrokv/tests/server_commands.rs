@@ -573,3 +573,53 @@ fn config_set_port_rebinds_and_rolls_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// MONITOR and SLOWLOG never show passwords: AUTH's arguments, HELLO's `AUTH user pass`
+/// and MIGRATE's `AUTH pass` / `AUTH2 user pass` read `(redacted)`, as in Redis 7.0.
+#[test]
+fn monitor_and_slowlog_redact_passwords() {
+    let server = start_debug();
+    let mut mon = server.connect();
+    let mut other = server.connect();
+    assert_eq!(mon.cmd(&["MONITOR"]), Reply::Simple("OK".into()));
+    other.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    other.cmd(&["AUTH", "not-real", "not-a-password"]);
+    other.cmd(&["HELLO", "2", "AUTH", "not-real", "not-a-password"]);
+    other.cmd(&["SET", "k", "v"]);
+    let line = |r: Reply| match r {
+        Reply::Simple(s) => s,
+        other => panic!("not a status line: {:?}", other),
+    };
+    let auth = line(mon.read_reply());
+    let hello = line(mon.read_reply());
+    assert!(
+        auth.ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""),
+        "{auth}"
+    );
+    assert!(
+        hello.ends_with("\"HELLO\" \"2\" \"AUTH\" \"(redacted)\" \"(redacted)\""),
+        "{hello}"
+    );
+    assert!(line(mon.read_reply()).ends_with("\"SET\" \"k\" \"v\""));
+    let log = other.request(&["SLOWLOG", "GET", "10"]).expect("SLOWLOG");
+    let text = String::from_utf8_lossy(&log);
+    assert!(!text.contains("not-a-password"), "{text}");
+    assert!(text.contains("(redacted)"), "{text}");
+}
+
+/// RESET: back to database 0, RESP2, no name, no MULTI, replies on, as Redis 7.0 (which
+/// keeps CLIENT NO-EVICT).
+#[test]
+fn reset_clears_connection_state_as_redis_7_0() {
+    let server = start(&[]);
+    let mut c = server.connect();
+    c.cmd(&["CLIENT", "SETNAME", "foo"]).expect_text();
+    c.cmd(&["SELECT", "3"]).expect_text();
+    c.cmd(&["CLIENT", "NO-EVICT", "on"]).expect_text();
+    c.cmd(&["MULTI"]).expect_text();
+    assert_eq!(c.cmd(&["RESET"]), Reply::Simple("RESET".into()));
+    let info = c.cmd(&["CLIENT", "INFO"]).expect_text();
+    for field in [" name= ", " flags=e ", " db=0 ", " multi=-1 ", " resp=2"] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+}

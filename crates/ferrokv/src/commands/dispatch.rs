@@ -385,7 +385,10 @@ pub fn run(
     if locks.has_ready() {
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
-        super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
+        // Served at the current time, not the command's start (Redis serves blocked clients
+        // after the command returns, with the real clock): a key that expired during a
+        // long EXEC serves nobody.
+        super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
     }
     if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
@@ -479,6 +482,35 @@ pub fn finish(
     }
     // Like Redis, administrative commands are not shown to monitors.
     if server.has_monitors() && !cmd.has(super::flags::SKIP_MONITOR | super::flags::ADMIN) {
-        server.feed_monitors(client, args);
+        server.feed_monitors(client, &redact_secrets(args));
     }
+}
+
+/// What MONITOR and SLOWLOG show of a command: passwords replaced by `(redacted)`, as
+/// Redis 7.0 does for AUTH (every argument), HELLO's `AUTH username password` and
+/// MIGRATE's `AUTH password` / `AUTH2 username password`.
+pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a [u8]]> {
+    const REDACTED: &[u8] = b"(redacted)";
+    let Some(name) = args.first() else {
+        return args.into();
+    };
+    let secret: Box<dyn Fn(usize) -> bool> = if name.eq_ignore_ascii_case(b"auth") {
+        Box::new(|i| i >= 1)
+    } else if name.eq_ignore_ascii_case(b"hello") {
+        let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
+        Box::new(move |i| at.is_some_and(|p| i == p + 1 || i == p + 2))
+    } else if name.eq_ignore_ascii_case(b"migrate") {
+        let auth = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
+        let auth2 = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth2"));
+        Box::new(move |i| {
+            auth.is_some_and(|p| i == p + 1) || auth2.is_some_and(|p| i == p + 1 || i == p + 2)
+        })
+    } else {
+        return args.into();
+    };
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| if secret(i) { REDACTED } else { *a })
+        .collect::<Vec<_>>()
+        .into()
 }

@@ -218,7 +218,8 @@ impl Server {
             return;
         }
         let max = self.config.slowlog_max_len();
-        self.slowlog.lock().push(client, args, micros, max);
+        let shown = crate::commands::dispatch::redact_secrets(args);
+        self.slowlog.lock().push(client, &shown, micros, max);
     }
 
     /// True when at least one client is in MONITOR mode.

@@ -104,7 +104,7 @@ fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.client.handle.resp3.store(false, Relaxed);
     ctx.client.name.clear();
     ctx.client.reply_mode = ReplyMode::On;
-    ctx.client.no_evict = false;
+    // Redis 7.0 keeps CLIENT NO-EVICT across RESET (7.2 clears it with NO-TOUCH).
     ctx.client.no_touch = false;
     if ctx.client.monitor {
         ctx.client.monitor = false;

@@ -116,6 +116,11 @@ fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args[2]));
         ctx.out.ok();
         Ok(())
+    } else if is("error") && argc == 3 {
+        // The text as the error reply, verbatim (CR/LF become spaces), as Redis writes it:
+        // client libraries test their error handling with it.
+        ctx.out.error_bytes(args[2]);
+        Ok(())
     } else if is("reload") {
         debug_reload(ctx, &args[2..])
     } else if is("loadaof") && argc == 2 {
