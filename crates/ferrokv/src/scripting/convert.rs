@@ -41,8 +41,9 @@ fn int_of(s: &[u8]) -> mlua::Result<i64> {
 
 fn bulk<'b>(buf: &'b [u8], pos: &mut usize, len: i64) -> mlua::Result<&'b [u8]> {
     let len = usize::try_from(len).map_err(|_| malformed())?;
-    let data = buf.get(*pos..*pos + len).ok_or_else(malformed)?;
-    *pos += len + 2;
+    let end = pos.checked_add(len).ok_or_else(malformed)?;
+    let data = buf.get(*pos..end).ok_or_else(malformed)?;
+    *pos = end.saturating_add(2);
     Ok(data)
 }
 

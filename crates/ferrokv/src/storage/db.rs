@@ -266,11 +266,6 @@ impl<'s> LockSet<'s> {
         self.guards.insert(pos, (id, guard));
     }
 
-    /// True when shard `id` is held by this set.
-    pub fn holds(&self, id: LockId) -> bool {
-        self.guards.binary_search_by_key(&id, |(i, _)| *i).is_ok()
-    }
-
     /// Remember that the key argument at `key` (this exact slice) lives in `shard`.
     #[inline]
     pub fn set_key_hint(&mut self, key: &[u8], shard: usize) {
@@ -511,5 +506,68 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn shards(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a, 's> {
         let db = self.db;
         self.locks.db_shards(db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A "script" holding shard 1 and waiting for shard 2 (`lock_more`) while other
+    /// threads lock {1, 2} with `lock` in a loop: nobody deadlocks, because only the script
+    /// waits while holding.
+    #[test]
+    fn lock_more_and_lock_never_deadlock() {
+        let dbs: Arc<Vec<Db>> = Arc::new(vec![Db::default()]);
+        let done = Arc::new(AtomicBool::new(false));
+        let mut others = Vec::new();
+        for _ in 0..3 {
+            let dbs = dbs.clone();
+            let done = done.clone();
+            others.push(std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    let mut set = LockSet::new(&dbs);
+                    set.lock(&mut [2, 1]);
+                    assert!(set.shard(0, 1).is_some() && set.shard(0, 2).is_some());
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let start = Instant::now();
+        for _ in 0..2000 {
+            let mut script = LockSet::new(&dbs);
+            script.lock(&mut [1]);
+            script.lock_more(2);
+            assert!(script.shard(0, 1).is_some() && script.shard(0, 2).is_some());
+            assert!(start.elapsed() < Duration::from_secs(60), "deadlock");
+        }
+        done.store(true, Ordering::Relaxed);
+        for t in others {
+            t.join().expect("locker thread");
+        }
+    }
+
+    /// A locker waiting for a busy shard gives up (holding nothing) when told to.
+    #[test]
+    fn lock_until_aborts_while_waiting() {
+        let dbs = vec![Db::default()];
+        let mut holder = LockSet::new(&dbs);
+        holder.lock(&mut [5]);
+        let mut waiter = LockSet::new(&dbs);
+        let polls = std::cell::Cell::new(0);
+        let ok = waiter.lock_until(&mut [4, 5], &|| {
+            polls.set(polls.get() + 1);
+            polls.get() > 2
+        });
+        assert!(!ok);
+        assert!(waiter.is_empty());
+        // Shard 4 was released: it can be taken now.
+        let mut other = LockSet::new(&dbs);
+        assert!(other.try_lock_extra(4));
     }
 }
