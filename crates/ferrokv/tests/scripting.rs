@@ -350,3 +350,46 @@ fn connections_on_the_callers_thread_get_busy_too() {
     );
     assert_eq!(other.cmd(&["PING"]), Reply::Simple("PONG".into()));
 }
+
+/// A client blocked on a list that a script pushes to is served after the script, not in
+/// the middle of it (blocking commands themselves are `noscript` in Redis 7.0).
+#[test]
+fn blocked_clients_are_served_after_the_script() {
+    let server = start_ferrokv(4);
+    let port = server.port;
+    let mut waiter = Conn::connect(port).expect("connect");
+    waiter.send(&["BLPOP", "jobs", "0"]).expect("send");
+    let mut c = server.connect();
+    // Wait until the BLPOP is registered (CLIENT LIST shows a blocked client).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = c.cmd(&["CLIENT", "LIST"]).expect_text();
+        if list.contains("cmd=blpop") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "BLPOP never blocked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = c.cmd(&[
+        "EVAL",
+        "redis.call('rpush', 'jobs', 'a', 'b') \
+         local inside = redis.call('llen', 'jobs') \
+         return {inside, redis.pcall('blpop', 'empty', 0)['err']}",
+        "0",
+    ]);
+    assert_eq!(
+        r,
+        Reply::Array(vec![
+            Reply::Int(2),
+            Reply::Bulk(b"ERR This Redis command is not allowed from script".to_vec())
+        ])
+    );
+    assert_eq!(
+        waiter.read_reply(),
+        Reply::Array(vec![
+            Reply::Bulk(b"jobs".to_vec()),
+            Reply::Bulk(b"a".to_vec())
+        ])
+    );
+    assert_eq!(c.cmd(&["LLEN", "jobs"]), Reply::Int(1));
+}
