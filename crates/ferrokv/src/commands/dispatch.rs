@@ -381,6 +381,11 @@ pub fn run(
         reject(server, out, crate::scripting::BUSY_ERROR);
         return;
     }
+    if is_script && server.has_monitors() {
+        // Redis shows a script call to MONITOR before the commands it runs (which show
+        // as coming from `lua`), although EVAL is otherwise skip_monitor.
+        server.feed_monitors(client, args);
+    }
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
     if locks.has_ready() {
         // Clients blocked on keys this command created are served before anyone else

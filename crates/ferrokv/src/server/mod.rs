@@ -250,7 +250,11 @@ impl Server {
             now / 1_000_000,
             now % 1_000_000,
             client.db,
-            client.handle.addr
+            if client.in_script {
+                "lua"
+            } else {
+                client.handle.addr.as_str()
+            }
         );
         for a in args {
             line.push(' ');
