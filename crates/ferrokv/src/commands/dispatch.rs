@@ -343,6 +343,8 @@ pub fn run(
     let start = crate::util::mono_ns();
     client.cmd_start_ns = start;
     let mut locks = LockSet::new(&server.dbs);
+    locks.notify = server.config.notify_flags();
+    let reply_start = out.buf.len();
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
     remember_key_shards(cmd, args, &ids, &mut locks);
@@ -353,6 +355,9 @@ pub fn run(
         // can see the keys.
         super::unblock::serve_ready(server, &mut locks, client.command_time_ms());
     }
+    if !locks.events.is_empty() {
+        publish_events(server, client, out, &mut locks, reply_start);
+    }
     if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
         // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
@@ -361,6 +366,27 @@ pub fn run(
     }
     drop(locks);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// Publish the keyspace events the command recorded, while its locks are still held (so
+/// each key's events go out in the order its changes happened). A RESP3 client subscribed
+/// to its own events gets them before the command's reply, as Redis 7.0 writes them
+/// during the command.
+fn publish_events(
+    server: &Server,
+    client: &Client,
+    out: &mut ReplyWriter,
+    locks: &mut LockSet<'_>,
+    reply_start: usize,
+) {
+    let events = std::mem::take(&mut locks.events);
+    let mut own = ReplyWriter::new();
+    own.resp3 = out.resp3;
+    crate::server::notify::publish(server, locks.notify, &events, client.handle.id, &mut own);
+    if !own.buf.is_empty() {
+        let at = reply_start.min(out.buf.len());
+        out.buf.splice(at..at, own.buf);
+    }
 }
 
 /// Call a handler with already-held locks and write its error, if any. Returns whether the
@@ -379,6 +405,8 @@ pub fn call_handler<'s>(
     // A CLIENT NO-TOUCH client touches keys only with TOUCH.
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let db = client.db;
+    locks.notify_miss = locks.notify & crate::server::notify::class::KEY_MISS != 0
+        && !cmd.has(super::flags::WRITE);
     let mut ctx = Ctx {
         server,
         client,

@@ -10,6 +10,7 @@ use super::slot::key_slot;
 use super::table::EntryMut;
 use super::value::Value;
 use crate::commands::CmdError;
+use crate::server::notify::{self, class, Event};
 use crate::stats::Stats;
 
 /// Shards per database. Each shard holds 16 consecutive cluster slots, so a shard's tables
@@ -83,6 +84,14 @@ pub struct LockSet<'s> {
     /// Effects to write to the append-only file when the locks are released, in order:
     /// (database, command).
     pub propagate: Vec<(usize, Vec<Vec<u8>>)>,
+    /// `notify-keyspace-events` flags for this command (0 = off: nothing is recorded).
+    pub notify: u32,
+    /// Whether the running command's key misses raise `keymiss` (read commands only,
+    /// like Redis's `lookupKeyRead`).
+    pub notify_miss: bool,
+    /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
+    /// publishes them after the handler (see `server::notify`).
+    pub events: Vec<Event>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -99,6 +108,22 @@ impl<'s> LockSet<'s> {
             changes: 0,
             rewrite: None,
             propagate: Vec::new(),
+            notify: 0,
+            notify_miss: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Record keyspace event `event` of `class` on `key` of database `db`, if the
+    /// configuration asks for that class.
+    #[inline]
+    pub fn notify(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify != 0 && notify::wanted(self.notify, class) {
+            self.events.push(Event {
+                db,
+                event,
+                key: key.into(),
+            });
         }
     }
 
@@ -284,11 +309,15 @@ impl<'a, 's> DbView<'a, 's> {
         let now = self.now;
         let touch = self.touch;
         let expired = match self.shard(key)?.map.get(key) {
-            None => return Ok(None),
+            None => {
+                self.missed(key);
+                return Ok(None);
+            }
             Some(e) => e.is_expired(now),
         };
         if expired {
             self.remove_expired(key)?;
+            self.missed(key);
             return Ok(None);
         }
         let shard = self.shard(key)?;
@@ -306,7 +335,33 @@ impl<'a, 's> DbView<'a, 's> {
         let db = self.db;
         self.locks
             .propagate_now(db, vec![b"DEL".to_vec(), key.to_vec()]);
+        self.notify(class::EXPIRED, "expired", key);
         Ok(())
+    }
+
+    /// A read command looked `key` up and did not find it (class `m`).
+    #[inline]
+    fn missed(&mut self, key: &[u8]) {
+        if self.locks.notify_miss {
+            self.notify(class::KEY_MISS, "keymiss", key);
+        }
+    }
+
+    /// Record keyspace event `event` of `class` on `key` of this database (published
+    /// after the command; nothing is recorded unless the configuration asks for it).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.db;
+        self.locks.notify(db, class, event, key);
+    }
+
+    /// `new` (class `n`) when an insert created `key` (nothing, or only an expired
+    /// entry, was there).
+    #[inline]
+    fn note_created(&mut self, key: &[u8], old: Option<&Entry>) {
+        if self.locks.notify != 0 && old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= self.now) {
+            self.notify(class::NEW, "new", key);
+        }
     }
 
     /// The live value under `key`.
@@ -330,7 +385,7 @@ impl<'a, 's> DbView<'a, 's> {
             self.locks.note_volatile(self.db);
         }
         let shard = self.shard(key)?;
-        shard.insert(key, entry);
+        let old = shard.insert(key, entry);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
@@ -338,6 +393,7 @@ impl<'a, 's> DbView<'a, 's> {
         if blocked {
             self.locks.signal_ready(self.db, key);
         }
+        self.note_created(key, old.as_ref());
         Ok(())
     }
 
@@ -348,12 +404,13 @@ impl<'a, 's> DbView<'a, 's> {
             self.locks.note_volatile(self.db);
         }
         let shard = self.shard(key)?;
-        shard.insert(key, entry);
+        let old = shard.insert(key, entry);
         shard.touch_watched(key);
         if shard.has_blocked(key) {
             self.locks.signal_ready(self.db, key);
         }
         self.locks.note_change();
+        self.note_created(key, old.as_ref());
         Ok(())
     }
 

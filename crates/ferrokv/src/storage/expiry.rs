@@ -80,6 +80,7 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         for k in &expired {
             server.stats.expired_key(k);
         }
+        notify_expired(server, db_idx, &expired);
         if start.elapsed() >= budget {
             // Resuming mid-database: keep the hint so the rest of it is visited.
             db.may_have_volatile.store(true, Ordering::Relaxed);
@@ -87,4 +88,22 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         }
     }
     cursor
+}
+
+/// Publish `expired` (class x) for keys the cycle reclaimed: no command runs here, so the
+/// events go out directly, after the shard lock is released.
+fn notify_expired(server: &Server, db: usize, keys: &[impl AsRef<[u8]>]) {
+    use crate::server::notify::{class, publish_detached, wanted, Event};
+    if keys.is_empty() || !wanted(server.config.notify_flags(), class::EXPIRED) {
+        return;
+    }
+    let events: Vec<Event> = keys
+        .iter()
+        .map(|k| Event {
+            db,
+            event: "expired",
+            key: k.as_ref().into(),
+        })
+        .collect();
+    publish_detached(server, &events);
 }
