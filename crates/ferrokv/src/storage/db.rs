@@ -398,19 +398,20 @@ impl<'a, 's> DbView<'a, 's> {
     }
 
     /// Store an entry moved from another key (RENAME, MOVE): like `set_entry` but the move
-    /// was already counted as one change when the source was taken.
+    /// was already counted as one change when the source was taken. Raises `new` even over
+    /// an existing key, as Redis deletes the destination and adds the key again.
     pub fn insert_moved(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
         if entry.expire_at != 0 {
             self.locks.note_volatile(self.db);
         }
         let shard = self.shard(key)?;
-        let old = shard.insert(key, entry);
+        shard.insert(key, entry);
         shard.touch_watched(key);
         if shard.has_blocked(key) {
             self.locks.signal_ready(self.db, key);
         }
         self.locks.note_change();
-        self.note_created(key, old.as_ref());
+        self.note_created(key, None);
         Ok(())
     }
 
