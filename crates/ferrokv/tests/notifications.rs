@@ -279,8 +279,12 @@ sadd s1 a b c
 sadd s1 a
 srem s1 a
 srem s1 zz
+srem s1 b
 spop s1
+sadd s1 x
 spop s1 10
+sadd s1 y
+spop s1 1
 sadd s2 a b c
 sadd s3 b c d
 smove s2 s3 a
@@ -297,8 +301,6 @@ sismember nosuch a
 scard nosuch
 srandmember nosuch
 sinter nosuch s3
-sadd s8 1 2 3
-spop s8 1
 ";
 
 const ZSETS: &str = "
