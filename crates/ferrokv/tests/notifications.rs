@@ -48,7 +48,8 @@ fn transcript(port: u16, flags: &str, script: &str, resp3: bool) -> Vec<(String,
     drv.request(&["FLUSHALL"]).expect("flushall");
     drv.request(&["CONFIG", "SET", "notify-keyspace-events", flags])
         .expect("config");
-    sub.send(&["PSUBSCRIBE", "__key*@*__:*"]).expect("psubscribe");
+    sub.send(&["PSUBSCRIBE", "__key*@*__:*"])
+        .expect("psubscribe");
     sub.read_frame().expect("psubscribe reply");
     sub.send(&["SUBSCRIBE", MARKER]).expect("subscribe");
     sub.read_frame().expect("subscribe reply");
@@ -290,6 +291,8 @@ sadd s3 b c d
 smove s2 s3 a
 smove s2 s4 b
 smove s2 s4 c
+sadd s2 b
+smove s2 s4 b
 sinterstore s5 s3 s4
 sunionstore s6 s3 s4
 sdiffstore s7 s3 s4
@@ -450,7 +453,79 @@ fn class_filtering_follows_the_configuration() {
         del l
         incr n
         ";
-    for flags in ["K$", "El", "Ks", "Eh", "Kz", "Eg", "KE$lshz", "A", "K", "KEg$"] {
+    for flags in [
+        "K$", "El", "Ks", "Eh", "Kz", "Eg", "KE$lshz", "A", "K", "KEg$",
+    ] {
         differential(flags, script);
+    }
+}
+
+/// A client blocked on a key, served by another client's push: the push's event, then the
+/// pop's (and the move's push) as the waiter is served. Returns the subscriber's messages.
+fn served_waiters(port: u16, resp3: bool) -> Vec<Vec<u8>> {
+    let mut sub = Conn::connect(port).expect("connect");
+    let mut waiter = Conn::connect(port).expect("connect");
+    let mut pusher = Conn::connect(port).expect("connect");
+    if resp3 {
+        sub.request(&["HELLO", "3"]).expect("hello");
+    }
+    pusher.request(&["FLUSHALL"]).expect("flushall");
+    pusher
+        .request(&["CONFIG", "SET", "notify-keyspace-events", "KEA"])
+        .expect("config");
+    sub.send(&["PSUBSCRIBE", "__key*@*__:*"])
+        .expect("psubscribe");
+    sub.read_frame().expect("psubscribe reply");
+    let mut got = Vec::new();
+    for (block, push) in [
+        (vec!["BLPOP", "bl", "0"], vec!["RPUSH", "bl", "x"]),
+        (
+            vec!["BLMOVE", "bm", "dst", "LEFT", "RIGHT", "0"],
+            vec!["LPUSH", "bm", "y", "z"],
+        ),
+        (vec!["BZPOPMIN", "bz", "0"], vec!["ZADD", "bz", "1", "m"]),
+    ] {
+        waiter.send(&block).expect("send");
+        // Let the waiter block before the push.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        pusher.request(&push).expect("push");
+        got.push(waiter.read_frame().expect("served"));
+        pusher.request(&["PUBLISH", MARKER, "x"]).expect("publish");
+        sub.send(&["SUBSCRIBE", MARKER]).expect("subscribe");
+        loop {
+            let f = sub.read_frame().expect("message");
+            if f.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()) {
+                break;
+            }
+            got.push(f);
+        }
+    }
+    pusher
+        .request(&["CONFIG", "SET", "notify-keyspace-events", ""])
+        .expect("config");
+    got
+}
+
+#[test]
+fn served_waiters_notify_like_redis() {
+    let redis = start_redis();
+    let ferrokv = start_ferrokv(2);
+    for resp3 in [false, true] {
+        let r = served_waiters(redis.port, resp3);
+        let f = served_waiters(ferrokv.port, resp3);
+        let show_all = |t: &[Vec<u8>]| {
+            t.iter()
+                .map(|b| escape(b))
+                .collect::<Vec<_>>()
+                .join("\n    ")
+        };
+        assert_eq!(
+            r,
+            f,
+            "resp3 {}\n  redis:\n    {}\n  ferrokv:\n    {}",
+            resp3,
+            show_all(&r),
+            show_all(&f)
+        );
     }
 }

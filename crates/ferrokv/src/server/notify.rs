@@ -50,7 +50,9 @@ pub fn parse_flags(v: &str) -> u32 {
     use class::*;
     v.chars().fold(0, |f, c| {
         f | match c {
-            'A' => GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE,
+            'A' => {
+                GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE
+            }
             'g' => GENERIC,
             '$' => STRING,
             'l' => LIST,

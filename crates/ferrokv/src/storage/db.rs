@@ -359,7 +359,8 @@ impl<'a, 's> DbView<'a, 's> {
     /// entry, was there).
     #[inline]
     fn note_created(&mut self, key: &[u8], old: Option<&Entry>) {
-        if self.locks.notify != 0 && old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= self.now) {
+        if self.locks.notify != 0 && old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= self.now)
+        {
             self.notify(class::NEW, "new", key);
         }
     }

@@ -11,7 +11,9 @@
 
 use crate::commands::shared::list_ops::{move_element, pop_event, push_event, write_list};
 use crate::commands::shared::pops::{mpop_key_positions, parse_end, parse_mpop};
-use crate::commands::{acl, arg_i64, arg_in_range, class, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{
+    acl, arg_i64, arg_in_range, class, flags, CmdError, CmdResult, Command, Ctx,
+};
 use crate::stats::Stats;
 use crate::storage::list::{Elem, End, ListLimits, Needle};
 use crate::storage::{DbView, ListValue, Value};

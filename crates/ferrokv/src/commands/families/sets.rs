@@ -292,18 +292,24 @@ fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         db.modified(src)?;
     }
     let added = match write_set(&mut db, dst)? {
-        Some(s) => s.insert(member, limits),
+        Some(s) => {
+            let added = s.insert(member, limits);
+            if added {
+                db.modified(dst)?;
+            }
+            added
+        }
         None => {
             let mut s = SetValue::new();
             s.insert(member, limits);
             db.set(dst, Value::Set(s))?;
-            false
+            true
         }
     };
+    // Redis notifies the destination only when the member was not already there.
     if added {
-        db.modified(dst)?;
+        db.notify(class::SET, "sadd", dst);
     }
-    db.notify(class::SET, "sadd", dst);
     out.int(1);
     Ok(())
 }

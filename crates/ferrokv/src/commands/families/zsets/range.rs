@@ -6,8 +6,7 @@
 
 use super::parse::{parse_lex_range, parse_score_range};
 use super::{
-    after_removal, read_zset, reply_pair, reply_range_header, store_result, write_zset,
-    zset_limits,
+    after_removal, read_zset, reply_pair, reply_range_header, store_result, write_zset, zset_limits,
 };
 use crate::commands::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{LexRange, ScoreRange, ZSetValue};
