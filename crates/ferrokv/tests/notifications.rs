@@ -476,6 +476,8 @@ fn served_waiters(port: u16, resp3: bool) -> Vec<Vec<u8>> {
     sub.send(&["PSUBSCRIBE", "__key*@*__:*"])
         .expect("psubscribe");
     sub.read_frame().expect("psubscribe reply");
+    sub.send(&["SUBSCRIBE", MARKER]).expect("subscribe");
+    sub.read_frame().expect("subscribe reply");
     let mut got = Vec::new();
     for (block, push) in [
         (vec!["BLPOP", "bl", "0"], vec!["RPUSH", "bl", "x"]),
@@ -491,7 +493,6 @@ fn served_waiters(port: u16, resp3: bool) -> Vec<Vec<u8>> {
         pusher.request(&push).expect("push");
         got.push(waiter.read_frame().expect("served"));
         pusher.request(&["PUBLISH", MARKER, "x"]).expect("publish");
-        sub.send(&["SUBSCRIBE", MARKER]).expect("subscribe");
         loop {
             let f = sub.read_frame().expect("message");
             if f.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()) {
