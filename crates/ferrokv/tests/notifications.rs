@@ -366,6 +366,15 @@ pexpire x2 20
 get x1
 exists x2
 set x1 again
+select 5
+set y1 v px 20
+!sleep 60
+scan 0 count 1000
+select 6
+set y2 v px 20
+!sleep 60
+randomkey
+select 0
 debug set-active-expire 1
 set x3 v px 20
 !sleep 400

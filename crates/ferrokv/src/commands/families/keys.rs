@@ -257,6 +257,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         }
         for k in shard.collect_expired(now) {
             stats.expired_key(&k);
+            db.notify(class::EXPIRED, "expired", &k);
         }
     }
     ctx.out.null();
