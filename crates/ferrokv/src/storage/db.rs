@@ -118,7 +118,17 @@ impl<'s> LockSet<'s> {
     /// configuration asks for that class.
     #[inline]
     pub fn notify(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
-        if self.notify != 0 && notify::wanted(self.notify, class) {
+        if self.notify != 0 {
+            self.record(db, class, event, key);
+        }
+    }
+
+    /// The part of [`LockSet::notify`] that runs only with notifications on: kept out of
+    /// line so handlers pay one test when they are off.
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.notify, class) {
             self.events.push(Event {
                 db,
                 event,
@@ -355,14 +365,11 @@ impl<'a, 's> DbView<'a, 's> {
         self.locks.notify(db, class, event, key);
     }
 
-    /// `new` (class `n`) when an insert created `key` (nothing, or only an expired
-    /// entry, was there).
+    /// Whether an insert that replaced `old` created its key (nothing, or only an expired
+    /// entry, was there): such an insert raises `new` (class `n`).
     #[inline]
-    fn note_created(&mut self, key: &[u8], old: Option<&Entry>) {
-        if self.locks.notify != 0 && old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= self.now)
-        {
-            self.notify(class::NEW, "new", key);
-        }
+    fn creates(old: Option<&Entry>, now: u64) -> bool {
+        old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= now)
     }
 
     /// The live value under `key`.
@@ -385,8 +392,11 @@ impl<'a, 's> DbView<'a, 's> {
         if entry.expire_at != 0 {
             self.locks.note_volatile(self.db);
         }
+        let (notify, now) = (self.locks.notify, self.now);
         let shard = self.shard(key)?;
         let old = shard.insert(key, entry);
+        let created = notify != 0 && Self::creates(old.as_ref(), now);
+        drop(old);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
@@ -394,7 +404,9 @@ impl<'a, 's> DbView<'a, 's> {
         if blocked {
             self.locks.signal_ready(self.db, key);
         }
-        self.note_created(key, old.as_ref());
+        if created {
+            self.notify(class::NEW, "new", key);
+        }
         Ok(())
     }
 
@@ -412,7 +424,8 @@ impl<'a, 's> DbView<'a, 's> {
             self.locks.signal_ready(self.db, key);
         }
         self.locks.note_change();
-        self.note_created(key, None);
+        // Always a new key: Redis deletes the destination and adds the key again.
+        self.notify(class::NEW, "new", key);
         Ok(())
     }
 
