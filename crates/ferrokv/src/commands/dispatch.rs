@@ -405,8 +405,11 @@ pub fn call_handler<'s>(
     // A CLIENT NO-TOUCH client touches keys only with TOUCH.
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let db = client.db;
-    locks.notify_miss =
-        locks.notify & crate::server::notify::class::KEY_MISS != 0 && !cmd.has(super::flags::WRITE);
+    if locks.notify != 0 {
+        // Per command (EXEC runs several): only read commands raise `keymiss`.
+        locks.notify_miss = locks.notify & crate::server::notify::class::KEY_MISS != 0
+            && !cmd.has(super::flags::WRITE);
+    }
     let mut ctx = Ctx {
         server,
         client,
