@@ -76,11 +76,13 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         if shard.volatile > 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
+        // Published under the shard lock, as commands publish under theirs: a command that
+        // recreates one of these keys cannot get its events out before the `expired` ones.
+        notify_expired(server, db_idx, &expired);
         drop(shard);
         for k in &expired {
             server.stats.expired_key(k);
         }
-        notify_expired(server, db_idx, &expired);
         if start.elapsed() >= budget {
             // Resuming mid-database: keep the hint so the rest of it is visited.
             db.may_have_volatile.store(true, Ordering::Relaxed);
@@ -91,7 +93,7 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
 }
 
 /// Publish `expired` (class x) for keys the cycle reclaimed: no command runs here, so the
-/// events go out directly, after the shard lock is released.
+/// events go out directly (the Pub/Sub registry never takes a shard lock).
 fn notify_expired(server: &Server, db: usize, keys: &[impl AsRef<[u8]>]) {
     use crate::server::notify::{class, publish_detached, wanted, Event};
     if keys.is_empty() || !wanted(server.config.notify_flags(), class::EXPIRED) {
