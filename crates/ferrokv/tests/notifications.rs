@@ -573,3 +573,53 @@ fn a_resp3_client_gets_its_own_events_before_the_reply() {
     let f = own_events(ferrokv.port);
     assert_eq!(escape(&r), escape(&f));
 }
+
+#[test]
+fn key_misses_of_read_commands_notify_like_redis() {
+    differential(
+        "KEm",
+        "
+        set str v
+        get nosuch
+        mget nosuch str nosuch2
+        strlen nosuch
+        getrange nosuch 0 1
+        getbit nosuch 1
+        bitcount nosuch
+        bitpos nosuch 1
+        lrange nosuch 0 -1
+        lindex nosuch 0
+        llen nosuch
+        lpos nosuch a
+        hget nosuch f
+        hgetall nosuch
+        hlen nosuch
+        hexists nosuch f
+        hstrlen nosuch f
+        hmget nosuch a b
+        smembers nosuch
+        sismember nosuch a
+        smismember nosuch a b
+        scard nosuch
+        sinter nosuch str
+        sunion nosuch nosuch2
+        sdiff nosuch str
+        zscore nosuch a
+        zrange nosuch 0 -1
+        zcard nosuch
+        zrank nosuch a
+        zcount nosuch 0 1
+        zunion 2 nosuch nosuch2
+        exists nosuch str
+        type nosuch
+        ttl nosuch
+        pttl nosuch
+        dump nosuch
+        object encoding nosuch
+        object freq nosuch
+        memory usage nosuch
+        sort_ro nosuch
+        lcs nosuch nosuch2
+        ",
+    );
+}

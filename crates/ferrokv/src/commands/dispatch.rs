@@ -406,9 +406,11 @@ pub fn call_handler<'s>(
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let db = client.db;
     if locks.notify != 0 {
-        // Per command (EXEC runs several): only read commands raise `keymiss`.
+        // Per command (EXEC runs several): only read commands raise `keymiss`, and not
+        // the introspection ones Redis looks keys up for with LOOKUP_NONOTIFY.
         locks.notify_miss = locks.notify & crate::server::notify::class::KEY_MISS != 0
-            && !cmd.has(super::flags::WRITE);
+            && !cmd.has(super::flags::WRITE)
+            && !(name.starts_with("object|") || name == "memory|usage" || name == "debug");
     }
     let mut ctx = Ctx {
         server,
