@@ -623,3 +623,60 @@ fn key_misses_of_read_commands_notify_like_redis() {
         ",
     );
 }
+
+/// Write commands raise `keymiss` only for the sources they read (Redis's
+/// `lookupKeyRead`), never for their destination.
+#[test]
+fn key_misses_of_write_commands_notify_like_redis() {
+    differential(
+        "KEm",
+        "
+        set str v
+        sadd src1 a
+        sinterstore newdst src1
+        sunionstore newdst2 src1 nosuch
+        zadd zs 1 a
+        zunionstore newz 1 zs
+        zrangestore newz2 zs 0 -1
+        copy str newcopy
+        rpush lst 1
+        sort lst store newsort
+        bitop or newb str
+        set str2 v ex 100
+        set str2 v keepttl
+        set str3 v keepttl
+        sinterstore d nosuch
+        sunionstore d nosuch
+        sdiffstore d nosuch
+        zunionstore d 1 nosuch
+        zrangestore d nosuch 0 -1
+        copy nosuch x
+        sort nosuch store d
+        lmove nosuch x left left
+        rpoplpush nosuch x
+        bitop and d nosuch
+        getdel nosuch
+        getex nosuch
+        getset nosuch v
+        del nosuch2
+        lpop nosuch3
+        spop nosuch3
+        smove nosuch3 x m
+        incr nosuch4
+        append nosuch5 v
+        rename nosuch6 x
+        expire nosuch7 10
+        persist nosuch7
+        hincrby nosuch8 f 1
+        zincrby nosuch9 1 m
+        setrange nosuch10 0 v
+        move nosuch11 1
+        lrem nosuch 0 a
+        ltrim nosuch 0 1
+        linsert nosuch before a b
+        zrem nosuch a
+        srem nosuch a
+        hdel nosuch f
+        ",
+    );
+}

@@ -389,6 +389,32 @@ fn publish_events(
     }
 }
 
+/// Whether a command's key misses raise `keymiss`: Redis raises it in `lookupKeyRead`,
+/// which read commands use (but not the introspection ones, with LOOKUP_NONOTIFY) and so do
+/// the write commands that read a source before writing (their destination lookups use
+/// `DbView::exists_for_write`, which stays quiet).
+fn raises_keymiss(cmd: &Command, name: &str) -> bool {
+    if cmd.has(super::flags::WRITE) {
+        return matches!(
+            name,
+            "sinterstore"
+                | "sunionstore"
+                | "sdiffstore"
+                | "zunionstore"
+                | "zinterstore"
+                | "zdiffstore"
+                | "zrangestore"
+                | "copy"
+                | "sort"
+                | "bitop"
+                | "getdel"
+                | "getex"
+                | "getset"
+        );
+    }
+    !(name.starts_with("object|") || name == "memory|usage" || name == "debug")
+}
+
 /// Call a handler with already-held locks and write its error, if any. Returns whether the
 /// command succeeded.
 pub fn call_handler<'s>(
@@ -406,11 +432,9 @@ pub fn call_handler<'s>(
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let db = client.db;
     if locks.notify != 0 {
-        // Per command (EXEC runs several): only read commands raise `keymiss`, and not
-        // the introspection ones Redis looks keys up for with LOOKUP_NONOTIFY.
-        locks.notify_miss = locks.notify & crate::server::notify::class::KEY_MISS != 0
-            && !cmd.has(super::flags::WRITE)
-            && !(name.starts_with("object|") || name == "memory|usage" || name == "debug");
+        // Per command (EXEC runs several): see `raises_keymiss`.
+        locks.notify_miss =
+            locks.notify & crate::server::notify::class::KEY_MISS != 0 && raises_keymiss(cmd, name);
     }
     let mut ctx = Ctx {
         server,

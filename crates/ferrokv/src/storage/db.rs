@@ -382,6 +382,15 @@ impl<'a, 's> DbView<'a, 's> {
         Ok(self.get(key)?.is_some())
     }
 
+    /// [`DbView::exists`] for a key about to be written (Redis's `lookupKeyWrite`): a miss
+    /// raises no `keymiss`, even in a command whose reads do (SINTERSTORE's destination).
+    pub fn exists_for_write(&mut self, key: &[u8]) -> Result<bool, CmdError> {
+        let miss = std::mem::replace(&mut self.locks.notify_miss, false);
+        let found = self.exists(key);
+        self.locks.notify_miss = miss;
+        found
+    }
+
     /// Store `value` under `key`, dropping any TTL (like SET). Signals the modification.
     pub fn set(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
         self.set_entry(key, Entry::new(value))
@@ -431,17 +440,17 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Store `value` under `key`, keeping its TTL if the key exists. Signals the modification.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
-        let now = self.now;
-        let expire_at = match self.get(key)? {
-            Some(e) if !e.is_expired(now) => e.expire_at(),
-            _ => 0,
+        let expire_at = if self.exists_for_write(key)? {
+            self.get(key)?.map_or(0, |e| e.expire_at())
+        } else {
+            0
         };
         self.set_entry(key, Entry { value, expire_at })
     }
 
     /// Delete `key`; returns whether it existed. Signals the modification.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(false);
         }
         let shard = self.shard(key)?;
@@ -454,7 +463,7 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Remove and return the entry under `key` (for RENAME/MOVE). Signals the modification.
     pub fn take(&mut self, key: &[u8]) -> Result<Option<Entry>, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(None);
         }
         let shard = self.shard(key)?;
@@ -467,7 +476,7 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Set (`at` > 0) or clear (`0`) the deadline of an existing key. Signals the modification.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> Result<bool, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(false);
         }
         if at != 0 {

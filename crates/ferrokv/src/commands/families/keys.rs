@@ -524,7 +524,7 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let mut target = ctx.db_at(dst);
-    let replaced = target.exists(dst_key)?;
+    let replaced = target.exists_for_write(dst_key)?;
     if replaced && !replace {
         ctx.out.int(0);
         return Ok(());

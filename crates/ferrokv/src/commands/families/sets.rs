@@ -623,7 +623,7 @@ fn reply_or_store(
     } else {
         // Redis's setKey looks the destination up (an access of the old value, whose LFU
         // counter the new value inherits) before overwriting it.
-        db.exists(dst)?;
+        db.exists_for_write(dst)?;
         let n = result.len();
         db.set(dst, Value::Set(result))?;
         db.notify(class::SET, event, dst);
