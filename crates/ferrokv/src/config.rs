@@ -2,7 +2,7 @@
 //! style file and `--name value` arguments at start-up; CONFIG GET/SET at run time.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::RwLock;
 
@@ -647,6 +647,8 @@ pub struct Config {
     latency_tracking: AtomicBool,
     /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
     obuf_pubsub: [AtomicU64; 3],
+    /// `notify-keyspace-events` as `server::notify::class` bits (0 = off, the default).
+    notify_flags: AtomicU32,
 }
 
 impl Config {
@@ -681,6 +683,7 @@ impl Config {
             has_password: AtomicBool::new(false),
             latency_tracking: AtomicBool::new(true),
             obuf_pubsub: Default::default(),
+            notify_flags: AtomicU32::new(0),
         };
         cfg.refresh_cache();
         cfg
@@ -1031,6 +1034,10 @@ impl Config {
             .store(self.int("zset-max-listpack-value"), Relaxed);
         self.has_password
             .store(!self.get("requirepass").is_empty(), Relaxed);
+        self.notify_flags.store(
+            crate::server::notify::parse_flags(&self.get("notify-keyspace-events")),
+            Relaxed,
+        );
         let limits = self.get("client-output-buffer-limit");
         let words: Vec<&str> = limits.split_whitespace().collect();
         for group in words.chunks(4) {
@@ -1044,6 +1051,12 @@ impl Config {
         }
     }
 
+    /// `notify-keyspace-events` as `server::notify::class` bits: one relaxed load, so
+    /// commands pay nothing more while notifications are off.
+    #[inline]
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags.load(Relaxed)
+    }
     /// `hz`.
     pub fn hz(&self) -> u64 {
         self.hz.load(Relaxed).max(1) as u64

@@ -374,6 +374,8 @@ pub fn run(
         None
     };
     let mut locks = LockSet::new(&server.dbs);
+    locks.notify = server.config.notify_flags();
+    let reply_start = out.buf.len();
     let mut ids = LockIds::new();
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
     remember_key_shards(cmd, args, &ids, &mut locks);
@@ -395,6 +397,9 @@ pub fn run(
         // long EXEC serves nobody.
         super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
     }
+    if !locks.events.is_empty() {
+        publish_events(server, client, out, &mut locks, reply_start);
+    }
     if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
         // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
@@ -407,6 +412,53 @@ pub fn run(
     drop(locks);
     drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// Publish the keyspace events the command recorded, while its locks are still held (so
+/// each key's events go out in the order its changes happened). A RESP3 client subscribed
+/// to its own events gets them before the command's reply, as Redis 7.0 writes them
+/// during the command.
+fn publish_events(
+    server: &Server,
+    client: &Client,
+    out: &mut ReplyWriter,
+    locks: &mut LockSet<'_>,
+    reply_start: usize,
+) {
+    let events = std::mem::take(&mut locks.events);
+    let mut own = ReplyWriter::new();
+    own.resp3 = out.resp3;
+    crate::server::notify::publish(server, locks.notify, &events, client.handle.id, &mut own);
+    if !own.buf.is_empty() {
+        let at = reply_start.min(out.buf.len());
+        out.buf.splice(at..at, own.buf);
+    }
+}
+
+/// Whether a command's key misses raise `keymiss`: Redis raises it in `lookupKeyRead`,
+/// which read commands use (but not the introspection ones, with LOOKUP_NONOTIFY) and so do
+/// the write commands that read a source before writing (their destination lookups use
+/// `DbView::exists_for_write`, which stays quiet).
+fn raises_keymiss(cmd: &Command, name: &str) -> bool {
+    if cmd.has(super::flags::WRITE) {
+        return matches!(
+            name,
+            "sinterstore"
+                | "sunionstore"
+                | "sdiffstore"
+                | "zunionstore"
+                | "zinterstore"
+                | "zdiffstore"
+                | "zrangestore"
+                | "copy"
+                | "sort"
+                | "bitop"
+                | "getdel"
+                | "getex"
+                | "getset"
+        );
+    }
+    !(name.starts_with("object|") || name == "memory|usage" || name == "debug")
 }
 
 /// Call a handler with already-held locks and write its error, if any. Returns whether the
@@ -425,6 +477,11 @@ pub fn call_handler<'s>(
     // A CLIENT NO-TOUCH client touches keys only with TOUCH.
     let touch = TOUCHES.get(id).copied().unwrap_or(true) && (!client.no_touch || name == "touch");
     let db = client.db;
+    if locks.notify != 0 {
+        // Per command (EXEC runs several): see `raises_keymiss`.
+        locks.notify_miss =
+            locks.notify & crate::server::notify::class::KEY_MISS != 0 && raises_keymiss(cmd, name);
+    }
     let mut ctx = Ctx {
         server,
         client,

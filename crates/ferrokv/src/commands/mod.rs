@@ -20,6 +20,7 @@ pub use args::{arg, arg_f64, arg_i64, arg_in_range};
 pub use error::{CmdError, CmdResult};
 pub use table::{acl, flags, Command, Handler, LockScope};
 
+pub use crate::server::notify::class;
 use crate::server::{Client, Server};
 use crate::storage::{DbView, LockSet};
 use resp::ReplyWriter;
@@ -162,6 +163,14 @@ impl<'c, 's> Ctx<'c, 's> {
         let db = self.client.db;
         self.locks
             .propagate_as(db, cmd.iter().map(|a| a.to_vec()).collect());
+    }
+
+    /// Record keyspace event `event` of `class` on `key` of the selected database (see
+    /// `server::notify`).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.locks.notify(db, class, event, key);
     }
 
     /// Another database (MOVE, COPY ... DB, SWAPDB); its shards must be locked.

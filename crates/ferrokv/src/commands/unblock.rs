@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::dispatch::LockIds;
-use super::shared::list_ops::move_element;
-use super::CmdError;
+use super::shared::list_ops::{move_element, pop_event};
+use super::{class, CmdError};
 use crate::server::blocking::{BlockOp, WaitState, Waiter};
 use crate::server::Server;
 use crate::storage::db::{lock_id, shard_of, DbView};
@@ -144,12 +144,21 @@ fn pop_list(
         }
         _ => return Ok(Vec::new()),
     };
+    db.notify(class::LIST, pop_event(end), key);
+    delete_if_empty(db, key, empty)?;
+    Ok(items)
+}
+
+/// After a pop: delete the key if it is now empty (with its `del` event), else signal
+/// the change.
+fn delete_if_empty(db: &mut DbView<'_, '_>, key: &[u8], empty: bool) -> Result<(), CmdError> {
     if empty {
         db.delete(key)?;
+        db.notify(class::GENERIC, "del", key);
+        Ok(())
     } else {
-        db.modified(key)?;
+        db.modified(key)
     }
-    Ok(items)
 }
 
 /// Pop up to `count` members (lowest scores, or highest with `max`); deletes the key once
@@ -169,11 +178,8 @@ fn pop_zset(
         }
         _ => return Ok(Vec::new()),
     };
-    if empty {
-        db.delete(key)?;
-    } else {
-        db.modified(key)?;
-    }
+    db.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    delete_if_empty(db, key, empty)?;
     Ok(items)
 }
 

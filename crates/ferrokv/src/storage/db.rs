@@ -10,6 +10,7 @@ use super::slot::key_slot;
 use super::table::EntryMut;
 use super::value::Value;
 use crate::commands::CmdError;
+use crate::server::notify::{self, class, Event};
 use crate::stats::Stats;
 
 /// Shards per database. Each shard holds 16 consecutive cluster slots, so a shard's tables
@@ -83,6 +84,14 @@ pub struct LockSet<'s> {
     /// Effects to write to the append-only file when the locks are released, in order:
     /// (database, command).
     pub propagate: Vec<(usize, Vec<Vec<u8>>)>,
+    /// `notify-keyspace-events` flags for this command (0 = off: nothing is recorded).
+    pub notify: u32,
+    /// Whether the running command's key misses raise `keymiss` (read commands only,
+    /// like Redis's `lookupKeyRead`).
+    pub notify_miss: bool,
+    /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
+    /// publishes them after the handler (see `server::notify`).
+    pub events: Vec<Event>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -99,6 +108,32 @@ impl<'s> LockSet<'s> {
             changes: 0,
             rewrite: None,
             propagate: Vec::new(),
+            notify: 0,
+            notify_miss: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Record keyspace event `event` of `class` on `key` of database `db`, if the
+    /// configuration asks for that class.
+    #[inline]
+    pub fn notify(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify != 0 {
+            self.record(db, class, event, key);
+        }
+    }
+
+    /// The part of [`LockSet::notify`] that runs only with notifications on: kept out of
+    /// line so handlers pay one test when they are off.
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.notify, class) {
+            self.events.push(Event {
+                db,
+                event,
+                key: key.into(),
+            });
         }
     }
 
@@ -360,11 +395,15 @@ impl<'a, 's> DbView<'a, 's> {
         let now = self.now;
         let touch = self.touch;
         let expired = match self.shard(key)?.map.get(key) {
-            None => return Ok(None),
+            None => {
+                self.missed(key);
+                return Ok(None);
+            }
             Some(e) => e.is_expired(now),
         };
         if expired {
             self.remove_expired(key)?;
+            self.missed(key);
             return Ok(None);
         }
         let shard = self.shard(key)?;
@@ -382,7 +421,31 @@ impl<'a, 's> DbView<'a, 's> {
         let db = self.db;
         self.locks
             .propagate_now(db, vec![b"DEL".to_vec(), key.to_vec()]);
+        self.notify(class::EXPIRED, "expired", key);
         Ok(())
+    }
+
+    /// A read command looked `key` up and did not find it (class `m`).
+    #[inline]
+    fn missed(&mut self, key: &[u8]) {
+        if self.locks.notify_miss {
+            self.notify(class::KEY_MISS, "keymiss", key);
+        }
+    }
+
+    /// Record keyspace event `event` of `class` on `key` of this database (published
+    /// after the command; nothing is recorded unless the configuration asks for it).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.db;
+        self.locks.notify(db, class, event, key);
+    }
+
+    /// Whether an insert that replaced `old` created its key (nothing, or only an expired
+    /// entry, was there): such an insert raises `new` (class `n`).
+    #[inline]
+    fn creates(old: Option<&Entry>, now: u64) -> bool {
+        old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= now)
     }
 
     /// The live value under `key`.
@@ -395,6 +458,15 @@ impl<'a, 's> DbView<'a, 's> {
         Ok(self.get(key)?.is_some())
     }
 
+    /// [`DbView::exists`] for a key about to be written (Redis's `lookupKeyWrite`): a miss
+    /// raises no `keymiss`, even in a command whose reads do (SINTERSTORE's destination).
+    pub fn exists_for_write(&mut self, key: &[u8]) -> Result<bool, CmdError> {
+        let miss = std::mem::replace(&mut self.locks.notify_miss, false);
+        let found = self.exists(key);
+        self.locks.notify_miss = miss;
+        found
+    }
+
     /// Store `value` under `key`, dropping any TTL (like SET). Signals the modification.
     pub fn set(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
         self.set_entry(key, Entry::new(value))
@@ -405,8 +477,11 @@ impl<'a, 's> DbView<'a, 's> {
         if entry.expire_at != 0 {
             self.locks.note_volatile(self.db);
         }
+        let (notify, now) = (self.locks.notify, self.now);
         let shard = self.shard(key)?;
-        shard.insert(key, entry);
+        let old = shard.insert(key, entry);
+        let created = notify != 0 && Self::creates(old.as_ref(), now);
+        drop(old);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
@@ -414,11 +489,15 @@ impl<'a, 's> DbView<'a, 's> {
         if blocked {
             self.locks.signal_ready(self.db, key);
         }
+        if created {
+            self.notify(class::NEW, "new", key);
+        }
         Ok(())
     }
 
     /// Store an entry moved from another key (RENAME, MOVE): like `set_entry` but the move
-    /// was already counted as one change when the source was taken.
+    /// was already counted as one change when the source was taken. Raises `new` even over
+    /// an existing key, as Redis deletes the destination and adds the key again.
     pub fn insert_moved(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
         if entry.expire_at != 0 {
             self.locks.note_volatile(self.db);
@@ -430,22 +509,24 @@ impl<'a, 's> DbView<'a, 's> {
             self.locks.signal_ready(self.db, key);
         }
         self.locks.note_change();
+        // Always a new key: Redis deletes the destination and adds the key again.
+        self.notify(class::NEW, "new", key);
         Ok(())
     }
 
     /// Store `value` under `key`, keeping its TTL if the key exists. Signals the modification.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> Result<(), CmdError> {
-        let now = self.now;
-        let expire_at = match self.get(key)? {
-            Some(e) if !e.is_expired(now) => e.expire_at(),
-            _ => 0,
+        let expire_at = if self.exists_for_write(key)? {
+            self.get(key)?.map_or(0, |e| e.expire_at())
+        } else {
+            0
         };
         self.set_entry(key, Entry { value, expire_at })
     }
 
     /// Delete `key`; returns whether it existed. Signals the modification.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(false);
         }
         let shard = self.shard(key)?;
@@ -458,7 +539,7 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Remove and return the entry under `key` (for RENAME/MOVE). Signals the modification.
     pub fn take(&mut self, key: &[u8]) -> Result<Option<Entry>, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(None);
         }
         let shard = self.shard(key)?;
@@ -471,7 +552,7 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Set (`at` > 0) or clear (`0`) the deadline of an existing key. Signals the modification.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> Result<bool, CmdError> {
-        if !self.exists(key)? {
+        if !self.exists_for_write(key)? {
             return Ok(false);
         }
         if at != 0 {

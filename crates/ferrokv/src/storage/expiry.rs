@@ -84,6 +84,9 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         if shard.volatile > 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
+        // Published under the shard lock, as commands publish under theirs: a command that
+        // recreates one of these keys cannot get its events out before the `expired` ones.
+        notify_expired(server, db_idx, &expired);
         drop(shard);
         for k in &expired {
             server.stats.expired_key(k);
@@ -95,4 +98,22 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         }
     }
     cursor
+}
+
+/// Publish `expired` (class x) for keys the cycle reclaimed: no command runs here, so the
+/// events go out directly (the Pub/Sub registry never takes a shard lock).
+fn notify_expired(server: &Server, db: usize, keys: &[impl AsRef<[u8]>]) {
+    use crate::server::notify::{class, publish_detached, wanted, Event};
+    if keys.is_empty() || !wanted(server.config.notify_flags(), class::EXPIRED) {
+        return;
+    }
+    let events: Vec<Event> = keys
+        .iter()
+        .map(|k| Event {
+            db,
+            event: "expired",
+            key: k.as_ref().into(),
+        })
+        .collect();
+    publish_detached(server, &events);
 }

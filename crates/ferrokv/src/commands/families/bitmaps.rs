@@ -2,7 +2,7 @@
 //! Bitmaps are strings; bit 0 is the most significant bit of the first byte. Semantics and
 //! error texts follow Redis 7.0's `bitops.c`.
 
-use crate::commands::{acl, arg, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{DbView, StrValue, Value};
@@ -116,6 +116,7 @@ fn setbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     if dirty || changed {
         db.modified(key)?;
+        db.notify(class::STRING, "setbit", key);
     }
     out.int(old as i64);
     Ok(())
@@ -445,7 +446,9 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     if maxlen == 0 {
-        db.delete(dest)?;
+        if db.delete(dest)? {
+            db.notify(class::GENERIC, "del", dest);
+        }
         out.int(0);
         return Ok(());
     }
@@ -476,6 +479,7 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     db.set(dest, Value::Str(StrValue::raw(res)))?;
+    db.notify(class::STRING, "set", dest);
     out.int(maxlen as i64);
     Ok(())
 }
@@ -654,6 +658,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult
     if changes > 0 {
         db.modified(key)?;
         db.stats.dirty(changes - 1);
+        db.notify(class::STRING, "setbit", key);
     }
     Ok(())
 }

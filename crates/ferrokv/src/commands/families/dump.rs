@@ -3,7 +3,7 @@
 //! `persistence::rdb`; this file follows Redis's `cluster.c` (`dumpCommand`,
 //! `restoreCommand`) for argument checks, error order and replies.
 
-use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::persistence::rdb::{
     dump_payload_with, parse_dump_payload, EncodeOptions, Limits, RdbError,
 };
@@ -120,6 +120,7 @@ fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         if deleted {
             db.modified(key)?;
             db.log_as(&[b"DEL", key]);
+            db.notify(class::GENERIC, "del", key);
         }
         ctx.out.ok();
         return Ok(());
@@ -140,6 +141,7 @@ fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         },
     )?;
     db.shard(key)?.map.restore_access(key, o.idle, o.freq);
+    db.notify(class::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! Deadlines are absolute Unix milliseconds in `Entry::expire_at` (0 = none); every check
 //! of one command uses the command's clock `ctx.now`.
 
-use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 
 /// The expire family's table.
 pub static COMMANDS: &[Command] = &[
@@ -136,11 +136,13 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], relative: bool, seconds: bool) 
         // A deadline in the past deletes the key at once (Redis replies 1).
         db.delete(key)?;
         db.log_as(&[b"DEL", key]);
+        db.notify(class::GENERIC, "del", key);
     } else {
         db.set_expire(key, when as u64)?;
         // Logged as an absolute deadline in ms, whatever form the command had.
         let at = crate::storage::value::itoa_stack(when);
         db.log_as(&[b"PEXPIREAT", key, at.clone().as_slice()]);
+        db.notify(class::GENERIC, "expire", key);
     }
     ctx.out.int(1);
     Ok(())
@@ -211,6 +213,7 @@ fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let had_ttl = db.get(key)?.is_some_and(|e| e.expire_at() != 0);
     if had_ttl {
         db.set_expire(key, 0)?;
+        db.notify(class::GENERIC, "persist", key);
     }
     ctx.out.int(had_ttl as i64);
     Ok(())

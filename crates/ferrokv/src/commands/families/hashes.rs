@@ -6,7 +6,7 @@
 use rand::Rng;
 
 use crate::commands::shared::longdouble::LongDouble;
-use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::hash::{HashLimits, HashValue};
 use crate::storage::value::itoa_stack;
 use crate::storage::{DbView, Value};
@@ -156,12 +156,14 @@ fn set_pairs(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]]) -> Result<usize, CmdErr
         let added = set_all(h);
         db.modified(key)?;
         stats.dirty((pairs.len() / 2).saturating_sub(1) as u64);
+        db.notify(class::HASH, "hset", key);
         return Ok(added);
     }
     let mut h = HashValue::for_pairs(pairs, limits);
     let added = set_all(&mut h);
     db.set(key, Value::Hash(h))?;
     stats.dirty((pairs.len() / 2).saturating_sub(1) as u64);
+    db.notify(class::HASH, "hset", key);
     Ok(added)
 }
 
@@ -201,6 +203,9 @@ fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             true
         }
     };
+    if added {
+        ctx.notify(class::HASH, "hset", key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -319,8 +324,10 @@ fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     if deleted > 0 {
+        db.notify(class::HASH, "hdel", key);
         if empty {
             db.delete(key)?;
+            db.notify(class::GENERIC, "del", key);
         } else {
             db.modified(key)?;
         }
@@ -365,6 +372,7 @@ fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let new = cur.checked_add(incr).ok_or(CmdError::Overflow)?;
         Ok((new, itoa_stack(new).as_slice().to_vec()))
     })?;
+    ctx.notify(class::HASH, "hincrby", args[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -390,6 +398,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let text = sum.to_human().into_bytes();
         Ok((text.clone(), text))
     })?;
+    ctx.notify(class::HASH, "hincrbyfloat", args[1]);
     ctx.out.bulk(&text);
     // The result, not the increment: float addition must not be redone on reload.
     ctx.log_as(&[b"HSET", args[1], args[2], &text]);

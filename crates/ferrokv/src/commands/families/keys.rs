@@ -13,7 +13,7 @@ use crate::storage::KeyTable;
 use rand::Rng;
 
 use crate::commands::dispatch::LockIds;
-use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx, LockScope};
+use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of};
 use crate::storage::glob::glob_match;
 use crate::storage::shard::touch_replaced;
@@ -113,6 +113,7 @@ fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut deleted = 0;
     for key in &args[1..] {
         if db.delete(key)? {
+            db.notify(class::GENERIC, "del", key);
             deleted += 1;
         }
     }
@@ -177,6 +178,8 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
         .take(src)?
         .ok_or(CmdError::Internal("renamed key vanished"))?;
     db.insert_moved(dst, entry)?;
+    db.notify(class::GENERIC, "rename_from", src);
+    db.notify(class::GENERIC, "rename_to", dst);
     reply_rename(ctx, nx, true);
     Ok(())
 }
@@ -254,6 +257,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         }
         for k in shard.collect_expired(now) {
             stats.expired_key(&k);
+            db.notify(class::EXPIRED, "expired", &k);
         }
     }
     ctx.out.null();
@@ -482,6 +486,8 @@ fn move_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .take(key)?
         .ok_or(CmdError::Internal("moved key vanished"))?;
     ctx.db_at(dst).insert_moved(key, entry)?;
+    ctx.notify(class::GENERIC, "move_from", key);
+    ctx.db_at(dst).notify(class::GENERIC, "move_to", key);
     ctx.out.int(1);
     Ok(())
 }
@@ -518,11 +524,17 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let mut target = ctx.db_at(dst);
-    if target.exists(dst_key)? && !replace {
+    let replaced = target.exists_for_write(dst_key)?;
+    if replaced && !replace {
         ctx.out.int(0);
         return Ok(());
     }
     target.set_entry(dst_key, entry)?;
+    if replaced {
+        // Redis deletes the old key and adds the copy: a new key either way.
+        target.notify(class::NEW, "new", dst_key);
+    }
+    target.notify(class::GENERIC, "copy_to", dst_key);
     ctx.out.int(1);
     Ok(())
 }

@@ -9,9 +9,11 @@
 //! both need lives in `commands/shared/`: `pops.rs` (`LEFT|RIGHT`, the LMPOP shape and its
 //! key finder) and `list_ops.rs` (typed lookup for writing and the whole LMOVE step).
 
-use crate::commands::shared::list_ops::{move_element, write_list};
+use crate::commands::shared::list_ops::{move_element, pop_event, push_event, write_list};
 use crate::commands::shared::pops::{mpop_key_positions, parse_end, parse_mpop};
-use crate::commands::{acl, arg_i64, arg_in_range, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{
+    acl, arg_i64, arg_in_range, class, flags, CmdError, CmdResult, Command, Ctx,
+};
 use crate::stats::Stats;
 use crate::storage::list::{Elem, End, ListLimits, Needle};
 use crate::storage::{DbView, ListValue, Value};
@@ -189,13 +191,15 @@ fn mpop_reply(
 
 /// After `popped` elements were popped from the list at `key`: delete the key if the list
 /// is now empty, else signal the change (WATCH); counts `popped` changes as dirty.
-fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], popped: usize) -> CmdResult {
+fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], end: End, popped: usize) -> CmdResult {
     if popped == 0 {
         return Ok(());
     }
+    db.notify(class::LIST, pop_event(end), key);
     let empty = matches!(db.value(key)?, Some(Value::List(l)) if l.is_empty());
     if empty {
         db.delete(key)?;
+        db.notify(class::GENERIC, "del", key);
     } else {
         db.modified(key)?;
     }
@@ -237,6 +241,7 @@ fn push_generic(ctx: &mut Ctx, args: &[&[u8]], end: End, xx: bool) -> CmdResult 
         }
     };
     stats.dirty(items.len().saturating_sub(1) as u64);
+    db.notify(class::LIST, push_event(end), key);
     out.int(len as i64);
     Ok(())
 }
@@ -281,7 +286,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         return Ok(());
     }
     let popped = pop_reply(out, list, end, count);
-    finish_pop(&mut db, key, popped)
+    finish_pop(&mut db, key, end, popped)
 }
 
 fn lpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -300,7 +305,7 @@ fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         match write_list(&mut db, key)? {
             Some(list) if !list.is_empty() => {
                 let popped = mpop_reply(out, key, list, mpop.end, mpop.count);
-                return finish_pop(&mut db, key, popped);
+                return finish_pop(&mut db, key, mpop.end, popped);
             }
             _ => {}
         }
@@ -368,10 +373,12 @@ fn ltrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     list.trim(ltrim, rtrim, limits);
     let empty = list.is_empty();
     let removed = (ltrim + rtrim) as u64;
-    // Redis signals the key even when nothing was trimmed, and counts one change per
-    // element removed.
+    // Redis signals (and notifies) the key even when nothing was trimmed, and counts one
+    // change per element removed.
+    db.notify(class::LIST, "ltrim", key);
     if empty {
         db.delete(key)?;
+        db.notify(class::GENERIC, "del", key);
     } else if removed > 0 {
         db.modified(key)?;
     } else {
@@ -410,6 +417,7 @@ fn lset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Static(ERR_INDEX_OUT_OF_RANGE));
     }
     db.modified(key)?;
+    db.notify(class::LIST, "lset", key);
     out.ok();
     Ok(())
 }
@@ -435,6 +443,7 @@ fn linsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let len = list.len();
     db.modified(key)?;
+    db.notify(class::LIST, "linsert", key);
     out.int(len as i64);
     Ok(())
 }
@@ -457,8 +466,11 @@ fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let removed = list.remove(args[3], max, from_tail, limits);
     if removed > 0 {
-        if list.is_empty() {
+        let empty = list.is_empty();
+        db.notify(class::LIST, "lrem", key);
+        if empty {
             db.delete(key)?;
+            db.notify(class::GENERIC, "del", key);
         } else {
             db.modified(key)?;
         }

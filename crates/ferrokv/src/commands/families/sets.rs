@@ -9,7 +9,7 @@ use rand::Rng;
 use resp::ReplyWriter;
 
 use crate::commands::shared::scan_args::{parse_cursor, parse_options};
-use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::glob::glob_match;
 use crate::storage::set::{Elem, SetLimits, SetValue};
@@ -179,6 +179,9 @@ fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     server.stats.dirty((added as u64).saturating_sub(1));
+    if added > 0 {
+        ctx.notify(class::SET, "sadd", key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -203,8 +206,10 @@ fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     if deleted > 0 {
+        db.notify(class::SET, "srem", key);
         if empty {
             db.delete(key)?;
+            db.notify(class::GENERIC, "del", key);
         } else {
             db.modified(key)?;
         }
@@ -279,22 +284,31 @@ fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.int(0);
         return Ok(());
     }
+    db.notify(class::SET, "srem", src);
     if empty {
         db.delete(src)?;
+        db.notify(class::GENERIC, "del", src);
     } else {
         db.modified(src)?;
     }
-    match write_set(&mut db, dst)? {
+    let added = match write_set(&mut db, dst)? {
         Some(s) => {
-            if s.insert(member, limits) {
+            let added = s.insert(member, limits);
+            if added {
                 db.modified(dst)?;
             }
+            added
         }
         None => {
             let mut s = SetValue::new();
             s.insert(member, limits);
             db.set(dst, Value::Set(s))?;
+            true
         }
+    };
+    // Redis notifies the destination only when the member was not already there.
+    if added {
+        db.notify(class::SET, "sadd", dst);
     }
     out.int(1);
     Ok(())
@@ -321,8 +335,10 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.null();
         return Ok(());
     };
+    db.notify(class::SET, "spop", key);
     if empty {
         db.delete(key)?;
+        db.notify(class::GENERIC, "del", key);
     } else {
         db.modified(key)?;
     }
@@ -361,6 +377,8 @@ fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         db.delete(key)?;
         db.log_as(&[b"DEL", key]);
+        db.notify(class::SET, "spop", key);
+        db.notify(class::GENERIC, "del", key);
         server.stats.dirty(size - 1);
         out.set(all.len());
         all.iter().for_each(|e| reply_elem(out, e));
@@ -399,6 +417,7 @@ fn spop_count(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         *s = kept;
     }
     db.modified(key)?;
+    db.notify(class::SET, "spop", key);
     let db_index = db.db;
     db.locks.propagate_as(db_index, logged);
     server.stats.dirty(count - 1);
@@ -580,14 +599,16 @@ fn retain_in_all(
     Ok(())
 }
 
-/// Reply with `result` (a set) or store it under `dst`: an empty result deletes `dst`; a
-/// non-empty one replaces whatever `dst` held (dropping its TTL). Called with the
-/// command's own `touch` setting restored.
+/// Reply with `result` (a set) or store it under `dst`: an empty result deletes `dst`
+/// (event `del`); a non-empty one replaces whatever `dst` held (dropping its TTL; event
+/// `event`, the STORE command's name). Called with the command's own `touch` setting
+/// restored.
 fn reply_or_store(
     db: &mut DbView<'_, '_>,
     out: &mut ReplyWriter,
     dst: Option<&[u8]>,
     result: SetValue,
+    event: &'static str,
 ) -> CmdResult {
     let Some(dst) = dst else {
         out.set(result.len());
@@ -595,14 +616,17 @@ fn reply_or_store(
         return Ok(());
     };
     if result.is_empty() {
-        db.delete(dst)?;
+        if db.delete(dst)? {
+            db.notify(class::GENERIC, "del", dst);
+        }
         out.int(0);
     } else {
         // Redis's setKey looks the destination up (an access of the old value, whose LFU
         // counter the new value inherits) before overwriting it.
-        db.exists(dst)?;
+        db.exists_for_write(dst)?;
         let n = result.len();
         db.set(dst, Value::Set(result))?;
+        db.notify(class::SET, event, dst);
         out.int(n as i64);
     }
     Ok(())
@@ -635,7 +659,7 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[&[u8]], mode: InterMode) -> CmdResult {
         db.touch = touch;
         match mode {
             InterMode::Store(dst) => {
-                return reply_or_store(&mut db, out, Some(dst), SetValue::new())
+                return reply_or_store(&mut db, out, Some(dst), SetValue::new(), "sinterstore")
             }
             InterMode::Card(_) => out.int(0),
             InterMode::Reply => out.set(0),
@@ -682,7 +706,7 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[&[u8]], mode: InterMode) -> CmdResult {
                 result.insert_elem(e, limits);
             }
             db.touch = touch;
-            reply_or_store(&mut db, out, Some(dst), result)?;
+            reply_or_store(&mut db, out, Some(dst), result, "sinterstore")?;
         }
     }
     Ok(())
@@ -710,7 +734,11 @@ fn sunion_diff(ctx: &mut Ctx, keys: &[&[u8]], dst: Option<&[u8]>, op: SetOp) -> 
         SetOp::Diff => diff_of(&mut db, keys, &sizes, limits)?,
     };
     db.touch = touch;
-    reply_or_store(&mut db, out, dst, result)
+    let event = match op {
+        SetOp::Union => "sunionstore",
+        SetOp::Diff => "sdiffstore",
+    };
+    reply_or_store(&mut db, out, dst, result, event)
 }
 
 fn union_of(

@@ -6,7 +6,7 @@
 //! Comparisons use the C locale (byte order), as Redis does when started without a locale.
 
 use crate::commands::dispatch::LockIds;
-use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx, LockScope};
+use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of, DbView, SHARDS};
 use crate::storage::list::{End, ListLimits, ListValue};
 use crate::storage::{StrValue, Value};
@@ -354,9 +354,10 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], readonly: bool) -> CmdResult {
     let stored = list.len();
     if stored > 0 {
         db.set(dst, Value::List(list))?;
+        db.notify(class::LIST, "sortstore", dst);
         ctx.server.stats.dirty(stored.saturating_sub(1) as u64);
-    } else {
-        db.delete(dst)?;
+    } else if db.delete(dst)? {
+        db.notify(class::GENERIC, "del", dst);
     }
     ctx.out.int(stored as i64);
     Ok(())

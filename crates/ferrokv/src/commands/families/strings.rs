@@ -3,7 +3,7 @@
 //! Redis 7.0's `t_string.c`.
 
 use crate::commands::shared::longdouble::LongDouble;
-use crate::commands::{acl, arg_i64, flags, CmdError, CmdResult, Command, Ctx};
+use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{StrValue, Value};
@@ -245,6 +245,7 @@ fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() == 3 {
         // The hot path: one allocation for the value (plus the key when it is new).
         ctx.db().set(key, Value::Str(StrValue::from_bytes(val)))?;
+        ctx.notify(class::STRING, "set", key);
         ctx.out.ok();
         return Ok(());
     }
@@ -304,6 +305,10 @@ fn set_generic(
         None if opts.keepttl => db.set_keep_ttl(key, value)?,
         None => db.set(key, value)?,
     }
+    db.notify(class::STRING, "set", key);
+    if deadline.is_some() {
+        db.notify(class::GENERIC, "expire", key);
+    }
     if !opts.get {
         match reply {
             Reply::Ok => out.ok(),
@@ -337,7 +342,9 @@ fn setex_generic(ctx: &mut Ctx, args: &[&[u8]], kind: ExpireKind) -> CmdResult {
 
 fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     reply_current(ctx, args[1])?;
-    ctx.db().delete(args[1])?;
+    if ctx.db().delete(args[1])? {
+        ctx.notify(class::GENERIC, "del", args[1]);
+    }
     Ok(())
 }
 
@@ -345,6 +352,7 @@ fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     reply_current(ctx, args[1])?;
     ctx.db()
         .set(args[1], Value::Str(StrValue::from_bytes(args[2])))?;
+    ctx.notify(class::STRING, "set", args[1]);
     Ok(())
 }
 
@@ -375,6 +383,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 Some((ExpireKind::ExAt | ExpireKind::PxAt, at)) if at <= now => {
                     db.delete(key)?;
                     db.log_as(&[b"DEL", key]);
+                    db.notify(class::GENERIC, "del", key);
                     return Ok(());
                 }
                 Some((_, at)) => {
@@ -384,6 +393,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                         key,
                         crate::storage::value::itoa_stack(at as i64).as_slice(),
                     ]);
+                    db.notify(class::GENERIC, "expire", key);
                     return Ok(());
                 }
                 None => had_ttl,
@@ -393,6 +403,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if opts.persist && had_ttl {
         db.set_expire(key, 0)?;
         db.log_as(&[b"PERSIST", key]);
+        db.notify(class::GENERIC, "persist", key);
     }
     Ok(())
 }
@@ -447,6 +458,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
     for pair in pairs.chunks_exact(2) {
         if let [key, value] = pair {
             db.set(key, Value::Str(StrValue::from_bytes(value)))?;
+            db.notify(class::STRING, "set", key);
         }
     }
     if nx {
@@ -466,6 +478,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let v = StrValue::from_bytes(tail);
             let len = v.len();
             db.set(key, Value::Str(v))?;
+            db.notify(class::STRING, "append", key);
             out.int(len as i64);
             return Ok(());
         }
@@ -484,6 +497,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     db.modified(key)?;
+    db.notify(class::STRING, "append", key);
     out.int(total as i64);
     Ok(())
 }
@@ -575,6 +589,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 dst.copy_from_slice(value);
             }
             db.set(key, Value::Str(StrValue::raw(data)))?;
+            db.notify(class::STRING, "setrange", key);
             out.int(needed as i64);
             return Ok(());
         }
@@ -602,6 +617,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     db.modified(key)?;
+    db.notify(class::STRING, "setrange", key);
     out.int(len as i64);
     Ok(())
 }
@@ -648,6 +664,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     } else {
         db.set(key, Value::Str(StrValue::Int(value)))?;
     }
+    db.notify(class::STRING, "incrby", key);
     out.int(value);
     Ok(())
 }
@@ -689,6 +706,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             db.log_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
         }
     }
+    db.notify(class::STRING, "incrbyfloat", key);
     Ok(())
 }
 

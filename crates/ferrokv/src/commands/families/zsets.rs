@@ -18,7 +18,7 @@ mod range;
 mod sample;
 mod setops;
 
-use crate::commands::{acl, flags, CmdError, Command, Ctx};
+use crate::commands::{acl, class, flags, CmdError, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::zset::{ZSetLimits, ZSetValue};
 use crate::storage::{DbView, Value};
@@ -208,25 +208,53 @@ fn write_zset<'v>(
     }
 }
 
-/// After removing `removed` members from the set at `key` in place: delete the key when the
-/// set is empty, else signal the change; the dirty counter grows by `removed` in total, as
-/// in Redis.
+/// After removing `removed` members from the set at `key` in place (by the command whose
+/// keyspace event is `event`): notify it, delete the key when the set is empty, else signal
+/// the change; the dirty counter grows by `removed` in total, as in Redis.
 fn after_removal(
     db: &mut DbView<'_, '_>,
     key: &[u8],
+    event: &'static str,
     removed: usize,
     empty: bool,
 ) -> Result<(), CmdError> {
     if removed == 0 {
         return Ok(());
     }
+    db.notify(class::ZSET, event, key);
     if empty {
         db.delete(key)?;
+        db.notify(class::GENERIC, "del", key);
     } else {
         db.modified(key)?;
     }
     db.stats.dirty(removed as u64 - 1);
     Ok(())
+}
+
+/// Store the result of a STORE command (ZRANGESTORE, ZUNIONSTORE...) under `dst`: a
+/// non-empty set replaces it (event `event`), an empty one deletes it (`del`). Returns the
+/// number of members stored.
+fn store_result(
+    db: &mut DbView<'_, '_>,
+    dst: &[u8],
+    result: Option<ZSetValue>,
+    event: &'static str,
+) -> Result<usize, CmdError> {
+    match result.filter(|z| !z.is_empty()) {
+        Some(z) => {
+            let n = z.len();
+            db.set(dst, Value::ZSet(z))?;
+            db.notify(class::ZSET, event, dst);
+            Ok(n)
+        }
+        None => {
+            if db.delete(dst)? {
+                db.notify(class::GENERIC, "del", dst);
+            }
+            Ok(0)
+        }
+    }
 }
 
 /// Reply with a range of (member, score) pairs the way ZRANGE does: an array of members,

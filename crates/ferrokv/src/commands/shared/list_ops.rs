@@ -2,9 +2,25 @@
 //! and the whole LMOVE step (LMOVE, RPOPLPUSH, BLMOVE, BRPOPLPUSH, and serving a blocked
 //! BLMOVE).
 
-use crate::commands::{CmdError, CmdResult};
+use crate::commands::{class, CmdError, CmdResult};
 use crate::storage::list::{End, ListLimits};
 use crate::storage::{DbView, ListValue, Value};
+
+/// The keyspace event of a pop at `end` (`lpop`/`rpop`).
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The keyspace event of a push at `end` (`lpush`/`rpush`).
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
 
 /// Look up a list for writing (no hit/miss accounting): None when the key is missing.
 pub fn write_list<'v>(
@@ -39,15 +55,17 @@ pub fn lmove_push(
     match db.value(dst)? {
         Some(Value::List(l)) => {
             l.push(to, value, limits);
-            db.modified(dst)
+            db.modified(dst)?;
         }
-        Some(_) => Err(CmdError::WrongType),
+        Some(_) => return Err(CmdError::WrongType),
         None => {
             let mut l = ListValue::new();
             l.push(to, value, limits);
-            db.set(dst, Value::List(l))
+            db.set(dst, Value::List(l))?;
         }
     }
+    db.notify(class::LIST, push_event(to), dst);
+    Ok(())
 }
 
 /// After an element was popped from `src` by a move: delete `src` if its list is now empty
@@ -59,6 +77,9 @@ pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
         shard.remove(src);
     }
     shard.touch_watched(src);
+    if empty {
+        db.notify(class::GENERIC, "del", src);
+    }
     Ok(())
 }
 
@@ -82,6 +103,7 @@ pub fn move_element(
         return Ok(None);
     };
     lmove_push(db, dst, &value, to, limits)?;
+    db.notify(class::LIST, pop_event(from), src);
     if src != dst {
         settle_source(db, src)?;
     }

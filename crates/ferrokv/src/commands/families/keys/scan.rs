@@ -15,7 +15,7 @@
 //! lock out of order (no deadlock).
 
 use crate::commands::shared::scan_args::{parse_cursor, parse_options, ScanOptions};
-use crate::commands::{CmdResult, Ctx};
+use crate::commands::{class, CmdResult, Ctx};
 use crate::storage::glob::glob_match;
 use crate::storage::{Shard, SHARDS};
 
@@ -29,6 +29,7 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let opts = parse_options(args, 2, true)?;
     let db = ctx.client.db;
     let mut keys: Vec<Box<[u8]>> = Vec::new();
+    let mut reclaimed: Vec<Box<[u8]>> = Vec::new();
     let mut examined = 0usize;
     let mut next = match usize::try_from(cursor) {
         Ok(RETRY_FIRST) => 0,
@@ -38,7 +39,7 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     while next < SHARDS && examined < opts.count {
         let read = with_shard(ctx, db, next, |shard, now, stats| {
-            scan_shard(shard, &opts, now, stats, &mut keys)
+            scan_shard(shard, &opts, now, stats, (&mut keys, &mut reclaimed))
         });
         match read {
             Some(n) => examined += n,
@@ -46,6 +47,9 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             None => break,
         }
         next += 1;
+    }
+    for key in &reclaimed {
+        ctx.notify(class::EXPIRED, "expired", key);
     }
     let cursor = match next {
         0 => RETRY_FIRST,
@@ -83,14 +87,18 @@ fn with_shard<R>(
     Some(f(&mut guard, now, stats))
 }
 
-/// Read one shard: push its keys that pass the filters, reclaim the expired ones (as
-/// Redis's SCAN does). Returns the number of keys examined.
+/// A list of key names.
+type Keys = Vec<Box<[u8]>>;
+
+/// Read one shard: push its keys that pass the filters to `keys`, reclaim the expired ones
+/// (as Redis's SCAN does) and push them to `reclaimed` (for their `expired` events).
+/// Returns the number of keys examined.
 fn scan_shard(
     shard: &mut Shard,
     opts: &ScanOptions,
     now: u64,
     stats: &crate::stats::Stats,
-    keys: &mut Vec<Box<[u8]>>,
+    (keys, reclaimed): (&mut Keys, &mut Keys),
 ) -> usize {
     let mut expired: Vec<Box<[u8]>> = Vec::new();
     for (key, entry) in shard.map.iter() {
@@ -134,6 +142,7 @@ fn scan_shard(
         shard.touch_watched_expired(key);
         stats.expired_key(key);
     }
+    reclaimed.extend(expired);
     examined
 }
 

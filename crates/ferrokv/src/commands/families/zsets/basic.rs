@@ -2,7 +2,7 @@
 
 use super::parse::parse_score;
 use super::{after_removal, read_zset, write_zset, zset_limits};
-use crate::commands::{CmdError, CmdResult, Ctx};
+use crate::commands::{class, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{ZSetLimits, ZSetValue};
 use crate::storage::Value;
 use crate::util::eq_ic;
@@ -166,6 +166,9 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], mut f: ZaddFlags) -> CmdResult {
     };
     // Redis counts one change per element added or updated.
     stats.dirty((t.added + t.updated).saturating_sub(1) as u64);
+    if t.added + t.updated > 0 {
+        ctx.notify(class::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     result?;
     if f.incr {
         if t.processed > 0 {
@@ -216,7 +219,7 @@ pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             (n, z.is_empty())
         }
     };
-    after_removal(&mut db, key, removed, empty)?;
+    after_removal(&mut db, key, "zrem", removed, empty)?;
     ctx.out.int(removed as i64);
     Ok(())
 }

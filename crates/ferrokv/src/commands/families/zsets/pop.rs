@@ -85,7 +85,8 @@ pub(crate) fn generic_zpop(
         out.double(score);
     }
     let empty = z.is_empty();
-    super::after_removal(&mut db, key, n, empty)
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    super::after_removal(&mut db, key, event, n, empty)
 }
 
 /// ZPOPMIN/ZPOPMAX key [count]

@@ -5,10 +5,11 @@
 //! Every range resolves to a span of ranks, read forward or backward.
 
 use super::parse::{parse_lex_range, parse_score_range};
-use super::{after_removal, read_zset, reply_pair, reply_range_header, write_zset, zset_limits};
+use super::{
+    after_removal, read_zset, reply_pair, reply_range_header, store_result, write_zset, zset_limits,
+};
 use crate::commands::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{LexRange, ScoreRange, ZSetValue};
-use crate::storage::Value;
 use crate::util::eq_ic;
 
 /// How the range's ends are read.
@@ -193,17 +194,8 @@ fn range_generic(
             Some(result)
         }
     };
-    match stored.filter(|z| !z.is_empty()) {
-        Some(z) => {
-            let n = z.len();
-            db.set(dst, Value::ZSet(z))?;
-            out.int(n as i64);
-        }
-        None => {
-            db.delete(dst)?;
-            out.int(0);
-        }
-    }
+    let n = store_result(&mut db, dst, stored, "zrangestore")?;
+    out.int(n as i64);
     Ok(())
 }
 
@@ -289,7 +281,12 @@ fn remrange_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind) -> CmdResult {
             (n, z.is_empty())
         }
     };
-    after_removal(&mut db, key, removed, empty)?;
+    let event = match kind {
+        Kind::Score => "zremrangebyscore",
+        Kind::Lex => "zremrangebylex",
+        Kind::Rank | Kind::Auto => "zremrangebyrank",
+    };
+    after_removal(&mut db, key, event, removed, empty)?;
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -8,7 +8,7 @@ use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 
 use super::parse::parse_score;
-use super::{reply_pair, reply_range_header, zset_limits};
+use super::{reply_pair, reply_range_header, store_result, zset_limits};
 use crate::commands::shared::pops::keys_after_numkeys;
 use crate::commands::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{cmp_entries, ZSetValue};
@@ -301,13 +301,13 @@ fn setop_generic(
     result.sort_by(|a, b| cmp_entries(a.1, &a.0, b.1, &b.0));
     if let Some(dst) = dst {
         let limits = zset_limits(ctx);
-        let n = result.len();
-        let mut db = ctx.db();
-        if n > 0 {
-            db.set(dst, Value::ZSet(ZSetValue::from_sorted(result, limits)))?;
-        } else {
-            db.delete(dst)?;
-        }
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        let stored = ZSetValue::from_sorted(result, limits);
+        let n = store_result(&mut ctx.db(), dst, Some(stored), event)?;
         ctx.out.int(n as i64);
         return Ok(());
     }
