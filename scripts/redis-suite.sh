@@ -35,7 +35,14 @@ UNITS=(
 
 KNOWN=$ROOT/tests/redis-suite/known-failures.tsv
 SKIP=$ROOT/tests/redis-suite/skip.tsv
-TOOL=${REDIS_TCL:-$ROOT/../shared/tools/redis-tcl.sh}
+# The runner and the suite live in the workplace's shared folder beside the checkout.
+TOOL=${REDIS_TCL:-}
+if [ -z "$TOOL" ]; then
+  for candidate in "$ROOT/../shared/tools/redis-tcl.sh" /work/shared/tools/redis-tcl.sh; do
+    if [ -f "$candidate" ]; then TOOL=$candidate; break; fi
+  done
+fi
+TOOL=${TOOL:-$ROOT/../shared/tools/redis-tcl.sh}
 BIN=$ROOT/target/release/ferrokv-server
 LOG_DIR=${LOG_DIR:-$ROOT/target/redis-suite}
 JOBS=${JOBS:-2}
