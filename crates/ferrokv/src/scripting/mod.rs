@@ -227,3 +227,22 @@ impl Scripts {
         now.saturating_sub(since) >= threshold_ms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_command_is_in_the_scripting_acl_category() {
+        // dispatch::run tests the ACL bit before the name (a cheap filter on the hot path).
+        let reg = crate::commands::registry();
+        for (name, cmd) in &reg.entries {
+            if is_script_command(cmd.name) && !name.contains('|') {
+                assert!(
+                    cmd.acl & crate::commands::acl::SCRIPTING != 0,
+                    "{name} lacks @scripting"
+                );
+            }
+        }
+    }
+}
