@@ -224,6 +224,33 @@ impl<'s> LockSet<'s> {
     pub fn lock_until(&mut self, ids: &mut [LockId], abort: &dyn Fn() -> bool) -> bool {
         debug_assert!(self.guards.is_empty());
         ids.sort_unstable();
+        // The common case first: every lock free now, taken in ascending order without
+        // waiting (no clock read, no retry bookkeeping).
+        let mut last = None;
+        for &id in ids.iter() {
+            if last == Some(id) {
+                continue;
+            }
+            last = Some(id);
+            let Some(m) = self.mutex(id) else { continue };
+            match m.try_lock() {
+                Some(g) => self.guards.push((id, g)),
+                None => {
+                    self.guards.clear();
+                    return self.lock_contended(ids, abort);
+                }
+            }
+        }
+        for (id, guard) in self.guards.iter_mut() {
+            // A running snapshot gets this shard before anything changes it.
+            super::snapshot::capture(*id as usize / SHARDS, guard);
+        }
+        true
+    }
+
+    /// [`LockSet::lock_until`] when a lock is busy: wait for it holding nothing, try the
+    /// others, and on a miss release everything and wait for the one that was busy.
+    fn lock_contended(&mut self, ids: &[LockId], abort: &dyn Fn() -> bool) -> bool {
         let mut unique: SmallVec<[LockId; 8]> = SmallVec::new();
         for &id in ids.iter() {
             if unique.last() != Some(&id) && self.mutex(id).is_some() {
@@ -240,26 +267,27 @@ impl<'s> LockSet<'s> {
             let Some(guard) = self.wait_for(wait_id, abort) else {
                 return false;
             };
-            let mut held = vec![(wait_id, guard)];
+            self.guards.push((wait_id, guard));
             for (i, &id) in unique.iter().enumerate() {
                 if i == first {
                     continue;
                 }
                 let Some(m) = self.mutex(id) else { continue };
                 match m.try_lock() {
-                    Some(g) => held.push((id, g)),
+                    Some(g) => self.guards.push((id, g)),
                     None => {
-                        drop(held);
                         first = i;
                         continue 'attempt;
                     }
                 }
             }
-            held.sort_unstable_by_key(|(id, _)| *id);
-            for (id, mut guard) in held {
+            // Pushed in ascending order unless the first lock waited for was not the lowest.
+            if first != 0 {
+                self.guards.sort_unstable_by_key(|(id, _)| *id);
+            }
+            for (id, guard) in self.guards.iter_mut() {
                 // A running snapshot gets this shard before anything changes it.
-                super::snapshot::capture(id as usize / SHARDS, &mut guard);
-                self.guards.push((id, guard));
+                super::snapshot::capture(*id as usize / SHARDS, guard);
             }
             return true;
         }
@@ -275,6 +303,10 @@ impl<'s> LockSet<'s> {
     /// Wait for one lock (nothing else held), polling `abort`.
     fn wait_for(&self, id: LockId, abort: &dyn Fn() -> bool) -> Option<MutexGuard<'s, Shard>> {
         let m = self.mutex(id)?;
+        // The common case, uncontended: no clock read, no timed wait.
+        if let Some(g) = m.try_lock() {
+            return Some(g);
+        }
         loop {
             if let Some(g) = m.try_lock_for(std::time::Duration::from_millis(5)) {
                 return Some(g);
