@@ -128,6 +128,8 @@ fn function_load(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Static("ERR Function code is missing"));
     };
     let name = functions::load(ctx.server, code, replace).map_err(CmdError::Msg)?;
+    // Logged to the AOF as given (a change to the dataset).
+    ctx.locks.note_change();
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -148,6 +150,7 @@ fn function_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.server.scripts.functions.flush();
+    ctx.locks.note_change();
     ctx.out.ok();
     Ok(())
 }
@@ -158,6 +161,7 @@ fn function_delete(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !ctx.server.scripts.functions.delete(name) {
         return Err(CmdError::Static("ERR Library not found"));
     }
+    ctx.locks.note_change();
     ctx.out.ok();
     Ok(())
 }
@@ -376,6 +380,7 @@ fn function_restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let codes = crate::persistence::rdb::functions::parse_function_payload(payload)
         .map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
     functions::restore(ctx.server, &codes, policy).map_err(CmdError::Msg)?;
+    ctx.locks.note_change();
     ctx.out.ok();
     Ok(())
 }
