@@ -34,6 +34,9 @@ thread_local! {
     static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     /// The protocol the running script asked for with `redis.setresp`.
     static SCRIPT_RESP: Cell<u8> = const { Cell::new(2) };
+    /// Monotonic ms past which the library being loaded on this thread fails with
+    /// "FUNCTION LOAD timeout" (0: no load runs).
+    static LOAD_DEADLINE_MS: Cell<u64> = const { Cell::new(0) };
     /// State of `math.random` (Redis's rand48), per thread.
     static RAND48: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
 }
@@ -446,6 +449,10 @@ impl Vm {
                 if kill.load(Ordering::Acquire) {
                     return Err(raise(KILLED));
                 }
+                let deadline = LOAD_DEADLINE_MS.with(|d| d.get());
+                if deadline != 0 && crate::util::mono_ns() / 1_000_000 > deadline {
+                    return Err(raise("ERR FUNCTION LOAD timeout"));
+                }
                 Ok(VmState::Continue)
             },
         );
@@ -803,6 +810,13 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
         }
     }
     Ok(v)
+}
+
+/// Give the library load that starts on this thread `ms` milliseconds (None: the load
+/// ended), as Redis's 500 ms load timeout.
+pub(crate) fn set_load_deadline(ms: Option<u64>) {
+    let at = ms.map_or(0, |ms| crate::util::mono_ns() / 1_000_000 + ms);
+    LOAD_DEADLINE_MS.with(|d| d.set(at));
 }
 
 /// `redis.setresp`: set the running script's protocol.

@@ -22,6 +22,9 @@ use crate::server::Server;
 const BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) \
                         and must be at least one character long";
 
+/// How long a library's load-time code may run (Redis's LOAD_TIMEOUT_MS).
+const LOAD_TIMEOUT_MS: u64 = 500;
+
 /// One function of a library.
 #[derive(Clone, Debug)]
 pub struct FunctionInfo {
@@ -72,10 +75,15 @@ pub struct Functions {
 impl Functions {
     /// The library and description of function `name`.
     pub fn find(&self, name: &[u8]) -> Option<(Arc<Library>, FunctionInfo)> {
-        let name = std::str::from_utf8(name).ok()?;
+        // Function names are case-insensitive, as Redis's functions dictionary.
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         let reg = self.registry.lock();
-        let lib = reg.libraries.get(reg.functions.get(name)?)?;
-        let info = lib.functions.iter().find(|f| f.name == name)?.clone();
+        let lib = reg.libraries.get(reg.functions.get(&name)?)?;
+        let info = lib
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(&name))?
+            .clone();
         Some((lib.clone(), info))
     }
 
@@ -101,7 +109,7 @@ impl Functions {
             return false;
         };
         for f in &lib.functions {
-            reg.functions.remove(&f.name);
+            reg.functions.remove(&f.name.to_ascii_lowercase());
         }
         true
     }
@@ -130,7 +138,7 @@ impl Functions {
             return Err(format!("ERR Library '{}' already exists", lib.name));
         }
         for f in &lib.functions {
-            if let Some(owner) = reg.functions.get(&f.name) {
+            if let Some(owner) = reg.functions.get(&f.name.to_ascii_lowercase()) {
                 if *owner != lib.name {
                     return Err(format!("ERR Function {} already exists", f.name));
                 }
@@ -138,11 +146,12 @@ impl Functions {
         }
         if let Some(old) = reg.libraries.remove(&lib.name) {
             for f in &old.functions {
-                reg.functions.remove(&f.name);
+                reg.functions.remove(&f.name.to_ascii_lowercase());
             }
         }
         for f in &lib.functions {
-            reg.functions.insert(f.name.clone(), lib.name.clone());
+            reg.functions
+                .insert(f.name.to_ascii_lowercase(), lib.name.clone());
         }
         reg.libraries.insert(lib.name.clone(), Arc::new(lib));
         Ok(())
@@ -182,7 +191,7 @@ impl Functions {
             for f in &lib.functions {
                 let clash = reg
                     .functions
-                    .get(&f.name)
+                    .get(&f.name.to_ascii_lowercase())
                     .is_some_and(|owner| !replaced.contains(owner));
                 if clash {
                     return Err(format!("ERR Function {} already exists", f.name));
@@ -192,13 +201,14 @@ impl Functions {
         for name in &replaced {
             if let Some(old) = reg.libraries.remove(name) {
                 for f in &old.functions {
-                    reg.functions.remove(&f.name);
+                    reg.functions.remove(&f.name.to_ascii_lowercase());
                 }
             }
         }
         for lib in libs {
             for f in &lib.functions {
-                reg.functions.insert(f.name.clone(), lib.name.clone());
+                reg.functions
+                    .insert(f.name.to_ascii_lowercase(), lib.name.clone());
             }
             reg.libraries.insert(lib.name.clone(), Arc::new(lib));
         }
@@ -230,10 +240,11 @@ fn create(server: &Server, payload: &[u8], others: &[Library]) -> Result<Library
         return Err("ERR No functions registered".into());
     }
     for f in &infos {
-        if others
-            .iter()
-            .any(|l| l.functions.iter().any(|g| g.name == f.name))
-        {
+        if others.iter().any(|l| {
+            l.functions
+                .iter()
+                .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+        }) {
             return Err(format!("ERR Function {} already exists", f.name));
         }
     }
@@ -447,11 +458,13 @@ impl Vm {
                 format!("ERR Error compiling function: {}", msg)
             })?;
         LOADING.with(|l| *l.borrow_mut() = Some(Vec::new()));
+        super::engine::set_load_deadline(Some(LOAD_TIMEOUT_MS));
         let outcome = self
             .funcs
             .set_loading
             .call::<()>(true)
             .and_then(|_| f.call::<()>(()));
+        super::engine::set_load_deadline(None);
         let _ = self.funcs.set_loading.call::<()>(false);
         let registered = LOADING.with(|l| l.borrow_mut().take()).unwrap_or_default();
         outcome.map_err(|e| {
@@ -519,6 +532,7 @@ fn register_function(_: &Lua, args: MultiValue) -> mlua::Result<()> {
     LOADING.with(|l| {
         let mut l = l.borrow_mut();
         let list = l.get_or_insert_with(Vec::new);
+        // Case-sensitive here (a library's own dictionary), unlike the server-wide one.
         if list.iter().any(|r| r.info.name == reg.info.name) {
             return Err(raise("ERR Function already exists in the library"));
         }
