@@ -189,7 +189,7 @@ pub fn execute(
     }
     if busy(server, client, cmd) {
         count_rejected_id(server, id);
-        reject(server, out, crate::scripting::BUSY_ERROR);
+        reject(server, out, server.scripts.busy_error());
         return Outcome::Done;
     }
     run(server, client, out, id, cmd, args);
@@ -368,7 +368,7 @@ pub fn run(
         match server.scripts.acquire(&abort) {
             Some(g) => Some(g),
             None => {
-                reject(server, out, crate::scripting::BUSY_ERROR);
+                reject(server, out, server.scripts.busy_error());
                 return;
             }
         }
@@ -382,7 +382,7 @@ pub fn run(
     plan_locks(cmd, args, client.db, server.dbs.len(), &mut ids);
     remember_key_shards(cmd, args, &ids, &mut locks);
     if !locks.lock_until(&mut ids, &abort) {
-        reject(server, out, crate::scripting::BUSY_ERROR);
+        reject(server, out, server.scripts.busy_error());
         return;
     }
     if is_script && server.has_monitors() {

@@ -179,7 +179,8 @@ fn write_base_from_dataset(server: &Server, layout: &Layout) -> Result<(), Strin
     let path = layout.dir.join(&base.name);
     let file = std::fs::File::create(&path)
         .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
-    let mut sink = super::rewrite::AofBaseSink::new(file);
+    let mut sink =
+        super::rewrite::AofBaseSink::new(file, &crate::scripting::functions::codes(server));
     for (i, db) in server.dbs.iter().enumerate() {
         for m in db.shards.iter() {
             let shard = m.lock();

@@ -105,16 +105,27 @@ pub struct AofBaseSink {
 }
 
 impl AofBaseSink {
-    /// Write to `file`.
-    pub fn new(file: File) -> AofBaseSink {
+    /// Write to `file`, starting with a FUNCTION LOAD per library (`functions`: their
+    /// codes), so the keys' commands replay with the libraries in place, as Redis's rewrite.
+    pub fn new(file: File, functions: &[std::sync::Arc<[u8]>]) -> AofBaseSink {
+        let mut buf = Vec::new();
+        for code in functions {
+            encode_command(
+                &mut buf,
+                &[b"FUNCTION".to_vec(), b"LOAD".to_vec(), code.to_vec()],
+            );
+        }
         AofBaseSink {
             out: BufWriter::with_capacity(1 << 20, file),
-            buf: Vec::new(),
+            buf,
         }
     }
 
     /// Flush and fsync.
     pub fn finish(&mut self) -> std::io::Result<()> {
+        // The libraries are still buffered when the dataset was empty.
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
         self.out.flush()?;
         self.out.get_ref().sync_all()
     }
@@ -122,7 +133,6 @@ impl AofBaseSink {
 
 impl Sink for AofBaseSink {
     fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
-        self.buf.clear();
         encode_command(
             &mut self.buf,
             &[b"SELECT".to_vec(), db.to_string().into_bytes()],
@@ -130,7 +140,9 @@ impl Sink for AofBaseSink {
         for (key, entry) in shard.map.iter() {
             key_commands(key, entry.value, entry.expire_at(), &mut self.buf);
         }
-        self.out.write_all(&self.buf)
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {
@@ -254,8 +266,11 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
-    let job = snapshot::begin(Box::new(AofBaseSink::new(base)))
-        .ok_or("Another snapshot (BGSAVE) is in progress")?;
+    let job = snapshot::begin(Box::new(AofBaseSink::new(
+        base,
+        &crate::scripting::functions::codes(server),
+    )))
+    .ok_or("Another snapshot (BGSAVE) is in progress")?;
     drop(layout);
     drop(locks);
     Ok((job, dir, seq, temp))

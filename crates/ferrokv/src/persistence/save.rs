@@ -49,6 +49,7 @@ fn save_options(server: &Server) -> SaveOptions {
         checksum: server.config.get("rdbchecksum") == "yes",
         list_max_listpack_size: server.config.list_max_listpack_size(),
         used_mem: crate::memory::used_memory() as u64,
+        functions: crate::scripting::functions::codes(server),
         ..SaveOptions::default()
     }
 }
@@ -421,6 +422,17 @@ pub fn load_rdb_into(
         LoadError::Fatal(msg) => msg,
         LoadError::Rdb(e) => format!("Error loading {}: {}", path.display(), e),
     })?;
+    if !summary.functions.is_empty() {
+        // Libraries of the same name are replaced (DEBUG RELOAD finds them loaded).
+        use crate::scripting::functions::{restore, RestorePolicy};
+        restore(server, &summary.functions, RestorePolicy::Replace).map_err(|e| {
+            format!(
+                "Error loading {}: failed loading a library: {}",
+                path.display(),
+                e
+            )
+        })?;
+    }
     tracing::info!(
         "Loaded RDB {} (version {}): {} keys loaded, {} expired keys skipped",
         path.display(),

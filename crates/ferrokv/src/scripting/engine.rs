@@ -25,7 +25,7 @@ const VM_MEMORY_LIMIT: usize = 1 << 30;
 /// Scripts between two garbage-collection steps (Redis's LUA_GC_CYCLE_PERIOD).
 const GC_PERIOD: u32 = 50;
 /// The chunk name of the set-up code: its frames are skipped when locating an error.
-const PRELUDE_NAME: &str = "=redis_prelude";
+pub(crate) const PRELUDE_NAME: &str = "=redis_prelude";
 /// The error a killed script fails with.
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
@@ -34,6 +34,9 @@ thread_local! {
     static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     /// The protocol the running script asked for with `redis.setresp`.
     static SCRIPT_RESP: Cell<u8> = const { Cell::new(2) };
+    /// Monotonic ms past which the library being loaded on this thread fails with
+    /// "FUNCTION LOAD timeout" (0: no load runs).
+    static LOAD_DEADLINE_MS: Cell<u64> = const { Cell::new(0) };
     /// State of `math.random` (Redis's rand48), per thread.
     static RAND48: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
 }
@@ -112,9 +115,9 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
     Ok((out, end))
 }
 
-/// One thread's VM.
-struct Vm {
-    lua: Lua,
+/// One thread's VM (fields used by `functions.rs` are crate-visible).
+pub(crate) struct Vm {
+    pub(crate) lua: Lua,
     /// Address of the server's scripting state this VM was built for.
     owner: usize,
     /// `Scripts::generation` when built (SCRIPT FLUSH rebuilds).
@@ -133,6 +136,8 @@ struct Vm {
     xpcall: Function,
     /// Scripts run, for the periodic garbage-collection step.
     runs: u32,
+    /// Functions (FUNCTION LOAD): the environment libraries run in and its load switch.
+    pub(crate) funcs: super::functions::FunctionVm,
 }
 
 /// What the set-up code does in Lua: protected globals and library tables (Redis 7.0
@@ -234,7 +239,7 @@ return G
 
 /// The error text an error raised by Rust code ends a script with: a [`RedisError`]'s text
 /// as is, a plain message (as Lua's string errors) with the generic `ERR` code.
-fn error_text(e: &mlua::Error) -> String {
+pub(crate) fn error_text(e: &mlua::Error) -> String {
     match pcall_text(e) {
         (text, true) => text,
         (text, false) => format!("ERR {}", text),
@@ -444,9 +449,14 @@ impl Vm {
                 if kill.load(Ordering::Acquire) {
                     return Err(raise(KILLED));
                 }
+                let deadline = LOAD_DEADLINE_MS.with(|d| d.get());
+                if deadline != 0 && crate::util::mono_ns() / 1_000_000 > deadline {
+                    return Err(raise("ERR FUNCTION LOAD timeout"));
+                }
                 Ok(VmState::Continue)
             },
         );
+        let funcs = super::functions::FunctionVm::new(&lua, &globals)?;
         Ok(Vm {
             lua,
             owner,
@@ -458,6 +468,7 @@ impl Vm {
             handler,
             xpcall,
             runs: 0,
+            funcs,
         })
     }
 
@@ -488,7 +499,7 @@ impl Vm {
 }
 
 /// Run `f` with this thread's VM for `server` (built on first use or after SCRIPT FLUSH).
-fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, String> {
+pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, String> {
     let scripts = &server.scripts;
     let owner = scripts as *const _ as usize;
     let generation = scripts.generation.load(Ordering::Acquire);
@@ -549,6 +560,69 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
         ));
     }
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
+    run_target(ctx, script.sha, read_only, |vm| {
+        let f = vm.function(script.sha, script.body)?;
+        set_arrays(&vm.lua, &vm.globals, script).map_err(|e| error_text(&e))?;
+        Ok((
+            vm.xpcall.clone(),
+            MultiValue::from_vec(vec![
+                Value::Function(f),
+                Value::Function(vm.handler.clone()),
+            ]),
+        ))
+    })
+}
+
+/// Run a function (FCALL): the callback of `name` in `library`, called with the KEYS and
+/// ARGV tables as its arguments. The caller holds the script mutex and the declared keys'
+/// shards, and has checked the function's flags against FCALL_RO.
+pub fn run_function(
+    ctx: &mut Ctx,
+    lib: &super::functions::Library,
+    name: &str,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    read_only: bool,
+) -> CmdResult {
+    run_target(ctx, name, read_only, |vm| {
+        let f = vm.library_function(lib, name)?;
+        let lua = vm.lua.clone();
+        // No KEYS/ARGV globals for functions (an earlier EVAL's stay otherwise).
+        vm.globals
+            .raw_set("KEYS", Value::Nil)
+            .map_err(|e| error_text(&e))?;
+        vm.globals
+            .raw_set("ARGV", Value::Nil)
+            .map_err(|e| error_text(&e))?;
+        let to_table = |items: &[&[u8]]| -> mlua::Result<Value> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, k) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(k)?)?;
+            }
+            Ok(Value::Table(t))
+        };
+        let k = to_table(keys).map_err(|e| error_text(&e))?;
+        let a = to_table(args).map_err(|e| error_text(&e))?;
+        Ok((
+            vm.funcs.call_wrap.clone(),
+            MultiValue::from_vec(vec![
+                Value::Function(f),
+                Value::Function(vm.handler.clone()),
+                k,
+                a,
+            ]),
+        ))
+    })
+}
+
+/// Run what `prepare` returns (a protected call: `xpcall` or the functions' wrapper, and
+/// its arguments) as the running script, with `name` in error locations, and reply.
+fn run_target(
+    ctx: &mut Ctx,
+    name: &str,
+    read_only: bool,
+    prepare: impl FnOnce(&mut Vm) -> Result<(Function, MultiValue), String>,
+) -> CmdResult {
     let server = ctx.server;
     let saved_db = ctx.client.db;
     let saved_in_exec = ctx.client.in_exec;
@@ -559,9 +633,8 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
         resp3: ctx.out.resp3,
     };
     let result = with_vm(server, |vm| -> Result<(), String> {
-        let f = vm.function(script.sha, script.body)?;
+        let (entry, call_args) = prepare(vm)?;
         let lua = vm.lua.clone();
-        set_arrays(&lua, &vm.globals, script).map_err(|e| error_text(&e))?;
         SCRIPT_RESP.with(|r| r.set(2));
         let state = RefCell::new(RunState {
             server,
@@ -577,8 +650,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
                 .create_function(|lua, args: MultiValue| redis_call(lua, &state, args, false))?;
             vm.redis.raw_set("call", call)?;
             vm.redis.raw_set("pcall", pcall)?;
-            vm.xpcall
-                .call::<MultiValue>((f.clone(), vm.handler.clone()))
+            entry.call::<MultiValue>(call_args)
         });
         // call/pcall stay set: once the scope has ended they are invalid handles (calling
         // one raises an error), and the next run replaces them, KEYS and ARGV.
@@ -592,7 +664,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
             lua_to_reply(&value, &mut reply, resp, 0).map_err(|e| error_text(&e))?;
             return Ok(());
         }
-        Err(failure_text(&value, script.sha))
+        Err(failure_text(&value, name))
     });
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
@@ -738,6 +810,13 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
         }
     }
     Ok(v)
+}
+
+/// Give the library load that starts on this thread `ms` milliseconds (None: the load
+/// ended), as Redis's 500 ms load timeout.
+pub(crate) fn set_load_deadline(ms: Option<u64>) {
+    let at = ms.map_or(0, |ms| crate::util::mono_ns() / 1_000_000 + ms);
+    LOAD_DEADLINE_MS.with(|d| d.set(at));
 }
 
 /// `redis.setresp`: set the running script's protocol.

@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod libs;
 
 use std::collections::HashMap;
@@ -19,6 +20,10 @@ use parking_lot::{Mutex, ReentrantMutex, ReentrantMutexGuard};
 /// The -BUSY error text.
 pub const BUSY_ERROR: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// The -BUSY error text while a function (FCALL) runs.
+pub const BUSY_FUNCTION_ERROR: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 /// Server-wide scripting state.
 #[derive(Default)]
@@ -43,6 +48,11 @@ pub struct Scripts {
     pub wrote: AtomicBool,
     /// Memory of each thread's Lua VM, by thread (INFO used_memory_lua).
     vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
+    /// The running function's name and command (FUNCTION STATS); None while none runs
+    /// (an EVAL script may run).
+    running_function: Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// Function libraries (FUNCTION LOAD, FCALL).
+    pub functions: functions::Functions,
     /// The script thread's job queue (started on first use).
     thread: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
 }
@@ -51,16 +61,24 @@ pub struct Scripts {
 pub type Job = Box<dyn FnOnce() + Send>;
 
 /// Whether a request runs on the script thread (see [`Scripts::submit`]): the commands
-/// that run or compile scripts. SCRIPT KILL never does: it must answer while a script runs.
+/// that run or compile scripts or libraries. SCRIPT KILL never does: it must answer while a script runs.
 pub fn runs_on_script_thread(argv: &[&[u8]]) -> bool {
     let Some(name) = argv.first() else {
         return false;
     };
-    ["eval", "evalsha", "eval_ro", "evalsha_ro"]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-        || (name.eq_ignore_ascii_case(b"script")
-            && argv.get(1).is_some_and(|s| s.eq_ignore_ascii_case(b"load")))
+    let sub_is = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
+    [
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall",
+        "fcall_ro",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        || (name.eq_ignore_ascii_case(b"script") && sub_is(b"load"))
+        || (name.eq_ignore_ascii_case(b"function") && (sub_is(b"load") || sub_is(b"restore")))
 }
 
 /// An error raised the way Redis's C code raises its error tables (`{err="CODE msg"}`): the
@@ -209,6 +227,34 @@ impl Scripts {
     pub fn end(&self) {
         self.running_since.store(0, Ordering::Release);
         self.kill.store(false, Ordering::Release);
+    }
+
+    /// Record (Some) or clear (None) the function FCALL runs.
+    pub fn set_running_function(&self, f: Option<(String, Vec<Vec<u8>>)>) {
+        *self.running_function.lock() = f;
+    }
+
+    /// The running function's name and command, if a function runs.
+    pub fn running_function(&self) -> Option<(String, Vec<Vec<u8>>)> {
+        self.running_function.lock().clone()
+    }
+
+    /// Milliseconds the running script has run (0 when none runs).
+    pub fn running_ms(&self) -> u64 {
+        let since = self.running_since.load(Ordering::Acquire);
+        if since == 0 {
+            return 0;
+        }
+        (crate::util::mono_ns() / 1_000_000 + 1).saturating_sub(since)
+    }
+
+    /// The -BUSY text: it names FUNCTION KILL while a function runs, SCRIPT KILL otherwise.
+    pub fn busy_error(&self) -> &'static str {
+        if self.running_function.lock().is_some() {
+            BUSY_FUNCTION_ERROR
+        } else {
+            BUSY_ERROR
+        }
     }
 
     /// True while a script runs.

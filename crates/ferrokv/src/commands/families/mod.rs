@@ -18,6 +18,7 @@ pub mod connection;
 pub mod debug;
 pub mod dump;
 pub mod expire;
+pub mod functions;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -35,7 +36,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 21] {
+pub fn tables() -> [&'static [Command]; 22] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -57,6 +58,7 @@ pub fn tables() -> [&'static [Command]; 21] {
         debug::COMMANDS,
         dump::COMMANDS,
         scripting::COMMANDS,
+        functions::COMMANDS,
         pubsub::COMMANDS,
     ]
 }

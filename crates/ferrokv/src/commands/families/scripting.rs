@@ -185,6 +185,10 @@ fn script_kill(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
              using the SHUTDOWN NOSAVE command.",
         ));
     }
+    // A function is killed with FUNCTION KILL only.
+    if scripts.running_function().is_some() {
+        return Err(CmdError::Static(crate::scripting::BUSY_FUNCTION_ERROR));
+    }
     scripts.kill.store(true, Ordering::Release);
     ctx.out.ok();
     Ok(())

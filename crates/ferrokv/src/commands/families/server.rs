@@ -390,6 +390,10 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
     // Lua: every worker thread's VM; cached bodies plus their SHA1 keys and entries.
     let lua_vm = server.scripts.vm_memory() as u64;
     let scripts_eval = (server.scripts.cache_bytes() + server.scripts.count() * 96) as u64;
+    let (lib_count, fn_count) = server.scripts.functions.counts();
+    // Like Redis: the libraries' code plus a per-library and per-function overhead.
+    let functions_mem =
+        (server.scripts.functions.code_bytes() + lib_count * 96 + fn_count * 64) as u64;
     kv!(f,
         "used_memory" => used,
         "used_memory_human" => bytes_to_human(used),
@@ -412,14 +416,15 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
         "used_memory_lua_human" => bytes_to_human(lua_vm),
         "used_memory_scripts_eval" => scripts_eval,
         "number_of_cached_scripts" => server.scripts.count(),
-        "number_of_functions" => 0,
-        "number_of_libraries" => 0,
+        "number_of_functions" => fn_count,
+        "number_of_libraries" => lib_count,
+        // Functions run on the scripts' VM: its memory is counted once, under eval.
         "used_memory_vm_functions" => 0,
         "used_memory_vm_total" => lua_vm,
         "used_memory_vm_total_human" => bytes_to_human(lua_vm),
-        "used_memory_functions" => 0,
-        "used_memory_scripts" => scripts_eval,
-        "used_memory_scripts_human" => bytes_to_human(scripts_eval),
+        "used_memory_functions" => functions_mem,
+        "used_memory_scripts" => scripts_eval + functions_mem,
+        "used_memory_scripts_human" => bytes_to_human(scripts_eval + functions_mem),
         "maxmemory" => maxmemory,
         "maxmemory_human" => bytes_to_human(maxmemory),
         "maxmemory_policy" => server.config.get("maxmemory-policy"),

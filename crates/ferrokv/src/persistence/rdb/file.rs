@@ -31,6 +31,9 @@ pub struct SaveOptions {
     pub used_mem: u64,
     /// The `aof-base` aux field (the file is an AOF preamble).
     pub aof_base: bool,
+    /// Function libraries' codes, written after the aux fields (`RDB_OPCODE_FUNCTION2`),
+    /// before the databases, as Redis 7.0 writes them.
+    pub functions: Vec<std::sync::Arc<[u8]>>,
 }
 
 impl Default for SaveOptions {
@@ -44,6 +47,7 @@ impl Default for SaveOptions {
             ctime: crate::util::now_ms() / 1000,
             used_mem: 0,
             aof_base: false,
+            functions: Vec::new(),
         }
     }
 }
@@ -84,6 +88,10 @@ impl<W: Write> RdbWriter<W> {
             w.buf.push(opcodes::AUX);
             write_string(&mut w.buf, name.as_bytes(), opts.compression);
             write_string(&mut w.buf, value.as_bytes(), opts.compression);
+        }
+        for code in &opts.functions {
+            w.buf.push(opcodes::FUNCTION2);
+            write_string(&mut w.buf, code, opts.compression);
         }
         w.flush_buf()?;
         Ok(w)
@@ -210,6 +218,8 @@ pub struct RdbSummary {
     pub empty_keys_skipped: u64,
     /// False when the file was saved without a checksum (trailer 0) or predates them.
     pub checksum_verified: bool,
+    /// Function libraries' codes (`RDB_OPCODE_FUNCTION2`), in file order.
+    pub functions: Vec<Vec<u8>>,
 }
 
 /// A reader that feeds the CRC-64 with every byte it passes on.
@@ -285,8 +295,9 @@ where
                 summary.aux.push((name, value));
             }
             opcodes::MODULE_AUX => return Err(RdbError::Unsupported("module aux data").into()),
-            opcodes::FUNCTION2 | opcodes::FUNCTION_PRE_GA => {
-                return Err(RdbError::Unsupported("functions").into())
+            opcodes::FUNCTION2 => summary.functions.push(src.string()?),
+            opcodes::FUNCTION_PRE_GA => {
+                return Err(RdbError::Unsupported("pre-GA functions").into())
             }
             rdb_type => {
                 let key = src.string()?;

@@ -20,6 +20,7 @@ pub mod crc64;
 mod decode;
 mod encode;
 mod file;
+pub mod functions;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;
