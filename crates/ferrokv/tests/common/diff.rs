@@ -213,7 +213,8 @@ pub fn normalize(r: &Result<Vec<u8>, String>, compare: Compare) -> Result<Vec<u8
     }
 }
 
-/// Run `steps` on fresh connections to both servers (after FLUSHALL), in RESP2 or RESP3.
+/// Run `steps` on fresh connections to both servers (after FLUSHALL and FUNCTION FLUSH, so
+/// neither keys nor function libraries of an earlier file remain), in RESP2 or RESP3.
 /// A server that cannot FLUSHALL (ferrokv before it had the command) is restarted instead,
 /// so every file starts from an empty keyspace.
 pub fn run_steps(
@@ -228,7 +229,11 @@ pub fn run_steps(
     for server in [&mut pair.redis, &mut pair.ferrokv] {
         let flushed = Conn::connect(server.port)
             .map_err(|e| ReadFail::Malformed(e.to_string(), Vec::new()))
-            .and_then(|mut c| c.request(&["FLUSHALL"]));
+            .and_then(|mut c| {
+                let flushed = c.request(&["FLUSHALL"])?;
+                c.request(&["FUNCTION", "FLUSH"])?;
+                Ok(flushed)
+            });
         match flushed {
             Ok(r) if r.starts_with(b"+") => {}
             other => {
