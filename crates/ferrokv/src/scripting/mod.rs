@@ -258,6 +258,33 @@ impl Scripts {
     }
 
     /// True while a script runs.
+    /// SCRIPT KILL (`function` false) and FUNCTION KILL (`function` true): ask the running
+    /// script to stop, with Redis's errors when none runs, when it has written, or when it
+    /// is the other kind (each command kills only its own).
+    pub fn kill_running(&self, function: bool) -> Result<(), crate::commands::CmdError> {
+        use crate::commands::CmdError;
+        if !self.running() {
+            return Err(CmdError::Static(
+                "NOTBUSY No scripts in execution right now.",
+            ));
+        }
+        if self.wrote.load(Ordering::Acquire) {
+            return Err(CmdError::Static(
+                "UNKILLABLE Sorry the script already executed write commands against the \
+                 dataset. You can either wait the script termination or kill the server in a \
+                 hard way using the SHUTDOWN NOSAVE command.",
+            ));
+        }
+        match (function, self.running_function().is_some()) {
+            (false, true) => Err(CmdError::Static(BUSY_FUNCTION_ERROR)),
+            (true, false) => Err(CmdError::Static(BUSY_ERROR)),
+            _ => {
+                self.kill.store(true, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
     pub fn running(&self) -> bool {
         self.running_since.load(Ordering::Acquire) != 0
     }

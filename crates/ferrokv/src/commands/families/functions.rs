@@ -2,8 +2,6 @@
 //! side live in `crate::scripting::functions`; calls run on the scripting engine exactly
 //! as EVAL does (script thread, script mutex, lazy shard locking, BUSY/KILL).
 
-use std::sync::atomic::Ordering;
-
 use crate::commands::shared::help::help_reply;
 use crate::commands::shared::pops::keys_after_numkeys;
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
@@ -280,23 +278,7 @@ fn function_stats(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 /// FUNCTION KILL: as SCRIPT KILL, for a running function only.
 fn function_kill(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    let scripts = &ctx.server.scripts;
-    if !scripts.running() {
-        return Err(CmdError::Static(
-            "NOTBUSY No scripts in execution right now.",
-        ));
-    }
-    if scripts.wrote.load(Ordering::Acquire) {
-        return Err(CmdError::Static(
-            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
-             You can either wait the script termination or kill the server in a hard way \
-             using the SHUTDOWN NOSAVE command.",
-        ));
-    }
-    if scripts.running_function().is_none() {
-        return Err(CmdError::Static(crate::scripting::BUSY_ERROR));
-    }
-    scripts.kill.store(true, Ordering::Release);
+    ctx.server.scripts.kill_running(true)?;
     ctx.out.ok();
     Ok(())
 }

@@ -5,8 +5,6 @@
 //! so a running script is the only locker in the server that waits for a shard while
 //! holding others.
 
-use std::sync::atomic::Ordering;
-
 use crate::commands::shared::help::help_reply;
 use crate::commands::shared::pops::keys_after_numkeys;
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
@@ -172,24 +170,7 @@ fn script_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn script_kill(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    let scripts = &ctx.server.scripts;
-    if !scripts.running() {
-        return Err(CmdError::Static(
-            "NOTBUSY No scripts in execution right now.",
-        ));
-    }
-    if scripts.wrote.load(Ordering::Acquire) {
-        return Err(CmdError::Static(
-            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
-             You can either wait the script termination or kill the server in a hard way \
-             using the SHUTDOWN NOSAVE command.",
-        ));
-    }
-    // A function is killed with FUNCTION KILL only.
-    if scripts.running_function().is_some() {
-        return Err(CmdError::Static(crate::scripting::BUSY_FUNCTION_ERROR));
-    }
-    scripts.kill.store(true, Ordering::Release);
+    ctx.server.scripts.kill_running(false)?;
     ctx.out.ok();
     Ok(())
 }
