@@ -162,6 +162,103 @@ fn long_script_gets_busy_and_script_kill_stops_it() {
     );
 }
 
+const BUSY_TEXT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Start `while true do end` on its own connection and wait until others get -BUSY.
+fn start_endless_script(port: u16) -> Conn {
+    let mut runner = Conn::connect(port).expect("connect");
+    runner
+        .send(&["EVAL", "while true do end", "0"])
+        .expect("send");
+    drop(wait_busy(port, Duration::from_secs(10)));
+    runner
+}
+
+/// SCRIPT KILL the endless script and read its error, so the server is free again.
+fn kill_endless_script(port: u16, mut runner: Conn) {
+    let mut admin = Conn::connect(port).expect("connect");
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), Reply::Simple("OK".into()));
+    let killed = error_text(&runner.read_reply());
+    assert!(killed.starts_with("ERR Script killed"), "{}", killed);
+}
+
+/// Redis's `rejectCommand` during a busy script: a command refused while queueing marks
+/// the transaction (EXEC aborts with "previous errors" after the script ends), and an EXEC
+/// refused while busy discards the transaction with the BUSY text; none of it ever runs.
+#[test]
+fn transactions_during_a_busy_script_are_refused_whole() {
+    let server = start_ferrokv(4);
+    let port = server.port;
+    let mut admin = server.connect();
+    admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
+    admin.cmd(&["SET", "xx", "1"]);
+
+    // Queued before the script, one command refused during it, EXEC after the kill.
+    let mut tx = Conn::connect(port).expect("connect");
+    assert_eq!(tx.cmd(&["MULTI"]), Reply::Simple("OK".into()));
+    assert_eq!(tx.cmd(&["INCR", "xx"]), Reply::Simple("QUEUED".into()));
+    let runner = start_endless_script(port);
+    assert_eq!(
+        error_text(&tx.cmd(&["MULTI"])),
+        "ERR MULTI calls can not be nested"
+    );
+    assert_eq!(error_text(&tx.cmd(&["INCR", "xx"])), BUSY_TEXT);
+    kill_endless_script(port, runner);
+    assert_eq!(tx.cmd(&["INCR", "xx"]), Reply::Simple("QUEUED".into()));
+    assert_eq!(
+        error_text(&tx.cmd(&["EXEC"])),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(tx.cmd(&["PING", "out"]), Reply::Bulk(b"out".to_vec()));
+
+    // EXEC itself arrives during the script.
+    assert_eq!(tx.cmd(&["MULTI"]), Reply::Simple("OK".into()));
+    assert_eq!(tx.cmd(&["INCR", "xx"]), Reply::Simple("QUEUED".into()));
+    let runner = start_endless_script(port);
+    assert_eq!(
+        error_text(&tx.cmd(&["EXEC"])),
+        format!("EXECABORT Transaction discarded because of: {BUSY_TEXT}")
+    );
+    kill_endless_script(port, runner);
+    assert_eq!(tx.cmd(&["PING", "out"]), Reply::Bulk(b"out".to_vec()));
+    assert_eq!(tx.cmd(&["GET", "xx"]), Reply::Bulk(b"1".to_vec()));
+}
+
+/// An EXEC that started waiting for a script's shard before the script passed the
+/// threshold stops waiting once it passes, and is discarded with BUSY.
+#[test]
+fn exec_waiting_for_a_script_ends_with_busy() {
+    let server = start_ferrokv(4);
+    let port = server.port;
+    let mut admin = server.connect();
+    admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "500"]);
+    let mut runner = Conn::connect(port).expect("connect");
+    // The script holds key xx's shard from its first write on.
+    runner
+        .send(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], 5) while true do end",
+            "1",
+            "xx",
+        ])
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut tx = Conn::connect(port).expect("connect");
+    assert_eq!(tx.cmd(&["MULTI"]), Reply::Simple("OK".into()));
+    assert_eq!(tx.cmd(&["INCR", "xx"]), Reply::Simple("QUEUED".into()));
+    let started = Instant::now();
+    assert_eq!(
+        error_text(&tx.cmd(&["EXEC"])),
+        format!("EXECABORT Transaction discarded because of: {BUSY_TEXT}")
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // A script that wrote cannot be killed: SHUTDOWN NOSAVE ends it (and the server).
+    let mut admin = Conn::connect(port).expect("connect");
+    admin.send(&["SHUTDOWN", "NOSAVE"]).expect("send");
+    drop(runner);
+}
+
 #[test]
 fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
     let mut server = start_ferrokv(4);

@@ -157,6 +157,13 @@ pub fn execute(
         reject(server, out, &msg);
         return Outcome::Done;
     }
+    // Before queueing, as Redis's processCommand: a command refused while a script is
+    // busy inside MULTI flags the transaction, and a refused EXEC aborts it.
+    if busy(server, client, cmd) {
+        count_rejected_id(server, id);
+        refuse_in_transaction(server, client, out, id, server.scripts.busy_error());
+        return Outcome::Done;
+    }
     if client.multi.is_some() && !runs_inside_multi(id) {
         if cmd.has(super::flags::NO_MULTI) {
             client.multi_dirty = true;
@@ -185,11 +192,6 @@ pub fn execute(
     if let Some(msg) = disk_error(server, cmd) {
         count_rejected_id(server, id);
         reject(server, out, &msg);
-        return Outcome::Done;
-    }
-    if busy(server, client, cmd) {
-        count_rejected_id(server, id);
-        reject(server, out, server.scripts.busy_error());
         return Outcome::Done;
     }
     run(server, client, out, id, cmd, args);
@@ -263,6 +265,25 @@ fn count_rejected_id(server: &Server, id: usize) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Refuse a command as Redis's `rejectCommand` does: EXEC aborts its transaction with the
+/// reason; anything else inside MULTI marks the transaction so EXEC will abort.
+fn refuse_in_transaction(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    id: usize,
+    msg: &str,
+) {
+    if registry().full_name(id) == "exec" {
+        abort_transaction(server, client, out, msg.as_bytes());
+        return;
+    }
+    if client.multi.is_some() {
+        client.multi_dirty = true;
+    }
+    reject(server, out, msg);
 }
 
 /// EXEC refused before running: discard any transaction and say why, as Redis's

@@ -171,8 +171,22 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let has_script = argvs.iter().any(|argv| {
         resolve(argv).is_ok_and(|(_, cmd)| crate::scripting::is_script_command(cmd.name))
     });
-    let _script_guard = has_script.then(|| server.scripts.run_lock.lock());
-    ctx.locks.lock(&mut ids);
+    // Waiting for a script that passes busy-reply-threshold meanwhile ends the wait:
+    // the transaction is discarded with BUSY, as Redis refuses an EXEC during a busy script.
+    let (me, threshold) = (ctx.client.handle.id, server.config.busy_threshold_ms());
+    let busy = || server.scripts.busy_for(me, threshold);
+    let script_guard = if has_script {
+        server.scripts.acquire(&busy).map(Some)
+    } else {
+        Some(None)
+    };
+    if script_guard.is_none() || !ctx.locks.lock_until(&mut ids, &busy) {
+        unwatch_all(server, ctx.client);
+        return Err(CmdError::Msg(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            server.scripts.busy_error()
+        )));
+    }
 
     let now = ctx.now;
     let flag = ctx.client.watch_flag.clone();
