@@ -358,6 +358,23 @@ pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
     load_rdb_into(server, path, None)
 }
 
+/// True when the RDB file at `path` holds a function library whose name is loaded now.
+/// DEBUG RELOAD NOFLUSH without MERGE refuses such a file before loading anything, as
+/// Redis's loader fails on a library that already exists.
+pub fn rdb_has_loaded_library(server: &Server, path: &Path) -> Result<bool, String> {
+    let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
+    let limits = Limits::from_config(&server.config);
+    let summary = read_rdb(file, &limits, |_| -> Result<(), super::rdb::RdbError> {
+        Ok(())
+    })
+    .map_err(|e| format!("Error loading {}: {}", path.display(), e))?;
+    let loaded = server.scripts.functions.libraries();
+    Ok(summary.functions.iter().any(|code| {
+        crate::scripting::functions::parse_metadata(code)
+            .is_ok_and(|(name, _)| loaded.iter().any(|lib| lib.name == name))
+    }))
+}
+
 /// [`load_rdb`] into shards the caller already holds (`locks`: every shard, DEBUG RELOAD),
 /// or, with `None`, locking each key's shard in turn. A key already present is replaced.
 pub fn load_rdb_into(

@@ -102,6 +102,15 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<V
             }
             one_field(lua, "map", t)?
         }
+        b'|' => {
+            // Attributes are not exposed to scripts (as in Redis 7.0): skip the pairs and
+            // convert the reply they annotate.
+            let n = int_of(l)?;
+            for _ in 0..n.max(0) * 2 {
+                parse(lua, buf, pos, depth + 1)?;
+            }
+            return parse(lua, buf, pos, depth + 1);
+        }
         b'_' => Value::Nil,
         b'#' => Value::Boolean(l == b"t"),
         b',' => {

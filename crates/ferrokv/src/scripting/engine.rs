@@ -776,7 +776,7 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
             "ERR Unknown Redis command called from script".to_string()
         }
     })?;
-    if cmd.has(flags::NOSCRIPT) {
+    if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
     if cmd.has(flags::WRITE) {

@@ -46,6 +46,9 @@ pub struct Scripts {
     pub kill: Arc<AtomicBool>,
     /// The running script has called a write command (SCRIPT KILL refuses then).
     pub wrote: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (Redis's test
+    /// suite uses it to run DEBUG PROTOCOL and CLIENT LIST from scripts).
+    pub deny_disabled: AtomicBool,
     /// Memory of each thread's Lua VM, by thread (INFO used_memory_lua).
     vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
     /// The running function's name and command (FUNCTION STATS); None while none runs

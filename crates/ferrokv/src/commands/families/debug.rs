@@ -78,6 +78,14 @@ fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.server.config.set_active_expire(atoi(args[2]) != 0);
         ctx.out.ok();
         Ok(())
+    } else if is("set-disable-deny-scripts") && argc == 3 {
+        let on = atoi(args[2]) != 0;
+        ctx.server
+            .scripts
+            .deny_disabled
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
+        Ok(())
     } else if is("protocol") && argc == 3 {
         debug_protocol(ctx, args[2])
     } else if is("digest") && argc == 2 {
@@ -130,19 +138,23 @@ fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
 }
 
+const LOAD_FAILED: &str = "ERR Error trying to load the RDB dump";
+
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the dataset to the RDB file (unless
 /// NOSAVE), empty it (unless NOFLUSH) and load the file back, with every shard held, so
 /// no client sees the dataset in between. A key both in memory (NOFLUSH) and in the file
 /// takes the file's value (Redis: MERGE does that, and without it the server exits on a
 /// duplicate; ferrokv never exits here).
 fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
-    let (mut flush, mut save) = (true, true);
+    let (mut flush, mut save, mut merge) = (true, true, false);
     for a in options {
         if eq_ic(a, "noflush") {
             flush = false;
         } else if eq_ic(a, "nosave") {
             save = false;
-        } else if !eq_ic(a, "merge") {
+        } else if eq_ic(a, "merge") {
+            merge = true;
+        } else {
             return Err(CmdError::Static(
                 "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
             ));
@@ -152,15 +164,24 @@ fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
     if save {
         crate::persistence::save::save_locked(server, ctx.locks).map_err(CmdError::msg)?;
     }
+    let path = crate::persistence::save::dump_path(server);
+    if !flush && !merge {
+        // Libraries are kept without NOFLUSH too; only MERGE may replace them.
+        let clash = crate::persistence::save::rdb_has_loaded_library(server, &path);
+        if !matches!(clash, Ok(false)) {
+            tracing::warn!(
+                "DEBUG RELOAD: {:?}",
+                clash.map(|_| "a library of the file is loaded")
+            );
+            return Err(CmdError::Static(LOAD_FAILED));
+        }
+    }
     if flush {
         empty_dataset(ctx);
     }
-    let path = crate::persistence::save::dump_path(server);
     if let Err(e) = crate::persistence::save::load_rdb_into(server, &path, Some(&mut *ctx.locks)) {
         tracing::warn!("DEBUG RELOAD: {}", e);
-        return Err(CmdError::Static(
-            "ERR Error trying to load the RDB dump, check server logs.",
-        ));
+        return Err(CmdError::Static(LOAD_FAILED));
     }
     ctx.locks.note_change();
     tracing::warn!("DB reloaded by DEBUG RELOAD");
@@ -411,10 +432,11 @@ fn serialized_length(v: &Value) -> usize {
 fn debug_object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let maxmemory_set = ctx.server.config.get("maxmemory") != "0";
     let mut db = ctx.db();
-    // Like Redis's DEBUG OBJECT, looking does not count as an access.
-    db.touch = false;
-    let idle = db.shard(key)?.map.idle_seconds(key).unwrap_or(0);
-    let value = db.value(key)?.ok_or(CmdError::NoSuchKey)?;
+    // Like Redis's DEBUG OBJECT: a raw lookup, neither an access nor a lazy expiry (a
+    // logically expired key is still described).
+    let map = &db.shard(key)?.map;
+    let idle = map.idle_seconds(key).unwrap_or(0);
+    let value = map.get(key).ok_or(CmdError::NoSuchKey)?.value;
     // Small integers are shared objects in Redis (refcount INT_MAX) unless maxmemory is set.
     let shared =
         matches!(value, Value::Str(StrValue::Int(n)) if (0..10000).contains(n)) && !maxmemory_set;

@@ -13,6 +13,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod debug;
@@ -36,7 +37,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 22] {
+pub fn tables() -> [&'static [Command]; 23] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -60,6 +61,7 @@ pub fn tables() -> [&'static [Command]; 22] {
         scripting::COMMANDS,
         functions::COMMANDS,
         pubsub::COMMANDS,
+        cluster::COMMANDS,
     ]
 }
 
