@@ -39,6 +39,49 @@ thread_local! {
     static LOAD_DEADLINE_MS: Cell<u64> = const { Cell::new(0) };
     /// State of `math.random` (Redis's rand48), per thread.
     static RAND48: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
+    /// The running script's state, reached by `redis.call`/`redis.pcall` (created once per
+    /// VM, so a run creates no callbacks). Null while no script runs on this thread.
+    static RUNNING: Cell<*const RefCell<RunState<'static, 'static>>> =
+        const { Cell::new(std::ptr::null()) };
+}
+
+/// Publishes a run's state in [`RUNNING`] for as long as it lives (cleared on drop, also
+/// when unwinding), so the state is never reachable after the run.
+struct RunningGuard;
+
+impl RunningGuard {
+    fn publish(state: &RefCell<RunState<'_, '_>>) -> RunningGuard {
+        // Only the lifetimes change: the pointer is used while `state` is borrowed by the
+        // caller, which drops this guard before `state` goes away (see `with_running`).
+        let ptr: *const RefCell<RunState<'static, 'static>> = std::ptr::from_ref(state).cast();
+        RUNNING.with(|r| r.set(ptr));
+        RunningGuard
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(std::ptr::null()));
+    }
+}
+
+/// Run `f` with the state of the script running on this thread.
+fn with_running<R>(
+    f: impl FnOnce(&RefCell<RunState<'_, '_>>) -> mlua::Result<R>,
+) -> mlua::Result<R> {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return Err(raise(
+            "ERR redis.call/pcall can only be called inside a script invocation",
+        ));
+    }
+    // SAFETY: `ptr` was published by `RunningGuard::publish` from a `RefCell<RunState>` that
+    // `run_target` keeps alive (on its stack) until after the guard is dropped, and it is
+    // read only on this thread (thread-local), synchronously inside that run: Lua calls
+    // `redis.call` only while `run_target` is executing the script. The RefCell still
+    // checks that no two `redis.call`s borrow the state at once.
+    let state = unsafe { &*ptr };
+    f(state)
 }
 
 /// Script flags (shebang `flags=`), as Redis 7.0 names them.
@@ -128,8 +171,6 @@ pub(crate) struct Vm {
     env: Table,
     /// The real globals table (KEYS and ARGV are set here).
     globals: Table,
-    /// The real `redis` table (call/pcall are set here for each run).
-    redis: Table,
     /// `__redis__err__handler`.
     handler: Function,
     /// `xpcall`.
@@ -161,16 +202,14 @@ end
 for _, name in raw_ipairs({"string", "table", "math", "coroutine", "bit", "cjson", "cmsgpack", "struct", "redis"}) do
   if real[name] ~= nil then raw_rawset(real, name, protect(real[name])) end
 end
-local G = raw_setmt({}, {
+-- Globals that exist resolve through a table chain (G -> real), with no Lua call per
+-- access; only a missing one reaches the function that raises Redis's error.
+raw_setmt(real, {
   __index = function(_, k)
-    local v = raw_rawget(real, k)
-    if v == nil then
-      raw_error("Script attempted to access nonexistent global variable '" .. raw_tostring(k) .. "'", 2)
-    end
-    return v
+    raw_error("Script attempted to access nonexistent global variable '" .. raw_tostring(k) .. "'", 2)
   end,
-  __newindex = deny,
 })
+local G = raw_setmt({}, {__index = real, __newindex = deny})
 target[G] = real
 raw_rawset(real, "_G", G)
 raw_rawset(real, "rawset", function(t, k, v)
@@ -419,7 +458,19 @@ impl Vm {
         )?;
         let redis = lua.create_table()?;
         super::libs::redis::register(&lua, &redis)?;
-        globals.raw_set("redis", redis.clone())?;
+        redis.raw_set(
+            "call",
+            lua.create_function(|lua, args: MultiValue| {
+                with_running(|state| redis_call(lua, state, args, true))
+            })?,
+        )?;
+        redis.raw_set(
+            "pcall",
+            lua.create_function(|lua, args: MultiValue| {
+                with_running(|state| redis_call(lua, state, args, false))
+            })?,
+        )?;
+        globals.raw_set("redis", redis)?;
         let handler = lua.create_function(error_handler)?;
         globals.raw_set("__redis__err__handler", handler.clone())?;
         let xpcall: Function = globals.raw_get("xpcall")?;
@@ -464,7 +515,6 @@ impl Vm {
             compiled: HashMap::new(),
             env,
             globals,
-            redis,
             handler,
             xpcall,
             runs: 0,
@@ -562,7 +612,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     run_target(ctx, script.sha, read_only, |vm| {
         let f = vm.function(script.sha, script.body)?;
-        set_arrays(&vm.lua, &vm.globals, script).map_err(|e| error_text(&e))?;
+        set_arrays(&vm.lua, script).map_err(|e| error_text(&e))?;
         Ok((
             vm.xpcall.clone(),
             MultiValue::from_vec(vec![
@@ -634,7 +684,6 @@ fn run_target(
     };
     let result = with_vm(server, |vm| -> Result<(), String> {
         let (entry, call_args) = prepare(vm)?;
-        let lua = vm.lua.clone();
         SCRIPT_RESP.with(|r| r.set(2));
         let state = RefCell::new(RunState {
             server,
@@ -643,17 +692,10 @@ fn run_target(
             read_only,
         });
         server.scripts.start(client_id);
-        let outcome = lua.scope(|scope| {
-            let call = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &state, args, true))?;
-            let pcall = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &state, args, false))?;
-            vm.redis.raw_set("call", call)?;
-            vm.redis.raw_set("pcall", pcall)?;
+        let outcome = {
+            let _published = RunningGuard::publish(&state);
             entry.call::<MultiValue>(call_args)
-        });
-        // call/pcall stay set: once the scope has ended they are invalid handles (calling
-        // one raises an error), and the next run replaces them, KEYS and ARGV.
+        };
         server.scripts.end();
         let values = outcome.map_err(|e| error_text(&e))?;
         let mut it = values.into_iter();
@@ -709,19 +751,35 @@ fn failure_text(value: &Value, sha: &str) -> String {
     }
 }
 
-/// Set KEYS and ARGV for a run.
-fn set_arrays(lua: &Lua, globals: &Table, script: &Script) -> mlua::Result<()> {
-    let keys = lua.create_table_with_capacity(script.keys.len(), 0)?;
-    for (i, k) in script.keys.iter().enumerate() {
-        keys.raw_set(i + 1, lua.create_string(k)?)?;
+/// Set KEYS and ARGV for a run: two new tables in the real globals, built in one protected
+/// call (each mlua table or string operation would be a protected call of its own, since
+/// the VM has a memory limit; this is most of a small script's cost otherwise).
+fn set_arrays(lua: &Lua, script: &Script) -> mlua::Result<()> {
+    // Index of the last element, as Lua's C API wants it (a request never has 2^31 args).
+    let too_many = |items: &[&[u8]]| i32::try_from(items.len()).is_err();
+    if too_many(script.keys) || too_many(script.args) {
+        return Err(mlua::Error::RuntimeError("too many arguments".into()));
     }
-    let argv = lua.create_table_with_capacity(script.args.len(), 0)?;
-    for (i, a) in script.args.iter().enumerate() {
-        argv.raw_set(i + 1, lua.create_string(a)?)?;
+    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), so a memory error
+    // raised by the API calls below unwinds to that call; it owns nothing that needs
+    // dropping (borrowed slices and integers only). Stack use is checked first: at most the
+    // name, the table and one element at a time. `LUA_GLOBALSINDEX` is valid in Lua 5.1
+    // and `lua_rawset` on it bypasses no metatable the real globals do not have.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            use mlua::ffi;
+            ffi::lua_checkstack(state, 4);
+            for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
+                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
+                ffi::lua_createtable(state, items.len() as i32, 0);
+                for (i, item) in items.iter().enumerate() {
+                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                    ffi::lua_rawseti_(state, -2, i as i32 + 1);
+                }
+                ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
+            }
+        })
     }
-    globals.raw_set("KEYS", keys)?;
-    globals.raw_set("ARGV", argv)?;
-    Ok(())
 }
 
 /// `redis.call` (`raise`) and `redis.pcall`.
