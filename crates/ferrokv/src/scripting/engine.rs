@@ -3,7 +3,8 @@
 //! caller's command context.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+// foldhash, not SipHash: these maps are looked up on every script call.
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -612,14 +613,8 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     run_target(ctx, script.sha, read_only, |vm| {
         let f = vm.function(script.sha, script.body)?;
-        set_arrays(&vm.lua, script).map_err(|e| error_text(&e))?;
-        Ok((
-            vm.xpcall.clone(),
-            MultiValue::from_vec(vec![
-                Value::Function(f),
-                Value::Function(vm.handler.clone()),
-            ]),
-        ))
+        let (lua, xpcall, handler) = (vm.lua.clone(), vm.xpcall.clone(), vm.handler.clone());
+        Ok(move || call_script(&lua, script, xpcall, f, handler))
     })
 }
 
@@ -653,26 +648,22 @@ pub fn run_function(
         };
         let k = to_table(keys).map_err(|e| error_text(&e))?;
         let a = to_table(args).map_err(|e| error_text(&e))?;
-        Ok((
-            vm.funcs.call_wrap.clone(),
-            MultiValue::from_vec(vec![
-                Value::Function(f),
-                Value::Function(vm.handler.clone()),
-                k,
-                a,
-            ]),
-        ))
+        let (wrap, handler) = (vm.funcs.call_wrap.clone(), vm.handler.clone());
+        Ok(move || wrap.call::<MultiValue>((f, handler, k, a)))
     })
 }
 
-/// Run what `prepare` returns (a protected call: `xpcall` or the functions' wrapper, and
-/// its arguments) as the running script, with `name` in error locations, and reply.
-fn run_target(
+/// Run what `prepare` returns (a protected call of the script: `xpcall` or the functions'
+/// wrapper) as the running script, with `name` in error locations, and reply.
+fn run_target<C>(
     ctx: &mut Ctx,
     name: &str,
     read_only: bool,
-    prepare: impl FnOnce(&mut Vm) -> Result<(Function, MultiValue), String>,
-) -> CmdResult {
+    prepare: impl FnOnce(&mut Vm) -> Result<C, String>,
+) -> CmdResult
+where
+    C: FnOnce() -> mlua::Result<MultiValue>,
+{
     let server = ctx.server;
     let saved_db = ctx.client.db;
     let saved_in_exec = ctx.client.in_exec;
@@ -683,7 +674,7 @@ fn run_target(
         resp3: ctx.out.resp3,
     };
     let result = with_vm(server, |vm| -> Result<(), String> {
-        let (entry, call_args) = prepare(vm)?;
+        let call = prepare(vm)?;
         SCRIPT_RESP.with(|r| r.set(2));
         let state = RefCell::new(RunState {
             server,
@@ -694,7 +685,7 @@ fn run_target(
         server.scripts.start(client_id);
         let outcome = {
             let _published = RunningGuard::publish(&state);
-            entry.call::<MultiValue>(call_args)
+            call()
         };
         server.scripts.end();
         let values = outcome.map_err(|e| error_text(&e))?;
@@ -751,22 +742,32 @@ fn failure_text(value: &Value, sha: &str) -> String {
     }
 }
 
-/// Set KEYS and ARGV for a run: two new tables in the real globals, built in one protected
-/// call (each mlua table or string operation would be a protected call of its own, since
-/// the VM has a memory limit; this is most of a small script's cost otherwise).
-fn set_arrays(lua: &Lua, script: &Script) -> mlua::Result<()> {
-    // Index of the last element, as Lua's C API wants it (a request never has 2^31 args).
+/// Set KEYS and ARGV (two new tables in the real globals) and call `xpcall(f, handler)`,
+/// all in one protected call: with a memory limit on the VM, each mlua table or string
+/// operation would otherwise be a protected call of its own, most of a small script's
+/// cost. Returns xpcall's results (`true, reply` or `false, error`).
+fn call_script(
+    lua: &Lua,
+    script: &Script,
+    xpcall: Function,
+    f: Function,
+    handler: Function,
+) -> mlua::Result<MultiValue> {
+    // Lua's C API takes element indexes as C ints (a request never has 2^31 arguments).
     let too_many = |items: &[&[u8]]| i32::try_from(items.len()).is_err();
     if too_many(script.keys) || too_many(script.args) {
         return Err(mlua::Error::RuntimeError("too many arguments".into()));
     }
-    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), so a memory error
-    // raised by the API calls below unwinds to that call; it owns nothing that needs
-    // dropping (borrowed slices and integers only). Stack use is checked first: at most the
-    // name, the table and one element at a time. `LUA_GLOBALSINDEX` is valid in Lua 5.1
-    // and `lua_rawset` on it bypasses no metatable the real globals do not have.
+    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), with xpcall, f and
+    // handler as its only stack values; a memory error raised by the API calls below
+    // unwinds to that protected call, and the closure owns nothing that needs dropping
+    // (borrowed slices and integers only). Stack room is checked first: at most the name,
+    // the table and one element above the three values. `LUA_GLOBALSINDEX` is valid in
+    // Lua 5.1, and the real globals have no `__newindex` for `lua_rawset` to bypass.
+    // `lua_call` runs xpcall, which catches the script's own errors; the Rust callbacks it
+    // reaches (`redis.call`) are protected by mlua as usual.
     unsafe {
-        lua.exec_raw::<()>((), |state| {
+        lua.exec_raw::<MultiValue>((xpcall, f, handler), |state| {
             use mlua::ffi;
             ffi::lua_checkstack(state, 4);
             for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
@@ -778,6 +779,7 @@ fn set_arrays(lua: &Lua, script: &Script) -> mlua::Result<()> {
                 }
                 ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
             }
+            ffi::lua_call(state, 2, ffi::LUA_MULTRET);
         })
     }
 }

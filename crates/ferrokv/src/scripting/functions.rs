@@ -6,7 +6,10 @@
 //! callbacks it registered, the way compiled EVAL scripts are cached by SHA1.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// foldhash, not SipHash: these maps are looked up on every function call.
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -11,7 +11,8 @@ pub mod engine;
 pub mod functions;
 pub mod libs;
 
-use std::collections::HashMap;
+// foldhash, not SipHash: these maps are looked up on every script call.
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -84,13 +84,20 @@ fn evalsha_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
         ));
     }
     let (keys, argv) = split_keys(args)?;
-    let sha = crate::util::lower(given);
-    let Some(body) = ctx.server.scripts.get(&sha) else {
+    // Lowercased on the stack: this runs for every EVALSHA.
+    let mut lower = [0u8; 40];
+    for (to, from) in lower.iter_mut().zip(given) {
+        *to = from.to_ascii_lowercase();
+    }
+    let Some((sha, body)) = std::str::from_utf8(&lower)
+        .ok()
+        .and_then(|sha| Some((sha, ctx.server.scripts.get(sha)?)))
+    else {
         return Err(CmdError::Static(
             "NOSCRIPT No matching script. Please use EVAL.",
         ));
     };
-    run(ctx, &sha, &body, keys, argv, read_only)
+    run(ctx, sha, &body, keys, argv, read_only)
 }
 
 fn run(
