@@ -8,6 +8,7 @@
 #   scripts/callgrind.sh
 #   REQUESTS=5000 scripts/callgrind.sh
 #   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
+#   TESTS=evalsha scripts/callgrind.sh    EVALSHA of `return redis.call('GET', KEYS[1])`
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +33,13 @@ measure() {
             # GET needs the key; one SET outside the counted requests is noise
             redis-cli -p "$port" set key:__rand_int__ xxx >/dev/null
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t get >/dev/null 2>&1
+            ;;
+        evalsha)
+            # A small script (one redis.call), loaded and its key set outside the count
+            local sha
+            sha=$(redis-cli -p "$port" script load "return redis.call('GET', KEYS[1])")
+            redis-cli -p "$port" set key xxx >/dev/null
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" evalsha "$sha" 1 key >/dev/null 2>&1
             ;;
         *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac
