@@ -462,6 +462,19 @@ mod tests {
         }
     }
 
+    /// Argument vectors the documented arguments allow but the documentation cannot describe:
+    /// MIGRATE's `""` key is an `empty_string` token in the docs yet a key (the empty name)
+    /// at index 3 for its key spec and for Redis's getkeys unless KEYS follows, and KEYS
+    /// with a non-empty key argument is refused by Redis before any key is looked up.
+    fn outside_the_docs_model(name: &str, argv: &[&[u8]]) -> bool {
+        if name != "migrate" {
+            return false;
+        }
+        let has_keys = argv.iter().skip(6).any(|a| a.eq_ignore_ascii_case(b"keys"));
+        let empty_key = argv.get(3).is_some_and(|k| k.is_empty());
+        empty_key != has_keys
+    }
+
     /// For every command, on argument vectors built from its documented arguments: the key
     /// positions that drive shard locking (first/last/step or `keys_fn`, declared beside
     /// the handler) are exactly where the documentation puts `key` arguments, and the key
@@ -481,7 +494,7 @@ mod tests {
                 b.args(docs.args);
                 b.fix_key_counts(docs.key_specs);
                 let argv: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
-                if !cmd.arity_ok(argv.len()) {
+                if !cmd.arity_ok(argv.len()) || outside_the_docs_model(name, &argv) {
                     continue;
                 }
                 checked += 1;
