@@ -9,6 +9,7 @@
 #   REQUESTS=5000 scripts/callgrind.sh
 #   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
 #   TESTS=evalsha scripts/callgrind.sh    EVALSHA of `return redis.call('GET', KEYS[1])`
+#   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -40,6 +41,16 @@ measure() {
             sha=$(redis-cli -p "$port" script load "return redis.call('GET', KEYS[1])")
             redis-cli -p "$port" set key xxx >/dev/null
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" evalsha "$sha" 1 key >/dev/null 2>&1
+            ;;
+        publish)
+            # One subscriber (redis-cli reading every message), PUBLISH of a 19-byte message
+            local sub
+            redis-cli -p "$port" subscribe ch >/dev/null 2>&1 &
+            sub=$!
+            until [ "$(redis-cli -p "$port" pubsub numsub ch | tail -1)" = 1 ]; do sleep 0.1; done
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" publish ch hello-world-payload >/dev/null 2>&1
+            kill "$sub" 2>/dev/null
+            wait "$sub" 2>/dev/null || true
             ;;
         *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac
