@@ -19,6 +19,7 @@ pub mod debug;
 pub mod dump;
 pub mod expire;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -36,7 +37,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 22] {
+pub fn tables() -> [&'static [Command]; 23] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -47,6 +48,7 @@ pub fn tables() -> [&'static [Command]; 22] {
         blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        geo::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         keys::COMMANDS,
