@@ -21,6 +21,7 @@ pub mod expire;
 pub mod functions;
 pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
@@ -37,12 +38,13 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 23] {
+pub fn tables() -> [&'static [Command]; 24] {
     [
         memory::COMMANDS,
         client::COMMANDS,
         strings::COMMANDS,
         bitmaps::COMMANDS,
+        hyperloglog::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
         blocking::COMMANDS,
