@@ -229,7 +229,7 @@ fn pfdebug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.int(i64::from(hll::dense_get(regs, i)));
         }
         if converted {
-            db.modified(key)?;
+            forced_propagation(&mut db);
         }
     } else if eq_ic(sub, "decode") {
         if hll::encoding(v) != hll::SPARSE {
@@ -247,7 +247,7 @@ fn pfdebug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         hll::sparse_to_dense(v)?;
         out.int(i64::from(converted));
         if converted {
-            db.modified(key)?;
+            forced_propagation(&mut db);
         }
     } else {
         return Err(CmdError::Msg(format!(
@@ -256,6 +256,13 @@ fn pfdebug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         )));
     }
     Ok(())
+}
+
+/// A PFDEBUG encoding change: counted as a change so the command is propagated, but (as in
+/// Redis) not signalled to WATCH.
+fn forced_propagation(db: &mut crate::storage::DbView<'_, '_>) {
+    db.stats.dirty(1);
+    db.locks.note_change();
 }
 
 /// PFSELFTEST: checks the register packing, the sparse/dense agreement and the estimator's
