@@ -725,7 +725,6 @@ fn search_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, nostore: bool) -> C
     };
     let mut req = parse_request(args, base, kind, nostore, z, shape)?;
     let (Some(z), Some(shape)) = (z, req.shape) else {
-        drop(db);
         return match req.store {
             Some(dst) => {
                 let mut db = ctx.db();
@@ -746,7 +745,6 @@ fn search_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, nostore: bool) -> C
         req.sort = Sort::Asc;
     }
     let mut found = points_in_shape(z, &shape, if req.any { count } else { 0 });
-    drop(db);
     if found.is_empty() && req.store.is_none() {
         ctx.out.array(0);
         return Ok(());

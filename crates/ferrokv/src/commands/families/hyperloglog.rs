@@ -134,7 +134,6 @@ fn pfcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             };
             hll::merge_into(&mut max, hll_bytes(value)?)?;
         }
-        drop(db);
         ctx.out.int(hll::count_registers(&max) as i64);
         return Ok(());
     }
@@ -142,7 +141,6 @@ fn pfcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let value = db.value(key)?;
     stats.hit(value.is_some());
     let Some(value) = value else {
-        drop(db);
         ctx.out.int(0);
         return Ok(());
     };
@@ -157,7 +155,6 @@ fn pfcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             card
         }
     };
-    drop(db);
     ctx.out.int(card as i64);
     Ok(())
 }
@@ -206,7 +203,6 @@ fn pfmerge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     db.notify(class::STRING, "pfadd", dst);
-    drop(db);
     ctx.out.ok();
     Ok(())
 }

@@ -153,7 +153,7 @@ pub fn decode(long_range: Range, lat_range: Range, cell: Cell) -> Area {
 fn c_double_to_u64(d: f64) -> u64 {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     let cvt = |v: f64| -> u64 {
-        if v.is_nan() || v >= TWO63 || v < -TWO63 {
+        if v.is_nan() || !(-TWO63..TWO63).contains(&v) {
             0x8000_0000_0000_0000
         } else {
             (v as i64) as u64
