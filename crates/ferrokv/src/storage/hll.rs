@@ -322,7 +322,17 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
     if seq.len() > oplen && v.len() + seq.len() - oplen > max_bytes {
         return promote(v, index, count);
     }
-    v.splice(p..p + oplen, seq);
+    if p + oplen > v.len() {
+        // An XZERO cut short at the very end (its second byte read as 0): Redis writes the
+        // new opcodes there and grows the length by the size difference only, so the last
+        // new byte falls outside the string.
+        let new_len = v.len() + seq.len() - oplen;
+        v.truncate(p);
+        v.extend_from_slice(&seq);
+        v.truncate(new_len);
+    } else {
+        v.splice(p..p + oplen, seq);
+    }
     merge_vals(v, prev.unwrap_or(HDR_SIZE));
     invalidate_cache(v);
     Ok(true)
@@ -588,7 +598,9 @@ mod tests {
         let mut cut = new_sparse();
         cut.pop();
         let _ = count(&cut);
-        let _ = add(&mut cut, b"x", 3000);
+        for i in 0..100u32 {
+            let _ = add(&mut cut, &i.to_le_bytes(), 3000);
+        }
     }
 
     #[test]
