@@ -8,6 +8,7 @@
 #   scripts/callgrind.sh
 #   REQUESTS=5000 scripts/callgrind.sh
 #   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
+#   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +33,11 @@ measure() {
             # GET needs the key; one SET outside the counted requests is noise
             redis-cli -p "$port" set key:__rand_int__ xxx >/dev/null
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t get >/dev/null 2>&1
+            ;;
+        pfadd)
+            # not a redis-benchmark -t test: random elements into one HLL
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -r 1000000 \
+                PFADD bench:hll e:__rand_int__ >/dev/null 2>&1
             ;;
         *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac

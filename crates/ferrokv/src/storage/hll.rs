@@ -205,8 +205,27 @@ fn val_byte(val: u8, len: usize) -> u8 {
     ((val - 1) << 2 | (len as u8 - 1)) | 0x80
 }
 
+/// The at most 5 opcode bytes that replace a split run (on the stack: PFADD's hot path).
+struct Seq {
+    bytes: [u8; 5],
+    len: usize,
+}
+
+impl Seq {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len.min(5)]
+    }
+}
+
 /// Push a ZERO or XZERO opcode for `len` zero registers.
-fn push_zeros(seq: &mut Vec<u8>, len: usize) {
+fn push_zeros(seq: &mut Seq, len: usize) {
     if len > ZERO_MAX_LEN {
         let l = len - 1;
         seq.push((l >> 8) as u8 | 0x40);
@@ -298,7 +317,10 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
     }
     // Split the run into (before, our register, after).
     let last = first + span - 1;
-    let mut seq = Vec::with_capacity(5);
+    let mut seq = Seq {
+        bytes: [0; 5],
+        len: 0,
+    };
     match op {
         Op::Val(cur, _) => {
             if index != first {
@@ -319,6 +341,7 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
             }
         }
     }
+    let seq = seq.as_slice();
     if seq.len() > oplen && v.len() + seq.len() - oplen > max_bytes {
         return promote(v, index, count);
     }
@@ -328,10 +351,10 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
         // new byte falls outside the string.
         let new_len = v.len() + seq.len() - oplen;
         v.truncate(p);
-        v.extend_from_slice(&seq);
+        v.extend_from_slice(seq);
         v.truncate(new_len);
     } else {
-        v.splice(p..p + oplen, seq);
+        v.splice(p..p + oplen, seq.iter().copied());
     }
     merge_vals(v, prev.unwrap_or(HDR_SIZE));
     invalidate_cache(v);
