@@ -341,7 +341,7 @@ fn random_searches_match_redis() {
         // Sizes from 1 km to 20,000 km, in the chosen unit.
         let km = 10f64.powf((rng.next() % 4300) as f64 / 1000.0);
         let size = format!("{:.3}", km * scales[u]);
-        let shape = if rng.next() % 2 == 0 {
+        let shape = if rng.next().is_multiple_of(2) {
             format!("BYRADIUS {size} {}", units[u])
         } else {
             let h = format!(
@@ -350,7 +350,7 @@ fn random_searches_match_redis() {
             );
             format!("BYBOX {size} {h} {}", units[u])
         };
-        let from = if rng.next() % 4 == 0 {
+        let from = if rng.next().is_multiple_of(4) {
             format!("FROMMEMBER m{}", rng.next() % 2000)
         } else {
             format!(
