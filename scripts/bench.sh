@@ -49,21 +49,70 @@ probe() {
         sadd | spop) echo "SADD bench:probe:set v" ;;
         zadd | zpopmin) echo "ZADD bench:probe:zset 1 v" ;;
         get) echo "GET bench:probe" ;;
+        geosearch) echo "GEOADD bench:probe:geo 1 1 v" ;;
+        pfadd | pfcount | pfcount_union) echo "PFADD bench:probe:hll v" ;;
         *) echo "PING" ;;
     esac
+}
+
+# custom TEST: the command line of a test redis-benchmark has no -t for (empty: a -t test).
+# geosearch: the 10 nearest of 100,000 points within 50 km of a point (setup_custom loads
+# them); pfadd: random elements into one HLL (dense after the first few thousand);
+# pfcount: one dense HLL whose cached cardinality PFADD keeps invalidating is not what
+# this measures, so it reads the union of three dense HLLs (computed on every call) as
+# pfcount_union, and one key (answered from the header cache) as pfcount.
+custom() {
+    case $1 in
+        geosearch) echo "GEOSEARCH bench:geo FROMLONLAT 12.5 42 BYRADIUS 50 km ASC COUNT 10 WITHDIST" ;;
+        pfadd) echo "PFADD bench:hll:add e:__rand_int__" ;;
+        pfcount) echo "PFCOUNT bench:hll:1" ;;
+        pfcount_union) echo "PFCOUNT bench:hll:1 bench:hll:2 bench:hll:3" ;;
+    esac
+}
+
+# setup_custom PORT: the data the custom tests read (same on both servers).
+setup_custom() {
+    python3 - "$1" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
+import random, sys
+def cmd(*a):
+    out = ["*%d\r\n" % len(a)]
+    for x in a:
+        x = str(x)
+        out.append("$%d\r\n%s\r\n" % (len(x.encode()), x))
+    sys.stdout.write("".join(out))
+rnd = random.Random(7)
+for batch in range(100):
+    args = ["GEOADD", "bench:geo"]
+    for i in range(1000):
+        args += ["%.6f" % rnd.uniform(6.6, 18.5), "%.6f" % rnd.uniform(36.6, 47.1), "p%d" % (batch * 1000 + i)]
+    cmd(*args)
+for k in (1, 2, 3):
+    for batch in range(20):
+        cmd("PFADD", "bench:hll:%d" % k, *("%d:%d" % (k, batch * 1000 + i) for i in range(1000)))
+    cmd("PFCOUNT", "bench:hll:%d" % k)
+PY
 }
 
 # run PORT PID TEST PIPELINE -> "rps us_per_request"
 run() {
     local port=$1 pid=$2 test=$3 p=$4 before after csv rps
     before=$(cpu_ns "$pid")
-    csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -t "$test" --csv 2>/dev/null)
+    local cmd
+    cmd=$(custom "$test")
+    if [ -n "$cmd" ]; then
+        # shellcheck disable=SC2086
+        csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -r 1000000 --csv $cmd 2>/dev/null)
+    else
+        csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -t "$test" --csv 2>/dev/null)
+    fi
     after=$(cpu_ns "$pid")
     rps=$(echo "$csv" | awk -F'","' 'NR > 1 { print $2; exit }')
     python3 -c "print('%.0f %.3f' % (float('$rps'), ($after - $before) / 1e3 / $REQUESTS))"
 }
 
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else '-')"; }
+
+for port in "$rport" "$fport"; do setup_custom "$port"; done
 
 printf '| test | pipeline | redis rps | ferrokv rps | rps ratio | redis µs/req | ferrokv µs/req | CPU ratio |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'

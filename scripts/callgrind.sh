@@ -10,6 +10,7 @@
 #   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
 #   TESTS=evalsha scripts/callgrind.sh    EVALSHA of `return redis.call('GET', KEYS[1])`
 #   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
+#   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -51,6 +52,11 @@ measure() {
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" publish ch hello-world-payload >/dev/null 2>&1
             kill "$sub" 2>/dev/null
             wait "$sub" 2>/dev/null || true
+            ;;
+        pfadd)
+            # not a redis-benchmark -t test: random elements into one HLL
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -r 1000000 \
+                PFADD bench:hll e:__rand_int__ >/dev/null 2>&1
             ;;
         *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac

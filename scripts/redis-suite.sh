@@ -29,7 +29,7 @@ UNITS=(
   unit/type/set unit/type/zset unit/keyspace unit/expire unit/scan unit/multi unit/pubsub
   unit/info unit/info-command unit/protocol unit/other unit/bitops unit/dump
   unit/querybuf unit/limits unit/sort unit/introspection unit/introspection-2
-  unit/latency-monitor unit/scripting unit/functions
+  unit/latency-monitor unit/scripting unit/functions unit/geo unit/hyperloglog
 )
 [ $# -gt 0 ] && UNITS=("$@")
 
@@ -62,7 +62,7 @@ rm -rf "$LOG_DIR"
 mkdir -p "$LOG_DIR"
 
 # Deal the units to JOBS runners, longest-running first so the batches end together.
-SLOW=(unit/type/list-3 unit/type/list unit/dump unit/expire unit/type/zset unit/introspection-2)
+SLOW=(unit/type/list-3 unit/type/list unit/dump unit/expire unit/type/zset unit/introspection-2 unit/hyperloglog)
 ordered=()
 for u in "${SLOW[@]}"; do for w in "${UNITS[@]}"; do [ "$u" = "$w" ] && ordered+=("$u"); done; done
 for w in "${UNITS[@]}"; do

@@ -642,6 +642,7 @@ pub struct Config {
     set_max_intset_entries: AtomicI64,
     zset_max_entries: AtomicI64,
     zset_max_value: AtomicI64,
+    hll_sparse_max_bytes: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
     latency_tracking: AtomicBool,
@@ -679,6 +680,7 @@ impl Config {
             set_max_intset_entries: AtomicI64::new(512),
             zset_max_entries: AtomicI64::new(128),
             zset_max_value: AtomicI64::new(64),
+            hll_sparse_max_bytes: AtomicI64::new(3000),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
             latency_tracking: AtomicBool::new(true),
@@ -1032,6 +1034,8 @@ impl Config {
             .store(self.int("zset-max-listpack-entries"), Relaxed);
         self.zset_max_value
             .store(self.int("zset-max-listpack-value"), Relaxed);
+        self.hll_sparse_max_bytes
+            .store(self.int("hll-sparse-max-bytes"), Relaxed);
         self.has_password
             .store(!self.get("requirepass").is_empty(), Relaxed);
         self.notify_flags.store(
@@ -1124,6 +1128,11 @@ impl Config {
     /// `zset-max-listpack-value`.
     pub fn zset_max_listpack_value(&self) -> usize {
         self.zset_max_value.load(Relaxed) as usize
+    }
+    /// `hll-sparse-max-bytes`: the longest a sparse HyperLogLog may grow before it becomes
+    /// dense.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.hll_sparse_max_bytes.load(Relaxed).max(0) as usize
     }
     /// True when `requirepass` is set.
     pub fn has_password(&self) -> bool {

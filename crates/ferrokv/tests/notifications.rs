@@ -349,6 +349,43 @@ sort sl
 sort_ro nosuch
 ";
 
+const GEO: &str = "
+geoadd g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+geoadd g 13.361389 38.115556 Palermo
+geoadd g xx 1 1 nobody
+geoadd g ch 1 1 Palermo
+geosearch g fromlonlat 15 37 byradius 200 km asc
+geosearchstore gs g fromlonlat 15 37 byradius 200 km
+geosearchstore gs g fromlonlat 15 37 byradius 200 km storedist
+geosearchstore gs g fromlonlat 0 0 byradius 1 km
+geosearchstore gs g fromlonlat 0 0 byradius 1 km
+georadius g 15 37 200 km store gr
+georadius g 15 37 200 km storedist gr
+georadiusbymember g Catania 1 m store gr
+georadiusbymember g Catania 1 km store gr2
+georadius nosuch 15 37 200 km store gr2
+geopos nosuch a
+geodist nosuch a b
+geohash nosuch a
+georadius_ro nosuch 15 37 200 km
+";
+
+const HLL: &str = "
+pfadd h a b c
+pfadd h a
+pfadd h
+pfadd h2
+pfcount h
+pfcount h
+pfcount h h2 nosuch
+pfmerge h3 h h2
+pfmerge h3
+pfdebug todense h
+pfdebug getreg h2
+pfcount nosuch
+pfadd bad x ; set bad notanhll ; pfadd bad a
+";
+
 const TRANSACTIONS: &str = "
 multi ; set t1 v ; lpush t2 a ; del t1 ; incr t3 ; exec
 select 2
@@ -414,6 +451,16 @@ fn zsets_notify_like_redis() {
 #[test]
 fn sort_store_notifies_like_redis() {
     differential("KEA", SORTS);
+}
+
+#[test]
+fn geo_notifies_like_redis() {
+    differential("KEA", GEO);
+}
+
+#[test]
+fn hyperloglog_notifies_like_redis() {
+    differential("KEA", HLL);
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod db;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod hll;
 pub mod key;
 pub mod list;
 pub mod set;

@@ -20,7 +20,9 @@ pub mod debug;
 pub mod dump;
 pub mod expire;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
@@ -37,17 +39,19 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 23] {
+pub fn tables() -> [&'static [Command]; 25] {
     [
         memory::COMMANDS,
         client::COMMANDS,
         strings::COMMANDS,
         bitmaps::COMMANDS,
+        hyperloglog::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
         blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        geo::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         keys::COMMANDS,
