@@ -406,3 +406,81 @@ fn rdb_files_with_streams_both_ways() {
         assert_eq!(full_info(&mut l, key), full_info(&mut f, key), "{key}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Append-only file
+// ---------------------------------------------------------------------------------------
+
+/// What must survive a restart: the content digest and the stream's metadata (not the
+/// node layout, which an approximate trim replayed exactly may change).
+fn stream_state(c: &mut Conn, key: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let digest = c.request(&["DEBUG", "DIGEST"]).unwrap();
+    let info = c.cmd(&["XINFO", "STREAM", key]);
+    let fields = info.expect_array();
+    let mut meta = Vec::new();
+    for pair in fields.chunks(2) {
+        let name = pair[0].bytes().unwrap_or_default().to_vec();
+        if name.starts_with(b"radix-tree") {
+            continue;
+        }
+        meta.push(name);
+        meta.push(format!("{:?}", pair[1]).into_bytes());
+    }
+    (digest, meta)
+}
+
+#[test]
+fn aof_replays_stream_writes_and_rewrites() {
+    let data = common::TempDir::new("streams-aof");
+    let d = data.path().display().to_string();
+    let args = [
+        "--dir",
+        d.as_str(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
+    let server = start_ferrokv_with(2, &args);
+    let mut c = server.connect();
+    for i in 0..500 {
+        c.cmd(&["XADD", "s", "*", "n", &i.to_string()]);
+    }
+    c.cmd(&["XADD", "s", "MAXLEN", "~", "250", "*", "n", "x"]);
+    c.cmd(&["XTRIM", "s", "MAXLEN", "~", "120"]);
+    c.cmd(&["XADD", "s", "MINID", "~", "0-1", "*", "n", "y"]);
+    let ids = c.cmd(&["XRANGE", "s", "-", "+", "COUNT", "3"]);
+    let first = ids.expect_array()[1].expect_array()[0]
+        .bytes()
+        .unwrap()
+        .to_vec();
+    c.cmd(&[&b"XDEL"[..], b"s", &first]);
+    c.cmd(&["XADD", "s", "99999999999999-*", "n", "z"]);
+    c.cmd(&["XSETID", "s", "99999999999999-99", "ENTRIESADDED", "1000"]);
+    c.cmd(&["XADD", "gone", "1-1", "a", "b"]);
+    c.cmd(&["XDEL", "gone", "1-1"]);
+    let before = (stream_state(&mut c, "s"), stream_state(&mut c, "gone"));
+    drop(c);
+    drop(server); // SIGKILL: the log is all there is.
+    let server = start_ferrokv_with(2, &args);
+    let mut c = server.connect();
+    let after = (stream_state(&mut c, "s"), stream_state(&mut c, "gone"));
+    assert_eq!(before, after, "replayed log");
+    assert_eq!(c.cmd(&["BGREWRITEAOF"]).is_error(), false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info =
+            String::from_utf8_lossy(&c.request(&["INFO", "persistence"]).unwrap()).to_string();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrites:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(c);
+    drop(server);
+    let server = start_ferrokv_with(2, &args);
+    let mut c = server.connect();
+    let rewritten = (stream_state(&mut c, "s"), stream_state(&mut c, "gone"));
+    assert_eq!(before, rewritten, "rewritten log");
+}
