@@ -466,7 +466,7 @@ fn aof_replays_stream_writes_and_rewrites() {
     let mut c = server.connect();
     let after = (stream_state(&mut c, "s"), stream_state(&mut c, "gone"));
     assert_eq!(before, after, "replayed log");
-    assert_eq!(c.cmd(&["BGREWRITEAOF"]).is_error(), false);
+    assert!(!c.cmd(&["BGREWRITEAOF"]).is_error());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let info =
