@@ -112,8 +112,15 @@ struct AddTrim {
     id_pos: usize,
 }
 
-/// Parse the options after the key, with Redis's errors in Redis's order.
-fn parse_add_trim(args: &[&[u8]], xadd: bool, limits: NodeLimits) -> Result<AddTrim, CmdError> {
+/// Parse the options after the key, with Redis's errors in Redis's order. `obey`: the
+/// AOF loader, which (as Redis's `mustObeyClient`) trims without a limit and accepts the
+/// LIMIT that Redis's propagated form keeps beside `=`.
+fn parse_add_trim(
+    args: &[&[u8]],
+    xadd: bool,
+    limits: NodeLimits,
+    obey: bool,
+) -> Result<AddTrim, CmdError> {
     const BOTH: &str =
         "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
     let mut r = AddTrim::default();
@@ -176,7 +183,9 @@ fn parse_add_trim(args: &[&[u8]], xadd: bool, limits: NodeLimits) -> Result<AddT
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if limit_given {
+    if obey {
+        r.limit = 0;
+    } else if limit_given {
         if !r.approx {
             return Err(CmdError::Static(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
@@ -240,7 +249,7 @@ fn trim_args(r: &AddTrim) -> Option<TrimArgs> {
 
 fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = ctx.server.config.stream_node_limits();
-    let r = parse_add_trim(args, true, limits)?;
+    let r = parse_add_trim(args, true, limits, ctx.client.loading)?;
     let field_pos = r.id_pos + 1;
     let nfields = args.len().saturating_sub(field_pos);
     if args.len() < field_pos + 2 || nfields % 2 == 1 {
@@ -306,7 +315,7 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn xtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = ctx.server.config.stream_node_limits();
     let key = args[1];
-    let r = parse_add_trim(args, false, limits)?;
+    let r = parse_add_trim(args, false, limits, ctx.client.loading)?;
     let mut db = ctx.db();
     let Some(s) = stream_at(&mut db, key)? else {
         ctx.out.int(0);
