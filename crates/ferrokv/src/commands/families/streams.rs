@@ -106,6 +106,8 @@ struct AddTrim {
     approx: bool,
     limit: u64,
     nomkstream: bool,
+    /// LIMIT was given (the logged form drops it).
+    limit_given: bool,
     /// The ID argument (XADD): its position and the parsed form.
     id: Option<AddId>,
     /// Position of the ID argument (or where it would be).
@@ -173,6 +175,7 @@ fn parse_add_trim(
         i += 1;
     }
     r.id_pos = i;
+    r.limit_given = limit_given;
     if r.limit != 0 && r.trim.is_none() {
         return Err(CmdError::Static(
             "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
@@ -286,15 +289,20 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         AddError::TooLarge => CmdError::Static("ERR Elements are too large to be stored"),
     })?;
     let trimmed = trim_args(&r).map_or(0, |t| s.trim(t));
-    let mut log: Vec<Vec<u8>> = vec![b"XADD".to_vec(), key.to_vec()];
-    if r.nomkstream {
-        log.push(b"NOMKSTREAM".to_vec());
-    }
-    if let Some(t) = logged_trim(s, &r) {
-        log.extend(t);
-    }
-    log.push(id.to_bytes());
-    log.extend(fields.iter().map(|f| f.to_vec()));
+    // The command as given is deterministic unless the ID or an approximate trim
+    // came from the server's state: then log the ID generated and the exact trim.
+    let log = (!matches!(add_id, AddId::Exact(_)) || r.approx || r.limit_given).then(|| {
+        let mut log: Vec<Vec<u8>> = vec![b"XADD".to_vec(), key.to_vec()];
+        if r.nomkstream {
+            log.push(b"NOMKSTREAM".to_vec());
+        }
+        if let Some(t) = logged_trim(s, &r) {
+            log.extend(t);
+        }
+        log.push(id.to_bytes());
+        log.extend(fields.iter().map(|f| f.to_vec()));
+        log
+    });
     match fresh {
         Some(s) => db.set(key, Value::Stream(Box::new(s)))?,
         None => {
@@ -306,8 +314,10 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if trimmed > 0 {
         db.notify(class::STREAM, "xtrim", key);
     }
-    let log_refs: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
-    db.log_as(&log_refs);
+    if let Some(log) = log {
+        let index = db.db;
+        db.locks.propagate_as(index, log);
+    }
     write_id(ctx.out, id);
     Ok(())
 }
@@ -329,8 +339,8 @@ fn xtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         db.notify(class::STREAM, "xtrim", key);
         db.modified(key)?;
-        let log_refs: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
-        db.log_as(&log_refs);
+        let index = db.db;
+        db.locks.propagate_as(index, log);
     }
     ctx.out.int(deleted as i64);
     Ok(())
