@@ -439,6 +439,10 @@ mod tests {
         /// Write the real key counts into `numkeys` arguments (key specs of type keynum).
         fn fix_key_counts(&mut self, specs: &[KeySpec]) {
             for (index, spec) in specs.iter().enumerate() {
+                if let FindKeys::Range { limit: 2, .. } = spec.find {
+                    self.pair_keys_with_values(index);
+                    continue;
+                }
                 let FindKeys::Keynum { keynumidx, .. } = spec.find else {
                     continue;
                 };
@@ -473,6 +477,26 @@ mod tests {
         let has_keys = argv.iter().skip(6).any(|a| a.eq_ignore_ascii_case(b"keys"));
         let empty_key = argv.get(3).is_some_and(|k| k.is_empty());
         empty_key != has_keys
+    }
+
+    impl ArgvBuilder {
+        /// A key spec whose keys are the first half of the remaining arguments (XREAD's
+        /// `STREAMS key... id...`): make the values after the keys as many as the keys.
+        fn pair_keys_with_values(&mut self, index: usize) {
+            let positions: Vec<usize> = self
+                .keys
+                .iter()
+                .filter(|k| k.1 == index as i32)
+                .map(|k| k.0)
+                .collect();
+            let Some(&last) = positions.iter().max() else {
+                return;
+            };
+            self.argv.truncate(last + 1);
+            for _ in 0..positions.len() {
+                self.argv.push(b"value".to_vec());
+            }
+        }
     }
 
     /// For every command, on argument vectors built from its documented arguments: the key

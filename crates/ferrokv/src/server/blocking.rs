@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use super::ClientHandle;
 use crate::storage::list::End;
+use crate::storage::stream::StreamId;
 
 /// What a blocked client does once one of its keys has data.
 #[derive(Debug, Clone)]
@@ -45,12 +46,41 @@ pub enum BlockOp {
         /// BZMPOP's COUNT.
         count: Option<usize>,
     },
+    /// XREAD: served when a key's stream gets an ID past the one waited for (`$` was
+    /// resolved when the client blocked); reply `{key: entries}` for that key alone. Reads
+    /// only: nothing is removed, so every waiter of the key is served.
+    XRead {
+        /// Each key with the ID its entries must follow (first given wins for repeats).
+        ids: Vec<(Box<[u8]>, StreamId)>,
+        /// COUNT (0 = all).
+        count: u64,
+    },
+}
+
+/// The kind of value a blocking operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wants {
+    /// A list.
+    List,
+    /// A sorted set.
+    ZSet,
+    /// A stream.
+    Stream,
 }
 
 impl BlockOp {
-    /// True when this operation waits for a list (else a sorted set).
+    /// The type of value this operation waits for.
+    pub fn wants(&self) -> Wants {
+        match self {
+            BlockOp::ListPop { .. } | BlockOp::ListMove { .. } => Wants::List,
+            BlockOp::ZPop { .. } => Wants::ZSet,
+            BlockOp::XRead { .. } => Wants::Stream,
+        }
+    }
+
+    /// True when this operation waits for a list.
     pub fn wants_list(&self) -> bool {
-        !matches!(self, BlockOp::ZPop { .. })
+        self.wants() == Wants::List
     }
 }
 

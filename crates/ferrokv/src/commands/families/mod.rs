@@ -32,6 +32,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -39,7 +40,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 25] {
+pub fn tables() -> [&'static [Command]; 26] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -66,6 +67,7 @@ pub fn tables() -> [&'static [Command]; 25] {
         functions::COMMANDS,
         pubsub::COMMANDS,
         cluster::COMMANDS,
+        streams::COMMANDS,
     ]
 }
 
