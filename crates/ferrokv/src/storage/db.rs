@@ -92,6 +92,13 @@ pub struct LockSet<'s> {
     /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
     /// publishes them after the handler (see `server::notify`).
     pub events: Vec<Event>,
+    /// Set by dispatch while some client tracks keys (`server::tracking`): writes then
+    /// report the keys they modify. None otherwise, so the hot path pays one test.
+    pub tracking: Option<&'s crate::server::Server>,
+    /// The client running the command (for NOLOOP and deferred invalidations).
+    pub track_client: u64,
+    /// Invalidations for the running client itself, sent after its reply (None: flush).
+    pub track_deferred: Vec<Option<Box<[u8]>>>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -111,6 +118,35 @@ impl<'s> LockSet<'s> {
             notify: 0,
             notify_miss: false,
             events: Vec::new(),
+            tracking: None,
+            track_client: 0,
+            track_deferred: Vec::new(),
+        }
+    }
+
+    /// A key was modified by the running command (`expired`: removed by expiry, which no
+    /// client caused): tell client-side caching, if anybody tracks.
+    #[inline]
+    pub fn track_write(&mut self, key: &[u8], expired: bool) {
+        if let Some(server) = self.tracking {
+            let origin = if expired { 0 } else { self.track_client };
+            server.tracking.key_modified(
+                server,
+                key,
+                origin,
+                self.track_client,
+                &mut self.track_deferred,
+            );
+        }
+    }
+
+    /// The running command emptied a database (FLUSHDB, FLUSHALL): every tracking client
+    /// is told to drop everything.
+    pub fn track_flush(&mut self) {
+        if let Some(server) = self.tracking {
+            server
+                .tracking
+                .flushed(server, self.track_client, &mut self.track_deferred);
         }
     }
 
@@ -449,6 +485,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched_expired(key);
+        self.locks.track_write(key, true);
         self.stats.expired_key(key);
         let db = self.db;
         self.locks
@@ -516,6 +553,7 @@ impl<'a, 's> DbView<'a, 's> {
         drop(old);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         if blocked {
@@ -540,6 +578,7 @@ impl<'a, 's> DbView<'a, 's> {
         if shard.has_blocked(key) {
             self.locks.signal_ready(self.db, key);
         }
+        self.locks.track_write(key, false);
         self.locks.note_change();
         // Always a new key: Redis deletes the destination and adds the key again.
         self.notify(class::NEW, "new", key);
@@ -564,6 +603,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(true)
@@ -577,6 +617,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         let e = shard.remove(key);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(e)
@@ -593,6 +634,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.set_expire(key, at);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(true)
@@ -610,6 +652,7 @@ impl<'a, 's> DbView<'a, 's> {
     /// Signal that a value was changed in place through `get`/`value` (WATCH, dirty counter).
     pub fn modified(&mut self, key: &[u8]) -> Result<(), CmdError> {
         self.shard(key)?.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(())

@@ -170,6 +170,7 @@ fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
 
 /// Remove every key of every database through the locks the command holds.
 fn empty_dataset(ctx: &mut Ctx) {
+    ctx.locks.track_flush();
     let now = ctx.now;
     for db in 0..ctx.locks.db_count() {
         for shard in ctx.locks.db_shards(db) {
@@ -192,6 +193,7 @@ fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
     if server.aof.enabled() {
         server.aof.flush_all();
     }
+    ctx.locks.track_flush();
     {
         let mut locks = crate::storage::LockSet::new(&server.dbs);
         locks.lock_all();
