@@ -247,7 +247,12 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
         }
         let mut state = waiter.state.lock();
         if *state == WaitState::Waiting {
-            let reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
+            // While serving, the waiter is the client running the command (as in Redis):
+            // invalidations of keys it tracks follow its reply.
+            let tracking = view.locks.tracking;
+            let running = std::mem::replace(&mut view.locks.track_client, waiter.client.id);
+            let deferred = std::mem::take(&mut view.locks.track_deferred);
+            let mut reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     let mut w = ReplyWriter::new();
@@ -256,6 +261,15 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
                     w.buf
                 }
             };
+            view.locks.track_client = running;
+            let own = std::mem::replace(&mut view.locks.track_deferred, deferred);
+            if let (Some(server), false) = (tracking, own.is_empty()) {
+                let mut to = crate::server::tracking::Own {
+                    id: waiter.client.id,
+                    out: &mut reply,
+                };
+                server.tracking.send_deferred(server, &mut to, &own);
+            }
             *state = WaitState::Served(reply);
             drop(state);
             waiter.client.wake.notify_one();
