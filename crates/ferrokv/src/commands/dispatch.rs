@@ -138,6 +138,7 @@ pub fn execute(
 }
 
 /// [`execute`] without the CLIENT CACHING bookkeeping.
+#[inline(always)]
 fn execute_request(
     server: &Server,
     client: &mut Client,
@@ -409,8 +410,11 @@ pub fn run(
     // Read after locking: a reader that registered a key under one of these shard locks
     // made it true before releasing the lock, so this write sees it.
     if server.tracking.active() {
-        locks.tracking = Some(server);
-        locks.track_client = client.handle.id;
+        locks.tracking = Some(Box::new(crate::storage::db::Tracked {
+            server,
+            client: client.handle.id,
+            deferred: Vec::new(),
+        }));
     }
     if is_script && server.has_monitors() {
         // Redis shows a script call to MONITOR before the commands it runs (which show
@@ -449,13 +453,19 @@ pub fn run(
 /// After a command while somebody tracks keys: the invalidations the command caused for
 /// its own client go out after its reply (Redis 7.0.15's pending invalidations), then
 /// what Redis does before sleeping (BCAST batches, the tracking table's size limit).
+#[cold]
+#[inline(never)]
 fn finish_tracking(
     server: &Server,
     client: &mut Client,
     out: &mut ReplyWriter,
     locks: &mut LockSet<'_>,
 ) {
-    let deferred = std::mem::take(&mut locks.track_deferred);
+    let deferred = locks
+        .tracking
+        .as_deref_mut()
+        .map(|t| std::mem::take(&mut t.deferred))
+        .unwrap_or_default();
     // With CLIENT REPLY OFF/SKIP the reply is dropped, but pushes are not.
     let buf = if client.replies_dropped() {
         &mut client.pushed
@@ -476,6 +486,8 @@ fn finish_tracking(
 /// read-only commands; inside a script, a read-only command makes the script's declared
 /// keys remembered when it ends). Runs under the command's shard locks, so a write to
 /// these keys on another thread either came before the read or sees them tracked.
+#[cold]
+#[inline(never)]
 fn track_reads(ctx: &mut Ctx<'_, '_>, cmd: &Command, name: &str, args: &[&[u8]]) {
     if !ctx.client.tracking.remembers_reads() {
         return;

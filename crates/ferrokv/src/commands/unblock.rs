@@ -249,9 +249,10 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
         if *state == WaitState::Waiting {
             // While serving, the waiter is the client running the command (as in Redis):
             // invalidations of keys it tracks follow its reply.
-            let tracking = view.locks.tracking;
-            let running = std::mem::replace(&mut view.locks.track_client, waiter.client.id);
-            let deferred = std::mem::take(&mut view.locks.track_deferred);
+            let saved = view.locks.tracking.as_deref_mut().map(|t| {
+                let running = std::mem::replace(&mut t.client, waiter.client.id);
+                (running, std::mem::take(&mut t.deferred))
+            });
             let mut reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -261,14 +262,18 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
                     w.buf
                 }
             };
-            view.locks.track_client = running;
-            let own = std::mem::replace(&mut view.locks.track_deferred, deferred);
-            if let (Some(server), false) = (tracking, own.is_empty()) {
-                let mut to = crate::server::tracking::Own {
-                    id: waiter.client.id,
-                    out: &mut reply,
-                };
-                server.tracking.send_deferred(server, &mut to, &own);
+            if let (Some(t), Some((running, deferred))) =
+                (view.locks.tracking.as_deref_mut(), saved)
+            {
+                t.client = running;
+                let own = std::mem::replace(&mut t.deferred, deferred);
+                if !own.is_empty() {
+                    let mut to = crate::server::tracking::Own {
+                        id: waiter.client.id,
+                        out: &mut reply,
+                    };
+                    t.server.tracking.send_deferred(t.server, &mut to, &own);
+                }
             }
             *state = WaitState::Served(reply);
             drop(state);

@@ -72,8 +72,11 @@ struct Tracker {
 #[derive(Default)]
 struct Prefix {
     clients: BTreeSet<u64>,
-    keys: BTreeMap<Box<[u8]>, u64>,
+    keys: ModifiedKeys,
 }
+
+/// Keys modified under a prefix, sorted, each with the client that modified it last.
+type ModifiedKeys = BTreeMap<Box<[u8]>, u64>;
 
 #[derive(Default)]
 struct State {
@@ -328,9 +331,9 @@ impl Tracking {
     /// What Redis does before sleeping: broadcast the keys modified under BCAST prefixes
     /// (one message per prefix and client, keys sorted), then evict tracked keys past
     /// `tracking-table-max-keys`.
-    pub fn after_command(&self, server: &Server, mut own: Option<&mut Own<'_>>) {
+    pub fn after_command(&self, server: &Server, own: Option<&mut Own<'_>>) {
         if self.bcast_pending.swap(false, Ordering::Relaxed) {
-            self.broadcast(server, own.as_deref_mut());
+            self.broadcast(server, own);
         }
         let max = server.config.tracking_max_keys();
         if max > 0 {
@@ -340,7 +343,7 @@ impl Tracking {
 
     fn broadcast(&self, server: &Server, mut own: Option<&mut Own<'_>>) {
         let mut st = self.state.lock();
-        let mut batches: Vec<(Vec<u64>, BTreeMap<Box<[u8]>, u64>)> = Vec::new();
+        let mut batches: Vec<(Vec<u64>, ModifiedKeys)> = Vec::new();
         for pre in st.prefixes.values_mut() {
             if !pre.keys.is_empty() {
                 batches.push((

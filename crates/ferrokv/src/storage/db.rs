@@ -93,12 +93,19 @@ pub struct LockSet<'s> {
     /// publishes them after the handler (see `server::notify`).
     pub events: Vec<Event>,
     /// Set by dispatch while some client tracks keys (`server::tracking`): writes then
-    /// report the keys they modify. None otherwise, so the hot path pays one test.
-    pub tracking: Option<&'s crate::server::Server>,
+    /// report the keys they modify. None otherwise (one word, so the hot path pays one
+    /// test and nothing to build or drop).
+    pub tracking: Option<Box<Tracked<'s>>>,
+}
+
+/// What a command's writes need for client-side caching while somebody tracks keys.
+pub struct Tracked<'s> {
+    /// The server (its tracking table and clients).
+    pub server: &'s crate::server::Server,
     /// The client running the command (for NOLOOP and deferred invalidations).
-    pub track_client: u64,
+    pub client: u64,
     /// Invalidations for the running client itself, sent after its reply (None: flush).
-    pub track_deferred: Vec<Option<Box<[u8]>>>,
+    pub deferred: Vec<Option<Box<[u8]>>>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -119,8 +126,6 @@ impl<'s> LockSet<'s> {
             notify_miss: false,
             events: Vec::new(),
             tracking: None,
-            track_client: 0,
-            track_deferred: Vec::new(),
         }
     }
 
@@ -128,25 +133,31 @@ impl<'s> LockSet<'s> {
     /// client caused): tell client-side caching, if anybody tracks.
     #[inline]
     pub fn track_write(&mut self, key: &[u8], expired: bool) {
-        if let Some(server) = self.tracking {
-            let origin = if expired { 0 } else { self.track_client };
-            server.tracking.key_modified(
-                server,
-                key,
-                origin,
-                self.track_client,
-                &mut self.track_deferred,
-            );
+        if self.tracking.is_some() {
+            self.track_write_slow(key, expired);
+        }
+    }
+
+    /// The part of [`LockSet::track_write`] that runs only while somebody tracks: out of
+    /// line, so the write paths stay as small as without tracking.
+    #[cold]
+    #[inline(never)]
+    fn track_write_slow(&mut self, key: &[u8], expired: bool) {
+        if let Some(t) = self.tracking.as_deref_mut() {
+            let origin = if expired { 0 } else { t.client };
+            t.server
+                .tracking
+                .key_modified(t.server, key, origin, t.client, &mut t.deferred);
         }
     }
 
     /// The running command emptied a database (FLUSHDB, FLUSHALL): every tracking client
     /// is told to drop everything.
     pub fn track_flush(&mut self) {
-        if let Some(server) = self.tracking {
-            server
+        if let Some(t) = self.tracking.as_deref_mut() {
+            t.server
                 .tracking
-                .flushed(server, self.track_client, &mut self.track_deferred);
+                .flushed(t.server, t.client, &mut t.deferred);
         }
     }
 
