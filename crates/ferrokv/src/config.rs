@@ -652,6 +652,8 @@ pub struct Config {
     obuf_pubsub: [AtomicU64; 3],
     /// `notify-keyspace-events` as `server::notify::class` bits (0 = off, the default).
     notify_flags: AtomicU32,
+    /// `tracking-table-max-keys` (0 = no limit).
+    tracking_max_keys: AtomicI64,
 }
 
 impl Config {
@@ -690,6 +692,7 @@ impl Config {
             latency_tracking: AtomicBool::new(true),
             obuf_pubsub: Default::default(),
             notify_flags: AtomicU32::new(0),
+            tracking_max_keys: AtomicI64::new(1_000_000),
         };
         cfg.refresh_cache();
         cfg
@@ -1010,6 +1013,8 @@ impl Config {
             self.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
         );
         self.hz.store(self.int("hz"), Relaxed);
+        self.tracking_max_keys
+            .store(self.int("tracking-table-max-keys"), Relaxed);
         self.slowlog_slower_than
             .store(self.int("slowlog-log-slower-than"), Relaxed);
         self.slowlog_max_len
@@ -1061,6 +1066,11 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub fn tracking_max_keys(&self) -> usize {
+        self.tracking_max_keys.load(Relaxed).max(0) as usize
     }
 
     /// `notify-keyspace-events` as `server::notify::class` bits: one relaxed load, so

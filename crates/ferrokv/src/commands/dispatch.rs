@@ -123,6 +123,28 @@ pub fn execute(
     out: &mut ReplyWriter,
     args: &[&[u8]],
 ) -> Outcome {
+    let outcome = execute_request(server, client, out, args);
+    if client.tracking.caching && client.multi.is_none() {
+        // CLIENT CACHING applies to the next command (all of a transaction): Redis clears
+        // it after any command but CLIENT's subcommands, outside MULTI.
+        if !args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"client"))
+        {
+            client.tracking.caching = false;
+        }
+    }
+    outcome
+}
+
+/// [`execute`] without the CLIENT CACHING bookkeeping.
+#[inline(always)]
+fn execute_request(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    args: &[&[u8]],
+) -> Outcome {
     let (id, cmd) = match resolve(args) {
         Ok(found) => found,
         Err(msg) => {
@@ -406,6 +428,15 @@ pub fn run(
         reject(server, out, server.scripts.busy_error());
         return;
     }
+    // Read after locking: a reader that registered a key under one of these shard locks
+    // made it true before releasing the lock, so this write sees it.
+    if server.tracking.active() {
+        locks.tracking = Some(Box::new(crate::storage::db::Tracked {
+            server,
+            client: client.handle.id,
+            deferred: Vec::new(),
+        }));
+    }
     if is_script && server.has_monitors() {
         // Redis shows a script call to MONITOR before the commands it runs (which show
         // as coming from `lua`), although EVAL is otherwise skip_monitor.
@@ -423,6 +454,9 @@ pub fn run(
     if !locks.events.is_empty() {
         publish_events(server, client, out, &mut locks, reply_start);
     }
+    if locks.tracking.is_some() {
+        finish_tracking(server, client, out, &mut locks);
+    }
     if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
         // Logged while the locks are held: writes to the same keys reach the log in the
         // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
@@ -435,6 +469,68 @@ pub fn run(
     drop(locks);
     drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// After a command while somebody tracks keys: the invalidations the command caused for
+/// its own client go out after its reply (Redis 7.0.15's pending invalidations), then
+/// what Redis does before sleeping (BCAST batches, the tracking table's size limit).
+#[cold]
+#[inline(never)]
+fn finish_tracking(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    locks: &mut LockSet<'_>,
+) {
+    let deferred = locks
+        .tracking
+        .as_deref_mut()
+        .map(|t| std::mem::take(&mut t.deferred))
+        .unwrap_or_default();
+    // With CLIENT REPLY OFF/SKIP the reply is dropped, but pushes are not.
+    let buf = if client.replies_dropped() {
+        &mut client.pushed
+    } else {
+        &mut out.buf
+    };
+    let mut own = crate::server::tracking::Own {
+        id: client.handle.id,
+        out: buf,
+    };
+    if !deferred.is_empty() {
+        server.tracking.send_deferred(server, &mut own, &deferred);
+    }
+    server.tracking.after_command(server, Some(&mut own));
+}
+
+/// Remember the keys a tracking client read (Redis's `trackingRememberKeys`, called for
+/// read-only commands; inside a script, a read-only command makes the script's declared
+/// keys remembered when it ends). Runs under the command's shard locks, so a write to
+/// these keys on another thread either came before the read or sees them tracked.
+#[cold]
+#[inline(never)]
+fn track_reads(ctx: &mut Ctx<'_, '_>, cmd: &Command, name: &str, args: &[&[u8]]) {
+    if !ctx.client.tracking.remembers_reads() {
+        return;
+    }
+    if crate::scripting::is_script_command(name) {
+        if !std::mem::take(&mut ctx.client.tracking_script_read) {
+            return;
+        }
+    } else if !cmd.has(super::flags::READONLY) {
+        return;
+    } else if ctx.client.in_script {
+        ctx.client.tracking_script_read = true;
+        return;
+    }
+    let keys: SmallVec<[&[u8]; 8]> = cmd
+        .key_positions(args)
+        .into_iter()
+        .filter_map(|p| args.get(p).copied())
+        .collect();
+    if !keys.is_empty() {
+        ctx.server.tracking.remember(ctx.client.handle.id, &keys);
+    }
 }
 
 /// Publish the keyspace events the command recorded, while its locks are still held (so
@@ -515,6 +611,9 @@ pub fn call_handler<'s>(
         touch,
     };
     let result = (cmd.handler)(&mut ctx, args);
+    if ctx.locks.tracking.is_some() && ctx.client.tracking.on {
+        track_reads(&mut ctx, cmd, name, args);
+    }
     if server.aof.enabled() {
         collect_propagation(ctx.locks, db, args);
     } else {

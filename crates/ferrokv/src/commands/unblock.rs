@@ -295,7 +295,13 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
         }
         let mut state = waiter.state.lock();
         if *state == WaitState::Waiting {
-            let reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
+            // While serving, the waiter is the client running the command (as in Redis):
+            // invalidations of keys it tracks follow its reply.
+            let saved = view.locks.tracking.as_deref_mut().map(|t| {
+                let running = std::mem::replace(&mut t.client, waiter.client.id);
+                (running, std::mem::take(&mut t.deferred))
+            });
+            let mut reply = match serve_op(&mut view, key, &waiter.op, waiter.resp3, limits) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     let mut w = ReplyWriter::new();
@@ -304,6 +310,19 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
                     w.buf
                 }
             };
+            if let (Some(t), Some((running, deferred))) =
+                (view.locks.tracking.as_deref_mut(), saved)
+            {
+                t.client = running;
+                let own = std::mem::replace(&mut t.deferred, deferred);
+                if !own.is_empty() {
+                    let mut to = crate::server::tracking::Own {
+                        id: waiter.client.id,
+                        out: &mut reply,
+                    };
+                    t.server.tracking.send_deferred(t.server, &mut to, &own);
+                }
+            }
             *state = WaitState::Served(reply);
             drop(state);
             waiter.client.wake.notify_one();

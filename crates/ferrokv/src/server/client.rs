@@ -55,6 +55,8 @@ pub struct ClientInfo {
     pub psub: usize,
     /// Subscribed shard channels (`ssub=`).
     pub ssub: usize,
+    /// CLIENT LIST `redir=`: the tracking redirect, -1 when tracking is off.
+    pub redir: i64,
 }
 
 /// The part of a client shared with the rest of the server.
@@ -87,6 +89,9 @@ pub struct ClientHandle {
     pub resp3: AtomicBool,
     /// The wait of a client blocked in BLPOP & co (for CLIENT UNBLOCK).
     pub blocked: Mutex<Option<Arc<crate::server::blocking::Waiter>>>,
+    /// Tracking found the REDIRECT target gone (CLIENT LIST flag `R`, TRACKINGINFO
+    /// `broken_redirect`).
+    pub tracking_broken: AtomicBool,
 }
 
 impl ClientHandle {
@@ -173,6 +178,12 @@ pub struct Client {
     /// SKIP: Redis sends them anyway; the connection appends them after dropping the
     /// command's reply.
     pub pushed: Vec<u8>,
+    /// CLIENT TRACKING mode (the shared part lives in `server::tracking`).
+    pub tracking: crate::server::tracking::Mode,
+    /// A read-only command ran inside the running script: the script's declared keys are
+    /// remembered for tracking when it ends (Redis tracks a script's keys, not the keys its
+    /// commands read).
+    pub tracking_script_read: bool,
 }
 
 /// A client's Pub/Sub subscriptions. Channels are sets (Redis keeps a dict: UNSUBSCRIBE
@@ -248,6 +259,8 @@ impl Client {
             blocked: None,
             subs: Subscriptions::default(),
             pushed: Vec::new(),
+            tracking: Default::default(),
+            tracking_script_read: false,
         }
     }
 
@@ -279,6 +292,15 @@ impl Client {
         }
         if self.blocked_now {
             f.push('b');
+        }
+        if self.tracking.on {
+            f.push('t');
+            if self.handle.tracking_broken.load(Ordering::Relaxed) {
+                f.push('R');
+            }
+            if self.tracking.bcast {
+                f.push('B');
+            }
         }
         if self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty() {
             f.push('d');
@@ -317,5 +339,15 @@ impl Client {
         info.sub = self.subs.channels.len();
         info.psub = self.subs.patterns.len();
         info.ssub = self.subs.shard.len();
+        info.redir = self.tracking_redir();
+    }
+
+    /// CLIENT LIST `redir=` / GETREDIR: the redirect while tracking, else -1.
+    pub fn tracking_redir(&self) -> i64 {
+        if self.tracking.on {
+            self.tracking.redirect as i64
+        } else {
+            -1
+        }
     }
 }

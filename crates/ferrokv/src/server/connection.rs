@@ -222,6 +222,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     }
     crate::commands::shared::watch::unwatch_all(&server, &mut client);
     server.pubsub.forget_client(&mut client);
+    super::tracking::turn_off(&server, &mut client);
     server.unregister_client(handle.id);
 }
 

@@ -8,6 +8,7 @@ mod listener;
 pub mod notify;
 pub mod observe;
 pub mod pubsub;
+pub mod tracking;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,6 +89,8 @@ pub struct Server {
     pub listeners_changed: tokio::sync::watch::Sender<u64>,
     /// Pub/Sub subscriptions of every client.
     pub pubsub: pubsub::PubSub,
+    /// Client-side caching: tracked keys, BCAST prefixes, tracking clients.
+    pub tracking: tracking::Tracking,
 }
 
 /// 40 random hex characters.
@@ -139,6 +142,7 @@ impl Server {
             listeners: Mutex::new(Vec::new()),
             listeners_changed: tokio::sync::watch::Sender::new(0),
             pubsub: pubsub::PubSub::default(),
+            tracking: tracking::Tracking::default(),
         }
     }
 
@@ -292,6 +296,7 @@ impl Server {
                 resp: 2,
                 multi: -1,
                 flags: "N".into(),
+                redir: -1,
                 ..Default::default()
             }),
             killed: AtomicBool::new(false),
@@ -301,6 +306,7 @@ impl Server {
             soft_since_ms: AtomicU64::new(0),
             resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
+            tracking_broken: AtomicBool::new(false),
         })
     }
 

@@ -92,6 +92,20 @@ pub struct LockSet<'s> {
     /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
     /// publishes them after the handler (see `server::notify`).
     pub events: Vec<Event>,
+    /// Set by dispatch while some client tracks keys (`server::tracking`): writes then
+    /// report the keys they modify. None otherwise (one word, so the hot path pays one
+    /// test and nothing to build or drop).
+    pub tracking: Option<Box<Tracked<'s>>>,
+}
+
+/// What a command's writes need for client-side caching while somebody tracks keys.
+pub struct Tracked<'s> {
+    /// The server (its tracking table and clients).
+    pub server: &'s crate::server::Server,
+    /// The client running the command (for NOLOOP and deferred invalidations).
+    pub client: u64,
+    /// Invalidations for the running client itself, sent after its reply (None: flush).
+    pub deferred: Vec<Option<Box<[u8]>>>,
 }
 
 /// Keys per command whose shard is remembered (beyond that the slot is recomputed).
@@ -111,6 +125,39 @@ impl<'s> LockSet<'s> {
             notify: 0,
             notify_miss: false,
             events: Vec::new(),
+            tracking: None,
+        }
+    }
+
+    /// A key was modified by the running command (`expired`: removed by expiry, which no
+    /// client caused): tell client-side caching, if anybody tracks.
+    #[inline]
+    pub fn track_write(&mut self, key: &[u8], expired: bool) {
+        if self.tracking.is_some() {
+            self.track_write_slow(key, expired);
+        }
+    }
+
+    /// The part of [`LockSet::track_write`] that runs only while somebody tracks: out of
+    /// line, so the write paths stay as small as without tracking.
+    #[cold]
+    #[inline(never)]
+    fn track_write_slow(&mut self, key: &[u8], expired: bool) {
+        if let Some(t) = self.tracking.as_deref_mut() {
+            let origin = if expired { 0 } else { t.client };
+            t.server
+                .tracking
+                .key_modified(t.server, key, origin, t.client, &mut t.deferred);
+        }
+    }
+
+    /// The running command emptied a database (FLUSHDB, FLUSHALL): every tracking client
+    /// is told to drop everything.
+    pub fn track_flush(&mut self) {
+        if let Some(t) = self.tracking.as_deref_mut() {
+            t.server
+                .tracking
+                .flushed(t.server, t.client, &mut t.deferred);
         }
     }
 
@@ -449,6 +496,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched_expired(key);
+        self.locks.track_write(key, true);
         self.stats.expired_key(key);
         let db = self.db;
         self.locks
@@ -516,6 +564,7 @@ impl<'a, 's> DbView<'a, 's> {
         drop(old);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         if blocked {
@@ -540,6 +589,7 @@ impl<'a, 's> DbView<'a, 's> {
         if shard.has_blocked(key) {
             self.locks.signal_ready(self.db, key);
         }
+        self.locks.track_write(key, false);
         self.locks.note_change();
         // Always a new key: Redis deletes the destination and adds the key again.
         self.notify(class::NEW, "new", key);
@@ -564,6 +614,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(true)
@@ -577,6 +628,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         let e = shard.remove(key);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(e)
@@ -593,6 +645,7 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.set_expire(key, at);
         shard.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(true)
@@ -610,6 +663,7 @@ impl<'a, 's> DbView<'a, 's> {
     /// Signal that a value was changed in place through `get`/`value` (WATCH, dirty counter).
     pub fn modified(&mut self, key: &[u8]) -> Result<(), CmdError> {
         self.shard(key)?.touch_watched(key);
+        self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
         Ok(())

@@ -87,7 +87,19 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         // Published under the shard lock, as commands publish under theirs: a command that
         // recreates one of these keys cannot get its events out before the `expired` ones.
         notify_expired(server, db_idx, &expired);
+        let tracking = !expired.is_empty() && server.tracking.active();
+        if tracking {
+            // Invalidated under the shard lock too, so no reader can cache the key in
+            // between; no client caused it (NOLOOP filters nothing).
+            let mut deferred = Vec::new();
+            for k in &expired {
+                server.tracking.key_modified(server, k, 0, 0, &mut deferred);
+            }
+        }
         drop(shard);
+        if tracking {
+            server.tracking.after_command(server, None);
+        }
         for k in &expired {
             server.stats.expired_key(k);
         }

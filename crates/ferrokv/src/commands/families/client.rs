@@ -11,6 +11,13 @@ use crate::util::{eq_ic, now_ms};
 /// The CLIENT command.
 pub static COMMANDS: &[Command] = &[Command::container("client", -2, 0).subcommands(&[
     Command::new(
+        "caching",
+        3,
+        flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        client_caching,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
         "getname",
         2,
         flags::NOSCRIPT | flags::LOADING | flags::STALE,
@@ -86,6 +93,13 @@ pub static COMMANDS: &[Command] = &[Command::container("client", -2, 0).subcomma
         2,
         flags::NOSCRIPT | flags::LOADING | flags::STALE,
         client_trackinginfo,
+    )
+    .acl(acl::CONNECTION),
+    Command::new(
+        "tracking",
+        -3,
+        flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        client_tracking,
     )
     .acl(acl::CONNECTION),
     Command::new(
@@ -239,21 +253,211 @@ fn client_unpause(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 fn client_getredir(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    // Client-side caching is not supported: tracking is always off.
-    ctx.out.int(-1);
+    ctx.out.int(ctx.client.tracking_redir());
     Ok(())
 }
 
 fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let mode = ctx.client.tracking;
+    let (broken, prefixes) = if mode.on {
+        ctx.server.tracking.client_info(ctx.client.handle.id)
+    } else {
+        (false, Vec::new())
+    };
+    let mut flags: Vec<&[u8]> = vec![if mode.on { b"on" } else { b"off" }];
+    if mode.bcast {
+        flags.push(b"bcast");
+    }
+    if mode.optin {
+        flags.push(b"optin");
+        if mode.caching {
+            flags.push(b"caching-yes");
+        }
+    }
+    if mode.optout {
+        flags.push(b"optout");
+        if mode.caching {
+            flags.push(b"caching-no");
+        }
+    }
+    if mode.noloop {
+        flags.push(b"noloop");
+    }
+    if broken {
+        flags.push(b"broken_redirect");
+    }
+    let redir = ctx.client.tracking_redir();
     let out = &mut *ctx.out;
     out.map(3);
     out.bulk(b"flags");
-    out.set(1);
-    out.bulk(b"off");
+    out.set(flags.len());
+    for f in flags {
+        out.bulk(f);
+    }
     out.bulk(b"redirect");
-    out.int(-1);
+    out.int(redir);
     out.bulk(b"prefixes");
-    out.array(0);
+    out.array(prefixes.len());
+    for p in &prefixes {
+        out.bulk(p);
+    }
+    Ok(())
+}
+
+/// The options of CLIENT TRACKING ON|OFF, as parsed.
+#[derive(Default)]
+struct TrackingOptions<'a> {
+    redirect: u64,
+    bcast: bool,
+    optin: bool,
+    optout: bool,
+    noloop: bool,
+    prefixes: Vec<&'a [u8]>,
+}
+
+/// Parse CLIENT TRACKING's options in Redis's order of checks (a REDIRECT target must
+/// exist when it is given).
+fn parse_tracking_options<'a>(
+    ctx: &Ctx,
+    args: &[&'a [u8]],
+) -> Result<TrackingOptions<'a>, CmdError> {
+    let mut o = TrackingOptions::default();
+    let mut redirect_given = false;
+    let mut i = 3;
+    while let Some(&opt) = args.get(i) {
+        let next = args.get(i + 1).copied();
+        if eq_ic(opt, "redirect") && next.is_some() {
+            i += 1;
+            if redirect_given {
+                return Err(CmdError::Static(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = crate::commands::arg_i64(next.unwrap_or_default())?;
+            let exists = u64::try_from(id)
+                .ok()
+                .is_some_and(|id| ctx.server.clients.lock().contains_key(&id));
+            if !exists {
+                return Err(CmdError::Static(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            }
+            redirect_given = true;
+            o.redirect = id as u64;
+        } else if eq_ic(opt, "bcast") {
+            o.bcast = true;
+        } else if eq_ic(opt, "optin") {
+            o.optin = true;
+        } else if eq_ic(opt, "optout") {
+            o.optout = true;
+        } else if eq_ic(opt, "noloop") {
+            o.noloop = true;
+        } else if eq_ic(opt, "prefix") && next.is_some() {
+            i += 1;
+            o.prefixes.push(next.unwrap_or_default());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let o = parse_tracking_options(ctx, args)?;
+    if eq_ic(args[2], "off") {
+        crate::server::tracking::turn_off(ctx.server, ctx.client);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !eq_ic(args[2], "on") {
+        return Err(CmdError::Syntax);
+    }
+    let cur = ctx.client.tracking;
+    if !o.bcast && !o.prefixes.is_empty() {
+        return Err(CmdError::Static(
+            "ERR PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    if cur.on && cur.bcast != o.bcast {
+        return Err(CmdError::Static(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if o.bcast && (o.optin || o.optout) {
+        return Err(CmdError::Static(
+            "ERR OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if o.optin && o.optout {
+        return Err(CmdError::Static(
+            "ERR You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if (o.optin && cur.optout) || (o.optout && cur.optin) {
+        return Err(CmdError::Static(
+            "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if o.bcast {
+        match ctx
+            .server
+            .tracking
+            .check_prefixes(ctx.client.handle.id, &o.prefixes)
+        {
+            Err(msg) => return Err(CmdError::msg(msg)),
+            // Redis 7.0 reports this overlap and enables tracking anyway.
+            Ok(Some(msg)) => {
+                ctx.server.record_error(&msg);
+                ctx.out.error(&msg);
+            }
+            Ok(None) => {}
+        }
+    }
+    let mode = crate::server::tracking::Mode {
+        on: true,
+        bcast: o.bcast,
+        optin: o.optin,
+        optout: o.optout,
+        noloop: o.noloop,
+        // Enabling again keeps a pending CLIENT CACHING (Redis does not clear the flag).
+        caching: cur.on && cur.caching,
+        redirect: o.redirect,
+    };
+    ctx.server
+        .tracking
+        .enable(&ctx.client.handle, &mode, &o.prefixes);
+    ctx.client.tracking = mode;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO: the next command's reads are (OPTIN) or are not (OPTOUT) tracked.
+fn client_caching(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let mode = ctx.client.tracking;
+    if !mode.on {
+        return Err(CmdError::Static(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if eq_ic(args[2], "yes") {
+        if !mode.optin {
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if eq_ic(args[2], "no") {
+        if !mode.optout {
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.client.tracking.caching = true;
+    ctx.out.ok();
     Ok(())
 }
 
@@ -305,6 +509,7 @@ fn own_line(ctx: &Ctx) -> String {
                 c.subs.patterns.len(),
                 c.subs.shard.len(),
             ],
+            redir: c.tracking_redir(),
         },
     )
 }
@@ -335,6 +540,7 @@ fn other_line(h: &ClientHandle) -> String {
             lib_name: &info.lib_name,
             lib_ver: &info.lib_ver,
             subs: [info.sub, info.psub, info.ssub],
+            redir: info.redir,
         },
     )
 }
@@ -353,6 +559,8 @@ struct LineFields<'a> {
     lib_ver: &'a [u8],
     /// Channels, patterns and shard channels subscribed.
     subs: [usize; 3],
+    /// The tracking redirect (-1 when tracking is off).
+    redir: i64,
 }
 
 /// Redis 7.0's `catClientInfoString` (plus 7.2's lib-name/lib-ver at the end).
@@ -361,7 +569,7 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
     let qbuf_free = READ_BUF.saturating_sub(f.qbuf);
     let tot_mem = READ_BUF + f.qbuf + 1024;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -380,6 +588,7 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
         READ_BUF,
         tot_mem,
         f.cmd,
+        f.redir,
         f.resp,
         String::from_utf8_lossy(f.lib_name),
         String::from_utf8_lossy(f.lib_ver),
@@ -575,6 +784,8 @@ fn client_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
             "GETREDIR",
             "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
@@ -619,6 +830,9 @@ fn client_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "    * LIB-VER: the client lib version.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
             "TRACKINGINFO",
             "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",

@@ -100,6 +100,7 @@ fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     crate::commands::shared::watch::unwatch_all(ctx.server, ctx.client);
     ctx.client.db = 0;
     ctx.server.pubsub.forget_client(ctx.client);
+    crate::server::tracking::turn_off(ctx.server, ctx.client);
     ctx.out.resp3 = false;
     ctx.client.handle.resp3.store(false, Relaxed);
     ctx.client.name.clear();

@@ -301,6 +301,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.server.stats.dirty(removed as u64);
     ctx.locks.note_change();
+    ctx.locks.track_flush();
     free_tables(tables, removed, lazy);
     ctx.out.ok();
     Ok(())
@@ -326,6 +327,7 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Redis counts the removed keys plus one for the flush itself.
     ctx.server.stats.dirty(removed as u64 + 1);
     ctx.locks.note_change();
+    ctx.locks.track_flush();
     free_tables(tables, removed, lazy);
     ctx.out.ok();
     Ok(())

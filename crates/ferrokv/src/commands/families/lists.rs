@@ -149,6 +149,7 @@ fn reply_elem(out: &mut ReplyWriter, e: Elem<'_>) {
 /// commands whose dirty count Redis does not tie to each key they touch).
 fn signal_quiet(db: &mut DbView<'_, '_>, key: &[u8]) -> Result<(), CmdError> {
     db.shard(key)?.touch_watched(key);
+    db.locks.track_write(key, false);
     Ok(())
 }
 

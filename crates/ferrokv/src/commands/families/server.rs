@@ -309,7 +309,7 @@ fn info_clients(server: &Server, f: &mut Vec<(String, String)>) {
         "client_recent_max_input_buffer" => 0,
         "client_recent_max_output_buffer" => 0,
         "blocked_clients" => server.stats.blocked_clients.load(std::sync::atomic::Ordering::Relaxed),
-        "tracking_clients" => 0,
+        "tracking_clients" => server.tracking.counts().0,
         "clients_in_timeout_table" => 0,
     );
 }
@@ -558,6 +558,7 @@ fn rates(server: &Server) -> (f64, f64, f64) {
 fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
     let st = &server.stats;
     let (ops, ikbps, okbps) = rates(server);
+    let tracking = server.tracking.counts();
     kv!(f,
         "total_connections_received" => st.total_connections_received.load(Relaxed),
         "total_commands_processed" => st.total_commands_processed.load(Relaxed),
@@ -597,9 +598,9 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
         "active_defrag_key_misses" => 0,
         "total_active_defrag_time" => 0,
         "current_active_defrag_time" => 0,
-        "tracking_total_keys" => 0,
-        "tracking_total_items" => 0,
-        "tracking_total_prefixes" => 0,
+        "tracking_total_keys" => tracking.1,
+        "tracking_total_items" => tracking.2,
+        "tracking_total_prefixes" => tracking.3,
         "unexpected_error_replies" => 0,
         "total_error_replies" => st.total_error_replies.load(Relaxed),
         "dump_payload_sanitizations" => 0,

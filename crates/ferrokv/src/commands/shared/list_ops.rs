@@ -77,6 +77,7 @@ pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
         shard.remove(src);
     }
     shard.touch_watched(src);
+    db.locks.track_write(src, false);
     if empty {
         db.notify(class::GENERIC, "del", src);
     }

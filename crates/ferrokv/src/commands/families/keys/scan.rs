@@ -50,6 +50,7 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     for key in &reclaimed {
         ctx.notify(class::EXPIRED, "expired", key);
+        ctx.locks.track_write(key, true);
     }
     let cursor = match next {
         0 => RETRY_FIRST,
