@@ -638,6 +638,8 @@ pub struct Config {
     hash_max_entries: AtomicI64,
     hash_max_value: AtomicI64,
     list_max_listpack_size: AtomicI64,
+    stream_node_max_bytes: AtomicI64,
+    stream_node_max_entries: AtomicI64,
     list_compress_depth: AtomicI64,
     set_max_intset_entries: AtomicI64,
     zset_max_entries: AtomicI64,
@@ -675,6 +677,8 @@ impl Config {
             hash_max_entries: AtomicI64::new(128),
             hash_max_value: AtomicI64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
+            stream_node_max_bytes: AtomicI64::new(4096),
+            stream_node_max_entries: AtomicI64::new(100),
             list_compress_depth: AtomicI64::new(0),
             set_max_intset_entries: AtomicI64::new(512),
             zset_max_entries: AtomicI64::new(128),
@@ -1024,6 +1028,10 @@ impl Config {
             .store(self.int("hash-max-listpack-value"), Relaxed);
         self.list_max_listpack_size
             .store(self.int("list-max-listpack-size"), Relaxed);
+        self.stream_node_max_bytes
+            .store(self.int("stream-node-max-bytes"), Relaxed);
+        self.stream_node_max_entries
+            .store(self.int("stream-node-max-entries"), Relaxed);
         self.list_compress_depth
             .store(self.int("list-compress-depth"), Relaxed);
         self.set_max_intset_entries
@@ -1105,6 +1113,14 @@ impl Config {
     pub fn hash_max_listpack_value(&self) -> usize {
         self.hash_max_value.load(Relaxed) as usize
     }
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: when XADD starts a new node.
+    pub fn stream_node_limits(&self) -> crate::storage::stream::NodeLimits {
+        crate::storage::stream::NodeLimits {
+            max_bytes: self.stream_node_max_bytes.load(Relaxed).max(0) as u64,
+            max_entries: self.stream_node_max_entries.load(Relaxed).max(0) as u64,
+        }
+    }
+
     /// `list-max-listpack-size`: positive = entries per node, -1..-5 = node size 4..64 KiB.
     pub fn list_max_listpack_size(&self) -> i64 {
         self.list_max_listpack_size.load(Relaxed)

@@ -160,6 +160,20 @@ fn value_contents(v: &Value) -> (String, Vec<Vec<u8>>) {
             items.push(f.to_vec());
             items.push(x.to_vec());
         }),
+        Value::Stream(s) => {
+            let all = s.range(
+                ferrokv::storage::stream::StreamId::MIN,
+                ferrokv::storage::stream::StreamId::MAX,
+                false,
+            );
+            for e in all {
+                items.push(e.id.to_bytes());
+                for (f, x) in e.fields {
+                    items.push(f.to_vec());
+                    items.push(x.to_vec());
+                }
+            }
+        }
     }
     let t = v.type_name().to_string();
     let items = normalize(&t, items);

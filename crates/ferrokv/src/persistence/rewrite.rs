@@ -85,6 +85,11 @@ pub fn key_commands(key: &[u8], value: &Value, expire_at: u64, out: &mut Vec<u8>
                 .collect();
             batch(b"HSET", &mut items.into_iter());
         }
+        Value::Stream(s) => {
+            for cmd in stream_commands(key, s) {
+                encode_command(out, &cmd);
+            }
+        }
     }
     if expire_at != 0 {
         encode_command(
@@ -96,6 +101,87 @@ pub fn key_commands(key: &[u8], value: &Value, expire_at: u64, out: &mut Vec<u8>
             ],
         );
     }
+}
+
+/// The commands that recreate a stream, as Redis's `rewriteStreamObject`: an XADD per
+/// entry (or `XADD key MAXLEN 0 0-1 x y` for an empty stream), XSETID with the counters,
+/// then per group XGROUP CREATE ... ENTRIESREAD, and per consumer XGROUP CREATECONSUMER
+/// (no pending entries) or one XCLAIM ... TIME RETRYCOUNT JUSTID FORCE per pending entry.
+pub fn stream_commands(key: &[u8], s: &crate::storage::stream::Stream) -> Vec<Vec<Vec<u8>>> {
+    use crate::storage::stream::StreamId;
+    let b = |x: &[u8]| x.to_vec();
+    let id = |i: StreamId| i.to_bytes();
+    let mut cmds = Vec::new();
+    if s.length > 0 {
+        for e in s.range(StreamId::MIN, StreamId::MAX, false) {
+            let mut cmd = vec![b(b"XADD"), b(key), id(e.id)];
+            for (f, v) in &e.fields {
+                cmd.push(b(f));
+                cmd.push(b(v));
+            }
+            cmds.push(cmd);
+        }
+    } else {
+        cmds.push(vec![
+            b(b"XADD"),
+            b(key),
+            b(b"MAXLEN"),
+            b(b"0"),
+            b(b"0-1"),
+            b(b"x"),
+            b(b"y"),
+        ]);
+    }
+    cmds.push(vec![
+        b(b"XSETID"),
+        b(key),
+        id(s.last_id),
+        b(b"ENTRIESADDED"),
+        s.entries_added.to_string().into_bytes(),
+        b(b"MAXDELETEDID"),
+        id(s.max_deleted_entry_id),
+    ]);
+    for (name, g) in &s.groups {
+        cmds.push(vec![
+            b(b"XGROUP"),
+            b(b"CREATE"),
+            b(key),
+            b(name),
+            id(g.last_id),
+            b(b"ENTRIESREAD"),
+            g.entries_read.to_string().into_bytes(),
+        ]);
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                cmds.push(vec![
+                    b(b"XGROUP"),
+                    b(b"CREATECONSUMER"),
+                    b(key),
+                    b(name),
+                    b(cname),
+                ]);
+                continue;
+            }
+            for pid in &c.pel {
+                let Some(p) = g.pel.get(pid) else { continue };
+                cmds.push(vec![
+                    b(b"XCLAIM"),
+                    b(key),
+                    b(name),
+                    b(cname),
+                    b(b"0"),
+                    id(*pid),
+                    b(b"TIME"),
+                    p.delivery_time.to_string().into_bytes(),
+                    b(b"RETRYCOUNT"),
+                    p.delivery_count.to_string().into_bytes(),
+                    b(b"JUSTID"),
+                    b(b"FORCE"),
+                ]);
+            }
+        }
+    }
+    cmds
 }
 
 /// A snapshot sink that writes an AOF base file: SELECT, then each key's commands.

@@ -11,6 +11,7 @@ pub mod set;
 pub mod shard;
 pub mod slot;
 pub mod snapshot;
+pub mod stream;
 pub mod table;
 pub mod value;
 pub mod zset;

@@ -5,6 +5,7 @@ use std::ops::{Deref, DerefMut};
 pub use super::hash::HashValue;
 pub use super::list::ListValue;
 pub use super::set::SetValue;
+pub use super::stream::Stream;
 pub use super::zset::ZSetValue;
 
 /// Strings up to this many bytes are stored inside the entry (no separate allocation).
@@ -282,6 +283,8 @@ pub enum Value {
     Set(SetValue),
     /// Sorted sets.
     ZSet(ZSetValue),
+    /// Streams (boxed: the stream's metadata would not fit the slab node).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -293,6 +296,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -304,6 +308,7 @@ impl Value {
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -316,6 +321,7 @@ impl Value {
             Value::List(l) => l.heap_size(),
             Value::Set(s) => s.heap_size(),
             Value::ZSet(z) => z.heap_size(),
+            Value::Stream(s) => s.heap_size(),
         }
     }
 }

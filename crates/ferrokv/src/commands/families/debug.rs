@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use crate::commands::dispatch::LockIds;
 use crate::commands::{flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of, LockId};
+use crate::storage::stream::StreamId;
 use crate::storage::{HashValue, StrValue, Value};
 use crate::util::eq_ic;
 
@@ -405,6 +406,12 @@ fn serialized_length(v: &Value) -> usize {
             z.for_each(|e, _| n += rdb_string_size(e) + 8);
             n
         }
+        // Streams: their nodes as Redis's listpacks plus the IDs (an estimate).
+        Value::Stream(s) => s
+            .blocks()
+            .map(|(_, b)| 16 + rdb_len_size(b.lp_bytes() as usize) + b.lp_bytes() as usize)
+            .sum::<usize>()
+            .saturating_add(32),
     }
 }
 
@@ -504,6 +511,17 @@ fn object_digest(digest: &mut Digest, v: &Value, has_ttl: bool) {
             mix_digest(&mut ele, resp::format_double(score).as_bytes());
             xor_digest(digest, &ele);
         }),
+        // Streams: each entry's `<ms>.<seq>` then its fields and values, in ID order
+        // (groups are not part of the digest, as in Redis).
+        Value::Stream(s) => {
+            for e in s.range(StreamId::MIN, StreamId::MAX, false) {
+                mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                for (f, x) in &e.fields {
+                    mix_digest(digest, f);
+                    mix_digest(digest, x);
+                }
+            }
+        }
     }
     if has_ttl {
         xor_digest(digest, b"!!expire!!");

@@ -8,4 +8,5 @@ pub mod list_ops;
 pub mod longdouble;
 pub mod pops;
 pub mod scan_args;
+pub mod stream_args;
 pub mod watch;

@@ -145,6 +145,7 @@ pub fn encode_value(value: &Value, opts: &EncodeOptions, out: &mut Vec<u8>) {
         Value::Set(s) => write_set(out, s, opts.compression),
         Value::ZSet(z) => write_zset(out, z, opts.compression),
         Value::Hash(h) => write_hash(out, h, opts.compression),
+        Value::Stream(s) => super::stream::write_stream(out, s, opts.compression),
     }
 }
 

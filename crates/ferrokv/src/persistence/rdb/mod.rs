@@ -24,6 +24,7 @@ pub mod functions;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;
+mod stream;
 pub mod ziplist;
 pub mod zipmap;
 

@@ -16,7 +16,11 @@ enum Content {
     Set(Vec<Vec<u8>>),
     ZSet(Vec<(Vec<u8>, u64)>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Stream(Vec<(String, Pairs)>),
 }
+
+/// Field/value pairs of a stream entry.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn content(v: &Value) -> Content {
     match v {
@@ -42,6 +46,18 @@ fn content(v: &Value) -> Content {
             out.sort();
             Content::Hash(out)
         }
+        Value::Stream(s) => Content::Stream(
+            s.range(
+                crate::storage::stream::StreamId::MIN,
+                crate::storage::stream::StreamId::MAX,
+                false,
+            )
+            .map(|e| {
+                let f = e.fields.iter().map(|(f, v)| (f.to_vec(), v.to_vec()));
+                (e.id.to_string(), f.collect())
+            })
+            .collect(),
+        ),
     }
 }
 
