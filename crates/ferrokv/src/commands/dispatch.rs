@@ -407,9 +407,10 @@ pub fn run(
         // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
         // LOADAOF, are not logged again.) A transaction's or a script's effects are one
         // MULTI/EXEC block.
-        server
-            .aof
-            .append(&locks.propagate, cmd.name == "exec" || is_script);
+        server.aof.append(
+            &locks.propagate,
+            cmd.name == "exec" || is_script || locks.atomic_log,
+        );
     }
     drop(locks);
     drop(script_guard);

@@ -462,6 +462,36 @@ mod tests {
         }
     }
 
+    impl ArgvBuilder {
+        /// False for vectors no client would send to a command whose keys are the first
+        /// 1/limit of the arguments after its begin (XREAD, XREADGROUP: keys, then one ID
+        /// per key): the builder draws the lengths of the two lists independently.
+        fn balanced(&self, specs: &[KeySpec]) -> bool {
+            let views: Vec<&[u8]> = self.argv.iter().map(Vec::as_slice).collect();
+            specs.iter().enumerate().all(|(index, spec)| {
+                let FindKeys::Range {
+                    lastkey: -1, limit, ..
+                } = spec.find
+                else {
+                    return true;
+                };
+                if limit < 2 {
+                    return true;
+                }
+                let begin = match spec.begin {
+                    BeginSearch::Index(i) => Some(i as i64),
+                    BeginSearch::Keyword {
+                        keyword,
+                        start_from,
+                    } => keyword_position(&views, keyword, start_from as i64).map(|p| p + 1),
+                    BeginSearch::Unknown => None,
+                };
+                let keys = self.keys.iter().filter(|k| k.1 == index as i32).count();
+                begin.is_none_or(|b| views.len() as i64 - b == (keys as i64) * limit as i64)
+            })
+        }
+    }
+
     /// For every command, on argument vectors built from its documented arguments: the key
     /// positions that drive shard locking (first/last/step or `keys_fn`, declared beside
     /// the handler) are exactly where the documentation puts `key` arguments, and the key
@@ -481,7 +511,7 @@ mod tests {
                 b.args(docs.args);
                 b.fix_key_counts(docs.key_specs);
                 let argv: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
-                if !cmd.arity_ok(argv.len()) {
+                if !cmd.arity_ok(argv.len()) || !b.balanced(docs.key_specs) {
                     continue;
                 }
                 checked += 1;

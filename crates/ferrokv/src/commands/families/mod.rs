@@ -29,6 +29,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod stream_groups;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -36,7 +37,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 22] {
+pub fn tables() -> [&'static [Command]; 23] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -60,6 +61,7 @@ pub fn tables() -> [&'static [Command]; 22] {
         scripting::COMMANDS,
         functions::COMMANDS,
         pubsub::COMMANDS,
+        stream_groups::COMMANDS,
     ]
 }
 
