@@ -325,28 +325,16 @@ fn xreadgroup(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             reads.push((key, from));
         }
     }
-    // Serve what can be served now: every history read, and `>` reads with new entries.
-    let mut served = Vec::new();
+    // Serve what can be served now, stream by stream in order (a stream named twice is
+    // served once when the first read took its new entries): every history read, and
+    // `>` reads with new entries.
+    let resp3 = ctx.out.resp3;
+    let mut body = resp::ReplyWriter::new();
+    body.resp3 = resp3;
+    let mut served = 0;
     {
         let mut db = ctx.db();
         for &(key, from) in &reads {
-            let ready = match from {
-                ReadFrom::History(_) => true,
-                ReadFrom::New => {
-                    stream_mut(&mut db, key)?.is_some_and(|s| has_new_entries(s, group))
-                }
-            };
-            if ready {
-                served.push((key, from));
-            }
-        }
-    }
-    if !served.is_empty() {
-        let resp3 = ctx.out.resp3;
-        let mut body = resp::ReplyWriter::new();
-        body.resp3 = resp3;
-        let mut db = ctx.db();
-        for &(key, from) in &served {
             let r = GroupRead {
                 key,
                 group,
@@ -355,16 +343,22 @@ fn xreadgroup(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 noack: x.noack,
             };
             match from {
+                ReadFrom::History(after) => read_history(&mut db, &r, after, &mut body)?,
                 ReadFrom::New => {
+                    if !stream_mut(&mut db, key)?.is_some_and(|s| has_new_entries(s, group)) {
+                        continue;
+                    }
                     deliver_new(&mut db, &r, &mut body)?;
                 }
-                ReadFrom::History(after) => read_history(&mut db, &r, after, &mut body)?,
             }
+            served += 1;
         }
+    }
+    if served > 0 {
         if resp3 {
-            ctx.out.map(served.len());
+            ctx.out.map(served);
         } else {
-            ctx.out.array(served.len());
+            ctx.out.array(served);
         }
         ctx.out.raw(&body.buf);
         return Ok(());

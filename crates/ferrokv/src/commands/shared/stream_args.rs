@@ -150,10 +150,11 @@ pub fn parse_xread<'a>(
             let first = i + 1;
             let n = args.len() - first;
             if !n.is_multiple_of(2) {
-                let symbol = if group { '>' } else { '$' };
-                return Err(CmdError::Msg(format!(
-                    "ERR Unbalanced '{cmd}' list of streams: for each stream key an ID or '{symbol}' must be specified."
-                )));
+                // Redis 7.0.15's text, the same for XREAD and XREADGROUP (`cmd` unused).
+                let _ = cmd;
+                return Err(CmdError::Static(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                ));
             }
             streams_at = Some(first);
             r.keys = first..first + n / 2;
