@@ -45,12 +45,25 @@ pub enum BlockOp {
         /// BZMPOP's COUNT.
         count: Option<usize>,
     },
+    /// XREADGROUP ... `>`: served, in the group's name, with the entries after the group's
+    /// last delivered ID once the stream's last ID passes it; answered with an error when
+    /// the group or the stream goes away (see `shared::stream_groups::serve_blocked_group`).
+    XReadGroup {
+        /// The group.
+        group: Box<[u8]>,
+        /// The consumer (created when served, if missing).
+        consumer: Box<[u8]>,
+        /// Most entries (COUNT, or 1000 without it, as Redis).
+        count: u64,
+        /// NOACK.
+        noack: bool,
+    },
 }
 
 impl BlockOp {
-    /// True when this operation waits for a list (else a sorted set).
+    /// True when this operation waits for a list.
     pub fn wants_list(&self) -> bool {
-        !matches!(self, BlockOp::ZPop { .. })
+        matches!(self, BlockOp::ListPop { .. } | BlockOp::ListMove { .. })
     }
 }
 

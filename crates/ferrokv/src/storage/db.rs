@@ -581,8 +581,13 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched(key);
+        // Blocked XREADGROUPs learn that their stream is gone.
+        let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
         self.locks.note_change();
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(true)
     }
 
@@ -594,8 +599,12 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         let e = shard.remove(key);
         shard.touch_watched(key);
+        let blocked = shard.has_blocked(key);
         self.stats.dirty(1);
         self.locks.note_change();
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(e)
     }
 

@@ -13,6 +13,9 @@
 //! XAUTOCLAIM as the XCLAIMs of what they changed; several commands as one MULTI/EXEC.
 
 use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::commands::shared::help::help_reply;
 use crate::commands::shared::stream_args::{
@@ -24,7 +27,8 @@ use crate::commands::shared::stream_groups::{
     read_history, stream_mut, xclaim_log, xinfo_consumers, xinfo_groups, GroupRead,
 };
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
-use crate::storage::db::DbView;
+use crate::server::blocking::{BlockOp, WaitState, Waiter};
+use crate::storage::db::{shard_of, DbView};
 use crate::storage::stream::{PendingEntry, StreamId, SCG_INVALID_ENTRIES_READ};
 use crate::storage::{Entry, Value};
 use crate::util::{eq_ic, now_ms, parse_canonical_i64};
@@ -818,17 +822,49 @@ fn xautoclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Block until one of `keys` gets new entries for the group (TODO: the streams family's
-/// blocking machinery).
+/// Block the client on every stream of the read (they all have the group): the first
+/// XADD that gives one of them entries past the group's last delivered ID serves it, in
+/// the group's name (see `shared::stream_groups::serve_blocked_group`).
 fn block_for_group(
     ctx: &mut Ctx,
-    _keys: &[&[u8]],
-    _group: &[u8],
-    _consumer: &[u8],
-    _count: u64,
-    _noack: bool,
-    _timeout: u64,
+    keys: &[&[u8]],
+    group: &[u8],
+    consumer: &[u8],
+    count: u64,
+    noack: bool,
+    timeout_ms: u64,
 ) -> CmdResult {
-    ctx.out.null_array();
+    let mut unique: Vec<Box<[u8]>> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !unique.iter().any(|u| **u == **k) {
+            unique.push((*k).into());
+        }
+    }
+    let db = ctx.client.db;
+    let waiter = Arc::new(Waiter {
+        client: ctx.client.handle.clone(),
+        db,
+        keys: unique,
+        op: BlockOp::XReadGroup {
+            group: group.into(),
+            consumer: consumer.into(),
+            count,
+            noack,
+        },
+        resp3: ctx.out.resp3,
+        state: Mutex::new(WaitState::Waiting),
+    });
+    for key in &waiter.keys {
+        let shard = ctx
+            .locks
+            .shard(db, shard_of(key))
+            .ok_or(CmdError::Internal("key's shard is not locked"))?;
+        shard
+            .blocked
+            .entry(key.clone())
+            .or_default()
+            .push_back(waiter.clone());
+    }
+    ctx.client.blocked = Some((waiter, timeout_ms));
     Ok(())
 }

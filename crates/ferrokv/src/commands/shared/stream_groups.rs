@@ -288,6 +288,45 @@ pub fn read_history(
     Ok(())
 }
 
+/// A blocked XREADGROUP whose stream key was signalled (new entries, or the group or the
+/// key went away): the complete reply in the waiter's protocol, or None while it must
+/// keep waiting. As Redis 7.0: `-UNBLOCKED ...` when the key is gone or holds another type,
+/// `-NOGROUP ...` when the group was destroyed, else the entries after the group's last
+/// delivered ID once the stream's last ID is past it.
+pub fn serve_blocked_group(
+    db: &mut DbView<'_, '_>,
+    r: &GroupRead<'_>,
+    resp3: bool,
+) -> Option<Vec<u8>> {
+    let mut out = ReplyWriter::new();
+    out.resp3 = resp3;
+    let ready = match db.value(r.key) {
+        Ok(Some(Value::Stream(s))) => match s.group(r.group) {
+            Some(g) => Ok(s.last_id > g.last_id),
+            None => Err(ERR_BLOCKED_NOGROUP),
+        },
+        _ => Err(ERR_BLOCKED_DELETED),
+    };
+    match ready {
+        Ok(false) => return None,
+        Ok(true) => {
+            if resp3 {
+                out.map(1);
+            } else {
+                out.array(1);
+            }
+            if let Err(e) = deliver_new(db, r, &mut out) {
+                let mut err = ReplyWriter::new();
+                err.resp3 = resp3;
+                err.error(&e.message("xreadgroup"));
+                return Some(err.buf);
+            }
+        }
+        Err(text) => out.error(text),
+    }
+    Some(out.buf)
+}
+
 // ---------------------------------------------------------------------------------------
 // XINFO GROUPS / XINFO CONSUMERS (listed by the XINFO container of the streams family)
 
