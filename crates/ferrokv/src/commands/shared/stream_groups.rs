@@ -233,8 +233,7 @@ pub fn deliver_new(
 
 /// A consumer's history (XREADGROUP with an ID): its pending entries after `after`, up to
 /// `r.count`; each found entry counts as delivered again (time and count), an entry that
-/// was deleted meanwhile shows as `[id, nil]`. Writes `[key, entries]` to `out`. Nothing
-/// is propagated (as Redis).
+/// was deleted meanwhile shows as `[id, nil]`. Writes `[key, entries]` to `out`.
 pub fn read_history(
     db: &mut DbView<'_, '_>,
     r: &GroupRead<'_>,
@@ -277,14 +276,24 @@ pub fn read_history(
             }
         }
     }
+    let mut log = Vec::new();
     if let Some(g) = s.group_mut(r.group) {
         for id in found {
             g.redeliver(id, now);
+            if let Some(p) = g.pel.get(&id) {
+                log.push(xclaim_log(r.key, r.group, &id_arg(id), p, g.last_id));
+            }
         }
     }
-    // A change (delivery counts, the consumer), but nothing to log, as in Redis.
+    // Redis 7.0 logs nothing for a history read; the new delivery times and counts are
+    // logged here (as XCLAIMs), so a restart keeps them.
     db.changed_unwatched();
     db.locks.propagate_nothing();
+    let db_index = db.db;
+    for cmd in log {
+        db.locks.propagate_as(db_index, cmd);
+    }
+    db.locks.log_atomically();
     Ok(())
 }
 
