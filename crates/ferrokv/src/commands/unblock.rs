@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use super::dispatch::LockIds;
 use super::shared::list_ops::{move_element, pop_event};
+use super::shared::stream_args::{write_xread_header, write_xread_stream};
 use super::shared::stream_groups::{serve_blocked_group, GroupRead};
 use super::{class, CmdError};
-use crate::server::blocking::{BlockOp, WaitState, Waiter};
+use crate::server::blocking::{BlockOp, WaitState, Waiter, Wants};
 use crate::server::Server;
 use crate::storage::db::{lock_id, shard_of, DbView};
 use crate::storage::list::{End, ListLimits};
+use crate::storage::stream::{Stream, StreamEntry, StreamId};
 use crate::storage::zset::ZSetValue;
 use crate::storage::{LockSet, Value};
 use resp::ReplyWriter;
@@ -28,14 +30,50 @@ pub fn server_list_limits(server: &Server) -> ListLimits {
 /// Whether `value` has something `op` can pop: `Ok(false)` when the key is missing (or
 /// empty), WRONGTYPE when it holds another type.
 pub fn poppable(value: Option<&Value>, op: &BlockOp) -> Result<bool, CmdError> {
-    match (value, op) {
+    match (value, op.wants()) {
         (None, _) => Ok(false),
-        (Some(Value::List(l)), BlockOp::ListPop { .. } | BlockOp::ListMove { .. }) => {
-            Ok(!l.is_empty())
-        }
-        (Some(Value::ZSet(z)), BlockOp::ZPop { .. }) => Ok(!z.is_empty()),
+        (Some(Value::List(l)), Wants::List) => Ok(!l.is_empty()),
+        (Some(Value::ZSet(z)), Wants::ZSet) => Ok(!z.is_empty()),
+        (Some(Value::Stream(s)), Wants::Stream) => Ok(stream_ready(s, op)),
         _ => Err(CmdError::WrongType),
     }
+}
+
+/// Whether a stream waiter can be served: the stream's last ID is past the waited-for ID
+/// (Redis compares with `last_id`, deleted entries included).
+fn stream_ready(s: &Stream, op: &BlockOp) -> bool {
+    match op {
+        BlockOp::XRead { ids, .. } => ids.iter().any(|(_, id)| s.last_id > *id),
+        _ => false,
+    }
+}
+
+/// Serve a blocked XREAD from the stream at `key`: `{key: entries after its ID}`.
+fn serve_xread(
+    db: &mut DbView<'_, '_>,
+    key: &[u8],
+    ids: &[(Box<[u8]>, StreamId)],
+    count: u64,
+    out: &mut ReplyWriter,
+) -> Result<(), CmdError> {
+    let after = ids
+        .iter()
+        .find(|(k, _)| **k == *key)
+        .map_or(StreamId::MAX, |(_, id)| *id);
+    let entries: Vec<StreamEntry<'_>> = match (db.value(key)?, after.incr()) {
+        (Some(Value::Stream(s)), Some(start)) => {
+            let limit = if count == 0 {
+                usize::MAX
+            } else {
+                usize::try_from(count).unwrap_or(usize::MAX)
+            };
+            s.range(start, StreamId::MAX, false).take(limit).collect()
+        }
+        _ => Vec::new(),
+    };
+    write_xread_header(out, 1);
+    write_xread_stream(out, key, &entries);
+    Ok(())
 }
 
 /// Run `op` on the non-empty list or sorted set at `key` and return the reply bytes in the
@@ -50,6 +88,11 @@ pub fn serve_op(
 ) -> Result<Vec<u8>, CmdError> {
     let mut out = ReplyWriter::new();
     out.resp3 = resp3;
+    if let BlockOp::XRead { ids, count } = op {
+        // A read: nothing to log.
+        serve_xread(db, key, ids, *count, &mut out)?;
+        return Ok(out.buf);
+    }
     let log = logged_form(key, op);
     match op {
         BlockOp::ListPop { end, count } => {
@@ -89,6 +132,7 @@ pub fn serve_op(
                 out.double(*s);
             }
         }
+        BlockOp::XRead { .. } => {}
     }
     let db_index = db.db;
     db.locks.propagate_as(db_index, log);
@@ -128,6 +172,8 @@ fn logged_form(key: &[u8], op: &BlockOp) -> Vec<Vec<u8>> {
             },
             key.to_vec(),
         ],
+        // Reads are not logged (serve_op returns before logging them).
+        BlockOp::XRead { .. } => return Vec::new(),
     };
     if let BlockOp::ListPop { count: Some(n), .. } | BlockOp::ZPop { count: Some(n), .. } = op {
         cmd.push(n.to_string().into_bytes());

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use super::ClientHandle;
 use crate::storage::list::End;
+use crate::storage::stream::StreamId;
 
 /// What a blocked client does once one of its keys has data.
 #[derive(Debug, Clone)]
@@ -45,6 +46,15 @@ pub enum BlockOp {
         /// BZMPOP's COUNT.
         count: Option<usize>,
     },
+    /// XREAD: served when a key's stream gets an ID past the one waited for (`$` was
+    /// resolved when the client blocked); reply `{key: entries}` for that key alone. Reads
+    /// only: nothing is removed, so every waiter of the key is served.
+    XRead {
+        /// Each key with the ID its entries must follow (first given wins for repeats).
+        ids: Vec<(Box<[u8]>, StreamId)>,
+        /// COUNT (0 = all).
+        count: u64,
+    },
     /// XREADGROUP ... `>`: served, in the group's name, with the entries after the group's
     /// last delivered ID once the stream's last ID passes it; answered with an error when
     /// the group or the stream goes away (see `shared::stream_groups::serve_blocked_group`).
@@ -60,10 +70,30 @@ pub enum BlockOp {
     },
 }
 
+/// The kind of value a blocking operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wants {
+    /// A list.
+    List,
+    /// A sorted set.
+    ZSet,
+    /// A stream.
+    Stream,
+}
+
 impl BlockOp {
+    /// The type of value this operation waits for.
+    pub fn wants(&self) -> Wants {
+        match self {
+            BlockOp::ListPop { .. } | BlockOp::ListMove { .. } => Wants::List,
+            BlockOp::ZPop { .. } => Wants::ZSet,
+            BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => Wants::Stream,
+        }
+    }
+
     /// True when this operation waits for a list.
     pub fn wants_list(&self) -> bool {
-        matches!(self, BlockOp::ListPop { .. } | BlockOp::ListMove { .. })
+        self.wants() == Wants::List
     }
 }
 

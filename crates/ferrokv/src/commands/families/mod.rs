@@ -30,6 +30,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod stream_groups;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -37,7 +38,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 23] {
+pub fn tables() -> [&'static [Command]; 24] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -61,6 +62,7 @@ pub fn tables() -> [&'static [Command]; 23] {
         scripting::COMMANDS,
         functions::COMMANDS,
         pubsub::COMMANDS,
+        streams::COMMANDS,
         stream_groups::COMMANDS,
     ]
 }

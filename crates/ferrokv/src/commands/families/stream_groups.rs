@@ -24,7 +24,7 @@ use crate::commands::shared::stream_args::{
 };
 use crate::commands::shared::stream_groups::{
     deliver_new, group_setid_log, has_new_entries, id_arg, nogroup_for_key, nogroup_key_or_group,
-    read_history, stream_mut, xclaim_log, xinfo_consumers, xinfo_groups, GroupRead,
+    read_history, stream_mut, xclaim_log, GroupRead,
 };
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::{BlockOp, WaitState, Waiter};
@@ -57,15 +57,6 @@ pub static COMMANDS: &[Command] = &[
             .keys(2, 2, 1)
             .acl(acl::STREAM),
         Command::new("help", 2, flags::LOADING | flags::STALE, xgroup_help).acl(acl::STREAM),
-    ]),
-    // Until the streams family's XINFO container lands: XINFO GROUPS and CONSUMERS.
-    Command::container("xinfo", -2, 0).subcommands(&[
-        Command::new("groups", 3, flags::READONLY, xinfo_groups)
-            .keys(2, 2, 1)
-            .acl(acl::STREAM),
-        Command::new("consumers", 4, flags::READONLY, xinfo_consumers)
-            .keys(2, 2, 1)
-            .acl(acl::STREAM),
     ]),
     Command::new("xreadgroup", -7, flags::WRITE | flags::BLOCKING, xreadgroup)
         .keys_fn(xread_key_positions)

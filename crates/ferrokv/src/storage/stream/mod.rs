@@ -50,7 +50,8 @@ pub enum AddId {
 pub enum AddError {
     /// The ID is not greater than the stream's last ID (Redis's EDOM).
     IdTooSmall,
-    /// The fields and values are too large for one node (Redis's ERANGE).
+    /// The fields and values are too large for one node, or `<ms>-*` would overflow the
+    /// sequence (Redis's ERANGE).
     TooLarge,
 }
 
@@ -122,6 +123,14 @@ impl Stream {
         self.blocks.len()
     }
 
+    /// The number of nodes Redis's rax would have for this stream's node keys
+    /// (`radix-tree-nodes` of XINFO STREAM): the canonical radix tree of the 16-byte
+    /// big-endian master IDs, chains of single children compressed into one node.
+    pub fn rax_nodes(&self) -> u64 {
+        let keys: Vec<[u8; 16]> = self.blocks.keys().map(|k| k.to_be_bytes()).collect();
+        rax_count(&keys, 0)
+    }
+
     /// The nodes with their master IDs, in order (RDB writing, XINFO FULL).
     pub fn blocks(&self) -> impl DoubleEndedIterator<Item = (&StreamId, &Block)> {
         self.blocks.iter()
@@ -164,8 +173,9 @@ impl Stream {
         let id = match id {
             AddId::Auto => self.next_auto_id(now_ms).ok_or(AddError::IdTooSmall)?,
             AddId::Ms(ms) if ms == self.last_id.ms => {
+                // Redis 7.0 reports this overflow as ERANGE ("too large").
                 if self.last_id.seq == u64::MAX {
-                    return Err(AddError::IdTooSmall);
+                    return Err(AddError::TooLarge);
                 }
                 StreamId::new(ms, self.last_id.seq + 1)
             }
@@ -475,6 +485,32 @@ impl Stream {
     pub fn group_mut(&mut self, name: &[u8]) -> Option<&mut ConsumerGroup> {
         self.groups.get_mut(name)
     }
+}
+
+/// Nodes of the canonical rax holding `keys` (sorted, equal length, sharing their first
+/// `depth` bytes) below a node that starts at `depth`.
+fn rax_count(keys: &[[u8; 16]], depth: usize) -> u64 {
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+        return 1;
+    };
+    if keys.len() == 1 {
+        // A compressed node for the rest of the key (if any), then the key's leaf.
+        return if depth >= 16 { 1 } else { 2 };
+    }
+    let lcp = (depth..16).take_while(|&i| first[i] == last[i]).count() + depth;
+    if lcp > depth {
+        // A compressed node up to where the keys part, then the branching node.
+        return 1 + rax_count(keys, lcp);
+    }
+    let mut n = 1;
+    let mut start = 0;
+    while start < keys.len() {
+        let b = keys[start][depth];
+        let end = start + keys[start..].iter().take_while(|k| k[depth] == b).count();
+        n += rax_count(&keys[start..end], depth + 1);
+        start = end;
+    }
+    n
 }
 
 /// Iterator over a stream's live entries between two IDs.

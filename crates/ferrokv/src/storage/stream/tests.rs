@@ -70,7 +70,7 @@ fn ms_star_overflow_fails() {
     add(&mut s, 5, u64::MAX, &[b"a", b"1"]).unwrap();
     assert_eq!(
         s.append(AddId::Ms(5), &[b"a", b"1"], 0, NodeLimits::default()),
-        Err(AddError::IdTooSmall)
+        Err(AddError::TooLarge)
     );
     assert_eq!(
         s.append(AddId::Auto, &[b"a", b"1"], 0, NodeLimits::default()),
@@ -219,4 +219,23 @@ fn memory_per_small_entry_is_small() {
     let per_entry = s.heap_size() as f64 / 10_000.0;
     // Redis 7.0 spends ~13 bytes per entry of this shape in listpacks alone.
     assert!(per_entry < 12.0, "{per_entry} bytes per entry");
+}
+
+#[test]
+fn rax_node_count_matches_redis() {
+    // Redis 7.0.15 reports radix-tree-nodes 14 for these five nodes (two entries each).
+    let lim = NodeLimits {
+        max_bytes: 4096,
+        max_entries: 2,
+    };
+    let mut s = Stream::new();
+    for ms in [1u64, 2, 3, 4, 5, 300, 301, 70000, 70001, 70002] {
+        s.append(AddId::Exact(StreamId::new(ms, 0)), &[b"f", b"v"], 0, lim)
+            .unwrap();
+    }
+    assert_eq!(s.block_count(), 5);
+    assert_eq!(s.rax_nodes(), 14);
+    assert_eq!(Stream::new().rax_nodes(), 1);
+    let one = filled(5, NodeLimits::default());
+    assert_eq!(one.rax_nodes(), 2);
 }
