@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(xread_key_positions(&a), vec![6]);
         assert!(matches!(
             parse_xread(&v("XREAD STREAMS a"), false, "xread", false),
-            Err(CmdError::Msg(_))
+            Err(CmdError::Static(_))
         ));
         assert!(parse_xread(&v("XREAD NOACK STREAMS a 0"), false, "xread", false).is_err());
         assert!(xread_key_positions(&v("XREAD STREAMS a")).is_empty());
