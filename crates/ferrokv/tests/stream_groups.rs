@@ -539,7 +539,8 @@ fn produce(shared: Arc<Shared>) {
             if c.send_raw(&batch).is_err() {
                 break;
             }
-            for i in next..end {
+            let first = next;
+            for i in first..end {
                 match c.read_frame().map(|f| parse_reply(&f)) {
                     Ok(Ok(Reply::Bulk(_))) => next = i + 1,
                     Ok(Ok(Reply::Error(e))) if e.contains("equal or smaller") => next = i + 1,
