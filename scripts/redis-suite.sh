@@ -29,7 +29,7 @@ UNITS=(
   unit/type/set unit/type/zset unit/keyspace unit/expire unit/scan unit/multi unit/pubsub
   unit/info unit/info-command unit/protocol unit/other unit/bitops unit/dump
   unit/querybuf unit/limits unit/sort unit/introspection unit/introspection-2
-  unit/latency-monitor unit/type/stream-cgroups
+  unit/latency-monitor unit/type/stream unit/type/stream-cgroups
 )
 [ $# -gt 0 ] && UNITS=("$@")
 

@@ -349,6 +349,28 @@ sort sl
 sort_ro nosuch
 ";
 
+const STREAMS: &str = "
+xadd st 1-1 f v
+xadd st 2-1 f v g w
+xadd st maxlen 1 3-1 f v
+xadd st minid ~ 100 4-1 f v
+xadd st nomkstream 5-1 f v
+xadd nost nomkstream 5-1 f v
+xadd st 1-1 f v
+xdel st 4-1 99-1
+xdel st 99-1
+xtrim st maxlen 0
+xtrim st maxlen 10
+xsetid st 10-10
+xsetid nost 10-10
+xadd st maxlen 0 11-1 f v
+xlen nost
+xrange nost - +
+xread streams nost 0
+xinfo stream nost
+del st
+";
+
 const TRANSACTIONS: &str = "
 multi ; set t1 v ; lpush t2 a ; del t1 ; incr t3 ; exec
 select 2
@@ -448,6 +470,11 @@ fn sets_notify_like_redis() {
 #[test]
 fn zsets_notify_like_redis() {
     differential("KEA", ZSETS);
+}
+
+#[test]
+fn streams_notify_like_redis() {
+    differential("KEA", STREAMS);
 }
 
 #[test]

@@ -397,11 +397,8 @@ fn xsetid(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ));
         }
     }
-    if id < s.max_deleted_entry_id {
-        return Err(CmdError::Static(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
-    }
+    // Redis 7.0.15 never refuses an ID below the current max_deleted_entry_id (its check
+    // compares with the MAXDELETEDID argument, checked above), so neither do we.
     s.last_id = id;
     if let Some(n) = entries_added {
         s.entries_added = n;

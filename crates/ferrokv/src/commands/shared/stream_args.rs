@@ -120,12 +120,13 @@ pub struct XReadArgs<'a> {
 }
 
 /// Parse XREAD's or XREADGROUP's options (`group` true for XREADGROUP) up to and
-/// including STREAMS, with Redis's errors in Redis's order. `cmd` is the command name for
-/// the unbalanced-list error; `from_script` refuses BLOCK as Redis does for Lua.
+/// including STREAMS, with Redis's errors in Redis's order. `_cmd` (the command's name) is
+/// not used: Redis 7.0's unbalanced-list error names XREAD for both commands.
+/// `from_script` refuses BLOCK as Redis does for Lua.
 pub fn parse_xread<'a>(
     args: &[&'a [u8]],
     group: bool,
-    cmd: &str,
+    _cmd: &str,
     from_script: bool,
 ) -> Result<XReadArgs<'a>, CmdError> {
     let mut r = XReadArgs::default();
@@ -150,8 +151,7 @@ pub fn parse_xread<'a>(
             let first = i + 1;
             let n = args.len() - first;
             if !n.is_multiple_of(2) {
-                // Redis 7.0.15's text, the same for XREAD and XREADGROUP (`cmd` unused).
-                let _ = cmd;
+                // Redis 7.0.15 says XREAD and '$' for XREADGROUP too.
                 return Err(CmdError::Static(
                     "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
                 ));

@@ -270,7 +270,7 @@ pub(super) fn load_object<R: Read>(
             hash_from_entry_pairs(pairs, entries.len() / 2, limits.hash)
         }
         types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
-            Err(RdbError::Unsupported("stream values"))
+            super::stream::load_stream(src, rdb_type)
         }
         types::MODULE_PRE_GA | types::MODULE_2 => Err(RdbError::Unsupported("module values")),
         22..=25 => Err(RdbError::Unsupported("hash field expiration (Redis 7.4)")),

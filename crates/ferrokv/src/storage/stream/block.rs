@@ -231,6 +231,25 @@ impl Block {
         self.live += 1;
     }
 
+    /// Append an entry read from a file, flagged deleted or not (RDB loading).
+    pub fn append_loaded(
+        &mut self,
+        master: StreamId,
+        id: StreamId,
+        fields: &[&[u8]],
+        deleted: bool,
+    ) {
+        let at = self.data.len();
+        self.append(master, id, fields);
+        if deleted {
+            if let Some(f) = self.data.get_mut(at) {
+                *f |= FLAG_DELETED;
+            }
+            self.live = self.live.saturating_sub(1);
+            self.deleted += 1;
+        }
+    }
+
     /// Release spare capacity (a node that no longer grows).
     pub fn shrink(&mut self) {
         self.data.shrink_to_fit();
