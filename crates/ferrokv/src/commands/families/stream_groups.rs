@@ -489,12 +489,14 @@ fn xpending(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
         }
         Some(r) => {
-            let ids: Vec<StreamId> = match r.consumer {
+            // Walked lazily: COUNT bounds the work, not the size of the PEL.
+            let ids: Box<dyn Iterator<Item = StreamId> + '_> = match r.consumer {
                 Some(c) => match g.consumers.get(c) {
-                    Some(c) => c.pel.range(r.start..).copied().collect(),
-                    None => Vec::new(),
+                    Some(c) if r.start <= r.end => Box::new(c.pel.range(r.start..).copied()),
+                    _ => Box::new(std::iter::empty()),
                 },
-                None => g.pel.range(r.start..).map(|(id, _)| *id).collect(),
+                None if r.start <= r.end => Box::new(g.pel.range(r.start..).map(|(id, _)| *id)),
+                None => Box::new(std::iter::empty()),
             };
             let now = now_ms() as i64;
             let mut rows: Vec<(StreamId, &PendingEntry)> = Vec::new();
