@@ -290,6 +290,86 @@ fn blocking_scenarios_on_redis() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Seeded random sequences against redis-server
+// ---------------------------------------------------------------------------------------------
+
+/// Consumer-group commands whose replies do not depend on time (idle times are bucketed
+/// by a script, min-idle is 0), over two streams, two groups and three consumers, with
+/// entries added, deleted and trimmed meanwhile. DEBUG DIGEST after every step compares the
+/// entries; the group state shows in the replies (XINFO GROUPS, XPENDING).
+const GROUP_TEMPLATES: &[&str] = &[
+    // `1-*`: the next sequence of millisecond 1, the same on both servers.
+    "XADD {skey} 1-* f {sval}",
+    "XADD {skey} 1-* f {sval}",
+    "XADD {skey} 1-* f {sval}",
+    "XADD {skey} 1-* f {sval} g {sval}",
+    "XADD {skey} {sid} f {sval}",
+    "XADD {skey} MAXLEN {scnt} 1-* f {sval}",
+    "XDEL {skey} {sid} {sid}",
+    "XTRIM {skey} MAXLEN {scnt}",
+    "DEL {skey}",
+    "XLEN {skey}",
+    "XGROUP CREATE {skey} {group} {gid}",
+    "XGROUP CREATE {skey} {group} {gid} MKSTREAM",
+    "XGROUP CREATE {skey} {group} {gid} MKSTREAM",
+    "XGROUP CREATE {skey} {group} 0 MKSTREAM",
+    "XGROUP CREATE {skey} {group} {gid} ENTRIESREAD {scnt}",
+    "XGROUP SETID {skey} {group} {gid}",
+    "XGROUP SETID {skey} {group} {gid} ENTRIESREAD {scnt}",
+    "XGROUP DESTROY {skey} {group}",
+    "XGROUP CREATECONSUMER {skey} {group} {cons}",
+    "XGROUP DELCONSUMER {skey} {group} {cons}",
+    "XREADGROUP GROUP {group} {cons} COUNT {scnt} STREAMS {skey} >",
+    "XREADGROUP GROUP {group} {cons} COUNT {scnt} STREAMS {skey} >",
+    "XREADGROUP GROUP {group} {cons} STREAMS {skey} >",
+    "XREADGROUP GROUP {group} {cons} NOACK COUNT {scnt} STREAMS {skey} >",
+    "XREADGROUP GROUP {group} {cons} COUNT {scnt} STREAMS {skey} {gid}",
+    "XREADGROUP GROUP {group} {cons} STREAMS s1 s2 > >",
+    "XACK {skey} {group} {sid} {sid}",
+    "XACK {skey} {group} {sid}",
+    "XACK {skey} {group} {sid} {sid} {sid} {sid}",
+    "XCLAIM {skey} {group} {cons} 0 {sid} {sid} JUSTID",
+    "XCLAIM {skey} {group} {cons} 0 {sid} RETRYCOUNT {scnt}",
+    "XCLAIM {skey} {group} {cons} 0 {sid} FORCE JUSTID",
+    "XCLAIM {skey} {group} {cons} 0 {sid} LASTID {gid} JUSTID",
+    "XAUTOCLAIM {skey} {group} {cons} 0 {gid} COUNT {scnt} JUSTID",
+    "XAUTOCLAIM {skey} {group} {cons} 0 {gid} COUNT {scnt}",
+    "XPENDING {skey} {group}",
+    "XINFO GROUPS {skey}",
+    "EVAL \"local r = redis.call('xpending', KEYS[1], ARGV[1], '-', '+', '100') for _, e in ipairs(r) do e[3] = e[3] < 1000 and 'recent' or 'old' end return r\" 1 {skey} {group}",
+    "EVAL \"local r = redis.call('xinfo', 'consumers', KEYS[1], ARGV[1]) for _, c in ipairs(r) do c[6] = c[6] < 1000 and 'recent' or 'old' end return r\" 1 {skey} {group}",
+];
+
+const GROUP_PLACEHOLDERS: &[common::diff::Placeholder<'static>] = &[
+    ("skey", &["s1", "s2", "s1"]),
+    ("group", &["g1", "g2", "g1"]),
+    ("cons", &["c1", "c2", "c3"]),
+    (
+        "sid",
+        &[
+            "1-0", "1-1", "1-2", "1-3", "1-4", "1-5", "1-6", "1-7", "1-8", "1-9", "1-10", "1-12",
+            "1-15", "1", "2-0", "0-1",
+        ],
+    ),
+    (
+        "gid",
+        &["0", "$", "1-2", "1-5", "1-9", "1-14", "0-0", "2-0"],
+    ),
+    ("scnt", &["0", "1", "2", "3", "5", "-1"]),
+    ("sval", &["a", "b", "1", "\"\""]),
+];
+
+#[test]
+fn random_group_sequences_match_redis() {
+    common::diff::run_random_sequences(
+        "random_sequences_stream_groups",
+        GROUP_TEMPLATES,
+        GROUP_PLACEHOLDERS,
+        true,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Groups in the append-only file
 // ---------------------------------------------------------------------------------------------
 
