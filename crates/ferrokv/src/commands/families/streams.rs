@@ -113,14 +113,23 @@ struct AddTrim {
     approx: bool,
     limit: u64,
     nomkstream: bool,
+    /// LIMIT was given (the logged form drops it).
+    limit_given: bool,
     /// The ID argument (XADD): its position and the parsed form.
     id: Option<AddId>,
     /// Position of the ID argument (or where it would be).
     id_pos: usize,
 }
 
-/// Parse the options after the key, with Redis's errors in Redis's order.
-fn parse_add_trim(args: &[&[u8]], xadd: bool, limits: NodeLimits) -> Result<AddTrim, CmdError> {
+/// Parse the options after the key, with Redis's errors in Redis's order. `obey`: the
+/// AOF loader, which (as Redis's `mustObeyClient`) trims without a limit and accepts the
+/// LIMIT that Redis's propagated form keeps beside `=`.
+fn parse_add_trim(
+    args: &[&[u8]],
+    xadd: bool,
+    limits: NodeLimits,
+    obey: bool,
+) -> Result<AddTrim, CmdError> {
     const BOTH: &str =
         "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
     let mut r = AddTrim::default();
@@ -173,6 +182,7 @@ fn parse_add_trim(args: &[&[u8]], xadd: bool, limits: NodeLimits) -> Result<AddT
         i += 1;
     }
     r.id_pos = i;
+    r.limit_given = limit_given;
     if r.limit != 0 && r.trim.is_none() {
         return Err(CmdError::Static(
             "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
@@ -183,7 +193,9 @@ fn parse_add_trim(args: &[&[u8]], xadd: bool, limits: NodeLimits) -> Result<AddT
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if limit_given {
+    if obey {
+        r.limit = 0;
+    } else if limit_given {
         if !r.approx {
             return Err(CmdError::Static(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
@@ -247,7 +259,7 @@ fn trim_args(r: &AddTrim) -> Option<TrimArgs> {
 
 fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = ctx.server.config.stream_node_limits();
-    let r = parse_add_trim(args, true, limits)?;
+    let r = parse_add_trim(args, true, limits, ctx.client.loading)?;
     let field_pos = r.id_pos + 1;
     let nfields = args.len().saturating_sub(field_pos);
     if args.len() < field_pos + 2 || nfields % 2 == 1 {
@@ -284,15 +296,20 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         AddError::TooLarge => CmdError::Static("ERR Elements are too large to be stored"),
     })?;
     let trimmed = trim_args(&r).map_or(0, |t| s.trim(t));
-    let mut log: Vec<Vec<u8>> = vec![b"XADD".to_vec(), key.to_vec()];
-    if r.nomkstream {
-        log.push(b"NOMKSTREAM".to_vec());
-    }
-    if let Some(t) = logged_trim(s, &r) {
-        log.extend(t);
-    }
-    log.push(id.to_bytes());
-    log.extend(fields.iter().map(|f| f.to_vec()));
+    // The command as given is deterministic unless the ID or an approximate trim
+    // came from the server's state: then log the ID generated and the exact trim.
+    let log = (!matches!(add_id, AddId::Exact(_)) || r.approx || r.limit_given).then(|| {
+        let mut log: Vec<Vec<u8>> = vec![b"XADD".to_vec(), key.to_vec()];
+        if r.nomkstream {
+            log.push(b"NOMKSTREAM".to_vec());
+        }
+        if let Some(t) = logged_trim(s, &r) {
+            log.extend(t);
+        }
+        log.push(id.to_bytes());
+        log.extend(fields.iter().map(|f| f.to_vec()));
+        log
+    });
     match fresh {
         Some(s) => db.set(key, Value::Stream(Box::new(s)))?,
         None => {
@@ -304,8 +321,10 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if trimmed > 0 {
         db.notify(class::STREAM, "xtrim", key);
     }
-    let log_refs: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
-    db.log_as(&log_refs);
+    if let Some(log) = log {
+        let index = db.db;
+        db.locks.propagate_as(index, log);
+    }
     write_id(ctx.out, id);
     Ok(())
 }
@@ -313,7 +332,7 @@ fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn xtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = ctx.server.config.stream_node_limits();
     let key = args[1];
-    let r = parse_add_trim(args, false, limits)?;
+    let r = parse_add_trim(args, false, limits, ctx.client.loading)?;
     let mut db = ctx.db();
     let Some(s) = stream_at(&mut db, key)? else {
         ctx.out.int(0);
@@ -327,8 +346,8 @@ fn xtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         db.notify(class::STREAM, "xtrim", key);
         db.modified(key)?;
-        let log_refs: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
-        db.log_as(&log_refs);
+        let index = db.db;
+        db.locks.propagate_as(index, log);
     }
     ctx.out.int(deleted as i64);
     Ok(())

@@ -125,6 +125,16 @@ fn int_of(e: Option<&Entry<'_>>) -> Result<i64, RdbError> {
     }
 }
 
+/// `len` items from `start`, or a corruption error (lengths come from the file).
+fn items_at(bytes: &[Vec<u8>], start: usize, len: usize) -> Result<&[Vec<u8>], RdbError> {
+    let end = start
+        .checked_add(len)
+        .ok_or(corrupt("stream listpack length"))?;
+    bytes
+        .get(start..end)
+        .ok_or(corrupt("truncated stream listpack"))
+}
+
 /// Rebuild one node from Redis's listpack.
 fn load_node(master: StreamId, blob: &[u8]) -> Result<Block, RdbError> {
     let items = listpack::parse(blob)?;
@@ -135,7 +145,7 @@ fn load_node(master: StreamId, blob: &[u8]) -> Result<Block, RdbError> {
     let count = int_of(items.first())?;
     let deleted = int_of(items.get(1))?;
     let nmaster = usize::try_from(int_of(items.get(2))?).map_err(|_| corrupt("field count"))?;
-    let names = bytes.get(3..3 + nmaster).ok_or(corrupt("master fields"))?;
+    let names = items_at(&bytes, 3, nmaster)?;
     if int_of(items.get(3 + nmaster))? != 0 {
         return Err(corrupt("master entry terminator"));
     }
@@ -159,7 +169,7 @@ fn load_node(master: StreamId, blob: &[u8]) -> Result<Block, RdbError> {
         i += 3;
         let mut pairs: Vec<&[u8]> = Vec::new();
         if flags & crate::storage::stream::FLAG_SAMEFIELDS as i64 != 0 {
-            let values = bytes.get(i..i + nmaster).ok_or(corrupt("entry values"))?;
+            let values = items_at(&bytes, i, nmaster)?;
             for (n, v) in names.iter().zip(values) {
                 pairs.push(n);
                 pairs.push(v);
@@ -168,9 +178,7 @@ fn load_node(master: StreamId, blob: &[u8]) -> Result<Block, RdbError> {
         } else {
             let nf = usize::try_from(int_of(items.get(i))?).map_err(|_| corrupt("fields"))?;
             i += 1;
-            let fv = bytes
-                .get(i..i + nf.checked_mul(2).ok_or(corrupt("fields"))?)
-                .ok_or(corrupt("entry fields"))?;
+            let fv = items_at(&bytes, i, nf.checked_mul(2).ok_or(corrupt("fields"))?)?;
             pairs.extend(fv.iter().map(Vec::as_slice));
             i += 2 * nf;
         }
