@@ -58,6 +58,8 @@ fn redis_in(dir: &Path) -> ServerGuard {
             d.as_str(),
             "--daemonize",
             "no",
+            "--enable-debug-command",
+            "yes",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -266,6 +268,30 @@ fn blocked_reader_errors_when_group_or_stream_goes(start: Start) {
     );
 }
 
+/// A stream that expires under a blocked XREADGROUP: the lookup that reclaims it (active
+/// expiry off) answers the reader -UNBLOCKED, as Redis 7.0's lazy expiry does.
+fn blocked_reader_errors_when_stream_expires(start: Start) {
+    let data = TempDir::new("groups-expire");
+    let server = start(data.path());
+    let mut admin = server.connect();
+    assert_eq!(text(&admin.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])), "OK");
+    admin.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    admin.cmd(&["PEXPIRE", "s", "50"]);
+    let mut r = block_reader(server.port, &mut admin, "c1", 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(admin.cmd(&["EXISTS", "s"]), Reply::Int(0));
+    assert_eq!(
+        r.read_reply(),
+        Reply::Error("UNBLOCKED the stream key no longer exists".into())
+    );
+    admin.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}
+
+#[test]
+fn blocked_xreadgroup_errors_when_stream_expires() {
+    blocked_reader_errors_when_stream_expires(ferrokv_in);
+}
+
 #[test]
 fn blocked_xreadgroup_served_by_xadd_in_order() {
     blocked_readers_are_served_in_order(ferrokv_in);
@@ -287,6 +313,7 @@ fn blocking_scenarios_on_redis() {
     blocked_readers_are_served_in_order(redis_in);
     blocked_reader_served_after_exec(redis_in);
     blocked_reader_errors_when_group_or_stream_goes(redis_in);
+    blocked_reader_errors_when_stream_expires(redis_in);
 }
 
 // ---------------------------------------------------------------------------------------------

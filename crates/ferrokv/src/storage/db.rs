@@ -466,6 +466,10 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched_expired(key);
+        // Blocked XREADGROUPs learn that their stream is gone.
+        if shard.has_blocked(key) {
+            self.locks.signal_ready(self.db, key);
+        }
         self.stats.expired_key(key);
         let db = self.db;
         self.locks
