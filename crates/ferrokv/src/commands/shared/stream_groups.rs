@@ -395,3 +395,50 @@ pub fn xinfo_consumers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(cmd: &[Vec<u8>]) -> String {
+        cmd.iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The logged forms are the commands Redis propagates, argument for argument.
+    #[test]
+    fn aof_forms_are_redis_propagated_commands() {
+        let p = PendingEntry {
+            consumer: b"alice".to_vec(),
+            delivery_time: 1_700_000_000_123,
+            delivery_count: 3,
+        };
+        assert_eq!(
+            words(&xclaim_log(b"s", b"g", b"5-1", &p, StreamId::new(9, 0))),
+            "XCLAIM s g alice 0 5-1 TIME 1700000000123 RETRYCOUNT 3 FORCE JUSTID LASTID 9-0"
+        );
+        assert_eq!(
+            words(&group_setid_log(b"s", b"g", StreamId::new(9, 2), -1)),
+            "XGROUP SETID s g 9-2 ENTRIESREAD -1"
+        );
+        assert_eq!(
+            words(&create_consumer_log(b"s", b"g", b"bob")),
+            "XGROUP CREATECONSUMER s g bob"
+        );
+    }
+
+    /// Names in NOGROUP errors stop at a NUL byte, as Redis's `%s` does.
+    #[test]
+    fn nogroup_texts() {
+        assert_eq!(
+            nogroup_key_or_group(b"k\0x", b"g", "").message(""),
+            "NOGROUP No such key 'k' or consumer group 'g'"
+        );
+        assert_eq!(
+            nogroup_for_key(b"g", b"k").message(""),
+            "NOGROUP No such consumer group 'g' for key name 'k'"
+        );
+    }
+}
