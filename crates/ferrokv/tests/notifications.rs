@@ -443,6 +443,30 @@ fn stream_groups_notify_like_redis() {
 }
 
 #[test]
+fn stream_group_key_misses_notify_like_redis() {
+    differential(
+        "KEm",
+        "
+        xack nosuch g 1-0
+        xclaim nosuch g c 0 1-0
+        xautoclaim nosuch g c 0 0
+        xreadgroup group g c streams nosuch >
+        xpending nosuch g
+        xpending nosuch g - + 10
+        xinfo groups nosuch
+        xinfo consumers nosuch g
+        xgroup create nosuch g $
+        xgroup create nosuch g $ mkstream
+        xgroup setid nosuch2 g 0
+        xgroup createconsumer nosuch2 g c
+        xgroup destroy nosuch2 g
+        xack nosuch g bad
+        xclaim nosuch g c x 1-0
+        ",
+    );
+}
+
+#[test]
 fn strings_and_bitmaps_notify_like_redis() {
     differential("KEA", STRINGS);
 }

@@ -459,6 +459,10 @@ fn raises_keymiss(cmd: &Command, name: &str) -> bool {
                 | "getdel"
                 | "getex"
                 | "getset"
+                | "xack"
+                | "xclaim"
+                | "xautoclaim"
+                | "xreadgroup"
         );
     }
     !(name.starts_with("object|") || name == "memory|usage" || name == "debug")
