@@ -269,7 +269,8 @@ fn blocked_reader_errors_when_group_or_stream_goes(start: Start) {
 }
 
 /// A stream that expires under a blocked XREADGROUP: the lookup that reclaims it (active
-/// expiry off) answers the reader -UNBLOCKED, as Redis 7.0's lazy expiry does.
+/// expiry off), or else the active expiry cycle, answers the reader -UNBLOCKED, as Redis
+/// 7.0 does.
 fn blocked_reader_errors_when_stream_expires(start: Start) {
     let data = TempDir::new("groups-expire");
     let server = start(data.path());
@@ -284,7 +285,17 @@ fn blocked_reader_errors_when_stream_expires(start: Start) {
         r.read_reply(),
         Reply::Error("UNBLOCKED the stream key no longer exists".into())
     );
-    admin.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    assert_eq!(text(&admin.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"])), "OK");
+    wait_blocked(&mut admin, 0);
+
+    // The active expiry cycle answers it too, without any command touching the key.
+    admin.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    let mut r = block_reader(server.port, &mut admin, "c1", 0);
+    admin.cmd(&["PEXPIRE", "s", "50"]);
+    assert_eq!(
+        r.read_reply(),
+        Reply::Error("UNBLOCKED the stream key no longer exists".into())
+    );
 }
 
 #[test]

@@ -412,6 +412,24 @@ fn remove_from_queue(locks: &mut LockSet<'_>, db: usize, key: &[u8], waiter: &Ar
     }
 }
 
+/// The active expiry cycle removed `keys` of database `db` while clients were blocked on
+/// them: look at their waiters (a blocked XREADGROUP is answered that its stream is gone;
+/// the other waiters keep waiting). Runs on the expiry thread, holding no other lock.
+pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
+    let mut locks = LockSet::new(&server.dbs);
+    let mut ids: LockIds = keys.iter().map(|k| lock_id(db, shard_of(k))).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    locks.lock(&mut ids);
+    for key in &keys {
+        locks.signal_ready(db, key);
+    }
+    serve_ready(server, &mut locks, crate::util::now_ms());
+    if !locks.propagate.is_empty() && server.aof.enabled() {
+        server.aof.append(&locks.propagate, locks.atomic_log);
+    }
+}
+
 /// Remove a finished waiter's registrations from all its keys (called by its connection
 /// after the wait ended, whatever ended it).
 pub fn unregister(server: &Server, waiter: &Arc<Waiter>) {
