@@ -30,7 +30,7 @@ UNITS=(
   unit/info unit/info-command unit/protocol unit/other unit/bitops unit/dump
   unit/querybuf unit/limits unit/sort unit/introspection unit/introspection-2
   unit/latency-monitor unit/scripting unit/functions unit/geo unit/hyperloglog
-  unit/type/stream unit/tracking
+  unit/type/stream unit/type/stream-cgroups unit/tracking
 )
 [ $# -gt 0 ] && UNITS=("$@")
 

@@ -27,6 +27,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || need+=(redis-tools)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v tclsh8.6 >/dev/null 2>&1 || need+=(tcl)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     $SUDO apt-get update -q
@@ -40,6 +42,13 @@ if ! .venv/bin/python -c 'import redis, pytest, hotqueue, rq, celery' >/dev/null
     log "creating .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+# --- Node packages (tests/node: BullMQ, from the npm registry) -------------------------------
+# The versions are pinned by tests/node/package-lock.json; node_modules is not committed.
+if ! (cd tests/node && node -e 'require.resolve("bullmq")') >/dev/null 2>&1; then
+    log "npm ci in tests/node"
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # --- steps -----------------------------------------------------------------------------------

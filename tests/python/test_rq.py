@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
@@ -38,9 +37,8 @@ def run_worker(port, queue_name):
     )
 
 
-# RQ 2 and later keep job results in a stream (XADD rq:results:<id>) on Redis 5 and later;
-# ferrokv has no streams until issue 12 lands. strict: once it passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="RQ stores results with XADD: needs streams (issue 12)")
+# RQ 2 and later keep job results in a stream (XADD rq:results:<id> MAXLEN ~ 10, read back
+# with XREVRANGE / XREAD).
 def test_rq_worker_runs_every_job_exactly_once(server):
     r = redis.Redis(port=server, db=2)
     r.flushdb()

@@ -440,6 +440,69 @@ set x3 v px 20
 dbsize
 ";
 
+const STREAM_GROUPS: &str = "
+xgroup create s g $ mkstream
+xgroup create s g $ mkstream
+xgroup create s g2 0
+xgroup createconsumer s g bob
+xgroup createconsumer s g bob
+xadd s 1-0 f v
+xadd s 2-0 f v
+xadd s 3-0 f v
+xreadgroup group g alice count 1 streams s >
+xreadgroup group g carol noack count 1 streams s >
+xreadgroup group g dave streams s 0
+xreadgroup group g erin streams s >
+xreadgroup group g frank streams s >
+xack s g 1-0 9-0
+xclaim s g mike 0 1-0 3-0 force justid
+xclaim s g nobody 0 9-0
+xautoclaim s g bob 0 0 justid
+xautoclaim s g zed 3600000 0
+xdel s 2-0
+xautoclaim s g bob 0 0 justid
+xgroup setid s g 0 entriesread 0
+xgroup delconsumer s g lee
+xgroup delconsumer s g bob
+xgroup destroy s g2
+xgroup destroy s g2
+xpending s g
+xinfo groups s
+xgroup setid nosuch g 0
+xreadgroup group g x streams nosuch >
+xpending nosuch g
+xack nosuch g 1-0
+";
+
+#[test]
+fn stream_groups_notify_like_redis() {
+    differential("KEA", STREAM_GROUPS);
+}
+
+#[test]
+fn stream_group_key_misses_notify_like_redis() {
+    differential(
+        "KEm",
+        "
+        xack nosuch g 1-0
+        xclaim nosuch g c 0 1-0
+        xautoclaim nosuch g c 0 0
+        xreadgroup group g c streams nosuch >
+        xpending nosuch g
+        xpending nosuch g - + 10
+        xinfo groups nosuch
+        xinfo consumers nosuch g
+        xgroup create nosuch g $
+        xgroup create nosuch g $ mkstream
+        xgroup setid nosuch2 g 0
+        xgroup createconsumer nosuch2 g c
+        xgroup destroy nosuch2 g
+        xack nosuch g bad
+        xclaim nosuch g c x 1-0
+        ",
+    );
+}
+
 #[test]
 fn strings_and_bitmaps_notify_like_redis() {
     differential("KEA", STRINGS);

@@ -462,9 +462,10 @@ pub fn run(
         // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
         // LOADAOF, are not logged again.) A transaction's or a script's effects are one
         // MULTI/EXEC block.
-        server
-            .aof
-            .append(&locks.propagate, cmd.name == "exec" || is_script);
+        server.aof.append(
+            &locks.propagate,
+            cmd.name == "exec" || is_script || locks.atomic_log,
+        );
     }
     drop(locks);
     drop(script_guard);
@@ -575,6 +576,10 @@ fn raises_keymiss(cmd: &Command, name: &str) -> bool {
                 | "getdel"
                 | "getex"
                 | "getset"
+                | "xack"
+                | "xclaim"
+                | "xautoclaim"
+                | "xreadgroup"
         );
     }
     !(name.starts_with("object|") || name == "memory|usage" || name == "debug")

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::dispatch::LockIds;
 use super::shared::list_ops::{move_element, pop_event};
 use super::shared::stream_args::{write_xread_header, write_xread_stream};
+use super::shared::stream_groups::{serve_blocked_group, GroupRead};
 use super::{class, CmdError};
 use crate::server::blocking::{BlockOp, WaitState, Waiter, Wants};
 use crate::server::Server;
@@ -111,6 +112,8 @@ pub fn serve_op(
                 None => out.null(),
             }
         }
+        // Served by `serve_key` through `serve_blocked_group`, never here.
+        BlockOp::XReadGroup { .. } => return Err(CmdError::Internal("XREADGROUP in serve_op")),
         BlockOp::ZPop { max, count } => {
             let items = pop_zset(db, key, *max, count.unwrap_or(1))?;
             if count.is_some() {
@@ -160,6 +163,7 @@ fn logged_form(key: &[u8], op: &BlockOp) -> Vec<Vec<u8>> {
                 end_word(to),
             ]
         }
+        BlockOp::XReadGroup { .. } => return Vec::new(),
         BlockOp::ZPop { max, .. } => vec![
             if *max {
                 b"ZPOPMAX".to_vec()
@@ -264,6 +268,14 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             queue.remove(i);
             continue;
         }
+        if let BlockOp::XReadGroup { .. } = &waiter.op {
+            if !serve_group_waiter(server, locks, db, key, &waiter, now) {
+                // Still waiting (its group has nothing new): later waiters, of other groups
+                // or other kinds, may still be served.
+                i += 1;
+            }
+            continue;
+        }
         let mut view = DbView {
             locks: &mut *locks,
             db,
@@ -276,7 +288,12 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
         };
         match poppable(value.as_deref(), &waiter.op) {
             Ok(true) => {}
-            // Gone (or emptied) again: nothing more to serve.
+            // Gone (or emptied) again: nothing more to serve, except blocked XREADGROUPs
+            // further on, which may have an error to learn.
+            Ok(false) if group_waiter_after(locks, db, key, i) => {
+                i += 1;
+                continue;
+            }
             Ok(false) => return,
             // A waiter of another type (a list waiter on a key that is now a sorted set):
             // it keeps waiting; later waiters may still want this type.
@@ -338,6 +355,71 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
     }
 }
 
+/// True when a blocked XREADGROUP waits on `key` after position `i` of its queue.
+fn group_waiter_after(locks: &mut LockSet<'_>, db: usize, key: &[u8], i: usize) -> bool {
+    locks
+        .shard(db, shard_of(key))
+        .and_then(|s| s.blocked.get(key))
+        .is_some_and(|q| {
+            q.iter()
+                .skip(i + 1)
+                .any(|w| matches!(w.op, BlockOp::XReadGroup { .. }))
+        })
+}
+
+/// Serve (or answer with its error) a blocked XREADGROUP on `key`; false when it must
+/// keep waiting. A served waiter leaves the key's queue.
+fn serve_group_waiter<'s>(
+    server: &'s Server,
+    locks: &mut LockSet<'s>,
+    db: usize,
+    key: &[u8],
+    waiter: &Arc<Waiter>,
+    now: u64,
+) -> bool {
+    let BlockOp::XReadGroup {
+        group,
+        consumer,
+        count,
+        noack,
+    } = &waiter.op
+    else {
+        return false;
+    };
+    let mut state = waiter.state.lock();
+    if *state == WaitState::Waiting {
+        let mut view = DbView {
+            locks: &mut *locks,
+            db,
+            now,
+            stats: &server.stats,
+            touch: true,
+        };
+        let read = GroupRead {
+            key,
+            group,
+            consumer,
+            count: *count,
+            noack: *noack,
+        };
+        let Some(reply) = serve_blocked_group(&mut view, &read, waiter.resp3) else {
+            return false;
+        };
+        *state = WaitState::Served(reply);
+        drop(state);
+        waiter.client.wake.notify_one();
+        // The writing command's own log entry is already queued: the deliveries follow it.
+        if let Some(cmds) = locks.rewrite.take() {
+            locks.propagate.extend(cmds);
+        }
+        locks.changes = 0;
+    } else {
+        drop(state);
+    }
+    remove_from_queue(locks, db, key, waiter);
+    true
+}
+
 fn remove_from_queue(locks: &mut LockSet<'_>, db: usize, key: &[u8], waiter: &Arc<Waiter>) {
     if let Some(shard) = locks.shard(db, shard_of(key)) {
         if let Some(q) = shard.blocked.get_mut(key) {
@@ -346,6 +428,24 @@ fn remove_from_queue(locks: &mut LockSet<'_>, db: usize, key: &[u8], waiter: &Ar
                 shard.blocked.remove(key);
             }
         }
+    }
+}
+
+/// The active expiry cycle removed `keys` of database `db` while clients were blocked on
+/// them: look at their waiters (a blocked XREADGROUP is answered that its stream is gone;
+/// the other waiters keep waiting). Runs on the expiry thread, holding no other lock.
+pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
+    let mut locks = LockSet::new(&server.dbs);
+    let mut ids: LockIds = keys.iter().map(|k| lock_id(db, shard_of(k))).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    locks.lock(&mut ids);
+    for key in &keys {
+        locks.signal_ready(db, key);
+    }
+    serve_ready(server, &mut locks, crate::util::now_ms());
+    if !locks.propagate.is_empty() && server.aof.enabled() {
+        server.aof.append(&locks.propagate, locks.atomic_log);
     }
 }
 

@@ -55,6 +55,19 @@ pub enum BlockOp {
         /// COUNT (0 = all).
         count: u64,
     },
+    /// XREADGROUP ... `>`: served, in the group's name, with the entries after the group's
+    /// last delivered ID once the stream's last ID passes it; answered with an error when
+    /// the group or the stream goes away (see `shared::stream_groups::serve_blocked_group`).
+    XReadGroup {
+        /// The group.
+        group: Box<[u8]>,
+        /// The consumer (created when served, if missing).
+        consumer: Box<[u8]>,
+        /// Most entries (COUNT, or 1000 without it, as Redis).
+        count: u64,
+        /// NOACK.
+        noack: bool,
+    },
 }
 
 /// The kind of value a blocking operation waits for.
@@ -74,7 +87,7 @@ impl BlockOp {
         match self {
             BlockOp::ListPop { .. } | BlockOp::ListMove { .. } => Wants::List,
             BlockOp::ZPop { .. } => Wants::ZSet,
-            BlockOp::XRead { .. } => Wants::Stream,
+            BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => Wants::Stream,
         }
     }
 

@@ -455,7 +455,12 @@ async fn wait_blocked<'h>(
         end_wait(server, &waiter, state.clone());
         client.blocked_now = false;
         match state {
-            WaitState::Served(reply) => out.buf.extend_from_slice(&reply),
+            WaitState::Served(reply) => {
+                if reply.starts_with(b"-") {
+                    server.record_blocked_failure(client.last_cmd, &reply);
+                }
+                out.buf.extend_from_slice(&reply)
+            }
             WaitState::Unblocked { error: true } => {
                 out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
             }

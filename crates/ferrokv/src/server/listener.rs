@@ -62,7 +62,12 @@ pub fn start_background(server: Arc<Server>) {
     let s = server.clone();
     let _ = std::thread::Builder::new()
         .name("expire".into())
-        .spawn(move || crate::storage::expiry::run_active_expire(s));
+        .spawn(move || {
+            crate::storage::expiry::run_active_expire(
+                s,
+                crate::commands::unblock::serve_after_expiry,
+            )
+        });
     let _ = std::thread::Builder::new()
         .name("cron".into())
         .spawn(move || run_cron(server));

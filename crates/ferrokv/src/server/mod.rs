@@ -202,6 +202,19 @@ impl Server {
         }
     }
 
+    /// A blocked command of id `id`, already counted when it blocked, ended with an error
+    /// reply (a blocked XREADGROUP whose group went away): count the error and the failed
+    /// call, as Redis does when it unblocks the client.
+    pub fn record_blocked_failure(&self, id: usize, reply: &[u8]) {
+        let text = reply.strip_prefix(b"-").unwrap_or(reply);
+        let text = text.strip_suffix(b"\r\n").unwrap_or(text);
+        self.record_error(&String::from_utf8_lossy(text));
+        if let Some(s) = self.command_stats.get(id) {
+            s.failed_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Count an error reply by its code (INFO errorstats).
     pub fn record_error(&self, msg: &str) {
         self.stats

@@ -92,6 +92,10 @@ pub struct LockSet<'s> {
     /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
     /// publishes them after the handler (see `server::notify`).
     pub events: Vec<Event>,
+    /// What these locks' command(s) log goes to the append-only file as one MULTI/EXEC
+    /// block when it is more than one command (a command that Redis propagates as several,
+    /// like XREADGROUP's XCLAIMs).
+    pub atomic_log: bool,
     /// Set by dispatch while some client tracks keys (`server::tracking`): writes then
     /// report the keys they modify. None otherwise (one word, so the hot path pays one
     /// test and nothing to build or drop).
@@ -125,6 +129,7 @@ impl<'s> LockSet<'s> {
             notify: 0,
             notify_miss: false,
             events: Vec::new(),
+            atomic_log: false,
             tracking: None,
         }
     }
@@ -194,6 +199,18 @@ impl<'s> LockSet<'s> {
     /// May be called several times (one command logged as several).
     pub fn propagate_as(&mut self, db: usize, cmd: Vec<Vec<u8>>) {
         self.rewrite.get_or_insert_with(Vec::new).push((db, cmd));
+    }
+
+    /// Log nothing for the running command, although it changed the dataset, unless it
+    /// calls [`LockSet::propagate_as`] (Redis's `preventCommandPropagation`: its effects
+    /// are logged in another form, or not at all).
+    pub fn propagate_nothing(&mut self) {
+        self.rewrite.get_or_insert_with(Vec::new);
+    }
+
+    /// Log what this command propagates as one MULTI/EXEC block (see `atomic_log`).
+    pub fn log_atomically(&mut self) {
+        self.atomic_log = true;
     }
 
     /// Log `cmd` now, before the running command's own entry (a key deleted by lazy expiry
@@ -496,7 +513,12 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched_expired(key);
+        // Blocked XREADGROUPs learn that their stream is gone.
+        let blocked = shard.has_blocked(key);
         self.locks.track_write(key, true);
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         self.stats.expired_key(key);
         let db = self.db;
         self.locks
@@ -614,9 +636,14 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         shard.remove(key);
         shard.touch_watched(key);
+        // Blocked XREADGROUPs learn that their stream is gone.
+        let blocked = shard.has_blocked(key);
         self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(true)
     }
 
@@ -628,9 +655,13 @@ impl<'a, 's> DbView<'a, 's> {
         let shard = self.shard(key)?;
         let e = shard.remove(key);
         shard.touch_watched(key);
+        let blocked = shard.has_blocked(key);
         self.locks.track_write(key, false);
         self.stats.dirty(1);
         self.locks.note_change();
+        if blocked {
+            self.locks.signal_ready(self.db, key);
+        }
         Ok(e)
     }
 
@@ -658,6 +689,23 @@ impl<'a, 's> DbView<'a, 's> {
         let db = self.db;
         self.locks
             .propagate_as(db, cmd.iter().map(|a| a.to_vec()).collect());
+    }
+
+    /// Count an in-place change that Redis does not signal to WATCH (consumer-group
+    /// bookkeeping: XGROUP, XREADGROUP, XACK, XCLAIM): the dirty counter and the
+    /// append-only file see it, watchers do not.
+    pub fn changed_unwatched(&mut self) {
+        self.stats.dirty(1);
+        self.locks.note_change();
+    }
+
+    /// Mark `key` ready for the clients blocked on it without a new value (XGROUP DESTROY:
+    /// readers of the destroyed group get their error when it is served).
+    pub fn signal_blocked(&mut self, key: &[u8]) -> Result<(), CmdError> {
+        if self.shard(key)?.has_blocked(key) {
+            self.locks.signal_ready(self.db, key);
+        }
+        Ok(())
     }
 
     /// Signal that a value was changed in place through `get`/`value` (WATCH, dirty counter).

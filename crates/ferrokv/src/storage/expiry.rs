@@ -8,9 +8,14 @@ use std::time::{Duration, Instant};
 use crate::server::Server;
 use crate::util::now_ms;
 
+/// Called (with no lock held) with keys the cycle removed while clients were blocked on
+/// them, so a blocked XREADGROUP learns that its stream is gone (the server passes
+/// `commands::unblock::serve_after_expiry`; storage does not serve clients itself).
+pub type WakeBlocked = fn(&Server, usize, Vec<Box<[u8]>>);
+
 /// Run the active expiry cycle forever (on its own thread), `hz` times a second, spending
 /// at most 25% of one core per second in each run and resuming where the last one stopped.
-pub fn run_active_expire(server: Arc<Server>) {
+pub fn run_active_expire(server: Arc<Server>, wake: WakeBlocked) {
     let mut cursor = 0usize;
     loop {
         let hz = server.config.hz().clamp(1, 500);
@@ -27,7 +32,7 @@ pub fn run_active_expire(server: Arc<Server>) {
         }
         let budget = period / 4;
         let started = Instant::now();
-        cursor = expire_cycle(&server, cursor, budget);
+        cursor = expire_cycle_waking(&server, cursor, budget, Some(wake));
         // The latency monitor's `expire-cycle` event (LATENCY LATEST/HISTORY), as Redis
         // records a slow active expiry cycle.
         let threshold_ms = server.config.latency_threshold_ms();
@@ -41,7 +46,17 @@ pub fn run_active_expire(server: Arc<Server>) {
 /// One cycle: walk shards from `cursor` until every shard was visited or the time budget is
 /// spent. Returns where the next cycle starts. Databases whose `may_have_volatile` hint is
 /// clear are skipped whole.
-pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usize {
+pub fn expire_cycle(server: &Server, cursor: usize, budget: Duration) -> usize {
+    expire_cycle_waking(server, cursor, budget, None)
+}
+
+/// [`expire_cycle`], handing the removed keys that clients were blocked on to `wake`.
+pub fn expire_cycle_waking(
+    server: &Server,
+    mut cursor: usize,
+    budget: Duration,
+    wake: Option<WakeBlocked>,
+) -> usize {
     let start = Instant::now();
     let total = server.dbs.len() * super::SHARDS;
     let mut visited = 0;
@@ -73,6 +88,11 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
             continue;
         }
         let expired = shard.collect_expired(now_ms());
+        let woken: Vec<Box<[u8]>> = expired
+            .iter()
+            .filter(|k| shard.has_blocked(k))
+            .map(|k| Box::<[u8]>::from(&k[..]))
+            .collect();
         if !expired.is_empty() && server.aof.enabled() {
             // Logged under the shard lock, in order with the writes to these keys.
             let dels: Vec<(usize, Vec<Vec<u8>>)> = expired
@@ -102,6 +122,9 @@ pub fn expire_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usi
         }
         for k in &expired {
             server.stats.expired_key(k);
+        }
+        if let (Some(wake), false) = (wake, woken.is_empty()) {
+            wake(server, db_idx, woken);
         }
         if start.elapsed() >= budget {
             // Resuming mid-database: keep the hint so the rest of it is visited.

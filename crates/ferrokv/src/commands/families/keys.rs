@@ -299,6 +299,7 @@ fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         removed += shard.map.len();
         tables.push(shard.take_all(now));
     }
+    signal_blocked_keys(ctx.locks, ctx.client.db);
     ctx.server.stats.dirty(removed as u64);
     ctx.locks.note_change();
     ctx.locks.track_flush();
@@ -323,6 +324,7 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             removed += shard.map.len();
             tables.push(shard.take_all(now));
         }
+        signal_blocked_keys(ctx.locks, db);
     }
     // Redis counts the removed keys plus one for the flush itself.
     ctx.server.stats.dirty(removed as u64 + 1);
@@ -331,6 +333,19 @@ fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     free_tables(tables, removed, lazy);
     ctx.out.ok();
     Ok(())
+}
+
+/// After a flush: every key of database `db` that clients are blocked on is looked at
+/// again before the locks go (a blocked XREADGROUP learns that its stream is gone; the
+/// other waiters keep waiting).
+fn signal_blocked_keys(locks: &mut crate::storage::LockSet<'_>, db: usize) {
+    let mut keys = Vec::new();
+    for shard in locks.db_shards(db) {
+        keys.extend(shard.blocked.keys().cloned());
+    }
+    for key in keys {
+        locks.signal_ready(db, &key);
+    }
 }
 
 /// A database index argument as Redis's `getIntFromObjectOrReply` reads it: an integer
@@ -440,10 +455,10 @@ fn swap_shards(ctx: &mut Ctx, a: usize, b: usize, i: usize) -> CmdResult {
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
     let (map_b, vol_b) = (std::mem::take(&mut sb.map), sb.volatile);
     touch_replaced(&mut sb.watched, &map_b, Some(&map_a), now);
-    let ready_in_b = keys_ready_for_waiters(sb, &map_a, now);
+    let ready_in_b = keys_ready_for_waiters(sb, &map_a, &map_b, now);
     let sa = ctx.locks.shard(a, i).ok_or(UNLOCKED)?;
     touch_replaced(&mut sa.watched, &map_a, Some(&map_b), now);
-    let ready_in_a = keys_ready_for_waiters(sa, &map_b, now);
+    let ready_in_a = keys_ready_for_waiters(sa, &map_b, &map_a, now);
     sa.map = map_b;
     sa.volatile = vol_b;
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
@@ -460,12 +475,19 @@ fn swap_shards(ctx: &mut Ctx, a: usize, b: usize, i: usize) -> CmdResult {
     Ok(())
 }
 
-/// The keys clients are blocked on in `shard` that `incoming` holds, not expired.
-fn keys_ready_for_waiters(shard: &Shard, incoming: &KeyTable, now: u64) -> Vec<Box<[u8]>> {
+/// The keys clients are blocked on in `shard` that `incoming` holds, not expired, and
+/// those that `outgoing` (the shard's data before the swap) held (a blocked XREADGROUP
+/// learns that its stream is gone).
+fn keys_ready_for_waiters(
+    shard: &Shard,
+    incoming: &KeyTable,
+    outgoing: &KeyTable,
+    now: u64,
+) -> Vec<Box<[u8]>> {
     shard
         .blocked
         .keys()
-        .filter(|k| incoming.get(k).is_some_and(|e| !e.is_expired(now)))
+        .filter(|k| incoming.get(k).is_some_and(|e| !e.is_expired(now)) || outgoing.contains_key(k))
         .cloned()
         .collect()
 }

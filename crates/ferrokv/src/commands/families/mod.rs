@@ -32,6 +32,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod stream_groups;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -40,7 +41,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 26] {
+pub fn tables() -> [&'static [Command]; 27] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -68,6 +69,7 @@ pub fn tables() -> [&'static [Command]; 26] {
         pubsub::COMMANDS,
         cluster::COMMANDS,
         streams::COMMANDS,
+        stream_groups::COMMANDS,
     ]
 }
 

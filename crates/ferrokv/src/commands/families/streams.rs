@@ -12,6 +12,7 @@ use crate::commands::shared::stream_args::{
     parse_range_bounds, parse_strict_id, parse_xread, write_entries, write_entry, write_id,
     write_xread_header, write_xread_stream, xread_key_positions, ERR_INVALID_ID,
 };
+use crate::commands::shared::stream_groups::{xinfo_consumers, xinfo_groups};
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::{BlockOp, WaitState, Waiter};
 use crate::storage::db::{shard_of, DbView};
@@ -28,6 +29,12 @@ use crate::util::{eq_ic, parse_canonical_i64};
 const XINFO_SUBCOMMANDS: &[Command] = &[
     Command::new("help", 2, flags::LOADING | flags::STALE, xinfo_help).acl(acl::STREAM),
     Command::new("stream", -3, flags::READONLY, xinfo_stream)
+        .keys(2, 2, 1)
+        .acl(acl::STREAM),
+    Command::new("groups", 3, flags::READONLY, xinfo_groups)
+        .keys(2, 2, 1)
+        .acl(acl::STREAM),
+    Command::new("consumers", 4, flags::READONLY, xinfo_consumers)
         .keys(2, 2, 1)
         .acl(acl::STREAM),
 ];

@@ -9,4 +9,5 @@ pub mod longdouble;
 pub mod pops;
 pub mod scan_args;
 pub mod stream_args;
+pub mod stream_groups;
 pub mod watch;
