@@ -18,7 +18,8 @@
 # Known failures: one line per test, `unit<TAB>test name<TAB>why`, where `why` names the open
 # issue whose feature the test needs or the knowing difference in docs/compatibility.md. A
 # unit that cannot run to its end is listed with the test name `*aborted*`. The list may
-# only shrink: tests in it that pass now are reported, so they can be removed.
+# only shrink: tests in it that pass now are reported, so they can be removed. A reason that
+# starts with `flaky:` marks a test that fails only on some runs (never reported as fixed).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -96,11 +97,12 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 
 # --- compare with the known failures ------------------------------------------------------
-declare -A known=()
+declare -A known=() flaky=()
 while IFS=$'\t' read -r unit name why; do
   case $unit in ''|'#'*) continue ;; esac
   [ -n "${why:-}" ] || fail "known-failures.tsv: no reason given for '$unit / $name'"
   known["$unit"$'\t'"$name"]=1
+  case $why in flaky:*) flaky["$unit"$'\t'"$name"]=1 ;; esac
 done <"$KNOWN"
 
 new=() fixed=() ran=()
@@ -124,7 +126,8 @@ for unit in "${UNITS[@]}"; do
     [ -n "${known["$unit"$'\t'"$name"]+x}" ] || new+=("$unit: $name")
   done < <(sed -n 's/^\[err\]: \(.*\) in tests\/.*\.tcl$/\1/p' "$log")
   while IFS= read -r name; do
-    [ -n "${known["$unit"$'\t'"$name"]+x}" ] && [ -z "${failed_here["$name"]+x}" ] && fixed+=("$unit	$name")
+    [ -n "${known["$unit"$'\t'"$name"]+x}" ] && [ -z "${failed_here["$name"]+x}" ] \
+      && [ -z "${flaky["$unit"$'\t'"$name"]+x}" ] && fixed+=("$unit	$name")
   done < <(sed -n 's/^\[ok\]: \(.*\) ([0-9]* ms)$/\1/p' "$log")
   unset failed_here
 done
