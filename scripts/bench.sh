@@ -51,6 +51,7 @@ probe() {
         get) echo "GET bench:probe" ;;
         geosearch) echo "GEOADD bench:probe:geo 1 1 v" ;;
         pfadd | pfcount | pfcount_union) echo "PFADD bench:probe:hll v" ;;
+        xadd | xreadgroup | xack) echo "XADD bench:probe:stream * f v" ;;
         *) echo "PING" ;;
     esac
 }
@@ -60,19 +61,25 @@ probe() {
 # them); pfadd: random elements into one HLL (dense after the first few thousand);
 # pfcount: one dense HLL whose cached cardinality PFADD keeps invalidating is not what
 # this measures, so it reads the union of three dense HLLs (computed on every call) as
-# pfcount_union, and one key (answered from the header cache) as pfcount.
+# pfcount_union, and one key (answered from the header cache) as pfcount. Streams: xadd
+# appends `f v` with a new ID; xreadgroup delivers the next of 1,000,000 preloaded jobs
+# (IDs 0-1 ... 0-1000000) to one consumer, one per call; xack acknowledges a random job ID
+# (a pending one once xreadgroup has delivered it; run xreadgroup first).
 custom() {
     case $1 in
         geosearch) echo "GEOSEARCH bench:geo FROMLONLAT 12.5 42 BYRADIUS 50 km ASC COUNT 10 WITHDIST" ;;
         pfadd) echo "PFADD bench:hll:add e:__rand_int__" ;;
         pfcount) echo "PFCOUNT bench:hll:1" ;;
         pfcount_union) echo "PFCOUNT bench:hll:1 bench:hll:2 bench:hll:3" ;;
+        xadd) echo "XADD bench:stream:add * f v" ;;
+        xreadgroup) echo "XREADGROUP GROUP g c COUNT 1 STREAMS bench:stream:jobs >" ;;
+        xack) echo "XACK bench:stream:jobs g 0-__rand_int__" ;;
     esac
 }
 
 # setup_custom PORT: the data the custom tests read (same on both servers).
 setup_custom() {
-    python3 - "$1" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
+    python3 - "$1" "$TESTS" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
 import random, sys
 def cmd(*a):
     out = ["*%d\r\n" % len(a)]
@@ -86,6 +93,10 @@ for batch in range(100):
     for i in range(1000):
         args += ["%.6f" % rnd.uniform(6.6, 18.5), "%.6f" % rnd.uniform(36.6, 47.1), "p%d" % (batch * 1000 + i)]
     cmd(*args)
+if "xreadgroup" in sys.argv[2] or "xack" in sys.argv[2]:
+    for n in range(1, 1000001):
+        cmd("XADD", "bench:stream:jobs", "0-%d" % n, "job", n)
+    cmd("XGROUP", "CREATE", "bench:stream:jobs", "g", "0")
 for k in (1, 2, 3):
     for batch in range(20):
         cmd("PFADD", "bench:hll:%d" % k, *("%d:%d" % (k, batch * 1000 + i) for i in range(1000)))
