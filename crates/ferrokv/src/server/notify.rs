@@ -34,7 +34,7 @@ pub mod class {
     pub const EXPIRED: u32 = 1 << 8;
     /// `e`: keys evicted by maxmemory (nothing evicts yet).
     pub const EVICTED: u32 = 1 << 9;
-    /// `t`: stream commands (no streams yet).
+    /// `t`: stream commands.
     pub const STREAM: u32 = 1 << 10;
     /// `m`: key misses of read commands.
     pub const KEY_MISS: u32 = 1 << 11;
