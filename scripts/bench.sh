@@ -111,8 +111,11 @@ run() {
     local cmd
     cmd=$(custom "$test")
     if [ -n "$cmd" ]; then
+        # word splitting wanted, globbing not (XADD's `*`)
+        set -f
         # shellcheck disable=SC2086
         csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -r 1000000 --csv $cmd 2>/dev/null)
+        set +f
     else
         csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$p" -t "$test" --csv 2>/dev/null)
     fi
@@ -130,11 +133,14 @@ printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
 i=0
 for p in $PIPELINES; do
     for test in ${TESTS//,/ }; do
+        set -f
         # shellcheck disable=SC2046
         if ! supports "$fport" $(probe "$test"); then
+            set +f
             printf '| %s | %s | | | not implemented in ferrokv | | | |\n' "$test" "$p"
             continue
         fi
+        set +f
         # alternate which server goes first
         if [ $((i % 2)) = 0 ]; then
             read -r r_rps r_cpu < <(run "$rport" "$rpid" "$test" "$p")
