@@ -633,6 +633,8 @@ pub struct Config {
     slowlog_max_len: AtomicI64,
     latency_threshold: AtomicI64,
     busy_threshold: AtomicI64,
+    /// `maxmemory` in bytes (0: no limit), read by every command that may grow memory.
+    maxmemory: AtomicU64,
     proto_max_bulk_len: AtomicI64,
     query_buffer_limit: AtomicI64,
     hash_max_entries: AtomicI64,
@@ -675,6 +677,7 @@ impl Config {
             slowlog_max_len: AtomicI64::new(128),
             latency_threshold: AtomicI64::new(0),
             busy_threshold: AtomicI64::new(5000),
+            maxmemory: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 << 20),
             query_buffer_limit: AtomicI64::new(1 << 30),
             hash_max_entries: AtomicI64::new(128),
@@ -1023,6 +1026,8 @@ impl Config {
             .store(self.int("latency-monitor-threshold"), Relaxed);
         self.busy_threshold
             .store(self.int("busy-reply-threshold"), Relaxed);
+        self.maxmemory
+            .store(self.get("maxmemory").parse().unwrap_or(0), Relaxed);
         self.latency_tracking
             .store(self.get("latency-tracking") == "yes", Relaxed);
         self.proto_max_bulk_len
@@ -1105,6 +1110,11 @@ impl Config {
     /// `latency-monitor-threshold` in milliseconds (0 disables).
     pub fn latency_threshold_ms(&self) -> i64 {
         self.latency_threshold.load(Relaxed)
+    }
+    /// `maxmemory` in bytes; 0 when unlimited.
+    #[inline]
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Relaxed)
     }
     /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: how long a script
     /// runs before other clients get -BUSY.

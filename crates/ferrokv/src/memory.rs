@@ -20,6 +20,25 @@ pub fn used_memory() -> usize {
     0
 }
 
+/// [`used_memory`] at most about a millisecond old: what `maxmemory` is checked against on
+/// every command that may grow the dataset (advancing jemalloc's statistics epoch merges
+/// every thread's counters, too slow to do per command).
+pub fn used_memory_recent() -> usize {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static READ_AT_NS: AtomicU64 = AtomicU64::new(0);
+    static VALUE: AtomicU64 = AtomicU64::new(0);
+    let now = crate::util::mono_ns();
+    let at = READ_AT_NS.load(Relaxed);
+    if now.saturating_sub(at) >= 1_000_000
+        && READ_AT_NS
+            .compare_exchange(at, now, Relaxed, Relaxed)
+            .is_ok()
+    {
+        VALUE.store(used_memory() as u64, Relaxed);
+    }
+    VALUE.load(Relaxed) as usize
+}
+
 /// Ask jemalloc to return dirty pages of every arena to the system (MEMORY PURGE).
 pub fn purge() {
     #[cfg(not(target_env = "msvc"))]

@@ -623,3 +623,93 @@ fn reset_clears_connection_state_as_redis_7_0() {
         assert!(info.contains(field), "{field} in {info}");
     }
 }
+
+/// Past `maxmemory` (nothing evicts yet), writes that grow memory are refused with Redis's
+/// OOM error, while reads, deletes and a raised limit work; the limit is compared with the
+/// memory in use, not with a count of keys.
+#[test]
+fn writes_past_maxmemory_get_oom() {
+    let server = common::start_ferrokv(2);
+    let mut c = server.connect();
+    let info = match c.cmd(&["INFO", "memory"]) {
+        common::Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    let limit = (used + 4 * 1024 * 1024).to_string();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", limit.as_str()]),
+        common::Reply::Simple("OK".into())
+    );
+    let value = "x".repeat(1000);
+    let mut stored = 0;
+    let refused = loop {
+        let key = format!("key:{stored}");
+        match c.cmd(&["SET", key.as_str(), value.as_str()]) {
+            common::Reply::Simple(_) => stored += 1,
+            common::Reply::Error(e) => break e,
+            other => panic!("{other:?}"),
+        }
+        assert!(stored < 100_000, "no OOM after {stored} writes of 1 KB");
+    };
+    assert_eq!(
+        refused,
+        "OOM command not allowed when used memory > 'maxmemory'."
+    );
+    assert!(stored > 100, "refused after only {stored} keys");
+    assert_eq!(
+        c.cmd(&["GET", "key:0"]),
+        common::Reply::Bulk(value.clone().into_bytes())
+    );
+    assert_eq!(c.cmd(&["DEL", "key:0"]), common::Reply::Int(1));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "0"]),
+        common::Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        c.cmd(&["SET", "after", "1"]),
+        common::Reply::Simple("OK".into())
+    );
+}
+
+/// A restart with a `maxmemory` below the data in the append-only file loads all of it:
+/// the log's replay is never refused for memory (Redis's rule); new writes are.
+#[test]
+fn aof_replay_ignores_maxmemory() {
+    let dir = common::TempDir::new("oom-aof");
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let args = [
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        dir_arg.as_str(),
+    ];
+    {
+        let mut server = common::start_ferrokv_with(2, &args);
+        let mut c = server.connect();
+        let value = "y".repeat(1000);
+        for i in 0..2000 {
+            let key = format!("k{i}");
+            c.cmd(&["SET", key.as_str(), value.as_str()]);
+        }
+        assert_eq!(c.cmd(&["DBSIZE"]), common::Reply::Int(2000));
+        c.send(&["SHUTDOWN", "NOSAVE"]).expect("send");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.is_running() {
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let mut limited = args.to_vec();
+    limited.extend_from_slice(&["--maxmemory", "1"]);
+    let server = common::start_ferrokv_with(2, &limited);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["DBSIZE"]), common::Reply::Int(2000));
+    assert!(c.cmd(&["SET", "new", "v"]).is_error());
+}

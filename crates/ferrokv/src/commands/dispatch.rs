@@ -186,6 +186,15 @@ fn execute_request(
         refuse_in_transaction(server, client, out, id, server.scripts.busy_error());
         return Outcome::Done;
     }
+    // The append-only file's replay is never refused (Redis's `mustObeyClient`).
+    if server.config.maxmemory() != 0
+        && !client.loading
+        && refused_for_memory(server, client, id, cmd, args)
+    {
+        count_rejected_id(server, id);
+        refuse_in_transaction(server, client, out, id, OOM_ERROR);
+        return Outcome::Done;
+    }
     if client.multi.is_some() && !runs_inside_multi(id) {
         if cmd.has(super::flags::NO_MULTI) {
             client.multi_dirty = true;
@@ -287,6 +296,44 @@ fn count_rejected_id(server: &Server, id: usize) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Redis's reply to a command refused because memory is over `maxmemory`.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Redis's `maxmemory` rule in `processCommand`: while memory is over the limit, refuse
+/// commands that may grow it (`denyoom`, scripts that declare writes without `allow-oom`,
+/// an EXEC with such a command queued) and, inside MULTI, everything but EXEC, DISCARD,
+/// QUIT and RESET (queueing itself takes memory).
+fn refused_for_memory(
+    server: &Server,
+    client: &Client,
+    id: usize,
+    cmd: &Command,
+    args: &[&[u8]],
+) -> bool {
+    let name = registry().full_name(id);
+    let in_multi = client.multi.is_some();
+    let denies = if name == "exec" {
+        client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(qid, qcmd)| {
+                    qcmd.has(super::flags::DENYOOM)
+                        || crate::scripting::script_denies_oom(
+                            server,
+                            registry().full_name(qid),
+                            &argv,
+                        )
+                })
+            })
+        })
+    } else {
+        cmd.has(super::flags::DENYOOM)
+            || (in_multi && !matches!(name, "discard" | "quit" | "reset"))
+            || crate::scripting::script_denies_oom(server, name, args)
+    };
+    denies && server.out_of_memory()
 }
 
 /// Refuse a command as Redis's `rejectCommand` does: EXEC aborts its transaction with the

@@ -583,6 +583,9 @@ struct RunState<'a, 's> {
     client: &'a mut Client,
     locks: &'a mut LockSet<'s>,
     read_only: bool,
+    /// Memory was over `maxmemory` when the script started (and it lacks `allow-oom`):
+    /// its first write that may grow memory is refused with -OOM.
+    oom_at_start: bool,
 }
 
 /// A script to run.
@@ -611,7 +614,8 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
         ));
     }
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
-    run_target(ctx, script.sha, read_only, |vm| {
+    let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
+    run_target(ctx, script.sha, read_only, allow_oom, |vm| {
         let f = vm.function(script.sha, script.body)?;
         let (lua, xpcall, handler) = (vm.lua.clone(), vm.xpcall.clone(), vm.handler.clone());
         Ok(move || call_script(&lua, script, xpcall, f, handler))
@@ -628,8 +632,9 @@ pub fn run_function(
     keys: &[&[u8]],
     args: &[&[u8]],
     read_only: bool,
+    allow_oom: bool,
 ) -> CmdResult {
-    run_target(ctx, name, read_only, |vm| {
+    run_target(ctx, name, read_only, allow_oom, |vm| {
         let f = vm.library_function(lib, name)?;
         let lua = vm.lua.clone();
         // No KEYS/ARGV globals for functions (an earlier EVAL's stay otherwise).
@@ -659,6 +664,7 @@ fn run_target<C>(
     ctx: &mut Ctx,
     name: &str,
     read_only: bool,
+    allow_oom: bool,
     prepare: impl FnOnce(&mut Vm) -> Result<C, String>,
 ) -> CmdResult
 where
@@ -681,6 +687,9 @@ where
             client: &mut *ctx.client,
             locks: &mut *ctx.locks,
             read_only,
+            // Redis decides once, when the script starts (its arguments and Lua stack
+            // would otherwise count against it).
+            oom_at_start: !allow_oom && server.out_of_memory(),
         });
         server.scripts.start(client_id);
         let outcome = {
@@ -838,6 +847,12 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     })?;
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if st.oom_at_start
+        && cmd.has(flags::DENYOOM)
+        && !st.server.scripts.wrote.load(Ordering::Acquire)
+    {
+        return Err(crate::commands::dispatch::OOM_ERROR.into());
     }
     if cmd.has(flags::WRITE) {
         if st.read_only {

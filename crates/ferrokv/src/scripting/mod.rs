@@ -112,6 +112,32 @@ pub fn is_script_command(name: &str) -> bool {
     )
 }
 
+/// Whether a script command (EVAL, EVALSHA, FCALL and their _RO forms) is refused while
+/// memory is over `maxmemory`, as Redis's `evalGetCommandFlags`/`fcallGetCommandFlags`
+/// decide: a script that declares flags (a shebang, or a function's flags) is refused
+/// unless it has `no-writes` or `allow-oom`; a script without a shebang, or one not found,
+/// is not (its first write inside is checked instead).
+pub fn script_denies_oom(server: &crate::server::Server, name: &str, args: &[&[u8]]) -> bool {
+    use engine::script_flags::{ALLOW_OOM, EVAL_COMPAT, NO_WRITES};
+    let flags = match name {
+        "eval" | "eval_ro" => args
+            .get(1)
+            .and_then(|body| engine::parse_shebang(body).ok())
+            .map(|(f, _)| f),
+        "evalsha" | "evalsha_ro" => args.get(1).and_then(|sha| {
+            let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
+            let body = server.scripts.get(&sha)?;
+            engine::parse_shebang(&body).ok().map(|(f, _)| f)
+        }),
+        "fcall" | "fcall_ro" => args
+            .get(1)
+            .and_then(|f| server.scripts.functions.find(f))
+            .map(|(_, info)| info.flags),
+        _ => None,
+    };
+    flags.is_some_and(|f| f & (EVAL_COMPAT | NO_WRITES | ALLOW_OOM) == 0)
+}
+
 /// SHA1 of `body` as 40 lowercase hex characters.
 pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()

@@ -240,6 +240,15 @@ impl Server {
         self.slowlog.lock().push(client, &shown, micros, max);
     }
 
+    /// True when `maxmemory` is set and the memory in use is above it. Nothing is evicted
+    /// yet (issue 13), so under every policy this is Redis's "eviction failed" state:
+    /// commands that may grow memory are refused with -OOM.
+    #[inline]
+    pub fn out_of_memory(&self) -> bool {
+        let max = self.config.maxmemory();
+        max != 0 && crate::memory::used_memory_recent() as u64 > max
+    }
+
     /// True when at least one client is in MONITOR mode.
     #[inline]
     pub fn has_monitors(&self) -> bool {

@@ -93,7 +93,16 @@ fn fcall_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
     let scripts = &ctx.server.scripts;
     let command = args.iter().map(|a| a.to_vec()).collect();
     scripts.set_running_function(Some((info.name.clone(), command)));
-    let r = engine::run_function(ctx, &lib, &info.name, keys, argv, read_only || no_writes);
+    let allow_oom = info.flags & script_flags::ALLOW_OOM != 0;
+    let r = engine::run_function(
+        ctx,
+        &lib,
+        &info.name,
+        keys,
+        argv,
+        read_only || no_writes,
+        allow_oom,
+    );
     ctx.server.scripts.set_running_function(None);
     r
 }
