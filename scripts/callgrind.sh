@@ -11,6 +11,7 @@
 #   TESTS=evalsha scripts/callgrind.sh    EVALSHA of `return redis.call('GET', KEYS[1])`
 #   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
 #   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
+#   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -52,6 +53,10 @@ measure() {
             redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" publish ch hello-world-payload >/dev/null 2>&1
             kill "$sub" 2>/dev/null
             wait "$sub" 2>/dev/null || true
+            ;;
+        xadd)
+            # XADD with a new ID into one stream (no redis-benchmark -t test; `*` unglobbed)
+            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" XADD bench:stream '*' f v >/dev/null 2>&1
             ;;
         pfadd)
             # not a redis-benchmark -t test: random elements into one HLL
