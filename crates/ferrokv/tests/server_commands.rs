@@ -713,3 +713,33 @@ fn aof_replay_ignores_maxmemory() {
     assert_eq!(c.cmd(&["DBSIZE"]), common::Reply::Int(2000));
     assert!(c.cmd(&["SET", "new", "v"]).is_error());
 }
+
+/// INFO's layout is Redis's, line for line: the same section headers and field names in
+/// the same order, a blank line between sections and none after the last (values differ).
+#[test]
+fn info_layout_matches_redis() {
+    let ferrokv = common::start_ferrokv(2);
+    let redis = common::start_redis();
+    let shape = |c: &mut common::Conn, args: &[&str]| -> Vec<String> {
+        let text = match c.cmd(args) {
+            common::Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            !text.ends_with("\r\n\r\n"),
+            "{args:?}: blank line at the end"
+        );
+        text.split("\r\n")
+            .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (mut f, mut r) = (ferrokv.connect(), redis.connect());
+    for args in [
+        &["INFO", "memory"][..],
+        &["INFO", "stats"],
+        &["INFO", "memory", "clients"],
+        &["INFO", "keyspace"],
+    ] {
+        assert_eq!(shape(&mut f, args), shape(&mut r, args), "{args:?}");
+    }
+}

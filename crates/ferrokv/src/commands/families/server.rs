@@ -218,6 +218,11 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
                 t
             }
         };
+        // Sections are separated by a blank line, with none after the last (Redis's
+        // genRedisInfoString).
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
         let _ = write!(out, "# {}\r\n", title);
         let mut fields: Vec<(String, String)> = Vec::new();
         match *name {
@@ -238,7 +243,6 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
         for (k, v) in fields {
             let _ = write!(out, "{}:{}\r\n", k, v);
         }
-        out.push_str("\r\n");
     }
     out
 }
@@ -1259,6 +1263,7 @@ mod tests {
         wanted[12] = true; // keyspace
         let text = info_text(&server, &[], &wanted);
         assert!(text.starts_with("# CPU\r\nused_cpu_sys:"));
-        assert!(text.ends_with("\r\n\r\n# Keyspace\r\n\r\n"));
+        // A blank line between sections, none after the last (as Redis).
+        assert!(text.ends_with("\r\n\r\n# Keyspace\r\n"));
     }
 }
