@@ -6,17 +6,13 @@
 //! keys serves it through `unblock::serve_ready`, the timeout passes, or CLIENT UNBLOCK / KILL
 //! ends the wait. Inside MULTI/EXEC nothing blocks: an empty result is a timeout at once.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
-
+use crate::commands::shared::block::block_on_keys;
 use crate::commands::shared::pops::{
     keys_after_numkeys, mpop_key_positions, parse_end, parse_mpop, parse_timeout, parse_zmpop,
 };
 use crate::commands::unblock::{poppable, serve_op, server_list_limits};
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
-use crate::server::blocking::{BlockOp, WaitState, Waiter};
-use crate::storage::db::shard_of;
+use crate::server::blocking::BlockOp;
 use crate::storage::list::End;
 use crate::storage::Value;
 
@@ -235,26 +231,5 @@ fn block_or_timeout(
             unique.push((*k).into());
         }
     }
-    let db = ctx.client.db;
-    let waiter = Arc::new(Waiter {
-        client: ctx.client.handle.clone(),
-        db,
-        keys: unique,
-        op,
-        resp3: ctx.out.resp3,
-        state: Mutex::new(WaitState::Waiting),
-    });
-    for key in &waiter.keys {
-        let shard = ctx
-            .locks
-            .shard(db, shard_of(key))
-            .ok_or(CmdError::Internal("key's shard is not locked"))?;
-        shard
-            .blocked
-            .entry(key.clone())
-            .or_default()
-            .push_back(waiter.clone());
-    }
-    ctx.client.blocked = Some((waiter, timeout_ms));
-    Ok(())
+    block_on_keys(ctx, unique, op, timeout_ms)
 }

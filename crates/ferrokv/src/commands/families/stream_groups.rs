@@ -13,10 +13,8 @@
 //! XAUTOCLAIM as the XCLAIMs of what they changed; several commands as one MULTI/EXEC.
 
 use std::ops::Bound;
-use std::sync::Arc;
 
-use parking_lot::Mutex;
-
+use crate::commands::shared::block::block_on_keys;
 use crate::commands::shared::help::help_reply;
 use crate::commands::shared::stream_args::{
     parse_id, parse_interval_id, parse_strict_id, parse_xread, write_entry, write_id,
@@ -27,8 +25,8 @@ use crate::commands::shared::stream_groups::{
     read_history, stream_mut, xclaim_log, GroupRead,
 };
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
-use crate::server::blocking::{BlockOp, WaitState, Waiter};
-use crate::storage::db::{shard_of, DbView};
+use crate::server::blocking::BlockOp;
+use crate::storage::db::DbView;
 use crate::storage::stream::{PendingEntry, StreamId, SCG_INVALID_ENTRIES_READ};
 use crate::storage::{Entry, Value};
 use crate::util::{eq_ic, now_ms, parse_canonical_i64};
@@ -833,31 +831,11 @@ fn block_for_group(
             unique.push((*k).into());
         }
     }
-    let db = ctx.client.db;
-    let waiter = Arc::new(Waiter {
-        client: ctx.client.handle.clone(),
-        db,
-        keys: unique,
-        op: BlockOp::XReadGroup {
-            group: group.into(),
-            consumer: consumer.into(),
-            count,
-            noack,
-        },
-        resp3: ctx.out.resp3,
-        state: Mutex::new(WaitState::Waiting),
-    });
-    for key in &waiter.keys {
-        let shard = ctx
-            .locks
-            .shard(db, shard_of(key))
-            .ok_or(CmdError::Internal("key's shard is not locked"))?;
-        shard
-            .blocked
-            .entry(key.clone())
-            .or_default()
-            .push_back(waiter.clone());
-    }
-    ctx.client.blocked = Some((waiter, timeout_ms));
-    Ok(())
+    let op = BlockOp::XReadGroup {
+        group: group.into(),
+        consumer: consumer.into(),
+        count,
+        noack,
+    };
+    block_on_keys(ctx, unique, op, timeout_ms)
 }

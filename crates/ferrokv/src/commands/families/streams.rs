@@ -3,10 +3,7 @@
 //! commands). The data structure is `storage/stream`; argument parsing and replies that
 //! the consumer-group family shares live in `commands/shared/stream_args.rs`.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
-
+use crate::commands::shared::block::block_on_keys;
 use crate::commands::shared::help::help_reply;
 use crate::commands::shared::stream_args::{
     parse_range_bounds, parse_strict_id, parse_xread, write_entries, write_entry, write_id,
@@ -14,8 +11,8 @@ use crate::commands::shared::stream_args::{
 };
 use crate::commands::shared::stream_groups::{xinfo_consumers, xinfo_groups};
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
-use crate::server::blocking::{BlockOp, WaitState, Waiter};
-use crate::storage::db::{shard_of, DbView};
+use crate::server::blocking::BlockOp;
+use crate::storage::db::DbView;
 use crate::storage::stream::{
     AddError, AddId, NodeLimits, Stream, StreamEntry, StreamId, TrimArgs, TrimStrategy,
     SCG_INVALID_ENTRIES_READ,
@@ -563,28 +560,8 @@ fn block_xread(
             waits.push(((*k).into(), *id));
         }
     }
-    let db = ctx.client.db;
-    let waiter = Arc::new(Waiter {
-        client: ctx.client.handle.clone(),
-        db,
-        keys: waits.iter().map(|(k, _)| k.clone()).collect(),
-        op: BlockOp::XRead { ids: waits, count },
-        resp3: ctx.out.resp3,
-        state: Mutex::new(WaitState::Waiting),
-    });
-    for key in &waiter.keys {
-        let shard = ctx
-            .locks
-            .shard(db, shard_of(key))
-            .ok_or(CmdError::Internal("key's shard is not locked"))?;
-        shard
-            .blocked
-            .entry(key.clone())
-            .or_default()
-            .push_back(waiter.clone());
-    }
-    ctx.client.blocked = Some((waiter, timeout_ms));
-    Ok(())
+    let keys = waits.iter().map(|(k, _)| k.clone()).collect();
+    block_on_keys(ctx, keys, BlockOp::XRead { ids: waits, count }, timeout_ms)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! `families/mod.rs`); what two of them need lives here, each module named for what it
 //! does, not for the family it came from.
 
+pub mod block;
 pub mod client_attrs;
 pub mod help;
 pub mod list_ops;
