@@ -17,6 +17,26 @@ use crate::commands::dispatch::{execute, Outcome};
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What Redis 7.0 writes to a connection it refuses in protected mode, before closing it.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Redis's protected mode: with `protected-mode yes` and no password for the default user,
+/// only connections from 127.0.0.1 and ::1 are accepted (Redis compares the peer address
+/// with exactly these two, so 127.0.0.2 is refused too).
+fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>) -> bool {
+    if server.config.has_password() || server.config.get("protected-mode") != "yes" {
+        return false;
+    }
+    let local = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => {
+            v6 == std::net::Ipv6Addr::LOCALHOST
+                || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
+        }
+    };
+    !peer.is_some_and(|p| local(p.ip()))
+}
+
 /// Serve one connection until it closes.
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -39,6 +59,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        server.unregister_client(handle.id);
+        return;
+    }
+    if refused_by_protected_mode(&server, stream.peer_addr().ok()) {
+        server
+            .stats
+            .rejected_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
         server.unregister_client(handle.id);
         return;
     }
