@@ -6,6 +6,7 @@
 //! are protected), so no VM is ever shared between threads; the script bodies are cached
 //! server-wide by SHA1 and compiled lazily by each thread that runs them.
 
+mod call;
 pub mod convert;
 pub mod engine;
 pub mod functions;
