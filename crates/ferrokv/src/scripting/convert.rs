@@ -1,11 +1,18 @@
-//! Conversion of a script's Lua return value into a RESP reply, as Redis 7.0's
-//! `script_lua.c` does it. (The other direction, command replies into Lua values, is in
-//! `call.rs`, on `redis.call`'s raw path.)
+//! A finished script's result as a RESP reply, as Redis 7.0's `script_lua.c` converts it:
+//! the Lua value its protected call returned, or the error it failed with. (The other
+//! direction, command replies into Lua values, is in `call.rs`.)
+//!
+//! These functions read the Lua stack through the C API. They run inside the protected
+//! call that ran the script (see `engine::call_script`), so a Lua error raised by an API
+//! call (only a memory error can be: strings are read in place, numbers as numbers) returns
+//! to that protected call; they hold no Rust value that needs dropping across an API call.
 
-use mlua::{Table, Value};
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
 use resp::ReplyWriter;
 
-/// Nesting limit for both directions (Redis fails on Lua stack exhaustion instead).
+/// Nesting limit (Redis fails on Lua stack exhaustion instead).
 const MAX_DEPTH: usize = 1000;
 
 /// A Lua number as C's `(long long)` cast does it on x86-64: truncation, and the
@@ -28,110 +35,317 @@ fn one_line(s: &[u8]) -> String {
         .collect()
 }
 
-/// Number of key/value pairs of a table.
-fn pair_count(t: &Table) -> mlua::Result<usize> {
-    let mut n = 0;
-    for pair in t.pairs::<Value, Value>() {
-        pair?;
-        n += 1;
+/// The bytes of the string at `idx`, if it is a string (numbers are not converted).
+///
+/// # Safety
+/// `idx` must be a valid stack index of `l`; the slice lives while the value stays there.
+unsafe fn string_at<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
+        return None;
     }
-    Ok(n)
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(l, idx, &mut len);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: Lua strings are immutable and live while on the stack (caller's duty).
+    Some(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
-/// Write a script's return value (or a value inside it) as a reply. `script_resp` is the
-/// protocol the script chose with `redis.setresp` (booleans differ).
-pub fn lua_to_reply(
-    v: &Value,
+/// Push `t[name]` (raw) for the table at absolute index `t`.
+unsafe fn push_field(l: *mut lua_State, t: c_int, name: &str) {
+    ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+    ffi::lua_rawget(l, t);
+}
+
+/// Write the value at absolute index `idx` as a reply. `script_resp` is the protocol the
+/// script chose with `redis.setresp` (booleans differ).
+///
+/// # Safety
+/// Inside a protected call; `idx` an absolute index of a value on the stack.
+pub(super) unsafe fn write_value(
+    l: *mut lua_State,
+    idx: c_int,
     out: &mut ReplyWriter,
     script_resp: u8,
     depth: usize,
-) -> mlua::Result<()> {
-    if depth > MAX_DEPTH {
+) {
+    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 4) == 0 {
         out.error("ERR reached lua stack limit");
-        return Ok(());
+        return;
     }
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TSTRING => out.bulk(string_at(l, idx).unwrap_or_default()),
+        ffi::LUA_TBOOLEAN => {
+            let b = ffi::lua_toboolean(l, idx) != 0;
             if script_resp == 2 {
-                if *b {
+                if b {
                     out.int(1);
                 } else {
                     out.null();
                 }
             } else {
-                out.boolean(*b);
+                out.boolean(b);
             }
         }
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(number_to_i64(*n)),
-        Value::Table(t) => table_to_reply(t, out, script_resp, depth)?,
+        ffi::LUA_TNUMBER => out.int(number_to_i64(ffi::lua_tonumber(l, idx))),
+        ffi::LUA_TTABLE => write_table(l, idx, out, script_resp, depth),
         _ => out.null(),
     }
-    Ok(())
 }
 
-fn table_to_reply(t: &Table, out: &mut ReplyWriter, resp: u8, depth: usize) -> mlua::Result<()> {
-    if let Value::String(e) = t.raw_get::<Value>("err")? {
-        let msg = one_line(&e.as_bytes());
-        out.error(&msg);
-        return Ok(());
+/// A table: an error, status, double, big number or verbatim string table, a map or set
+/// table, or else an array (elements 1, 2, ... up to the first nil).
+unsafe fn write_table(l: *mut lua_State, t: c_int, out: &mut ReplyWriter, resp: u8, depth: usize) {
+    let top = ffi::lua_gettop(l);
+    if write_special(l, t, out, resp, depth) {
+        ffi::lua_settop(l, top);
+        return;
     }
-    if let Value::String(s) = t.raw_get::<Value>("ok")? {
-        out.simple(&one_line(&s.as_bytes()));
-        return Ok(());
-    }
-    match t.raw_get::<Value>("double")? {
-        Value::Number(d) => {
-            out.double(d);
-            return Ok(());
+    ffi::lua_settop(l, top);
+    let mut len: c_int = 0;
+    loop {
+        ffi::lua_rawgeti_(l, t, len + 1);
+        let nil = ffi::lua_type(l, -1) == ffi::LUA_TNIL;
+        ffi::lua_settop(l, -2);
+        if nil || len == c_int::MAX {
+            break;
         }
-        Value::Integer(i) => {
-            out.double(i as f64);
-            return Ok(());
-        }
-        _ => {}
-    }
-    if let Value::String(s) = t.raw_get::<Value>("big_number")? {
-        out.big_number(&one_line(&s.as_bytes()));
-        return Ok(());
-    }
-    if let Value::Table(vt) = t.raw_get::<Value>("verbatim_string")? {
-        if let (Value::String(f), Value::String(s)) = (
-            vt.raw_get::<Value>("format")?,
-            vt.raw_get::<Value>("string")?,
-        ) {
-            out.verbatim(&s.as_bytes(), &String::from_utf8_lossy(&f.as_bytes()));
-            return Ok(());
-        }
-    }
-    // Aggregates are counted first and then written element by element: holding every
-    // element's Lua reference at once would exhaust mlua's reference stack on large ones.
-    if let Value::Table(m) = t.raw_get::<Value>("map")? {
-        out.map(pair_count(&m)?);
-        for pair in m.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            lua_to_reply(&k, out, resp, depth + 1)?;
-            lua_to_reply(&v, out, resp, depth + 1)?;
-        }
-        return Ok(());
-    }
-    if let Value::Table(set) = t.raw_get::<Value>("set")? {
-        out.set(pair_count(&set)?);
-        for pair in set.pairs::<Value, Value>() {
-            let (k, _) = pair?;
-            lua_to_reply(&k, out, resp, depth + 1)?;
-        }
-        return Ok(());
-    }
-    // An array: elements 1, 2, ... up to the first nil.
-    let mut len = 0;
-    while !t.raw_get::<Value>(len + 1)?.is_nil() {
         len += 1;
     }
-    out.array(len);
+    out.array(len as usize);
     for i in 1..=len {
-        lua_to_reply(&t.raw_get::<Value>(i)?, out, resp, depth + 1)?;
+        ffi::lua_rawgeti_(l, t, i);
+        write_value(l, ffi::lua_gettop(l), out, resp, depth + 1);
+        ffi::lua_settop(l, -2);
     }
-    Ok(())
+}
+
+/// The one-field tables Redis gives a meaning, checked in Redis's order. Leaves values on
+/// the stack (the caller restores its top); false when `t` is none of them.
+unsafe fn write_special(
+    l: *mut lua_State,
+    t: c_int,
+    out: &mut ReplyWriter,
+    resp: u8,
+    depth: usize,
+) -> bool {
+    push_field(l, t, "err");
+    if let Some(e) = string_at(l, -1) {
+        out.error(&one_line(e));
+        return true;
+    }
+    push_field(l, t, "ok");
+    if let Some(s) = string_at(l, -1) {
+        out.simple(&one_line(s));
+        return true;
+    }
+    push_field(l, t, "double");
+    if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+        out.double(ffi::lua_tonumber(l, -1));
+        return true;
+    }
+    push_field(l, t, "big_number");
+    if let Some(s) = string_at(l, -1) {
+        out.big_number(&one_line(s));
+        return true;
+    }
+    push_field(l, t, "verbatim_string");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let vt = ffi::lua_gettop(l);
+        push_field(l, vt, "format");
+        push_field(l, vt, "string");
+        if let (Some(f), Some(s)) = (string_at(l, -2), string_at(l, -1)) {
+            out.verbatim(s, &String::from_utf8_lossy(f));
+            return true;
+        }
+    }
+    push_field(l, t, "map");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let m = ffi::lua_gettop(l);
+        out.map(pair_count(l, m));
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, m) != 0 {
+            let top = ffi::lua_gettop(l);
+            write_value(l, top - 1, out, resp, depth + 1);
+            write_value(l, top, out, resp, depth + 1);
+            ffi::lua_settop(l, top - 1);
+        }
+        return true;
+    }
+    push_field(l, t, "set");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let s = ffi::lua_gettop(l);
+        out.set(pair_count(l, s));
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, s) != 0 {
+            let top = ffi::lua_gettop(l);
+            write_value(l, top - 1, out, resp, depth + 1);
+            ffi::lua_settop(l, top - 1);
+        }
+        return true;
+    }
+    false
+}
+
+/// Number of key/value pairs of the table at absolute index `t`.
+unsafe fn pair_count(l: *mut lua_State, t: c_int) -> usize {
+    let mut n = 0;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, t) != 0 {
+        ffi::lua_settop(l, -2);
+        n += 1;
+    }
+    n
+}
+
+/// The error reply of a failed script from the error value at absolute index `idx`: the
+/// error's text, and where it was raised (`name` is the script's SHA1 or the function).
+///
+/// # Safety
+/// Inside a protected call; `idx` an absolute index of a value on the stack.
+pub(super) unsafe fn failure_text(l: *mut lua_State, idx: c_int, name: &str) -> String {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TTABLE => {
+            let top = ffi::lua_gettop(l);
+            // Every Lua call first (a number converts to a string in place, which may
+            // allocate), then the text from the values left on the stack.
+            push_field(l, idx, "err");
+            push_field(l, idx, "source");
+            push_field(l, idx, "line");
+            let (err, source) = (top + 1, top + 2);
+            for at in [err, source] {
+                if ffi::lua_type(l, at) == ffi::LUA_TNUMBER {
+                    ffi::lua_tolstring(l, at, std::ptr::null_mut());
+                }
+            }
+            let line = match ffi::lua_type(l, top + 3) {
+                ffi::LUA_TNUMBER => Some(number_to_i64(ffi::lua_tonumber(l, top + 3))),
+                _ => None,
+            };
+            let text = error_location_text(string_at(l, err), string_at(l, source), line, name);
+            ffi::lua_settop(l, top);
+            text
+        }
+        ffi::LUA_TSTRING => format!(
+            "ERR Error running script {}, {:.100}",
+            name,
+            String::from_utf8_lossy(string_at(l, idx).unwrap_or_default())
+        ),
+        _ => format!("ERR Error running script {}, execution failure", name),
+    }
+}
+
+/// "msg script: name, on source:line." (or the message alone without a location).
+fn error_location_text(
+    err: Option<&[u8]>,
+    source: Option<&[u8]>,
+    line: Option<i64>,
+    name: &str,
+) -> String {
+    let msg = err
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .unwrap_or_else(|| "ERR unknown error".into());
+    let msg = msg.strip_prefix('-').unwrap_or(&msg);
+    match (source, line) {
+        (Some(s), Some(l)) => format!(
+            "{} script: {}, on {}:{}.",
+            msg,
+            name,
+            String::from_utf8_lossy(s),
+            l
+        ),
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    /// The reply `write_value` gives the value `expr` evaluates to.
+    fn reply(expr: &str, resp: u8) -> Vec<u8> {
+        let lua = Lua::new();
+        let f = lua
+            .load(format!("return {expr}"))
+            .into_function()
+            .expect("chunk");
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: resp == 3,
+        };
+        let out_ref = &mut out;
+        // SAFETY: inside exec_raw's protected call; the value is at index 1 after the call.
+        unsafe {
+            lua.exec_raw::<()>(f, |l| {
+                ffi::lua_call(l, 0, 1);
+                write_value(l, 1, out_ref, resp, 0);
+            })
+        }
+        .expect("exec");
+        out.buf
+    }
+
+    #[test]
+    fn values_convert_as_redis_replies() {
+        assert_eq!(reply("'abc'", 2), b"$3\r\nabc\r\n");
+        assert_eq!(reply("3.9", 2), b":3\r\n");
+        assert_eq!(reply("true", 2), b":1\r\n");
+        assert_eq!(reply("false", 2), b"$-1\r\n");
+        assert_eq!(reply("false", 3), b"#f\r\n");
+        assert_eq!(reply("nil", 2), b"$-1\r\n");
+        assert_eq!(
+            reply("{1, 'a', {2}}", 2),
+            b"*3\r\n:1\r\n$1\r\na\r\n*1\r\n:2\r\n"
+        );
+        assert_eq!(reply("{1, nil, 3}", 2), b"*1\r\n:1\r\n");
+        assert_eq!(reply("{err='x\\ny'}", 2), b"-x y\r\n");
+        assert_eq!(reply("{ok='fine'}", 2), b"+fine\r\n");
+        assert_eq!(reply("{map={a=1}}", 3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(reply("{set={a=true}}", 3), b"~1\r\n$1\r\na\r\n");
+        assert_eq!(reply("{double=1.5}", 3), b",1.5\r\n");
+        assert_eq!(
+            reply("{verbatim_string={format='txt', string='hi'}}", 3),
+            b"=6\r\ntxt:hi\r\n"
+        );
+        // Numbers as map keys are read as numbers (converting them in place would break
+        // the traversal).
+        assert_eq!(reply("{map={[1]='x'}}", 3), b"%1\r\n:1\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_limit() {
+        let lua = Lua::new();
+        let deep: mlua::Function = lua
+            .load("local t = 1 for i = 1, 1100 do t = {t} end return t")
+            .into_function()
+            .expect("chunk");
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: false,
+        };
+        let out_ref = &mut out;
+        // SAFETY: as in `reply`.
+        unsafe {
+            lua.exec_raw::<()>(deep, |l| {
+                ffi::lua_call(l, 0, 1);
+                write_value(l, 1, out_ref, 2, 0);
+            })
+        }
+        .expect("exec");
+        assert!(out.buf.ends_with(b"-ERR reached lua stack limit\r\n"));
+    }
+
+    #[test]
+    fn failures_name_the_script_and_the_location() {
+        assert_eq!(
+            error_location_text(Some(b"-ERR boom"), Some(b"@user_script"), Some(3), "abc"),
+            "ERR boom script: abc, on @user_script:3."
+        );
+        assert_eq!(
+            error_location_text(None, None, None, "abc"),
+            "ERR unknown error"
+        );
+    }
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use resp::ReplyWriter;
 
-use super::convert::lua_to_reply;
 use super::{raise, RedisError};
 use crate::commands::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
 use crate::commands::{flags, CmdError, CmdResult, Ctx};
@@ -589,10 +588,12 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     }
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
-    run_target(ctx, script.sha, read_only, allow_oom, |vm| {
+    run_target(ctx, read_only, allow_oom, |vm| {
         let f = vm.function(script.sha, script.body)?;
         let (lua, xpcall, handler) = (vm.lua.clone(), vm.xpcall.clone(), vm.handler.clone());
-        Ok(move || call_script(&lua, script, xpcall, f, handler))
+        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+            call_script(&lua, script, (xpcall, f, handler), out, failure)
+        })
     })
 }
 
@@ -608,7 +609,7 @@ pub fn run_function(
     read_only: bool,
     allow_oom: bool,
 ) -> CmdResult {
-    run_target(ctx, name, read_only, allow_oom, |vm| {
+    run_target(ctx, read_only, allow_oom, |vm| {
         let f = vm.library_function(lib, name)?;
         let lua = vm.lua.clone();
         // No KEYS/ARGV globals for functions (an earlier EVAL's stay otherwise).
@@ -618,31 +619,23 @@ pub fn run_function(
         vm.globals
             .raw_set("ARGV", Value::Nil)
             .map_err(|e| error_text(&e))?;
-        let to_table = |items: &[&[u8]]| -> mlua::Result<Value> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, k) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(k)?)?;
-            }
-            Ok(Value::Table(t))
-        };
-        let k = to_table(keys).map_err(|e| error_text(&e))?;
-        let a = to_table(args).map_err(|e| error_text(&e))?;
         let (wrap, handler) = (vm.funcs.call_wrap.clone(), vm.handler.clone());
-        Ok(move || wrap.call::<MultiValue>((f, handler, k, a)))
+        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+            call_function(&lua, (wrap, f, handler), [keys, args], name, out, failure)
+        })
     })
 }
 
-/// Run what `prepare` returns (a protected call of the script: `xpcall` or the functions'
-/// wrapper) as the running script, with `name` in error locations, and reply.
+/// Run what `prepare` returns (a protected call of the script that writes its reply or
+/// its failure's text) as the running script, and reply.
 fn run_target<C>(
     ctx: &mut Ctx,
-    name: &str,
     read_only: bool,
     allow_oom: bool,
     prepare: impl FnOnce(&mut Vm) -> Result<C, String>,
 ) -> CmdResult
 where
-    C: FnOnce() -> mlua::Result<MultiValue>,
+    C: FnOnce(&mut ReplyWriter, &mut Option<String>) -> mlua::Result<()>,
 {
     let server = ctx.server;
     let saved_db = ctx.client.db;
@@ -650,7 +643,7 @@ where
     let saved_in_script = ctx.client.in_script;
     let client_id = ctx.client.handle.id;
     let mut reply = ReplyWriter {
-        buf: Vec::new(),
+        buf: Vec::with_capacity(64),
         resp3: ctx.out.resp3,
     };
     let result = with_vm(server, |vm| -> Result<(), String> {
@@ -666,21 +659,17 @@ where
             oom_at_start: !allow_oom && server.out_of_memory(),
         });
         server.scripts.start(client_id);
+        let mut failure = None;
         let outcome = {
             let _published = RunningGuard::publish(&state);
-            call()
+            call(&mut reply, &mut failure)
         };
         server.scripts.end();
-        let values = outcome.map_err(|e| error_text(&e))?;
-        let mut it = values.into_iter();
-        let ok = matches!(it.next(), Some(Value::Boolean(true)));
-        let value = it.next().unwrap_or(Value::Nil);
-        if ok {
-            let resp = SCRIPT_RESP.with(|r| r.get());
-            lua_to_reply(&value, &mut reply, resp, 0).map_err(|e| error_text(&e))?;
-            return Ok(());
+        outcome.map_err(|e| error_text(&e))?;
+        match failure {
+            Some(text) => Err(text),
+            None => Ok(()),
         }
-        Err(failure_text(&value, name))
     });
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
@@ -700,70 +689,111 @@ where
     }
 }
 
-/// The error reply of a failed script: the error's text, and where it was raised.
-fn failure_text(value: &Value, sha: &str) -> String {
-    match value {
-        Value::Table(t) => {
-            let err: Option<mlua::String> = t.raw_get("err").ok();
-            let msg = err
-                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                .unwrap_or_else(|| "ERR unknown error".into());
-            let msg = msg.strip_prefix('-').unwrap_or(&msg).to_string();
-            let source: Option<String> = t.raw_get("source").ok();
-            let line: Option<i64> = t.raw_get("line").ok();
-            match (source, line) {
-                (Some(s), Some(l)) => format!("{} script: {}, on {}:{}.", msg, sha, s, l),
-                _ => msg,
-            }
-        }
-        Value::String(s) => format!(
-            "ERR Error running script {}, {:.100}",
-            sha,
-            String::from_utf8_lossy(&s.as_bytes())
-        ),
-        _ => format!("ERR Error running script {}, execution failure", sha),
-    }
-}
-
-/// Set KEYS and ARGV (two new tables in the real globals) and call `xpcall(f, handler)`,
-/// all in one protected call: with a memory limit on the VM, each mlua table or string
-/// operation would otherwise be a protected call of its own, most of a small script's
-/// cost. Returns xpcall's results (`true, reply` or `false, error`).
+/// Set KEYS and ARGV (two new tables in the real globals), call `xpcall(f, handler)` and
+/// write its result (the reply, or the failure's text), all in one protected call: with a
+/// memory limit on the VM, each mlua table or string operation would otherwise be a
+/// protected call of its own, most of a small script's cost.
 fn call_script(
     lua: &Lua,
     script: &Script,
-    xpcall: Function,
-    f: Function,
-    handler: Function,
-) -> mlua::Result<MultiValue> {
-    // Lua's C API takes element indexes as C ints (a request never has 2^31 arguments).
-    let too_many = |items: &[&[u8]]| i32::try_from(items.len()).is_err();
-    if too_many(script.keys) || too_many(script.args) {
+    (xpcall, f, handler): (Function, Function, Function),
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) -> mlua::Result<()> {
+    check_lengths(&[script.keys, script.args])?;
+    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), with xpcall, f and
+    // handler at stack indexes 1 to 3; a memory error raised by the API calls below
+    // unwinds to that protected call, and the closure's frames own nothing that needs
+    // dropping across an API call (borrowed slices, integers, and the caller's `out` and
+    // `failure`). Stack room is checked first: at most the name, the table and one element
+    // above the three values. `LUA_GLOBALSINDEX` is valid in Lua 5.1, and the real globals
+    // have no `__newindex` for `lua_rawset` to bypass. `lua_call` runs xpcall, which
+    // catches the script's own errors and leaves its results from index 1.
+    unsafe {
+        lua.exec_raw::<()>((xpcall, f, handler), |l| {
+            use mlua::ffi;
+            ffi::lua_checkstack(l, 4);
+            for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
+                ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+                push_string_array(l, items);
+                ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+            }
+            ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+            write_outcome(l, script.sha, out, failure);
+        })
+    }
+}
+
+/// FCALL: `call_wrap(f, handler, keys, args)` (xpcall of `f(keys, args)`) and its result,
+/// in one protected call as [`call_script`].
+fn call_function(
+    lua: &Lua,
+    (wrap, f, handler): (Function, Function, Function),
+    [keys, args]: [&[&[u8]]; 2],
+    name: &str,
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) -> mlua::Result<()> {
+    check_lengths(&[keys, args])?;
+    // SAFETY: as in `call_script`: wrap, f and handler at indexes 1 to 3, the two tables
+    // pushed above them, and `lua_call` leaves wrap's results (xpcall's) from index 1.
+    unsafe {
+        lua.exec_raw::<()>((wrap, f, handler), |l| {
+            use mlua::ffi;
+            ffi::lua_checkstack(l, 4);
+            push_string_array(l, keys);
+            push_string_array(l, args);
+            ffi::lua_call(l, 4, ffi::LUA_MULTRET);
+            write_outcome(l, name, out, failure);
+        })
+    }
+}
+
+/// Lua's C API takes element indexes as C ints (a request never has 2^31 arguments).
+fn check_lengths(lists: &[&[&[u8]]]) -> mlua::Result<()> {
+    if lists
+        .iter()
+        .any(|items| i32::try_from(items.len()).is_err())
+    {
         return Err(mlua::Error::RuntimeError("too many arguments".into()));
     }
-    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), with xpcall, f and
-    // handler as its only stack values; a memory error raised by the API calls below
-    // unwinds to that protected call, and the closure owns nothing that needs dropping
-    // (borrowed slices and integers only). Stack room is checked first: at most the name,
-    // the table and one element above the three values. `LUA_GLOBALSINDEX` is valid in
-    // Lua 5.1, and the real globals have no `__newindex` for `lua_rawset` to bypass.
-    // `lua_call` runs xpcall, which catches the script's own errors; the Rust callbacks it
-    // reaches (`redis.call`) are protected by mlua as usual.
-    unsafe {
-        lua.exec_raw::<MultiValue>((xpcall, f, handler), |state| {
-            use mlua::ffi;
-            ffi::lua_checkstack(state, 4);
-            for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
-                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-                ffi::lua_createtable(state, items.len() as i32, 0);
-                for (i, item) in items.iter().enumerate() {
-                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                    ffi::lua_rawseti_(state, -2, i as i32 + 1);
-                }
-                ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
-            }
-            ffi::lua_call(state, 2, ffi::LUA_MULTRET);
-        })
+    Ok(())
+}
+
+/// Push a new array of `items` as Lua strings.
+///
+/// # Safety
+/// Inside a protected call, with room for two more values; `items.len()` fits a C int.
+unsafe fn push_string_array(l: *mut mlua::ffi::lua_State, items: &[&[u8]]) {
+    use mlua::ffi;
+    ffi::lua_createtable(l, items.len() as i32, 0);
+    for (i, item) in items.iter().enumerate() {
+        ffi::lua_pushlstring(l, item.as_ptr().cast(), item.len());
+        ffi::lua_rawseti_(l, -2, i as i32 + 1);
+    }
+}
+
+/// After a protected call of a script left `ok, value` from stack index 1: write the reply
+/// (in the protocol the script chose) or, when it failed, the failure's text.
+///
+/// # Safety
+/// Inside a protected call, with the protected call's results from index 1.
+unsafe fn write_outcome(
+    l: *mut mlua::ffi::lua_State,
+    name: &str,
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) {
+    use mlua::ffi;
+    let ok = ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 1) != 0;
+    if ffi::lua_gettop(l) < 2 {
+        ffi::lua_settop(l, 2);
+    }
+    if ok {
+        let resp = SCRIPT_RESP.with(|r| r.get());
+        super::convert::write_value(l, 2, out, resp, 0);
+    } else {
+        *failure = Some(super::convert::failure_text(l, 2, name));
     }
 }
 
