@@ -3,6 +3,7 @@
 //! caller's command context.
 
 use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 // foldhash, not SipHash: these maps are looked up on every script call.
 use hashbrown::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +38,7 @@ const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 thread_local! {
     /// This thread's VM (taken out while a script runs).
-    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    static VM: RefCell<Option<Box<Vm>>> = const { RefCell::new(None) };
     /// The protocol the running script asked for with `redis.setresp`.
     static SCRIPT_RESP: Cell<u8> = const { Cell::new(2) };
     /// Monotonic ms past which the library being loaded on this thread fails with
@@ -153,15 +154,19 @@ pub(crate) struct Vm {
     /// `Scripts::generation` when built (SCRIPT FLUSH rebuilds).
     generation: u64,
     /// Compiled scripts by SHA1.
-    compiled: HashMap<String, Function>,
+    /// With each function's registry reference (scripts run with no mlua value pushed).
+    compiled: HashMap<String, (Function, c_int)>,
     /// The environment scripts run in (the protected globals).
     env: Table,
     /// The real globals table (KEYS and ARGV are set here).
     globals: Table,
     /// `__redis__err__handler`.
     handler: Function,
-    /// `xpcall`.
-    xpcall: Function,
+    /// Registry references of `xpcall` and of the handler, for [`call_script`].
+    xpcall_ref: c_int,
+    handler_ref: c_int,
+    /// The main state and the script runner, for [`call_script`].
+    raw: RawVm,
     /// Functions (FUNCTION LOAD): the environment libraries run in and its load switch.
     pub(crate) funcs: super::functions::FunctionVm,
 }
@@ -489,6 +494,9 @@ impl Vm {
             },
         );
         let funcs = super::functions::FunctionVm::new(&lua, &globals)?;
+        let xpcall_ref = registry_ref(&lua, &xpcall)?;
+        let handler_ref = registry_ref(&lua, &handler)?;
+        let raw = RawVm::new(&lua)?;
         Ok(Vm {
             lua,
             owner,
@@ -497,14 +505,16 @@ impl Vm {
             env,
             globals,
             handler,
-            xpcall,
+            xpcall_ref,
+            handler_ref,
+            raw,
             funcs,
         })
     }
 
     /// The compiled function of a script, compiling it on first use. Errors are Redis's
     /// full texts.
-    fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, String> {
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<(Function, c_int), String> {
         if let Some(f) = self.compiled.get(sha) {
             return Ok(f.clone());
         }
@@ -523,9 +533,47 @@ impl Vm {
                 };
                 format!("ERR Error compiling script (new function): {}", msg)
             })?;
-        self.compiled.insert(sha.to_string(), f.clone());
-        Ok(f)
+        let r = registry_ref(&self.lua, &f).map_err(|e| error_text(&e))?;
+        self.compiled.insert(sha.to_string(), (f.clone(), r));
+        Ok((f, r))
     }
+}
+
+/// What [`call_script`] needs to run a script with plain Lua C API calls.
+#[derive(Clone, Copy)]
+struct RawVm {
+    /// The VM's main state (valid as long as the VM's `Lua`).
+    state: *mut mlua::ffi::lua_State,
+    /// Registry reference of [`run_script_protected`].
+    runner_ref: c_int,
+}
+
+impl RawVm {
+    fn new(lua: &Lua) -> mlua::Result<RawVm> {
+        let mut state = std::ptr::null_mut();
+        let slot = &mut state;
+        // SAFETY: only reads the state pointer mlua runs the closure with (the main state:
+        // no coroutine runs while the VM is set up).
+        unsafe { lua.exec_raw::<()>((), |l| *slot = l)? };
+        // SAFETY: `run_script_protected` is a valid Lua C function.
+        let runner = unsafe { lua.create_c_function(run_script_protected)? };
+        let runner_ref = registry_ref(lua, &runner)?;
+        Ok(RawVm { state, runner_ref })
+    }
+}
+
+/// A registry reference to `f` (kept for the VM's life; the VM is replaced on SCRIPT
+/// FLUSH), so that running it pushes it with `lua_rawgeti` instead of an mlua value.
+fn registry_ref(lua: &Lua, f: &Function) -> mlua::Result<c_int> {
+    let mut r = 0;
+    let slot = &mut r;
+    // SAFETY: inside exec_raw's protected call with `f` at index 1, which `luaL_ref` pops.
+    unsafe {
+        lua.exec_raw::<()>(f, |l| {
+            *slot = mlua::ffi::luaL_ref(l, mlua::ffi::LUA_REGISTRYINDEX);
+        })?;
+    }
+    Ok(r)
 }
 
 /// Run `f` with this thread's VM for `server` (built on first use or after SCRIPT FLUSH).
@@ -536,8 +584,10 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
     let taken = VM.with(|v| v.borrow_mut().take());
     let mut vm = match taken {
         Some(vm) if vm.owner == owner && vm.generation == generation => vm,
-        _ => Vm::new(owner, generation, scripts.kill.clone())
-            .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
+        _ => Box::new(
+            Vm::new(owner, generation, scripts.kill.clone())
+                .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
+        ),
     };
     let r = f(&mut vm);
     scripts.note_vm_memory(vm.lua.used_memory());
@@ -589,10 +639,10 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
     run_target(ctx, read_only, allow_oom, |vm| {
-        let f = vm.function(script.sha, script.body)?;
-        let (lua, xpcall, handler) = (vm.lua.clone(), vm.xpcall.clone(), vm.handler.clone());
+        let (_, f) = vm.function(script.sha, script.body)?;
+        let (lua, refs, raw) = (vm.lua.clone(), [vm.xpcall_ref, f, vm.handler_ref], vm.raw);
         Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
-            call_script(&lua, script, (xpcall, f, handler), out, failure)
+            call_script(raw, &lua, script, refs, out, failure)
         })
     })
 }
@@ -689,39 +739,121 @@ where
     }
 }
 
+/// One EVAL run as the protected runner reads it (through a light userdata).
+struct ScriptCall<'a, 'b> {
+    script: &'a Script<'a>,
+    /// Registry references of xpcall, the script's function and the error handler.
+    refs: [c_int; 3],
+    out: &'b mut ReplyWriter,
+    failure: &'b mut Option<String>,
+}
+
 /// Set KEYS and ARGV (two new tables in the real globals), call `xpcall(f, handler)` and
 /// write its result (the reply, or the failure's text), all in one protected call: with a
 /// memory limit on the VM, each mlua table or string operation would otherwise be a
-/// protected call of its own, most of a small script's cost.
+/// protected call of its own, most of a small script's cost. The protected call is a
+/// plain `lua_pcall` of [`run_script_protected`] on the VM's main state (no closure is
+/// allocated per run); mlua's `exec_raw` is the fallback if the main state's stack is not
+/// as mlua leaves it between calls.
 fn call_script(
+    raw: RawVm,
     lua: &Lua,
     script: &Script,
-    (xpcall, f, handler): (Function, Function, Function),
+    refs: [c_int; 3],
     out: &mut ReplyWriter,
     failure: &mut Option<String>,
 ) -> mlua::Result<()> {
+    use mlua::ffi;
     check_lengths(&[script.keys, script.args])?;
-    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), with xpcall, f and
-    // handler at stack indexes 1 to 3; a memory error raised by the API calls below
-    // unwinds to that protected call, and the closure's frames own nothing that needs
-    // dropping across an API call (borrowed slices, integers, and the caller's `out` and
-    // `failure`). Stack room is checked first: at most the name, the table and one element
-    // above the three values. `LUA_GLOBALSINDEX` is valid in Lua 5.1, and the real globals
-    // have no `__newindex` for `lua_rawset` to bypass. `lua_call` runs xpcall, which
-    // catches the script's own errors and leaves its results from index 1.
+    let mut call = ScriptCall {
+        script,
+        refs,
+        out,
+        failure,
+    };
+    let l = raw.state;
+    // SAFETY: `l` is the main state of `lua` (taken by `Vm::new`), used on this thread only
+    // and not inside any other Lua call (a script run starts here). Between mlua calls its
+    // stack is empty and at least BASIC_STACK_SIZE (40) slots large (Lua never shrinks it
+    // below that), so the two pushes below fit without growing it (growing could raise a
+    // memory error outside any protected call); a stack that is not nearly empty takes the
+    // mlua path instead. `lua_rawgeti` of the registry and `lua_pushlightuserdata` do not
+    // allocate. The runner reads `call` through the pointer only during `lua_pcall`, while
+    // `call` lives; `lua_pcall` leaves the stack as it found it on success, and the error
+    // value is removed on failure.
     unsafe {
-        lua.exec_raw::<()>((xpcall, f, handler), |l| {
-            use mlua::ffi;
-            ffi::lua_checkstack(l, 4);
-            for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
-                ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
-                push_string_array(l, items);
-                ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
-            }
-            ffi::lua_call(l, 2, ffi::LUA_MULTRET);
-            write_outcome(l, script.sha, out, failure);
+        let top = ffi::lua_gettop(l);
+        if top > 8 {
+            return lua.exec_raw::<()>((), |l| script_call_body(l, &mut call));
+        }
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, raw.runner_ref);
+        ffi::lua_pushlightuserdata(l, std::ptr::from_mut(&mut call).cast::<std::ffi::c_void>());
+        let status = ffi::lua_pcall(l, 1, 0, 0);
+        if status == 0 {
+            return Ok(());
+        }
+        let message = lua_error_message(l, -1);
+        ffi::lua_settop(l, top);
+        Err(if status == ffi::LUA_ERRMEM {
+            mlua::Error::MemoryError(message)
+        } else {
+            mlua::Error::RuntimeError(message)
         })
     }
+}
+
+/// The message of the error value at `idx`: its text if it is a string.
+///
+/// # Safety
+/// `idx` must be a valid stack index of `l`.
+unsafe fn lua_error_message(l: *mut mlua::ffi::lua_State, idx: c_int) -> String {
+    if mlua::ffi::lua_type(l, idx) != mlua::ffi::LUA_TSTRING {
+        return "unknown error".into();
+    }
+    let mut len = 0usize;
+    let ptr = mlua::ffi::lua_tolstring(l, idx, &mut len);
+    if ptr.is_null() {
+        return "unknown error".into();
+    }
+    // SAFETY: a string value's bytes, valid while it is on the stack (it is).
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The protected runner: `lua_pcall`ed by [`call_script`] with a [`ScriptCall`] pointer.
+unsafe extern "C-unwind" fn run_script_protected(l: *mut mlua::ffi::lua_State) -> c_int {
+    let call = mlua::ffi::lua_touserdata(l, 1).cast::<ScriptCall>();
+    mlua::ffi::lua_settop(l, 0);
+    // SAFETY: `call_script` passes a pointer to its live, exclusively borrowed `ScriptCall`.
+    if let Some(call) = unsafe { call.as_mut() } {
+        script_call_body(l, call);
+    }
+    0
+}
+
+/// The body of a script run, inside a protected call with an empty stack.
+///
+/// # Safety
+/// A memory error raised by the API calls below unwinds to the protected call, and these
+/// frames own nothing that needs dropping across an API call (borrowed slices, integers,
+/// and the caller's `out` and `failure`). Stack room is checked first (it may allocate,
+/// inside the protection): the three functions, then at most the name, the table and one
+/// element. The registry references were made by the VM. `LUA_GLOBALSINDEX` is valid in Lua
+/// 5.1, and the real globals have no `__newindex` for `lua_rawset` to bypass. `lua_call`
+/// runs xpcall, which catches the script's own errors and leaves its results from index 1.
+unsafe fn script_call_body(l: *mut mlua::ffi::lua_State, call: &mut ScriptCall) {
+    use mlua::ffi;
+    ffi::lua_checkstack(l, 7);
+    for r in call.refs {
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, r);
+    }
+    for (name, items) in [("KEYS", call.script.keys), ("ARGV", call.script.args)] {
+        ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+        push_string_array(l, items);
+        ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+    }
+    ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+    write_outcome(l, call.script.sha, call.out, call.failure);
 }
 
 /// FCALL: `call_wrap(f, handler, keys, args)` (xpcall of `f(keys, args)`) and its result,
@@ -886,4 +1018,77 @@ pub fn error_reply_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
 /// Build `{err=...}` for an internal error message (code `ERR` added).
 pub fn plain_error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
     error_table(lua, &normalize_error(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm() -> Vm {
+        Vm::new(0, 0, Arc::new(AtomicBool::new(false))).expect("vm")
+    }
+
+    /// Run `body` (compiled as an EVAL script) with `keys` through `call_script`.
+    fn run(
+        vm: &mut Vm,
+        body: &[u8],
+        keys: &[&[u8]],
+    ) -> (mlua::Result<()>, Vec<u8>, Option<String>) {
+        // The body names itself in the compiled-script cache.
+        let sha = String::from_utf8_lossy(body).into_owned();
+        let (_, f) = vm.function(&sha, body).expect("compile");
+        let script = Script {
+            sha: &sha,
+            body,
+            keys,
+            args: &[],
+            read_only: false,
+        };
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: false,
+        };
+        let mut failure = None;
+        let refs = [vm.xpcall_ref, f, vm.handler_ref];
+        let r = call_script(vm.raw, &vm.lua, &script, refs, &mut out, &mut failure);
+        (r, out.buf, failure)
+    }
+
+    fn main_stack_top(vm: &Vm) -> c_int {
+        // SAFETY: reads the top of the VM's main state on its own thread.
+        unsafe { mlua::ffi::lua_gettop(vm.raw.state) }
+    }
+
+    #[test]
+    fn a_script_runs_through_the_raw_protected_call() {
+        let mut vm = vm();
+        let (r, out, failure) = run(&mut vm, b"return KEYS[1]", &[b"k"]);
+        assert!(r.is_ok());
+        assert_eq!(out, b"$1\r\nk\r\n");
+        assert!(failure.is_none());
+        let (r, _, failure) = run(&mut vm, b"error('boom')", &[]);
+        assert!(r.is_ok());
+        let text = failure.expect("failure");
+        assert!(text.contains("boom"), "{text}");
+        assert_eq!(main_stack_top(&vm), 0);
+    }
+
+    #[test]
+    fn a_memory_error_outside_the_script_is_reported_and_the_stack_restored() {
+        let mut vm = vm();
+        let keys: Vec<Vec<u8>> = (0..2000).map(|i| format!("key:{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        // Compile first, then leave almost no room: building KEYS fails inside the runner.
+        let _ = vm.function("return 1", b"return 1").expect("compile");
+        vm.lua
+            .set_memory_limit(vm.lua.used_memory() + 1024)
+            .expect("limit");
+        let (r, _, _) = run(&mut vm, b"return 1", &refs);
+        assert!(matches!(r, Err(mlua::Error::MemoryError(_))), "{r:?}");
+        assert_eq!(main_stack_top(&vm), 0);
+        vm.lua.set_memory_limit(VM_MEMORY_LIMIT).expect("limit");
+        let (r, out, _) = run(&mut vm, b"return 1", &refs);
+        assert!(r.is_ok());
+        assert_eq!(out, b":1\r\n");
+    }
 }
