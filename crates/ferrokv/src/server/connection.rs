@@ -269,6 +269,9 @@ async fn execute_on_script_thread(
     let borrowed = BorrowedRequest {
         client: std::ptr::from_mut(client),
         out: std::ptr::from_mut(out),
+        // The cast erases the slices' lifetime (the job must be 'static); clippy sees only
+        // the unchanged pointer type.
+        #[allow(clippy::unnecessary_cast)]
         argv: std::ptr::from_ref(argv) as *const [&'static [u8]],
     };
     let srv = server.clone();
