@@ -153,7 +153,7 @@ const PERSISTENCE: &[(&str, &str)] = &[
     ("aof_enabled", "append-only file"),
     ("aof_last_write_status", "last AOF write"),
     ("rdb_changes_since_last_save", "changes since save"),
-    ("rdb_last_save_time", "last save (Unix)"),
+    ("rdb_last_save_time", "last save"),
     ("rdb_last_bgsave_status", "last BGSAVE"),
     ("rdb_bgsave_in_progress", "BGSAVE running"),
     ("aof_rewrite_in_progress", "AOF rewrite running"),
@@ -172,7 +172,7 @@ fn table_of_fields(out: &mut String, s: &Snapshot, title: &str, fields: &[(&str,
                 esc(label),
                 field,
                 esc(v),
-                esc(v)
+                esc(&shown(s, field, v))
             );
         }
     }
@@ -253,6 +253,24 @@ fn errors(out: &mut String, s: &Snapshot) {
         );
     }
     out.push_str("</table>\n");
+}
+
+/// How a field reads for a person: flags as yes/no, byte counts with units, times as ages.
+fn shown(s: &Snapshot, field: &str, v: &str) -> String {
+    match field {
+        "aof_enabled" | "rdb_bgsave_in_progress" | "aof_rewrite_in_progress" => {
+            if v == "0" { "no" } else { "yes" }.to_string()
+        }
+        "total_net_input_bytes" | "total_net_output_bytes" => v.parse().map_or_else(
+            |_| v.to_string(),
+            crate::commands::families::server::bytes_to_human,
+        ),
+        "rdb_last_save_time" => match v.parse::<f64>() {
+            Ok(at) => format!("{} ago", duration((s.unix_time - at).max(0.0) as u64)),
+            Err(_) => v.to_string(),
+        },
+        _ => v.to_string(),
+    }
 }
 
 /// An INFO field's raw text for a `data-value` attribute.
