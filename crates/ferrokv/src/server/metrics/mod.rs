@@ -227,3 +227,23 @@ fn with_type(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_follows_the_configuration() {
+        let cfg = Config::defaults();
+        assert_eq!(endpoint(&cfg), None, "off by default");
+        assert!(cfg.set("metrics-port", "9121").is_ok());
+        assert_eq!(endpoint(&cfg), Some(("127.0.0.1".to_string(), 9121)));
+        assert!(cfg.set("bind", "127.0.0.1 -::1").is_ok());
+        assert_eq!(endpoint(&cfg), Some(("127.0.0.1 -::1".to_string(), 9121)));
+        assert!(cfg.set("metrics-bind", "0.0.0.0").is_ok());
+        assert_eq!(endpoint(&cfg), Some(("0.0.0.0".to_string(), 9121)));
+        assert!(cfg.set("metrics-port", "65536").is_err());
+        assert!(cfg.set("metrics-port", "0").is_ok());
+        assert_eq!(endpoint(&cfg), None);
+    }
+}
