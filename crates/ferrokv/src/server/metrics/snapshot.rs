@@ -32,7 +32,8 @@ pub struct CommandFigures {
     pub failed_calls: u64,
     /// `(percentile, microseconds)` from INFO latencystats.
     pub percentiles: Vec<(f64, f64)>,
-    /// LATENCY HISTOGRAM: `(bucket bound in µs, calls at or below it)`, cumulative.
+    /// LATENCY HISTOGRAM's buckets, the empty ones below the highest used included:
+    /// `(bucket bound in µs, calls at or below it)`.
     pub histogram: Vec<(u64, u64)>,
 }
 
@@ -208,7 +209,7 @@ impl Snapshot {
                 .get(cmd.name.as_str())
                 .and_then(|id| server.command_stats.get(*id))
             {
-                cmd.histogram = stats.latency.cdf();
+                cmd.histogram = stats.latency.cumulative_buckets();
             }
         }
     }
