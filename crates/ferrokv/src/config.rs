@@ -135,6 +135,10 @@ static PARAMS: &[Param] = &[
     // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
     p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
     p("bind", Kind::Str, "127.0.0.1", true),
+    // ferrokv's own: the Prometheus endpoint and status page (server/metrics/); port 0 is
+    // off, an empty bind means the server's `bind`. Applied within a second of CONFIG SET.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0", true),
+    p("metrics-bind", Kind::Str, "", true),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("databases", INT1, "16", false),

@@ -5,6 +5,7 @@ pub mod blocking;
 mod client;
 mod connection;
 mod listener;
+pub mod metrics;
 pub mod notify;
 pub mod observe;
 pub mod pubsub;

@@ -247,6 +247,12 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
     out
 }
 
+/// Every INFO section (`INFO everything`): what the metrics endpoint and the status page
+/// (`server/metrics/`) read their figures from, so they always agree with INFO.
+pub fn info_everything(server: &Server, keyspace: &[(usize, usize)]) -> String {
+    info_text(server, keyspace, &[true; SECTIONS.len()])
+}
+
 /// Push `name:value` pairs.
 macro_rules! kv {
     ($f:expr, $($k:expr => $v:expr),* $(,)?) => {
