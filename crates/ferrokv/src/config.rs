@@ -371,6 +371,22 @@ static PARAMS: &[Param] = &[
     p("repl-backlog-ttl", LONG, "3600", true),
     p("repl-timeout", INT1, "60", true),
     p("repl-diskless-sync", BOOL, "yes", true),
+    // Replication (crates/ferrokv/src/replication/).
+    p("repl-diskless-sync-delay", INT, "5", true),
+    p("repl-diskless-sync-max-replicas", INT, "0", true),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+        true,
+    ),
+    pa("repl-ping-replica-period", "repl-ping-slave-period", INT1, "10"),
+    p("repl-disable-tcp-nodelay", BOOL, "no", true),
+    pa("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
+    pa("replica-announce-port", "slave-announce-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p("replica-announced", BOOL, "yes", true),
+    pa("replica-lazy-flush", "slave-lazy-flush", BOOL, "no"),
+    pa("replica-ignore-maxmemory", "slave-ignore-maxmemory", BOOL, "yes"),
     p("acllog-max-len", LONG, "128", true),
     p("shutdown-timeout", INT, "10", true),
     p(

@@ -189,11 +189,19 @@ fn execute_request(
     // The append-only file's replay is never refused (Redis's `mustObeyClient`).
     if server.config.maxmemory() != 0
         && !client.loading
+        && !client.master
         && refused_for_memory(server, client, id, cmd, args)
     {
         count_rejected_id(server, id);
         refuse_in_transaction(server, client, out, id, OOM_ERROR);
         return Outcome::Done;
+    }
+    if crate::storage::expiry::replica_mode() && !client.master && !client.loading {
+        if let Some(msg) = crate::replication::refused_on_replica(server, client, cmd) {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, msg);
+            return Outcome::Done;
+        }
     }
     if client.multi.is_some() && !runs_inside_multi(id) {
         if cmd.has(super::flags::NO_MULTI) {
@@ -504,15 +512,20 @@ pub fn run(
     if locks.tracking.is_some() {
         finish_tracking(server, client, out, &mut locks);
     }
-    if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
-        // Logged while the locks are held: writes to the same keys reach the log in the
-        // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
-        // LOADAOF, are not logged again.) A transaction's or a script's effects are one
-        // MULTI/EXEC block.
-        server.aof.append(
+    if !locks.propagate.is_empty() && !client.loading {
+        // Propagated (append-only file, replicas) while the locks are held: writes to the
+        // same keys reach the log and the stream in the order they took effect. (Commands
+        // replayed from the log, at start-up or by DEBUG LOADAOF, are not logged again.) A
+        // transaction's or a script's effects are one MULTI/EXEC block.
+        let end = crate::replication::propagate(
+            server,
             &locks.propagate,
             cmd.name == "exec" || is_script || locks.atomic_log,
+            client.master,
         );
+        if end > 0 {
+            client.repl_woff = end;
+        }
     }
     drop(locks);
     drop(script_guard);
@@ -666,7 +679,7 @@ pub fn call_handler<'s>(
     if ctx.locks.tracking.is_some() && ctx.client.tracking.on {
         track_reads(&mut ctx, cmd, name, args);
     }
-    if server.aof.enabled() {
+    if crate::replication::propagating(server) {
         collect_propagation(ctx.locks, db, args);
     } else {
         ctx.locks.changes = 0;

@@ -444,8 +444,8 @@ pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
         locks.signal_ready(db, key);
     }
     serve_ready(server, &mut locks, crate::util::now_ms());
-    if !locks.propagate.is_empty() && server.aof.enabled() {
-        server.aof.append(&locks.propagate, locks.atomic_log);
+    if !locks.propagate.is_empty() {
+        crate::replication::propagate(server, &locks.propagate, locks.atomic_log, false);
     }
 }
 
