@@ -331,3 +331,56 @@ fn ferrokv_replica_of_redis_full_partial_and_promotion() {
     );
     assert_eq!(r.cmd(&["SET", "x", "1"]), Reply::Simple("OK".into()));
 }
+
+#[test]
+fn ferrokv_chain_and_min_replicas() {
+    let primary = ferrokv_primary();
+    let mut p = primary.connect();
+    // No replica yet: writes are refused while min-replicas-to-write asks for one.
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(
+        p.cmd(&["SET", "k", "v"]),
+        Reply::Error("NOREPLICAS Not enough good replicas to write.".into())
+    );
+    // As Redis: refused when queued, so EXEC aborts.
+    p.cmd(&["MULTI"]);
+    assert!(p.cmd(&["SET", "k", "v"]).is_error());
+    assert_eq!(
+        p.cmd(&["EXEC"]),
+        Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert_eq!(p.cmd(&["GET", "k"]), Reply::Nil);
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    write_every_type(&mut p, "off");
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+
+    let replica = start_ferrokv_with(
+        2,
+        &[
+            "--replicaof",
+            &format!("127.0.0.1 {}", primary.port),
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
+    );
+    let mut r = replica.connect();
+    wait_for("the link to come up", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    // A replica of the replica: the chain carries the primary's stream byte for byte.
+    let sub = start_ferrokv_with(2, &["--replicaof", &format!("127.0.0.1 {}", replica.port)]);
+    let mut s = sub.connect();
+    wait_for("the chained link to come up", Duration::from_secs(20), || {
+        info_field(&mut s, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    wait_for("a good replica", Duration::from_secs(5), || {
+        !p.cmd(&["SET", "k", "v"]).is_error()
+    });
+    write_rewritten_forms(&mut p, "chain");
+    assert_in_sync(&mut p, &mut r);
+    assert_in_sync(&mut p, &mut s);
+    assert_eq!(
+        info_field(&mut s, "replication", "master_replid"),
+        info_field(&mut p, "replication", "master_replid")
+    );
+}

@@ -203,6 +203,16 @@ fn execute_request(
             return Outcome::Done;
         }
     }
+    if server.config.min_replicas_to_write() > 0
+        && !client.master
+        && !client.loading
+        && is_write_request(client, id, cmd)
+        && !crate::replication::enough_good_replicas(server)
+    {
+        count_rejected_id(server, id);
+        refuse_in_transaction(server, client, out, id, crate::replication::NOREPLICAS);
+        return Outcome::Done;
+    }
     if client.multi.is_some() && !runs_inside_multi(id) {
         if cmd.has(super::flags::NO_MULTI) {
             client.multi_dirty = true;
@@ -304,6 +314,21 @@ fn count_rejected_id(server: &Server, id: usize) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Redis's `is_write_command` in `processCommand`: a write command, or EXEC with a write
+/// command queued.
+fn is_write_request(client: &Client, id: usize, cmd: &Command) -> bool {
+    if cmd.has(super::flags::WRITE) {
+        return true;
+    }
+    registry().full_name(id) == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| c.has(super::flags::WRITE))
+            })
+        })
 }
 
 /// Redis's reply to a command refused because memory is over `maxmemory`.

@@ -342,6 +342,11 @@ pub fn cron(server: &Server) {
             r.handle.kill();
         }
     }
+    if st.last_ping_ms == 0 {
+        // Counted from the first replica, as Redis counts cron loops: a replica that just
+        // attached does not get a PING first.
+        st.last_ping_ms = now;
+    }
     if now.saturating_sub(st.last_ping_ms) >= period {
         st.last_ping_ms = now;
         let mut ping = Vec::new();
@@ -476,4 +481,35 @@ pub fn refused_on_replica(
     }
     let _ = client;
     None
+}
+
+/// Redis's reply to a write refused by `min-replicas-to-write`.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// `min-replicas-to-write` / `min-replicas-max-lag`: true when enough online replicas
+/// acknowledged within the lag (always true on a replica, as Redis checks masters only).
+pub fn enough_good_replicas(server: &Server) -> bool {
+    let wanted = server.config.min_replicas_to_write();
+    if wanted <= 0 {
+        return true;
+    }
+    let max_lag_ms = server
+        .config
+        .get("min-replicas-max-lag")
+        .parse::<u64>()
+        .unwrap_or(10)
+        * 1000;
+    let now = crate::util::now_ms();
+    let st = server.repl.state.lock();
+    if st.master.is_some() {
+        return true;
+    }
+    let good = st
+        .replicas
+        .iter()
+        .filter(|r| {
+            r.is_online() && now.saturating_sub(r.ack_time_ms.load(Ordering::Relaxed)) <= max_lag_ms
+        })
+        .count() as i64;
+    good >= wanted
 }

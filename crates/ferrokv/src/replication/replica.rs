@@ -450,12 +450,22 @@ fn receive_rdb(
         let mut read = 0i64;
         loop {
             let rest = conn.buf.get(conn.pos..).unwrap_or_default();
+            // Only where a mark could end in the new bytes is searched.
+            let scan_from = tail.len().saturating_sub(39);
             tail.extend_from_slice(rest);
             read += rest.len() as i64;
             conn.pos = conn.buf.len();
-            if tail.len() >= 40 && tail.get(tail.len() - 40..) == Some(mark.as_slice()) {
-                let data = tail.get(..tail.len() - 40).unwrap_or_default();
-                file.write_all(data).map_err(|e| e.to_string())?;
+            // The mark may be followed by stream bytes in the same read: those stay in
+            // the connection's buffer.
+            let found = tail
+                .get(scan_from..)
+                .and_then(|t| t.windows(40).position(|w| w == mark.as_slice()))
+                .map(|i| i + scan_from);
+            if let Some(at) = found {
+                file.write_all(tail.get(..at).unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+                conn.buf = tail.split_off(at + 40);
+                conn.pos = 0;
                 break;
             }
             if tail.len() > 1 << 20 {
