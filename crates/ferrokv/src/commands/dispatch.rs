@@ -197,7 +197,9 @@ fn execute_request(
         return Outcome::Done;
     }
     if crate::storage::expiry::replica_mode() && !client.master && !client.loading {
-        if let Some(msg) = crate::replication::refused_on_replica(server, client, cmd) {
+        let write = is_write_request(server, client, id, cmd, args);
+        let stale_denied = denies_stale(client, id, cmd);
+        if let Some(msg) = crate::replication::refused_on_replica(server, write, stale_denied) {
             count_rejected_id(server, id);
             refuse_in_transaction(server, client, out, id, msg);
             return Outcome::Done;
@@ -206,7 +208,7 @@ fn execute_request(
     if server.config.min_replicas_to_write() > 0
         && !client.master
         && !client.loading
-        && is_write_request(client, id, cmd)
+        && is_write_request(server, client, id, cmd, args)
         && !crate::replication::enough_good_replicas(server)
     {
         count_rejected_id(server, id);
@@ -318,15 +320,40 @@ fn count_rejected_id(server: &Server, id: usize) {
 
 /// Redis's `is_write_command` in `processCommand`: a write command, or EXEC with a write
 /// command queued.
-fn is_write_request(client: &Client, id: usize, cmd: &Command) -> bool {
+fn is_write_request(
+    server: &Server,
+    client: &Client,
+    id: usize,
+    cmd: &Command,
+    args: &[&[u8]],
+) -> bool {
     if cmd.has(super::flags::WRITE) {
+        return true;
+    }
+    let name = registry().full_name(id);
+    if crate::scripting::is_script_command(name) {
+        return crate::scripting::script_declares_writes(server, name, args);
+    }
+    name == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| c.has(super::flags::WRITE))
+            })
+        })
+}
+
+/// Redis's `is_denystale_command`: a command without the `stale` flag, or EXEC with such
+/// a command queued.
+fn denies_stale(client: &Client, id: usize, cmd: &Command) -> bool {
+    if !cmd.has(super::flags::STALE) {
         return true;
     }
     registry().full_name(id) == "exec"
         && client.multi.as_ref().is_some_and(|queue| {
             queue.iter().any(|argv| {
                 let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-                resolve(&argv).is_ok_and(|(_, c)| c.has(super::flags::WRITE))
+                resolve(&argv).is_ok_and(|(_, c)| !c.has(super::flags::STALE))
             })
         })
 }

@@ -266,12 +266,29 @@ pub fn propagate(
         return 0;
     }
     if server.aof.enabled() {
-        server.aof.append(cmds, transaction);
+        if cmds.iter().any(|(_, c)| replicas_only(c)) {
+            // PUBLISH goes to replicas only; the block stays a transaction when it was
+            // one in the stream.
+            let kept: Vec<(usize, Vec<Vec<u8>>)> =
+                cmds.iter().filter(|(_, c)| !replicas_only(c)).cloned().collect();
+            if !kept.is_empty() {
+                server.aof.append(&kept, transaction);
+            }
+        } else {
+            server.aof.append(cmds, transaction);
+        }
     }
     if !from_master && server.repl.feeding() {
         return server.repl.feed_commands(cmds, transaction);
     }
     0
+}
+
+/// Commands Redis propagates to replicas but not to the AOF (PUBLISH, SPUBLISH).
+fn replicas_only(cmd: &[Vec<u8>]) -> bool {
+    cmd.first().is_some_and(|n| {
+        n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish")
+    })
 }
 
 /// Keys removed without a command (the active expiry cycle, eviction): propagated as DEL,
@@ -456,16 +473,11 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
 /// On a replica, Redis's refusals before a command runs: writes with `replica-read-only`
 /// (READONLY), and everything without the `stale` flag while the link is down with
 /// `replica-serve-stale-data no` (MASTERDOWN).
-pub fn refused_on_replica(
-    server: &Server,
-    client: &crate::server::Client,
-    cmd: &crate::commands::Command,
-) -> Option<&'static str> {
-    use crate::commands::flags;
-    if cmd.has(flags::WRITE) && server.config.get("replica-read-only") == "yes" {
+pub fn refused_on_replica(server: &Server, write: bool, stale_denied: bool) -> Option<&'static str> {
+    if write && server.config.get("replica-read-only") == "yes" {
         return Some("READONLY You can't write against a read only replica.");
     }
-    if !cmd.has(flags::STALE) && server.config.get("replica-serve-stale-data") == "no" {
+    if stale_denied && server.config.get("replica-serve-stale-data") == "no" {
         let up = server
             .repl
             .state
@@ -479,7 +491,6 @@ pub fn refused_on_replica(
             );
         }
     }
-    let _ = client;
     None
 }
 
@@ -512,4 +523,21 @@ pub fn enough_good_replicas(server: &Server) -> bool {
         })
         .count() as i64;
     good >= wanted
+}
+
+/// A write command called from a script: refused on a read-only replica (unless the
+/// script runs for the primary's stream) and without enough good replicas, as Redis's
+/// `scriptVerifyWriteCommandAllow`.
+pub fn script_write_refused(server: &Server, from_master: bool) -> Option<&'static str> {
+    if from_master {
+        return None;
+    }
+    if crate::storage::expiry::replica_mode() && server.config.get("replica-read-only") == "yes"
+    {
+        return Some("READONLY You can't write against a read only replica.");
+    }
+    if !enough_good_replicas(server) {
+        return Some(NOREPLICAS);
+    }
+    None
 }

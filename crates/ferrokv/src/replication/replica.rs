@@ -609,7 +609,7 @@ fn apply_one(
         tracing::warn!(
             "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
             String::from_utf8_lossy(out.buf.get(1..out.buf.len().saturating_sub(2)).unwrap_or_default()),
-            String::from_utf8_lossy(&argv[0])
+            String::from_utf8_lossy(argv.first().map(Vec::as_slice).unwrap_or_default())
         );
     }
     out.buf.clear();

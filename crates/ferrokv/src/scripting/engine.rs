@@ -858,6 +858,9 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
         if st.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        if let Some(msg) = crate::replication::script_write_refused(st.server, st.client.master) {
+            return Err(msg.into());
+        }
         st.server.scripts.wrote.store(true, Ordering::Release);
     }
     // Shards this command needs that the script does not hold yet: taken now, waiting
