@@ -550,13 +550,19 @@ pub fn run(
         server.feed_monitors(client, args);
     }
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
+    let mut transaction = cmd.name == "exec" || is_script || locks.atomic_log;
     if locks.has_ready() {
+        // The command's own effects are propagated first, then what serving blocked
+        // clients did (Redis serves them after the command, as its own step).
+        propagate_effects(server, client, &mut locks, transaction);
+        locks.atomic_log = false;
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
         // Served at the current time, not the command's start (Redis serves blocked clients
         // after the command returns, with the real clock): a key that expired during a
         // long EXEC serves nobody.
         super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
+        transaction = locks.atomic_log;
     }
     if !locks.events.is_empty() {
         publish_events(server, client, out, &mut locks, reply_start);
@@ -564,24 +570,25 @@ pub fn run(
     if locks.tracking.is_some() {
         finish_tracking(server, client, out, &mut locks);
     }
-    if !locks.propagate.is_empty() && !client.loading {
-        // Propagated (append-only file, replicas) while the locks are held: writes to the
-        // same keys reach the log and the stream in the order they took effect. (Commands
-        // replayed from the log, at start-up or by DEBUG LOADAOF, are not logged again.) A
-        // transaction's or a script's effects are one MULTI/EXEC block.
-        let end = crate::replication::propagate(
-            server,
-            &locks.propagate,
-            cmd.name == "exec" || is_script || locks.atomic_log,
-            client.master,
-        );
-        if end > 0 {
-            client.repl_woff = end;
-        }
-    }
+    propagate_effects(server, client, &mut locks, transaction);
     drop(locks);
     drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// Propagate (append-only file, replicas) what the command queued, while the locks are
+/// held: writes to the same keys reach the log and the stream in the order they took
+/// effect. (Commands replayed from the log, at start-up or by DEBUG LOADAOF, are not
+/// logged again.) A transaction's or a script's effects are one MULTI/EXEC block.
+fn propagate_effects(server: &Server, client: &mut Client, locks: &mut LockSet<'_>, transaction: bool) {
+    if locks.propagate.is_empty() || client.loading {
+        return;
+    }
+    let cmds = std::mem::take(&mut locks.propagate);
+    let end = crate::replication::propagate(server, &cmds, transaction, client.master);
+    if end > 0 {
+        client.repl_woff = end;
+    }
 }
 
 /// After a command while somebody tracks keys: the invalidations the command caused for
