@@ -39,6 +39,8 @@ pub struct ReplicaConn {
     pub ack_offset: AtomicU64,
     /// When it last acknowledged (Unix ms).
     pub ack_time_ms: AtomicU64,
+    /// Acknowledgements received.
+    acks: AtomicU64,
     gone: AtomicBool,
     /// `client-output-buffer-limit replica` hard limit (0: none).
     hard_limit: usize,
@@ -154,10 +156,15 @@ pub async fn serve(
         buf: Mutex::new(Vec::new()),
         ack_offset: AtomicU64::new(0),
         ack_time_ms: AtomicU64::new(crate::util::now_ms()),
+        acks: AtomicU64::new(0),
         gone: AtomicBool::new(false),
         hard_limit: replica_hard_limit(server),
     });
     let mut continued = false;
+    // After an EOF-marked RDB the replica cannot tell the mark from stream bytes that
+    // follow it in the same read: the stream starts at its first ACK (as Redis's
+    // repl_start_cmd_stream_on_ack).
+    let mut wait_first_ack = false;
     if let Some((id, offset)) = &psync {
         match try_partial(server, &conn, id, offset) {
             Some(reply) => {
@@ -186,18 +193,18 @@ pub async fn serve(
     }
     if !continued {
         let eof = conf.capa_eof && psync.is_some();
-        if full_sync(server, &conn, stream, psync.is_some(), eof)
-            .await
-            .is_err()
-        {
-            detach(server, &conn);
-            return;
+        match full_sync(server, &conn, stream, psync.is_some(), eof).await {
+            Ok(diskless) => wait_first_ack = diskless,
+            Err(()) => {
+                detach(server, &conn);
+                return;
+            }
         }
     }
     conn.state.store(ONLINE, Ordering::Release);
     conn.ack_time_ms
         .store(crate::util::now_ms(), Ordering::Relaxed);
-    stream_to(server, &conn, stream, inbuf).await;
+    stream_to(server, &conn, stream, inbuf, wait_first_ack).await;
     detach(server, &conn);
 }
 
@@ -419,14 +426,15 @@ fn finish_in_background(
     rx
 }
 
-/// A full sync: +FULLRESYNC (for PSYNC), then the RDB.
+/// A full sync: +FULLRESYNC (for PSYNC), then the RDB. Returns whether the RDB was sent
+/// EOF-marked (diskless).
 async fn full_sync(
     server: &Arc<Server>,
     conn: &Arc<ReplicaConn>,
     stream: &mut TcpStream,
     psync: bool,
     capa_eof: bool,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     let diskless = capa_eof && server.config.get("repl-diskless-sync") == "yes";
     tracing::info!("Replica {} asks for synchronization", conn.name());
     if diskless {
@@ -493,7 +501,7 @@ async fn full_sync(
             conn.name()
         );
     }
-    sent
+    sent.map(|()| diskless)
 }
 
 /// Drop what a full sync made when the replica went away before it was sent.
@@ -583,13 +591,18 @@ async fn stream_to(
     conn: &Arc<ReplicaConn>,
     stream: &mut TcpStream,
     inbuf: &mut Vec<u8>,
+    mut wait_first_ack: bool,
 ) {
     let handle = conn.handle.clone();
+    let acked_before = conn.acks.load(Ordering::Acquire);
     loop {
         if handle.is_killed() || conn.is_gone() {
             return;
         }
-        let data = conn.take();
+        if wait_first_ack && conn.acks.load(Ordering::Acquire) != acked_before {
+            wait_first_ack = false;
+        }
+        let data = if wait_first_ack { Vec::new() } else { conn.take() };
         if !data.is_empty() {
             if stream.write_all(&data).await.is_err() {
                 return;
@@ -659,6 +672,7 @@ fn apply_ack(server: &Server, conn: &ReplicaConn, argv: &[&[u8]]) {
         return;
     };
     conn.ack_offset.fetch_max(offset, Ordering::AcqRel);
+    conn.acks.fetch_add(1, Ordering::AcqRel);
     conn.ack_time_ms
         .store(crate::util::now_ms(), Ordering::Relaxed);
     server.repl.acked.notify_waiters();
