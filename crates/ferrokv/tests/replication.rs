@@ -77,13 +77,53 @@ fn write_every_type(c: &mut Conn, tag: &str) {
     let cmds: Vec<Vec<String>> = vec![
         vec!["SELECT".into(), "0".into()],
         vec!["SET".into(), k("str"), "value".into()],
-        vec!["SET".into(), k("ttl"), "v".into(), "EX".into(), "1000".into()],
+        vec![
+            "SET".into(),
+            k("ttl"),
+            "v".into(),
+            "EX".into(),
+            "1000".into(),
+        ],
         vec!["INCRBYFLOAT".into(), k("float"), "1.5".into()],
-        vec!["RPUSH".into(), k("list"), "a".into(), "b".into(), "c".into(), "d".into()],
-        vec!["HSET".into(), k("hash"), "f1".into(), "1".into(), "f2".into(), "2".into()],
-        vec!["SADD".into(), k("set"), "x".into(), "y".into(), "z".into(), "7".into()],
-        vec!["ZADD".into(), k("zset"), "1".into(), "m1".into(), "2.5".into(), "m2".into()],
-        vec!["XADD".into(), k("stream"), "*".into(), "f".into(), "v".into()],
+        vec![
+            "RPUSH".into(),
+            k("list"),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+            "d".into(),
+        ],
+        vec![
+            "HSET".into(),
+            k("hash"),
+            "f1".into(),
+            "1".into(),
+            "f2".into(),
+            "2".into(),
+        ],
+        vec![
+            "SADD".into(),
+            k("set"),
+            "x".into(),
+            "y".into(),
+            "z".into(),
+            "7".into(),
+        ],
+        vec![
+            "ZADD".into(),
+            k("zset"),
+            "1".into(),
+            "m1".into(),
+            "2.5".into(),
+            "m2".into(),
+        ],
+        vec![
+            "XADD".into(),
+            k("stream"),
+            "*".into(),
+            "f".into(),
+            "v".into(),
+        ],
         vec!["PFADD".into(), k("hll"), "a".into(), "b".into(), "c".into()],
         vec!["SETBIT".into(), k("bits"), "77".into(), "1".into()],
         vec!["SELECT".into(), "2".into()],
@@ -113,7 +153,10 @@ fn write_rewritten_forms(c: &mut Conn, tag: &str) {
     ok(c.cmd(&["SET", &k("getex"), "x"]), "set");
     ok(c.cmd(&["GETEX", &k("getex"), "PX", "900000"]), "getex px");
     ok(c.cmd(&["GETEX", &k("ttl"), "PERSIST"]), "getex persist");
-    ok(c.cmd(&["LMPOP", "2", "nolist", &k("list"), "LEFT", "COUNT", "2"]), "lmpop");
+    ok(
+        c.cmd(&["LMPOP", "2", "nolist", &k("list"), "LEFT", "COUNT", "2"]),
+        "lmpop",
+    );
     ok(c.cmd(&["SPOP", &k("set")]), "spop");
     ok(c.cmd(&["INCRBYFLOAT", &k("float"), "0.25"]), "incrbyfloat");
     ok(
@@ -143,7 +186,7 @@ fn write_load(port: u16, stop: Arc<AtomicBool>, tag: &'static str) -> std::threa
             c.cmd(&["SET", &key, &n.to_string()]);
             c.cmd(&["RPUSH", &format!("{}:l", tag), &n.to_string()]);
             c.cmd(&["HINCRBY", &format!("{}:h", tag), &(n % 7).to_string(), "1"]);
-            if n % 50 == 0 {
+            if n.is_multiple_of(50) {
                 c.cmd(&["SET", &format!("{}:e{}", tag, n), "x", "PX", "20"]);
             }
             n += 1;
@@ -199,12 +242,18 @@ fn redis_replica_of_ferrokv_full_partial_and_disk_sync() {
     write_every_type(&mut p, "after");
     write_rewritten_forms(&mut p, "after");
     assert_in_sync(&mut p, &mut r);
-    assert_eq!(info_field(&mut p, "stats", "sync_full").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
 
     // INFO and ROLE show the replica online.
     let line = info_field(&mut p, "replication", "slave0").expect("slave0 line");
     assert!(
-        line.starts_with(&format!("ip=127.0.0.1,port={},state=online,offset=", replica.port)),
+        line.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica.port
+        )),
         "{}",
         line
     );
@@ -226,8 +275,14 @@ fn redis_replica_of_ferrokv_full_partial_and_disk_sync() {
     });
     write_rewritten_forms(&mut p, "after-cut");
     assert_in_sync(&mut p, &mut r);
-    assert_eq!(info_field(&mut p, "stats", "sync_full").as_deref(), Some("1"));
-    assert_eq!(info_field(&mut r, "stats", "sync_partial_ok").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut r, "stats", "sync_partial_ok").as_deref(),
+        Some("0")
+    );
 
     // A second replica with a disk-based full sync, both stay in sync.
     p.cmd(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
@@ -237,13 +292,18 @@ fn redis_replica_of_ferrokv_full_partial_and_disk_sync() {
         primary.port.to_string(),
     ]);
     let mut r2 = replica2.connect();
-    wait_for("the second link to come up", Duration::from_secs(20), || {
-        info_field(&mut r2, "replication", "master_link_status").as_deref() == Some("up")
-    });
+    wait_for(
+        "the second link to come up",
+        Duration::from_secs(20),
+        || info_field(&mut r2, "replication", "master_link_status").as_deref() == Some("up"),
+    );
     write_rewritten_forms(&mut p, "two-replicas");
     assert_in_sync(&mut p, &mut r2);
     assert_in_sync(&mut p, &mut r);
-    assert_eq!(info_field(&mut p, "stats", "sync_full").as_deref(), Some("2"));
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
     assert_eq!(
         info_field(&mut p, "replication", "connected_slaves").as_deref(),
         Some("2")
@@ -259,10 +319,7 @@ fn ferrokv_replica_of_redis_full_partial_and_promotion() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = write_load(primary.port, stop.clone(), "load");
-    let replica = start_ferrokv_with(
-        2,
-        &["--replicaof", &format!("127.0.0.1 {}", primary.port)],
-    );
+    let replica = start_ferrokv_with(2, &["--replicaof", &format!("127.0.0.1 {}", primary.port)]);
     let mut r = replica.connect();
     wait_for("the link to come up", Duration::from_secs(20), || {
         info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
@@ -308,7 +365,10 @@ fn ferrokv_replica_of_redis_full_partial_and_promotion() {
     });
     write_rewritten_forms(&mut p, "after-cut");
     assert_in_sync(&mut p, &mut r);
-    assert_eq!(info_field(&mut p, "stats", "sync_full").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
 
     // Promotion keeps the old history as replid2.
     let old_id = info_field(&mut r, "replication", "master_replid").expect("replid");
@@ -316,7 +376,10 @@ fn ferrokv_replica_of_redis_full_partial_and_promotion() {
         .expect("offset")
         .parse()
         .expect("number");
-    assert_eq!(r.cmd(&["REPLICAOF", "NO", "ONE"]), Reply::Simple("OK".into()));
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "NO", "ONE"]),
+        Reply::Simple("OK".into())
+    );
     assert_eq!(
         info_field(&mut r, "replication", "role").as_deref(),
         Some("master")
@@ -370,9 +433,11 @@ fn ferrokv_chain_and_min_replicas() {
     // A replica of the replica: the chain carries the primary's stream byte for byte.
     let sub = start_ferrokv_with(2, &["--replicaof", &format!("127.0.0.1 {}", replica.port)]);
     let mut s = sub.connect();
-    wait_for("the chained link to come up", Duration::from_secs(20), || {
-        info_field(&mut s, "replication", "master_link_status").as_deref() == Some("up")
-    });
+    wait_for(
+        "the chained link to come up",
+        Duration::from_secs(20),
+        || info_field(&mut s, "replication", "master_link_status").as_deref() == Some("up"),
+    );
     wait_for("a good replica", Duration::from_secs(5), || {
         !p.cmd(&["SET", "k", "v"]).is_error()
     });
@@ -383,4 +448,38 @@ fn ferrokv_chain_and_min_replicas() {
         info_field(&mut s, "replication", "master_replid"),
         info_field(&mut p, "replication", "master_replid")
     );
+}
+
+#[test]
+fn ferrokv_replica_authenticates_with_masteruser_and_masterauth() {
+    let primary = start_redis_with(&["--requirepass".into(), "primary-pw".into()]);
+    let mut p = primary.connect();
+    assert_eq!(p.cmd(&["AUTH", "primary-pw"]), Reply::Simple("OK".into()));
+    p.cmd(&["ACL", "SETUSER", "repl", "on", ">repl-pw", "+@all", "~*"]);
+    p.cmd(&["SET", "guarded", "1"]);
+    // A wrong password keeps the link down; the right user and password bring it up.
+    let replica = start_ferrokv_with(
+        2,
+        &[
+            "--replicaof",
+            &format!("127.0.0.1 {}", primary.port),
+            "--masteruser",
+            "repl",
+            "--masterauth",
+            "wrong",
+        ],
+    );
+    let mut r = replica.connect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    r.cmd(&["CONFIG", "SET", "masterauth", "repl-pw"]);
+    wait_for("the authenticated link", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    p.cmd(&["SET", "after", "2"]);
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(r.cmd(&["GET", "guarded"]).expect_text(), "1");
 }

@@ -580,7 +580,12 @@ pub fn run(
 /// held: writes to the same keys reach the log and the stream in the order they took
 /// effect. (Commands replayed from the log, at start-up or by DEBUG LOADAOF, are not
 /// logged again.) A transaction's or a script's effects are one MULTI/EXEC block.
-fn propagate_effects(server: &Server, client: &mut Client, locks: &mut LockSet<'_>, transaction: bool) {
+fn propagate_effects(
+    server: &Server,
+    client: &mut Client,
+    locks: &mut LockSet<'_>,
+    transaction: bool,
+) {
     if locks.propagate.is_empty() || client.loading {
         return;
     }

@@ -269,8 +269,11 @@ pub fn propagate(
         if cmds.iter().any(|(_, c)| replicas_only(c)) {
             // PUBLISH goes to replicas only; the block stays a transaction when it was
             // one in the stream.
-            let kept: Vec<(usize, Vec<Vec<u8>>)> =
-                cmds.iter().filter(|(_, c)| !replicas_only(c)).cloned().collect();
+            let kept: Vec<(usize, Vec<Vec<u8>>)> = cmds
+                .iter()
+                .filter(|(_, c)| !replicas_only(c))
+                .cloned()
+                .collect();
             if !kept.is_empty() {
                 server.aof.append(&kept, transaction);
             }
@@ -286,9 +289,8 @@ pub fn propagate(
 
 /// Commands Redis propagates to replicas but not to the AOF (PUBLISH, SPUBLISH).
 fn replicas_only(cmd: &[Vec<u8>]) -> bool {
-    cmd.first().is_some_and(|n| {
-        n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish")
-    })
+    cmd.first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish"))
 }
 
 /// Keys removed without a command (the active expiry cycle, eviction): propagated as DEL,
@@ -457,7 +459,10 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
         Some(b) => {
             kv("repl_backlog_active", "1".into());
             kv("repl_backlog_size", b.size().to_string());
-            kv("repl_backlog_first_byte_offset", b.first_byte_offset().to_string());
+            kv(
+                "repl_backlog_first_byte_offset",
+                b.first_byte_offset().to_string(),
+            );
             kv("repl_backlog_histlen", b.histlen().to_string());
         }
         None => {
@@ -473,7 +478,11 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
 /// On a replica, Redis's refusals before a command runs: writes with `replica-read-only`
 /// (READONLY), and everything without the `stale` flag while the link is down with
 /// `replica-serve-stale-data no` (MASTERDOWN).
-pub fn refused_on_replica(server: &Server, write: bool, stale_denied: bool) -> Option<&'static str> {
+pub fn refused_on_replica(
+    server: &Server,
+    write: bool,
+    stale_denied: bool,
+) -> Option<&'static str> {
     if write && server.config.get("replica-read-only") == "yes" {
         return Some("READONLY You can't write against a read only replica.");
     }
@@ -532,8 +541,7 @@ pub fn script_write_refused(server: &Server, from_master: bool) -> Option<&'stat
     if from_master {
         return None;
     }
-    if crate::storage::expiry::replica_mode() && server.config.get("replica-read-only") == "yes"
-    {
+    if crate::storage::expiry::replica_mode() && server.config.get("replica-read-only") == "yes" {
         return Some("READONLY You can't write against a read only replica.");
     }
     if !enough_good_replicas(server) {

@@ -321,13 +321,16 @@ impl<W: Write + Send + 'static> ReplSink<W> {
     }
 }
 
+/// A started full sync: the snapshot job, the id and offset to announce, the RDB's way.
+type Begun = (Arc<snapshot::Job>, String, u64, Output);
+
 /// Under the barrier: attach the replica, read the id and offset, start the snapshot.
 /// None when another snapshot runs (the caller waits and tries again).
 fn begin_full_sync(
     server: &Server,
     conn: &Arc<ReplicaConn>,
     diskless: bool,
-) -> Result<Option<(Arc<snapshot::Job>, String, u64, Output)>, String> {
+) -> Result<Option<Begun>, String> {
     let _apply = server.repl.apply.lock();
     let mut locks = LockSet::new(&server.dbs);
     locks.lock_all();
@@ -339,10 +342,7 @@ fn begin_full_sync(
             &opts,
         )
         .map_err(|e| e.to_string())?;
-        (
-            Box::new(ReplSink { writer: Some(w) }),
-            Output::Pipe(pipe),
-        )
+        (Box::new(ReplSink { writer: Some(w) }), Output::Pipe(pipe))
     } else {
         let path = std::path::PathBuf::from(format!(
             "temp-repl-{}-{}.rdb",
@@ -496,10 +496,7 @@ async fn full_sync(
         }
     };
     if sent.is_ok() {
-        tracing::info!(
-            "Synchronization with replica {} succeeded",
-            conn.name()
-        );
+        tracing::info!("Synchronization with replica {} succeeded", conn.name());
     }
     sent.map(|()| diskless)
 }
@@ -519,7 +516,11 @@ fn abandon(output: Output) {
 }
 
 /// Send the temporary RDB file as `$<len>\r\n<bytes>`.
-async fn send_file(server: &Server, path: &std::path::Path, stream: &mut TcpStream) -> Result<(), ()> {
+async fn send_file(
+    server: &Server,
+    path: &std::path::Path,
+    stream: &mut TcpStream,
+) -> Result<(), ()> {
     let mut file = std::fs::File::open(path).map_err(|_| ())?;
     let len = file.metadata().map_err(|_| ())?.len();
     stream
@@ -602,7 +603,11 @@ async fn stream_to(
         if wait_first_ack && conn.acks.load(Ordering::Acquire) != acked_before {
             wait_first_ack = false;
         }
-        let data = if wait_first_ack { Vec::new() } else { conn.take() };
+        let data = if wait_first_ack {
+            Vec::new()
+        } else {
+            conn.take()
+        };
         if !data.is_empty() {
             if stream.write_all(&data).await.is_err() {
                 return;

@@ -199,7 +199,8 @@ impl Conn {
         match self.sock.read(&mut chunk) {
             Ok(0) => Err("connection lost".into()),
             Ok(n) => {
-                self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                self.buf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
                 *since = Instant::now();
                 Ok(true)
             }
@@ -353,7 +354,10 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     conn.send(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()])?;
     let r = conn.line()?;
     if r.starts_with('-') {
-        tracing::info!("(Non critical) Master does not understand REPLCONF listening-port: {}", r);
+        tracing::info!(
+            "(Non critical) Master does not understand REPLCONF listening-port: {}",
+            r
+        );
     }
     let ip = server.config.get("replica-announce-ip");
     if !ip.is_empty() {
@@ -390,13 +394,16 @@ fn full_load(
     }
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
     server.loading.store(true, Ordering::Release);
-    let loaded = (|| {
-        flush_everything(server);
-        crate::persistence::save::load_rdb(server, &path)
-    })();
+    flush_everything(server);
+    let loaded = crate::persistence::save::load_rdb(server, &path);
     server.loading.store(false, Ordering::Release);
     let _ = std::fs::remove_file(&path);
-    loaded.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {}", e))?;
+    loaded.map_err(|e| {
+        format!(
+            "Failed trying to load the MASTER synchronization DB from disk: {}",
+            e
+        )
+    })?;
     {
         let mut st = server.repl.state.lock();
         st.replid = id.to_string();
@@ -424,9 +431,12 @@ fn receive_rdb(
     header: &str,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    let body = header
-        .strip_prefix('$')
-        .ok_or_else(|| format!("Bad protocol from MASTER, the first byte is not '$': {}", header))?;
+    let body = header.strip_prefix('$').ok_or_else(|| {
+        format!(
+            "Bad protocol from MASTER, the first byte is not '$': {}",
+            header
+        )
+    })?;
     let mut file = std::fs::File::create(path).map_err(|e| e.to_string())?;
     let mut since = Instant::now();
     let mut last_report = Instant::now();
@@ -527,7 +537,9 @@ fn apply_stream(server: &Arc<Server>, conn: &mut Conn, gen: u64) -> Result<(), S
         m.last_io_ms = crate::util::now_ms();
         m.handle = Some(handle.clone());
     });
-    tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished sync.");
+    tracing::info!(
+        "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished sync."
+    );
     let mut client = Client::new(handle.clone(), true);
     client.master = true;
     let mut out = ReplyWriter::new();

@@ -111,7 +111,7 @@ pub fn expire_cycle_waking(
         if !expired.is_empty() {
             // Propagated under the shard lock, in order with the writes to these keys.
             let keys: Vec<&[u8]> = expired.iter().map(|k| &k[..]).collect();
-            crate::replication::propagate_deletions(&server, db_idx, &keys);
+            crate::replication::propagate_deletions(server, db_idx, &keys);
         }
         if shard.volatile > 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);

@@ -259,7 +259,8 @@ fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             stats.expired_key(&k);
             let dbi = db.db;
             // Reclaimed keys are propagated as DEL, as every lazy expiry.
-            db.locks.propagate_now(dbi, vec![b"DEL".to_vec(), k.to_vec()]);
+            db.locks
+                .propagate_now(dbi, vec![b"DEL".to_vec(), k.to_vec()]);
             db.notify(class::EXPIRED, "expired", &k);
         }
     }

@@ -103,7 +103,7 @@ fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// REPLCONF option value [option value ...]: what a replica tells us in its handshake.
 fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut i = 1;
