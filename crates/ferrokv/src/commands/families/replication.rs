@@ -73,7 +73,7 @@ fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let port = crate::util::parse_canonical_i64(port)
         .filter(|p| (0..=65535).contains(p))
-        .ok_or(CmdError::NotInteger)?;
+        .ok_or(CmdError::Static("ERR Invalid master port"))?;
     let host = String::from_utf8_lossy(host).into_owned();
     let same = ctx
         .server
