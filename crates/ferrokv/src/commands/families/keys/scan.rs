@@ -145,6 +145,10 @@ fn scan_shard(
         }
     }
     let examined = shard.map.len();
+    if crate::storage::expiry::replica_mode() {
+        // A replica skips logically expired keys but leaves them to its primary's DEL.
+        return examined;
+    }
     for key in &expired {
         shard.remove(key);
         shard.touch_watched_expired(key);
