@@ -455,12 +455,20 @@ fn ferrokv_chain_and_min_replicas() {
     // Promoting the middle replica: its own replica continues from the old history
     // (PSYNC with the old id, accepted through replid2) without a full sync.
     let old_id = info_field(&mut r, "replication", "master_replid");
-    assert_eq!(r.cmd(&["REPLICAOF", "NO", "ONE"]), Reply::Simple("OK".into()));
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "NO", "ONE"]),
+        Reply::Simple("OK".into())
+    );
     assert_eq!(info_field(&mut r, "replication", "master_replid2"), old_id);
-    wait_for("the chained replica to continue", Duration::from_secs(20), || {
-        info_field(&mut r, "stats", "sync_partial_ok").as_deref() == Some("1")
-    });
-    assert_eq!(info_field(&mut r, "stats", "sync_full").as_deref(), Some("1"));
+    wait_for(
+        "the chained replica to continue",
+        Duration::from_secs(20),
+        || info_field(&mut r, "stats", "sync_partial_ok").as_deref() == Some("1"),
+    );
+    assert_eq!(
+        info_field(&mut r, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
     r.cmd(&["SET", "on the promoted one", "1"]);
     assert_in_sync(&mut r, &mut s);
     assert_eq!(

@@ -307,7 +307,10 @@ fn info_server(server: &Server, f: &mut Vec<(String, String)>) {
 
 fn info_clients(server: &Server, f: &mut Vec<(String, String)>) {
     kv!(f,
-        "connected_clients" => server.connected_clients(),
+        // Replica links are not counted (Redis: clients minus slaves).
+        "connected_clients" => server
+            .connected_clients()
+            .saturating_sub(server.repl.state.lock().replicas.len()),
         "cluster_connections" => 0,
         "maxclients" => server.config.get("maxclients"),
         "client_recent_max_input_buffer" => 0,
