@@ -240,7 +240,8 @@ fn execute_request(
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }
-    if let Some(msg) = disk_error(server, cmd) {
+    // The primary's stream is obeyed whatever our disk says (Redis's mustObeyClient).
+    if let Some(msg) = disk_error(server, cmd).filter(|_| !client.master) {
         count_rejected_id(server, id);
         reject(server, out, &msg);
         return Outcome::Done;

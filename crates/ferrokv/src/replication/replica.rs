@@ -610,12 +610,21 @@ fn apply_one(
     }
     let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     let _apply = server.repl.apply.lock();
-    client.start_batch();
-    let outcome = execute(server, client, out, &refs);
-    if let crate::commands::dispatch::Outcome::Blocked(waiter, _) = outcome {
-        // A primary never sends a blocking command that blocks; end it at once.
-        waiter.finish(crate::server::blocking::WaitState::TimedOut);
-        crate::commands::unblock::unregister(server, &waiter);
+    loop {
+        client.start_batch();
+        match execute(server, client, out, &refs) {
+            crate::commands::dispatch::Outcome::Done => break,
+            // CLIENT PAUSE holds the stream too; the command runs once it ends.
+            crate::commands::dispatch::Outcome::Paused => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            crate::commands::dispatch::Outcome::Blocked(waiter, _) => {
+                // A primary never sends a command that blocks; end it at once.
+                waiter.finish(crate::server::blocking::WaitState::TimedOut);
+                crate::commands::unblock::unregister(server, &waiter);
+                break;
+            }
+        }
     }
     if out.buf.first() == Some(&b'-') {
         tracing::warn!(
