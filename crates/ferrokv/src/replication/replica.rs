@@ -618,6 +618,8 @@ fn apply_one(
             // master's commands the same way).
             crate::commands::dispatch::Outcome::Done if out.buf.starts_with(b"-BUSY") => {
                 out.buf.clear();
+                // Refused while queueing inside MULTI: the transaction is not spoiled.
+                client.multi_dirty = false;
                 std::thread::sleep(Duration::from_millis(10));
             }
             crate::commands::dispatch::Outcome::Done => break,
