@@ -971,6 +971,9 @@ fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
         if st.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        if let Some(msg) = crate::replication::script_write_refused(st.server, st.client.master) {
+            return Err(msg.into());
+        }
         st.server.scripts.wrote.store(true, Ordering::Release);
     }
     // Shards this command needs that the script does not hold yet: taken now, waiting

@@ -185,7 +185,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         }
                     }
                     start += consumed;
-                    if client.close_after_reply || client.shutdown_requested {
+                    if client.close_after_reply
+                        || client.shutdown_requested
+                        || client.repl_hook.is_some()
+                    {
                         break;
                     }
                 }
@@ -220,6 +223,22 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             }
             resume = true;
             client.start_batch();
+        }
+        if let Some(hook) = client.repl_hook.take() {
+            // PSYNC/SYNC (the connection becomes a replica link) or WAIT.
+            let go_on = crate::replication::primary::run_hook(
+                &server,
+                &mut client,
+                &mut stream,
+                &mut inbuf,
+                &mut out,
+                hook,
+            )
+            .await;
+            if !go_on {
+                break;
+            }
+            resume = true;
         }
         if inbuf.len() > server.config.query_buffer_limit() {
             tracing::warn!(

@@ -28,6 +28,7 @@ pub mod lists;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -41,7 +42,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 27] {
+pub fn tables() -> [&'static [Command]; 28] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -70,6 +71,7 @@ pub fn tables() -> [&'static [Command]; 27] {
         cluster::COMMANDS,
         streams::COMMANDS,
         stream_groups::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 
