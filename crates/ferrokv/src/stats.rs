@@ -31,6 +31,10 @@ pub struct Stats {
     pub failed_calls: AtomicU64,
     /// Clients waiting in a blocking command (INFO clients `blocked_clients`).
     pub blocked_clients: AtomicU64,
+    /// Connections closed for passing `client-query-buffer-limit` (INFO field of 7.2).
+    pub query_buffer_limit_disconnections: AtomicU64,
+    /// Connections closed for passing `client-output-buffer-limit` (INFO field of 7.2).
+    pub output_buffer_limit_disconnections: AtomicU64,
 }
 
 impl Stats {

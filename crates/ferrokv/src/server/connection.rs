@@ -12,10 +12,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::blocking::{WaitState, Waiter};
+use super::output::{self, Flushed, Room};
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes a read asks for at least (Redis's PROTO_IOBUF_LEN).
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 
 /// What Redis 7.0 writes to a connection it refuses in protected mode, before closing it.
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -37,6 +39,22 @@ fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>
     !peer.is_some_and(|p| local(p.ip()))
 }
 
+/// `maxclients`: this connection (registered already) is one too many. Counted as
+/// rejected, and not as received, as in Redis.
+fn over_maxclients(server: &Server) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
+    if server.connected_clients() <= maxclients {
+        return false;
+    }
+    server.stats.rejected_connections.fetch_add(1, Relaxed);
+    server
+        .stats
+        .total_connections_received
+        .fetch_sub(1, Relaxed);
+    true
+}
+
 /// Serve one connection until it closes.
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -50,12 +68,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         .unwrap_or_default();
     let fd = stream.as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
-    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
-    if server.connected_clients() > maxclients {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if over_maxclients(&server) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -110,6 +123,11 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         take_pending(&handle, &mut out);
         client.start_batch();
         client.batch_qbuf = inbuf.len();
+        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
+        // Pending output at which the limits are checked (one comparison per request).
+        let check_at = output::Limits::for_client(&server, &client).check_at();
+        // Backpressure stopped the batch with requests left in the buffer.
+        let mut more_input = false;
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;
@@ -185,6 +203,16 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         }
                     }
                     start += consumed;
+                    if out.buf.len() >= check_at {
+                        match output::room(&server, &client, out.buf.len()) {
+                            Room::Ok => {}
+                            Room::Full => {
+                                more_input = true;
+                                break;
+                            }
+                            Room::Close => break 'conn,
+                        }
+                    }
                     if client.close_after_reply || client.shutdown_requested {
                         break;
                     }
@@ -221,26 +249,27 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             resume = true;
             client.start_batch();
         }
-        if inbuf.len() > server.config.query_buffer_limit() {
-            tracing::warn!(
-                "Closing client that reached max query buffer length: addr={}",
-                handle.addr
-            );
+        if query_buffer_full(&server, &handle, &inbuf) {
             break;
         }
+        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        if !flush_watching(
+        match output::flush(
             &mut stream,
             &mut out,
-            &server,
+            (&server, &client),
             &handle,
             &mut wake,
             &mut woken,
+            Some(&mut inbuf),
+            more_input,
         )
         .await
         {
-            break;
+            Flushed::All => resume |= more_input,
+            Flushed::Partly => resume = true,
+            Flushed::Closed => break,
         }
         if client.shutdown_requested {
             server.shutdown("User requested shutdown...");
@@ -248,6 +277,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         if client.close_after_reply {
             break;
         }
+    }
+    if handle
+        .obuf_closed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        server
+            .stats
+            .output_buffer_limit_disconnections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     crate::commands::shared::watch::unwatch_all(&server, &mut client);
     server.pubsub.forget_client(&mut client);
@@ -327,67 +365,25 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
     ok
 }
 
-/// [`flush`] for the main loop: while the socket does not take the bytes (a subscriber
-/// that does not read), keep watching for wake-ups, so that a client killed meanwhile
-/// (CLIENT KILL, the Pub/Sub output-buffer limits) is closed instead of waiting forever.
-/// The bytes not yet written count against the output-buffer limits (`unsent`). A wake-up
-/// consumed here sets `woken`, so the caller takes the pending output without waiting.
-async fn flush_watching<'h>(
-    stream: &mut TcpStream,
-    out: &mut ReplyWriter,
-    server: &Server,
-    handle: &'h super::ClientHandle,
-    wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
-    woken: &mut bool,
-) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    if out.buf.is_empty() {
-        return true;
+/// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the
+/// connection (logged with the first bytes of the buffer, as Redis does; counted in INFO).
+fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) -> bool {
+    if inbuf.len() <= server.config.query_buffer_limit() {
+        return false;
     }
-    // Usually the socket takes everything at once: no future, no select.
-    let mut written = stream.try_write(&out.buf).unwrap_or(0);
-    let ok = if written >= out.buf.len() {
-        true
-    } else {
-        handle
-            .unsent
-            .store((out.buf.len() - written) as u64, Relaxed);
-        let ok = loop {
-            let Some(rest) = out.buf.get(written..).filter(|r| !r.is_empty()) else {
-                break true;
-            };
-            tokio::select! {
-                biased;
-                r = stream.write(rest) => match r {
-                    Ok(0) | Err(_) => break false,
-                    Ok(n) => {
-                        written += n;
-                        handle
-                            .unsent
-                            .store(out.buf.len().saturating_sub(written) as u64, Relaxed);
-                    }
-                },
-                _ = &mut *wake => {
-                    wake.set(handle.wake.notified());
-                    *woken = true;
-                    if handle.is_killed() {
-                        break false;
-                    }
-                }
-            }
-        };
-        handle.unsent.store(0, Relaxed);
-        ok
-    };
+    let head = inbuf.get(..64).unwrap_or(inbuf);
+    tracing::warn!(
+        "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
+        handle.id,
+        handle.addr,
+        inbuf.len(),
+        String::from_utf8_lossy(head)
+    );
     server
         .stats
-        .net_output_bytes
-        .fetch_add(written as u64, Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > 1 << 20 {
-        out.buf.shrink_to(64 * 1024);
-    }
-    ok
+        .query_buffer_limit_disconnections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    true
 }
 
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
@@ -458,7 +454,18 @@ async fn wait_blocked<'h>(
                     // checked again at the top of the loop.
                     take_pending(handle, out);
                     let mut woken = false;
-                    if !flush_watching(stream, out, server, handle, wake, &mut woken).await {
+                    let flushed = output::flush(
+                        stream,
+                        out,
+                        (server, client),
+                        handle,
+                        wake,
+                        &mut woken,
+                        None,
+                        false,
+                    )
+                    .await;
+                    if flushed == Flushed::Closed {
                         end_wait(server, &waiter, WaitState::Unblocked { error: false });
                         return false;
                     }
@@ -473,7 +480,7 @@ async fn wait_blocked<'h>(
                     }
                     Ok(n) => {
                         server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
-                        if inbuf.len() > server.config.query_buffer_limit() {
+                        if query_buffer_full(server, handle, inbuf) {
                             end_wait(server, &waiter, WaitState::Unblocked { error: false });
                             return false;
                         }

@@ -78,17 +78,10 @@ impl Frame {
     }
 }
 
+use super::output::over_limits;
 /// Output-buffer limits for Pub/Sub clients (`client-output-buffer-limit pubsub`) at
 /// the moment of a publish; 0 = no limit.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Hard limit in bytes.
-    pub hard: u64,
-    /// Soft limit in bytes.
-    pub soft: u64,
-    /// How long the output may stay above the soft limit.
-    pub soft_seconds: u64,
-}
+pub use super::output::Limits;
 
 fn remove_client(list: &mut Subscribers, id: u64) -> bool {
     match list.iter().position(|h| h.id == id) {
@@ -292,12 +285,7 @@ fn deliver(
         // Free what it holds now: a subscriber that cannot keep up must not grow the server.
         *pending = Vec::new();
         drop(pending);
-        tracing::warn!(
-            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            h.id,
-            h.addr
-        );
-        h.kill();
+        super::output::close_for_limits(h);
         return;
     }
     frame.write_to(&mut pending, resp3);
@@ -305,25 +293,6 @@ fn deliver(
     if was_empty {
         h.wake.notify_one();
     }
-}
-
-/// Redis's `checkClientOutputBufferLimits`: past the hard limit, or above the soft limit
-/// for longer than its seconds (measured from when it was first seen above it).
-fn over_limits(h: &ClientHandle, used: u64, l: Limits) -> bool {
-    if l.hard > 0 && used >= l.hard {
-        return true;
-    }
-    if l.soft == 0 || used < l.soft {
-        h.soft_since_ms.store(0, Ordering::Relaxed);
-        return false;
-    }
-    let now = crate::util::mono_ns() / 1_000_000 + 1;
-    let since = h.soft_since_ms.load(Ordering::Relaxed);
-    if since == 0 {
-        h.soft_since_ms.store(now, Ordering::Relaxed);
-        return false;
-    }
-    now.saturating_sub(since) > l.soft_seconds * 1000
 }
 
 #[cfg(test)]
