@@ -70,9 +70,16 @@ impl Limits {
         [self.hard, self.soft]
             .into_iter()
             .filter(|n| *n > 0)
-            .map(|n| n.min(usize::MAX as u64) as usize)
+            .map(|n| (n.min(usize::MAX as u64) as usize).saturating_add(REPLY_CHUNK))
             .fold(UNLIMITED_CAP, usize::min)
     }
+}
+
+/// The part of `pending` output bytes that the limits count: Redis counts the reply blocks
+/// beyond the 16 KB buffer every client has, so a reply that fits that buffer never
+/// closes a client, whatever the limit.
+pub fn counted(pending: usize) -> u64 {
+    pending.saturating_sub(REPLY_CHUNK) as u64
 }
 
 /// Redis's `checkClientOutputBufferLimits`: past the hard limit, or above the soft limit
@@ -125,7 +132,7 @@ pub fn room(server: &Server, client: &Client, pending: usize) -> Room {
     let h = &client.handle;
     let used = pending + h.pending.lock().len();
     let limits = Limits::for_client(server, client);
-    if over_limits(h, used as u64, limits) {
+    if over_limits(h, counted(used), limits) {
         close_for_limits(h);
         return Room::Close;
     }
@@ -268,7 +275,7 @@ mod tests {
             soft: 500,
             soft_seconds: 1,
         };
-        assert_eq!(l.check_at(), 500);
+        assert_eq!(l.check_at(), 500 + REPLY_CHUNK);
         let big = Limits {
             hard: 1 << 40,
             soft: 0,

@@ -281,7 +281,7 @@ fn deliver(
     let mut pending = h.pending.lock();
     let was_empty = pending.is_empty();
     let used = pending.len() + frame.len() + h.unsent.load(Ordering::Relaxed) as usize;
-    if over_limits(h, used as u64, limits) {
+    if over_limits(h, super::output::counted(used), limits) {
         // Free what it holds now: a subscriber that cannot keep up must not grow the server.
         *pending = Vec::new();
         drop(pending);
