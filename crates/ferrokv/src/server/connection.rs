@@ -229,6 +229,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             inbuf.drain(..start);
             start = 0;
         }
+        shrink_query_buffer(&mut inbuf);
         if let Some((waiter, timeout_ms, argv)) = blocked {
             let ended = wait_blocked(
                 &server,
@@ -363,6 +364,15 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
         out.buf.shrink_to(64 * 1024);
     }
     ok
+}
+
+/// Give back a query buffer that a big request grew, once it is empty (Redis resizes
+/// query buffers in its cron): a connection that sent one large value and went idle must
+/// not keep holding it.
+fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
+    if inbuf.is_empty() && inbuf.capacity() > 2 * READ_CHUNK {
+        *inbuf = Vec::with_capacity(READ_CHUNK);
+    }
 }
 
 /// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the

@@ -253,7 +253,9 @@ pub async fn flush<'h>(
     if result == Flushed::Partly {
         out.buf.drain(..written.min(out.buf.len()));
     } else {
-        handle.unsent.store(0, Relaxed);
+        if handle.unsent.load(Relaxed) != 0 {
+            handle.unsent.store(0, Relaxed);
+        }
         out.buf.clear();
         if out.buf.capacity() > 1 << 20 {
             out.buf.shrink_to(64 * 1024);
