@@ -659,6 +659,9 @@ pub struct Config {
     /// `client-output-buffer-limit` per class (normal, replica, pubsub, the order of
     /// [`OBUF_CLASSES`]): hard, soft, seconds.
     obuf: [[AtomicU64; 3]; 3],
+    /// Pending output below which no class's limit can apply (see
+    /// [`Config::output_check_at`]).
+    obuf_check_at: AtomicU64,
     /// `notify-keyspace-events` as `server::notify::class` bits (0 = off, the default).
     notify_flags: AtomicU32,
     /// `tracking-table-max-keys` (0 = no limit).
@@ -701,6 +704,7 @@ impl Config {
             has_password: AtomicBool::new(false),
             latency_tracking: AtomicBool::new(true),
             obuf: Default::default(),
+            obuf_check_at: AtomicU64::new(0),
             notify_flags: AtomicU32::new(0),
             tracking_max_keys: AtomicI64::new(1_000_000),
         };
@@ -1019,6 +1023,13 @@ impl Config {
         self.output_limits(OBUF_PUBSUB)
     }
 
+    /// Pending output (bytes) below which no output limit of the classes a connection can
+    /// have applies, nor the backpressure cap: connections compare with it after each
+    /// command and look closer only past it.
+    pub fn output_check_at(&self) -> usize {
+        self.obuf_check_at.load(Relaxed) as usize
+    }
+
     /// One class of `client-output-buffer-limit` ([`OBUF_NORMAL`], [`OBUF_REPLICA`],
     /// [`OBUF_PUBSUB`]): hard bytes, soft bytes, soft seconds (0 = no limit).
     pub fn output_limits(&self, class: usize) -> (u64, u64, u64) {
@@ -1096,6 +1107,20 @@ impl Config {
                 }
             }
         }
+        let check_at = [OBUF_NORMAL, OBUF_PUBSUB]
+            .into_iter()
+            .map(|class| {
+                let (hard, soft, soft_seconds) = self.output_limits(class);
+                crate::server::output::Limits {
+                    hard,
+                    soft,
+                    soft_seconds,
+                }
+                .check_at()
+            })
+            .min()
+            .unwrap_or(0);
+        self.obuf_check_at.store(check_at as u64, Relaxed);
     }
 
     /// `tracking-table-max-keys` (0 = no limit).

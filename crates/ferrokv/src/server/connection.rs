@@ -125,7 +125,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         client.batch_qbuf = inbuf.len();
         client.buf_caps = (inbuf.capacity(), out.buf.capacity());
         // Pending output at which the limits are checked (one comparison per request).
-        let check_at = output::Limits::for_client(&server, &client).check_at();
+        let check_at = server.config.output_check_at();
         // Backpressure stopped the batch with requests left in the buffer.
         let mut more_input = false;
 
@@ -253,7 +253,6 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         if query_buffer_full(&server, &handle, &inbuf) {
             break;
         }
-        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
         match output::flush(

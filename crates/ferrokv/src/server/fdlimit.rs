@@ -66,6 +66,8 @@ fn set_nofile(cur: u64, max: u64) -> Result<(), i32> {
 /// RESERVED_FDS` when it is lower, or, if the system refuses, to the highest value it
 /// allows, stepping down 16 at a time as Redis does. The hard limit is raised only when
 /// it must be (which needs privileges), never lowered.
+// `rlim_t` is u64 on Linux but not everywhere: the casts stay.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_for(maxclients: u64) -> Adjusted {
     let want = maxclients.saturating_add(RESERVED_FDS);
     let Some(lim) = get_nofile() else {

@@ -192,6 +192,10 @@ pub async fn flush<'h>(
     }
     // Usually the socket takes everything at once: no future, no select.
     let mut written = stream.try_write(&out.buf).unwrap_or(0);
+    if written >= out.buf.len() {
+        finish(server, handle, out, written);
+        return Flushed::All;
+    }
     let result = loop {
         let Some(rest_len) = out.buf.len().checked_sub(written).filter(|n| *n > 0) else {
             break Flushed::All;
@@ -246,22 +250,32 @@ pub async fn flush<'h>(
             _ = tokio::time::sleep(SOFT_LIMIT_TICK), if soft_watch => {}
         }
     };
+    if result == Flushed::Partly {
+        server
+            .stats
+            .net_output_bytes
+            .fetch_add(written as u64, Relaxed);
+        out.buf.drain(..written.min(out.buf.len()));
+    } else {
+        finish(server, handle, out, written);
+    }
+    result
+}
+
+/// The reply buffer is written (or will never be): count it, empty it, give back what a
+/// big reply grew.
+fn finish(server: &Server, handle: &ClientHandle, out: &mut ReplyWriter, written: usize) {
     server
         .stats
         .net_output_bytes
         .fetch_add(written as u64, Relaxed);
-    if result == Flushed::Partly {
-        out.buf.drain(..written.min(out.buf.len()));
-    } else {
-        if handle.unsent.load(Relaxed) != 0 {
-            handle.unsent.store(0, Relaxed);
-        }
-        out.buf.clear();
-        if out.buf.capacity() > 1 << 20 {
-            out.buf.shrink_to(64 * 1024);
-        }
+    if handle.unsent.load(Relaxed) != 0 {
+        handle.unsent.store(0, Relaxed);
     }
-    result
+    out.buf.clear();
+    if out.buf.capacity() > 1 << 20 {
+        out.buf.shrink_to(64 * 1024);
+    }
 }
 
 #[cfg(test)]
