@@ -612,9 +612,6 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
         "total_writes_processed" => 0,
         "io_threaded_reads_processed" => 0,
         "io_threaded_writes_processed" => 0,
-        // Redis 7.2's counters (7.0 counts these closes nowhere).
-        "client_query_buffer_limit_disconnections" => st.query_buffer_limit_disconnections.load(Relaxed),
-        "client_output_buffer_limit_disconnections" => st.output_buffer_limit_disconnections.load(Relaxed),
         "reply_buffer_shrinks" => 0,
         "reply_buffer_expands" => 0,
     );
