@@ -256,18 +256,22 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        match output::flush(
-            &mut stream,
-            &mut out,
-            (&server, &client),
-            &handle,
-            &mut wake,
-            &mut woken,
-            Some(&mut inbuf),
-            more_input,
-        )
-        .await
-        {
+        let flushed = if output::write_now(&stream, &mut out, &server, &handle) {
+            Flushed::All
+        } else {
+            output::flush(
+                &mut stream,
+                &mut out,
+                (&server, &client),
+                &handle,
+                &mut wake,
+                &mut woken,
+                Some(&mut inbuf),
+                more_input,
+            )
+            .await
+        };
+        match flushed {
             Flushed::All => resume |= more_input,
             Flushed::Partly => resume = true,
             Flushed::Closed => break,
@@ -373,6 +377,7 @@ const FIRST_READ: usize = 1024;
 /// Make room in the query buffer before a read and return the room: a full
 /// [`READ_CHUNK`] once a read filled the buffer (a client that pipelines or sends big
 /// values), or when little is left.
+#[inline]
 fn make_room(inbuf: &mut Vec<u8>, read_filled: bool) -> usize {
     if read_filled || inbuf.capacity() - inbuf.len() < FIRST_READ / 2 {
         inbuf.reserve(READ_CHUNK);
@@ -383,6 +388,7 @@ fn make_room(inbuf: &mut Vec<u8>, read_filled: bool) -> usize {
 /// Give back a query buffer that a big request grew, once it is empty (Redis resizes
 /// query buffers in its cron): a connection that sent one large value and went idle must
 /// not keep holding it.
+#[inline]
 fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
     if inbuf.is_empty() && inbuf.capacity() > 2 * READ_CHUNK {
         *inbuf = Vec::with_capacity(READ_CHUNK);
@@ -391,10 +397,18 @@ fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
 
 /// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the
 /// connection (logged with the first bytes of the buffer, as Redis does; counted in INFO).
+#[inline]
 fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) -> bool {
     if inbuf.len() <= server.config.query_buffer_limit() {
         return false;
     }
+    close_for_query_buffer(server, handle, inbuf);
+    true
+}
+
+/// Log and count a close for `client-query-buffer-limit` (cold).
+#[cold]
+fn close_for_query_buffer(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) {
     let head = inbuf.get(..64).unwrap_or(inbuf);
     tracing::warn!(
         "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
@@ -407,7 +421,6 @@ fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]
         .stats
         .query_buffer_limit_disconnections
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    true
 }
 
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and

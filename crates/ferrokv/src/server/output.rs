@@ -157,6 +157,34 @@ pub fn client_list_fields(h: &ClientHandle) -> (usize, usize, usize) {
     (obl, omem.div_ceil(REPLY_CHUNK), omem)
 }
 
+/// The common case of writing replies, without a future: the socket takes the whole
+/// buffer at once. True when it did (the buffer is then empty); false leaves everything
+/// to [`flush`].
+#[inline]
+pub fn write_now(
+    stream: &TcpStream,
+    out: &mut ReplyWriter,
+    server: &Server,
+    handle: &ClientHandle,
+) -> bool {
+    if out.buf.is_empty() {
+        return true;
+    }
+    match stream.try_write(&out.buf) {
+        Ok(n) if n >= out.buf.len() => {
+            finish(server, handle, out, n);
+            true
+        }
+        Ok(n) => {
+            // Keep what the socket did not take; `flush` goes on from there.
+            server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+            out.buf.drain(..n);
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// How a call to [`flush`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flushed {
