@@ -529,6 +529,12 @@ fn validate_keyspace_events(v: &str) -> Result<String, String> {
 
 /// The classes of `client-output-buffer-limit`, in the order Redis renders them.
 const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+/// Index of the `normal` class in [`Config::output_limits`].
+pub const OBUF_NORMAL: usize = 0;
+/// Index of the `replica` (`slave`) class.
+pub const OBUF_REPLICA: usize = 1;
+/// Index of the `pubsub` class.
+pub const OBUF_PUBSUB: usize = 2;
 
 /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups, sizes
 /// normalised to bytes (`replica` is `slave`). Classes not given keep their values: see
@@ -687,8 +693,12 @@ pub struct Config {
     active_expire: AtomicBool,
     has_password: AtomicBool,
     latency_tracking: AtomicBool,
-    /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
-    obuf_pubsub: [AtomicU64; 3],
+    /// `client-output-buffer-limit` per class (normal, replica, pubsub, the order of
+    /// [`OBUF_CLASSES`]): hard, soft, seconds.
+    obuf: [[AtomicU64; 3]; 3],
+    /// Pending output below which no class's limit can apply (see
+    /// [`Config::output_check_at`]).
+    obuf_check_at: AtomicU64,
     /// `notify-keyspace-events` as `server::notify::class` bits (0 = off, the default).
     notify_flags: AtomicU32,
     /// `tracking-table-max-keys` (0 = no limit).
@@ -731,7 +741,8 @@ impl Config {
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
             latency_tracking: AtomicBool::new(true),
-            obuf_pubsub: Default::default(),
+            obuf: Default::default(),
+            obuf_check_at: AtomicU64::new(0),
             notify_flags: AtomicU32::new(0),
             tracking_max_keys: AtomicI64::new(1_000_000),
         };
@@ -822,6 +833,11 @@ impl Config {
     /// Effects a value has outside the table (changing directory for `dir`); returns the
     /// value to store.
     fn apply_side_effects(param: &Param, v: String, startup: bool) -> Result<String, String> {
+        if param.name == "maxclients" && !startup {
+            // Startup adjusts the descriptor limit once the whole file is read (main).
+            crate::server::fdlimit::check_config_set(v.parse().unwrap_or(0))?;
+            return Ok(v);
+        }
         if param.name != "dir" {
             return Ok(v);
         }
@@ -1018,6 +1034,12 @@ impl Config {
             .map_err(|e| format!("ERR Rewriting config file: {}", e))
     }
 
+    /// Startup found too few file descriptors for `maxclients`: use `n` instead (the
+    /// value CONFIG GET shows, as in Redis).
+    pub fn set_reduced_maxclients(&self, n: u64) {
+        self.values.write().insert("maxclients", n.to_string());
+    }
+
     /// A parameter's current value.
     pub fn get(&self, name: &str) -> String {
         self.values.read().get(name).cloned().unwrap_or_default()
@@ -1036,11 +1058,23 @@ impl Config {
     /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes, soft
     /// seconds (0 = no limit).
     pub fn pubsub_output_limits(&self) -> (u64, u64, u64) {
-        (
-            self.obuf_pubsub[0].load(Relaxed),
-            self.obuf_pubsub[1].load(Relaxed),
-            self.obuf_pubsub[2].load(Relaxed),
-        )
+        self.output_limits(OBUF_PUBSUB)
+    }
+
+    /// Pending output (bytes) below which no output limit of the classes a connection can
+    /// have applies, nor the backpressure cap: connections compare with it after each
+    /// command and look closer only past it.
+    pub fn output_check_at(&self) -> usize {
+        self.obuf_check_at.load(Relaxed) as usize
+    }
+
+    /// One class of `client-output-buffer-limit` ([`OBUF_NORMAL`], [`OBUF_REPLICA`],
+    /// [`OBUF_PUBSUB`]): hard bytes, soft bytes, soft seconds (0 = no limit).
+    pub fn output_limits(&self, class: usize) -> (u64, u64, u64) {
+        match self.obuf.get(class) {
+            Some([h, s, t]) => (h.load(Relaxed), s.load(Relaxed), t.load(Relaxed)),
+            None => (0, 0, 0),
+        }
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -1104,13 +1138,29 @@ impl Config {
         let words: Vec<&str> = limits.split_whitespace().collect();
         for group in words.chunks(4) {
             if let [class, rest @ ..] = group {
-                if *class == "pubsub" {
-                    for (slot, w) in self.obuf_pubsub.iter().zip(rest) {
-                        slot.store(w.parse().unwrap_or(0), Relaxed);
-                    }
+                let slots = OBUF_CLASSES
+                    .iter()
+                    .position(|c| c == class)
+                    .and_then(|i| self.obuf.get(i));
+                for (slot, w) in slots.into_iter().flatten().zip(rest) {
+                    slot.store(w.parse().unwrap_or(0), Relaxed);
                 }
             }
         }
+        let check_at = [OBUF_NORMAL, OBUF_PUBSUB]
+            .into_iter()
+            .map(|class| {
+                let (hard, soft, soft_seconds) = self.output_limits(class);
+                crate::server::output::Limits {
+                    hard,
+                    soft,
+                    soft_seconds,
+                }
+                .check_at()
+            })
+            .min()
+            .unwrap_or(0);
+        self.obuf_check_at.store(check_at as u64, Relaxed);
     }
 
     /// `tracking-table-max-keys` (0 = no limit).

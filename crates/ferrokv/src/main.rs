@@ -42,6 +42,20 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// Raise the open-files limit for `maxclients` (lowering `maxclients` when the system
+/// refuses), as Redis does before it listens.
+fn adjust_open_files(config: &Config) {
+    let asked: u64 = config.get("maxclients").parse().unwrap_or(10000);
+    match server::fdlimit::adjust_at_startup(asked) {
+        Ok(n) if n != asked => config.set_reduced_maxclients(n),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("{}", e);
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--version" || a == "-v") {
@@ -60,6 +74,7 @@ fn main() {
         }
     };
     init_logging(&config);
+    adjust_open_files(&config);
     if let Err(e) = std::env::set_current_dir(config.get("dir")) {
         eprintln!("Can't chdir to '{}': {}", config.get("dir"), e);
         std::process::exit(1);

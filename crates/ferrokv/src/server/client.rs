@@ -47,6 +47,9 @@ pub struct ClientInfo {
     pub flags: String,
     /// Bytes in the query buffer.
     pub qbuf: usize,
+    /// Capacity of the query buffer and of the reply buffer (CLIENT LIST `qbuf-free`,
+    /// `tot-mem`).
+    pub buf_caps: (usize, usize),
     /// Number of WATCHed keys.
     pub watch: usize,
     /// Subscribed channels (CLIENT LIST `sub=`).
@@ -85,6 +88,8 @@ pub struct ClientHandle {
     pub unsent: AtomicU64,
     /// When (monotonic ms + 1, 0 = not) the output first stayed above the soft limit.
     pub soft_since_ms: AtomicU64,
+    /// Closed for passing its output-buffer limits (counted once in INFO).
+    pub obuf_closed: AtomicBool,
     /// The connection speaks RESP3 (Pub/Sub messages are push frames then).
     pub resp3: AtomicBool,
     /// The wait of a client blocked in BLPOP & co (for CLIENT UNBLOCK).
@@ -180,6 +185,9 @@ pub struct Client {
     pub pushed: Vec<u8>,
     /// CLIENT TRACKING mode (the shared part lives in `server::tracking`).
     pub tracking: crate::server::tracking::Mode,
+    /// Capacity of the connection's query and reply buffers, set by the connection before
+    /// [`Client::publish_info`].
+    pub buf_caps: (usize, usize),
     /// A read-only command ran inside the running script: the script's declared keys are
     /// remembered for tracking when it ends (Redis tracks a script's keys, not the keys its
     /// commands read).
@@ -269,6 +277,7 @@ impl Client {
             subs: Subscriptions::default(),
             pushed: Vec::new(),
             tracking: Default::default(),
+            buf_caps: (0, 0),
             tracking_script_read: false,
             master: false,
             repl_conf: Default::default(),
@@ -348,6 +357,7 @@ impl Client {
         info.multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
         self.write_flag_letters(&mut info.flags);
         info.qbuf = qbuf;
+        info.buf_caps = self.buf_caps;
         info.watch = self.watched.len();
         info.sub = self.subs.channels.len();
         info.psub = self.subs.patterns.len();

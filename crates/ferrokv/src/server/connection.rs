@@ -12,10 +12,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::blocking::{WaitState, Waiter};
+use super::output::{self, Flushed, Room};
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes a read asks for at least (Redis's PROTO_IOBUF_LEN).
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 
 /// What Redis 7.0 writes to a connection it refuses in protected mode, before closing it.
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -37,6 +39,22 @@ fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>
     !peer.is_some_and(|p| local(p.ip()))
 }
 
+/// `maxclients`: this connection (registered already) is one too many. Counted as
+/// rejected, and not as received, as in Redis.
+fn over_maxclients(server: &Server) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
+    if server.connected_clients() <= maxclients {
+        return false;
+    }
+    server.stats.rejected_connections.fetch_add(1, Relaxed);
+    server
+        .stats
+        .total_connections_received
+        .fetch_sub(1, Relaxed);
+    true
+}
+
 /// Serve one connection until it closes.
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -50,12 +68,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         .unwrap_or_default();
     let fd = stream.as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
-    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
-    if server.connected_clients() > maxclients {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if over_maxclients(&server) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -73,7 +86,9 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     }
     let mut client = Client::new(handle.clone(), !server.config.has_password());
     let mut out = ReplyWriter::new();
-    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Small until a read fills it: an idle connection holds 1 KB, not 16 (see `spare`).
+    let mut inbuf: Vec<u8> = Vec::with_capacity(FIRST_READ);
+    let mut read_filled = false;
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut start = 0usize;
 
@@ -86,9 +101,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     // A wake-up was consumed while writing: take the pending output without waiting.
     let mut woken = false;
     'conn: loop {
-        if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
-            inbuf.reserve(READ_CHUNK);
-        }
+        let spare = make_room(&mut inbuf, std::mem::take(&mut read_filled));
         let skip_wait = std::mem::take(&mut resume) | std::mem::take(&mut woken);
         if !skip_wait {
             tokio::select! {
@@ -96,6 +109,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                 r = stream.read_buf(&mut inbuf) => match r {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => {
+                        read_filled = n == spare;
                         server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     }
                 },
@@ -110,6 +124,11 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         take_pending(&handle, &mut out);
         client.start_batch();
         client.batch_qbuf = inbuf.len();
+        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
+        // Pending output at which the limits are checked (one comparison per request).
+        let check_at = server.config.output_check_at();
+        // Backpressure stopped the batch with requests left in the buffer.
+        let mut more_input = false;
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;
@@ -185,6 +204,16 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         }
                     }
                     start += consumed;
+                    if out.buf.len() >= check_at {
+                        match output::room(&server, &client, out.buf.len()) {
+                            Room::Ok => {}
+                            Room::Full => {
+                                more_input = true;
+                                break;
+                            }
+                            Room::Close => break 'conn,
+                        }
+                    }
                     if client.close_after_reply
                         || client.shutdown_requested
                         || client.repl_hook.is_some()
@@ -204,6 +233,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             inbuf.drain(..start);
             start = 0;
         }
+        shrink_query_buffer(&mut inbuf);
         if let Some((waiter, timeout_ms, argv)) = blocked {
             let ended = wait_blocked(
                 &server,
@@ -240,26 +270,30 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             }
             resume = true;
         }
-        if inbuf.len() > server.config.query_buffer_limit() {
-            tracing::warn!(
-                "Closing client that reached max query buffer length: addr={}",
-                handle.addr
-            );
+        if query_buffer_full(&server, &handle, &inbuf) {
             break;
         }
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        if !flush_watching(
-            &mut stream,
-            &mut out,
-            &server,
-            &handle,
-            &mut wake,
-            &mut woken,
-        )
-        .await
-        {
-            break;
+        let flushed = if output::write_now(&stream, &mut out, &server, &handle) {
+            Flushed::All
+        } else {
+            output::flush(
+                &mut stream,
+                &mut out,
+                (&server, &client),
+                &handle,
+                &mut wake,
+                &mut woken,
+                Some(&mut inbuf),
+                more_input,
+            )
+            .await
+        };
+        match flushed {
+            Flushed::All => resume |= more_input,
+            Flushed::Partly => resume = true,
+            Flushed::Closed => break,
         }
         if client.shutdown_requested {
             server.shutdown("User requested shutdown...");
@@ -267,6 +301,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         if client.close_after_reply {
             break;
         }
+    }
+    if handle
+        .obuf_closed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        server
+            .stats
+            .output_buffer_limit_disconnections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     crate::commands::shared::watch::unwatch_all(&server, &mut client);
     server.pubsub.forget_client(&mut client);
@@ -383,67 +426,57 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
     ok
 }
 
-/// [`flush`] for the main loop: while the socket does not take the bytes (a subscriber
-/// that does not read), keep watching for wake-ups, so that a client killed meanwhile
-/// (CLIENT KILL, the Pub/Sub output-buffer limits) is closed instead of waiting forever.
-/// The bytes not yet written count against the output-buffer limits (`unsent`). A wake-up
-/// consumed here sets `woken`, so the caller takes the pending output without waiting.
-async fn flush_watching<'h>(
-    stream: &mut TcpStream,
-    out: &mut ReplyWriter,
-    server: &Server,
-    handle: &'h super::ClientHandle,
-    wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
-    woken: &mut bool,
-) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    if out.buf.is_empty() {
-        return true;
+/// The query buffer's first size: enough for the requests of a client that sends one at a
+/// time, so that thousands of idle connections cost little.
+const FIRST_READ: usize = 1024;
+
+/// Make room in the query buffer before a read and return the room: a full
+/// [`READ_CHUNK`] once a read filled the buffer (a client that pipelines or sends big
+/// values), or when little is left.
+#[inline]
+fn make_room(inbuf: &mut Vec<u8>, read_filled: bool) -> usize {
+    if read_filled || inbuf.capacity() - inbuf.len() < FIRST_READ / 2 {
+        inbuf.reserve(READ_CHUNK);
     }
-    // Usually the socket takes everything at once: no future, no select.
-    let mut written = stream.try_write(&out.buf).unwrap_or(0);
-    let ok = if written >= out.buf.len() {
-        true
-    } else {
-        handle
-            .unsent
-            .store((out.buf.len() - written) as u64, Relaxed);
-        let ok = loop {
-            let Some(rest) = out.buf.get(written..).filter(|r| !r.is_empty()) else {
-                break true;
-            };
-            tokio::select! {
-                biased;
-                r = stream.write(rest) => match r {
-                    Ok(0) | Err(_) => break false,
-                    Ok(n) => {
-                        written += n;
-                        handle
-                            .unsent
-                            .store(out.buf.len().saturating_sub(written) as u64, Relaxed);
-                    }
-                },
-                _ = &mut *wake => {
-                    wake.set(handle.wake.notified());
-                    *woken = true;
-                    if handle.is_killed() {
-                        break false;
-                    }
-                }
-            }
-        };
-        handle.unsent.store(0, Relaxed);
-        ok
-    };
+    inbuf.capacity() - inbuf.len()
+}
+
+/// Give back a query buffer that a big request grew, once it is empty (Redis resizes
+/// query buffers in its cron): a connection that sent one large value and went idle must
+/// not keep holding it.
+#[inline]
+fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
+    if inbuf.is_empty() && inbuf.capacity() > 2 * READ_CHUNK {
+        *inbuf = Vec::with_capacity(READ_CHUNK);
+    }
+}
+
+/// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the
+/// connection (logged with the first bytes of the buffer, as Redis does; counted in INFO).
+#[inline]
+fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) -> bool {
+    if inbuf.len() <= server.config.query_buffer_limit() {
+        return false;
+    }
+    close_for_query_buffer(server, handle, inbuf);
+    true
+}
+
+/// Log and count a close for `client-query-buffer-limit` (cold).
+#[cold]
+fn close_for_query_buffer(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) {
+    let head = inbuf.get(..64).unwrap_or(inbuf);
+    tracing::warn!(
+        "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
+        handle.id,
+        handle.addr,
+        inbuf.len(),
+        String::from_utf8_lossy(head)
+    );
     server
         .stats
-        .net_output_bytes
-        .fetch_add(written as u64, Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > 1 << 20 {
-        out.buf.shrink_to(64 * 1024);
-    }
-    ok
+        .query_buffer_limit_disconnections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
@@ -514,7 +547,18 @@ async fn wait_blocked<'h>(
                     // checked again at the top of the loop.
                     take_pending(handle, out);
                     let mut woken = false;
-                    if !flush_watching(stream, out, server, handle, wake, &mut woken).await {
+                    let flushed = output::flush(
+                        stream,
+                        out,
+                        (server, client),
+                        handle,
+                        wake,
+                        &mut woken,
+                        None,
+                        false,
+                    )
+                    .await;
+                    if flushed == Flushed::Closed {
                         end_wait(server, &waiter, WaitState::Unblocked { error: false });
                         return false;
                     }
@@ -529,7 +573,7 @@ async fn wait_blocked<'h>(
                     }
                     Ok(n) => {
                         server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
-                        if inbuf.len() > server.config.query_buffer_limit() {
+                        if query_buffer_full(server, handle, inbuf) {
                             end_wait(server, &waiter, WaitState::Unblocked { error: false });
                             return false;
                         }

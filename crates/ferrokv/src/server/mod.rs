@@ -4,10 +4,12 @@
 pub mod blocking;
 mod client;
 mod connection;
+pub mod fdlimit;
 mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod observe;
+pub mod output;
 pub mod pubsub;
 pub mod tracking;
 
@@ -327,6 +329,7 @@ impl Server {
             pending: Mutex::new(Vec::new()),
             unsent: AtomicU64::new(0),
             soft_since_ms: AtomicU64::new(0),
+            obuf_closed: AtomicBool::new(false),
             resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
             tracking_broken: AtomicBool::new(false),

@@ -500,6 +500,7 @@ fn own_line(ctx: &Ctx) -> String {
             db: c.db,
             multi: c.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1),
             qbuf,
+            buf_caps: c.buf_caps,
             cmd: ctx.name,
             resp: if ctx.out.resp3 { 3 } else { 2 },
             lib_name: &c.lib_name,
@@ -535,6 +536,7 @@ fn other_line(h: &ClientHandle) -> String {
             db: info.db,
             multi: info.multi,
             qbuf: info.qbuf,
+            buf_caps: info.buf_caps,
             cmd,
             resp: info.resp,
             lib_name: &info.lib_name,
@@ -553,6 +555,8 @@ struct LineFields<'a> {
     db: usize,
     multi: i64,
     qbuf: usize,
+    /// Capacity of the query and the reply buffer.
+    buf_caps: (usize, usize),
     cmd: &'a str,
     resp: u8,
     lib_name: &'a [u8],
@@ -566,10 +570,16 @@ struct LineFields<'a> {
 /// Redis 7.0's `catClientInfoString` (plus 7.2's lib-name/lib-ver at the end).
 fn format_line(h: &ClientHandle, f: &LineFields) -> String {
     const READ_BUF: usize = 16 * 1024;
-    let qbuf_free = READ_BUF.saturating_sub(f.qbuf);
-    let tot_mem = READ_BUF + f.qbuf + 1024;
+    let (qbuf_cap, out_cap) = f.buf_caps;
+    let qbuf_free = qbuf_cap.saturating_sub(f.qbuf);
+    let (obl, oll, omem) = crate::server::output::client_list_fields(h);
+    // What the connection holds: its buffers, output queued beyond them, its structures.
+    let tot_mem = qbuf_cap
+        + out_cap.max(obl + omem)
+        + std::mem::size_of::<crate::server::Client>()
+        + std::mem::size_of::<ClientHandle>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -586,6 +596,9 @@ fn format_line(h: &ClientHandle, f: &LineFields) -> String {
         f.qbuf,
         qbuf_free,
         READ_BUF,
+        obl,
+        oll,
+        omem,
         tot_mem,
         f.cmd,
         f.redir,

@@ -878,6 +878,8 @@ pub fn reset_stats(server: &Server) {
         &st.total_error_replies,
         &st.rejected_calls,
         &st.failed_calls,
+        &st.query_buffer_limit_disconnections,
+        &st.output_buffer_limit_disconnections,
     ] {
         c.store(0, Relaxed);
     }
