@@ -245,8 +245,10 @@ unsafe fn push_reply(
     pos: &mut usize,
     depth: usize,
 ) -> Result<(), Malformed> {
-    // Each level holds a table, a key and a value at most.
-    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 4) == 0 {
+    // Each level pushes at most five values (a verbatim string: the outer table, its key,
+    // the inner table, a key and a value; a set or map: the outer table, its key, the
+    // inner table, a key and a value); nested values check again at their own level.
+    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 6) == 0 {
         return Err(Malformed);
     }
     let ty = *buf.get(*pos).ok_or(Malformed)?;

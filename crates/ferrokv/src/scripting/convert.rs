@@ -70,7 +70,9 @@ pub(super) unsafe fn write_value(
     script_resp: u8,
     depth: usize,
 ) {
-    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 4) == 0 {
+    // Each level pushes at most four values (a table field, or a map's field, key and
+    // value, or a verbatim string's field and its two parts); nested values check again.
+    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 6) == 0 {
         out.error("ERR reached lua stack limit");
         return;
     }
@@ -130,26 +132,32 @@ unsafe fn write_special(
     resp: u8,
     depth: usize,
 ) -> bool {
+    // Each field is popped again when it is not the one looked for, so that the stack
+    // holds at most one field at a time (plus what a match needs).
     push_field(l, t, "err");
     if let Some(e) = string_at(l, -1) {
         out.error(&one_line(e));
         return true;
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "ok");
     if let Some(s) = string_at(l, -1) {
         out.simple(&one_line(s));
         return true;
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "double");
     if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
         out.double(ffi::lua_tonumber(l, -1));
         return true;
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "big_number");
     if let Some(s) = string_at(l, -1) {
         out.big_number(&one_line(s));
         return true;
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "verbatim_string");
     if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         let vt = ffi::lua_gettop(l);
@@ -159,7 +167,9 @@ unsafe fn write_special(
             out.verbatim(s, &String::from_utf8_lossy(f));
             return true;
         }
+        ffi::lua_settop(l, vt);
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "map");
     if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         let m = ffi::lua_gettop(l);
@@ -173,6 +183,7 @@ unsafe fn write_special(
         }
         return true;
     }
+    ffi::lua_settop(l, -2);
     push_field(l, t, "set");
     if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         let s = ffi::lua_gettop(l);

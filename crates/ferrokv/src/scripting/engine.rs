@@ -514,9 +514,10 @@ impl Vm {
 
     /// The compiled function of a script, compiling it on first use. Errors are Redis's
     /// full texts.
-    fn function(&mut self, sha: &str, body: &[u8]) -> Result<(Function, c_int), String> {
-        if let Some(f) = self.compiled.get(sha) {
-            return Ok(f.clone());
+    /// Returns the function's registry reference (no mlua value is cloned per run).
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<c_int, String> {
+        if let Some((_, r)) = self.compiled.get(sha) {
+            return Ok(*r);
         }
         let (_, skip) = parse_shebang(body).map_err(|e| format!("ERR {}", e))?;
         let code = body.get(skip..).unwrap_or_default();
@@ -534,8 +535,8 @@ impl Vm {
                 format!("ERR Error compiling script (new function): {}", msg)
             })?;
         let r = registry_ref(&self.lua, &f).map_err(|e| error_text(&e))?;
-        self.compiled.insert(sha.to_string(), (f.clone(), r));
-        Ok((f, r))
+        self.compiled.insert(sha.to_string(), (f, r));
+        Ok(r)
     }
 }
 
@@ -546,6 +547,8 @@ struct RawVm {
     state: *mut mlua::ffi::lua_State,
     /// Registry reference of [`run_script_protected`].
     runner_ref: c_int,
+    /// Registry references of the strings "KEYS" and "ARGV" (no hashing per run).
+    names_ref: [c_int; 2],
 }
 
 impl RawVm {
@@ -558,13 +561,21 @@ impl RawVm {
         // SAFETY: `run_script_protected` is a valid Lua C function.
         let runner = unsafe { lua.create_c_function(run_script_protected)? };
         let runner_ref = registry_ref(lua, &runner)?;
-        Ok(RawVm { state, runner_ref })
+        let names_ref = [
+            registry_ref(lua, lua.create_string("KEYS")?)?,
+            registry_ref(lua, lua.create_string("ARGV")?)?,
+        ];
+        Ok(RawVm {
+            state,
+            runner_ref,
+            names_ref,
+        })
     }
 }
 
 /// A registry reference to `f` (kept for the VM's life; the VM is replaced on SCRIPT
 /// FLUSH), so that running it pushes it with `lua_rawgeti` instead of an mlua value.
-fn registry_ref(lua: &Lua, f: &Function) -> mlua::Result<c_int> {
+fn registry_ref(lua: &Lua, f: impl mlua::IntoLua) -> mlua::Result<c_int> {
     let mut r = 0;
     let slot = &mut r;
     // SAFETY: inside exec_raw's protected call with `f` at index 1, which `luaL_ref` pops.
@@ -639,7 +650,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
     run_target(ctx, read_only, allow_oom, |vm| {
-        let (_, f) = vm.function(script.sha, script.body)?;
+        let f = vm.function(script.sha, script.body)?;
         let (lua, refs, raw) = (vm.lua.clone(), [vm.xpcall_ref, f, vm.handler_ref], vm.raw);
         Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
             call_script(raw, &lua, script, refs, out, failure)
@@ -742,6 +753,8 @@ where
 /// One EVAL run as the protected runner reads it (through a light userdata).
 struct ScriptCall<'a, 'b> {
     script: &'a Script<'a>,
+    /// Registry references of "KEYS" and "ARGV".
+    names: [c_int; 2],
     /// Registry references of xpcall, the script's function and the error handler.
     refs: [c_int; 3],
     out: &'b mut ReplyWriter,
@@ -767,6 +780,7 @@ fn call_script(
     check_lengths(&[script.keys, script.args])?;
     let mut call = ScriptCall {
         script,
+        names: raw.names_ref,
         refs,
         out,
         failure,
@@ -847,8 +861,9 @@ unsafe fn script_call_body(l: *mut mlua::ffi::lua_State, call: &mut ScriptCall) 
     for r in call.refs {
         ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, r);
     }
-    for (name, items) in [("KEYS", call.script.keys), ("ARGV", call.script.args)] {
-        ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+    let [keys, argv] = call.names;
+    for (name, items) in [(keys, call.script.keys), (argv, call.script.args)] {
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, name);
         push_string_array(l, items);
         ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
     }
@@ -1039,7 +1054,7 @@ mod tests {
     ) -> (mlua::Result<()>, Vec<u8>, Option<String>) {
         // The body names itself in the compiled-script cache.
         let sha = String::from_utf8_lossy(body).into_owned();
-        let (_, f) = vm.function(&sha, body).expect("compile");
+        let f = vm.function(&sha, body).expect("compile");
         let script = Script {
             sha: &sha,
             body,
