@@ -649,6 +649,8 @@ pub struct Config {
     hll_sparse_max_bytes: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
+    /// `user ...` lines of the configuration (line number, text).
+    user_lines: parking_lot::Mutex<Vec<(usize, String)>>,
     latency_tracking: AtomicBool,
     /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
     obuf_pubsub: [AtomicU64; 3],
@@ -692,6 +694,7 @@ impl Config {
             hll_sparse_max_bytes: AtomicI64::new(3000),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
+            user_lines: parking_lot::Mutex::new(Vec::new()),
             latency_tracking: AtomicBool::new(true),
             obuf_pubsub: Default::default(),
             notify_flags: AtomicU32::new(0),
@@ -755,6 +758,11 @@ impl Config {
                 continue;
             };
             let name = name.to_ascii_lowercase();
+            if name == "user" {
+                // ACL users: kept as lines and applied once the server exists.
+                self.user_lines.lock().push((n + 1, line.to_string()));
+                continue;
+            }
             let value = vals.join(" ");
             self.set_inner(&name, &value, true).map_err(|e| {
                 format!(
@@ -1170,6 +1178,11 @@ impl Config {
     pub fn hll_sparse_max_bytes(&self) -> usize {
         self.hll_sparse_max_bytes.load(Relaxed).max(0) as usize
     }
+    /// The `user` lines of the configuration file, with their line numbers.
+    pub fn user_lines(&self) -> Vec<(usize, String)> {
+        self.user_lines.lock().clone()
+    }
+
     /// True when `requirepass` is set.
     pub fn has_password(&self) -> bool {
         self.has_password.load(Relaxed)

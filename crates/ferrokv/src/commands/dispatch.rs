@@ -165,10 +165,21 @@ fn execute_request(
             return Outcome::Done;
         }
     };
-    if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
+    if server.acl.auth_required() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
         count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
         return Outcome::Done;
+    }
+    // ACL: one atomic load for a user allowed everything (the default user as shipped).
+    // A `no-multi` command inside MULTI gets that error first, as in Redis.
+    if !super::acl_check::unrestricted(server, client)
+        && !(client.multi.is_some() && cmd.has(super::flags::NO_MULTI) && !runs_inside_multi(id))
+    {
+        if let Some(msg) = super::acl_check::toplevel(server, client, id, cmd, args) {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, &msg);
+            return Outcome::Done;
+        }
     }
     if client.subs.total() > 0 && !out.resp3 && !allowed_when_subscribed(id) {
         count_rejected_id(server, id);

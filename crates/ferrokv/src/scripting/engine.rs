@@ -848,6 +848,9 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    if let Some(msg) = crate::commands::acl_check::in_script(st.server, st.client, id, cmd, &refs) {
+        return Err(msg);
+    }
     if st.oom_at_start
         && cmd.has(flags::DENYOOM)
         && !st.server.scripts.wrote.load(Ordering::Acquire)

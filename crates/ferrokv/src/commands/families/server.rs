@@ -846,6 +846,7 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 ctx.server.replace_listeners(listeners, port);
             }
             apply_persistence_config(ctx.server);
+            apply_acl_config(ctx.server, &pairs);
             ctx.out.ok();
             Ok(())
         }
@@ -857,6 +858,25 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
             name, why
         ))),
+    }
+}
+
+/// CONFIG SET parameters that change ACL state: `requirepass` is the default user's
+/// password; `acllog-max-len` trims the log.
+fn apply_acl_config(server: &Server, pairs: &[(&str, &str)]) {
+    for (name, _) in pairs {
+        if name.eq_ignore_ascii_case("requirepass") {
+            server
+                .acl
+                .set_requirepass(&server.config.get("requirepass"));
+        } else if name.eq_ignore_ascii_case("acllog-max-len") {
+            let max = server
+                .config
+                .get("acllog-max-len")
+                .parse::<usize>()
+                .unwrap_or(0);
+            server.acl.trim_log(max);
+        }
     }
 }
 
