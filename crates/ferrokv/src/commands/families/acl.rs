@@ -31,6 +31,14 @@ pub static COMMANDS: &[Command] = &[Command::container("acl", -2, 0).subcommands
 
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
+/// Redis's text for a subcommand given too many arguments (quoting it as sent).
+fn wrong_args(args: &[&[u8]]) -> CmdError {
+    CmdError::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+        String::from_utf8_lossy(args[1])
+    ))
+}
+
 fn pubsub_default_all(server: &Server) -> bool {
     server.config.get("acl-pubsub-default") == "allchannels"
 }
@@ -180,9 +188,7 @@ fn acl_whoami(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 fn acl_cat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
-        return Err(CmdError::msg(
-            "ERR unknown subcommand or wrong number of arguments for 'cat'. Try ACL HELP.",
-        ));
+        return Err(wrong_args(args));
     }
     let Some(cat) = args.get(2) else {
         ctx.out.array(acl::NAMES.len());
@@ -215,14 +221,12 @@ fn acl_cat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn acl_genpass(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
-        return Err(CmdError::msg(
-            "ERR unknown subcommand or wrong number of arguments for 'genpass'. Try ACL HELP.",
-        ));
+        return Err(wrong_args(args));
     }
     let bits = match args.get(2) {
         None => 256,
-        Some(a) => match crate::util::parse_canonical_i64(a) {
-            Some(n) if (1..=4096).contains(&n) => n as usize,
+        Some(a) => match crate::commands::arg_i64(a)? {
+            n if (1..=4096).contains(&n) => n as usize,
             _ => {
                 return Err(CmdError::Static("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"))
             }
@@ -278,9 +282,7 @@ fn lookup_for_dryrun(argv: &[&[u8]]) -> Option<(usize, &'static Command)> {
 
 fn acl_log(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
-        return Err(CmdError::msg(
-            "ERR unknown subcommand or wrong number of arguments for 'log'. Try ACL HELP.",
-        ));
+        return Err(wrong_args(args));
     }
     let mut count: i64 = 10;
     if let Some(a) = args.get(2) {

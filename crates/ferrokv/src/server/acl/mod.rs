@@ -126,6 +126,8 @@ impl UserState {
     pub fn apply(&mut self, op: &[u8], pubsub_all: bool) -> Result<(), RuleError> {
         let lower = op.to_ascii_lowercase();
         match lower.as_slice() {
+            // Redis ignores an empty rule.
+            b"" => {}
             b"on" => self.enabled = true,
             b"off" => self.enabled = false,
             b"skip-sanitize-payload" => self.sanitize = Some(false),

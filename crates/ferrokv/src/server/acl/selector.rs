@@ -493,7 +493,14 @@ pub fn category_flag(name: &[u8]) -> Option<u32> {
 /// Key arguments with the permission each needs (from the key specs' flags, as Redis's
 /// `getKeysFromCommandWithSpecs`; the command's own key finder when the specs cannot say).
 pub fn key_args(id: usize, cmd: &Command, args: &[&[u8]]) -> Vec<(usize, u8)> {
-    let docs = crate::commands::meta::docs(registry().full_name(id));
+    let name = registry().full_name(id);
+    // Key specs with `variable_flags`: Redis asks the command's own key finder.
+    match name {
+        "set" => return vec![(1, set_key_need(args))],
+        "bitfield" => return vec![(1, bitfield_key_need(args))],
+        _ => {}
+    }
+    let docs = crate::commands::meta::docs(name);
     let need = |flags: &[&str]| {
         let mut n = 0;
         if flags.contains(&"access") {
@@ -518,6 +525,32 @@ pub fn key_args(id: usize, cmd: &Command, args: &[&[u8]]) -> Vec<(usize, u8)> {
         .into_iter()
         .map(|p| (p, all))
         .collect()
+}
+
+/// SET's key: read and write with `GET`, else write only (Redis's `setGetKeys`).
+fn set_key_need(args: &[&[u8]]) -> u8 {
+    if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+        PERM_ALL
+    } else {
+        PERM_WRITE
+    }
+}
+
+/// BITFIELD's key: read only when every operation is a GET (Redis's `bitfieldGetKeys`).
+fn bitfield_key_need(args: &[&[u8]]) -> u8 {
+    let mut i = 2;
+    while i < args.len() {
+        let rem = args.len() - i - 1;
+        let a = args.get(i).copied().unwrap_or_default();
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return PERM_ALL;
+        }
+    }
+    PERM_READ
 }
 
 /// Channel arguments a command publishes or subscribes to (`true`: a pattern).
