@@ -78,6 +78,7 @@ pub fn in_exec(
 pub fn in_script(
     server: &Server,
     client: &Client,
+    caller_cmd: &str,
     id: usize,
     cmd: &Command,
     args: &[&[u8]],
@@ -86,7 +87,15 @@ pub fn in_script(
         return None;
     }
     let denied = user_of(server, client).check(id, cmd, args).err()?;
-    log_denied(server, client, denied, LogContext::Lua, id, args);
+    log_denied_as(
+        server,
+        client,
+        denied,
+        LogContext::Lua,
+        id,
+        args,
+        caller_cmd,
+    );
     Some(
         match denied {
             Denied::Command => {
@@ -130,6 +139,27 @@ fn log_denied(
     id: usize,
     args: &[&[u8]],
 ) {
+    log_denied_as(
+        server,
+        client,
+        denied,
+        context,
+        id,
+        args,
+        registry().full_name(id),
+    );
+}
+
+/// [`log_denied`] with the command the client-info shows (a script's caller runs EVAL).
+fn log_denied_as(
+    server: &Server,
+    client: &Client,
+    denied: Denied,
+    context: LogContext,
+    id: usize,
+    args: &[&[u8]],
+    shown_cmd: &str,
+) {
     let (reason, object) = match denied {
         Denied::Command => (
             LogReason::Command,
@@ -145,15 +175,7 @@ fn log_denied(
         ),
     };
     let user = user_of(server, client).name.clone();
-    add(
-        server,
-        client,
-        reason,
-        context,
-        object,
-        user,
-        registry().full_name(id),
-    );
+    add(server, client, reason, context, object, user, shown_cmd);
 }
 
 /// Log a failed authentication (`object` is the command as sent: `auth` / `hello`).

@@ -586,6 +586,8 @@ struct RunState<'a, 's> {
     /// Memory was over `maxmemory` when the script started (and it lacks `allow-oom`):
     /// its first write that may grow memory is refused with -OOM.
     oom_at_start: bool,
+    /// The caller's command (EVAL, FCALL...): the ACL log's client-info shows it.
+    caller_cmd: &'static str,
 }
 
 /// A script to run.
@@ -690,6 +692,7 @@ where
             // Redis decides once, when the script starts (its arguments and Lua stack
             // would otherwise count against it).
             oom_at_start: !allow_oom && server.out_of_memory(),
+            caller_cmd: ctx.name,
         });
         server.scripts.start(client_id);
         let outcome = {
@@ -848,7 +851,9 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
-    if let Some(msg) = crate::commands::acl_check::in_script(st.server, st.client, id, cmd, &refs) {
+    if let Some(msg) =
+        crate::commands::acl_check::in_script(st.server, st.client, st.caller_cmd, id, cmd, &refs)
+    {
         return Err(msg);
     }
     if st.oom_at_start

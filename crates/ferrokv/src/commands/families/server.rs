@@ -861,22 +861,16 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
 }
 
-/// CONFIG SET parameters that change ACL state: `requirepass` is the default user's
-/// password; `acllog-max-len` trims the log.
+/// `requirepass` is the default user's password: CONFIG SET replaces it. (A smaller
+/// `acllog-max-len` trims the ACL log at its next entry, as in Redis.)
 fn apply_acl_config(server: &Server, pairs: &[(&str, &str)]) {
-    for (name, _) in pairs {
-        if name.eq_ignore_ascii_case("requirepass") {
-            server
-                .acl
-                .set_requirepass(&server.config.get("requirepass"));
-        } else if name.eq_ignore_ascii_case("acllog-max-len") {
-            let max = server
-                .config
-                .get("acllog-max-len")
-                .parse::<usize>()
-                .unwrap_or(0);
-            server.acl.trim_log(max);
-        }
+    if pairs
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("requirepass"))
+    {
+        server
+            .acl
+            .set_requirepass(&server.config.get("requirepass"));
     }
 }
 

@@ -548,11 +548,6 @@ impl Acl {
         self.log.lock().clear();
     }
 
-    /// Trim the log to `acllog-max-len`.
-    pub fn trim_log(&self, max_len: usize) {
-        self.log.lock().truncate(max_len);
-    }
-
     /// Parse ACL-file (or config `user`) lines into users, without installing them.
     pub fn parse_lines(
         lines: &[(usize, String)],
