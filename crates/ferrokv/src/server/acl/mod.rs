@@ -701,3 +701,152 @@ pub fn startup(server: &crate::server::Server) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::registry;
+
+    fn user(ops: &[&str]) -> UserState {
+        let mut st = UserState::new(false);
+        for op in ops {
+            st.apply(op.as_bytes(), false).expect("valid rule");
+        }
+        st
+    }
+
+    fn check(st: &UserState, argv: &[&str]) -> Result<(), Denied> {
+        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        let (id, cmd) = crate::commands::dispatch::resolve(&args).expect("command");
+        let u = User::new(b"t", st.clone());
+        u.check(id, cmd, &args)
+    }
+
+    #[test]
+    fn default_user_is_unrestricted_until_restricted() {
+        let acl = Acl::default();
+        assert!(acl.default.unrestricted());
+        assert!(!acl.auth_required());
+        acl.set_user(b"default", &[b"-flushall"], false)
+            .expect("setuser");
+        assert!(!acl.default.unrestricted());
+        acl.set_user(b"default", &[b"+@all"], false)
+            .expect("setuser");
+        assert!(acl.default.unrestricted());
+        acl.set_requirepass("pw");
+        assert!(acl.auth_required());
+        assert!(acl.authenticate(b"default", b"pw").is_some());
+        assert!(acl.authenticate(b"default", b"no").is_none());
+        acl.set_requirepass("");
+        assert!(!acl.auth_required());
+    }
+
+    #[test]
+    fn commands_keys_and_channels() {
+        let st = user(&[
+            "on",
+            "nopass",
+            "~k*",
+            "%R~r*",
+            "%W~w*",
+            "&c*",
+            "+@read",
+            "+set",
+            "+publish",
+            "+psubscribe",
+        ]);
+        assert_eq!(check(&st, &["get", "k1"]), Ok(()));
+        assert_eq!(check(&st, &["get", "x"]), Err(Denied::Key(1)));
+        assert_eq!(check(&st, &["hset", "k", "f", "v"]), Err(Denied::Command));
+        assert_eq!(check(&st, &["get", "r1"]), Ok(()));
+        assert_eq!(check(&st, &["set", "r1", "v"]), Err(Denied::Key(1)));
+        assert_eq!(check(&st, &["set", "w1", "v"]), Ok(()));
+        assert_eq!(check(&st, &["set", "w1", "v", "get"]), Err(Denied::Key(1)));
+        assert_eq!(check(&st, &["mget", "k1", "x", "k2"]), Err(Denied::Key(2)));
+        assert_eq!(check(&st, &["publish", "c1", "m"]), Ok(()));
+        assert_eq!(check(&st, &["publish", "d1", "m"]), Err(Denied::Channel(1)));
+        // A pattern subscription must match a channel rule literally.
+        assert_eq!(check(&st, &["psubscribe", "c*"]), Ok(()));
+        assert_eq!(check(&st, &["psubscribe", "c1*"]), Err(Denied::Channel(1)));
+    }
+
+    #[test]
+    fn selectors_and_first_args() {
+        let st = user(&["~a*", "+get", "(~b* +set)", "+select|0"]);
+        assert_eq!(check(&st, &["get", "a1"]), Ok(()));
+        assert_eq!(check(&st, &["set", "b1", "v"]), Ok(()));
+        // Neither selector: the key refusal (higher than a command refusal) is reported.
+        assert_eq!(check(&st, &["set", "a1", "v"]), Err(Denied::Key(1)));
+        assert_eq!(check(&st, &["select", "0"]), Ok(()));
+        assert_eq!(check(&st, &["select", "1"]), Err(Denied::Command));
+        assert!(st.describe().contains("(~b* resetchannels -@all +set)"));
+    }
+
+    #[test]
+    fn rule_errors_leave_the_user_unchanged() {
+        let acl = Acl::default();
+        acl.set_user(b"u", &[b"on", b"+get"], false)
+            .expect("setuser");
+        let before = acl.user(b"u").expect("user").state().describe();
+        let err = acl
+            .set_user(b"u", &[b"+set", b"+nosuchcommand"], false)
+            .expect_err("bad rule");
+        assert!(err.contains("'+nosuchcommand': Unknown command or category name in ACL"));
+        assert_eq!(acl.user(b"u").expect("user").state().describe(), before);
+        let err = acl
+            .set_user(b"u", &[b"(~a", b"+get"], false)
+            .expect_err("unmatched");
+        assert!(err.starts_with("ERR Unmatched parenthesis"));
+    }
+
+    #[test]
+    fn describe_uses_the_closest_categories() {
+        let st = user(&["+@hash", "-hget", "+get"]);
+        assert_eq!(st.root.describe_commands(), "-@all +@hash +get -hget");
+        let st = user(&["+@all", "-@dangerous"]);
+        assert_eq!(st.root.describe_commands(), "+@all -@dangerous");
+        let st = user(&["+@hash", "+set", "+@string"]);
+        assert_eq!(st.root.describe_commands(), "-@all +@string +@hash");
+        assert!(registry().len() > 300);
+    }
+
+    #[test]
+    fn log_groups_identical_refusals() {
+        let acl = Acl::default();
+        let entry = |obj: &[u8], t: u64| LogEntry {
+            count: 1,
+            reason: LogReason::Key,
+            context: LogContext::Toplevel,
+            object: obj.to_vec(),
+            username: b"u".to_vec(),
+            ctime_ms: t,
+            client_info: String::new(),
+        };
+        acl.log(entry(b"a", 1000), 10);
+        acl.log(entry(b"b", 2000), 10);
+        acl.log(entry(b"a", 3000), 10);
+        let e = acl.log_entries(10);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].object.as_slice(), e[0].count), (&b"a"[..], 2));
+        acl.log(entry(b"a", 3000 + LOG_GROUPING_MS), 10);
+        assert_eq!(acl.log_entries(10).len(), 3);
+        acl.log(entry(b"c", 90_000), 2);
+        assert_eq!(acl.log_entries(10).len(), 2);
+    }
+
+    #[test]
+    fn merge_selector_arguments() {
+        let args: Vec<&[u8]> = vec![b"on", b"(~a", b"+get)", b"(~b)", b"+set"];
+        let merged = merge_selector_args(&args).expect("balanced");
+        assert_eq!(
+            merged,
+            vec![
+                b"on".to_vec(),
+                b"(~a +get)".to_vec(),
+                b"(~b)".to_vec(),
+                b"+set".to_vec()
+            ]
+        );
+        assert_eq!(merge_selector_args(&[b"on", b"(~a"]), Err(1));
+    }
+}
