@@ -508,6 +508,30 @@ fn requirepass_is_the_default_password() {
         t.push(req(&mut admin, &["ACL", "LIST"]));
         t.push(req(&mut conn(port), &["AUTH", "x"]));
         t.push(req(&mut conn(port), &["GET", "k"]));
+        // SLOWLOG hides SETUSER's arguments.
+        t.push(req(
+            &mut admin,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+        ));
+        t.push(req(
+            &mut admin,
+            &["ACL", "SETUSER", "hidden", "on", ">secret"],
+        ));
+        let log = reply(&mut admin, &["SLOWLOG", "GET", "2"]);
+        let args: Vec<Vec<String>> = log
+            .expect_array()
+            .iter()
+            .map(|e| match e {
+                Reply::Array(f) => f.get(3).map(strings).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect();
+        t.push(format!("{:?}", args));
+        t.push(req(
+            &mut admin,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+        ));
+        t.push(req(&mut admin, &["ACL", "DELUSER", "hidden"]));
         // A disabled default user: everybody must authenticate.
         t.push(req(&mut admin, &["ACL", "SETUSER", "default", "off"]));
         t.push(req(&mut conn(port), &["GET", "k"]));

@@ -734,7 +734,8 @@ pub fn finish(
 }
 
 /// What MONITOR and SLOWLOG show of a command: passwords replaced by `(redacted)`, as
-/// Redis 7.0 does for AUTH (every argument), HELLO's `AUTH username password` and
+/// Redis 7.0 does for AUTH (every argument), ACL SETUSER (all but the subcommand), HELLO's
+/// `AUTH username password` and
 /// MIGRATE's `AUTH password` / `AUTH2 username password`.
 pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a [u8]]> {
     const REDACTED: &[u8] = b"(redacted)";
@@ -746,6 +747,13 @@ pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a
     } else if name.eq_ignore_ascii_case(b"hello") {
         let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         Box::new(move |i| at.is_some_and(|p| i == p + 1 || i == p + 2))
+    } else if name.eq_ignore_ascii_case(b"acl")
+        && args
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"setuser"))
+    {
+        // Redis hides every SETUSER argument from the user name on.
+        Box::new(|i| i >= 2)
     } else if name.eq_ignore_ascii_case(b"migrate") {
         let auth = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         let auth2 = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth2"));

@@ -796,6 +796,20 @@ fn call_script(
     }
 }
 
+/// `redis.acl_check_cmd`: whether the running script's user may run `argv` (a resolved
+/// command); false also when no script runs on this thread.
+pub(crate) fn acl_allows(id: usize, cmd: &crate::commands::Command, argv: &[&[u8]]) -> bool {
+    with_running(|state| {
+        let st = state
+            .try_borrow()
+            .map_err(|_| raise("ERR redis.call is not reentrant"))?;
+        Ok(crate::commands::acl_check::user_of(st.server, st.client)
+            .check(id, cmd, argv)
+            .is_ok())
+    })
+    .unwrap_or(false)
+}
+
 /// `redis.call` (`raise`) and `redis.pcall`.
 fn redis_call(
     lua: &Lua,
