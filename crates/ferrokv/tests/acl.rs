@@ -617,4 +617,33 @@ fn users_in_the_config_file() {
         t
     };
     assert_transcripts("config users", &scenario(f.port), &scenario(r.port));
+    // CONFIG REWRITE writes the users back as `user` lines.
+    let rewrite = |port: u16, file: &Path| {
+        let mut c = conn(port);
+        let mut t = vec![req(&mut c, &["AUTH", "foobared"])];
+        t.push(req(
+            &mut c,
+            &["ACL", "SETUSER", "carol", "on", ">c", "~c*", "+@hash"],
+        ));
+        t.push(req(&mut c, &["ACL", "DELUSER", "bob"]));
+        t.push(req(&mut c, &["CONFIG", "REWRITE"]));
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        t.extend(
+            text.lines()
+                .filter(|l| l.starts_with("user "))
+                .map(String::from),
+        );
+        t
+    };
+    let fconf = dir.path().join("f.conf");
+    let rconf = dir.path().join("r.conf");
+    std::fs::copy(&conf, &fconf).expect("copy");
+    std::fs::copy(&conf, &rconf).expect("copy");
+    let f = start_ferrokv_with_config(&fconf, 2, &[]);
+    let r = start_redis_args(Some(&rconf), &[]);
+    assert_transcripts(
+        "config rewrite users",
+        &rewrite(f.port, &fconf),
+        &rewrite(r.port, &rconf),
+    );
 }

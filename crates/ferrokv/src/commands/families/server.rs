@@ -912,7 +912,16 @@ pub fn reset_stats(server: &Server) {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite().map_err(CmdError::msg)?;
+    let users = ctx
+        .server
+        .config
+        .get("aclfile")
+        .is_empty()
+        .then(|| ctx.server.acl.list());
+    ctx.server
+        .config
+        .rewrite_with_users(users)
+        .map_err(CmdError::msg)?;
     ctx.out.ok();
     Ok(())
 }
