@@ -4,6 +4,9 @@
 //! rule change, RESET, requirepass), and users from an ACL file or the config file. Each
 //! scenario runs on both servers and the transcripts must be equal.
 
+// Transcripts are built step by step, one push per request.
+#![allow(clippy::vec_init_then_push)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

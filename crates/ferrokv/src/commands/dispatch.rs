@@ -171,11 +171,16 @@ fn execute_request(
         return Outcome::Done;
     }
     // ACL: one atomic load for a user allowed everything (the default user as shipped).
-    // A `no-multi` command inside MULTI gets that error first, as in Redis.
-    if !super::acl_check::unrestricted(server, client)
-        && !(client.multi.is_some() && cmd.has(super::flags::NO_MULTI) && !runs_inside_multi(id))
-    {
-        if let Some(msg) = super::acl_check::toplevel(server, client, id, cmd, args) {
+    if !super::acl_check::unrestricted(server, client) {
+        // A `no-multi` command inside MULTI gets that error first, as in Redis.
+        let no_multi_error =
+            client.multi.is_some() && cmd.has(super::flags::NO_MULTI) && !runs_inside_multi(id);
+        let refused = if no_multi_error {
+            None
+        } else {
+            super::acl_check::toplevel(server, client, id, cmd, args)
+        };
+        if let Some(msg) = refused {
             count_rejected_id(server, id);
             refuse_in_transaction(server, client, out, id, &msg);
             return Outcome::Done;

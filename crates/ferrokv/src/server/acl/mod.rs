@@ -246,7 +246,7 @@ impl UserState {
             return true;
         }
         let h = hash_password(pass);
-        self.passwords.iter().any(|p| *p == h)
+        self.passwords.contains(&h)
     }
 
     /// Whether `channel` (a pattern when `is_pattern`) is allowed by some selector.
