@@ -96,6 +96,18 @@ impl User {
         Err(worst)
     }
 
+    /// Redis's `ACLUserCheckKeyPerm`: some selector allows `key` with `need`
+    /// ([`selector::PERM_READ`] / [`selector::PERM_WRITE`] bits).
+    pub fn key_allowed(&self, key: &[u8], need: u8) -> bool {
+        if self.unrestricted() {
+            return true;
+        }
+        let s = self.state.read();
+        std::iter::once(&s.root)
+            .chain(s.selectors.iter())
+            .any(|sel| sel.key_allowed(key, need))
+    }
+
     /// The name as text.
     pub fn name_str(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()

@@ -498,6 +498,14 @@ pub fn key_args(id: usize, cmd: &Command, args: &[&[u8]]) -> Vec<(usize, u8)> {
     match name {
         "set" => return vec![(1, set_key_need(args))],
         "bitfield" => return vec![(1, bitfield_key_need(args))],
+        // Redis's `sortGetKeys`: the sorted key is read, STORE's destination written.
+        "sort" | "sort_ro" => {
+            return cmd
+                .key_positions(args)
+                .into_iter()
+                .map(|p| (p, if p == 1 { PERM_READ } else { PERM_WRITE }))
+                .collect()
+        }
         _ => {}
     }
     let docs = crate::commands::meta::docs(name);
