@@ -528,6 +528,15 @@ pub fn key_args(id: usize, cmd: &Command, args: &[&[u8]]) -> Vec<(usize, u8)> {
             return keys.into_iter().map(|(p, f)| (p, need(f))).collect();
         }
     }
+    // A key count the arguments cannot hold: Redis's key finders (EVAL, ZUNION...) find
+    // no keys; the command itself reports the error.
+    if docs
+        .key_specs
+        .iter()
+        .any(|s| matches!(s.find, crate::commands::meta::FindKeys::Keynum { .. }))
+    {
+        return Vec::new();
+    }
     let all = docs.key_specs.iter().fold(0, |acc, s| acc | need(s.flags));
     cmd.key_positions(args)
         .into_iter()
