@@ -396,6 +396,22 @@ fn other_connections() {
         t.push(req(&mut cb2, &["AUTH", "b", "x"]));
         t.push(req(&mut admin, &["ACL", "DELUSER", "a"]));
         t.push(closed(&mut ca));
+        // Deleting one's own user: the reply, then the connection closes.
+        let mut cs = conn(port);
+        t.push(
+            req(&mut cs, &["HELLO", "3", "AUTH", "b", "x"])
+                .starts_with("%7")
+                .to_string(),
+        );
+        t.push(req(
+            &mut admin,
+            &[
+                "ACL", "SETUSER", "self", "on", "nopass", "~*", "&*", "+@all",
+            ],
+        ));
+        t.push(req(&mut cs, &["AUTH", "self", "x"]));
+        t.push(req(&mut cs, &["ACL", "DELUSER", "self"]));
+        t.push(closed(&mut cs));
         // CLIENT KILL USER.
         t.push(req(&mut admin, &["CLIENT", "KILL", "USER", "b"]));
         t.push(closed(&mut cb1));

@@ -56,7 +56,9 @@ fn acl_setuser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .acl
         .set_user(name, &args[3..], all)
         .map_err(CmdError::Msg)?;
-    kill_unsubscribable(ctx.server, &user);
+    if kill_unsubscribable(ctx.server, &user, ctx.client.handle.id) {
+        ctx.client.close_after_reply = true;
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -70,33 +72,44 @@ fn is_user_of(server: &Server, h: &crate::server::ClientHandle, user: &Arc<User>
 }
 
 /// Redis's `ACLKillPubsubClientsIfNeeded`: subscribers of `user` whose channels or
-/// patterns are no longer allowed are disconnected.
-fn kill_unsubscribable(server: &Server, user: &Arc<User>) {
+/// patterns are no longer allowed are disconnected. Returns whether client `me` (closed
+/// after its reply) is one of them.
+fn kill_unsubscribable(server: &Server, user: &Arc<User>, me: u64) -> bool {
     let clients: Vec<_> = server.clients.lock().values().cloned().collect();
+    let mut mine = false;
     for h in clients {
         if !is_user_of(server, &h, user) {
             continue;
         }
         let subs = server.pubsub.subscriptions_of(h.id);
         if !subs.is_empty() && !Acl::subscriptions_allowed(user, &subs) {
-            kill_client(server, &h);
+            if h.id == me {
+                mine = true;
+            } else {
+                kill_client(server, &h);
+            }
         }
+    }
+    mine
+}
+
+/// Close another client (it leaves the client list at once, as Redis frees it).
+fn kill_client(server: &Server, h: &crate::server::ClientHandle) {
+    if !h.is_killed() {
+        h.kill();
+        server.unregister_client(h.id);
     }
 }
 
-fn kill_client(server: &Server, h: &crate::server::ClientHandle) {
-    server.clients.lock().remove(&h.id);
-    h.kill();
-}
-
-/// Disconnect every client authenticated as one of `users`.
-fn kill_clients_of(server: &Server, users: &[Arc<User>]) {
+/// Disconnect every client authenticated as one of `users`, except `me` (the caller
+/// closes after its reply).
+fn kill_clients_of(server: &Server, users: &[Arc<User>], me: u64) {
     if users.is_empty() {
         return;
     }
     let clients: Vec<_> = server.clients.lock().values().cloned().collect();
     for h in clients {
-        if users.iter().any(|u| is_user_of(server, &h, u)) {
+        if h.id != me && users.iter().any(|u| is_user_of(server, &h, u)) {
             kill_client(server, &h);
         }
     }
@@ -112,7 +125,7 @@ fn acl_deluser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .user
         .as_ref()
         .is_some_and(|u| removed.iter().any(|r| Arc::ptr_eq(r, u)));
-    kill_clients_of(ctx.server, &removed);
+    kill_clients_of(ctx.server, &removed, ctx.client.handle.id);
     if mine {
         // Redis frees the calling client after the reply.
         ctx.client.close_after_reply = true;
@@ -348,7 +361,7 @@ fn acl_load(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         .user
         .as_ref()
         .is_some_and(|u| dropped.iter().any(|r| Arc::ptr_eq(r, u)));
-    kill_clients_of(ctx.server, &dropped);
+    kill_clients_of(ctx.server, &dropped, ctx.client.handle.id);
     if mine {
         ctx.client.close_after_reply = true;
     }
