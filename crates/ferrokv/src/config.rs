@@ -135,6 +135,10 @@ static PARAMS: &[Param] = &[
     // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
     p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
     p("bind", Kind::Str, "127.0.0.1", true),
+    // ferrokv's own: the Prometheus endpoint and status page (server/metrics/); port 0 is
+    // off, an empty bind means the server's `bind`. Applied within a second of CONFIG SET.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0", true),
+    p("metrics-bind", Kind::Str, "", true),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("databases", INT1, "16", false),
@@ -371,6 +375,37 @@ static PARAMS: &[Param] = &[
     p("repl-backlog-ttl", LONG, "3600", true),
     p("repl-timeout", INT1, "60", true),
     p("repl-diskless-sync", BOOL, "yes", true),
+    // Replication (crates/ferrokv/src/replication/).
+    p("repl-diskless-sync-delay", INT, "5", true),
+    p("repl-diskless-sync-max-replicas", INT, "0", true),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+        true,
+    ),
+    pa(
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        INT1,
+        "10",
+    ),
+    p("repl-disable-tcp-nodelay", BOOL, "no", true),
+    pa("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
+    pa(
+        "replica-announce-port",
+        "slave-announce-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    p("replica-announced", BOOL, "yes", true),
+    pa("replica-lazy-flush", "slave-lazy-flush", BOOL, "no"),
+    pa(
+        "replica-ignore-maxmemory",
+        "slave-ignore-maxmemory",
+        BOOL,
+        "yes",
+    ),
     p("acllog-max-len", LONG, "128", true),
     p("shutdown-timeout", INT, "10", true),
     p(
@@ -633,6 +668,8 @@ pub struct Config {
     slowlog_max_len: AtomicI64,
     latency_threshold: AtomicI64,
     busy_threshold: AtomicI64,
+    /// `min-replicas-to-write` (checked on every write while not 0).
+    min_replicas: AtomicI64,
     /// `maxmemory` in bytes (0: no limit), read by every command that may grow memory.
     maxmemory: AtomicU64,
     proto_max_bulk_len: AtomicI64,
@@ -679,6 +716,7 @@ impl Config {
             slowlog_max_len: AtomicI64::new(128),
             latency_threshold: AtomicI64::new(0),
             busy_threshold: AtomicI64::new(5000),
+            min_replicas: AtomicI64::new(0),
             maxmemory: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 << 20),
             query_buffer_limit: AtomicI64::new(1 << 30),
@@ -1056,6 +1094,8 @@ impl Config {
             .store(self.int("latency-monitor-threshold"), Relaxed);
         self.busy_threshold
             .store(self.int("busy-reply-threshold"), Relaxed);
+        self.min_replicas
+            .store(self.int("min-replicas-to-write"), Relaxed);
         self.maxmemory
             .store(self.get("maxmemory").parse().unwrap_or(0), Relaxed);
         self.latency_tracking
@@ -1146,6 +1186,12 @@ impl Config {
     pub fn maxmemory(&self) -> u64 {
         self.maxmemory.load(Relaxed)
     }
+    /// `min-replicas-to-write` (0: writes need no replicas).
+    #[inline]
+    pub fn min_replicas_to_write(&self) -> i64 {
+        self.min_replicas.load(Relaxed)
+    }
+
     /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: how long a script
     /// runs before other clients get -BUSY.
     pub fn busy_threshold_ms(&self) -> u64 {

@@ -96,6 +96,11 @@ fn main() {
         .loading
         .store(true, std::sync::atomic::Ordering::Release);
     server::start_background(server.clone());
+    // The Prometheus endpoint and status page (`metrics-port`; off by default).
+    if let Err(e) = server::metrics::start(&server) {
+        tracing::error!("{}", e);
+        std::process::exit(1);
+    }
     if let Err(e) = server::run(server, listeners) {
         tracing::error!("{}", e);
         std::process::exit(1);

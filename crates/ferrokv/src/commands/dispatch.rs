@@ -205,10 +205,30 @@ fn execute_request(
     // The append-only file's replay is never refused (Redis's `mustObeyClient`).
     if server.config.maxmemory() != 0
         && !client.loading
+        && !client.master
         && refused_for_memory(server, client, id, cmd, args)
     {
         count_rejected_id(server, id);
         refuse_in_transaction(server, client, out, id, OOM_ERROR);
+        return Outcome::Done;
+    }
+    if crate::storage::expiry::replica_mode() && !client.master && !client.loading {
+        let write = is_write_request(server, client, id, cmd, args);
+        let stale_denied = denies_stale(client, id, cmd);
+        if let Some(msg) = crate::replication::refused_on_replica(server, write, stale_denied) {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, msg);
+            return Outcome::Done;
+        }
+    }
+    if server.config.min_replicas_to_write() > 0
+        && !client.master
+        && !client.loading
+        && is_write_request(server, client, id, cmd, args)
+        && !crate::replication::enough_good_replicas(server)
+    {
+        count_rejected_id(server, id);
+        refuse_in_transaction(server, client, out, id, crate::replication::NOREPLICAS);
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_inside_multi(id) {
@@ -236,7 +256,8 @@ fn execute_request(
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }
-    if let Some(msg) = disk_error(server, cmd) {
+    // The primary's stream is obeyed whatever our disk says (Redis's mustObeyClient).
+    if let Some(msg) = disk_error(server, cmd).filter(|_| !client.master) {
         count_rejected_id(server, id);
         reject(server, out, &msg);
         return Outcome::Done;
@@ -312,6 +333,46 @@ fn count_rejected_id(server: &Server, id: usize) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Redis's `is_write_command` in `processCommand`: a write command, or EXEC with a write
+/// command queued.
+fn is_write_request(
+    server: &Server,
+    client: &Client,
+    id: usize,
+    cmd: &Command,
+    args: &[&[u8]],
+) -> bool {
+    if cmd.has(super::flags::WRITE) {
+        return true;
+    }
+    let name = registry().full_name(id);
+    if crate::scripting::is_script_command(name) {
+        return crate::scripting::script_declares_writes(server, name, args);
+    }
+    name == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| c.has(super::flags::WRITE))
+            })
+        })
+}
+
+/// Redis's `is_denystale_command`: a command without the `stale` flag, or EXEC with such
+/// a command queued.
+fn denies_stale(client: &Client, id: usize, cmd: &Command) -> bool {
+    if !cmd.has(super::flags::STALE) {
+        return true;
+    }
+    registry().full_name(id) == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| !c.has(super::flags::STALE))
+            })
+        })
 }
 
 /// Redis's reply to a command refused because memory is over `maxmemory`.
@@ -506,13 +567,19 @@ pub fn run(
         server.feed_monitors(client, args);
     }
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
+    let mut transaction = cmd.name == "exec" || is_script || locks.atomic_log;
     if locks.has_ready() {
+        // The command's own effects are propagated first, then what serving blocked
+        // clients did (Redis serves them after the command, as its own step).
+        propagate_effects(server, client, &mut locks, transaction);
+        locks.atomic_log = false;
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
         // Served at the current time, not the command's start (Redis serves blocked clients
         // after the command returns, with the real clock): a key that expired during a
         // long EXEC serves nobody.
         super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
+        transaction = locks.atomic_log;
     }
     if !locks.events.is_empty() {
         publish_events(server, client, out, &mut locks, reply_start);
@@ -520,19 +587,30 @@ pub fn run(
     if locks.tracking.is_some() {
         finish_tracking(server, client, out, &mut locks);
     }
-    if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
-        // Logged while the locks are held: writes to the same keys reach the log in the
-        // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
-        // LOADAOF, are not logged again.) A transaction's or a script's effects are one
-        // MULTI/EXEC block.
-        server.aof.append(
-            &locks.propagate,
-            cmd.name == "exec" || is_script || locks.atomic_log,
-        );
-    }
+    propagate_effects(server, client, &mut locks, transaction);
     drop(locks);
     drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// Propagate (append-only file, replicas) what the command queued, while the locks are
+/// held: writes to the same keys reach the log and the stream in the order they took
+/// effect. (Commands replayed from the log, at start-up or by DEBUG LOADAOF, are not
+/// logged again.) A transaction's or a script's effects are one MULTI/EXEC block.
+fn propagate_effects(
+    server: &Server,
+    client: &mut Client,
+    locks: &mut LockSet<'_>,
+    transaction: bool,
+) {
+    if locks.propagate.is_empty() || client.loading {
+        return;
+    }
+    let cmds = std::mem::take(&mut locks.propagate);
+    let end = crate::replication::propagate(server, &cmds, transaction, client.master);
+    if end > 0 {
+        client.repl_woff = end;
+    }
 }
 
 /// After a command while somebody tracks keys: the invalidations the command caused for
@@ -682,7 +760,7 @@ pub fn call_handler<'s>(
     if ctx.locks.tracking.is_some() && ctx.client.tracking.on {
         track_reads(&mut ctx, cmd, name, args);
     }
-    if server.aof.enabled() {
+    if crate::replication::propagating(server) {
         collect_propagation(ctx.locks, db, args);
     } else {
         ctx.locks.changes = 0;

@@ -189,6 +189,15 @@ pub struct Client {
     /// remembered for tracking when it ends (Redis tracks a script's keys, not the keys its
     /// commands read).
     pub tracking_script_read: bool,
+    /// The master client of a replica (applies the primary's stream: never refused,
+    /// clock 0 so nothing expires under it).
+    pub master: bool,
+    /// What REPLCONF told us (a replica's handshake).
+    pub repl_conf: crate::replication::ReplConf,
+    /// Work a replication command left for the connection (PSYNC, WAIT).
+    pub repl_hook: Option<crate::replication::Hook>,
+    /// Replication stream offset after this client's last write (WAIT).
+    pub repl_woff: u64,
 }
 
 /// A client's Pub/Sub subscriptions. Channels are sets (Redis keeps a dict: UNSUBSCRIBE
@@ -225,7 +234,7 @@ impl Client {
 
     /// The current command's time in Unix ms.
     pub fn command_time_ms(&self) -> u64 {
-        if self.loading {
+        if self.loading || self.master {
             return 0;
         }
         match self.clock {
@@ -274,6 +283,10 @@ impl Client {
             pushed: Vec::new(),
             tracking: Default::default(),
             tracking_script_read: false,
+            master: false,
+            repl_conf: Default::default(),
+            repl_hook: None,
+            repl_woff: 0,
         }
     }
 

@@ -185,7 +185,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
                         }
                     }
                     start += consumed;
-                    if client.close_after_reply || client.shutdown_requested {
+                    if client.close_after_reply
+                        || client.shutdown_requested
+                        || client.repl_hook.is_some()
+                    {
                         break;
                     }
                 }
@@ -221,6 +224,22 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             resume = true;
             client.start_batch();
         }
+        if let Some(hook) = client.repl_hook.take() {
+            // PSYNC/SYNC (the connection becomes a replica link) or WAIT.
+            let go_on = crate::replication::primary::run_hook(
+                &server,
+                &mut client,
+                &mut stream,
+                &mut inbuf,
+                &mut out,
+                hook,
+            )
+            .await;
+            if !go_on {
+                break;
+            }
+            resume = true;
+        }
         if inbuf.len() > server.config.query_buffer_limit() {
             tracing::warn!(
                 "Closing client that reached max query buffer length: addr={}",
@@ -255,42 +274,47 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     server.unregister_client(handle.id);
 }
 
-/// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
 /// Execute a script command on the script thread (`Scripts::submit`) and wait for it
-/// without blocking this worker thread: the client's state travels with the job and comes
-/// back with the reply.
+/// without blocking this worker thread. The job works on this connection's client, reply
+/// buffer and arguments in place (no copies): this task only waits meanwhile, and if it is
+/// dropped while waiting, [`JobWait`] blocks until the job has finished with them.
 async fn execute_on_script_thread(
     server: &Arc<Server>,
     client: &mut Client,
     out: &mut ReplyWriter,
     argv: &[&[u8]],
 ) -> Outcome {
-    let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-    let placeholder = Client::new(client.handle.clone(), client.authenticated);
-    let moved = std::mem::replace(client, placeholder);
-    let resp3 = out.resp3;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let borrowed = BorrowedRequest {
+        client: std::ptr::from_mut(client),
+        out: std::ptr::from_mut(out),
+        // The cast erases the slices' lifetime (the job must be 'static); clippy sees only
+        // the unchanged pointer type.
+        #[allow(clippy::unnecessary_cast)]
+        argv: std::ptr::from_ref(argv) as *const [&'static [u8]],
+    };
     let srv = server.clone();
     let job: crate::scripting::Job = Box::new(move || {
-        let mut c = moved;
-        let mut o = ReplyWriter {
-            buf: Vec::new(),
-            resp3,
-        };
-        let refs: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
-        let outcome = execute(&srv, &mut c, &mut o, &refs);
-        let _ = tx.send((c, o, outcome));
+        let b = borrowed;
+        // SAFETY: the pointers come from the `&mut`/`&` borrows of the caller above, which
+        // waits (in `JobWait`, also when dropped) until this job has sent its outcome or
+        // was dropped: until then nothing else uses them, and they stay valid (they point
+        // into the connection task's pinned state, or its heap buffers, which are dropped
+        // only after the `JobWait` inside that state). The 'static lifetime of the
+        // argument slices is never observable outside this call.
+        let (c, o, a) = unsafe { (&mut *b.client, &mut *b.out, &*b.argv) };
+        let outcome = execute(&srv, c, o, a);
+        let _ = tx.send(outcome);
     });
+    let mut wait = JobWait { rx, done: false };
     if let Err(job) = server.scripts.submit(job) {
         // No script thread: run here (the job sends its result first).
         job();
     }
-    match rx.await {
-        Ok((c, o, outcome)) => {
-            *client = c;
-            out.buf.extend_from_slice(&o.buf);
-            outcome
-        }
+    let outcome = (&mut wait.rx).await;
+    wait.done = true;
+    match outcome {
+        Ok(outcome) => outcome,
         Err(_) => {
             out.error("ERR internal error: the script thread failed");
             Outcome::Done
@@ -298,6 +322,38 @@ async fn execute_on_script_thread(
     }
 }
 
+/// A request's state lent to a script-thread job (see [`execute_on_script_thread`]).
+struct BorrowedRequest {
+    client: *mut Client,
+    out: *mut ReplyWriter,
+    argv: *const [&'static [u8]],
+}
+
+// SAFETY: the pointees are used by exactly one thread at a time: the script thread while
+// the job runs, the connection task (which waits for the job) before and after.
+unsafe impl Send for BorrowedRequest {}
+
+/// The wait for a script-thread job; dropping it before the job finished blocks until it
+/// has (the job uses the waiting task's client and buffers in place).
+struct JobWait {
+    rx: tokio::sync::oneshot::Receiver<Outcome>,
+    done: bool,
+}
+
+impl Drop for JobWait {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Only when the connection task is dropped mid-script (server shutdown): wait for
+        // the job to send its outcome or be dropped (the sender closes either way).
+        while let Err(tokio::sync::oneshot::error::TryRecvError::Empty) = self.rx.try_recv() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
 fn is_http_attack(cmd: &[u8]) -> bool {
     cmd.eq_ignore_ascii_case(b"post") || cmd.eq_ignore_ascii_case(b"host:")
 }

@@ -59,6 +59,7 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 
 /// Start the background threads (active expiry; the persistence cron).
 pub fn start_background(server: Arc<Server>) {
+    crate::replication::start_from_config(&server);
     let s = server.clone();
     let _ = std::thread::Builder::new()
         .name("expire".into())
@@ -83,6 +84,7 @@ fn run_cron(server: Arc<Server>) {
         }
         crate::persistence::rewrite::maybe_auto_rewrite(&server);
         crate::persistence::save::maybe_bgsave(&server);
+        crate::replication::cron(&server);
     }
 }
 

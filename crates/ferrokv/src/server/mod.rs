@@ -6,6 +6,7 @@ pub mod blocking;
 mod client;
 mod connection;
 mod listener;
+pub mod metrics;
 pub mod notify;
 pub mod observe;
 pub mod pubsub;
@@ -70,8 +71,8 @@ pub struct Server {
     pub started_unix: u64,
     /// 40 hex characters identifying this run (INFO run_id).
     pub run_id: String,
-    /// Replication id (INFO replication, DEBUG CHANGE-REPL-ID).
-    pub replid: Mutex<String>,
+    /// Replication: ids, offsets, backlog, replicas, the primary we follow.
+    pub repl: crate::replication::Replication,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: AtomicU64,
     /// CLIENT PAUSE: deadline (Unix ms) and whether only writes are paused.
@@ -129,7 +130,7 @@ impl Server {
             started: Instant::now(),
             started_unix: now_unix,
             run_id: random_hex40(),
-            replid: Mutex::new(random_hex40()),
+            repl: Default::default(),
             lastsave: AtomicU64::new(now_unix),
             pause: Mutex::new(None),
             pause_active: AtomicBool::new(false),

@@ -530,7 +530,12 @@ fn client_type(ctx: &Ctx, h: &ClientHandle) -> &'static str {
     } else {
         h.info.lock().flags.contains('P')
     };
-    if subscribed {
+    let flags = h.info.lock().flags.clone();
+    if flags.contains('S') {
+        "replica"
+    } else if flags.contains('M') {
+        "master"
+    } else if subscribed {
         "pubsub"
     } else {
         "normal"

@@ -29,6 +29,7 @@ pub mod lists;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -42,7 +43,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 28] {
+pub fn tables() -> [&'static [Command]; 29] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -72,6 +73,7 @@ pub fn tables() -> [&'static [Command]; 28] {
         streams::COMMANDS,
         stream_groups::COMMANDS,
         acl::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

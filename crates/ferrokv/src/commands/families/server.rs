@@ -247,6 +247,12 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
     out
 }
 
+/// Every INFO section (`INFO everything`): what the metrics endpoint and the status page
+/// (`server/metrics/`) read their figures from, so they always agree with INFO.
+pub fn info_everything(server: &Server, keyspace: &[(usize, usize)]) -> String {
+    info_text(server, keyspace, &[true; SECTIONS.len()])
+}
+
 /// Push `name:value` pairs.
 macro_rules! kv {
     ($f:expr, $($k:expr => $v:expr),* $(,)?) => {
@@ -307,7 +313,10 @@ fn info_server(server: &Server, f: &mut Vec<(String, String)>) {
 
 fn info_clients(server: &Server, f: &mut Vec<(String, String)>) {
     kv!(f,
-        "connected_clients" => server.connected_clients(),
+        // Replica links are not counted (Redis: clients minus slaves).
+        "connected_clients" => server
+            .connected_clients()
+            .saturating_sub(server.repl.state.lock().replicas.len()),
         "cluster_connections" => 0,
         "maxclients" => server.config.get("maxclients"),
         "client_recent_max_input_buffer" => 0,
@@ -569,16 +578,16 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
         "instantaneous_ops_per_sec" => ops.round() as u64,
         "total_net_input_bytes" => st.net_input_bytes.load(Relaxed),
         "total_net_output_bytes" => st.net_output_bytes.load(Relaxed),
-        "total_net_repl_input_bytes" => 0,
-        "total_net_repl_output_bytes" => 0,
+        "total_net_repl_input_bytes" => server.repl.net_input.load(Relaxed),
+        "total_net_repl_output_bytes" => server.repl.net_output.load(Relaxed),
         "instantaneous_input_kbps" => format!("{:.2}", ikbps),
         "instantaneous_output_kbps" => format!("{:.2}", okbps),
         "instantaneous_input_repl_kbps" => "0.00",
         "instantaneous_output_repl_kbps" => "0.00",
         "rejected_connections" => st.rejected_connections.load(Relaxed),
-        "sync_full" => 0,
-        "sync_partial_ok" => 0,
-        "sync_partial_err" => 0,
+        "sync_full" => server.repl.sync_full.load(Relaxed),
+        "sync_partial_ok" => server.repl.sync_partial_ok.load(Relaxed),
+        "sync_partial_err" => server.repl.sync_partial_err.load(Relaxed),
         "expired_keys" => st.expired_keys.load(Relaxed),
         "expired_stale_perc" => "0.00",
         "expired_time_cap_reached_count" => 0,
@@ -618,19 +627,7 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
 }
 
 fn info_replication(server: &Server, f: &mut Vec<(String, String)>) {
-    kv!(f,
-        "role" => "master",
-        "connected_slaves" => 0,
-        "master_failover_state" => "no-failover",
-        "master_replid" => server.replid.lock().clone(),
-        "master_replid2" => "0".repeat(40),
-        "master_repl_offset" => 0,
-        "second_repl_offset" => -1,
-        "repl_backlog_active" => 0,
-        "repl_backlog_size" => server.config.get("repl-backlog-size"),
-        "repl_backlog_first_byte_offset" => 0,
-        "repl_backlog_histlen" => 0,
-    );
+    f.extend(crate::replication::info_fields(server));
 }
 
 /// (system, user) CPU seconds of `who` (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD).
