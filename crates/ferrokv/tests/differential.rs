@@ -428,6 +428,13 @@ const FUZZ_SKIP: &[&str] = &[
     "hscan",
     "lastsave",
     "dbsize",
+    // Replication: SYNC/PSYNC stream a snapshot, REPLICAOF turns the server into a replica.
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "replconf",
+    "wait",
     // Random passwords, log entries with client details, hash-table order; random
     // SETUSER/DELUSER/LOAD would change who may run the rest (tests/acl.rs covers them).
     "acl|genpass",
