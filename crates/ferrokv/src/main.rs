@@ -101,6 +101,11 @@ fn main() {
         std::process::id()
     );
     let server = Arc::new(Server::new(config));
+    if let Err(e) = server::acl::startup(&server) {
+        tracing::error!("{}", e);
+        eprintln!("{}", e);
+        std::process::exit(1);
+    }
     server.set_self();
     server
         .loading

@@ -165,10 +165,26 @@ fn execute_request(
             return Outcome::Done;
         }
     };
-    if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
+    if server.acl.auth_required() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
         count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
         return Outcome::Done;
+    }
+    // ACL: one atomic load for a user allowed everything (the default user as shipped).
+    if !super::acl_check::unrestricted(server, client) {
+        // A `no-multi` command inside MULTI gets that error first, as in Redis.
+        let no_multi_error =
+            client.multi.is_some() && cmd.has(super::flags::NO_MULTI) && !runs_inside_multi(id);
+        let refused = if no_multi_error {
+            None
+        } else {
+            super::acl_check::toplevel(server, client, id, cmd, args)
+        };
+        if let Some(msg) = refused {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, &msg);
+            return Outcome::Done;
+        }
     }
     if client.subs.total() > 0 && !out.resp3 && !allowed_when_subscribed(id) {
         count_rejected_id(server, id);
@@ -801,7 +817,8 @@ pub fn finish(
 }
 
 /// What MONITOR and SLOWLOG show of a command: passwords replaced by `(redacted)`, as
-/// Redis 7.0 does for AUTH (every argument), HELLO's `AUTH username password` and
+/// Redis 7.0 does for AUTH (every argument), ACL SETUSER (all but the subcommand), HELLO's
+/// `AUTH username password` and
 /// MIGRATE's `AUTH password` / `AUTH2 username password`.
 pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a [u8]]> {
     const REDACTED: &[u8] = b"(redacted)";
@@ -813,6 +830,13 @@ pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a
     } else if name.eq_ignore_ascii_case(b"hello") {
         let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         Box::new(move |i| at.is_some_and(|p| i == p + 1 || i == p + 2))
+    } else if name.eq_ignore_ascii_case(b"acl")
+        && args
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"setuser"))
+    {
+        // Redis hides every SETUSER argument from the user name on.
+        Box::new(|i| i >= 2)
     } else if name.eq_ignore_ascii_case(b"migrate") {
         let auth = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         let auth2 = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth2"));

@@ -620,6 +620,8 @@ struct RunState<'a, 's> {
     /// Memory was over `maxmemory` when the script started (and it lacks `allow-oom`):
     /// its first write that may grow memory is refused with -OOM.
     oom_at_start: bool,
+    /// The caller's command (EVAL, FCALL...): the ACL log's client-info shows it.
+    caller_cmd: &'static str,
 }
 
 /// A script to run.
@@ -718,6 +720,7 @@ where
             // Redis decides once, when the script starts (its arguments and Lua stack
             // would otherwise count against it).
             oom_at_start: !allow_oom && server.out_of_memory(),
+            caller_cmd: ctx.name,
         });
         server.scripts.start(client_id);
         let mut failure = None;
@@ -814,6 +817,24 @@ fn call_script(
             mlua::Error::RuntimeError(message)
         })
     }
+}
+
+/// `redis.acl_check_cmd`: whether the running script's user may run `argv` (a resolved
+/// command); false also when no script runs on this thread.
+pub(crate) fn acl_allows(id: usize, cmd: &crate::commands::Command, argv: &[&[u8]]) -> bool {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return false;
+    }
+    // SAFETY: as in `run_script_command`: the pointer was published by `RunningGuard` for
+    // the run executing on this thread right now, which outlives this synchronous call.
+    let state = unsafe { &*ptr };
+    let Ok(st) = state.try_borrow() else {
+        return false;
+    };
+    crate::commands::acl_check::user_of(st.server, st.client)
+        .check(id, cmd, argv)
+        .is_ok()
 }
 
 /// The message of the error value at `idx`: its text if it is a string.
@@ -975,6 +996,11 @@ fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
     })?;
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if let Some(msg) =
+        crate::commands::acl_check::in_script(st.server, st.client, st.caller_cmd, id, cmd, refs)
+    {
+        return Err(msg);
     }
     if st.oom_at_start
         && cmd.has(flags::DENYOOM)

@@ -97,6 +97,9 @@ pub struct ClientHandle {
     /// Tracking found the REDIRECT target gone (CLIENT LIST flag `R`, TRACKINGINFO
     /// `broken_redirect`).
     pub tracking_broken: AtomicBool,
+    /// The ACL user the client is authenticated as (None: `default`), for CLIENT LIST,
+    /// CLIENT KILL USER and disconnecting a deleted user's clients.
+    pub user: Mutex<Option<Arc<crate::server::acl::User>>>,
 }
 
 impl ClientHandle {
@@ -126,6 +129,8 @@ pub struct Client {
     pub db: usize,
     /// Passed AUTH (or no password is set).
     pub authenticated: bool,
+    /// The ACL user (None: the `default` user).
+    pub user: Option<Arc<crate::server::acl::User>>,
     /// CLIENT SETNAME.
     pub name: Vec<u8>,
     /// Bytes in the query buffer when the current batch started (what Redis's CLIENT LIST
@@ -246,12 +251,20 @@ impl Client {
         }
     }
 
+    /// Authenticate as `user` (None: `default`), mirrored in the shared handle.
+    pub fn set_user(&mut self, user: Option<Arc<crate::server::acl::User>>) {
+        self.authenticated = true;
+        *self.handle.user.lock() = user.clone();
+        self.user = user;
+    }
+
     /// A fresh client for `handle`.
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
         Client {
             handle,
             db: 0,
             authenticated,
+            user: None,
             name: Vec::new(),
             batch_qbuf: 0,
             multi: None,

@@ -26,7 +26,7 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 /// only connections from 127.0.0.1 and ::1 are accepted (Redis compares the peer address
 /// with exactly these two, so 127.0.0.2 is refused too).
 fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>) -> bool {
-    if server.config.has_password() || server.config.get("protected-mode") != "yes" {
+    if !server.acl.default_nopass() || server.config.get("protected-mode") != "yes" {
         return false;
     }
     let local = |ip: std::net::IpAddr| match ip {
@@ -84,7 +84,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         server.unregister_client(handle.id);
         return;
     }
-    let mut client = Client::new(handle.clone(), !server.config.has_password());
+    let mut client = Client::new(handle.clone(), !server.acl.auth_required());
     let mut out = ReplyWriter::new();
     // Small until a read fills it: an idle connection holds 1 KB, not 16 (see `spare`).
     let mut inbuf: Vec<u8> = Vec::with_capacity(FIRST_READ);

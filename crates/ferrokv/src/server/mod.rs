@@ -1,6 +1,7 @@
 //! The server: shared state (configuration, databases, clients, statistics), worker
 //! threads with their event loops, and connections.
 
+pub mod acl;
 pub mod blocking;
 mod client;
 mod connection;
@@ -92,6 +93,8 @@ pub struct Server {
     pub listeners_changed: tokio::sync::watch::Sender<u64>,
     /// Pub/Sub subscriptions of every client.
     pub pubsub: pubsub::PubSub,
+    /// ACL users and log.
+    pub acl: acl::Acl,
     /// Client-side caching: tracked keys, BCAST prefixes, tracking clients.
     pub tracking: tracking::Tracking,
 }
@@ -145,6 +148,7 @@ impl Server {
             listeners: Mutex::new(Vec::new()),
             listeners_changed: tokio::sync::watch::Sender::new(0),
             pubsub: pubsub::PubSub::default(),
+            acl: acl::Acl::default(),
             tracking: tracking::Tracking::default(),
         }
     }
@@ -333,6 +337,7 @@ impl Server {
             resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
             tracking_broken: AtomicBool::new(false),
+            user: Mutex::new(None),
         })
     }
 

@@ -220,6 +220,25 @@ impl PubSub {
         receivers
     }
 
+    /// Every subscription of client `id`: (name, is a pattern). ACL uses it to find the
+    /// subscribers a change of channel permissions leaves without permission.
+    pub fn subscriptions_of(&self, id: u64) -> Vec<(Vec<u8>, bool)> {
+        let t = self.tables.read();
+        let has = |subs: &Subscribers| subs.iter().any(|h| h.id == id);
+        let mut out: Vec<(Vec<u8>, bool)> = Vec::new();
+        for (name, subs) in t.channels.iter().chain(t.shard_channels.iter()) {
+            if has(subs) {
+                out.push((name.to_vec(), false));
+            }
+        }
+        for (name, subs) in &t.patterns {
+            if has(subs) {
+                out.push((name.to_vec(), true));
+            }
+        }
+        out
+    }
+
     /// PUBSUB CHANNELS / SHARDCHANNELS: active channels matching `pattern` (all if none).
     pub fn channels(&self, shard: bool, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         let t = self.tables.read();

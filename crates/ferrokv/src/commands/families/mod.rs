@@ -10,6 +10,7 @@
 //!
 //! Adding a family: add its module here and its table to [`tables`].
 
+pub mod acl;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
@@ -42,7 +43,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 28] {
+pub fn tables() -> [&'static [Command]; 29] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -71,6 +72,7 @@ pub fn tables() -> [&'static [Command]; 28] {
         cluster::COMMANDS,
         streams::COMMANDS,
         stream_groups::COMMANDS,
+        acl::COMMANDS,
         replication::COMMANDS,
     ]
 }

@@ -843,6 +843,7 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 ctx.server.replace_listeners(listeners, port);
             }
             apply_persistence_config(ctx.server);
+            apply_acl_config(ctx.server, &pairs);
             ctx.out.ok();
             Ok(())
         }
@@ -854,6 +855,19 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
             name, why
         ))),
+    }
+}
+
+/// `requirepass` is the default user's password: CONFIG SET replaces it. (A smaller
+/// `acllog-max-len` trims the ACL log at its next entry, as in Redis.)
+fn apply_acl_config(server: &Server, pairs: &[(&str, &str)]) {
+    if pairs
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("requirepass"))
+    {
+        server
+            .acl
+            .set_requirepass(&server.config.get("requirepass"));
     }
 }
 
@@ -897,7 +911,16 @@ pub fn reset_stats(server: &Server) {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite().map_err(CmdError::msg)?;
+    let users = ctx
+        .server
+        .config
+        .get("aclfile")
+        .is_empty()
+        .then(|| ctx.server.acl.list());
+    ctx.server
+        .config
+        .rewrite_with_users(users)
+        .map_err(CmdError::msg)?;
     ctx.out.ok();
     Ok(())
 }
