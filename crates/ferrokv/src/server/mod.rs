@@ -4,6 +4,7 @@
 pub mod blocking;
 mod client;
 mod connection;
+pub mod evict;
 mod listener;
 pub mod notify;
 pub mod observe;
@@ -91,6 +92,8 @@ pub struct Server {
     pub pubsub: pubsub::PubSub,
     /// Client-side caching: tracked keys, BCAST prefixes, tracking clients.
     pub tracking: tracking::Tracking,
+    /// `maxmemory` eviction (pool, background continuation, INFO timings).
+    pub evictor: evict::Evictor,
 }
 
 /// 40 random hex characters.
@@ -143,6 +146,7 @@ impl Server {
             listeners_changed: tokio::sync::watch::Sender::new(0),
             pubsub: pubsub::PubSub::default(),
             tracking: tracking::Tracking::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 
@@ -240,13 +244,12 @@ impl Server {
         self.slowlog.lock().push(client, &shown, micros, max);
     }
 
-    /// True when `maxmemory` is set and the memory in use is above it. Nothing is evicted
-    /// yet (issue 13), so under every policy this is Redis's "eviction failed" state:
-    /// commands that may grow memory are refused with -OOM.
+    /// True when `maxmemory` is set and the memory in use is still above it: dispatch
+    /// evicts before every command, so this is Redis's `pre_command_oom_state` (what a
+    /// script checks before running writes).
     #[inline]
     pub fn out_of_memory(&self) -> bool {
-        let max = self.config.maxmemory();
-        max != 0 && crate::memory::used_memory_recent() as u64 > max
+        evict::over_limit(self)
     }
 
     /// True when at least one client is in MONITOR mode.
