@@ -144,6 +144,7 @@ pub fn refresh_recent() -> usize {
     let v = used_memory();
     VALUE.store(v as u64, Relaxed);
     READ_AT_NS.store(crate::util::mono_ns(), Relaxed);
+    READING.fetch_add(1, Relaxed);
     v
 }
 
@@ -182,8 +183,31 @@ pub fn used_memory_recent() -> usize {
             .is_ok()
     {
         VALUE.store(used_memory() as u64, Relaxed);
+        READING.fetch_add(1, Relaxed);
     }
-    VALUE.load(Relaxed) as usize
+    let base = VALUE.load(Relaxed) as usize;
+    // What this thread allocated since it first saw this reading: a command that just
+    // grew memory (a 200 KB SETBIT) is seen by the next command of the same client at
+    // once, not a millisecond later.
+    let reading = READING.load(Relaxed);
+    let net = thread_net_freed().wrapping_neg();
+    SEEN.with(|seen| {
+        let (r, at) = seen.get();
+        if r != reading {
+            seen.set((reading, net));
+            base
+        } else {
+            base + net.wrapping_sub(at).max(0) as usize
+        }
+    })
+}
+
+/// Counts the readings of [`used_memory_recent`].
+static READING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// The reading this thread last saw and its net allocation then.
+    static SEEN: std::cell::Cell<(u64, i64)> = const { std::cell::Cell::new((u64::MAX, 0)) };
 }
 
 /// Ask jemalloc to return dirty pages of every arena to the system (MEMORY PURGE).
