@@ -1112,6 +1112,11 @@ impl Config {
     }
 
     fn refresh_cache(&self) {
+        crate::server::evict::configure(
+            &self.get("maxmemory-policy"),
+            self.int("maxmemory-samples"),
+            self.int("maxmemory-eviction-tenacity"),
+        );
         crate::storage::table::configure_lfu(
             self.get("maxmemory-policy").ends_with("-lfu"),
             self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,

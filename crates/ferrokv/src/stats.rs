@@ -13,6 +13,8 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     /// Keys deleted because their TTL passed.
     pub expired_keys: AtomicU64,
+    /// Keys deleted by `maxmemory` eviction.
+    pub evicted_keys: AtomicU64,
     /// Key lookups that found the key.
     pub keyspace_hits: AtomicU64,
     /// Key lookups that did not.

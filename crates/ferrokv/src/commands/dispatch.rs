@@ -206,6 +206,7 @@ fn execute_request(
     if server.config.maxmemory() != 0
         && !client.loading
         && !client.master
+        && evict_before(server, client, out)
         && refused_for_memory(server, client, id, cmd, args)
     {
         count_rejected_id(server, id);
@@ -375,10 +376,34 @@ fn denies_stale(client: &Client, id: usize, cmd: &Command) -> bool {
         })
 }
 
+/// Evict before a command while memory is over `maxmemory` (Redis's `performEvictions`
+/// in `processCommand`, for every command); true when memory is still over the limit and
+/// nothing more could be evicted. Invalidations of evicted keys this client tracks go
+/// out before the command's reply.
+#[cold]
+#[inline(never)]
+fn evict_before(server: &Server, client: &mut Client, out: &mut ReplyWriter) -> bool {
+    use crate::server::evict::{over_limit, perform, Outcome};
+    if !over_limit(server) {
+        return false;
+    }
+    let buf = if client.replies_dropped() {
+        &mut client.pushed
+    } else {
+        &mut out.buf
+    };
+    let mut own = crate::server::tracking::Own {
+        id: client.handle.id,
+        out: buf,
+    };
+    perform(server, Some(&mut own)) == Outcome::Fail
+}
+
 /// Redis's reply to a command refused because memory is over `maxmemory`.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Redis's `maxmemory` rule in `processCommand`: while memory is over the limit, refuse
+/// Redis's `maxmemory` rule in `processCommand`: while memory is over the limit and
+/// eviction failed (the caller checks), refuse
 /// commands that may grow it (`denyoom`, scripts that declare writes without `allow-oom`,
 /// an EXEC with such a command queued) and, inside MULTI, everything but EXEC, DISCARD,
 /// QUIT and RESET (queueing itself takes memory).
@@ -410,7 +435,7 @@ fn refused_for_memory(
             || (in_multi && !matches!(name, "discard" | "quit" | "reset"))
             || crate::scripting::script_denies_oom(server, name, args)
     };
-    denies && server.out_of_memory()
+    denies
 }
 
 /// Refuse a command as Redis's `rejectCommand` does: EXEC aborts its transaction with the

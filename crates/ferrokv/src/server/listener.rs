@@ -69,6 +69,10 @@ pub fn start_background(server: Arc<Server>) {
                 crate::commands::unblock::serve_after_expiry,
             )
         });
+    let s = server.clone();
+    let _ = std::thread::Builder::new()
+        .name("evict".into())
+        .spawn(move || crate::server::evict::run_background(s));
     let _ = std::thread::Builder::new()
         .name("cron".into())
         .spawn(move || run_cron(server));

@@ -6,6 +6,7 @@ pub mod blocking;
 mod client;
 mod connection;
 pub mod fdlimit;
+pub mod evict;
 mod listener;
 pub mod metrics;
 pub mod notify;
@@ -97,6 +98,8 @@ pub struct Server {
     pub acl: acl::Acl,
     /// Client-side caching: tracked keys, BCAST prefixes, tracking clients.
     pub tracking: tracking::Tracking,
+    /// `maxmemory` eviction (pool, background continuation, INFO timings).
+    pub evictor: evict::Evictor,
 }
 
 /// 40 random hex characters.
@@ -150,6 +153,7 @@ impl Server {
             pubsub: pubsub::PubSub::default(),
             acl: acl::Acl::default(),
             tracking: tracking::Tracking::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 
@@ -247,13 +251,12 @@ impl Server {
         self.slowlog.lock().push(client, &shown, micros, max);
     }
 
-    /// True when `maxmemory` is set and the memory in use is above it. Nothing is evicted
-    /// yet (issue 13), so under every policy this is Redis's "eviction failed" state:
-    /// commands that may grow memory are refused with -OOM.
+    /// True when `maxmemory` is set and the memory in use is still above it: dispatch
+    /// evicts before every command, so this is Redis's `pre_command_oom_state` (what a
+    /// script checks before running writes).
     #[inline]
     pub fn out_of_memory(&self) -> bool {
-        let max = self.config.maxmemory();
-        max != 0 && crate::memory::used_memory_recent() as u64 > max
+        evict::over_limit(self)
     }
 
     /// True when at least one client is in MONITOR mode.
