@@ -117,6 +117,22 @@ fn make_pki() -> Pki {
     issue(&d, "ca", "server2", "ferrokv-server-two", server_ext);
     issue(&d, "ca", "client", "client-one", client_ext);
     issue(&d, "ca2", "stranger", "client-of-another-ca", client_ext);
+    // server2's key encrypted with a password (PKCS#8, PBES2), for tls-key-file-pass.
+    openssl(
+        &d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "server2.key",
+            "-out",
+            "server2-enc.key",
+            "-passout",
+            "pass:s3cret",
+            "-v2",
+            "aes-256-cbc",
+        ],
+    );
     Pki { dir }
 }
 
@@ -307,13 +323,13 @@ fn tls_replies_match_redis_and_client_certificates_are_checked() {
         shown
     );
     // HELLO's map differs by design (server name, version, id); compare around it.
-    let cut = |b: &[u8]| -> (Vec<u8>, Vec<u8>) {
+    let cut = |b: &[u8]| -> (String, String) {
         let s = String::from_utf8_lossy(b).into_owned();
         let start = s.find("%7\r\n").unwrap_or(s.len());
         let end = s[start..]
             .find("modules\r\n*0\r\n")
             .map_or(s.len(), |e| start + e + 13);
-        (s[..start].as_bytes().to_vec(), s[end..].as_bytes().to_vec())
+        (s[..start].to_string(), s[end..].to_string())
     };
     assert_eq!(
         cut(&fb),
@@ -421,6 +437,42 @@ fn tls_config_set_reloads_certificates_and_keeps_the_old_on_error() {
         "{}",
         reply
     );
+    assert_eq!(served_cn(&pki, port), "ferrokv-server-two");
+    // An encrypted key with tls-key-file-pass, on both servers; a wrong password fails.
+    for conn in [&mut c, &mut rc] {
+        let reply = text(
+            conn,
+            &[
+                "CONFIG",
+                "SET",
+                "tls-cert-file",
+                &pki.path("server2.crt"),
+                "tls-key-file",
+                &pki.path("server2-enc.key"),
+                "tls-key-file-pass",
+                "wrong",
+            ],
+        );
+        assert!(
+            reply.contains("Unable to update TLS configuration"),
+            "{}",
+            reply
+        );
+        let reply = text(
+            conn,
+            &[
+                "CONFIG",
+                "SET",
+                "tls-cert-file",
+                &pki.path("server2.crt"),
+                "tls-key-file",
+                &pki.path("server2-enc.key"),
+                "tls-key-file-pass",
+                "s3cret",
+            ],
+        );
+        assert_eq!(reply, "OK");
+    }
     assert_eq!(served_cn(&pki, port), "ferrokv-server-two");
     // tls-port moves the TLS listener; 0 closes it.
     let new_port = free_port();

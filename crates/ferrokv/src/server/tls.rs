@@ -380,14 +380,40 @@ fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// The private key in a PEM file (PKCS#1, PKCS#8 or SEC1). Encrypted keys are refused:
-/// rustls has no decryption for them (docs/compatibility.md).
-fn load_key(path: &str, _pass: &str) -> Result<PrivateKeyDer<'static>, String> {
+/// The private key in a PEM file (PKCS#1, PKCS#8 or SEC1), or a PKCS#8 key encrypted
+/// with `pass` (`tls-key-file-pass`; what OpenSSL 3 writes with `-aes256`). Keys in the
+/// old OpenSSL encrypted format (`Proc-Type: 4,ENCRYPTED`) are refused.
+fn load_key(path: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    if data.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
-        return Err("encrypted private keys (tls-key-file-pass) are not supported".into());
+    let text = String::from_utf8_lossy(&data);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return decrypt_pkcs8(&text, pass);
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err("keys encrypted in the traditional OpenSSL format are not supported; convert the key to PKCS#8 (openssl pkcs8 -topk8)".into());
     }
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| e.to_string())
+}
+
+/// Decrypt the first `ENCRYPTED PRIVATE KEY` block of `pem` with `pass`.
+fn decrypt_pkcs8(pem: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
+    const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    let start = pem.find(BEGIN).ok_or("no encrypted key")?;
+    let end = pem[start..]
+        .find(END)
+        .map(|e| start + e + END.len())
+        .ok_or("unterminated encrypted key")?;
+    let block = pem.get(start..end).ok_or("bad encrypted key")?;
+    let (_, doc) = pkcs8::der::Document::from_pem(block).map_err(|e| e.to_string())?;
+    let info =
+        pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| e.to_string())?;
+    let plain = info
+        .decrypt(pass.as_bytes())
+        .map_err(|_| "bad decrypt (wrong tls-key-file-pass?)".to_string())?;
+    Ok(PrivateKeyDer::Pkcs8(
+        rustls_pki_types::PrivatePkcs8KeyDer::from(plain.as_bytes().to_vec()),
+    ))
 }
 
 /// The trusted CAs for client certificates: `tls-ca-cert-file` and every certificate in
