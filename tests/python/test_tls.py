@@ -85,8 +85,8 @@ def test_commands_over_tls(pki, tls_port):
         pipe.get(f"k{i}")
     replies = pipe.execute()
     assert replies[1::2] == [str(i).encode() for i in range(2000)]
-    assert r.execute_command("CONFIG", "GET", "tls-port") == [b"tls-port", str(tls_port).encode()]
-    assert r.execute_command("CONFIG", "GET", "port") == [b"port", b"0"]
+    assert r.config_get("tls-port") == {"tls-port": str(tls_port)}
+    assert r.config_get("port") == {"port": "0"}
 
 
 def test_resp3_over_tls(pki, tls_port):
