@@ -490,3 +490,75 @@ fn tls_config_set_reloads_certificates_and_keeps_the_old_on_error() {
     assert_eq!(text(&mut c, &["CONFIG", "SET", "tls-port", "0"]), "OK");
     assert!(!stdout(&cli(&pki, new_port, Cert::Good, &["PING"])).contains("PONG"));
 }
+
+/// Start-up refusals, with the lines redis-server logs for them.
+#[test]
+fn tls_start_up_errors_are_redis_lines() {
+    let dir = TempDir::new("tls-startup");
+    let run = |args: &[&str]| -> (bool, String) {
+        let out = Command::new(common::ferrokv_bin())
+            .args(args)
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ferrokv");
+        let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), log)
+    };
+    let (ok, log) = run(&["--port", "0"]);
+    assert!(
+        !ok && log.contains("Configured to not listen anywhere, exiting."),
+        "{}",
+        log
+    );
+    let port = free_port().to_string();
+    let (ok, log) = run(&["--port", "0", "--tls-port", &port]);
+    assert!(
+        !ok && log.contains("No tls-cert-file configured!"),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("Failed to configure TLS. Check logs for more info."),
+        "{}",
+        log
+    );
+    let pki = make_pki();
+    let (cert, key) = (pki.path("server.crt"), pki.path("server.key"));
+    let (ok, log) = run(&[
+        "--port",
+        "0",
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+    ]);
+    assert!(
+        !ok && log.contains("Either tls-ca-cert-file or tls-ca-cert-dir must be specified"),
+        "{}",
+        log
+    );
+    let (ok, log) = run(&[
+        "--port",
+        "0",
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-auth-clients",
+        "no",
+        "--tls-protocols",
+        "TLSv1.5",
+    ]);
+    assert!(
+        !ok && log.contains("Invalid tls-protocols specified."),
+        "{}",
+        log
+    );
+}
