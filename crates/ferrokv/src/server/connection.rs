@@ -9,9 +9,9 @@ use std::time::Duration;
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
 use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::blocking::{WaitState, Waiter};
+use super::stream::ConnStream;
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
@@ -37,18 +37,20 @@ fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>
     !peer.is_some_and(|p| local(p.ip()))
 }
 
-/// Serve one connection until it closes.
-pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+/// Serve one connection (plain TCP or TLS, after its handshake) until it closes.
+pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
+    let _ = stream.tcp().set_nodelay(true);
     let addr = stream
+        .tcp()
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let laddr = stream
+        .tcp()
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let fd = stream.as_raw_fd() as i64;
+    let fd = stream.tcp().as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
     let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
     if server.connected_clients() > maxclients {
@@ -56,18 +58,16 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
             .stats
             .rejected_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        write_and_close(&mut stream, b"-ERR max number of clients reached\r\n").await;
         server.unregister_client(handle.id);
         return;
     }
-    if refused_by_protected_mode(&server, stream.peer_addr().ok()) {
+    if refused_by_protected_mode(&server, stream.tcp().peer_addr().ok()) {
         server
             .stats
             .rejected_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        write_and_close(&mut stream, PROTECTED_MODE_DENIED.as_bytes()).await;
         server.unregister_client(handle.id);
         return;
     }
@@ -253,6 +253,17 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     server.pubsub.forget_client(&mut client);
     super::tracking::turn_off(&server, &mut client);
     server.unregister_client(handle.id);
+    if S::BUFFERED {
+        // TLS: say goodbye with close_notify, as an OpenSSL peer expects.
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
+    }
+}
+
+/// Write `msg` to a connection that is refused (and flush it, for TLS).
+async fn write_and_close<S: ConnStream>(stream: &mut S, msg: &[u8]) {
+    if stream.write_all(msg).await.is_ok() && S::BUFFERED {
+        let _ = stream.flush().await;
+    }
 }
 
 /// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
@@ -311,11 +322,14 @@ fn take_pending(handle: &super::ClientHandle, out: &mut ReplyWriter) {
 }
 
 /// Write the output buffer; false when the peer is gone.
-async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -> bool {
+async fn flush<S: ConnStream>(stream: &mut S, out: &mut ReplyWriter, server: &Server) -> bool {
     if out.buf.is_empty() {
         return true;
     }
-    let ok = stream.write_all(&out.buf).await.is_ok();
+    let mut ok = stream.write_all(&out.buf).await.is_ok();
+    if ok && S::BUFFERED {
+        ok = stream.flush().await.is_ok();
+    }
     server
         .stats
         .net_output_bytes
@@ -332,8 +346,8 @@ async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -
 /// (CLIENT KILL, the Pub/Sub output-buffer limits) is closed instead of waiting forever.
 /// The bytes not yet written count against the output-buffer limits (`unsent`). A wake-up
 /// consumed here sets `woken`, so the caller takes the pending output without waiting.
-async fn flush_watching<'h>(
-    stream: &mut TcpStream,
+async fn flush_watching<'h, S: ConnStream>(
+    stream: &mut S,
     out: &mut ReplyWriter,
     server: &Server,
     handle: &'h super::ClientHandle,
@@ -345,21 +359,26 @@ async fn flush_watching<'h>(
         return true;
     }
     // Usually the socket takes everything at once: no future, no select.
-    let mut written = stream.try_write(&out.buf).unwrap_or(0);
+    let mut written = stream.try_write_now(&out.buf).unwrap_or(0);
     let ok = if written >= out.buf.len() {
         true
     } else {
         handle
             .unsent
             .store((out.buf.len() - written) as u64, Relaxed);
+        // A TLS stream keeps records in its buffer: flush them once everything is written.
+        let mut flushed = !S::BUFFERED;
         let ok = loop {
-            let Some(rest) = out.buf.get(written..).filter(|r| !r.is_empty()) else {
+            let rest = out.buf.get(written..).filter(|r| !r.is_empty());
+            if rest.is_none() && flushed {
                 break true;
-            };
+            }
             tokio::select! {
                 biased;
-                r = stream.write(rest) => match r {
-                    Ok(0) | Err(_) => break false,
+                r = write_or_flush(stream, rest) => match r {
+                    Err(_) => break false,
+                    Ok(0) if rest.is_some() => break false,
+                    Ok(_) if rest.is_none() => flushed = true,
                     Ok(n) => {
                         written += n;
                         handle
@@ -390,6 +409,17 @@ async fn flush_watching<'h>(
     ok
 }
 
+/// Write some of `rest`, or flush the stream when everything is written.
+async fn write_or_flush<S: ConnStream>(
+    stream: &mut S,
+    rest: Option<&[u8]>,
+) -> std::io::Result<usize> {
+    match rest {
+        Some(r) => stream.write(r).await,
+        None => stream.flush().await.map(|()| 0),
+    }
+}
+
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
 /// remove its registrations.
 fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
@@ -407,11 +437,11 @@ fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
 /// does). A BLMOVE that could not be served atomically runs again and may block again.
 /// Returns false when the connection must close (peer gone, CLIENT KILL).
 #[allow(clippy::too_many_arguments)]
-async fn wait_blocked<'h>(
+async fn wait_blocked<'h, S: ConnStream>(
     server: &Server,
     client: &mut Client,
     handle: &'h super::ClientHandle,
-    stream: &mut TcpStream,
+    stream: &mut S,
     wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
     inbuf: &mut Vec<u8>,
     out: &mut ReplyWriter,
