@@ -31,7 +31,7 @@ UNITS=(
   unit/info unit/info-command unit/protocol unit/other unit/bitops unit/dump
   unit/querybuf unit/limits unit/sort unit/introspection unit/introspection-2
   unit/latency-monitor unit/scripting unit/functions unit/geo unit/hyperloglog
-  unit/type/stream unit/type/stream-cgroups unit/tracking
+  unit/type/stream unit/type/stream-cgroups unit/tracking unit/acl unit/auth
 )
 [ $# -gt 0 ] && UNITS=("$@")
 

@@ -40,7 +40,7 @@ fi
 redis-server --version
 
 # --- Python virtualenv -----------------------------------------------------------------------
-if ! .venv/bin/python -c 'import redis, pytest, hotqueue, rq, celery' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import redis, pytest, hotqueue, rq, celery, prometheus_client' >/dev/null 2>&1; then
     log "creating .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt

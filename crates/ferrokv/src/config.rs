@@ -162,6 +162,10 @@ static PARAMS: &[Param] = &[
     p("tls-replication", BOOL, "no", true),
     p("tls-cluster", BOOL, "no", true),
     p("bind", Kind::Str, "127.0.0.1", true),
+    // ferrokv's own: the Prometheus endpoint and status page (server/metrics/); port 0 is
+    // off, an empty bind means the server's `bind`. Applied within a second of CONFIG SET.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0", true),
+    p("metrics-bind", Kind::Str, "", true),
     p("dir", Kind::Str, "", true),
     p("dbfilename", Kind::Str, "dump.rdb", true),
     p("databases", INT1, "16", false),
@@ -398,6 +402,37 @@ static PARAMS: &[Param] = &[
     p("repl-backlog-ttl", LONG, "3600", true),
     p("repl-timeout", INT1, "60", true),
     p("repl-diskless-sync", BOOL, "yes", true),
+    // Replication (crates/ferrokv/src/replication/).
+    p("repl-diskless-sync-delay", INT, "5", true),
+    p("repl-diskless-sync-max-replicas", INT, "0", true),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+        true,
+    ),
+    pa(
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        INT1,
+        "10",
+    ),
+    p("repl-disable-tcp-nodelay", BOOL, "no", true),
+    pa("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
+    pa(
+        "replica-announce-port",
+        "slave-announce-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    p("replica-announced", BOOL, "yes", true),
+    pa("replica-lazy-flush", "slave-lazy-flush", BOOL, "no"),
+    pa(
+        "replica-ignore-maxmemory",
+        "slave-ignore-maxmemory",
+        BOOL,
+        "yes",
+    ),
     p("acllog-max-len", LONG, "128", true),
     p("shutdown-timeout", INT, "10", true),
     p(
@@ -521,6 +556,12 @@ fn validate_keyspace_events(v: &str) -> Result<String, String> {
 
 /// The classes of `client-output-buffer-limit`, in the order Redis renders them.
 const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+/// Index of the `normal` class in [`Config::output_limits`].
+pub const OBUF_NORMAL: usize = 0;
+/// Index of the `replica` (`slave`) class.
+pub const OBUF_REPLICA: usize = 1;
+/// Index of the `pubsub` class.
+pub const OBUF_PUBSUB: usize = 2;
 
 /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups, sizes
 /// normalised to bytes (`replica` is `slave`). Classes not given keep their values: see
@@ -660,6 +701,8 @@ pub struct Config {
     slowlog_max_len: AtomicI64,
     latency_threshold: AtomicI64,
     busy_threshold: AtomicI64,
+    /// `min-replicas-to-write` (checked on every write while not 0).
+    min_replicas: AtomicI64,
     /// `maxmemory` in bytes (0: no limit), read by every command that may grow memory.
     maxmemory: AtomicU64,
     proto_max_bulk_len: AtomicI64,
@@ -676,9 +719,15 @@ pub struct Config {
     hll_sparse_max_bytes: AtomicI64,
     active_expire: AtomicBool,
     has_password: AtomicBool,
+    /// `user ...` lines of the configuration (line number, text).
+    user_lines: parking_lot::Mutex<Vec<(usize, String)>>,
     latency_tracking: AtomicBool,
-    /// `client-output-buffer-limit pubsub`: hard, soft, seconds.
-    obuf_pubsub: [AtomicU64; 3],
+    /// `client-output-buffer-limit` per class (normal, replica, pubsub, the order of
+    /// [`OBUF_CLASSES`]): hard, soft, seconds.
+    obuf: [[AtomicU64; 3]; 3],
+    /// Pending output below which no class's limit can apply (see
+    /// [`Config::output_check_at`]).
+    obuf_check_at: AtomicU64,
     /// `notify-keyspace-events` as `server::notify::class` bits (0 = off, the default).
     notify_flags: AtomicU32,
     /// `tracking-table-max-keys` (0 = no limit).
@@ -704,6 +753,7 @@ impl Config {
             slowlog_max_len: AtomicI64::new(128),
             latency_threshold: AtomicI64::new(0),
             busy_threshold: AtomicI64::new(5000),
+            min_replicas: AtomicI64::new(0),
             maxmemory: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 << 20),
             query_buffer_limit: AtomicI64::new(1 << 30),
@@ -719,8 +769,10 @@ impl Config {
             hll_sparse_max_bytes: AtomicI64::new(3000),
             active_expire: AtomicBool::new(true),
             has_password: AtomicBool::new(false),
+            user_lines: parking_lot::Mutex::new(Vec::new()),
             latency_tracking: AtomicBool::new(true),
-            obuf_pubsub: Default::default(),
+            obuf: Default::default(),
+            obuf_check_at: AtomicU64::new(0),
             notify_flags: AtomicU32::new(0),
             tracking_max_keys: AtomicI64::new(1_000_000),
         };
@@ -782,6 +834,11 @@ impl Config {
                 continue;
             };
             let name = name.to_ascii_lowercase();
+            if name == "user" {
+                // ACL users: kept as lines and applied once the server exists.
+                self.user_lines.lock().push((n + 1, line.to_string()));
+                continue;
+            }
             let value = vals.join(" ");
             self.set_inner(&name, &value, true).map_err(|e| {
                 format!(
@@ -811,6 +868,11 @@ impl Config {
     /// Effects a value has outside the table (changing directory for `dir`); returns the
     /// value to store.
     fn apply_side_effects(param: &Param, v: String, startup: bool) -> Result<String, String> {
+        if param.name == "maxclients" && !startup {
+            // Startup adjusts the descriptor limit once the whole file is read (main).
+            crate::server::fdlimit::check_config_set(v.parse().unwrap_or(0))?;
+            return Ok(v);
+        }
         if param.name != "dir" {
             return Ok(v);
         }
@@ -960,6 +1022,12 @@ impl Config {
     /// duplicates dropped); comments and unknown lines are kept; parameters that differ
     /// from their default and are not in the file are appended after a marker line.
     pub fn rewrite(&self) -> Result<(), String> {
+        self.rewrite_with_users(None)
+    }
+
+    /// [`Config::rewrite`], with the ACL users as `user` lines (Redis writes them when no
+    /// `aclfile` is set: `Some(lines)`; with an `aclfile`, `None`, they are dropped).
+    pub fn rewrite_with_users(&self, users: Option<Vec<String>>) -> Result<(), String> {
         let Some(path) = &self.config_file else {
             return Err("ERR The server is running without a config file".into());
         };
@@ -971,6 +1039,7 @@ impl Config {
         };
         let mut written: Vec<&'static str> = Vec::new();
         let mut lines: Vec<String> = Vec::new();
+        let mut users_written = false;
         const MARKER: &str = "# Generated by CONFIG REWRITE";
         for line in old.lines() {
             let trimmed = line.trim();
@@ -980,6 +1049,14 @@ impl Config {
             let first = trimmed.split_whitespace().next().unwrap_or("");
             if trimmed.starts_with('#') || first.is_empty() {
                 lines.push(line.to_string());
+                continue;
+            }
+            if first.eq_ignore_ascii_case("user") {
+                // Users are written in one block where the first `user` line was.
+                if let Some(users) = users.as_ref().filter(|_| !users_written) {
+                    lines.extend(users.iter().cloned());
+                }
+                users_written = true;
                 continue;
             }
             match find_param(&first.to_ascii_lowercase()) {
@@ -1007,12 +1084,25 @@ impl Config {
             }
             lines.push(render(p));
         }
+        if let Some(users) = users.filter(|u| !users_written && !u.is_empty()) {
+            // Every user, the default one included, as Redis does.
+            if !appended {
+                lines.push(MARKER.to_string());
+            }
+            lines.extend(users);
+        }
         let mut text = lines.join("\n");
         text.push('\n');
         let tmp = format!("{}.tmp-{}", path, std::process::id());
         std::fs::write(&tmp, text)
             .and_then(|_| std::fs::rename(&tmp, path))
             .map_err(|e| format!("ERR Rewriting config file: {}", e))
+    }
+
+    /// Startup found too few file descriptors for `maxclients`: use `n` instead (the
+    /// value CONFIG GET shows, as in Redis).
+    pub fn set_reduced_maxclients(&self, n: u64) {
+        self.values.write().insert("maxclients", n.to_string());
     }
 
     /// A parameter's current value.
@@ -1033,11 +1123,23 @@ impl Config {
     /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes, soft
     /// seconds (0 = no limit).
     pub fn pubsub_output_limits(&self) -> (u64, u64, u64) {
-        (
-            self.obuf_pubsub[0].load(Relaxed),
-            self.obuf_pubsub[1].load(Relaxed),
-            self.obuf_pubsub[2].load(Relaxed),
-        )
+        self.output_limits(OBUF_PUBSUB)
+    }
+
+    /// Pending output (bytes) below which no output limit of the classes a connection can
+    /// have applies, nor the backpressure cap: connections compare with it after each
+    /// command and look closer only past it.
+    pub fn output_check_at(&self) -> usize {
+        self.obuf_check_at.load(Relaxed) as usize
+    }
+
+    /// One class of `client-output-buffer-limit` ([`OBUF_NORMAL`], [`OBUF_REPLICA`],
+    /// [`OBUF_PUBSUB`]): hard bytes, soft bytes, soft seconds (0 = no limit).
+    pub fn output_limits(&self, class: usize) -> (u64, u64, u64) {
+        match self.obuf.get(class) {
+            Some([h, s, t]) => (h.load(Relaxed), s.load(Relaxed), t.load(Relaxed)),
+            None => (0, 0, 0),
+        }
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -1045,6 +1147,11 @@ impl Config {
     }
 
     fn refresh_cache(&self) {
+        crate::server::evict::configure(
+            &self.get("maxmemory-policy"),
+            self.int("maxmemory-samples"),
+            self.int("maxmemory-eviction-tenacity"),
+        );
         crate::storage::table::configure_lfu(
             self.get("maxmemory-policy").ends_with("-lfu"),
             self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
@@ -1061,6 +1168,8 @@ impl Config {
             .store(self.int("latency-monitor-threshold"), Relaxed);
         self.busy_threshold
             .store(self.int("busy-reply-threshold"), Relaxed);
+        self.min_replicas
+            .store(self.int("min-replicas-to-write"), Relaxed);
         self.maxmemory
             .store(self.get("maxmemory").parse().unwrap_or(0), Relaxed);
         self.latency_tracking
@@ -1099,13 +1208,29 @@ impl Config {
         let words: Vec<&str> = limits.split_whitespace().collect();
         for group in words.chunks(4) {
             if let [class, rest @ ..] = group {
-                if *class == "pubsub" {
-                    for (slot, w) in self.obuf_pubsub.iter().zip(rest) {
-                        slot.store(w.parse().unwrap_or(0), Relaxed);
-                    }
+                let slots = OBUF_CLASSES
+                    .iter()
+                    .position(|c| c == class)
+                    .and_then(|i| self.obuf.get(i));
+                for (slot, w) in slots.into_iter().flatten().zip(rest) {
+                    slot.store(w.parse().unwrap_or(0), Relaxed);
                 }
             }
         }
+        let check_at = [OBUF_NORMAL, OBUF_PUBSUB]
+            .into_iter()
+            .map(|class| {
+                let (hard, soft, soft_seconds) = self.output_limits(class);
+                crate::server::output::Limits {
+                    hard,
+                    soft,
+                    soft_seconds,
+                }
+                .check_at()
+            })
+            .min()
+            .unwrap_or(0);
+        self.obuf_check_at.store(check_at as u64, Relaxed);
     }
 
     /// `tracking-table-max-keys` (0 = no limit).
@@ -1151,6 +1276,12 @@ impl Config {
     pub fn maxmemory(&self) -> u64 {
         self.maxmemory.load(Relaxed)
     }
+    /// `min-replicas-to-write` (0: writes need no replicas).
+    #[inline]
+    pub fn min_replicas_to_write(&self) -> i64 {
+        self.min_replicas.load(Relaxed)
+    }
+
     /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: how long a script
     /// runs before other clients get -BUSY.
     pub fn busy_threshold_ms(&self) -> u64 {
@@ -1205,6 +1336,11 @@ impl Config {
     pub fn hll_sparse_max_bytes(&self) -> usize {
         self.hll_sparse_max_bytes.load(Relaxed).max(0) as usize
     }
+    /// The `user` lines of the configuration file, with their line numbers.
+    pub fn user_lines(&self) -> Vec<(usize, String)> {
+        self.user_lines.lock().clone()
+    }
+
     /// True when `requirepass` is set.
     pub fn has_password(&self) -> bool {
         self.has_password.load(Relaxed)

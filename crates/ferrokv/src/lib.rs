@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod memory;
 pub mod persistence;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod stats;

@@ -51,6 +51,20 @@ fn fail(config: &Config, msg: &str) -> ! {
     std::process::exit(1)
 }
 
+/// Raise the open-files limit for `maxclients` (lowering `maxclients` when the system
+/// refuses), as Redis does before it listens.
+fn adjust_open_files(config: &Config) {
+    let asked: u64 = config.get("maxclients").parse().unwrap_or(10000);
+    match server::fdlimit::adjust_at_startup(asked) {
+        Ok(n) if n != asked => config.set_reduced_maxclients(n),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("{}", e);
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--version" || a == "-v") {
@@ -69,6 +83,7 @@ fn main() {
         }
     };
     init_logging(&config);
+    adjust_open_files(&config);
     if let Err(e) = std::env::set_current_dir(config.get("dir")) {
         eprintln!("Can't chdir to '{}': {}", config.get("dir"), e);
         std::process::exit(1);
@@ -114,11 +129,21 @@ fn main() {
     );
     let server = Arc::new(Server::new(config));
     server.tls.install(tls_config);
+    if let Err(e) = server::acl::startup(&server) {
+        tracing::error!("{}", e);
+        eprintln!("{}", e);
+        std::process::exit(1);
+    }
     server.set_self();
     server
         .loading
         .store(true, std::sync::atomic::Ordering::Release);
     server::start_background(server.clone());
+    // The Prometheus endpoint and status page (`metrics-port`; off by default).
+    if let Err(e) = server::metrics::start(&server) {
+        tracing::error!("{}", e);
+        std::process::exit(1);
+    }
     if let Err(e) = server::run(server, listeners, tls_listeners) {
         tracing::error!("{}", e);
         std::process::exit(1);

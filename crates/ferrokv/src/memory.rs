@@ -20,13 +20,161 @@ pub fn used_memory() -> usize {
     0
 }
 
+/// jemalloc's view of the heap (INFO `allocator_*`): bytes allocated, in active pages
+/// (allocated plus the unused parts of partly used pages), resident (active plus
+/// metadata plus dirty pages not yet returned), and metadata.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllocatorStats {
+    /// `stats.allocated`.
+    pub allocated: usize,
+    /// `stats.active`.
+    pub active: usize,
+    /// `stats.resident`.
+    pub resident: usize,
+    /// `stats.metadata`.
+    pub metadata: usize,
+}
+
+/// Read [`AllocatorStats`] now (advances jemalloc's statistics epoch).
+pub fn allocator_stats() -> AllocatorStats {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        use tikv_jemalloc_ctl::stats;
+        if tikv_jemalloc_ctl::epoch::advance().is_ok() {
+            return AllocatorStats {
+                allocated: stats::allocated::read().unwrap_or(0),
+                active: stats::active::read().unwrap_or(0),
+                resident: stats::resident::read().unwrap_or(0),
+                metadata: stats::metadata::read().unwrap_or(0),
+            };
+        }
+    }
+    AllocatorStats::default()
+}
+
+/// The smallest allocator overhead seen (jemalloc's resident minus allocated bytes): the
+/// overhead of the idle structure (metadata, partly used pages of the empty tables),
+/// which a memory limit cannot shrink.
+static HEAP_BASELINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+/// Allocator overhead beyond [`HEAP_BASELINE`] (fragmentation, grown metadata, dirty
+/// pages not yet purged) that eviction counts as used, so that the resident set, not only
+/// the allocated bytes, stays within `maxmemory`. 0 within a small dead zone; at most a
+/// eighth of the limit, so that it can never drive the eviction of everything.
+static HEAP_EXCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// See [`HEAP_EXCESS`]: what eviction adds to [`used_memory_recent`].
+pub fn heap_excess() -> usize {
+    HEAP_EXCESS.load(std::sync::atomic::Ordering::Relaxed) as usize
+}
+
+/// Keep the allocator's own memory in check for a `limit` (`maxmemory`; 0 = none), called
+/// periodically by the eviction thread: dirty pages (freed, not yet returned to the
+/// system) past max(1 MiB, 1% of the limit) are purged first, which costs no data; the
+/// overhead that remains past its baseline is published for eviction ([`heap_excess`]).
+pub fn watch_heap(limit: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    set_dirty_decay(limit != 0);
+    if limit == 0 {
+        HEAP_EXCESS.store(0, Relaxed);
+        return;
+    }
+    let dead_zone = (limit / 100).max(1 << 20);
+    let mut s = allocator_stats();
+    let dirty = s.resident.saturating_sub(s.active + s.metadata);
+    if dirty > dead_zone {
+        purge();
+        s = allocator_stats();
+    }
+    let overhead = s.resident.saturating_sub(s.allocated) as u64;
+    let base = HEAP_BASELINE.fetch_min(overhead, Relaxed).min(overhead);
+    let extra = overhead.saturating_sub(base) as usize;
+    let counted = if extra > dead_zone {
+        extra.min(limit / 8)
+    } else {
+        0
+    };
+    HEAP_EXCESS.store(counted as u64, Relaxed);
+}
+
+/// Under a memory limit, freed pages go back to the system at once (jemalloc's
+/// `dirty_decay_ms` 0 on every arena) instead of after jemalloc's default 10 s: pages
+/// freed by eviction would otherwise stay resident while new writes take fresh ones.
+/// Without a limit the default returns.
+fn set_dirty_decay(limited: bool) {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    // 0: unknown, 1: default, 2: immediate.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    let want = if limited { 2 } else { 1 };
+    if STATE.swap(want, Relaxed) == want {
+        return;
+    }
+    #[cfg(not(target_env = "msvc"))]
+    {
+        let ms: isize = if limited { 0 } else { 10_000 };
+        let arenas = tikv_jemalloc_ctl::arenas::narenas::read().unwrap_or(0);
+        for i in 0..arenas {
+            let name = format!("arena.{}.dirty_decay_ms\0", i);
+            // SAFETY: a NUL-terminated mallctl name whose value is an ssize_t.
+            let _ = unsafe { tikv_jemalloc_ctl::raw::write(name.as_bytes(), ms) };
+        }
+        let _ = unsafe {
+            // SAFETY: as above; the default for arenas created later.
+            tikv_jemalloc_ctl::raw::write(b"arenas.dirty_decay_ms\0", ms)
+        };
+    }
+}
+
+/// When [`used_memory_recent`] last read jemalloc's statistics (monotonic ns).
+static READ_AT_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The value [`used_memory_recent`] returns until its next reading.
+static VALUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Take `freed` bytes off [`used_memory_recent`]'s cached reading: eviction frees memory
+/// between two readings, and the commands that follow within the same millisecond must
+/// not evict again for the same excess.
+pub fn note_freed(freed: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = VALUE.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(freed as u64)));
+}
+
+/// Read jemalloc's statistics now for [`used_memory_recent`] (after CONFIG SET maxmemory,
+/// so a new limit is judged on a fresh reading).
+pub fn refresh_recent() -> usize {
+    use std::sync::atomic::Ordering::Relaxed;
+    let v = used_memory();
+    VALUE.store(v as u64, Relaxed);
+    READ_AT_NS.store(crate::util::mono_ns(), Relaxed);
+    READING.fetch_add(1, Relaxed);
+    v
+}
+
+/// Bytes this thread has freed minus bytes it has allocated since its jemalloc counters
+/// started (wrapping): the difference of two readings is what the code in between gave
+/// back. Reading is two loads through thread-local pointers, no statistics epoch.
+pub fn thread_net_freed() -> i64 {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        thread_local! {
+            static COUNTERS: Option<(
+                tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+                tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+            )> = tikv_jemalloc_ctl::thread::allocatedp::read()
+                .and_then(|a| Ok((a, tikv_jemalloc_ctl::thread::deallocatedp::read()?)))
+                .ok();
+        }
+        COUNTERS.with(|c| c.map_or(0, |(a, d)| d.get().wrapping_sub(a.get()) as i64))
+    }
+    #[cfg(target_env = "msvc")]
+    {
+        0
+    }
+}
+
 /// [`used_memory`] at most about a millisecond old: what `maxmemory` is checked against on
 /// every command that may grow the dataset (advancing jemalloc's statistics epoch merges
 /// every thread's counters, too slow to do per command).
 pub fn used_memory_recent() -> usize {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    static READ_AT_NS: AtomicU64 = AtomicU64::new(0);
-    static VALUE: AtomicU64 = AtomicU64::new(0);
+    use std::sync::atomic::Ordering::Relaxed;
     let now = crate::util::mono_ns();
     let at = READ_AT_NS.load(Relaxed);
     if now.saturating_sub(at) >= 1_000_000
@@ -35,17 +183,51 @@ pub fn used_memory_recent() -> usize {
             .is_ok()
     {
         VALUE.store(used_memory() as u64, Relaxed);
+        READING.fetch_add(1, Relaxed);
     }
-    VALUE.load(Relaxed) as usize
+    let base = VALUE.load(Relaxed) as usize;
+    // What this thread allocated since it first saw this reading: a command that just
+    // grew memory (a 200 KB SETBIT) is seen by the next command of the same client at
+    // once, not a millisecond later.
+    let reading = READING.load(Relaxed);
+    let net = thread_net_freed().wrapping_neg();
+    SEEN.with(|seen| {
+        let (r, at) = seen.get();
+        if r != reading {
+            seen.set((reading, net));
+            base
+        } else {
+            base + net.wrapping_sub(at).max(0) as usize
+        }
+    })
+}
+
+/// Counts the readings of [`used_memory_recent`].
+static READING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// The reading this thread last saw and its net allocation then.
+    static SEEN: std::cell::Cell<(u64, i64)> = const { std::cell::Cell::new((u64::MAX, 0)) };
 }
 
 /// Ask jemalloc to return dirty pages of every arena to the system (MEMORY PURGE).
 pub fn purge() {
     #[cfg(not(target_env = "msvc"))]
     {
-        // MALLCTL_ARENAS_ALL is 4096: "arena.4096.purge" purges every arena.
-        // SAFETY: the name is a NUL-terminated mallctl that takes no value.
-        let _ = unsafe { tikv_jemalloc_ctl::raw::write(b"arena.4096.purge\0", ()) };
+        // MALLCTL_ARENAS_ALL is 4096: "arena.4096.purge" purges every arena. jemalloc
+        // refuses (EPERM) a purge given any old or new value pointer, even of size 0, so
+        // this calls mallctl with null pointers rather than `tikv_jemalloc_ctl::raw::write`.
+        // SAFETY: the name is a NUL-terminated mallctl that reads and writes nothing, and
+        // every pointer passed is null with a zero length.
+        unsafe {
+            tikv_jemalloc_sys::mallctl(
+                c"arena.4096.purge".as_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            );
+        }
     }
 }
 
@@ -72,7 +254,27 @@ mod tests {
         let v = std::hint::black_box(vec![1u8; 10 << 20]);
         let used = super::used_memory();
         assert!(used >= 10 << 20, "used_memory {} with 10 MiB live", used);
+        let before = super::thread_net_freed();
         drop(v);
+        let freed = super::thread_net_freed().wrapping_sub(before);
+        assert!(freed >= 10 << 20, "freeing 10 MiB counted {}", freed);
         assert!(super::rss() > 0);
+    }
+
+    #[test]
+    fn purge_returns_dirty_pages() {
+        // Free 64 MiB in large allocations: their pages stay resident (dirty) until the
+        // decay period passes or a purge returns them.
+        let blocks: Vec<Vec<u8>> = (0..64).map(|_| vec![7u8; 1 << 20]).collect();
+        drop(std::hint::black_box(blocks));
+        let before = super::allocator_stats();
+        super::purge();
+        let after = super::allocator_stats();
+        assert!(
+            after.resident + (16 << 20) < before.resident,
+            "purge returned too little: resident {} -> {}",
+            before.resident,
+            after.resident
+        );
     }
 }

@@ -13,6 +13,8 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     /// Keys deleted because their TTL passed.
     pub expired_keys: AtomicU64,
+    /// Keys deleted by `maxmemory` eviction.
+    pub evicted_keys: AtomicU64,
     /// Key lookups that found the key.
     pub keyspace_hits: AtomicU64,
     /// Key lookups that did not.
@@ -31,6 +33,12 @@ pub struct Stats {
     pub failed_calls: AtomicU64,
     /// Clients waiting in a blocking command (INFO clients `blocked_clients`).
     pub blocked_clients: AtomicU64,
+    /// Connections closed for passing `client-query-buffer-limit` (Redis 7.2's INFO
+    /// `client_query_buffer_limit_disconnections`; not in INFO, whose layout is 7.0's).
+    pub query_buffer_limit_disconnections: AtomicU64,
+    /// Connections closed for passing `client-output-buffer-limit` (7.2's
+    /// `client_output_buffer_limit_disconnections`; not in INFO either).
+    pub output_buffer_limit_disconnections: AtomicU64,
 }
 
 impl Stats {

@@ -562,3 +562,114 @@ fn tls_start_up_errors_are_redis_lines() {
         log
     );
 }
+
+/// A blocking rustls client over TCP with the test's client certificate (rustls is one of
+/// the crate's dependencies, so the test needs no other TLS client library).
+fn rustls_client(
+    pki: &Pki,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    // ring, as the server uses (deprecated for lacking post-quantum key exchange).
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(pki.path("ca.crt")).expect("ca.crt") {
+        roots.add(c.expect("ca cert")).expect("add root");
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.path("client.crt"))
+        .expect("client.crt")
+        .map(|c| c.expect("client cert"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.path("client.key")).expect("client.key");
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .expect("client cert");
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client conn");
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// The output-buffer limits and backpressure hold over TLS too: a pipelining client that
+/// reads late gets every reply intact (the writes go through the TLS session and are
+/// flushed after partial writes), and a subscriber that does not read is closed at the
+/// `pubsub` hard limit.
+#[test]
+fn tls_output_limits_and_backpressure() {
+    use std::io::{Read, Write};
+    let pki = make_pki();
+    let (f, port) = ferrokv(&pki, &[]);
+    let mut admin = f.connect();
+    let value = "v".repeat(1 << 20);
+    assert_eq!(text(&mut admin, &["SET", "big", &value]), "OK");
+
+    // 24 GETs of 1 MB, sent at once; the replies (24 MB, past the 16 MB backpressure cap)
+    // are read only after a pause.
+    let mut c = rustls_client(&pki, port);
+    let n = 24;
+    let mut reqs = Vec::new();
+    for _ in 0..n {
+        reqs.extend(common::encode(&["GET", "big"]));
+    }
+    reqs.extend(common::encode(&["PING"]));
+    c.write_all(&reqs).expect("send pipeline");
+    c.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let one = format!("$1048576\r\n{}\r\n", value);
+    let mut expected = one.repeat(n).into_bytes();
+    expected.extend_from_slice(b"+PONG\r\n");
+    let mut got = vec![0u8; expected.len()];
+    c.read_exact(&mut got).expect("read the replies");
+    assert!(got == expected, "pipelined replies over TLS differ");
+
+    // A subscriber over TLS that does not read is closed at the pubsub hard limit.
+    assert_eq!(
+        text(
+            &mut admin,
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 100000 0 0"
+            ]
+        ),
+        "OK"
+    );
+    let mut sub = rustls_client(&pki, port);
+    sub.write_all(&common::encode(&["SUBSCRIBE", "foo"]))
+        .expect("subscribe");
+    sub.flush().expect("flush");
+    let mut confirm = [0u8; 16];
+    sub.read_exact(&mut confirm).expect("subscribe reply");
+    let payload = "y".repeat(1000);
+    let mut publisher = f.connect();
+    let mut closed = false;
+    for _ in 0..5000 {
+        let mut batch = Vec::new();
+        for _ in 0..20 {
+            batch.extend(common::encode(&["PUBLISH", "foo", &payload]));
+        }
+        publisher.send_raw(&batch).expect("publish");
+        for _ in 0..20 {
+            publisher.read_frame().expect("publish reply");
+        }
+        if text(&mut admin, &["PUBSUB", "NUMSUB", "foo"]) == "foo\n0" {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the TLS subscriber was never closed");
+    assert!(
+        f.log()
+            .contains("scheduled to be closed ASAP for overcoming of output buffer limits"),
+        "no close logged"
+    );
+}

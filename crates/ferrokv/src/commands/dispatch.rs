@@ -165,10 +165,26 @@ fn execute_request(
             return Outcome::Done;
         }
     };
-    if server.config.has_password() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
+    if server.acl.auth_required() && !client.authenticated && !cmd.has(super::flags::NO_AUTH) {
         count_rejected_id(server, id);
         reject(server, out, "NOAUTH Authentication required.");
         return Outcome::Done;
+    }
+    // ACL: one atomic load for a user allowed everything (the default user as shipped).
+    if !super::acl_check::unrestricted(server, client) {
+        // A `no-multi` command inside MULTI gets that error first, as in Redis.
+        let no_multi_error =
+            client.multi.is_some() && cmd.has(super::flags::NO_MULTI) && !runs_inside_multi(id);
+        let refused = if no_multi_error {
+            None
+        } else {
+            super::acl_check::toplevel(server, client, id, cmd, args)
+        };
+        if let Some(msg) = refused {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, &msg);
+            return Outcome::Done;
+        }
     }
     if client.subs.total() > 0 && !out.resp3 && !allowed_when_subscribed(id) {
         count_rejected_id(server, id);
@@ -189,10 +205,31 @@ fn execute_request(
     // The append-only file's replay is never refused (Redis's `mustObeyClient`).
     if server.config.maxmemory() != 0
         && !client.loading
+        && !client.master
+        && evict_before(server, client, out)
         && refused_for_memory(server, client, id, cmd, args)
     {
         count_rejected_id(server, id);
         refuse_in_transaction(server, client, out, id, OOM_ERROR);
+        return Outcome::Done;
+    }
+    if crate::storage::expiry::replica_mode() && !client.master && !client.loading {
+        let write = is_write_request(server, client, id, cmd, args);
+        let stale_denied = denies_stale(client, id, cmd);
+        if let Some(msg) = crate::replication::refused_on_replica(server, write, stale_denied) {
+            count_rejected_id(server, id);
+            refuse_in_transaction(server, client, out, id, msg);
+            return Outcome::Done;
+        }
+    }
+    if server.config.min_replicas_to_write() > 0
+        && !client.master
+        && !client.loading
+        && is_write_request(server, client, id, cmd, args)
+        && !crate::replication::enough_good_replicas(server)
+    {
+        count_rejected_id(server, id);
+        refuse_in_transaction(server, client, out, id, crate::replication::NOREPLICAS);
         return Outcome::Done;
     }
     if client.multi.is_some() && !runs_inside_multi(id) {
@@ -220,7 +257,8 @@ fn execute_request(
     if server.is_paused_for(cmd, args) {
         return Outcome::Paused;
     }
-    if let Some(msg) = disk_error(server, cmd) {
+    // The primary's stream is obeyed whatever our disk says (Redis's mustObeyClient).
+    if let Some(msg) = disk_error(server, cmd).filter(|_| !client.master) {
         count_rejected_id(server, id);
         reject(server, out, &msg);
         return Outcome::Done;
@@ -298,10 +336,74 @@ fn count_rejected_id(server: &Server, id: usize) {
     }
 }
 
+/// Redis's `is_write_command` in `processCommand`: a write command, or EXEC with a write
+/// command queued.
+fn is_write_request(
+    server: &Server,
+    client: &Client,
+    id: usize,
+    cmd: &Command,
+    args: &[&[u8]],
+) -> bool {
+    if cmd.has(super::flags::WRITE) {
+        return true;
+    }
+    let name = registry().full_name(id);
+    if crate::scripting::is_script_command(name) {
+        return crate::scripting::script_declares_writes(server, name, args);
+    }
+    name == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| c.has(super::flags::WRITE))
+            })
+        })
+}
+
+/// Redis's `is_denystale_command`: a command without the `stale` flag, or EXEC with such
+/// a command queued.
+fn denies_stale(client: &Client, id: usize, cmd: &Command) -> bool {
+    if !cmd.has(super::flags::STALE) {
+        return true;
+    }
+    registry().full_name(id) == "exec"
+        && client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|argv| {
+                let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                resolve(&argv).is_ok_and(|(_, c)| !c.has(super::flags::STALE))
+            })
+        })
+}
+
+/// Evict before a command while memory is over `maxmemory` (Redis's `performEvictions`
+/// in `processCommand`, for every command); true when memory is still over the limit and
+/// nothing more could be evicted. Invalidations of evicted keys this client tracks go
+/// out before the command's reply.
+#[cold]
+#[inline(never)]
+fn evict_before(server: &Server, client: &mut Client, out: &mut ReplyWriter) -> bool {
+    use crate::server::evict::{over_limit, perform, Outcome};
+    if !over_limit(server) {
+        return false;
+    }
+    let buf = if client.replies_dropped() {
+        &mut client.pushed
+    } else {
+        &mut out.buf
+    };
+    let mut own = crate::server::tracking::Own {
+        id: client.handle.id,
+        out: buf,
+    };
+    perform(server, Some(&mut own)) == Outcome::Fail
+}
+
 /// Redis's reply to a command refused because memory is over `maxmemory`.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Redis's `maxmemory` rule in `processCommand`: while memory is over the limit, refuse
+/// Redis's `maxmemory` rule in `processCommand`: while memory is over the limit and
+/// eviction failed (the caller checks), refuse
 /// commands that may grow it (`denyoom`, scripts that declare writes without `allow-oom`,
 /// an EXEC with such a command queued) and, inside MULTI, everything but EXEC, DISCARD,
 /// QUIT and RESET (queueing itself takes memory).
@@ -333,7 +435,7 @@ fn refused_for_memory(
             || (in_multi && !matches!(name, "discard" | "quit" | "reset"))
             || crate::scripting::script_denies_oom(server, name, args)
     };
-    denies && server.out_of_memory()
+    denies
 }
 
 /// Refuse a command as Redis's `rejectCommand` does: EXEC aborts its transaction with the
@@ -490,13 +592,19 @@ pub fn run(
         server.feed_monitors(client, args);
     }
     let result = call_handler(server, client, out, &mut locks, id, cmd, args);
+    let mut transaction = cmd.name == "exec" || is_script || locks.atomic_log;
     if locks.has_ready() {
+        // The command's own effects are propagated first, then what serving blocked
+        // clients did (Redis serves them after the command, as its own step).
+        propagate_effects(server, client, &mut locks, transaction);
+        locks.atomic_log = false;
         // Clients blocked on keys this command created are served before anyone else
         // can see the keys.
         // Served at the current time, not the command's start (Redis serves blocked clients
         // after the command returns, with the real clock): a key that expired during a
         // long EXEC serves nobody.
         super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
+        transaction = locks.atomic_log;
     }
     if !locks.events.is_empty() {
         publish_events(server, client, out, &mut locks, reply_start);
@@ -504,19 +612,30 @@ pub fn run(
     if locks.tracking.is_some() {
         finish_tracking(server, client, out, &mut locks);
     }
-    if !locks.propagate.is_empty() && server.aof.enabled() && !client.loading {
-        // Logged while the locks are held: writes to the same keys reach the log in the
-        // order they took effect. (Commands replayed from the log, at start-up or by DEBUG
-        // LOADAOF, are not logged again.) A transaction's or a script's effects are one
-        // MULTI/EXEC block.
-        server.aof.append(
-            &locks.propagate,
-            cmd.name == "exec" || is_script || locks.atomic_log,
-        );
-    }
+    propagate_effects(server, client, &mut locks, transaction);
     drop(locks);
     drop(script_guard);
     finish(server, client, id, cmd, args, start, !result);
+}
+
+/// Propagate (append-only file, replicas) what the command queued, while the locks are
+/// held: writes to the same keys reach the log and the stream in the order they took
+/// effect. (Commands replayed from the log, at start-up or by DEBUG LOADAOF, are not
+/// logged again.) A transaction's or a script's effects are one MULTI/EXEC block.
+fn propagate_effects(
+    server: &Server,
+    client: &mut Client,
+    locks: &mut LockSet<'_>,
+    transaction: bool,
+) {
+    if locks.propagate.is_empty() || client.loading {
+        return;
+    }
+    let cmds = std::mem::take(&mut locks.propagate);
+    let end = crate::replication::propagate(server, &cmds, transaction, client.master);
+    if end > 0 {
+        client.repl_woff = end;
+    }
 }
 
 /// After a command while somebody tracks keys: the invalidations the command caused for
@@ -666,7 +785,7 @@ pub fn call_handler<'s>(
     if ctx.locks.tracking.is_some() && ctx.client.tracking.on {
         track_reads(&mut ctx, cmd, name, args);
     }
-    if server.aof.enabled() {
+    if crate::replication::propagating(server) {
         collect_propagation(ctx.locks, db, args);
     } else {
         ctx.locks.changes = 0;
@@ -723,7 +842,8 @@ pub fn finish(
 }
 
 /// What MONITOR and SLOWLOG show of a command: passwords replaced by `(redacted)`, as
-/// Redis 7.0 does for AUTH (every argument), HELLO's `AUTH username password` and
+/// Redis 7.0 does for AUTH (every argument), ACL SETUSER (all but the subcommand), HELLO's
+/// `AUTH username password` and
 /// MIGRATE's `AUTH password` / `AUTH2 username password`.
 pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a [u8]]> {
     const REDACTED: &[u8] = b"(redacted)";
@@ -735,6 +855,13 @@ pub fn redact_secrets<'s, 'a>(args: &'s [&'a [u8]]) -> std::borrow::Cow<'s, [&'a
     } else if name.eq_ignore_ascii_case(b"hello") {
         let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         Box::new(move |i| at.is_some_and(|p| i == p + 1 || i == p + 2))
+    } else if name.eq_ignore_ascii_case(b"acl")
+        && args
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"setuser"))
+    {
+        // Redis hides every SETUSER argument from the user name on.
+        Box::new(|i| i >= 2)
     } else if name.eq_ignore_ascii_case(b"migrate") {
         let auth = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
         let auth2 = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth2"));

@@ -5,6 +5,7 @@
 //! MULTI queueing, locks the shards of the command's keys, runs the handler with a [`Ctx`],
 //! and records statistics (INFO commandstats, SLOWLOG, LATENCY, MONITOR).
 
+pub mod acl_check;
 mod args;
 pub mod dispatch;
 mod error;

@@ -93,10 +93,19 @@ pub fn serve_op(
         serve_xread(db, key, ids, *count, &mut out)?;
         return Ok(out.buf);
     }
-    let log = logged_form(key, op);
+    let mut log = logged_form(key, op);
+    // With a count, the pop is propagated with the number of elements it took (Redis 7.0).
+    let popped = |log: &mut Vec<Vec<u8>>, n: usize, counted: bool| {
+        if counted {
+            if let Some(last) = log.last_mut() {
+                *last = n.to_string().into_bytes();
+            }
+        }
+    };
     match op {
         BlockOp::ListPop { end, count } => {
             let items = pop_list(db, key, *end, count.unwrap_or(1))?;
+            popped(&mut log, items.len(), count.is_some());
             out.array(2);
             out.bulk(key);
             if count.is_some() {
@@ -116,6 +125,7 @@ pub fn serve_op(
         BlockOp::XReadGroup { .. } => return Err(CmdError::Internal("XREADGROUP in serve_op")),
         BlockOp::ZPop { max, count } => {
             let items = pop_zset(db, key, *max, count.unwrap_or(1))?;
+            popped(&mut log, items.len(), count.is_some());
             if count.is_some() {
                 out.array(2);
                 out.bulk(key);
@@ -444,8 +454,8 @@ pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
         locks.signal_ready(db, key);
     }
     serve_ready(server, &mut locks, crate::util::now_ms());
-    if !locks.propagate.is_empty() && server.aof.enabled() {
-        server.aof.append(&locks.propagate, locks.atomic_log);
+    if !locks.propagate.is_empty() {
+        crate::replication::propagate(server, &locks.propagate, locks.atomic_log, false);
     }
 }
 

@@ -174,6 +174,35 @@ pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
     }
 }
 
+/// Encode commands (database, arguments) as the append-only file and the replication
+/// stream both carry them: SELECT when the database differs from `last_db`, and with
+/// `transaction` and more than one command, one MULTI/EXEC block. Both consumers call this
+/// one function, so they hold the same bytes for the same writes.
+pub fn encode_block(
+    buf: &mut Vec<u8>,
+    last_db: &mut Option<usize>,
+    cmds: &[(usize, Vec<Vec<u8>>)],
+    transaction: bool,
+) {
+    let wrap = transaction && cmds.len() > 1;
+    let mut first = true;
+    for (db, args) in cmds {
+        if *last_db != Some(*db) {
+            let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
+            encode_command(buf, &select);
+            *last_db = Some(*db);
+        }
+        if wrap && first {
+            encode_command(buf, &[b"MULTI".to_vec()]);
+        }
+        first = false;
+        encode_command(buf, args);
+    }
+    if wrap {
+        encode_command(buf, &[b"EXEC".to_vec()]);
+    }
+}
+
 struct Pending {
     /// Bytes appended and not yet handed to the writer thread.
     buf: Vec<u8>,
@@ -327,23 +356,8 @@ impl Aof {
     pub fn append(&self, cmds: &[(usize, Vec<Vec<u8>>)], transaction: bool) -> u64 {
         let mut p = self.pending.lock();
         let before = p.buf.len();
-        let wrap = transaction && cmds.len() > 1;
-        let mut first = true;
-        for (db, args) in cmds {
-            if p.last_db != Some(*db) {
-                let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
-                encode_command(&mut p.buf, &select);
-                p.last_db = Some(*db);
-            }
-            if wrap && first {
-                encode_command(&mut p.buf, &[b"MULTI".to_vec()]);
-            }
-            first = false;
-            encode_command(&mut p.buf, args);
-        }
-        if wrap {
-            encode_command(&mut p.buf, &[b"EXEC".to_vec()]);
-        }
+        let Pending { buf, last_db } = &mut *p;
+        encode_block(buf, last_db, cmds, transaction);
         let added = (p.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         drop(p);

@@ -43,7 +43,7 @@ pub struct SaveState {
 }
 
 /// The file options from the config.
-fn save_options(server: &Server) -> SaveOptions {
+pub(crate) fn save_options(server: &Server) -> SaveOptions {
     SaveOptions {
         compression: server.config.get("rdbcompression") == "yes",
         checksum: server.config.get("rdbchecksum") == "yes",
@@ -100,7 +100,7 @@ impl RdbSink {
 }
 
 /// Write one shard's keys.
-fn write_shard_keys<W: Write>(
+pub(crate) fn write_shard_keys<W: Write>(
     w: &mut RdbWriter<W>,
     db: usize,
     shard: &Shard,

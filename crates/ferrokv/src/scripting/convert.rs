@@ -1,152 +1,19 @@
-//! Conversions between RESP replies and Lua values, as Redis 7.0's `script_lua.c` does them.
+//! A finished script's result as a RESP reply, as Redis 7.0's `script_lua.c` converts it:
+//! the Lua value its protected call returned, or the error it failed with. (The other
+//! direction, command replies into Lua values, is in `call.rs`.)
 //!
-//! Command replies reach scripts as the bytes a command wrote (in the script's protocol,
-//! `redis.setresp`), parsed here into Lua values; a script's return value is written to
-//! the caller's reply writer.
+//! These functions read the Lua stack through the C API. They run inside the protected
+//! call that ran the script (see `engine::call_script`), so a Lua error raised by an API
+//! call (only a memory error can be: strings are read in place, numbers as numbers) returns
+//! to that protected call; they hold no Rust value that needs dropping across an API call.
 
-use mlua::{Lua, Table, Value};
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
 use resp::ReplyWriter;
 
-/// Nesting limit for both directions (Redis fails on Lua stack exhaustion instead).
+/// Nesting limit (Redis fails on Lua stack exhaustion instead).
 const MAX_DEPTH: usize = 1000;
-
-/// Parse one RESP reply at the start of `buf` into a Lua value. Returns the value and the
-/// bytes consumed. Errors become `{err=...}`, statuses `{ok=...}`.
-pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Value> {
-    let mut pos = 0;
-    parse(lua, buf, &mut pos, 0)
-}
-
-fn malformed() -> mlua::Error {
-    mlua::Error::RuntimeError("ERR internal error: malformed reply".into())
-}
-
-/// The line starting at `*pos` (after its type byte), without CRLF.
-fn line<'b>(buf: &'b [u8], pos: &mut usize) -> mlua::Result<&'b [u8]> {
-    let rest = buf.get(*pos..).ok_or_else(malformed)?;
-    let end = rest
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .ok_or_else(malformed)?;
-    *pos += end + 2;
-    Ok(&rest[..end])
-}
-
-fn int_of(s: &[u8]) -> mlua::Result<i64> {
-    std::str::from_utf8(s)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(malformed)
-}
-
-fn bulk<'b>(buf: &'b [u8], pos: &mut usize, len: i64) -> mlua::Result<&'b [u8]> {
-    let len = usize::try_from(len).map_err(|_| malformed())?;
-    let end = pos.checked_add(len).ok_or_else(malformed)?;
-    let data = buf.get(*pos..end).ok_or_else(malformed)?;
-    *pos = end.saturating_add(2);
-    Ok(data)
-}
-
-fn one_field(lua: &Lua, name: &str, v: impl mlua::IntoLua) -> mlua::Result<Value> {
-    let t = lua.create_table()?;
-    t.raw_set(name, v)?;
-    Ok(Value::Table(t))
-}
-
-fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
-    if depth > MAX_DEPTH {
-        return Err(malformed());
-    }
-    let ty = *buf.get(*pos).ok_or_else(malformed)?;
-    *pos += 1;
-    let l = line(buf, pos)?;
-    Ok(match ty {
-        b'+' => one_field(lua, "ok", lua.create_string(l)?)?,
-        b'-' => one_field(lua, "err", lua.create_string(l)?)?,
-        b':' => Value::Number(int_of(l)? as f64),
-        b'$' => {
-            let n = int_of(l)?;
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                Value::String(lua.create_string(bulk(buf, pos, n)?)?)
-            }
-        }
-        b'*' | b'~' => {
-            let n = int_of(l)?;
-            if n < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            let t = lua.create_table()?;
-            for i in 0..n {
-                let v = parse(lua, buf, pos, depth + 1)?;
-                if ty == b'*' {
-                    t.raw_set(i + 1, v)?;
-                } else {
-                    t.raw_set(v, true)?;
-                }
-            }
-            if ty == b'*' {
-                Value::Table(t)
-            } else {
-                one_field(lua, "set", t)?
-            }
-        }
-        b'%' => {
-            let n = int_of(l)?;
-            let t = lua.create_table()?;
-            for _ in 0..n.max(0) {
-                let k = parse(lua, buf, pos, depth + 1)?;
-                let v = parse(lua, buf, pos, depth + 1)?;
-                t.raw_set(k, v)?;
-            }
-            one_field(lua, "map", t)?
-        }
-        b'|' => {
-            // Attributes are not exposed to scripts (as in Redis 7.0): skip the pairs and
-            // convert the reply they annotate.
-            let n = int_of(l)?;
-            for _ in 0..n.max(0) * 2 {
-                parse(lua, buf, pos, depth + 1)?;
-            }
-            return parse(lua, buf, pos, depth + 1);
-        }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(l == b"t"),
-        b',' => {
-            let d = parse_double(l);
-            one_field(lua, "double", d)?
-        }
-        b'(' => one_field(lua, "big_number", lua.create_string(l)?)?,
-        b'=' => {
-            let n = int_of(l)?;
-            let data = bulk(buf, pos, n)?;
-            let (format, text) = if data.len() >= 4 && data.get(3) == Some(&b':') {
-                data.split_at(3)
-            } else {
-                (&b"txt"[..], data)
-            };
-            let text = text.strip_prefix(b":").unwrap_or(text);
-            let t = lua.create_table()?;
-            t.raw_set("format", lua.create_string(format)?)?;
-            t.raw_set("string", lua.create_string(text)?)?;
-            one_field(lua, "verbatim_string", t)?
-        }
-        _ => return Err(malformed()),
-    })
-}
-
-fn parse_double(s: &[u8]) -> f64 {
-    match s {
-        b"inf" => f64::INFINITY,
-        b"-inf" => f64::NEG_INFINITY,
-        b"nan" | b"-nan" => f64::NAN,
-        _ => std::str::from_utf8(s)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0.0),
-    }
-}
 
 /// A Lua number as C's `(long long)` cast does it on x86-64: truncation, and the
 /// "integer indefinite" value for NaN and out-of-range numbers.
@@ -168,110 +35,328 @@ fn one_line(s: &[u8]) -> String {
         .collect()
 }
 
-/// Number of key/value pairs of a table.
-fn pair_count(t: &Table) -> mlua::Result<usize> {
-    let mut n = 0;
-    for pair in t.pairs::<Value, Value>() {
-        pair?;
-        n += 1;
+/// The bytes of the string at `idx`, if it is a string (numbers are not converted).
+///
+/// # Safety
+/// `idx` must be a valid stack index of `l`; the slice lives while the value stays there.
+unsafe fn string_at<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
+        return None;
     }
-    Ok(n)
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(l, idx, &mut len);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: Lua strings are immutable and live while on the stack (caller's duty).
+    Some(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
-/// Write a script's return value (or a value inside it) as a reply. `script_resp` is the
-/// protocol the script chose with `redis.setresp` (booleans differ).
-pub fn lua_to_reply(
-    v: &Value,
+/// Push `t[name]` (raw) for the table at absolute index `t`.
+unsafe fn push_field(l: *mut lua_State, t: c_int, name: &str) {
+    ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+    ffi::lua_rawget(l, t);
+}
+
+/// Write the value at absolute index `idx` as a reply. `script_resp` is the protocol the
+/// script chose with `redis.setresp` (booleans differ).
+///
+/// # Safety
+/// Inside a protected call; `idx` an absolute index of a value on the stack.
+pub(super) unsafe fn write_value(
+    l: *mut lua_State,
+    idx: c_int,
     out: &mut ReplyWriter,
     script_resp: u8,
     depth: usize,
-) -> mlua::Result<()> {
-    if depth > MAX_DEPTH {
+) {
+    // Each level pushes at most four values (a table field, or a map's field, key and
+    // value, or a verbatim string's field and its two parts); nested values check again.
+    if depth > MAX_DEPTH || ffi::lua_checkstack(l, 6) == 0 {
         out.error("ERR reached lua stack limit");
-        return Ok(());
+        return;
     }
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TSTRING => out.bulk(string_at(l, idx).unwrap_or_default()),
+        ffi::LUA_TBOOLEAN => {
+            let b = ffi::lua_toboolean(l, idx) != 0;
             if script_resp == 2 {
-                if *b {
+                if b {
                     out.int(1);
                 } else {
                     out.null();
                 }
             } else {
-                out.boolean(*b);
+                out.boolean(b);
             }
         }
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(number_to_i64(*n)),
-        Value::Table(t) => table_to_reply(t, out, script_resp, depth)?,
+        ffi::LUA_TNUMBER => out.int(number_to_i64(ffi::lua_tonumber(l, idx))),
+        ffi::LUA_TTABLE => write_table(l, idx, out, script_resp, depth),
         _ => out.null(),
     }
-    Ok(())
 }
 
-fn table_to_reply(t: &Table, out: &mut ReplyWriter, resp: u8, depth: usize) -> mlua::Result<()> {
-    if let Value::String(e) = t.raw_get::<Value>("err")? {
-        let msg = one_line(&e.as_bytes());
-        out.error(&msg);
-        return Ok(());
+/// A table: an error, status, double, big number or verbatim string table, a map or set
+/// table, or else an array (elements 1, 2, ... up to the first nil).
+unsafe fn write_table(l: *mut lua_State, t: c_int, out: &mut ReplyWriter, resp: u8, depth: usize) {
+    let top = ffi::lua_gettop(l);
+    if write_special(l, t, out, resp, depth) {
+        ffi::lua_settop(l, top);
+        return;
     }
-    if let Value::String(s) = t.raw_get::<Value>("ok")? {
-        out.simple(&one_line(&s.as_bytes()));
-        return Ok(());
-    }
-    match t.raw_get::<Value>("double")? {
-        Value::Number(d) => {
-            out.double(d);
-            return Ok(());
+    ffi::lua_settop(l, top);
+    let mut len: c_int = 0;
+    loop {
+        ffi::lua_rawgeti_(l, t, len + 1);
+        let nil = ffi::lua_type(l, -1) == ffi::LUA_TNIL;
+        ffi::lua_settop(l, -2);
+        if nil || len == c_int::MAX {
+            break;
         }
-        Value::Integer(i) => {
-            out.double(i as f64);
-            return Ok(());
-        }
-        _ => {}
-    }
-    if let Value::String(s) = t.raw_get::<Value>("big_number")? {
-        out.big_number(&one_line(&s.as_bytes()));
-        return Ok(());
-    }
-    if let Value::Table(vt) = t.raw_get::<Value>("verbatim_string")? {
-        if let (Value::String(f), Value::String(s)) = (
-            vt.raw_get::<Value>("format")?,
-            vt.raw_get::<Value>("string")?,
-        ) {
-            out.verbatim(&s.as_bytes(), &String::from_utf8_lossy(&f.as_bytes()));
-            return Ok(());
-        }
-    }
-    // Aggregates are counted first and then written element by element: holding every
-    // element's Lua reference at once would exhaust mlua's reference stack on large ones.
-    if let Value::Table(m) = t.raw_get::<Value>("map")? {
-        out.map(pair_count(&m)?);
-        for pair in m.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            lua_to_reply(&k, out, resp, depth + 1)?;
-            lua_to_reply(&v, out, resp, depth + 1)?;
-        }
-        return Ok(());
-    }
-    if let Value::Table(set) = t.raw_get::<Value>("set")? {
-        out.set(pair_count(&set)?);
-        for pair in set.pairs::<Value, Value>() {
-            let (k, _) = pair?;
-            lua_to_reply(&k, out, resp, depth + 1)?;
-        }
-        return Ok(());
-    }
-    // An array: elements 1, 2, ... up to the first nil.
-    let mut len = 0;
-    while !t.raw_get::<Value>(len + 1)?.is_nil() {
         len += 1;
     }
-    out.array(len);
+    out.array(len as usize);
     for i in 1..=len {
-        lua_to_reply(&t.raw_get::<Value>(i)?, out, resp, depth + 1)?;
+        ffi::lua_rawgeti_(l, t, i);
+        write_value(l, ffi::lua_gettop(l), out, resp, depth + 1);
+        ffi::lua_settop(l, -2);
     }
-    Ok(())
+}
+
+/// The one-field tables Redis gives a meaning, checked in Redis's order. Leaves values on
+/// the stack (the caller restores its top); false when `t` is none of them.
+unsafe fn write_special(
+    l: *mut lua_State,
+    t: c_int,
+    out: &mut ReplyWriter,
+    resp: u8,
+    depth: usize,
+) -> bool {
+    // Each field is popped again when it is not the one looked for, so that the stack
+    // holds at most one field at a time (plus what a match needs).
+    push_field(l, t, "err");
+    if let Some(e) = string_at(l, -1) {
+        out.error(&one_line(e));
+        return true;
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "ok");
+    if let Some(s) = string_at(l, -1) {
+        out.simple(&one_line(s));
+        return true;
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "double");
+    if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+        out.double(ffi::lua_tonumber(l, -1));
+        return true;
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "big_number");
+    if let Some(s) = string_at(l, -1) {
+        out.big_number(&one_line(s));
+        return true;
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "verbatim_string");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let vt = ffi::lua_gettop(l);
+        push_field(l, vt, "format");
+        push_field(l, vt, "string");
+        if let (Some(f), Some(s)) = (string_at(l, -2), string_at(l, -1)) {
+            out.verbatim(s, &String::from_utf8_lossy(f));
+            return true;
+        }
+        ffi::lua_settop(l, vt);
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "map");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let m = ffi::lua_gettop(l);
+        out.map(pair_count(l, m));
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, m) != 0 {
+            let top = ffi::lua_gettop(l);
+            write_value(l, top - 1, out, resp, depth + 1);
+            write_value(l, top, out, resp, depth + 1);
+            ffi::lua_settop(l, top - 1);
+        }
+        return true;
+    }
+    ffi::lua_settop(l, -2);
+    push_field(l, t, "set");
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        let s = ffi::lua_gettop(l);
+        out.set(pair_count(l, s));
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, s) != 0 {
+            let top = ffi::lua_gettop(l);
+            write_value(l, top - 1, out, resp, depth + 1);
+            ffi::lua_settop(l, top - 1);
+        }
+        return true;
+    }
+    false
+}
+
+/// Number of key/value pairs of the table at absolute index `t`.
+unsafe fn pair_count(l: *mut lua_State, t: c_int) -> usize {
+    let mut n = 0;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, t) != 0 {
+        ffi::lua_settop(l, -2);
+        n += 1;
+    }
+    n
+}
+
+/// The error reply of a failed script from the error value at absolute index `idx`: the
+/// error's text, and where it was raised (`name` is the script's SHA1 or the function).
+///
+/// # Safety
+/// Inside a protected call; `idx` an absolute index of a value on the stack.
+pub(super) unsafe fn failure_text(l: *mut lua_State, idx: c_int, name: &str) -> String {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TTABLE => {
+            let top = ffi::lua_gettop(l);
+            // Every Lua call first (a number converts to a string in place, which may
+            // allocate), then the text from the values left on the stack.
+            push_field(l, idx, "err");
+            push_field(l, idx, "source");
+            push_field(l, idx, "line");
+            let (err, source) = (top + 1, top + 2);
+            for at in [err, source] {
+                if ffi::lua_type(l, at) == ffi::LUA_TNUMBER {
+                    ffi::lua_tolstring(l, at, std::ptr::null_mut());
+                }
+            }
+            let line = match ffi::lua_type(l, top + 3) {
+                ffi::LUA_TNUMBER => Some(number_to_i64(ffi::lua_tonumber(l, top + 3))),
+                _ => None,
+            };
+            let text = error_location_text(string_at(l, err), string_at(l, source), line, name);
+            ffi::lua_settop(l, top);
+            text
+        }
+        ffi::LUA_TSTRING => format!(
+            "ERR Error running script {}, {:.100}",
+            name,
+            String::from_utf8_lossy(string_at(l, idx).unwrap_or_default())
+        ),
+        _ => format!("ERR Error running script {}, execution failure", name),
+    }
+}
+
+/// "msg script: name, on source:line." (or the message alone without a location).
+fn error_location_text(
+    err: Option<&[u8]>,
+    source: Option<&[u8]>,
+    line: Option<i64>,
+    name: &str,
+) -> String {
+    let msg = err
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .unwrap_or_else(|| "ERR unknown error".into());
+    let msg = msg.strip_prefix('-').unwrap_or(&msg);
+    match (source, line) {
+        (Some(s), Some(l)) => format!(
+            "{} script: {}, on {}:{}.",
+            msg,
+            name,
+            String::from_utf8_lossy(s),
+            l
+        ),
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    /// The reply `write_value` gives the value `expr` evaluates to.
+    fn reply(expr: &str, resp: u8) -> Vec<u8> {
+        let lua = Lua::new();
+        let f = lua
+            .load(format!("return {expr}"))
+            .into_function()
+            .expect("chunk");
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: resp == 3,
+        };
+        let out_ref = &mut out;
+        // SAFETY: inside exec_raw's protected call; the value is at index 1 after the call.
+        unsafe {
+            lua.exec_raw::<()>(f, |l| {
+                ffi::lua_call(l, 0, 1);
+                write_value(l, 1, out_ref, resp, 0);
+            })
+        }
+        .expect("exec");
+        out.buf
+    }
+
+    #[test]
+    fn values_convert_as_redis_replies() {
+        assert_eq!(reply("'abc'", 2), b"$3\r\nabc\r\n");
+        assert_eq!(reply("3.9", 2), b":3\r\n");
+        assert_eq!(reply("true", 2), b":1\r\n");
+        assert_eq!(reply("false", 2), b"$-1\r\n");
+        assert_eq!(reply("false", 3), b"#f\r\n");
+        assert_eq!(reply("nil", 2), b"$-1\r\n");
+        assert_eq!(
+            reply("{1, 'a', {2}}", 2),
+            b"*3\r\n:1\r\n$1\r\na\r\n*1\r\n:2\r\n"
+        );
+        assert_eq!(reply("{1, nil, 3}", 2), b"*1\r\n:1\r\n");
+        assert_eq!(reply("{err='x\\ny'}", 2), b"-x y\r\n");
+        assert_eq!(reply("{ok='fine'}", 2), b"+fine\r\n");
+        assert_eq!(reply("{map={a=1}}", 3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(reply("{set={a=true}}", 3), b"~1\r\n$1\r\na\r\n");
+        assert_eq!(reply("{double=1.5}", 3), b",1.5\r\n");
+        assert_eq!(
+            reply("{verbatim_string={format='txt', string='hi'}}", 3),
+            b"=6\r\ntxt:hi\r\n"
+        );
+        // Numbers as map keys are read as numbers (converting them in place would break
+        // the traversal).
+        assert_eq!(reply("{map={[1]='x'}}", 3), b"%1\r\n:1\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_limit() {
+        let lua = Lua::new();
+        let deep: mlua::Function = lua
+            .load("local t = 1 for i = 1, 1100 do t = {t} end return t")
+            .into_function()
+            .expect("chunk");
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: false,
+        };
+        let out_ref = &mut out;
+        // SAFETY: as in `reply`.
+        unsafe {
+            lua.exec_raw::<()>(deep, |l| {
+                ffi::lua_call(l, 0, 1);
+                write_value(l, 1, out_ref, 2, 0);
+            })
+        }
+        .expect("exec");
+        assert!(out.buf.ends_with(b"-ERR reached lua stack limit\r\n"));
+    }
+
+    #[test]
+    fn failures_name_the_script_and_the_location() {
+        assert_eq!(
+            error_location_text(Some(b"-ERR boom"), Some(b"@user_script"), Some(3), "abc"),
+            "ERR boom script: abc, on @user_script:3."
+        );
+        assert_eq!(
+            error_location_text(None, None, None, "abc"),
+            "ERR unknown error"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! caller's command context.
 
 use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 // foldhash, not SipHash: these maps are looked up on every script call.
 use hashbrown::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +12,6 @@ use std::sync::Arc;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use resp::ReplyWriter;
 
-use super::convert::{lua_to_reply, reply_to_lua};
 use super::{raise, RedisError};
 use crate::commands::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
 use crate::commands::{flags, CmdError, CmdResult, Ctx};
@@ -23,8 +23,14 @@ const HOOK_EVERY: u32 = 100_000;
 /// Upper bound for one VM's memory: a script that allocates past it fails with
 /// "not enough memory" instead of taking the server down.
 const VM_MEMORY_LIMIT: usize = 1 << 30;
-/// Scripts between two garbage-collection steps (Redis's LUA_GC_CYCLE_PERIOD).
-const GC_PERIOD: u32 = 50;
+/// The collector starts a cycle when the heap has grown by this percentage since the last
+/// one (Lua's default is 200). Redis instead forces a collection step every 50 scripts,
+/// which on a small script costs more than the script: a step finishes a whole cycle
+/// (marking and sweeping the entire VM) when the heap is small. Lua's own incremental
+/// collector, paced by allocation, does that work only once the garbage amounts to half
+/// the live heap, and still keeps an idle VM near its live size (Redis's test: under
+/// 100 KB after 10,000 small scripts).
+const GC_PAUSE_PERCENT: i32 = 150;
 /// The chunk name of the set-up code: its frames are skipped when locating an error.
 pub(crate) const PRELUDE_NAME: &str = "=redis_prelude";
 /// The error a killed script fails with.
@@ -32,7 +38,7 @@ const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 thread_local! {
     /// This thread's VM (taken out while a script runs).
-    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    static VM: RefCell<Option<Box<Vm>>> = const { RefCell::new(None) };
     /// The protocol the running script asked for with `redis.setresp`.
     static SCRIPT_RESP: Cell<u8> = const { Cell::new(2) };
     /// Monotonic ms past which the library being loaded on this thread fails with
@@ -64,25 +70,6 @@ impl Drop for RunningGuard {
     fn drop(&mut self) {
         RUNNING.with(|r| r.set(std::ptr::null()));
     }
-}
-
-/// Run `f` with the state of the script running on this thread.
-fn with_running<R>(
-    f: impl FnOnce(&RefCell<RunState<'_, '_>>) -> mlua::Result<R>,
-) -> mlua::Result<R> {
-    let ptr = RUNNING.with(|r| r.get());
-    if ptr.is_null() {
-        return Err(raise(
-            "ERR redis.call/pcall can only be called inside a script invocation",
-        ));
-    }
-    // SAFETY: `ptr` was published by `RunningGuard::publish` from a `RefCell<RunState>` that
-    // `run_target` keeps alive (on its stack) until after the guard is dropped, and it is
-    // read only on this thread (thread-local), synchronously inside that run: Lua calls
-    // `redis.call` only while `run_target` is executing the script. The RefCell still
-    // checks that no two `redis.call`s borrow the state at once.
-    let state = unsafe { &*ptr };
-    f(state)
 }
 
 /// Script flags (shebang `flags=`), as Redis 7.0 names them.
@@ -167,17 +154,19 @@ pub(crate) struct Vm {
     /// `Scripts::generation` when built (SCRIPT FLUSH rebuilds).
     generation: u64,
     /// Compiled scripts by SHA1.
-    compiled: HashMap<String, Function>,
+    /// With each function's registry reference (scripts run with no mlua value pushed).
+    compiled: HashMap<String, (Function, c_int)>,
     /// The environment scripts run in (the protected globals).
     env: Table,
     /// The real globals table (KEYS and ARGV are set here).
     globals: Table,
     /// `__redis__err__handler`.
     handler: Function,
-    /// `xpcall`.
-    xpcall: Function,
-    /// Scripts run, for the periodic garbage-collection step.
-    runs: u32,
+    /// Registry references of `xpcall` and of the handler, for [`call_script`].
+    xpcall_ref: c_int,
+    handler_ref: c_int,
+    /// The main state and the script runner, for [`call_script`].
+    raw: RawVm,
     /// Functions (FUNCTION LOAD): the environment libraries run in and its load switch.
     pub(crate) funcs: super::functions::FunctionVm,
 }
@@ -303,7 +292,7 @@ fn pcall_text(e: &mlua::Error) -> (String, bool) {
 
 /// Redis's `luaPushErrorBuff` normalisation: "-CODE msg" keeps its code, anything without
 /// one gets `ERR`; trailing CR/LF trimmed.
-fn normalize_error(text: &[u8]) -> Vec<u8> {
+pub(super) fn normalize_error(text: &[u8]) -> Vec<u8> {
     let trimmed = {
         let mut t = text;
         while let Some((&last, rest)) = t.split_last() {
@@ -459,18 +448,13 @@ impl Vm {
         )?;
         let redis = lua.create_table()?;
         super::libs::redis::register(&lua, &redis)?;
-        redis.raw_set(
-            "call",
-            lua.create_function(|lua, args: MultiValue| {
-                with_running(|state| redis_call(lua, state, args, true))
-            })?,
-        )?;
-        redis.raw_set(
-            "pcall",
-            lua.create_function(|lua, args: MultiValue| {
-                with_running(|state| redis_call(lua, state, args, false))
-            })?,
-        )?;
+        for (name, raise) in [("call", true), ("pcall", false)] {
+            // SAFETY: inside `exec_raw`'s protected call with room for the two values
+            // `push_call_function` pushes; its result (the closure) is what remains.
+            let f: Function =
+                unsafe { lua.exec_raw((), |l| super::call::push_call_function(l, raise)) }?;
+            redis.raw_set(name, f)?;
+        }
         globals.raw_set("redis", redis)?;
         let handler = lua.create_function(error_handler)?;
         globals.raw_set("__redis__err__handler", handler.clone())?;
@@ -495,6 +479,7 @@ impl Vm {
         ))?;
         // The set-up code's garbage would otherwise count in used_memory_lua for a while.
         lua.gc_collect()?;
+        lua.gc_set_pause(GC_PAUSE_PERCENT);
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
@@ -509,6 +494,9 @@ impl Vm {
             },
         );
         let funcs = super::functions::FunctionVm::new(&lua, &globals)?;
+        let xpcall_ref = registry_ref(&lua, &xpcall)?;
+        let handler_ref = registry_ref(&lua, &handler)?;
+        let raw = RawVm::new(&lua)?;
         Ok(Vm {
             lua,
             owner,
@@ -517,17 +505,19 @@ impl Vm {
             env,
             globals,
             handler,
-            xpcall,
-            runs: 0,
+            xpcall_ref,
+            handler_ref,
+            raw,
             funcs,
         })
     }
 
     /// The compiled function of a script, compiling it on first use. Errors are Redis's
     /// full texts.
-    fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, String> {
-        if let Some(f) = self.compiled.get(sha) {
-            return Ok(f.clone());
+    /// Returns the function's registry reference (no mlua value is cloned per run).
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<c_int, String> {
+        if let Some((_, r)) = self.compiled.get(sha) {
+            return Ok(*r);
         }
         let (_, skip) = parse_shebang(body).map_err(|e| format!("ERR {}", e))?;
         let code = body.get(skip..).unwrap_or_default();
@@ -544,9 +534,57 @@ impl Vm {
                 };
                 format!("ERR Error compiling script (new function): {}", msg)
             })?;
-        self.compiled.insert(sha.to_string(), f.clone());
-        Ok(f)
+        let r = registry_ref(&self.lua, &f).map_err(|e| error_text(&e))?;
+        self.compiled.insert(sha.to_string(), (f, r));
+        Ok(r)
     }
+}
+
+/// What [`call_script`] needs to run a script with plain Lua C API calls.
+#[derive(Clone, Copy)]
+struct RawVm {
+    /// The VM's main state (valid as long as the VM's `Lua`).
+    state: *mut mlua::ffi::lua_State,
+    /// Registry reference of [`run_script_protected`].
+    runner_ref: c_int,
+    /// Registry references of the strings "KEYS" and "ARGV" (no hashing per run).
+    names_ref: [c_int; 2],
+}
+
+impl RawVm {
+    fn new(lua: &Lua) -> mlua::Result<RawVm> {
+        let mut state = std::ptr::null_mut();
+        let slot = &mut state;
+        // SAFETY: only reads the state pointer mlua runs the closure with (the main state:
+        // no coroutine runs while the VM is set up).
+        unsafe { lua.exec_raw::<()>((), |l| *slot = l)? };
+        // SAFETY: `run_script_protected` is a valid Lua C function.
+        let runner = unsafe { lua.create_c_function(run_script_protected)? };
+        let runner_ref = registry_ref(lua, &runner)?;
+        let names_ref = [
+            registry_ref(lua, lua.create_string("KEYS")?)?,
+            registry_ref(lua, lua.create_string("ARGV")?)?,
+        ];
+        Ok(RawVm {
+            state,
+            runner_ref,
+            names_ref,
+        })
+    }
+}
+
+/// A registry reference to `f` (kept for the VM's life; the VM is replaced on SCRIPT
+/// FLUSH), so that running it pushes it with `lua_rawgeti` instead of an mlua value.
+fn registry_ref(lua: &Lua, f: impl mlua::IntoLua) -> mlua::Result<c_int> {
+    let mut r = 0;
+    let slot = &mut r;
+    // SAFETY: inside exec_raw's protected call with `f` at index 1, which `luaL_ref` pops.
+    unsafe {
+        lua.exec_raw::<()>(f, |l| {
+            *slot = mlua::ffi::luaL_ref(l, mlua::ffi::LUA_REGISTRYINDEX);
+        })?;
+    }
+    Ok(r)
 }
 
 /// Run `f` with this thread's VM for `server` (built on first use or after SCRIPT FLUSH).
@@ -557,16 +595,12 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
     let taken = VM.with(|v| v.borrow_mut().take());
     let mut vm = match taken {
         Some(vm) if vm.owner == owner && vm.generation == generation => vm,
-        _ => Vm::new(owner, generation, scripts.kill.clone())
-            .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
+        _ => Box::new(
+            Vm::new(owner, generation, scripts.kill.clone())
+                .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
+        ),
     };
     let r = f(&mut vm);
-    // Like Redis: a garbage-collection step every 50 scripts, instead of letting Lua run
-    // a full cycle at some unlucky moment.
-    vm.runs = vm.runs.wrapping_add(1);
-    if vm.runs % GC_PERIOD == 0 {
-        let _ = vm.lua.gc_step_kbytes(GC_PERIOD as i32);
-    }
     scripts.note_vm_memory(vm.lua.used_memory());
     VM.with(|v| *v.borrow_mut() = Some(vm));
     Ok(r)
@@ -586,6 +620,8 @@ struct RunState<'a, 's> {
     /// Memory was over `maxmemory` when the script started (and it lacks `allow-oom`):
     /// its first write that may grow memory is refused with -OOM.
     oom_at_start: bool,
+    /// The caller's command (EVAL, FCALL...): the ACL log's client-info shows it.
+    caller_cmd: &'static str,
 }
 
 /// A script to run.
@@ -615,10 +651,12 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
     }
     let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
     let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
-    run_target(ctx, script.sha, read_only, allow_oom, |vm| {
+    run_target(ctx, read_only, allow_oom, |vm| {
         let f = vm.function(script.sha, script.body)?;
-        let (lua, xpcall, handler) = (vm.lua.clone(), vm.xpcall.clone(), vm.handler.clone());
-        Ok(move || call_script(&lua, script, xpcall, f, handler))
+        let (lua, refs, raw) = (vm.lua.clone(), [vm.xpcall_ref, f, vm.handler_ref], vm.raw);
+        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+            call_script(raw, &lua, script, refs, out, failure)
+        })
     })
 }
 
@@ -634,7 +672,7 @@ pub fn run_function(
     read_only: bool,
     allow_oom: bool,
 ) -> CmdResult {
-    run_target(ctx, name, read_only, allow_oom, |vm| {
+    run_target(ctx, read_only, allow_oom, |vm| {
         let f = vm.library_function(lib, name)?;
         let lua = vm.lua.clone();
         // No KEYS/ARGV globals for functions (an earlier EVAL's stay otherwise).
@@ -644,31 +682,23 @@ pub fn run_function(
         vm.globals
             .raw_set("ARGV", Value::Nil)
             .map_err(|e| error_text(&e))?;
-        let to_table = |items: &[&[u8]]| -> mlua::Result<Value> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, k) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(k)?)?;
-            }
-            Ok(Value::Table(t))
-        };
-        let k = to_table(keys).map_err(|e| error_text(&e))?;
-        let a = to_table(args).map_err(|e| error_text(&e))?;
         let (wrap, handler) = (vm.funcs.call_wrap.clone(), vm.handler.clone());
-        Ok(move || wrap.call::<MultiValue>((f, handler, k, a)))
+        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+            call_function(&lua, (wrap, f, handler), [keys, args], name, out, failure)
+        })
     })
 }
 
-/// Run what `prepare` returns (a protected call of the script: `xpcall` or the functions'
-/// wrapper) as the running script, with `name` in error locations, and reply.
+/// Run what `prepare` returns (a protected call of the script that writes its reply or
+/// its failure's text) as the running script, and reply.
 fn run_target<C>(
     ctx: &mut Ctx,
-    name: &str,
     read_only: bool,
     allow_oom: bool,
     prepare: impl FnOnce(&mut Vm) -> Result<C, String>,
 ) -> CmdResult
 where
-    C: FnOnce() -> mlua::Result<MultiValue>,
+    C: FnOnce(&mut ReplyWriter, &mut Option<String>) -> mlua::Result<()>,
 {
     let server = ctx.server;
     let saved_db = ctx.client.db;
@@ -676,7 +706,7 @@ where
     let saved_in_script = ctx.client.in_script;
     let client_id = ctx.client.handle.id;
     let mut reply = ReplyWriter {
-        buf: Vec::new(),
+        buf: Vec::with_capacity(64),
         resp3: ctx.out.resp3,
     };
     let result = with_vm(server, |vm| -> Result<(), String> {
@@ -690,23 +720,20 @@ where
             // Redis decides once, when the script starts (its arguments and Lua stack
             // would otherwise count against it).
             oom_at_start: !allow_oom && server.out_of_memory(),
+            caller_cmd: ctx.name,
         });
         server.scripts.start(client_id);
+        let mut failure = None;
         let outcome = {
             let _published = RunningGuard::publish(&state);
-            call()
+            call(&mut reply, &mut failure)
         };
         server.scripts.end();
-        let values = outcome.map_err(|e| error_text(&e))?;
-        let mut it = values.into_iter();
-        let ok = matches!(it.next(), Some(Value::Boolean(true)));
-        let value = it.next().unwrap_or(Value::Nil);
-        if ok {
-            let resp = SCRIPT_RESP.with(|r| r.get());
-            lua_to_reply(&value, &mut reply, resp, 0).map_err(|e| error_text(&e))?;
-            return Ok(());
+        outcome.map_err(|e| error_text(&e))?;
+        match failure {
+            Some(text) => Err(text),
+            None => Ok(()),
         }
-        Err(failure_text(&value, name))
     });
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
@@ -726,119 +753,241 @@ where
     }
 }
 
-/// The error reply of a failed script: the error's text, and where it was raised.
-fn failure_text(value: &Value, sha: &str) -> String {
-    match value {
-        Value::Table(t) => {
-            let err: Option<mlua::String> = t.raw_get("err").ok();
-            let msg = err
-                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                .unwrap_or_else(|| "ERR unknown error".into());
-            let msg = msg.strip_prefix('-').unwrap_or(&msg).to_string();
-            let source: Option<String> = t.raw_get("source").ok();
-            let line: Option<i64> = t.raw_get("line").ok();
-            match (source, line) {
-                (Some(s), Some(l)) => format!("{} script: {}, on {}:{}.", msg, sha, s, l),
-                _ => msg,
-            }
-        }
-        Value::String(s) => format!(
-            "ERR Error running script {}, {:.100}",
-            sha,
-            String::from_utf8_lossy(&s.as_bytes())
-        ),
-        _ => format!("ERR Error running script {}, execution failure", sha),
-    }
+/// One EVAL run as the protected runner reads it (through a light userdata).
+struct ScriptCall<'a, 'b> {
+    script: &'a Script<'a>,
+    /// Registry references of "KEYS" and "ARGV".
+    names: [c_int; 2],
+    /// Registry references of xpcall, the script's function and the error handler.
+    refs: [c_int; 3],
+    out: &'b mut ReplyWriter,
+    failure: &'b mut Option<String>,
 }
 
-/// Set KEYS and ARGV (two new tables in the real globals) and call `xpcall(f, handler)`,
-/// all in one protected call: with a memory limit on the VM, each mlua table or string
-/// operation would otherwise be a protected call of its own, most of a small script's
-/// cost. Returns xpcall's results (`true, reply` or `false, error`).
+/// Set KEYS and ARGV (two new tables in the real globals), call `xpcall(f, handler)` and
+/// write its result (the reply, or the failure's text), all in one protected call: with a
+/// memory limit on the VM, each mlua table or string operation would otherwise be a
+/// protected call of its own, most of a small script's cost. The protected call is a
+/// plain `lua_pcall` of [`run_script_protected`] on the VM's main state (no closure is
+/// allocated per run); mlua's `exec_raw` is the fallback if the main state's stack is not
+/// as mlua leaves it between calls.
 fn call_script(
+    raw: RawVm,
     lua: &Lua,
     script: &Script,
-    xpcall: Function,
-    f: Function,
-    handler: Function,
-) -> mlua::Result<MultiValue> {
-    // Lua's C API takes element indexes as C ints (a request never has 2^31 arguments).
-    let too_many = |items: &[&[u8]]| i32::try_from(items.len()).is_err();
-    if too_many(script.keys) || too_many(script.args) {
-        return Err(mlua::Error::RuntimeError("too many arguments".into()));
-    }
-    // SAFETY: the closure runs inside a Lua protected call (`exec_raw`), with xpcall, f and
-    // handler as its only stack values; a memory error raised by the API calls below
-    // unwinds to that protected call, and the closure owns nothing that needs dropping
-    // (borrowed slices and integers only). Stack room is checked first: at most the name,
-    // the table and one element above the three values. `LUA_GLOBALSINDEX` is valid in
-    // Lua 5.1, and the real globals have no `__newindex` for `lua_rawset` to bypass.
-    // `lua_call` runs xpcall, which catches the script's own errors; the Rust callbacks it
-    // reaches (`redis.call`) are protected by mlua as usual.
+    refs: [c_int; 3],
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) -> mlua::Result<()> {
+    use mlua::ffi;
+    check_lengths(&[script.keys, script.args])?;
+    let mut call = ScriptCall {
+        script,
+        names: raw.names_ref,
+        refs,
+        out,
+        failure,
+    };
+    let l = raw.state;
+    // SAFETY: `l` is the main state of `lua` (taken by `Vm::new`), used on this thread only
+    // and not inside any other Lua call (a script run starts here). Between mlua calls its
+    // stack is empty and at least BASIC_STACK_SIZE (40) slots large (Lua never shrinks it
+    // below that), so the two pushes below fit without growing it (growing could raise a
+    // memory error outside any protected call); a stack that is not nearly empty takes the
+    // mlua path instead. `lua_rawgeti` of the registry and `lua_pushlightuserdata` do not
+    // allocate. The runner reads `call` through the pointer only during `lua_pcall`, while
+    // `call` lives; `lua_pcall` leaves the stack as it found it on success, and the error
+    // value is removed on failure.
     unsafe {
-        lua.exec_raw::<MultiValue>((xpcall, f, handler), |state| {
-            use mlua::ffi;
-            ffi::lua_checkstack(state, 4);
-            for (name, items) in [("KEYS", script.keys), ("ARGV", script.args)] {
-                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-                ffi::lua_createtable(state, items.len() as i32, 0);
-                for (i, item) in items.iter().enumerate() {
-                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                    ffi::lua_rawseti_(state, -2, i as i32 + 1);
-                }
-                ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
-            }
-            ffi::lua_call(state, 2, ffi::LUA_MULTRET);
+        let top = ffi::lua_gettop(l);
+        if top > 8 {
+            return lua.exec_raw::<()>((), |l| script_call_body(l, &mut call));
+        }
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, raw.runner_ref);
+        ffi::lua_pushlightuserdata(l, std::ptr::from_mut(&mut call).cast::<std::ffi::c_void>());
+        let status = ffi::lua_pcall(l, 1, 0, 0);
+        if status == 0 {
+            return Ok(());
+        }
+        let message = lua_error_message(l, -1);
+        ffi::lua_settop(l, top);
+        Err(if status == ffi::LUA_ERRMEM {
+            mlua::Error::MemoryError(message)
+        } else {
+            mlua::Error::RuntimeError(message)
         })
     }
 }
 
-/// `redis.call` (`raise`) and `redis.pcall`.
-fn redis_call(
-    lua: &Lua,
-    state: &RefCell<RunState>,
-    args: MultiValue,
-    raise_errors: bool,
-) -> mlua::Result<Value> {
-    let outcome = {
-        let mut st = state
-            .try_borrow_mut()
-            .map_err(|_| raise("ERR redis.call is not reentrant"))?;
-        execute(lua, &mut st, args)
+/// `redis.acl_check_cmd`: whether the running script's user may run `argv` (a resolved
+/// command); false also when no script runs on this thread.
+pub(crate) fn acl_allows(id: usize, cmd: &crate::commands::Command, argv: &[&[u8]]) -> bool {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return false;
+    }
+    // SAFETY: as in `run_script_command`: the pointer was published by `RunningGuard` for
+    // the run executing on this thread right now, which outlives this synchronous call.
+    let state = unsafe { &*ptr };
+    let Ok(st) = state.try_borrow() else {
+        return false;
     };
-    match outcome {
-        Ok(Value::Table(t)) if raise_errors => {
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                return Err(raise(&String::from_utf8_lossy(&e.as_bytes())));
-            }
-            Ok(Value::Table(t))
-        }
-        Ok(v) => Ok(v),
-        Err(msg) if raise_errors => Err(raise(&msg)),
-        Err(msg) => error_table(lua, msg.as_bytes()),
+    crate::commands::acl_check::user_of(st.server, st.client)
+        .check(id, cmd, argv)
+        .is_ok()
+}
+
+/// The message of the error value at `idx`: its text if it is a string.
+///
+/// # Safety
+/// `idx` must be a valid stack index of `l`.
+unsafe fn lua_error_message(l: *mut mlua::ffi::lua_State, idx: c_int) -> String {
+    if mlua::ffi::lua_type(l, idx) != mlua::ffi::LUA_TSTRING {
+        return "unknown error".into();
+    }
+    let mut len = 0usize;
+    let ptr = mlua::ffi::lua_tolstring(l, idx, &mut len);
+    if ptr.is_null() {
+        return "unknown error".into();
+    }
+    // SAFETY: a string value's bytes, valid while it is on the stack (it is).
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The protected runner: `lua_pcall`ed by [`call_script`] with a [`ScriptCall`] pointer.
+unsafe extern "C-unwind" fn run_script_protected(l: *mut mlua::ffi::lua_State) -> c_int {
+    let call = mlua::ffi::lua_touserdata(l, 1).cast::<ScriptCall>();
+    mlua::ffi::lua_settop(l, 0);
+    // SAFETY: `call_script` passes a pointer to its live, exclusively borrowed `ScriptCall`.
+    if let Some(call) = unsafe { call.as_mut() } {
+        script_call_body(l, call);
+    }
+    0
+}
+
+/// The body of a script run, inside a protected call with an empty stack.
+///
+/// # Safety
+/// A memory error raised by the API calls below unwinds to the protected call, and these
+/// frames own nothing that needs dropping across an API call (borrowed slices, integers,
+/// and the caller's `out` and `failure`). Stack room is checked first (it may allocate,
+/// inside the protection): the three functions, then at most the name, the table and one
+/// element. The registry references were made by the VM. `LUA_GLOBALSINDEX` is valid in Lua
+/// 5.1, and the real globals have no `__newindex` for `lua_rawset` to bypass. `lua_call`
+/// runs xpcall, which catches the script's own errors and leaves its results from index 1.
+unsafe fn script_call_body(l: *mut mlua::ffi::lua_State, call: &mut ScriptCall) {
+    use mlua::ffi;
+    ffi::lua_checkstack(l, 7);
+    for r in call.refs {
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, r);
+    }
+    let [keys, argv] = call.names;
+    for (name, items) in [(keys, call.script.keys), (argv, call.script.args)] {
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, name);
+        push_string_array(l, items);
+        ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+    }
+    ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+    write_outcome(l, call.script.sha, call.out, call.failure);
+}
+
+/// FCALL: `call_wrap(f, handler, keys, args)` (xpcall of `f(keys, args)`) and its result,
+/// in one protected call as [`call_script`].
+fn call_function(
+    lua: &Lua,
+    (wrap, f, handler): (Function, Function, Function),
+    [keys, args]: [&[&[u8]]; 2],
+    name: &str,
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) -> mlua::Result<()> {
+    check_lengths(&[keys, args])?;
+    // SAFETY: as in `call_script`: wrap, f and handler at indexes 1 to 3, the two tables
+    // pushed above them, and `lua_call` leaves wrap's results (xpcall's) from index 1.
+    unsafe {
+        lua.exec_raw::<()>((wrap, f, handler), |l| {
+            use mlua::ffi;
+            ffi::lua_checkstack(l, 4);
+            push_string_array(l, keys);
+            push_string_array(l, args);
+            ffi::lua_call(l, 4, ffi::LUA_MULTRET);
+            write_outcome(l, name, out, failure);
+        })
     }
 }
 
+/// Lua's C API takes element indexes as C ints (a request never has 2^31 arguments).
+fn check_lengths(lists: &[&[&[u8]]]) -> mlua::Result<()> {
+    if lists
+        .iter()
+        .any(|items| i32::try_from(items.len()).is_err())
+    {
+        return Err(mlua::Error::RuntimeError("too many arguments".into()));
+    }
+    Ok(())
+}
+
+/// Push a new array of `items` as Lua strings.
+///
+/// # Safety
+/// Inside a protected call, with room for two more values; `items.len()` fits a C int.
+unsafe fn push_string_array(l: *mut mlua::ffi::lua_State, items: &[&[u8]]) {
+    use mlua::ffi;
+    ffi::lua_createtable(l, items.len() as i32, 0);
+    for (i, item) in items.iter().enumerate() {
+        ffi::lua_pushlstring(l, item.as_ptr().cast(), item.len());
+        ffi::lua_rawseti_(l, -2, i as i32 + 1);
+    }
+}
+
+/// After a protected call of a script left `ok, value` from stack index 1: write the reply
+/// (in the protocol the script chose) or, when it failed, the failure's text.
+///
+/// # Safety
+/// Inside a protected call, with the protected call's results from index 1.
+unsafe fn write_outcome(
+    l: *mut mlua::ffi::lua_State,
+    name: &str,
+    out: &mut ReplyWriter,
+    failure: &mut Option<String>,
+) {
+    use mlua::ffi;
+    let ok = ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 1) != 0;
+    if ffi::lua_gettop(l) < 2 {
+        ffi::lua_settop(l, 2);
+    }
+    if ok {
+        let resp = SCRIPT_RESP.with(|r| r.get());
+        super::convert::write_value(l, 2, out, resp, 0);
+    } else {
+        *failure = Some(super::convert::failure_text(l, 2, name));
+    }
+}
+
+/// Run one command for the running script (`redis.call`/`redis.pcall`, see
+/// [`super::call`]): the reply bytes in the script's protocol, or an error raised before
+/// the command ran (Redis's texts).
+pub(super) fn run_script_command(argv: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return Err("ERR redis.call/pcall can only be called inside a script invocation".into());
+    }
+    // SAFETY: `ptr` was published by `RunningGuard::publish` from a `RefCell<RunState>` that
+    // `run_target` keeps alive (on its stack) until after the guard is dropped, and it is
+    // read only on this thread (thread-local), synchronously inside that run: Lua calls
+    // `redis.call` only while `run_target` is executing the script. The RefCell still
+    // checks that no two `redis.call`s borrow the state at once.
+    let state = unsafe { &*ptr };
+    let mut st = state
+        .try_borrow_mut()
+        .map_err(|_| "ERR redis.call is not reentrant".to_string())?;
+    execute(&mut st, argv)
+}
+
 /// Run one command for a script. Errors before the command runs are Redis's texts.
-fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, String> {
-    if args.is_empty() {
-        return Err("ERR Please specify at least one argument for this redis lib call".into());
-    }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for v in args.iter() {
-        match v {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
-            Value::Number(n) => argv.push(resp::format_double(*n).into_bytes()),
-            _ => {
-                return Err(
-                    "ERR Lua redis lib command arguments must be strings or integers".into(),
-                )
-            }
-        }
-    }
-    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-    let (id, cmd) = resolve(&refs).map_err(|m| {
+fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let (id, cmd) = resolve(refs).map_err(|m| {
         if m.starts_with(b"ERR wrong number of arguments") {
             "ERR Wrong number of args calling Redis command from script".to_string()
         } else {
@@ -847,6 +996,11 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     })?;
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if let Some(msg) =
+        crate::commands::acl_check::in_script(st.server, st.client, st.caller_cmd, id, cmd, refs)
+    {
+        return Err(msg);
     }
     if st.oom_at_start
         && cmd.has(flags::DENYOOM)
@@ -858,12 +1012,15 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
         if st.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        if let Some(msg) = crate::replication::script_write_refused(st.server, st.client.master) {
+            return Err(msg.into());
+        }
         st.server.scripts.wrote.store(true, Ordering::Release);
     }
     // Shards this command needs that the script does not hold yet: taken now, waiting
     // while holding the others (only the running script may), kept until the script ends.
     let mut ids = LockIds::new();
-    plan_locks(cmd, &refs, st.client.db, st.server.dbs.len(), &mut ids);
+    plan_locks(cmd, refs, st.client.db, st.server.dbs.len(), &mut ids);
     for lid in ids {
         st.locks.lock_more(lid);
     }
@@ -875,16 +1032,9 @@ fn execute(lua: &Lua, st: &mut RunState, args: MultiValue) -> Result<Value, Stri
     st.client.in_exec = true;
     st.client.in_script = true;
     let start = crate::util::mono_ns();
-    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, &refs);
-    finish(st.server, st.client, id, cmd, &refs, start, !ok);
-    let v = reply_to_lua(lua, &out.buf).map_err(|e| error_text(&e))?;
-    if let Value::Table(t) = &v {
-        if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-            let norm = normalize_error(&[&b"-"[..], &e.as_bytes()].concat());
-            return error_table(lua, &norm).map_err(|e| error_text(&e));
-        }
-    }
-    Ok(v)
+    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, refs);
+    finish(st.server, st.client, id, cmd, refs, start, !ok);
+    Ok(out.buf)
 }
 
 /// Give the library load that starts on this thread `ms` milliseconds (None: the load
@@ -912,4 +1062,77 @@ pub fn error_reply_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
 /// Build `{err=...}` for an internal error message (code `ERR` added).
 pub fn plain_error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
     error_table(lua, &normalize_error(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm() -> Vm {
+        Vm::new(0, 0, Arc::new(AtomicBool::new(false))).expect("vm")
+    }
+
+    /// Run `body` (compiled as an EVAL script) with `keys` through `call_script`.
+    fn run(
+        vm: &mut Vm,
+        body: &[u8],
+        keys: &[&[u8]],
+    ) -> (mlua::Result<()>, Vec<u8>, Option<String>) {
+        // The body names itself in the compiled-script cache.
+        let sha = String::from_utf8_lossy(body).into_owned();
+        let f = vm.function(&sha, body).expect("compile");
+        let script = Script {
+            sha: &sha,
+            body,
+            keys,
+            args: &[],
+            read_only: false,
+        };
+        let mut out = ReplyWriter {
+            buf: Vec::new(),
+            resp3: false,
+        };
+        let mut failure = None;
+        let refs = [vm.xpcall_ref, f, vm.handler_ref];
+        let r = call_script(vm.raw, &vm.lua, &script, refs, &mut out, &mut failure);
+        (r, out.buf, failure)
+    }
+
+    fn main_stack_top(vm: &Vm) -> c_int {
+        // SAFETY: reads the top of the VM's main state on its own thread.
+        unsafe { mlua::ffi::lua_gettop(vm.raw.state) }
+    }
+
+    #[test]
+    fn a_script_runs_through_the_raw_protected_call() {
+        let mut vm = vm();
+        let (r, out, failure) = run(&mut vm, b"return KEYS[1]", &[b"k"]);
+        assert!(r.is_ok());
+        assert_eq!(out, b"$1\r\nk\r\n");
+        assert!(failure.is_none());
+        let (r, _, failure) = run(&mut vm, b"error('boom')", &[]);
+        assert!(r.is_ok());
+        let text = failure.expect("failure");
+        assert!(text.contains("boom"), "{text}");
+        assert_eq!(main_stack_top(&vm), 0);
+    }
+
+    #[test]
+    fn a_memory_error_outside_the_script_is_reported_and_the_stack_restored() {
+        let mut vm = vm();
+        let keys: Vec<Vec<u8>> = (0..2000).map(|i| format!("key:{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        // Compile first, then leave almost no room: building KEYS fails inside the runner.
+        let _ = vm.function("return 1", b"return 1").expect("compile");
+        vm.lua
+            .set_memory_limit(vm.lua.used_memory() + 1024)
+            .expect("limit");
+        let (r, _, _) = run(&mut vm, b"return 1", &refs);
+        assert!(matches!(r, Err(mlua::Error::MemoryError(_))), "{r:?}");
+        assert_eq!(main_stack_top(&vm), 0);
+        vm.lua.set_memory_limit(VM_MEMORY_LIMIT).expect("limit");
+        let (r, out, _) = run(&mut vm, b"return 1", &refs);
+        assert!(r.is_ok());
+        assert_eq!(out, b":1\r\n");
+    }
 }

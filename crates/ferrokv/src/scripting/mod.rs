@@ -6,6 +6,7 @@
 //! are protected), so no VM is ever shared between threads; the script bodies are cached
 //! server-wide by SHA1 and compiled lazily by each thread that runs them.
 
+mod call;
 pub mod convert;
 pub mod engine;
 pub mod functions;
@@ -136,6 +137,29 @@ pub fn script_denies_oom(server: &crate::server::Server, name: &str, args: &[&[u
         _ => None,
     };
     flags.is_some_and(|f| f & (EVAL_COMPAT | NO_WRITES | ALLOW_OOM) == 0)
+}
+
+/// Whether a script command declares writes (a shebang or function flags without
+/// `no-writes`): Redis then treats the call as a write command (`min-replicas-to-write`).
+pub fn script_declares_writes(server: &crate::server::Server, name: &str, args: &[&[u8]]) -> bool {
+    use engine::script_flags::{EVAL_COMPAT, NO_WRITES};
+    let flags = match name {
+        "eval" => args
+            .get(1)
+            .and_then(|body| engine::parse_shebang(body).ok())
+            .map(|(f, _)| f),
+        "evalsha" => args.get(1).and_then(|sha| {
+            let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
+            let body = server.scripts.get(&sha)?;
+            engine::parse_shebang(&body).ok().map(|(f, _)| f)
+        }),
+        "fcall" => args
+            .get(1)
+            .and_then(|f| server.scripts.functions.find(f))
+            .map(|(_, info)| info.flags),
+        _ => None,
+    };
+    flags.is_some_and(|f| f & (EVAL_COMPAT | NO_WRITES) == 0)
 }
 
 /// SHA1 of `body` as 40 lowercase hex characters.

@@ -47,6 +47,9 @@ pub struct ClientInfo {
     pub flags: String,
     /// Bytes in the query buffer.
     pub qbuf: usize,
+    /// Capacity of the query buffer and of the reply buffer (CLIENT LIST `qbuf-free`,
+    /// `tot-mem`).
+    pub buf_caps: (usize, usize),
     /// Number of WATCHed keys.
     pub watch: usize,
     /// Subscribed channels (CLIENT LIST `sub=`).
@@ -85,6 +88,8 @@ pub struct ClientHandle {
     pub unsent: AtomicU64,
     /// When (monotonic ms + 1, 0 = not) the output first stayed above the soft limit.
     pub soft_since_ms: AtomicU64,
+    /// Closed for passing its output-buffer limits (counted once in INFO).
+    pub obuf_closed: AtomicBool,
     /// The connection speaks RESP3 (Pub/Sub messages are push frames then).
     pub resp3: AtomicBool,
     /// The wait of a client blocked in BLPOP & co (for CLIENT UNBLOCK).
@@ -92,6 +97,9 @@ pub struct ClientHandle {
     /// Tracking found the REDIRECT target gone (CLIENT LIST flag `R`, TRACKINGINFO
     /// `broken_redirect`).
     pub tracking_broken: AtomicBool,
+    /// The ACL user the client is authenticated as (None: `default`), for CLIENT LIST,
+    /// CLIENT KILL USER and disconnecting a deleted user's clients.
+    pub user: Mutex<Option<Arc<crate::server::acl::User>>>,
 }
 
 impl ClientHandle {
@@ -121,6 +129,8 @@ pub struct Client {
     pub db: usize,
     /// Passed AUTH (or no password is set).
     pub authenticated: bool,
+    /// The ACL user (None: the `default` user).
+    pub user: Option<Arc<crate::server::acl::User>>,
     /// CLIENT SETNAME.
     pub name: Vec<u8>,
     /// Bytes in the query buffer when the current batch started (what Redis's CLIENT LIST
@@ -180,10 +190,22 @@ pub struct Client {
     pub pushed: Vec<u8>,
     /// CLIENT TRACKING mode (the shared part lives in `server::tracking`).
     pub tracking: crate::server::tracking::Mode,
+    /// Capacity of the connection's query and reply buffers, set by the connection before
+    /// [`Client::publish_info`].
+    pub buf_caps: (usize, usize),
     /// A read-only command ran inside the running script: the script's declared keys are
     /// remembered for tracking when it ends (Redis tracks a script's keys, not the keys its
     /// commands read).
     pub tracking_script_read: bool,
+    /// The master client of a replica (applies the primary's stream: never refused,
+    /// clock 0 so nothing expires under it).
+    pub master: bool,
+    /// What REPLCONF told us (a replica's handshake).
+    pub repl_conf: crate::replication::ReplConf,
+    /// Work a replication command left for the connection (PSYNC, WAIT).
+    pub repl_hook: Option<crate::replication::Hook>,
+    /// Replication stream offset after this client's last write (WAIT).
+    pub repl_woff: u64,
 }
 
 /// A client's Pub/Sub subscriptions. Channels are sets (Redis keeps a dict: UNSUBSCRIBE
@@ -220,7 +242,7 @@ impl Client {
 
     /// The current command's time in Unix ms.
     pub fn command_time_ms(&self) -> u64 {
-        if self.loading {
+        if self.loading || self.master {
             return 0;
         }
         match self.clock {
@@ -229,12 +251,20 @@ impl Client {
         }
     }
 
+    /// Authenticate as `user` (None: `default`), mirrored in the shared handle.
+    pub fn set_user(&mut self, user: Option<Arc<crate::server::acl::User>>) {
+        self.authenticated = true;
+        *self.handle.user.lock() = user.clone();
+        self.user = user;
+    }
+
     /// A fresh client for `handle`.
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
         Client {
             handle,
             db: 0,
             authenticated,
+            user: None,
             name: Vec::new(),
             batch_qbuf: 0,
             multi: None,
@@ -260,7 +290,12 @@ impl Client {
             subs: Subscriptions::default(),
             pushed: Vec::new(),
             tracking: Default::default(),
+            buf_caps: (0, 0),
             tracking_script_read: false,
+            master: false,
+            repl_conf: Default::default(),
+            repl_hook: None,
+            repl_woff: 0,
         }
     }
 
@@ -335,6 +370,7 @@ impl Client {
         info.multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
         self.write_flag_letters(&mut info.flags);
         info.qbuf = qbuf;
+        info.buf_caps = self.buf_caps;
         info.watch = self.watched.len();
         info.sub = self.subs.channels.len();
         info.psub = self.subs.patterns.len();

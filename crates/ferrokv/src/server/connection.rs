@@ -11,11 +11,13 @@ use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::blocking::{WaitState, Waiter};
+use super::output::{self, Flushed, Room};
 use super::stream::ConnStream;
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes a read asks for at least (Redis's PROTO_IOBUF_LEN).
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 
 /// What Redis 7.0 writes to a connection it refuses in protected mode, before closing it.
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -24,7 +26,7 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 /// only connections from 127.0.0.1 and ::1 are accepted (Redis compares the peer address
 /// with exactly these two, so 127.0.0.2 is refused too).
 fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>) -> bool {
-    if server.config.has_password() || server.config.get("protected-mode") != "yes" {
+    if !server.acl.default_nopass() || server.config.get("protected-mode") != "yes" {
         return false;
     }
     let local = |ip: std::net::IpAddr| match ip {
@@ -35,6 +37,22 @@ fn refused_by_protected_mode(server: &Server, peer: Option<std::net::SocketAddr>
         }
     };
     !peer.is_some_and(|p| local(p.ip()))
+}
+
+/// `maxclients`: this connection (registered already) is one too many. Counted as
+/// rejected, and not as received, as in Redis.
+fn over_maxclients(server: &Server) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
+    if server.connected_clients() <= maxclients {
+        return false;
+    }
+    server.stats.rejected_connections.fetch_add(1, Relaxed);
+    server
+        .stats
+        .total_connections_received
+        .fetch_sub(1, Relaxed);
+    true
 }
 
 /// Serve one connection (plain TCP or TLS, after its handshake) until it closes.
@@ -52,12 +70,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
         .unwrap_or_default();
     let fd = stream.tcp().as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
-    let maxclients: usize = server.config.get("maxclients").parse().unwrap_or(10000);
-    if server.connected_clients() > maxclients {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if over_maxclients(&server) {
         write_and_close(&mut stream, b"-ERR max number of clients reached\r\n").await;
         server.unregister_client(handle.id);
         return;
@@ -71,9 +84,11 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
         server.unregister_client(handle.id);
         return;
     }
-    let mut client = Client::new(handle.clone(), !server.config.has_password());
+    let mut client = Client::new(handle.clone(), !server.acl.auth_required());
     let mut out = ReplyWriter::new();
-    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Small until a read fills it: an idle connection holds 1 KB, not 16 (see `spare`).
+    let mut inbuf: Vec<u8> = Vec::with_capacity(FIRST_READ);
+    let mut read_filled = false;
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut start = 0usize;
 
@@ -86,9 +101,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
     // A wake-up was consumed while writing: take the pending output without waiting.
     let mut woken = false;
     'conn: loop {
-        if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
-            inbuf.reserve(READ_CHUNK);
-        }
+        let spare = make_room(&mut inbuf, std::mem::take(&mut read_filled));
         let skip_wait = std::mem::take(&mut resume) | std::mem::take(&mut woken);
         if !skip_wait {
             tokio::select! {
@@ -96,6 +109,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                 r = stream.read_buf(&mut inbuf) => match r {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => {
+                        read_filled = n == spare;
                         server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     }
                 },
@@ -110,6 +124,11 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
         take_pending(&handle, &mut out);
         client.start_batch();
         client.batch_qbuf = inbuf.len();
+        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
+        // Pending output at which the limits are checked (one comparison per request).
+        let check_at = server.config.output_check_at();
+        // Backpressure stopped the batch with requests left in the buffer.
+        let mut more_input = false;
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;
@@ -185,7 +204,20 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                         }
                     }
                     start += consumed;
-                    if client.close_after_reply || client.shutdown_requested {
+                    if out.buf.len() >= check_at {
+                        match output::room(&server, &client, out.buf.len()) {
+                            Room::Ok => {}
+                            Room::Full => {
+                                more_input = true;
+                                break;
+                            }
+                            Room::Close => break 'conn,
+                        }
+                    }
+                    if client.close_after_reply
+                        || client.shutdown_requested
+                        || client.repl_hook.is_some()
+                    {
                         break;
                     }
                 }
@@ -201,6 +233,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             inbuf.drain(..start);
             start = 0;
         }
+        shrink_query_buffer(&mut inbuf);
         if let Some((waiter, timeout_ms, argv)) = blocked {
             let ended = wait_blocked(
                 &server,
@@ -221,26 +254,46 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             resume = true;
             client.start_batch();
         }
-        if inbuf.len() > server.config.query_buffer_limit() {
-            tracing::warn!(
-                "Closing client that reached max query buffer length: addr={}",
-                handle.addr
-            );
+        if let Some(hook) = client.repl_hook.take() {
+            // PSYNC/SYNC (the connection becomes a replica link) or WAIT.
+            let go_on = crate::replication::primary::run_hook(
+                &server,
+                &mut client,
+                &mut stream,
+                &mut inbuf,
+                &mut out,
+                hook,
+            )
+            .await;
+            if !go_on {
+                break;
+            }
+            resume = true;
+        }
+        if query_buffer_full(&server, &handle, &inbuf) {
             break;
         }
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        if !flush_watching(
-            &mut stream,
-            &mut out,
-            &server,
-            &handle,
-            &mut wake,
-            &mut woken,
-        )
-        .await
-        {
-            break;
+        let flushed = if output::write_now(&mut stream, &mut out, &server, &handle) {
+            Flushed::All
+        } else {
+            output::flush(
+                &mut stream,
+                &mut out,
+                (&server, &client),
+                &handle,
+                &mut wake,
+                &mut woken,
+                Some(&mut inbuf),
+                more_input,
+            )
+            .await
+        };
+        match flushed {
+            Flushed::All => resume |= more_input,
+            Flushed::Partly => resume = true,
+            Flushed::Closed => break,
         }
         if client.shutdown_requested {
             server.shutdown("User requested shutdown...");
@@ -248,6 +301,15 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
         if client.close_after_reply {
             break;
         }
+    }
+    if handle
+        .obuf_closed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        server
+            .stats
+            .output_buffer_limit_disconnections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     crate::commands::shared::watch::unwatch_all(&server, &mut client);
     server.pubsub.forget_client(&mut client);
@@ -261,47 +323,50 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
 
 /// Write `msg` to a connection that is refused (and flush it, for TLS).
 async fn write_and_close<S: ConnStream>(stream: &mut S, msg: &[u8]) {
-    if stream.write_all(msg).await.is_ok() && S::BUFFERED {
-        let _ = stream.flush().await;
-    }
+    let _ = super::stream::send(stream, msg).await;
 }
 
-/// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
 /// Execute a script command on the script thread (`Scripts::submit`) and wait for it
-/// without blocking this worker thread: the client's state travels with the job and comes
-/// back with the reply.
+/// without blocking this worker thread. The job works on this connection's client, reply
+/// buffer and arguments in place (no copies): this task only waits meanwhile, and if it is
+/// dropped while waiting, [`JobWait`] blocks until the job has finished with them.
 async fn execute_on_script_thread(
     server: &Arc<Server>,
     client: &mut Client,
     out: &mut ReplyWriter,
     argv: &[&[u8]],
 ) -> Outcome {
-    let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-    let placeholder = Client::new(client.handle.clone(), client.authenticated);
-    let moved = std::mem::replace(client, placeholder);
-    let resp3 = out.resp3;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let borrowed = BorrowedRequest {
+        client: std::ptr::from_mut(client),
+        out: std::ptr::from_mut(out),
+        // The cast erases the slices' lifetime (the job must be 'static); clippy sees only
+        // the unchanged pointer type.
+        #[allow(clippy::unnecessary_cast)]
+        argv: std::ptr::from_ref(argv) as *const [&'static [u8]],
+    };
     let srv = server.clone();
     let job: crate::scripting::Job = Box::new(move || {
-        let mut c = moved;
-        let mut o = ReplyWriter {
-            buf: Vec::new(),
-            resp3,
-        };
-        let refs: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
-        let outcome = execute(&srv, &mut c, &mut o, &refs);
-        let _ = tx.send((c, o, outcome));
+        let b = borrowed;
+        // SAFETY: the pointers come from the `&mut`/`&` borrows of the caller above, which
+        // waits (in `JobWait`, also when dropped) until this job has sent its outcome or
+        // was dropped: until then nothing else uses them, and they stay valid (they point
+        // into the connection task's pinned state, or its heap buffers, which are dropped
+        // only after the `JobWait` inside that state). The 'static lifetime of the
+        // argument slices is never observable outside this call.
+        let (c, o, a) = unsafe { (&mut *b.client, &mut *b.out, &*b.argv) };
+        let outcome = execute(&srv, c, o, a);
+        let _ = tx.send(outcome);
     });
+    let mut wait = JobWait { rx, done: false };
     if let Err(job) = server.scripts.submit(job) {
         // No script thread: run here (the job sends its result first).
         job();
     }
-    match rx.await {
-        Ok((c, o, outcome)) => {
-            *client = c;
-            out.buf.extend_from_slice(&o.buf);
-            outcome
-        }
+    let outcome = (&mut wait.rx).await;
+    wait.done = true;
+    match outcome {
+        Ok(outcome) => outcome,
         Err(_) => {
             out.error("ERR internal error: the script thread failed");
             Outcome::Done
@@ -309,6 +374,38 @@ async fn execute_on_script_thread(
     }
 }
 
+/// A request's state lent to a script-thread job (see [`execute_on_script_thread`]).
+struct BorrowedRequest {
+    client: *mut Client,
+    out: *mut ReplyWriter,
+    argv: *const [&'static [u8]],
+}
+
+// SAFETY: the pointees are used by exactly one thread at a time: the script thread while
+// the job runs, the connection task (which waits for the job) before and after.
+unsafe impl Send for BorrowedRequest {}
+
+/// The wait for a script-thread job; dropping it before the job finished blocks until it
+/// has (the job uses the waiting task's client and buffers in place).
+struct JobWait {
+    rx: tokio::sync::oneshot::Receiver<Outcome>,
+    done: bool,
+}
+
+impl Drop for JobWait {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Only when the connection task is dropped mid-script (server shutdown): wait for
+        // the job to send its outcome or be dropped (the sender closes either way).
+        while let Err(tokio::sync::oneshot::error::TryRecvError::Empty) = self.rx.try_recv() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// `POST` and `Host:` as a command name: what Redis treats as a cross-protocol attack.
 fn is_http_attack(cmd: &[u8]) -> bool {
     cmd.eq_ignore_ascii_case(b"post") || cmd.eq_ignore_ascii_case(b"host:")
 }
@@ -326,10 +423,7 @@ async fn flush<S: ConnStream>(stream: &mut S, out: &mut ReplyWriter, server: &Se
     if out.buf.is_empty() {
         return true;
     }
-    let mut ok = stream.write_all(&out.buf).await.is_ok();
-    if ok && S::BUFFERED {
-        ok = stream.flush().await.is_ok();
-    }
+    let ok = super::stream::send(stream, &out.buf).await.is_ok();
     server
         .stats
         .net_output_bytes
@@ -341,83 +435,57 @@ async fn flush<S: ConnStream>(stream: &mut S, out: &mut ReplyWriter, server: &Se
     ok
 }
 
-/// [`flush`] for the main loop: while the socket does not take the bytes (a subscriber
-/// that does not read), keep watching for wake-ups, so that a client killed meanwhile
-/// (CLIENT KILL, the Pub/Sub output-buffer limits) is closed instead of waiting forever.
-/// The bytes not yet written count against the output-buffer limits (`unsent`). A wake-up
-/// consumed here sets `woken`, so the caller takes the pending output without waiting.
-async fn flush_watching<'h, S: ConnStream>(
-    stream: &mut S,
-    out: &mut ReplyWriter,
-    server: &Server,
-    handle: &'h super::ClientHandle,
-    wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
-    woken: &mut bool,
-) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    if out.buf.is_empty() {
-        return true;
+/// The query buffer's first size: enough for the requests of a client that sends one at a
+/// time, so that thousands of idle connections cost little.
+const FIRST_READ: usize = 1024;
+
+/// Make room in the query buffer before a read and return the room: a full
+/// [`READ_CHUNK`] once a read filled the buffer (a client that pipelines or sends big
+/// values), or when little is left.
+#[inline]
+fn make_room(inbuf: &mut Vec<u8>, read_filled: bool) -> usize {
+    if read_filled || inbuf.capacity() - inbuf.len() < FIRST_READ / 2 {
+        inbuf.reserve(READ_CHUNK);
     }
-    // Usually the socket takes everything at once: no future, no select.
-    let mut written = stream.try_write_now(&out.buf).unwrap_or(0);
-    let ok = if written >= out.buf.len() {
-        true
-    } else {
-        handle
-            .unsent
-            .store((out.buf.len() - written) as u64, Relaxed);
-        // A TLS stream keeps records in its buffer: flush them once everything is written.
-        let mut flushed = !S::BUFFERED;
-        let ok = loop {
-            let rest = out.buf.get(written..).filter(|r| !r.is_empty());
-            if rest.is_none() && flushed {
-                break true;
-            }
-            tokio::select! {
-                biased;
-                r = write_or_flush(stream, rest) => match r {
-                    Err(_) => break false,
-                    Ok(0) if rest.is_some() => break false,
-                    Ok(_) if rest.is_none() => flushed = true,
-                    Ok(n) => {
-                        written += n;
-                        handle
-                            .unsent
-                            .store(out.buf.len().saturating_sub(written) as u64, Relaxed);
-                    }
-                },
-                _ = &mut *wake => {
-                    wake.set(handle.wake.notified());
-                    *woken = true;
-                    if handle.is_killed() {
-                        break false;
-                    }
-                }
-            }
-        };
-        handle.unsent.store(0, Relaxed);
-        ok
-    };
-    server
-        .stats
-        .net_output_bytes
-        .fetch_add(written as u64, Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > 1 << 20 {
-        out.buf.shrink_to(64 * 1024);
-    }
-    ok
+    inbuf.capacity() - inbuf.len()
 }
 
-/// Write some of `rest`, or flush the stream when everything is written.
-async fn write_or_flush<S: ConnStream>(
-    stream: &mut S,
-    rest: Option<&[u8]>,
-) -> std::io::Result<usize> {
-    match rest {
-        Some(r) => stream.write(r).await,
-        None => stream.flush().await.map(|()| 0),
+/// Give back a query buffer that a big request grew, once it is empty (Redis resizes
+/// query buffers in its cron): a connection that sent one large value and went idle must
+/// not keep holding it.
+#[inline]
+fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
+    if inbuf.is_empty() && inbuf.capacity() > 2 * READ_CHUNK {
+        *inbuf = Vec::with_capacity(READ_CHUNK);
     }
+}
+
+/// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the
+/// connection (logged with the first bytes of the buffer, as Redis does; counted in INFO).
+#[inline]
+fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) -> bool {
+    if inbuf.len() <= server.config.query_buffer_limit() {
+        return false;
+    }
+    close_for_query_buffer(server, handle, inbuf);
+    true
+}
+
+/// Log and count a close for `client-query-buffer-limit` (cold).
+#[cold]
+fn close_for_query_buffer(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) {
+    let head = inbuf.get(..64).unwrap_or(inbuf);
+    tracing::warn!(
+        "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
+        handle.id,
+        handle.addr,
+        inbuf.len(),
+        String::from_utf8_lossy(head)
+    );
+    server
+        .stats
+        .query_buffer_limit_disconnections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// End a wait from the waiting side (timeout, disconnect) unless it already ended, and
@@ -488,7 +556,18 @@ async fn wait_blocked<'h, S: ConnStream>(
                     // checked again at the top of the loop.
                     take_pending(handle, out);
                     let mut woken = false;
-                    if !flush_watching(stream, out, server, handle, wake, &mut woken).await {
+                    let flushed = output::flush(
+                        stream,
+                        out,
+                        (server, client),
+                        handle,
+                        wake,
+                        &mut woken,
+                        None,
+                        false,
+                    )
+                    .await;
+                    if flushed == Flushed::Closed {
                         end_wait(server, &waiter, WaitState::Unblocked { error: false });
                         return false;
                     }
@@ -503,7 +582,7 @@ async fn wait_blocked<'h, S: ConnStream>(
                     }
                     Ok(n) => {
                         server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
-                        if inbuf.len() > server.config.query_buffer_limit() {
+                        if query_buffer_full(server, handle, inbuf) {
                             end_wait(server, &waiter, WaitState::Unblocked { error: false });
                             return false;
                         }

@@ -73,6 +73,7 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 
 /// Start the background threads (active expiry; the persistence cron).
 pub fn start_background(server: Arc<Server>) {
+    crate::replication::start_from_config(&server);
     let s = server.clone();
     let _ = std::thread::Builder::new()
         .name("expire".into())
@@ -82,6 +83,10 @@ pub fn start_background(server: Arc<Server>) {
                 crate::commands::unblock::serve_after_expiry,
             )
         });
+    let s = server.clone();
+    let _ = std::thread::Builder::new()
+        .name("evict".into())
+        .spawn(move || crate::server::evict::run_background(s));
     let _ = std::thread::Builder::new()
         .name("cron".into())
         .spawn(move || run_cron(server));
@@ -97,6 +102,7 @@ fn run_cron(server: Arc<Server>) {
         }
         crate::persistence::rewrite::maybe_auto_rewrite(&server);
         crate::persistence::save::maybe_bgsave(&server);
+        crate::replication::cron(&server);
     }
 }
 

@@ -1,14 +1,19 @@
 //! The server: shared state (configuration, databases, clients, statistics), worker
 //! threads with their event loops, and connections.
 
+pub mod acl;
 pub mod blocking;
 mod client;
 mod connection;
+pub mod evict;
+pub mod fdlimit;
 mod listener;
+pub mod metrics;
 pub mod notify;
 pub mod observe;
+pub mod output;
 pub mod pubsub;
-mod stream;
+pub mod stream;
 pub mod tls;
 pub mod tracking;
 
@@ -71,8 +76,8 @@ pub struct Server {
     pub started_unix: u64,
     /// 40 hex characters identifying this run (INFO run_id).
     pub run_id: String,
-    /// Replication id (INFO replication, DEBUG CHANGE-REPL-ID).
-    pub replid: Mutex<String>,
+    /// Replication: ids, offsets, backlog, replicas, the primary we follow.
+    pub repl: crate::replication::Replication,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: AtomicU64,
     /// CLIENT PAUSE: deadline (Unix ms) and whether only writes are paused.
@@ -93,8 +98,12 @@ pub struct Server {
     pub tls: tls::Tls,
     /// Pub/Sub subscriptions of every client.
     pub pubsub: pubsub::PubSub,
+    /// ACL users and log.
+    pub acl: acl::Acl,
     /// Client-side caching: tracked keys, BCAST prefixes, tracking clients.
     pub tracking: tracking::Tracking,
+    /// `maxmemory` eviction (pool, background continuation, INFO timings).
+    pub evictor: evict::Evictor,
 }
 
 /// 40 random hex characters.
@@ -130,7 +139,7 @@ impl Server {
             started: Instant::now(),
             started_unix: now_unix,
             run_id: random_hex40(),
-            replid: Mutex::new(random_hex40()),
+            repl: Default::default(),
             lastsave: AtomicU64::new(now_unix),
             pause: Mutex::new(None),
             pause_active: AtomicBool::new(false),
@@ -147,7 +156,9 @@ impl Server {
             listeners_changed: tokio::sync::watch::Sender::new(0),
             tls: tls::Tls::default(),
             pubsub: pubsub::PubSub::default(),
+            acl: acl::Acl::default(),
             tracking: tracking::Tracking::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 
@@ -252,13 +263,12 @@ impl Server {
         self.slowlog.lock().push(client, &shown, micros, max);
     }
 
-    /// True when `maxmemory` is set and the memory in use is above it. Nothing is evicted
-    /// yet (issue 13), so under every policy this is Redis's "eviction failed" state:
-    /// commands that may grow memory are refused with -OOM.
+    /// True when `maxmemory` is set and the memory in use is still above it: dispatch
+    /// evicts before every command, so this is Redis's `pre_command_oom_state` (what a
+    /// script checks before running writes).
     #[inline]
     pub fn out_of_memory(&self) -> bool {
-        let max = self.config.maxmemory();
-        max != 0 && crate::memory::used_memory_recent() as u64 > max
+        evict::over_limit(self)
     }
 
     /// True when at least one client is in MONITOR mode.
@@ -338,9 +348,11 @@ impl Server {
             pending: Mutex::new(Vec::new()),
             unsent: AtomicU64::new(0),
             soft_since_ms: AtomicU64::new(0),
+            obuf_closed: AtomicBool::new(false),
             resp3: AtomicBool::new(false),
             blocked: Mutex::new(None),
             tracking_broken: AtomicBool::new(false),
+            user: Mutex::new(None),
         })
     }
 

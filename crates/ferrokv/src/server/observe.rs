@@ -78,6 +78,27 @@ impl LatencyHistogram {
         out
     }
 
+    /// Every bucket from the first up to the highest that holds calls, as (bound in µs,
+    /// calls at or below it): [`cdf`](Self::cdf) with the empty buckets in between too, so
+    /// that the Prometheus histogram (server/metrics/) keeps its `le` values from one scrape
+    /// to the next.
+    pub fn cumulative_buckets(&self) -> Vec<(u64, u64)> {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let Some(top) = counts.iter().rposition(|&n| n > 0) else {
+            return Vec::new();
+        };
+        let mut cumulative = 0;
+        counts
+            .iter()
+            .take(top + 1)
+            .enumerate()
+            .map(|(i, n)| {
+                cumulative += n;
+                (Self::upper_ns(i) / 1000, cumulative)
+            })
+            .collect()
+    }
+
     /// The latency at `percentile` (0..=100) in microseconds: the bound of the bucket that
     /// holds it (INFO latencystats).
     pub fn percentile_us(&self, percentile: f64) -> f64 {
@@ -219,10 +240,19 @@ mod latency_tests {
             Some(7),
             "the slowest call in the last bucket"
         );
+        let all = h.cumulative_buckets();
+        assert_eq!(
+            all.len(),
+            super::LATENCY_BUCKETS,
+            "every bucket up to the last used"
+        );
+        assert_eq!(&all[..4], &[(1, 2), (2, 4), (4, 5), (8, 5)]);
+        assert_eq!(all.last().map(|c| c.1), Some(7));
         assert_eq!(h.percentile_us(50.0), 2.048);
         assert_eq!(h.percentile_us(0.0), 1.024);
         h.reset();
         assert_eq!(h.total(), 0);
         assert_eq!(h.percentile_us(99.0), 0.0);
+        assert!(h.cumulative_buckets().is_empty());
     }
 }

@@ -78,17 +78,10 @@ impl Frame {
     }
 }
 
+use super::output::over_limits;
 /// Output-buffer limits for Pub/Sub clients (`client-output-buffer-limit pubsub`) at
 /// the moment of a publish; 0 = no limit.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Hard limit in bytes.
-    pub hard: u64,
-    /// Soft limit in bytes.
-    pub soft: u64,
-    /// How long the output may stay above the soft limit.
-    pub soft_seconds: u64,
-}
+pub use super::output::Limits;
 
 fn remove_client(list: &mut Subscribers, id: u64) -> bool {
     match list.iter().position(|h| h.id == id) {
@@ -227,6 +220,25 @@ impl PubSub {
         receivers
     }
 
+    /// Every subscription of client `id`: (name, is a pattern). ACL uses it to find the
+    /// subscribers a change of channel permissions leaves without permission.
+    pub fn subscriptions_of(&self, id: u64) -> Vec<(Vec<u8>, bool)> {
+        let t = self.tables.read();
+        let has = |subs: &Subscribers| subs.iter().any(|h| h.id == id);
+        let mut out: Vec<(Vec<u8>, bool)> = Vec::new();
+        for (name, subs) in t.channels.iter().chain(t.shard_channels.iter()) {
+            if has(subs) {
+                out.push((name.to_vec(), false));
+            }
+        }
+        for (name, subs) in &t.patterns {
+            if has(subs) {
+                out.push((name.to_vec(), true));
+            }
+        }
+        out
+    }
+
     /// PUBSUB CHANNELS / SHARDCHANNELS: active channels matching `pattern` (all if none).
     pub fn channels(&self, shard: bool, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         let t = self.tables.read();
@@ -288,16 +300,11 @@ fn deliver(
     let mut pending = h.pending.lock();
     let was_empty = pending.is_empty();
     let used = pending.len() + frame.len() + h.unsent.load(Ordering::Relaxed) as usize;
-    if over_limits(h, used as u64, limits) {
+    if over_limits(h, super::output::counted(used), limits) {
         // Free what it holds now: a subscriber that cannot keep up must not grow the server.
         *pending = Vec::new();
         drop(pending);
-        tracing::warn!(
-            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            h.id,
-            h.addr
-        );
-        h.kill();
+        super::output::close_for_limits(h);
         return;
     }
     frame.write_to(&mut pending, resp3);
@@ -305,25 +312,6 @@ fn deliver(
     if was_empty {
         h.wake.notify_one();
     }
-}
-
-/// Redis's `checkClientOutputBufferLimits`: past the hard limit, or above the soft limit
-/// for longer than its seconds (measured from when it was first seen above it).
-fn over_limits(h: &ClientHandle, used: u64, l: Limits) -> bool {
-    if l.hard > 0 && used >= l.hard {
-        return true;
-    }
-    if l.soft == 0 || used < l.soft {
-        h.soft_since_ms.store(0, Ordering::Relaxed);
-        return false;
-    }
-    let now = crate::util::mono_ns() / 1_000_000 + 1;
-    let since = h.soft_since_ms.load(Ordering::Relaxed);
-    if since == 0 {
-        h.soft_since_ms.store(now, Ordering::Relaxed);
-        return false;
-    }
-    now.saturating_sub(since) > l.soft_seconds * 1000
 }
 
 #[cfg(test)]
@@ -402,7 +390,8 @@ mod tests {
         };
         let mut own = resp::ReplyWriter::new();
         let payload = [b'x'; 100];
-        for _ in 0..20 {
+        // The first 16 KB are not counted (Redis's static reply buffer): 200 x ~120 bytes.
+        for _ in 0..200 {
             server
                 .pubsub
                 .publish(false, (b"ch", &payload), 0, &mut own, limits);

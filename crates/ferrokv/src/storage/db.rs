@@ -498,6 +498,11 @@ impl<'a, 's> DbView<'a, 's> {
             Some(e) => e.is_expired(now),
         };
         if expired {
+            if crate::storage::expiry::replica_mode() {
+                // A replica keeps the key until its primary's DEL comes (Redis 7.0).
+                self.missed(key);
+                return Ok(None);
+            }
             self.remove_expired(key)?;
             self.missed(key);
             return Ok(None);

@@ -1,12 +1,27 @@
 //! The active expiry cycle: reclaims expired keys that nobody reads, like Redis's
 //! `activeExpireCycle`, one shard lock at a time so clients keep running.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::server::Server;
 use crate::util::now_ms;
+
+/// Set while this server replicates a primary: keys are not expired here (the primary
+/// sends a DEL for each key it expires); reads of logically expired keys answer nothing.
+static REPLICA_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Enter or leave replica mode (see [`replica_mode`]).
+pub fn set_replica_mode(on: bool) {
+    REPLICA_MODE.store(on, Ordering::Release);
+}
+
+/// True while this server replicates a primary and must keep expired keys.
+#[inline]
+pub fn replica_mode() -> bool {
+    REPLICA_MODE.load(Ordering::Relaxed)
+}
 
 /// Called (with no lock held) with keys the cycle removed while clients were blocked on
 /// them, so a blocked XREADGROUP learns that its stream is gone (the server passes
@@ -27,7 +42,7 @@ pub fn run_active_expire(server: Arc<Server>, wake: WakeBlocked) {
         super::table::tick_lru_clock();
         // Nothing expires while the log is replayed: the log holds the expiries that
         // happened, where they happened.
-        if !server.config.active_expire_enabled() || server.is_loading() {
+        if !server.config.active_expire_enabled() || server.is_loading() || replica_mode() {
             continue;
         }
         let budget = period / 4;
@@ -93,13 +108,10 @@ pub fn expire_cycle_waking(
             .filter(|k| shard.has_blocked(k))
             .map(|k| Box::<[u8]>::from(&k[..]))
             .collect();
-        if !expired.is_empty() && server.aof.enabled() {
-            // Logged under the shard lock, in order with the writes to these keys.
-            let dels: Vec<(usize, Vec<Vec<u8>>)> = expired
-                .iter()
-                .map(|k| (db_idx, vec![b"DEL".to_vec(), k.to_vec()]))
-                .collect();
-            server.aof.append(&dels, false);
+        if !expired.is_empty() {
+            // Propagated under the shard lock, in order with the writes to these keys.
+            let keys: Vec<&[u8]> = expired.iter().map(|k| &k[..]).collect();
+            crate::replication::propagate_deletions(server, db_idx, &keys);
         }
         if shard.volatile > 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);

@@ -133,6 +133,16 @@ impl Shard {
         Some(e)
     }
 
+    /// Remove an entry for eviction (the slab is compacted, see
+    /// `KeyTable::remove_compacting`), keeping the volatile count right.
+    pub fn evict(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove_compacting(key)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
+        Some(e)
+    }
+
     /// Insert or replace an entry, keeping the volatile count right. Returns the old entry.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let new_volatile = entry.expire_at != 0;

@@ -112,10 +112,20 @@ fn capture_slow(db: usize, shard: &mut Shard, epoch: u64) {
 /// Walk every shard (taking each lock in turn) so the untouched ones are written too, then
 /// end the snapshot. Returns the job for the caller to finish the file.
 pub fn walk_and_end(dbs: &[super::Db], job: &Arc<Job>) {
+    walk_and_end_paced(dbs, job, &mut || {});
+}
+
+/// [`walk_and_end`], calling `pace` after each shard with no lock held (a sink that
+/// streams to a slow reader waits there, so its buffer stays bounded; commands that
+/// capture shards themselves never wait).
+pub fn walk_and_end_paced(dbs: &[super::Db], job: &Arc<Job>, pace: &mut dyn FnMut()) {
     for (i, db) in dbs.iter().enumerate() {
         for m in db.shards.iter() {
-            let mut shard = m.lock();
-            capture(i, &mut shard);
+            {
+                let mut shard = m.lock();
+                capture(i, &mut shard);
+            }
+            pace();
         }
     }
     let mut slot = JOB.lock();

@@ -179,6 +179,28 @@ fn redis_lru_idle(clock: u32, idle: u64) -> u32 {
     shown as u32
 }
 
+/// A key met by eviction sampling ([`KeyTable::sample_from`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Sampled<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Its access field: [`lru_clock`] seconds, or LFU data under an LFU policy.
+    pub access: u32,
+    /// Its deadline (Unix ms, 0 = none).
+    pub expire_at: u64,
+}
+
+/// Seconds since an access field's last access (LRU policies; Redis's
+/// `estimateObjectIdleTime`).
+pub fn idle_of(access: u32) -> u64 {
+    lru_clock().saturating_sub(access) as u64
+}
+
+/// The LFU counter of an access field after decay (LFU policies).
+pub fn lfu_counter_of(access: u32) -> u64 {
+    lfu_decayed(access) as u64
+}
+
 /// A read-only view of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
@@ -477,6 +499,133 @@ impl KeyTable {
         })
     }
 
+    /// One key for eviction sampling: the first occupied slab slot at or after `start`
+    /// (modulo the slab), with its access field and deadline; with `volatile_only`, the
+    /// first slot whose key has a TTL. Walks at most `max_slots` slots, skipping chunks
+    /// without deadlines whole when only volatile keys qualify. Consecutive slots were
+    /// filled at nearby times, so callers take one key per random start.
+    pub fn sample_from(
+        &self,
+        start: usize,
+        volatile_only: bool,
+        max_slots: usize,
+    ) -> Option<Sampled<'_>> {
+        let total = self.slots();
+        if total == 0 || self.index.is_empty() {
+            return None;
+        }
+        let mut pos = start % total;
+        let mut walked = 0;
+        while walked < max_slots.min(total) {
+            let (c, o) = (pos / CHUNK, pos % CHUNK);
+            let chunk = self.chunks.get(c)?;
+            if volatile_only && chunk.expires.is_none() {
+                // The rest of this chunk holds no deadline.
+                walked += CHUNK - o;
+                pos = ((c + 1) * CHUNK) % total;
+                continue;
+            }
+            if let Some(Some(node)) = chunk.nodes.get(o) {
+                let expire_at = chunk.expire(o);
+                if !volatile_only || expire_at != 0 {
+                    return Some(Sampled {
+                        key: node.key.as_slice(),
+                        access: chunk.access.get(o).copied().unwrap_or(0),
+                        expire_at,
+                    });
+                }
+            }
+            walked += 1;
+            pos = (pos + 1) % total;
+        }
+        None
+    }
+
+    /// Slab slots in use or free (not the unused tail of the last chunk): the range of
+    /// [`KeyTable::sample_from`]'s start.
+    pub fn slots(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.nodes.len())
+    }
+
+    /// Remove `key` as eviction does: the slab's last node moves into the freed slot, so
+    /// evicting keeps the slab dense and its tail chunks are given back to the allocator
+    /// once empty (a plain removal leaves a free slot for the next insert). Only eviction
+    /// uses it: it frees memory that `used_memory` sees, while other callers may rely on
+    /// slots staying put within one lock hold (nothing keeps positions across holds).
+    pub fn remove_compacting(&mut self, key: &[u8]) -> Option<Entry> {
+        let h = self.hash(key);
+        let chunks = &self.chunks;
+        let pos = match self.index.find_entry(h, |&p| key_is(chunks, p, key)) {
+            Ok(o) => o.remove().0,
+            Err(_) => return None,
+        };
+        let (c, o) = split(pos);
+        let chunk = self.chunks.get_mut(c)?;
+        let expire_at = chunk.expire(o);
+        chunk.set_expire(o, 0);
+        let node = chunk.nodes.get_mut(o).and_then(Option::take);
+        let entry = node.map(|n| Entry {
+            value: n.value,
+            expire_at,
+        });
+        if self.index.is_empty() {
+            self.clear();
+            return entry;
+        }
+        let Some(last) = self.chunks.last() else {
+            return entry;
+        };
+        let tail = ((self.chunks.len() - 1) * CHUNK + last.nodes.len().saturating_sub(1)) as u32;
+        let tail_used = matches!(last.nodes.last(), Some(Some(_)));
+        if tail == pos {
+            self.pop_tail();
+        } else if tail_used {
+            self.move_tail_to(tail, pos);
+        } else {
+            // The tail is a slot freed by a plain removal: leave the hole for reuse.
+            self.free.push(pos);
+        }
+        entry
+    }
+
+    /// Drop the last slab slot (and its chunk once empty, giving the memory back).
+    fn pop_tail(&mut self) -> Option<(Option<Node>, u64, u32)> {
+        let last = self.chunks.last_mut()?;
+        let o = last.nodes.len().checked_sub(1)?;
+        let expire_at = last.expire(o);
+        last.set_expire(o, 0);
+        let access = last.access.get(o).copied().unwrap_or(0);
+        let node = last.nodes.pop().flatten();
+        if last.nodes.is_empty() {
+            self.chunks.pop();
+        }
+        Some((node, expire_at, access))
+    }
+
+    /// Move the occupied last slot `tail` into the empty slot `pos` and repoint its index
+    /// entry.
+    fn move_tail_to(&mut self, tail: u32, pos: u32) {
+        let Some((Some(node), expire_at, access)) = self.pop_tail() else {
+            return;
+        };
+        let h = self.hash(node.key.as_slice());
+        if let Some(p) = self.index.find_mut(h, |&p| p == tail) {
+            *p = pos;
+        }
+        let (c, o) = split(pos);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            chunk.set_expire(o, expire_at);
+            if let Some(a) = chunk.access.get_mut(o) {
+                *a = access;
+            }
+            if let Some(slot) = chunk.nodes.get_mut(o) {
+                *slot = Some(node);
+            }
+        }
+    }
+
     /// Remove everything.
     pub fn clear(&mut self) {
         self.index = HashTable::new();
@@ -607,6 +756,45 @@ mod tests {
         }
         assert_eq!(t.drain().count(), 1000);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn compacting_removal_keeps_the_slab_dense() {
+        let mut t = KeyTable::default();
+        for i in 0..200u32 {
+            t.insert(&i.to_be_bytes(), entry(b"v"));
+        }
+        t.set_expire(&199u32.to_be_bytes(), 77);
+        assert_eq!(t.chunks.len(), 4);
+        // Remove from the middle: the last key moves into the hole, deadline included.
+        for i in 0..150u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+            assert!(t.get(&i.to_be_bytes()).is_none());
+        }
+        assert_eq!(t.len(), 50);
+        assert_eq!(t.chunks.len(), 1, "emptied tail chunks are freed");
+        for i in 150..200u32 {
+            let e = t.get(&i.to_be_bytes()).expect("moved key still found");
+            assert_eq!(e.expire_at(), if i == 199 { 77 } else { 0 });
+        }
+        // A plain removal's hole at the tail stops compaction; the slot is reused.
+        assert!(t.remove(&(150u32).to_be_bytes()).is_some());
+        assert!(t.remove_compacting(&(160u32).to_be_bytes()).is_some());
+        assert_eq!(t.len(), 48);
+        let mut seen = 0;
+        for (k, _) in t.iter() {
+            assert!(t.get(k).is_some());
+            seen += 1;
+        }
+        assert_eq!(seen, 48);
+        assert!(t
+            .sample_from(0, true, 1000)
+            .is_some_and(|s| s.expire_at == 77));
+        for i in 151..200u32 {
+            t.remove_compacting(&i.to_be_bytes());
+        }
+        assert!(t.is_empty());
+        assert_eq!(t.slots(), 0);
     }
 
     #[test]

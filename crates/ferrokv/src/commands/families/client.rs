@@ -489,29 +489,7 @@ fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// One CLIENT LIST line (with the trailing newline) for the calling client, from its live
 /// state.
 fn own_line(ctx: &Ctx) -> String {
-    let c = &*ctx.client;
-    let qbuf = c.batch_qbuf;
-    format_line(
-        &c.handle,
-        &LineFields {
-            name: &c.name,
-            idle: 0,
-            flags: &c.flag_letters(),
-            db: c.db,
-            multi: c.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1),
-            qbuf,
-            cmd: ctx.name,
-            resp: if ctx.out.resp3 { 3 } else { 2 },
-            lib_name: &c.lib_name,
-            lib_ver: &c.lib_ver,
-            subs: [
-                c.subs.channels.len(),
-                c.subs.patterns.len(),
-                c.subs.shard.len(),
-            ],
-            redir: c.tracking_redir(),
-        },
-    )
+    crate::commands::shared::client_line::own_line(ctx.client, ctx.name, ctx.out.resp3)
 }
 
 /// One CLIENT LIST line for another client, from what its connection last published.
@@ -526,15 +504,16 @@ fn other_line(h: &ClientHandle) -> String {
     } else {
         info.last_cmd.as_str()
     };
-    format_line(
+    crate::commands::shared::client_line::format_line(
         h,
-        &LineFields {
+        &crate::commands::shared::client_line::LineFields {
             name: &info.name,
             idle,
             flags: &info.flags,
             db: info.db,
             multi: info.multi,
             qbuf: info.qbuf,
+            buf_caps: info.buf_caps,
             cmd,
             resp: info.resp,
             lib_name: &info.lib_name,
@@ -545,56 +524,6 @@ fn other_line(h: &ClientHandle) -> String {
     )
 }
 
-/// The per-client values of a CLIENT LIST line.
-struct LineFields<'a> {
-    name: &'a [u8],
-    idle: u64,
-    flags: &'a str,
-    db: usize,
-    multi: i64,
-    qbuf: usize,
-    cmd: &'a str,
-    resp: u8,
-    lib_name: &'a [u8],
-    lib_ver: &'a [u8],
-    /// Channels, patterns and shard channels subscribed.
-    subs: [usize; 3],
-    /// The tracking redirect (-1 when tracking is off).
-    redir: i64,
-}
-
-/// Redis 7.0's `catClientInfoString` (plus 7.2's lib-name/lib-ver at the end).
-fn format_line(h: &ClientHandle, f: &LineFields) -> String {
-    const READ_BUF: usize = 16 * 1024;
-    let qbuf_free = READ_BUF.saturating_sub(f.qbuf);
-    let tot_mem = READ_BUF + f.qbuf + 1024;
-    format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
-        h.id,
-        h.addr,
-        h.laddr,
-        h.fd,
-        String::from_utf8_lossy(f.name),
-        h.created.elapsed().as_secs(),
-        f.idle,
-        f.flags,
-        f.db,
-        f.subs[0],
-        f.subs[1],
-        f.subs[2],
-        f.multi,
-        f.qbuf,
-        qbuf_free,
-        READ_BUF,
-        tot_mem,
-        f.cmd,
-        f.redir,
-        f.resp,
-        String::from_utf8_lossy(f.lib_name),
-        String::from_utf8_lossy(f.lib_ver),
-    )
-}
-
 /// Redis's `getClientType` for the clients ferrokv has: `pubsub` while subscribed.
 fn client_type(ctx: &Ctx, h: &ClientHandle) -> &'static str {
     let subscribed = if h.id == ctx.client.handle.id {
@@ -602,7 +531,12 @@ fn client_type(ctx: &Ctx, h: &ClientHandle) -> &'static str {
     } else {
         h.info.lock().flags.contains('P')
     };
-    if subscribed {
+    let flags = h.info.lock().flags.clone();
+    if flags.contains('S') {
+        "replica"
+    } else if flags.contains('M') {
+        "master"
+    } else if subscribed {
         "pubsub"
     } else {
         "normal"
@@ -682,11 +616,12 @@ struct KillFilter {
     addr: Option<Vec<u8>>,
     laddr: Option<Vec<u8>>,
     kind: Option<&'static str>,
+    user: Option<std::sync::Arc<crate::server::acl::User>>,
     maxage: Option<u64>,
     skipme: bool,
 }
 
-fn parse_kill_filter(args: &[&[u8]]) -> Result<KillFilter, CmdError> {
+fn parse_kill_filter(ctx: &Ctx, args: &[&[u8]]) -> Result<KillFilter, CmdError> {
     let mut f = KillFilter {
         skipme: true,
         ..KillFilter::default()
@@ -709,12 +644,13 @@ fn parse_kill_filter(args: &[&[u8]]) -> Result<KillFilter, CmdError> {
         } else if eq_ic(opt, "laddr") {
             f.laddr = Some(val.to_vec());
         } else if eq_ic(opt, "user") {
-            if val != b"default" {
+            let Some(u) = ctx.server.acl.user(val) else {
                 return Err(CmdError::msg(format!(
                     "ERR No such user '{}'",
                     String::from_utf8_lossy(val)
                 )));
-            }
+            };
+            f.user = Some(u);
         } else if eq_ic(opt, "skipme") {
             f.skipme = if eq_ic(val, "yes") {
                 true
@@ -748,13 +684,20 @@ fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
-    let f = parse_kill_filter(args)?;
+    let f = parse_kill_filter(ctx, args)?;
     let mut killed = 0;
     for h in clients_by_id(ctx) {
         let matches = f.id.is_none_or(|id| id == h.id)
             && f.addr.as_deref().is_none_or(|a| a == h.addr.as_bytes())
             && f.laddr.as_deref().is_none_or(|a| a == h.laddr.as_bytes())
             && f.kind.is_none_or(|t| t == client_type(ctx, &h))
+            && f.user.as_ref().is_none_or(|u| {
+                let mine = h.user.lock().clone();
+                match mine {
+                    Some(m) => std::sync::Arc::ptr_eq(&m, u),
+                    None => std::sync::Arc::ptr_eq(&ctx.server.acl.default, u),
+                }
+            })
             && f.maxage
                 .is_none_or(|age| h.created.elapsed().as_secs() >= age)
             && !(f.skipme && h.id == me);

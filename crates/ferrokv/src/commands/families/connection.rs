@@ -111,15 +111,30 @@ fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.client.monitor = false;
         ctx.server.remove_monitor(ctx.client.handle.id);
     }
-    ctx.client.authenticated = !ctx.server.config.has_password();
+    // Back to the default user (Redis's `clientSetDefaultAuth`).
+    ctx.client.user = None;
+    *ctx.client.handle.user.lock() = None;
+    ctx.client.authenticated = !ctx.server.acl.auth_required();
     ctx.out.simple("RESET");
     Ok(())
 }
 
-/// Check a username/password pair against `requirepass` (only the `default` user exists).
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.server.config.get("requirepass");
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
+/// Authenticate the client as `user` with `pass` (Redis's `ACLAuthenticateUser`): on
+/// failure the attempt goes to the ACL log, with `object` the command as sent.
+fn authenticate(ctx: &mut Ctx, object: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
+    match ctx.server.acl.authenticate(user, pass) {
+        Some(u) => {
+            let u = (!std::sync::Arc::ptr_eq(&u, &ctx.server.acl.default)).then_some(u);
+            ctx.client.set_user(u);
+            Ok(())
+        }
+        None => {
+            crate::commands::acl_check::log_auth(ctx.server, ctx.client, object, user);
+            Err(CmdError::Static(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ))
+        }
+    }
 }
 
 fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -128,17 +143,12 @@ fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         3 => (args[1], args[2]),
         _ => return Err(CmdError::Syntax),
     };
-    if args.len() == 2 && !ctx.server.config.has_password() {
+    if args.len() == 2 && ctx.server.acl.default_nopass() {
         return Err(CmdError::Static(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    if !check_password(ctx, user, pass) {
-        return Err(CmdError::Static(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ));
-    }
-    ctx.client.authenticated = true;
+    authenticate(ctx, args[0], user, pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -190,16 +200,11 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = auth {
-        if !check_password(ctx, user, pass) {
-            return Err(CmdError::Static(
-                "WRONGPASS invalid username-password pair or user is disabled.",
-            ));
-        }
-        ctx.client.authenticated = true;
+        authenticate(ctx, args[0], user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::Static(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(name) = setname {

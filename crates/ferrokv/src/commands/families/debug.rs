@@ -102,7 +102,7 @@ fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else if is("digest-value") && argc >= 2 {
         debug_digest_value(ctx, &args[2..])
     } else if is("change-repl-id") && argc == 2 {
-        *ctx.server.replid.lock() = crate::server::random_hex40();
+        ctx.server.repl.change_replid();
         ctx.out.ok();
         Ok(())
     } else if is("stringmatch-test") && argc == 2 {

@@ -257,6 +257,10 @@ fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         }
         for k in shard.collect_expired(now) {
             stats.expired_key(&k);
+            let dbi = db.db;
+            // Reclaimed keys are propagated as DEL, as every lazy expiry.
+            db.locks
+                .propagate_now(dbi, vec![b"DEL".to_vec(), k.to_vec()]);
             db.notify(class::EXPIRED, "expired", &k);
         }
     }
@@ -455,17 +459,18 @@ fn swap_shards(ctx: &mut Ctx, a: usize, b: usize, i: usize) -> CmdResult {
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
     let (map_b, vol_b) = (std::mem::take(&mut sb.map), sb.volatile);
     touch_replaced(&mut sb.watched, &map_b, Some(&map_a), now);
-    let ready_in_b = keys_ready_for_waiters(sb, &map_a, &map_b, now);
+    let ready_in_b = keys_ready_for_waiters(sb, &map_a, &map_b);
     let sa = ctx.locks.shard(a, i).ok_or(UNLOCKED)?;
     touch_replaced(&mut sa.watched, &map_a, Some(&map_b), now);
-    let ready_in_a = keys_ready_for_waiters(sa, &map_b, &map_a, now);
+    let ready_in_a = keys_ready_for_waiters(sa, &map_b, &map_a);
     sa.map = map_b;
     sa.volatile = vol_b;
     let sb = ctx.locks.shard(b, i).ok_or(UNLOCKED)?;
     sb.map = map_a;
     sb.volatile = vol_a;
-    // Clients blocked on a key that exists (and has not expired) after the swap are
-    // served before the locks are released, as after a push.
+    // Clients blocked on a key that exists after the swap are served before the locks are
+    // released, as after a push. An expired key is signalled too (Redis's
+    // scanDatabaseForReadyKeys): serving finds it expired, deletes and propagates a DEL.
     for key in ready_in_a {
         ctx.locks.signal_ready(a, &key);
     }
@@ -482,12 +487,11 @@ fn keys_ready_for_waiters(
     shard: &Shard,
     incoming: &KeyTable,
     outgoing: &KeyTable,
-    now: u64,
 ) -> Vec<Box<[u8]>> {
     shard
         .blocked
         .keys()
-        .filter(|k| incoming.get(k).is_some_and(|e| !e.is_expired(now)) || outgoing.contains_key(k))
+        .filter(|k| incoming.contains_key(k) || outgoing.contains_key(k))
         .cloned()
         .collect()
 }

@@ -306,6 +306,12 @@ fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         match write_list(&mut db, key)? {
             Some(list) if !list.is_empty() => {
                 let popped = mpop_reply(out, key, list, mpop.end, mpop.count);
+                // Propagated as LPOP/RPOP with the number popped (Redis 7.0).
+                let name: &[u8] = match mpop.end {
+                    End::Left => b"LPOP",
+                    End::Right => b"RPOP",
+                };
+                db.log_as(&[name, key, popped.to_string().as_bytes()]);
                 return finish_pop(&mut db, key, mpop.end, popped);
             }
             _ => {}

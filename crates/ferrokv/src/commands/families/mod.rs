@@ -10,6 +10,7 @@
 //!
 //! Adding a family: add its module here and its table to [`tables`].
 
+pub mod acl;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
@@ -28,6 +29,7 @@ pub mod lists;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -41,7 +43,7 @@ pub mod zsets;
 use super::Command;
 
 /// Every family's table, in the order COMMAND lists them.
-pub fn tables() -> [&'static [Command]; 27] {
+pub fn tables() -> [&'static [Command]; 29] {
     [
         memory::COMMANDS,
         client::COMMANDS,
@@ -70,6 +72,8 @@ pub fn tables() -> [&'static [Command]; 27] {
         cluster::COMMANDS,
         streams::COMMANDS,
         stream_groups::COMMANDS,
+        acl::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

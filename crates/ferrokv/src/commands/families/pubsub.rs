@@ -228,10 +228,14 @@ fn do_publish(ctx: &mut Ctx, args: &[&[u8]], shard: bool) -> CmdResult {
 }
 
 fn publish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    // Propagated to replicas (not to the AOF: `replication::propagate` leaves it out), as
+    // Redis's forceCommandPropagation(PROPAGATE_REPL).
+    ctx.locks.note_change();
     do_publish(ctx, args, false)
 }
 
 fn spublish(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.locks.note_change();
     do_publish(ctx, args, true)
 }
 

@@ -247,6 +247,12 @@ pub fn info_text(server: &Server, keyspace: &[(usize, usize)], wanted: &[bool]) 
     out
 }
 
+/// Every INFO section (`INFO everything`): what the metrics endpoint and the status page
+/// (`server/metrics/`) read their figures from, so they always agree with INFO.
+pub fn info_everything(server: &Server, keyspace: &[(usize, usize)]) -> String {
+    info_text(server, keyspace, &[true; SECTIONS.len()])
+}
+
 /// Push `name:value` pairs.
 macro_rules! kv {
     ($f:expr, $($k:expr => $v:expr),* $(,)?) => {
@@ -307,7 +313,10 @@ fn info_server(server: &Server, f: &mut Vec<(String, String)>) {
 
 fn info_clients(server: &Server, f: &mut Vec<(String, String)>) {
     kv!(f,
-        "connected_clients" => server.connected_clients(),
+        // Replica links are not counted (Redis: clients minus slaves).
+        "connected_clients" => server
+            .connected_clients()
+            .saturating_sub(server.repl.state.lock().replicas.len()),
         "cluster_connections" => 0,
         "maxclients" => server.config.get("maxclients"),
         "client_recent_max_input_buffer" => 0,
@@ -377,6 +386,15 @@ fn startup_bytes(server: &Server) -> u64 {
     (server.dbs.len() * per_db) as u64
 }
 
+/// `a / b`, 0 when `b` is 0.
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
 fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
     // jemalloc's count of allocated bytes: everything the server holds, in O(1).
     let used = crate::memory::used_memory() as u64;
@@ -385,6 +403,8 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
     let peak = server.peak_memory.fetch_max(used, Relaxed).max(used);
     let rss = rss_bytes();
     let maxmemory: u64 = server.config.get("maxmemory").parse().unwrap_or(0);
+    let heap = crate::memory::allocator_stats();
+    let (active, resident) = (heap.active as u64, heap.resident as u64);
     let sysmem = total_system_memory();
     let frag = if used > 0 {
         rss as f64 / used as f64
@@ -411,8 +431,8 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
         "used_memory_dataset" => dataset,
         "used_memory_dataset_perc" => format!("{:.2}%", if used > 0 { dataset as f64 * 100.0 / used as f64 } else { 0.0 }),
         "allocator_allocated" => used,
-        "allocator_active" => used,
-        "allocator_resident" => rss,
+        "allocator_active" => active,
+        "allocator_resident" => resident,
         "total_system_memory" => sysmem,
         "total_system_memory_human" => bytes_to_human(sysmem),
         "used_memory_lua" => lua_vm,
@@ -432,22 +452,23 @@ fn info_memory(server: &Server, f: &mut Vec<(String, String)>) {
         "maxmemory" => maxmemory,
         "maxmemory_human" => bytes_to_human(maxmemory),
         "maxmemory_policy" => server.config.get("maxmemory-policy"),
-        "allocator_frag_ratio" => "1.00",
-        "allocator_frag_bytes" => 0,
-        "allocator_rss_ratio" => format!("{:.2}", frag),
-        "allocator_rss_bytes" => rss.saturating_sub(used),
-        "rss_overhead_ratio" => "1.00",
-        "rss_overhead_bytes" => 0,
+        // As Redis: active over allocated, resident over active, RSS over resident.
+        "allocator_frag_ratio" => format!("{:.2}", ratio(active, used)),
+        "allocator_frag_bytes" => active as i64 - used as i64,
+        "allocator_rss_ratio" => format!("{:.2}", ratio(resident, active)),
+        "allocator_rss_bytes" => resident as i64 - active as i64,
+        "rss_overhead_ratio" => format!("{:.2}", ratio(rss, resident)),
+        "rss_overhead_bytes" => rss as i64 - resident as i64,
         "mem_fragmentation_ratio" => format!("{:.2}", frag),
         "mem_fragmentation_bytes" => rss as i64 - used as i64,
-        "mem_not_counted_for_evict" => 0,
+        "mem_not_counted_for_evict" => crate::server::evict::not_counted(server),
         "mem_replication_backlog" => 0,
         "mem_total_replication_buffers" => 0,
         "mem_clients_slaves" => 0,
         "mem_clients_normal" => 0,
         "mem_cluster_links" => 0,
         "mem_aof_buffer" => 0,
-        "mem_allocator" => "libc",
+        "mem_allocator" => "jemalloc-5.3.0",
         "active_defrag_running" => 0,
         "lazyfree_pending_objects" => 0,
         "lazyfreed_objects" => 0,
@@ -563,30 +584,31 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
     let st = &server.stats;
     let (ops, ikbps, okbps) = rates(server);
     let tracking = server.tracking.counts();
+    let (exceeded_current_ms, exceeded_total_ms) = server.evictor.exceeded_ms();
     kv!(f,
         "total_connections_received" => st.total_connections_received.load(Relaxed),
         "total_commands_processed" => st.total_commands_processed.load(Relaxed),
         "instantaneous_ops_per_sec" => ops.round() as u64,
         "total_net_input_bytes" => st.net_input_bytes.load(Relaxed),
         "total_net_output_bytes" => st.net_output_bytes.load(Relaxed),
-        "total_net_repl_input_bytes" => 0,
-        "total_net_repl_output_bytes" => 0,
+        "total_net_repl_input_bytes" => server.repl.net_input.load(Relaxed),
+        "total_net_repl_output_bytes" => server.repl.net_output.load(Relaxed),
         "instantaneous_input_kbps" => format!("{:.2}", ikbps),
         "instantaneous_output_kbps" => format!("{:.2}", okbps),
         "instantaneous_input_repl_kbps" => "0.00",
         "instantaneous_output_repl_kbps" => "0.00",
         "rejected_connections" => st.rejected_connections.load(Relaxed),
-        "sync_full" => 0,
-        "sync_partial_ok" => 0,
-        "sync_partial_err" => 0,
+        "sync_full" => server.repl.sync_full.load(Relaxed),
+        "sync_partial_ok" => server.repl.sync_partial_ok.load(Relaxed),
+        "sync_partial_err" => server.repl.sync_partial_err.load(Relaxed),
         "expired_keys" => st.expired_keys.load(Relaxed),
         "expired_stale_perc" => "0.00",
         "expired_time_cap_reached_count" => 0,
         "expire_cycle_cpu_milliseconds" => 0,
-        "evicted_keys" => 0,
+        "evicted_keys" => st.evicted_keys.load(Relaxed),
         "evicted_clients" => 0,
-        "total_eviction_exceeded_time" => 0,
-        "current_eviction_exceeded_time" => 0,
+        "total_eviction_exceeded_time" => exceeded_total_ms,
+        "current_eviction_exceeded_time" => exceeded_current_ms,
         "keyspace_hits" => st.keyspace_hits.load(Relaxed),
         "keyspace_misses" => st.keyspace_misses.load(Relaxed),
         "pubsub_channels" => server.pubsub.channel_count(),
@@ -618,19 +640,7 @@ fn info_stats(server: &Server, f: &mut Vec<(String, String)>) {
 }
 
 fn info_replication(server: &Server, f: &mut Vec<(String, String)>) {
-    kv!(f,
-        "role" => "master",
-        "connected_slaves" => 0,
-        "master_failover_state" => "no-failover",
-        "master_replid" => server.replid.lock().clone(),
-        "master_replid2" => "0".repeat(40),
-        "master_repl_offset" => 0,
-        "second_repl_offset" => -1,
-        "repl_backlog_active" => 0,
-        "repl_backlog_size" => server.config.get("repl-backlog-size"),
-        "repl_backlog_first_byte_offset" => 0,
-        "repl_backlog_histlen" => 0,
-    );
+    f.extend(crate::replication::info_fields(server));
 }
 
 /// (system, user) CPU seconds of `who` (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD).
@@ -850,6 +860,13 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 change.apply(ctx.server);
             }
             apply_persistence_config(ctx.server);
+            apply_acl_config(ctx.server, &pairs);
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("maxmemory"))
+            {
+                evict_for_new_limit(ctx);
+            }
             ctx.out.ok();
             Ok(())
         }
@@ -862,6 +879,38 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             name, why
         ))),
     }
+}
+
+/// `requirepass` is the default user's password: CONFIG SET replaces it. (A smaller
+/// `acllog-max-len` trims the ACL log at its next entry, as in Redis.)
+fn apply_acl_config(server: &Server, pairs: &[(&str, &str)]) {
+    if pairs
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("requirepass"))
+    {
+        server
+            .acl
+            .set_requirepass(&server.config.get("requirepass"));
+    }
+}
+
+/// After CONFIG SET maxmemory, as Redis's `updateMaxmemory`: evict now, before the reply,
+/// with a fresh memory reading. Inside a transaction other shards may be locked, so the
+/// eviction is left to after the command (see `dispatch`).
+fn evict_for_new_limit(ctx: &mut Ctx) {
+    if ctx.server.config.maxmemory() == 0 {
+        return;
+    }
+    crate::memory::refresh_recent();
+    if !ctx.locks.is_empty() || ctx.client.in_script {
+        ctx.server.evictor.request();
+        return;
+    }
+    let mut own = crate::server::tracking::Own {
+        id: ctx.client.handle.id,
+        out: &mut ctx.out.buf,
+    };
+    crate::server::evict::perform(ctx.server, Some(&mut own));
 }
 
 fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
@@ -878,6 +927,7 @@ pub fn reset_stats(server: &Server) {
         &st.total_commands_processed,
         &st.rejected_connections,
         &st.expired_keys,
+        &st.evicted_keys,
         &st.keyspace_hits,
         &st.keyspace_misses,
         &st.net_input_bytes,
@@ -885,6 +935,8 @@ pub fn reset_stats(server: &Server) {
         &st.total_error_replies,
         &st.rejected_calls,
         &st.failed_calls,
+        &st.query_buffer_limit_disconnections,
+        &st.output_buffer_limit_disconnections,
     ] {
         c.store(0, Relaxed);
     }
@@ -896,13 +948,23 @@ pub fn reset_stats(server: &Server) {
         s.failed_calls.store(0, Relaxed);
     }
     server.error_stats.lock().clear();
+    server.evictor.reset_stats();
     server
         .peak_memory
         .store(crate::memory::used_memory() as u64, Relaxed);
 }
 
 fn config_rewrite(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite().map_err(CmdError::msg)?;
+    let users = ctx
+        .server
+        .config
+        .get("aclfile")
+        .is_empty()
+        .then(|| ctx.server.acl.list());
+    ctx.server
+        .config
+        .rewrite_with_users(users)
+        .map_err(CmdError::msg)?;
     ctx.out.ok();
     Ok(())
 }

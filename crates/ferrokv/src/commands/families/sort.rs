@@ -45,7 +45,11 @@ impl SortOptions<'_> {
 
 /// Parse the options after the key, in Redis's order and with its errors (LIMIT's numbers
 /// are checked where they appear; a word that fits nowhere is a syntax error).
-fn parse_options<'a>(args: &[&'a [u8]], readonly: bool) -> Result<SortOptions<'a>, CmdError> {
+fn parse_options<'a>(
+    args: &[&'a [u8]],
+    readonly: bool,
+    full_key_access: bool,
+) -> Result<SortOptions<'a>, CmdError> {
     let mut o = SortOptions {
         desc: false,
         alpha: false,
@@ -72,9 +76,21 @@ fn parse_options<'a>(args: &[&'a [u8]], readonly: bool) -> Result<SortOptions<'a
             o.store = Some(args[j + 1]);
             j += 1;
         } else if eq_ic(word, "by") && left >= 1 {
+            // A pattern reads keys the ACL check did not see: Redis wants read access to
+            // every key.
+            if args[j + 1].contains(&b'*') && !full_key_access {
+                return Err(CmdError::Static(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.by = Some(args[j + 1]);
             j += 1;
         } else if eq_ic(word, "get") && left >= 1 {
+            if !full_key_access {
+                return Err(CmdError::Static(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.gets.push(args[j + 1]);
             j += 1;
         } else {
@@ -219,7 +235,9 @@ struct Item {
 }
 
 fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], readonly: bool) -> CmdResult {
-    let mut o = parse_options(args, readonly)?;
+    let full_key_access = crate::commands::acl_check::user_of(ctx.server, ctx.client)
+        .key_allowed(b"*", crate::server::acl::selector::PERM_READ);
+    let mut o = parse_options(args, readonly, full_key_access)?;
     let limits = ListLimits {
         max_listpack_size: ctx.server.config.list_max_listpack_size(),
     };

@@ -343,6 +343,8 @@ fn setex_generic(ctx: &mut Ctx, args: &[&[u8]], kind: ExpireKind) -> CmdResult {
 fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     reply_current(ctx, args[1])?;
     if ctx.db().delete(args[1])? {
+        // Propagated as DEL (Redis 7.0).
+        ctx.db().log_as(&[b"DEL", args[1]]);
         ctx.notify(class::GENERIC, "del", args[1]);
     }
     Ok(())

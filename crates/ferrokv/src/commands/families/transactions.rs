@@ -207,6 +207,14 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         let start = crate::util::mono_ns();
         match resolve(argv) {
             Ok((id, cmd)) => {
+                // The rules may have changed since the command was queued.
+                if let Some(msg) =
+                    crate::commands::acl_check::in_exec(server, ctx.client, id, cmd, argv)
+                {
+                    server.record_error(&msg);
+                    ctx.out.error(&msg);
+                    continue;
+                }
                 ctx.client.in_exec = true;
                 let failed = !call_handler(server, ctx.client, ctx.out, ctx.locks, id, cmd, argv);
                 ctx.client.in_exec = false;

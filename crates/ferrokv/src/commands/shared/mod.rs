@@ -4,6 +4,7 @@
 
 pub mod block;
 pub mod client_attrs;
+pub mod client_line;
 pub mod help;
 pub mod list_ops;
 pub mod longdouble;

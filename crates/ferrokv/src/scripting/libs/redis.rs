@@ -182,10 +182,10 @@ pub fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             }
             let argv: Vec<Vec<u8>> = args.iter().filter_map(to_bytes).collect();
             let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-            if crate::commands::dispatch::resolve(&refs).is_err() {
+            let Ok((id, cmd)) = crate::commands::dispatch::resolve(&refs) else {
                 return Err(raise("ERR Invalid command passed to redis.acl_check_cmd()"));
-            }
-            Ok(true)
+            };
+            Ok(crate::scripting::engine::acl_allows(id, cmd, &refs))
         })?,
     )?;
     for (name, v) in [

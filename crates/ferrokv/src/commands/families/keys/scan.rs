@@ -37,9 +37,16 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         // A cursor we never hand out: the iteration is over.
         _ => SHARDS,
     };
+    let server = ctx.server;
     while next < SHARDS && examined < opts.count {
         let read = with_shard(ctx, db, next, |shard, now, stats| {
-            scan_shard(shard, &opts, now, stats, (&mut keys, &mut reclaimed))
+            let before = reclaimed.len();
+            let n = scan_shard(shard, &opts, now, stats, (&mut keys, &mut reclaimed));
+            // Propagated as DEL under the shard's lock (in order with writes to these
+            // keys), outside any MULTI block, as Redis's lazy expiry during SCAN.
+            let gone: Vec<&[u8]> = reclaimed.iter().skip(before).map(|k| &k[..]).collect();
+            crate::replication::propagate_deletions(server, db, &gone);
+            n
         });
         match read {
             Some(n) => examined += n,
@@ -138,6 +145,10 @@ fn scan_shard(
         }
     }
     let examined = shard.map.len();
+    if crate::storage::expiry::replica_mode() {
+        // A replica skips logically expired keys but leaves them to its primary's DEL.
+        return examined;
+    }
     for key in &expired {
         shard.remove(key);
         shard.touch_watched_expired(key);

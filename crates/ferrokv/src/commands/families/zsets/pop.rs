@@ -86,6 +86,11 @@ pub(crate) fn generic_zpop(
     }
     let empty = z.is_empty();
     let event = if max { "zpopmax" } else { "zpopmin" };
+    if how.emit_key && how.nested {
+        // ZMPOP/BZMPOP propagate as ZPOPMIN/ZPOPMAX with the count popped (Redis 7.0).
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        db.log_as(&[name, key, n.to_string().as_bytes()]);
+    }
     super::after_removal(&mut db, key, event, n, empty)
 }
 

@@ -1,0 +1,512 @@
+//! Replication against real redis-server 7.0, both directions: a redis-server replica of
+//! ferrokv (diskless and disk-based full syncs, partial resync after CLIENT KILL TYPE
+//! replica) and a ferrokv replica of a redis-server primary (full sync under a write load,
+//! partial resync after CLIENT KILL TYPE master, READONLY, ROLE, promotion). Each ends with
+//! DEBUG DIGEST equal on both sides.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{redis_server_bin, start_ferrokv_with, start_server, Conn, Reply, ServerGuard};
+
+/// A redis-server with persistence off and `extra` arguments.
+fn start_redis_with(extra: &[String]) -> ServerGuard {
+    let extra = extra.to_vec();
+    start_server("redis", &redis_server_bin(), &move |port| {
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        args
+    })
+}
+
+/// One field of INFO `section`.
+fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {
+    let text = c.cmd(&["INFO", section]).expect_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", field)))
+        .map(|v| v.trim().to_string())
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {}", what);
+}
+
+fn digest(c: &mut Conn) -> String {
+    c.cmd(&["DEBUG", "DIGEST"]).expect_text()
+}
+
+/// Wait until the replica applied everything the primary produced, then compare digests.
+fn assert_in_sync(primary: &mut Conn, replica: &mut Conn) {
+    wait_for("the replica to catch up", Duration::from_secs(20), || {
+        let p = info_field(primary, "replication", "master_repl_offset");
+        let r = info_field(replica, "replication", "slave_repl_offset");
+        p.is_some() && p == r
+    });
+    assert_eq!(digest(primary), digest(replica), "DEBUG DIGEST differs");
+}
+
+/// Writes of every type, in databases 0 and 2.
+fn write_every_type(c: &mut Conn, tag: &str) {
+    let k = |s: &str| format!("{}:{}", tag, s);
+    let cmds: Vec<Vec<String>> = vec![
+        vec!["SELECT".into(), "0".into()],
+        vec!["SET".into(), k("str"), "value".into()],
+        vec![
+            "SET".into(),
+            k("ttl"),
+            "v".into(),
+            "EX".into(),
+            "1000".into(),
+        ],
+        vec!["INCRBYFLOAT".into(), k("float"), "1.5".into()],
+        vec![
+            "RPUSH".into(),
+            k("list"),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+            "d".into(),
+        ],
+        vec![
+            "HSET".into(),
+            k("hash"),
+            "f1".into(),
+            "1".into(),
+            "f2".into(),
+            "2".into(),
+        ],
+        vec![
+            "SADD".into(),
+            k("set"),
+            "x".into(),
+            "y".into(),
+            "z".into(),
+            "7".into(),
+        ],
+        vec![
+            "ZADD".into(),
+            k("zset"),
+            "1".into(),
+            "m1".into(),
+            "2.5".into(),
+            "m2".into(),
+        ],
+        vec![
+            "XADD".into(),
+            k("stream"),
+            "*".into(),
+            "f".into(),
+            "v".into(),
+        ],
+        vec!["PFADD".into(), k("hll"), "a".into(), "b".into(), "c".into()],
+        vec!["SETBIT".into(), k("bits"), "77".into(), "1".into()],
+        vec!["SELECT".into(), "2".into()],
+        vec!["SET".into(), k("db2"), "in db 2".into()],
+        vec!["LPUSH".into(), k("db2list"), "1".into(), "2".into()],
+        vec!["SELECT".into(), "0".into()],
+    ];
+    for cmd in cmds {
+        let r = c.cmd(&cmd);
+        assert!(!r.is_error(), "{:?} failed: {:?}", cmd, r);
+    }
+}
+
+/// The commands whose propagated form differs from what the client sent.
+fn write_rewritten_forms(c: &mut Conn, tag: &str) {
+    let k = |s: &str| format!("{}:{}", tag, s);
+    let ok = |r: Reply, what: &str| assert!(!r.is_error(), "{} failed: {:?}", what, r);
+    // A transaction.
+    ok(c.cmd(&["MULTI"]), "multi");
+    c.cmd(&["INCR", &k("counter")]);
+    c.cmd(&["LPUSH", &k("txlist"), "1", "2", "3"]);
+    c.cmd(&["EXPIRE", &k("txlist"), "500"]);
+    ok(c.cmd(&["EXEC"]), "exec");
+    ok(c.cmd(&["EXPIRE", &k("str"), "300"]), "expire");
+    ok(c.cmd(&["SET", &k("getdel"), "x"]), "set");
+    ok(c.cmd(&["GETDEL", &k("getdel")]), "getdel");
+    ok(c.cmd(&["SET", &k("getex"), "x"]), "set");
+    ok(c.cmd(&["GETEX", &k("getex"), "PX", "900000"]), "getex px");
+    ok(c.cmd(&["GETEX", &k("ttl"), "PERSIST"]), "getex persist");
+    ok(
+        c.cmd(&["LMPOP", "2", "nolist", &k("list"), "LEFT", "COUNT", "2"]),
+        "lmpop",
+    );
+    ok(c.cmd(&["SPOP", &k("set")]), "spop");
+    ok(c.cmd(&["INCRBYFLOAT", &k("float"), "0.25"]), "incrbyfloat");
+    ok(
+        c.cmd(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], ARGV[1]); return redis.call('incr', KEYS[2])",
+            "2",
+            &k("script"),
+            &k("scriptn"),
+            "from a script",
+        ]),
+        "eval",
+    );
+    // A key that expires and is then read (lazy expiry propagates a DEL).
+    ok(c.cmd(&["SET", &k("short"), "v", "PX", "30"]), "set px");
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(c.cmd(&["GET", &k("short")]), Reply::Nil);
+}
+
+/// A background writer until `stop`: plain writes and a few that expire.
+fn write_load(port: u16, stop: Arc<AtomicBool>, tag: &'static str) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut c = Conn::connect(port).expect("connect for the write load");
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let key = format!("{}:{}", tag, n % 500);
+            c.cmd(&["SET", &key, &n.to_string()]);
+            c.cmd(&["RPUSH", &format!("{}:l", tag), &n.to_string()]);
+            c.cmd(&["HINCRBY", &format!("{}:h", tag), &(n % 7).to_string(), "1"]);
+            if n.is_multiple_of(50) {
+                c.cmd(&["SET", &format!("{}:e{}", tag, n), "x", "PX", "20"]);
+            }
+            n += 1;
+        }
+        n
+    })
+}
+
+/// `n` keys of 64 bytes, pipelined (so the full sync overlaps the write load).
+fn fill(c: &mut Conn, n: usize) {
+    let value = "v".repeat(64);
+    let mut batch = Vec::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let mut args = vec!["MSET".to_string()];
+        for i in chunk {
+            args.push(format!("pop:{}", i));
+            args.push(value.clone());
+        }
+        common::encode_into(&mut batch, &args);
+    }
+    c.send_raw(&batch).expect("send the fill");
+    for _ in 0..n.div_ceil(100) {
+        assert!(!c.read_reply().is_error());
+    }
+}
+
+fn ferrokv_primary() -> ServerGuard {
+    start_ferrokv_with(2, &["--repl-diskless-sync-delay", "0"])
+}
+
+#[test]
+fn redis_replica_of_ferrokv_full_partial_and_disk_sync() {
+    let primary = ferrokv_primary();
+    let mut p = primary.connect();
+    write_every_type(&mut p, "before");
+    // Enough data that the sync overlaps the write load.
+    fill(&mut p, 20_000);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(primary.port, stop.clone(), "load");
+    let replica = start_redis_with(&[
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        primary.port.to_string(),
+    ]);
+    let mut r = replica.connect();
+    wait_for("the link to come up", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().expect("write load") > 0);
+    write_every_type(&mut p, "after");
+    write_rewritten_forms(&mut p, "after");
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+
+    // INFO and ROLE show the replica online.
+    let line = info_field(&mut p, "replication", "slave0").expect("slave0 line");
+    assert!(
+        line.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica.port
+        )),
+        "{}",
+        line
+    );
+    let role = p.cmd(&["ROLE"]);
+    let parts = role.expect_array();
+    assert_eq!(parts[0].expect_text(), "master");
+    assert_eq!(parts[2].expect_array().len(), 1);
+
+    // WAIT: the replica acknowledges our last write.
+    p.cmd(&["SET", "waited", "1"]);
+    assert_eq!(p.cmd(&["WAIT", "1", "5000"]).expect_int(), 1);
+
+    // Partial resync: cut the link, keep writing, the replica continues from the backlog.
+    let killed = p.cmd(&["CLIENT", "KILL", "TYPE", "replica"]).expect_int();
+    assert_eq!(killed, 1);
+    write_every_type(&mut p, "during-cut");
+    wait_for("the replica to reconnect", Duration::from_secs(20), || {
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref() == Some("1")
+    });
+    write_rewritten_forms(&mut p, "after-cut");
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut r, "stats", "sync_partial_ok").as_deref(),
+        Some("0")
+    );
+
+    // A second replica with a disk-based full sync, both stay in sync.
+    p.cmd(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
+    let replica2 = start_redis_with(&[
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        primary.port.to_string(),
+    ]);
+    let mut r2 = replica2.connect();
+    wait_for(
+        "the second link to come up",
+        Duration::from_secs(20),
+        || info_field(&mut r2, "replication", "master_link_status").as_deref() == Some("up"),
+    );
+    write_rewritten_forms(&mut p, "two-replicas");
+    assert_in_sync(&mut p, &mut r2);
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        info_field(&mut p, "replication", "connected_slaves").as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn ferrokv_replica_of_redis_full_partial_and_promotion() {
+    let primary = start_redis_with(&[]);
+    let mut p = primary.connect();
+    write_every_type(&mut p, "before");
+    fill(&mut p, 20_000);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(primary.port, stop.clone(), "load");
+    let replica = start_ferrokv_with(2, &["--replicaof", &format!("127.0.0.1 {}", primary.port)]);
+    let mut r = replica.connect();
+    wait_for("the link to come up", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().expect("write load") > 0);
+    write_every_type(&mut p, "after");
+    write_rewritten_forms(&mut p, "after");
+    assert_in_sync(&mut p, &mut r);
+
+    // A replica refuses writes, answers reads, and shows its role.
+    let err = r.cmd(&["SET", "x", "1"]);
+    assert_eq!(
+        err,
+        Reply::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(r.cmd(&["GET", "after:str"]).expect_text(), "value");
+    let role = r.cmd(&["ROLE"]);
+    let parts = role.expect_array();
+    assert_eq!(parts[0].expect_text(), "slave");
+    assert_eq!(parts[3].expect_text(), "connected");
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]),
+        Reply::Simple("OK Already connected to specified master".into())
+    );
+
+    // A key the primary has not expired yet reads as missing on the replica, but stays.
+    p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    p.cmd(&["SET", "soon", "v", "PX", "100"]);
+    assert_in_sync(&mut p, &mut r);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(r.cmd(&["GET", "soon"]), Reply::Nil);
+    assert_eq!(r.cmd(&["DBSIZE"]), p.cmd(&["DBSIZE"]));
+    p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+
+    // Partial resync after the replica's link to its primary is cut.
+    let killed = r.cmd(&["CLIENT", "KILL", "TYPE", "master"]).expect_int();
+    assert_eq!(killed, 1);
+    write_every_type(&mut p, "during-cut");
+    wait_for("the replica to reconnect", Duration::from_secs(20), || {
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref() == Some("1")
+    });
+    write_rewritten_forms(&mut p, "after-cut");
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+
+    // Promotion keeps the old history as replid2.
+    let old_id = info_field(&mut r, "replication", "master_replid").expect("replid");
+    let offset: u64 = info_field(&mut r, "replication", "master_repl_offset")
+        .expect("offset")
+        .parse()
+        .expect("number");
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "NO", "ONE"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid2"),
+        Some(old_id)
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "second_repl_offset"),
+        Some((offset + 1).to_string())
+    );
+    assert_eq!(r.cmd(&["SET", "x", "1"]), Reply::Simple("OK".into()));
+}
+
+#[test]
+fn ferrokv_chain_and_min_replicas() {
+    let primary = ferrokv_primary();
+    let mut p = primary.connect();
+    // No replica yet: writes are refused while min-replicas-to-write asks for one.
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(
+        p.cmd(&["SET", "k", "v"]),
+        Reply::Error("NOREPLICAS Not enough good replicas to write.".into())
+    );
+    // As Redis: refused when queued, so EXEC aborts.
+    p.cmd(&["MULTI"]);
+    assert!(p.cmd(&["SET", "k", "v"]).is_error());
+    assert_eq!(
+        p.cmd(&["EXEC"]),
+        Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert_eq!(p.cmd(&["GET", "k"]), Reply::Nil);
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    write_every_type(&mut p, "off");
+    p.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+
+    let replica = start_ferrokv_with(
+        2,
+        &[
+            "--replicaof",
+            &format!("127.0.0.1 {}", primary.port),
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
+    );
+    let mut r = replica.connect();
+    wait_for("the link to come up", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    // A replica of the replica: the chain carries the primary's stream byte for byte.
+    let sub = start_ferrokv_with(2, &["--replicaof", &format!("127.0.0.1 {}", replica.port)]);
+    let mut s = sub.connect();
+    wait_for(
+        "the chained link to come up",
+        Duration::from_secs(20),
+        || info_field(&mut s, "replication", "master_link_status").as_deref() == Some("up"),
+    );
+    wait_for("a good replica", Duration::from_secs(5), || {
+        !p.cmd(&["SET", "k", "v"]).is_error()
+    });
+    write_rewritten_forms(&mut p, "chain");
+    assert_in_sync(&mut p, &mut r);
+    assert_in_sync(&mut p, &mut s);
+    assert_eq!(
+        info_field(&mut s, "replication", "master_replid"),
+        info_field(&mut p, "replication", "master_replid")
+    );
+    // WAIT through a ferrokv replica (REPLCONF GETACK / ACK).
+    p.cmd(&["SET", "acked", "1"]);
+    assert_eq!(p.cmd(&["WAIT", "1", "5000"]).expect_int(), 1);
+
+    // Promoting the middle replica: its own replica continues from the old history
+    // (PSYNC with the old id, accepted through replid2) without a full sync.
+    let old_id = info_field(&mut r, "replication", "master_replid");
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "NO", "ONE"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(info_field(&mut r, "replication", "master_replid2"), old_id);
+    wait_for(
+        "the chained replica to continue",
+        Duration::from_secs(20),
+        || info_field(&mut r, "stats", "sync_partial_ok").as_deref() == Some("1"),
+    );
+    assert_eq!(
+        info_field(&mut r, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    r.cmd(&["SET", "on the promoted one", "1"]);
+    assert_in_sync(&mut r, &mut s);
+    assert_eq!(
+        info_field(&mut s, "replication", "master_replid"),
+        info_field(&mut r, "replication", "master_replid")
+    );
+}
+
+#[test]
+fn ferrokv_replica_authenticates_with_masteruser_and_masterauth() {
+    let primary = start_redis_with(&["--requirepass".into(), "primary-pw".into()]);
+    let mut p = primary.connect();
+    assert_eq!(p.cmd(&["AUTH", "primary-pw"]), Reply::Simple("OK".into()));
+    p.cmd(&["ACL", "SETUSER", "repl", "on", ">repl-pw", "+@all", "~*"]);
+    p.cmd(&["SET", "guarded", "1"]);
+    // A wrong password keeps the link down; the right user and password bring it up.
+    let replica = start_ferrokv_with(
+        2,
+        &[
+            "--replicaof",
+            &format!("127.0.0.1 {}", primary.port),
+            "--masteruser",
+            "repl",
+            "--masterauth",
+            "wrong",
+        ],
+    );
+    let mut r = replica.connect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    r.cmd(&["CONFIG", "SET", "masterauth", "repl-pw"]);
+    wait_for("the authenticated link", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    p.cmd(&["SET", "after", "2"]);
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(r.cmd(&["GET", "guarded"]).expect_text(), "1");
+}
