@@ -673,3 +673,62 @@ fn tls_output_limits_and_backpressure() {
         "no close logged"
     );
 }
+
+/// A real redis-server replica with `tls-replication yes` syncs from ferrokv's TLS port:
+/// the primary side of replication runs over the TLS stream (full sync, then the stream).
+#[test]
+fn tls_port_serves_a_redis_replica() {
+    let pki = make_pki();
+    let (f, tls_port) = ferrokv(&pki, &[]);
+    let mut primary = f.connect();
+    assert_eq!(text(&mut primary, &["SET", "before", "1"]), "OK");
+    let primary_at = tls_port.to_string();
+    let replica = start_server("redis", &redis_server_bin(), &|port| {
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-replication",
+            "yes",
+            "--tls-cert-file",
+            &pki.path("client.crt"),
+            "--tls-key-file",
+            &pki.path("client.key"),
+            "--tls-ca-cert-file",
+            &pki.path("ca.crt"),
+            "--replicaof",
+            "127.0.0.1",
+            &primary_at,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    });
+    let mut r = replica.connect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let link_up =
+        |r: &mut Conn| text(r, &["INFO", "replication"]).contains("master_link_status:up");
+    while !link_up(&mut r) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced over TLS: {}",
+            replica.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(text(&mut r, &["GET", "before"]), "1");
+    // Writes after the sync reach the replica through the TLS stream.
+    assert_eq!(text(&mut primary, &["SET", "after", "2"]), "OK");
+    while text(&mut r, &["GET", "after"]) != "2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never reached the replica"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
