@@ -29,6 +29,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v tclsh8.6 >/dev/null 2>&1 || need+=(tcl)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# the TLS tests make their certificates and read raw replies with the openssl CLI
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     $SUDO apt-get update -q

@@ -134,6 +134,33 @@ static PARAMS: &[Param] = &[
     ),
     // Mutable: CONFIG SET binds the new sockets first (commands/families/server.rs).
     p("port", Kind::Int { min: 0, max: 65535 }, "6379", true),
+    // TLS (server/tls.rs): a change to any of these rebuilds the TLS configuration
+    // before CONFIG SET accepts it (commands/families/server.rs).
+    p("tls-port", Kind::Int { min: 0, max: 65535 }, "0", true),
+    p("tls-cert-file", Kind::Str, "", true),
+    p("tls-key-file", Kind::Str, "", true),
+    p("tls-key-file-pass", Kind::Str, "", true),
+    p("tls-client-cert-file", Kind::Str, "", true),
+    p("tls-client-key-file", Kind::Str, "", true),
+    p("tls-client-key-file-pass", Kind::Str, "", true),
+    p("tls-dh-params-file", Kind::Str, "", true),
+    p("tls-ca-cert-file", Kind::Str, "", true),
+    p("tls-ca-cert-dir", Kind::Str, "", true),
+    p(
+        "tls-auth-clients",
+        Kind::Enum(&["no", "yes", "optional"]),
+        "yes",
+        true,
+    ),
+    p("tls-protocols", Kind::Str, "", true),
+    p("tls-ciphers", Kind::Str, "", true),
+    p("tls-ciphersuites", Kind::Str, "", true),
+    p("tls-prefer-server-ciphers", BOOL, "no", true),
+    p("tls-session-caching", BOOL, "yes", true),
+    p("tls-session-cache-size", INT, "20480", true),
+    p("tls-session-cache-timeout", INT, "300", true),
+    p("tls-replication", BOOL, "no", true),
+    p("tls-cluster", BOOL, "no", true),
     p("bind", Kind::Str, "127.0.0.1", true),
     // ferrokv's own: the Prometheus endpoint and status page (server/metrics/); port 0 is
     // off, an empty bind means the server's `bind`. Applied within a second of CONFIG SET.
@@ -941,6 +968,14 @@ impl Config {
         drop(table);
         self.refresh_cache();
         Ok(())
+    }
+
+    /// The canonical name and the value as it would be stored, when `value` is valid for
+    /// parameter `name` (lets a caller check a CONFIG SET's effect before it is applied).
+    pub fn validated(&self, name: &str, value: &str) -> Option<(&'static str, String)> {
+        let param = find_param(&name.to_ascii_lowercase())?;
+        let v = validate(param, value).ok()?;
+        Some((param.name, self.merged(param, v)))
     }
 
     /// The canonical name of a parameter (resolving aliases), if it exists.

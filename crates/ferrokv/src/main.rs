@@ -42,6 +42,15 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// Log a start-up failure (also on stderr when logging to a file) and exit.
+fn fail(config: &Config, msg: &str) -> ! {
+    tracing::error!("{}", msg);
+    if !config.get("logfile").is_empty() {
+        eprintln!("{}", msg);
+    }
+    std::process::exit(1)
+}
+
 /// Raise the open-files limit for `maxclients` (lowering `maxclients` when the system
 /// refuses), as Redis does before it listens.
 fn adjust_open_files(config: &Config) {
@@ -79,19 +88,37 @@ fn main() {
         eprintln!("Can't chdir to '{}': {}", config.get("dir"), e);
         std::process::exit(1);
     }
-    let listeners = match server::bind_listener(
-        &config.get("bind"),
-        config.port(),
-        config.get("tcp-backlog").parse().unwrap_or(511),
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("{}", e);
-            if !config.get("logfile").is_empty() {
-                eprintln!("{}", e);
+    let backlog = config.get("tcp-backlog").parse().unwrap_or(511);
+    let tls_port: u16 = config.get("tls-port").parse().unwrap_or(0);
+    if config.port() == 0 && tls_port == 0 {
+        fail(&config, "Configured to not listen anywhere, exiting.");
+    }
+    // Port 0 listens on nothing (Redis), so a server can be TLS-only.
+    let listeners = if config.port() == 0 {
+        Vec::new()
+    } else {
+        server::bind_listener(&config.get("bind"), config.port(), backlog)
+            .unwrap_or_else(|e| fail(&config, &e))
+    };
+    let tls_config = if server::tls::wanted(&|n| config.get(n)) {
+        match server::tls::build(&|n| config.get(n)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!("{}", e);
+                fail(
+                    &config,
+                    "Failed to configure TLS. Check logs for more info.",
+                )
             }
-            std::process::exit(1);
         }
+    } else {
+        None
+    };
+    let tls_listeners = if tls_port == 0 {
+        Vec::new()
+    } else {
+        server::bind_tls_listener(&config.get("bind"), tls_port, backlog)
+            .unwrap_or_else(|e| fail(&config, &e))
     };
     tracing::info!(
         "ferrokv {} (redis_version {}) starting, port {}, pid {}",
@@ -101,6 +128,7 @@ fn main() {
         std::process::id()
     );
     let server = Arc::new(Server::new(config));
+    server.tls.install(tls_config);
     if let Err(e) = server::acl::startup(&server) {
         tracing::error!("{}", e);
         eprintln!("{}", e);
@@ -116,7 +144,7 @@ fn main() {
         tracing::error!("{}", e);
         std::process::exit(1);
     }
-    if let Err(e) = server::run(server, listeners) {
+    if let Err(e) = server::run(server, listeners, tls_listeners) {
         tracing::error!("{}", e);
         std::process::exit(1);
     }

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::stream::{send, ConnStream};
 use parking_lot::{Condvar, Mutex};
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use crate::persistence::rdb::RdbWriter;
 use crate::server::{Client, ClientHandle, Server};
@@ -118,10 +118,10 @@ fn replica_hard_limit(server: &Server) -> usize {
 
 /// Serve a connection that sent SYNC (`psync` None) or PSYNC replid offset, until the
 /// link ends. The caller flushed the replies before it.
-pub async fn serve(
+pub async fn serve<S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut TcpStream,
+    stream: &mut S,
     inbuf: &mut Vec<u8>,
     psync: Option<(Vec<u8>, Vec<u8>)>,
 ) {
@@ -141,9 +141,11 @@ pub async fn serve(
         .is_some_and(|m| m.link != super::replica::Link::Connected);
     {
         if link_down {
-            let _ = stream
-                .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
-                .await;
+            let _ = send(
+                stream,
+                b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n",
+            )
+            .await;
             return;
         }
     }
@@ -173,7 +175,7 @@ pub async fn serve(
                 } else {
                     "+CONTINUE\r\n".to_string()
                 };
-                if stream.write_all(reply.as_bytes()).await.is_err() {
+                if send(stream, reply.as_bytes()).await.is_err() {
                     detach(server, &conn);
                     return;
                 }
@@ -428,10 +430,10 @@ fn finish_in_background(
 
 /// A full sync: +FULLRESYNC (for PSYNC), then the RDB. Returns whether the RDB was sent
 /// EOF-marked (diskless).
-async fn full_sync(
+async fn full_sync<S: ConnStream>(
     server: &Arc<Server>,
     conn: &Arc<ReplicaConn>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     psync: bool,
     capa_eof: bool,
 ) -> Result<bool, ()> {
@@ -477,7 +479,7 @@ async fn full_sync(
     let done = finish_in_background(server, job, pipe);
     if psync {
         let reply = format!("+FULLRESYNC {} {}\r\n", id, offset);
-        if stream.write_all(reply.as_bytes()).await.is_err() {
+        if send(stream, reply.as_bytes()).await.is_err() {
             abandon(output);
             return Err(());
         }
@@ -516,15 +518,14 @@ fn abandon(output: Output) {
 }
 
 /// Send the temporary RDB file as `$<len>\r\n<bytes>`.
-async fn send_file(
+async fn send_file<S: ConnStream>(
     server: &Server,
     path: &std::path::Path,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> Result<(), ()> {
     let mut file = std::fs::File::open(path).map_err(|_| ())?;
     let len = file.metadata().map_err(|_| ())?.len();
-    stream
-        .write_all(format!("${}\r\n", len).as_bytes())
+    send(stream, format!("${}\r\n", len).as_bytes())
         .await
         .map_err(|_| ())?;
     let mut chunk = vec![0u8; 256 << 10];
@@ -533,7 +534,7 @@ async fn send_file(
         let Some(data) = chunk.get(..n).filter(|d| !d.is_empty()) else {
             return Ok(());
         };
-        stream.write_all(data).await.map_err(|_| ())?;
+        send(stream, data).await.map_err(|_| ())?;
         server
             .repl
             .net_output
@@ -542,11 +543,14 @@ async fn send_file(
 }
 
 /// Stream the RDB as it is made: `$EOF:<mark>\r\n`, the bytes, the mark.
-async fn send_pipe(server: &Server, pipe: &Arc<Pipe>, stream: &mut TcpStream) -> Result<(), ()> {
+async fn send_pipe<S: ConnStream>(
+    server: &Server,
+    pipe: &Arc<Pipe>,
+    stream: &mut S,
+) -> Result<(), ()> {
     let mark = crate::server::random_hex40();
     let result = async {
-        stream
-            .write_all(format!("$EOF:{}\r\n", mark).as_bytes())
+        send(stream, format!("$EOF:{}\r\n", mark).as_bytes())
             .await
             .map_err(|_| ())?;
         loop {
@@ -561,7 +565,7 @@ async fn send_pipe(server: &Server, pipe: &Arc<Pipe>, stream: &mut TcpStream) ->
             };
             pipe.drained.notify_all();
             for c in &chunks {
-                stream.write_all(c).await.map_err(|_| ())?;
+                send(stream, c).await.map_err(|_| ())?;
                 server
                     .repl
                     .net_output
@@ -571,7 +575,7 @@ async fn send_pipe(server: &Server, pipe: &Arc<Pipe>, stream: &mut TcpStream) ->
                 if failed {
                     return Err(());
                 }
-                return stream.write_all(mark.as_bytes()).await.map_err(|_| ());
+                return send(stream, mark.as_bytes()).await.map_err(|_| ());
             }
             if chunks.is_empty() {
                 ready.await;
@@ -587,10 +591,10 @@ async fn send_pipe(server: &Server, pipe: &Arc<Pipe>, stream: &mut TcpStream) ->
 }
 
 /// Write the replica's stream bytes as they come, and read its acknowledgements.
-async fn stream_to(
+async fn stream_to<S: ConnStream>(
     server: &Server,
     conn: &Arc<ReplicaConn>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     inbuf: &mut Vec<u8>,
     mut wait_first_ack: bool,
 ) {
@@ -609,7 +613,7 @@ async fn stream_to(
             conn.take()
         };
         if !data.is_empty() {
-            if stream.write_all(&data).await.is_err() {
+            if send(stream, &data).await.is_err() {
                 return;
             }
             server
@@ -724,10 +728,10 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
 
 /// Run what a replication command left for its connection. Returns false when the
 /// connection must close (it was a replica link).
-pub async fn run_hook(
+pub async fn run_hook<S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut TcpStream,
+    stream: &mut S,
     inbuf: &mut Vec<u8>,
     out: &mut ReplyWriter,
     hook: super::Hook,
@@ -744,7 +748,7 @@ pub async fn run_hook(
         }
         super::Hook::Sync(psync) => {
             if !out.buf.is_empty() {
-                if stream.write_all(&out.buf).await.is_err() {
+                if send(stream, &out.buf).await.is_err() {
                     return false;
                 }
                 out.buf.clear();

@@ -9,10 +9,10 @@ use std::time::Duration;
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
 use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::blocking::{WaitState, Waiter};
 use super::output::{self, Flushed, Room};
+use super::stream::ConnStream;
 use super::{Client, ReplyMode, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
@@ -55,32 +55,32 @@ fn over_maxclients(server: &Server) -> bool {
     true
 }
 
-/// Serve one connection until it closes.
-pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+/// Serve one connection (plain TCP or TLS, after its handshake) until it closes.
+pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
+    let _ = stream.tcp().set_nodelay(true);
     let addr = stream
+        .tcp()
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let laddr = stream
+        .tcp()
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let fd = stream.as_raw_fd() as i64;
+    let fd = stream.tcp().as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
     if over_maxclients(&server) {
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        write_and_close(&mut stream, b"-ERR max number of clients reached\r\n").await;
         server.unregister_client(handle.id);
         return;
     }
-    if refused_by_protected_mode(&server, stream.peer_addr().ok()) {
+    if refused_by_protected_mode(&server, stream.tcp().peer_addr().ok()) {
         server
             .stats
             .rejected_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        write_and_close(&mut stream, PROTECTED_MODE_DENIED.as_bytes()).await;
         server.unregister_client(handle.id);
         return;
     }
@@ -275,7 +275,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
         }
         client.publish_info(out.resp3, inbuf.len());
         wait_for_durability(&server).await;
-        let flushed = if output::write_now(&stream, &mut out, &server, &handle) {
+        let flushed = if output::write_now(&mut stream, &mut out, &server, &handle) {
             Flushed::All
         } else {
             output::flush(
@@ -315,6 +315,15 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream) {
     server.pubsub.forget_client(&mut client);
     super::tracking::turn_off(&server, &mut client);
     server.unregister_client(handle.id);
+    if S::BUFFERED {
+        // TLS: say goodbye with close_notify, as an OpenSSL peer expects.
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
+    }
+}
+
+/// Write `msg` to a connection that is refused (and flush it, for TLS).
+async fn write_and_close<S: ConnStream>(stream: &mut S, msg: &[u8]) {
+    let _ = super::stream::send(stream, msg).await;
 }
 
 /// Execute a script command on the script thread (`Scripts::submit`) and wait for it
@@ -410,11 +419,11 @@ fn take_pending(handle: &super::ClientHandle, out: &mut ReplyWriter) {
 }
 
 /// Write the output buffer; false when the peer is gone.
-async fn flush(stream: &mut TcpStream, out: &mut ReplyWriter, server: &Server) -> bool {
+async fn flush<S: ConnStream>(stream: &mut S, out: &mut ReplyWriter, server: &Server) -> bool {
     if out.buf.is_empty() {
         return true;
     }
-    let ok = stream.write_all(&out.buf).await.is_ok();
+    let ok = super::stream::send(stream, &out.buf).await.is_ok();
     server
         .stats
         .net_output_bytes
@@ -496,11 +505,11 @@ fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
 /// does). A BLMOVE that could not be served atomically runs again and may block again.
 /// Returns false when the connection must close (peer gone, CLIENT KILL).
 #[allow(clippy::too_many_arguments)]
-async fn wait_blocked<'h>(
+async fn wait_blocked<'h, S: ConnStream>(
     server: &Server,
     client: &mut Client,
     handle: &'h super::ClientHandle,
-    stream: &mut TcpStream,
+    stream: &mut S,
     wake: &mut std::pin::Pin<&mut tokio::sync::futures::Notified<'h>>,
     inbuf: &mut Vec<u8>,
     out: &mut ReplyWriter,

@@ -11,6 +11,20 @@ use super::{connection, Server};
 
 /// Bind every address of `bind` on `port` (`-addr` marks an optional address, as in Redis).
 pub fn bind_listener(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>, String> {
+    bind_addresses(bind, port, backlog, "tcp")
+}
+
+/// [`bind_listener`] for `tls-port` (Redis's error texts say "tls").
+pub fn bind_tls_listener(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>, String> {
+    bind_addresses(bind, port, backlog, "tls")
+}
+
+fn bind_addresses(
+    bind: &str,
+    port: u16,
+    backlog: i32,
+    proto: &str,
+) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for addr in bind.split_whitespace() {
         let (optional, host) = match addr.strip_prefix('-') {
@@ -30,16 +44,16 @@ pub fn bind_listener(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListe
             Err(e) if optional => tracing::warn!("Skipping optional bind {}: {}", sockaddr, e),
             Err(e) => {
                 return Err(format!(
-                    "Warning: Could not create server TCP listening socket {}: bind: {}\nFailed listening on port {} (tcp), aborting.",
-                    sockaddr, e, port
+                    "Warning: Could not create server TCP listening socket {}: bind: {}\nFailed listening on port {} ({}), aborting.",
+                    sockaddr, e, port, proto
                 ))
             }
         }
     }
     if out.is_empty() {
         return Err(format!(
-            "Failed listening on port {} (tcp), aborting.",
-            port
+            "Failed listening on port {} ({}), aborting.",
+            port, proto
         ));
     }
     Ok(out)
@@ -92,8 +106,13 @@ fn run_cron(server: Arc<Server>) {
     }
 }
 
-/// Run the worker threads on `listeners` and wait for a shutdown signal.
-pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<()> {
+/// Run the worker threads on `listeners` (plain) and `tls_listeners` and wait for a
+/// shutdown signal.
+pub fn run(
+    server: Arc<Server>,
+    listeners: Vec<TcpListener>,
+    tls_listeners: Vec<TcpListener>,
+) -> std::io::Result<()> {
     // Signal handlers first: a SIGTERM that arrives once clients can connect must already
     // mean "shut down cleanly", not the default "die".
     let signal_rt = tokio::runtime::Builder::new_current_thread()
@@ -117,6 +136,7 @@ pub fn run(server: Arc<Server>, listeners: Vec<TcpListener>) -> std::io::Result<
             .store(port as u64, std::sync::atomic::Ordering::Relaxed);
     }
     *server.listeners.lock() = listeners;
+    *server.tls.listeners.lock() = tls_listeners;
     for i in 0..threads {
         let server = server.clone();
         std::thread::Builder::new()
@@ -176,9 +196,21 @@ async fn worker(server: Arc<Server>) {
             .iter()
             .filter_map(|l| l.try_clone().ok())
             .collect();
+        let tls_clones: Vec<TcpListener> = server
+            .tls
+            .listeners
+            .lock()
+            .iter()
+            .filter_map(|l| l.try_clone().ok())
+            .collect();
         let tasks: Vec<_> = clones
             .into_iter()
-            .map(|l| tokio::spawn(accept_loop(server.clone(), l)))
+            .map(|l| tokio::spawn(accept_loop(server.clone(), l, false)))
+            .chain(
+                tls_clones
+                    .into_iter()
+                    .map(|l| tokio::spawn(accept_loop(server.clone(), l, true))),
+            )
             .collect();
         if changed.changed().await.is_err() {
             // The server is gone: keep accepting until the process exits.
@@ -193,8 +225,9 @@ async fn worker(server: Arc<Server>) {
     }
 }
 
-/// Accept connections on `listener` and spawn a task for each, until aborted.
-async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// Accept connections on `listener` and spawn a task for each, until aborted. On a TLS
+/// listener the task does the handshake first, with the configuration in force now.
+async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: bool) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -204,13 +237,33 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     };
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, _)) if !tls => {
                 tokio::spawn(connection::serve(server.clone(), stream));
+            }
+            Ok((stream, _)) => {
+                if let Some(acceptor) = server.tls.acceptor() {
+                    tokio::spawn(serve_tls(server.clone(), acceptor, stream));
+                }
             }
             Err(e) => {
                 tracing::warn!("Accepting client connection: {}", e);
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// Complete the TLS handshake of a connection accepted on the TLS port and serve it; a
+/// failed handshake (no client certificate when one is required, an unknown CA) is
+/// logged as Redis does and the connection closed.
+async fn serve_tls(
+    server: Arc<Server>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+) {
+    let _ = stream.set_nodelay(true);
+    match acceptor.accept(stream).await {
+        Ok(tls) => connection::serve(server, tls).await,
+        Err(e) => tracing::warn!("Error accepting a client connection: {}", e),
     }
 }

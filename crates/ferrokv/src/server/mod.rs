@@ -13,6 +13,8 @@ pub mod notify;
 pub mod observe;
 pub mod output;
 pub mod pubsub;
+pub mod stream;
+pub mod tls;
 pub mod tracking;
 
 use std::collections::HashMap;
@@ -23,7 +25,7 @@ use std::time::{Instant, SystemTime};
 use parking_lot::{Mutex, RwLock};
 
 pub use client::{Client, ClientHandle, ClientInfo, ReplyMode, Subscriptions};
-pub use listener::{bind_listener, run, start_background};
+pub use listener::{bind_listener, bind_tls_listener, run, start_background};
 pub use observe::{CommandStats, LatencyMonitor, SlowLog, SlowLogEntry};
 
 use crate::config::Config;
@@ -92,6 +94,8 @@ pub struct Server {
     pub listeners: Mutex<Vec<std::net::TcpListener>>,
     /// Bumped when `listeners` is replaced (CONFIG SET port / bind): workers re-subscribe.
     pub listeners_changed: tokio::sync::watch::Sender<u64>,
+    /// TLS: the acceptor in force and the `tls-port` sockets (server/tls.rs).
+    pub tls: tls::Tls,
     /// Pub/Sub subscriptions of every client.
     pub pubsub: pubsub::PubSub,
     /// ACL users and log.
@@ -150,6 +154,7 @@ impl Server {
             scripts: Default::default(),
             listeners: Mutex::new(Vec::new()),
             listeners_changed: tokio::sync::watch::Sender::new(0),
+            tls: tls::Tls::default(),
             pubsub: pubsub::PubSub::default(),
             acl: acl::Acl::default(),
             tracking: tracking::Tracking::default(),
@@ -162,6 +167,13 @@ impl Server {
     pub fn replace_listeners(&self, listeners: Vec<std::net::TcpListener>, port: u16) {
         *self.listeners.lock() = listeners;
         self.port.store(u64::from(port), Ordering::Relaxed);
+        self.listeners_changed
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Accept TLS connections on `listeners` from now on (CONFIG SET tls-port / bind).
+    pub fn replace_tls_listeners(&self, listeners: Vec<std::net::TcpListener>) {
+        *self.tls.listeners.lock() = listeners;
         self.listeners_changed
             .send_modify(|generation| *generation += 1);
     }

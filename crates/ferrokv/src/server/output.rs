@@ -16,11 +16,10 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use resp::ReplyWriter;
-use tokio::net::TcpStream;
-
+use super::stream::ConnStream;
 use super::{Client, ClientHandle, Server};
 use crate::config::{OBUF_NORMAL, OBUF_PUBSUB};
+use resp::ReplyWriter;
 
 /// Pending output at which a connection whose class has no hard limit stops running
 /// requests and reading until its peer reads (ferrokv's backpressure; Redis buffers
@@ -159,10 +158,11 @@ pub fn client_list_fields(h: &ClientHandle) -> (usize, usize, usize) {
 
 /// The common case of writing replies, without a future: the socket takes the whole
 /// buffer at once. True when it did (the buffer is then empty); false leaves everything
-/// to [`flush`].
+/// to [`flush`]. For TLS, true also needs the records flushed; when they are not, the
+/// buffer is empty and [`flush`] sends them.
 #[inline]
-pub fn write_now(
-    stream: &TcpStream,
+pub fn write_now<S: ConnStream>(
+    stream: &mut S,
     out: &mut ReplyWriter,
     server: &Server,
     handle: &ClientHandle,
@@ -170,10 +170,11 @@ pub fn write_now(
     if out.buf.is_empty() {
         return true;
     }
-    match stream.try_write(&out.buf) {
+    match stream.try_write_now(&out.buf) {
         Ok(n) if n >= out.buf.len() => {
             finish(server, handle, out, n);
-            true
+            // Plain TCP: always true (compiled away).
+            stream.try_flush_now().unwrap_or(false)
         }
         Ok(n) => {
             // Keep what the socket did not take; `flush` goes on from there.
@@ -205,8 +206,8 @@ pub enum Flushed {
 /// `woken`, so the caller takes the pending output without waiting. `more_input` says that
 /// `inbuf` already holds requests that were not run (backpressure stopped them).
 #[allow(clippy::too_many_arguments)]
-pub async fn flush<'h>(
-    stream: &mut TcpStream,
+pub async fn flush<'h, S: ConnStream>(
+    stream: &mut S,
     out: &mut ReplyWriter,
     (server, client): (&Server, &Client),
     handle: &'h ClientHandle,
@@ -215,19 +216,26 @@ pub async fn flush<'h>(
     mut inbuf: Option<&mut Vec<u8>>,
     more_input: bool,
 ) -> Flushed {
-    if out.buf.is_empty() {
+    // TLS: records of earlier writes may wait in the session even with an empty buffer.
+    if out.buf.is_empty() && (!S::BUFFERED || stream.try_flush_now().unwrap_or(false)) {
         return Flushed::All;
     }
     // Usually the socket takes everything at once: no future, no select.
-    let mut written = stream.try_write(&out.buf).unwrap_or(0);
-    if written >= out.buf.len() {
+    let mut written = stream.try_write_now(&out.buf).unwrap_or(0);
+    if written >= out.buf.len() && stream.try_flush_now().unwrap_or(false) {
         finish(server, handle, out, written);
         return Flushed::All;
     }
     let result = loop {
-        let Some(rest_len) = out.buf.len().checked_sub(written).filter(|n| *n > 0) else {
-            break Flushed::All;
-        };
+        let rest_len = out.buf.len().saturating_sub(written);
+        // Everything taken: done for plain TCP; TLS also needs its records sent.
+        if rest_len == 0 {
+            match stream.try_flush_now() {
+                Ok(true) => break Flushed::All,
+                Ok(false) => {}
+                Err(_) => break Flushed::Closed,
+            }
+        }
         handle.unsent.store(rest_len as u64, Relaxed);
         let may_read = match room(server, client, rest_len) {
             Room::Close => break Flushed::Closed,
@@ -236,6 +244,22 @@ pub async fn flush<'h>(
         };
         if may_read && more_input {
             break Flushed::Partly;
+        }
+        // TLS: requests can wait decrypted in the session while the socket has nothing
+        // more to read, so look there first (plain TCP: compiled away).
+        if S::BUFFERED && may_read {
+            if let Some(buf) = inbuf.as_deref_mut() {
+                buf.reserve(super::connection::READ_CHUNK);
+                match stream.try_read_now(buf) {
+                    Ok(0) => break Flushed::Closed,
+                    Ok(n) => {
+                        server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                        break Flushed::Partly;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break Flushed::Closed,
+                }
+            }
         }
         // Above the soft limit, its time can pass with no traffic at all: look again.
         let soft_watch = handle.soft_since_ms.load(Relaxed) != 0;
@@ -248,24 +272,28 @@ pub async fn flush<'h>(
                     break Flushed::Closed;
                 }
             }
-            r = stream.writable() => {
+            r = stream.tcp().writable() => {
                 if r.is_err() {
                     break Flushed::Closed;
                 }
-                match stream.try_write(out.buf.get(written..).unwrap_or(&[])) {
+                if rest_len == 0 {
+                    // TLS only: the loop's head sends the records.
+                    continue;
+                }
+                match stream.try_write_now(out.buf.get(written..).unwrap_or(&[])) {
                     Ok(0) => break Flushed::Closed,
                     Ok(n) => written += n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => break Flushed::Closed,
                 }
             }
-            r = stream.readable(), if may_read => {
+            r = stream.tcp().readable(), if may_read => {
                 if r.is_err() {
                     break Flushed::Closed;
                 }
                 let Some(buf) = inbuf.as_deref_mut() else { continue };
                 buf.reserve(super::connection::READ_CHUNK);
-                match stream.try_read_buf(buf) {
+                match stream.try_read_now(buf) {
                     Ok(0) => break Flushed::Closed,
                     Ok(n) => {
                         server.stats.net_input_bytes.fetch_add(n as u64, Relaxed);

@@ -850,10 +850,14 @@ fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .map(|a| a.ip().is_loopback())
         .unwrap_or(true);
     let new_listeners = rebind_for(ctx.server, &pairs)?;
+    let tls_change = crate::server::tls::prepare(ctx.server, &pairs).map_err(CmdError::msg)?;
     match ctx.server.config.set_many(&pairs, local) {
         Ok(()) => {
             if let Some((listeners, port)) = new_listeners {
                 ctx.server.replace_listeners(listeners, port);
+            }
+            if let Some(change) = tls_change {
+                change.apply(ctx.server);
             }
             apply_persistence_config(ctx.server);
             apply_acl_config(ctx.server, &pairs);
