@@ -374,8 +374,10 @@ fn check(o: &Outcome, maxmemory: u64, rss_allowance: u64) {
         // Known shortfall: at the CI's small limit 10-30% of the far keys go (what is left
         // for TTL keys is small next to one 512 KiB batch); to be understood.
         assert!(o.far_kept >= 0.5, "far deadlines kept: {}", what);
+        // A random choice gives a bias near 0; runs here give 45-100 s (lower on a loaded
+        // machine, where more of each batch lands before eviction catches up).
         assert!(
-            o.ttl_bias_secs > 50.0,
+            o.ttl_bias_secs > 20.0,
             "nearest deadlines go first: {}",
             what
         );
