@@ -1152,6 +1152,7 @@ impl Config {
             self.int("maxmemory-samples"),
             self.int("maxmemory-eviction-tenacity"),
         );
+        crate::server::evict::configure_replica(self.get("replica-ignore-maxmemory") == "yes");
         crate::storage::table::configure_lfu(
             self.get("maxmemory-policy").ends_with("-lfu"),
             self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,

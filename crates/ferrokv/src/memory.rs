@@ -6,18 +6,42 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Bytes currently allocated by the server (jemalloc `stats.allocated`).
+/// Bytes currently allocated by the server: jemalloc's `stats.allocated` less the bytes
+/// parked in the threads' caches (`tcache_bytes`). A freed small block goes to its
+/// thread's cache first and jemalloc still counts it as allocated until the cache is
+/// flushed, which happens in bursts of up to hundreds of KB at moments of jemalloc's
+/// choosing; Redis's `used_memory` counts what the program holds, so these do not count.
 pub fn used_memory() -> usize {
     #[cfg(not(target_env = "msvc"))]
     {
         // Statistics are cached by jemalloc until the epoch advances.
         if tikv_jemalloc_ctl::epoch::advance().is_ok() {
             if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
-                return n;
+                return n.saturating_sub(tcache_bytes());
             }
         }
     }
     0
+}
+
+/// Bytes held in the thread caches of every arena (`stats.arenas.<all>.tcache_bytes`, as
+/// of the last statistics epoch); 0 where jemalloc cannot say.
+#[cfg(not(target_env = "msvc"))]
+fn tcache_bytes() -> usize {
+    use std::sync::OnceLock;
+    // The name resolved once: MALLCTL_ARENAS_ALL (4096) merges every arena.
+    static MIB: OnceLock<Option<[usize; 4]>> = OnceLock::new();
+    let mib = MIB.get_or_init(|| {
+        let mut mib = [0usize; 4];
+        tikv_jemalloc_ctl::raw::name_to_mib(b"stats.arenas.4096.tcache_bytes\0", &mut mib)
+            .ok()
+            .map(|_| mib)
+    });
+    match mib {
+        // SAFETY: the MIB names a read-only size_t statistic.
+        Some(mib) => unsafe { tikv_jemalloc_ctl::raw::read_mib::<usize>(mib) }.unwrap_or(0),
+        None => 0,
+    }
 }
 
 /// jemalloc's view of the heap (INFO `allocator_*`): bytes allocated, in active pages
@@ -259,6 +283,21 @@ mod tests {
         let freed = super::thread_net_freed().wrapping_sub(before);
         assert!(freed >= 10 << 20, "freeing 10 MiB counted {}", freed);
         assert!(super::rss() > 0);
+    }
+
+    #[test]
+    fn thread_caches_do_not_count_as_used() {
+        // Many small blocks freed on this thread: some stay in its cache, which jemalloc's
+        // `stats.allocated` still counts and `used_memory` must not.
+        let blocks: Vec<Box<[u8; 64]>> = (0..2000).map(|_| Box::new([1u8; 64])).collect();
+        drop(std::hint::black_box(blocks));
+        let cached = {
+            let _ = tikv_jemalloc_ctl::epoch::advance();
+            super::tcache_bytes()
+        };
+        assert!(cached > 0, "freed small blocks sit in the thread cache");
+        let raw = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
+        assert!(raw >= cached);
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //! **Choosing.** The LRU/LFU/TTL policies keep Redis's eviction pool: 16 candidates sorted
 //! by score (idle seconds, 255 minus the LFU counter, or the inverse of the deadline).
 //! Each round samples `maxmemory-samples` keys in every database that has keys (one key
-//! from each of that many random shards, at a random slab position), inserts the better ones into the
-//! pool, and evicts the best candidate that still exists. The random policies take a
+//! from each of that many random shards: random slab slots probed, uniform among the keys
+//! that qualify, then a walk when they all miss), inserts the better ones into the pool,
+//! and evicts the best candidate that still exists. The random policies take a
 //! random key of the next database in turn. Which shards hold keys (or keys with a TTL) is
 //! listed per database and refreshed every 250 ms, so empty databases cost nothing; a
 //! database with keys in most shards is sampled over all of them.
@@ -160,6 +161,9 @@ const POOL_SIZE: usize = 16;
 const RELIST_EVERY: Duration = Duration::from_millis(250);
 /// The soonest a list is rebuilt again when sampling found nothing to evict.
 const RELIST_RETRY: Duration = Duration::from_millis(10);
+/// How long memory must stay over the limit before the background thread evicts by
+/// itself (not asked by a command that ran out of its time budget).
+const IDLE_EVICT_AFTER: Duration = Duration::from_millis(500);
 /// Slab slots walked from a random start to find one key.
 const WALK: usize = 256;
 
@@ -280,9 +284,26 @@ fn excess(server: &Server) -> usize {
     (used as u64).saturating_sub(max) as usize
 }
 
-/// True when `maxmemory` is set and memory is over it.
+/// True when `maxmemory` is set and memory is over it, and this server evicts: a
+/// replica with `replica-ignore-maxmemory yes` (the default) leaves its keyspace to its
+/// primary, whose DELs of evicted keys it receives, and refuses no command for memory
+/// (Redis's `isSafeToPerformEvictions`).
 pub fn over_limit(server: &Server) -> bool {
-    excess(server) > 0
+    excess(server) > 0 && !ignored_as_replica(server)
+}
+
+/// `replica-ignore-maxmemory` (set from the configuration by [`configure`]).
+static REPLICA_IGNORES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Set `replica-ignore-maxmemory` (called whenever the configuration changes).
+pub fn configure_replica(ignore: bool) {
+    REPLICA_IGNORES.store(ignore, Relaxed);
+}
+
+/// A replica that ignores `maxmemory` (checked only once memory is over the limit: it
+/// takes the replication state's lock).
+fn ignored_as_replica(server: &Server) -> bool {
+    REPLICA_IGNORES.load(Relaxed) && server.repl.is_replica()
 }
 
 /// Evict before a command (Redis's `performEvictions` from `processCommand`). `own`
@@ -296,7 +317,7 @@ pub fn perform(server: &Server, own: Option<&mut Own<'_>>) -> Outcome {
 
 fn evict_until_within(server: &Server, own: Option<&mut Own<'_>>) -> Outcome {
     // Nothing is evicted while the data is loaded (the log holds what happened).
-    if server.is_loading() || excess(server) == 0 {
+    if server.is_loading() || !over_limit(server) {
         return Outcome::Ok;
     }
     let policy = policy();
@@ -386,10 +407,8 @@ fn evict_random(
                     continue;
                 }
                 let slots = shard.map.slots().max(1);
-                let key: Option<Box<[u8]>> = shard
-                    .map
-                    .sample_from(rng.gen_range(0..slots), volatile, slots)
-                    .map(|s| s.key.into());
+                let key: Option<Box<[u8]>> =
+                    sample(&shard.map, &mut rng, volatile, slots).map(|s| s.key.into());
                 if let Some(key) = key {
                     evict_locked(server, db, &mut shard, &key, own_id, deferred);
                     return true;
@@ -457,11 +476,7 @@ fn populate(server: &Server, state: &mut State, policy: Policy) {
             if shard.map.is_empty() || (volatile && shard.volatile == 0) {
                 continue;
             }
-            let slots = shard.map.slots().max(1);
-            let Some(s) = shard
-                .map
-                .sample_from(rng.gen_range(0..slots), volatile, WALK)
-            else {
+            let Some(s) = sample(&shard.map, &mut rng, volatile, WALK) else {
                 continue;
             };
             taken += 1;
@@ -473,6 +488,27 @@ fn populate(server: &Server, state: &mut State, policy: Policy) {
             pool_insert(&mut state.pool, score, db, shard_idx, s.key);
         }
     }
+}
+
+/// Random slab slots probed for a qualifying key before [`sample`] walks.
+const PROBES: usize = 8;
+
+/// One random key of a shard's table (with a TTL when `volatile`): a few random slots are
+/// probed first, which picks uniformly among the qualifying keys; only when they all miss
+/// (few keys qualify) does it walk from a random slot to the next qualifying one, at most
+/// `walk` slots. The walk alone favours the keys that follow long runs of keys that do
+/// not qualify (a TTL key written after many keys without one), which volatile-ttl's
+/// choice showed: such keys were sampled, and evicted, far more often than their share.
+fn sample<'a>(
+    map: &'a table::KeyTable,
+    rng: &mut impl Rng,
+    volatile: bool,
+    walk: usize,
+) -> Option<table::Sampled<'a>> {
+    let slots = map.slots().max(1);
+    (0..PROBES)
+        .find_map(|_| map.sample_from(rng.gen_range(0..slots), volatile, 1))
+        .or_else(|| map.sample_from(rng.gen_range(0..slots), volatile, walk))
 }
 
 /// A random shard of `db` to sample: any of its shards when most of them held keys at
@@ -624,24 +660,42 @@ fn notify_evicted(server: &Server, db: usize, key: &[u8]) {
 
 /// The background side (Redis's `evictionTimeProc` plus the periodic check): evicts while
 /// memory is over the limit after a command ran out of its time budget, after CONFIG SET
-/// maxmemory, or when the check every 50 ms finds memory over (idle clients); that check
-/// also watches the allocator's overhead (`memory::watch_heap`).
+/// maxmemory inside a transaction, or when the check every 50 ms has found memory over for
+/// [`IDLE_EVICT_AFTER`] (clients idle: otherwise the next command evicts, as in Redis);
+/// that check also watches the allocator's overhead (`memory::watch_heap`).
 pub fn run_background(server: Arc<Server>) {
     let evictor = &server.evictor;
+    // Since when the periodic check has found memory over the limit.
+    let mut over_since: Option<Instant> = None;
     loop {
-        {
+        let requested = {
             let mut pending = evictor.pending.lock();
             if !*pending {
                 evictor
                     .wake
                     .wait_for(&mut pending, Duration::from_millis(50));
             }
-            *pending = false;
-        }
+            std::mem::take(&mut *pending)
+        };
         if server.is_shutting_down() {
             return;
         }
         crate::memory::watch_heap(server.config.maxmemory() as usize);
+        if !requested {
+            // Over the limit is the next command's to fix, before it runs, as in Redis:
+            // its client then learns of the evicted keys it tracks before its reply
+            // (unit/tracking checks that order). Only memory that stays over while no
+            // command comes (idle clients) is evicted from here.
+            if !over_limit(&server) {
+                over_since = None;
+                continue;
+            }
+            let since = *over_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < IDLE_EVICT_AFTER {
+                continue;
+            }
+        }
+        over_since = None;
         while over_limit(&server) {
             if perform(&server, None) != Outcome::Running {
                 break;

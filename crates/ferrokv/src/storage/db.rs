@@ -421,6 +421,22 @@ impl<'s> LockSet<'s> {
         self.guards.is_empty()
     }
 
+    /// How many shards are locked.
+    pub fn held(&self) -> usize {
+        self.guards.len()
+    }
+
+    /// Heap bytes of the list of held guards (0 while it fits inline): a command that
+    /// locks every shard (INFO's keyspace section) holds a few hundred KB of them, which
+    /// INFO leaves out of the `used_memory` it shows.
+    pub fn guard_bytes(&self) -> usize {
+        if self.guards.spilled() {
+            self.guards.capacity() * std::mem::size_of::<(LockId, MutexGuard<'s, Shard>)>()
+        } else {
+            0
+        }
+    }
+
     /// Note that database `db` now holds a key with a TTL (see `Db::may_have_volatile`).
     #[inline]
     pub fn note_volatile(&self, db: usize) {
