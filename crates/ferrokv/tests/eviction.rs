@@ -475,3 +475,63 @@ fn soak_external() {
         failures
     );
 }
+
+/// `replica-ignore-maxmemory`: a replica over its `maxmemory` evicts nothing by itself
+/// (default yes) and refuses nothing, keeping every key its primary sends; with `no` it
+/// evicts as a primary does.
+#[test]
+fn replica_ignores_maxmemory_by_default() {
+    let primary = common::start_ferrokv(1);
+    let replica = common::start_ferrokv(1);
+    let mut p = primary.connect();
+    let mut r = replica.connect();
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "replica-ignore-maxmemory"]),
+        Reply::Array(vec![
+            Reply::Bulk(b"replica-ignore-maxmemory".to_vec()),
+            Reply::Bulk(b"yes".to_vec())
+        ])
+    );
+    r.cmd(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    let wait = |what: &str, c: &mut Conn, ok: &dyn Fn(&mut Conn) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ok(c) {
+            assert!(Instant::now() < deadline, "timed out waiting for {}", what);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("the link", &mut r, &|c| {
+        c.cmd(&["INFO", "replication"])
+            .expect_text()
+            .contains("master_link_status:up")
+    });
+    // 8 MB of values against a 2 MB limit on the replica.
+    let used = info_field(&mut r, "used_memory");
+    let limit = used + (2 << 20);
+    r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    r.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    let value = "v".repeat(8 * 1024);
+    let cmds: Vec<Vec<u8>> = (0..1000)
+        .map(|i| set_cmd(&format!("k:{}", i), value.as_bytes(), None))
+        .collect();
+    for chunk in cmds.chunks(100) {
+        assert_eq!(pipeline(&mut p, chunk).0, 0);
+    }
+    wait("the replica to hold every key", &mut r, &|c| {
+        c.cmd(&["DBSIZE"]).expect_int() == 1000
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.cmd(&["DBSIZE"]).expect_int(), 1000, "nothing evicted");
+    assert_eq!(info_field(&mut r, "evicted_keys"), 0);
+    assert!(info_field(&mut r, "used_memory") > limit, "over its limit");
+    // Reads are not refused for memory either.
+    assert!(!r.cmd(&["GET", "k:1"]).is_error());
+
+    // With `no` the replica evicts down to its limit by itself.
+    r.cmd(&["CONFIG", "SET", "replica-ignore-maxmemory", "no"]);
+    wait("the replica to evict", &mut r, &|c| {
+        info_field(c, "evicted_keys") > 0
+    });
+    assert!(r.cmd(&["DBSIZE"]).expect_int() < 1000);
+    r.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+}

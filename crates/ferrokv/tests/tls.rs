@@ -732,3 +732,38 @@ fn tls_port_serves_a_redis_replica() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A peer that connects to the TLS port and sends nothing, or stops halfway through its
+/// ClientHello, is closed once the handshake timeout (5 s) has passed instead of holding a
+/// task forever; a client that completes its handshake meanwhile is served.
+#[test]
+fn tls_handshake_times_out() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let pki = make_pki();
+    let (f, port) = ferrokv(&pki, &[]);
+    let started = Instant::now();
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut halfway = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // The first bytes of a TLS record header announcing a handshake, and no more.
+    halfway.write_all(&[0x16, 0x03, 0x01, 0x02]).expect("send");
+    // A real client is served while the two wait.
+    assert_eq!(stdout(&cli(&pki, port, Cert::Good, &["PING"])), "PONG\n");
+    for mut s in [silent, halfway] {
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "closed without a reply");
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(12),
+        "closed after {:?}",
+        waited
+    );
+    assert!(
+        f.log().contains("TLS handshake not completed"),
+        "the timeout is logged"
+    );
+}
