@@ -651,3 +651,58 @@ fn the_soft_limit_applies_without_traffic() {
         assert!(closed, "{}: closed", server.name);
     }
 }
+
+/// The `replica` class applies to replica links: a replica that sent SYNC and then reads
+/// nothing is closed once its stream has stayed above the class's soft limit for longer
+/// than its seconds (no hard limit set), by ferrokv as by Redis.
+#[test]
+fn a_replica_link_that_does_not_read_is_closed_at_the_replica_soft_limit() {
+    for server in both(&["--repl-diskless-sync-delay", "0"]) {
+        let mut admin = server.connect();
+        ok(
+            &mut admin,
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "replica 0 256kb 1",
+            ],
+        );
+        let mut replica =
+            std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        replica.write_all(b"SYNC\r\n").expect("sync");
+        wait_until("the replica link", 10, || {
+            info_field(&mut admin, "replication", "connected_slaves") == "1"
+        });
+        let value = "v".repeat(10_000);
+        let mut writer = server.connect();
+        let started = Instant::now();
+        let mut closed = false;
+        // Up to 100 MB of stream, far past what the socket buffers take.
+        for round in 0..10_000 {
+            let cmds: Vec<u8> = (0..10)
+                .flat_map(|i| {
+                    common::encode(&["SET", &format!("k{}", (round * 10 + i) % 500), &value])
+                })
+                .collect();
+            writer.send_raw(&cmds).expect("send");
+            for _ in 0..10 {
+                writer.read_frame().expect("reply");
+            }
+            if info_field(&mut admin, "replication", "connected_slaves") == "0" {
+                closed = true;
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                break;
+            }
+        }
+        assert!(closed, "{}: the replica link was never closed", server.name);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{}: closed before the soft limit's second",
+            server.name
+        );
+        drop(replica);
+    }
+}

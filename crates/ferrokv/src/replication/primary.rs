@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::output::Limits as ObufLimits;
 use crate::server::stream::{send, ConnStream};
 use parking_lot::{Condvar, Mutex};
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
@@ -42,8 +43,9 @@ pub struct ReplicaConn {
     /// Acknowledgements received.
     acks: AtomicU64,
     gone: AtomicBool,
-    /// `client-output-buffer-limit replica` hard limit (0: none).
-    hard_limit: usize,
+    /// `client-output-buffer-limit replica` (hard, soft and its seconds) when the link
+    /// started; the time above the soft limit is kept in `handle`.
+    limits: ObufLimits,
 }
 
 impl ReplicaConn {
@@ -54,7 +56,9 @@ impl ReplicaConn {
         }
         let mut b = self.buf.lock();
         b.extend_from_slice(data);
-        if self.hard_limit > 0 && b.len() > self.hard_limit {
+        // The replica class's hard limit, or its soft limit for longer than its seconds
+        // (Redis's checkClientOutputBufferLimits for a replica link).
+        if crate::server::output::over_limits(&self.handle, b.len() as u64, self.limits) {
             b.clear();
             b.shrink_to_fit();
             drop(b);
@@ -104,18 +108,6 @@ impl ReplicaConn {
     }
 }
 
-/// `client-output-buffer-limit`'s hard limit for the replica class.
-fn replica_hard_limit(server: &Server) -> usize {
-    let text = server.config.get("client-output-buffer-limit");
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .chunks(4)
-        .find(|c| c.first().is_some_and(|w| *w == "slave" || *w == "replica"))
-        .and_then(|c| c.get(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Serve a connection that sent SYNC (`psync` None) or PSYNC replid offset, until the
 /// link ends. The caller flushed the replies before it.
 pub async fn serve<S: ConnStream>(
@@ -160,7 +152,7 @@ pub async fn serve<S: ConnStream>(
         ack_time_ms: AtomicU64::new(crate::util::now_ms()),
         acks: AtomicU64::new(0),
         gone: AtomicBool::new(false),
-        hard_limit: replica_hard_limit(server),
+        limits: ObufLimits::of_class(server, crate::config::OBUF_REPLICA),
     });
     let mut continued = false;
     // After an EOF-marked RDB the replica cannot tell the mark from stream bytes that

@@ -52,8 +52,9 @@ impl Limits {
         }
     }
 
-    /// The limits that apply to `client` now (Redis's `getClientType`: a subscribed client
-    /// is `pubsub`, every other one `normal`; ferrokv has no replicas yet).
+    /// The limits that apply to `client`'s replies now (Redis's `getClientType`: a
+    /// subscribed client is `pubsub`, every other one `normal`). A replica link's stream
+    /// is written by `replication::primary`, which applies the `replica` class to it.
     pub fn for_client(server: &Server, client: &Client) -> Limits {
         let class = if client.subs.total() > 0 {
             OBUF_PUBSUB
