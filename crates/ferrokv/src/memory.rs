@@ -6,17 +6,42 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Bytes currently allocated by the server (jemalloc `stats.allocated`). Blocks parked in
-/// the threads' caches count: they are the process's memory until jemalloc flushes them
-/// (leaving them out made the resident set pass `maxmemory` by ~5% more at small limits).
+/// Bytes currently allocated by the server: jemalloc's `stats.allocated` less the bytes
+/// parked in the threads' caches (`tcache_bytes`). A freed small block goes to its
+/// thread's cache first, and jemalloc counts it as allocated until the cache is flushed,
+/// in bursts of up to hundreds of KB as connections come and go on a thread; Redis's
+/// `used_memory` counts what the program holds, which is steady. The caches are resident
+/// all the same: [`watch_heap`] counts them with the allocator's overhead for eviction.
 pub fn used_memory() -> usize {
     #[cfg(not(target_env = "msvc"))]
     {
         // Statistics are cached by jemalloc until the epoch advances.
         if tikv_jemalloc_ctl::epoch::advance().is_ok() {
             if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
-                return n;
+                return n.saturating_sub(tcache_bytes());
             }
+        }
+    }
+    0
+}
+
+/// Bytes held in the thread caches of every arena (`stats.arenas.<all>.tcache_bytes`, as
+/// of the last statistics epoch); 0 where jemalloc cannot say.
+fn tcache_bytes() -> usize {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        use std::sync::OnceLock;
+        // The name resolved once: MALLCTL_ARENAS_ALL (4096) merges every arena.
+        static MIB: OnceLock<Option<[usize; 4]>> = OnceLock::new();
+        let mib = MIB.get_or_init(|| {
+            let mut mib = [0usize; 4];
+            tikv_jemalloc_ctl::raw::name_to_mib(b"stats.arenas.4096.tcache_bytes\0", &mut mib)
+                .ok()
+                .map(|_| mib)
+        });
+        if let Some(mib) = mib {
+            // SAFETY: the MIB names a read-only size_t statistic.
+            return unsafe { tikv_jemalloc_ctl::raw::read_mib::<usize>(mib) }.unwrap_or(0);
         }
     }
     0
@@ -88,7 +113,9 @@ pub fn watch_heap(limit: usize) {
         purge();
         s = allocator_stats();
     }
-    let overhead = s.resident.saturating_sub(s.allocated) as u64;
+    // The thread caches are left out of `used_memory` but are resident: overhead here.
+    let held = s.allocated.saturating_sub(tcache_bytes());
+    let overhead = s.resident.saturating_sub(held) as u64;
     let base = HEAP_BASELINE.fetch_min(overhead, Relaxed).min(overhead);
     let extra = overhead.saturating_sub(base) as usize;
     let counted = if extra > dead_zone {
@@ -262,6 +289,19 @@ mod tests {
         let freed = super::thread_net_freed().wrapping_sub(before);
         assert!(freed >= 10 << 20, "freeing 10 MiB counted {}", freed);
         assert!(super::rss() > 0);
+    }
+
+    #[test]
+    fn thread_caches_are_not_used_memory() {
+        // Small blocks freed on this thread: some stay in its cache, which jemalloc's
+        // `stats.allocated` still counts and `used_memory` leaves out.
+        let blocks: Vec<Box<[u8; 64]>> = (0..2000).map(|_| Box::new([1u8; 64])).collect();
+        drop(std::hint::black_box(blocks));
+        let _ = tikv_jemalloc_ctl::epoch::advance();
+        let cached = super::tcache_bytes();
+        assert!(cached > 0, "freed small blocks sit in the thread cache");
+        let raw = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
+        assert!(raw >= cached);
     }
 
     #[test]

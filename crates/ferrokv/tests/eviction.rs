@@ -536,3 +536,28 @@ fn replica_ignores_maxmemory_by_default() {
     assert!(r.cmd(&["DBSIZE"]).expect_int() < 1000);
     r.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+/// INFO's `used_memory` does not include INFO's own working memory: with the keyspace
+/// section (every shard's lock held) it matches INFO memory's within a few KB, so a limit
+/// computed from it (Redis's Tcl suite does `used_memory + 100 KB`) means what it says.
+#[test]
+fn info_used_memory_leaves_out_info_itself() {
+    let server = common::start_ferrokv(2);
+    let mut conn = server.connect();
+    let used = |conn: &mut Conn, section: &str| -> i64 {
+        let text = conn.cmd(&["INFO", section]).expect_text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("used_memory")
+    };
+    let _ = used(&mut conn, "memory");
+    let alone = used(&mut conn, "memory");
+    let with_keyspace = used(&mut conn, "default");
+    assert!(
+        (with_keyspace - alone).abs() < 64 * 1024,
+        "INFO memory {} vs INFO default {}",
+        alone,
+        with_keyspace
+    );
+}
