@@ -510,3 +510,141 @@ fn ferrokv_replica_authenticates_with_masteruser_and_masterauth() {
     assert_in_sync(&mut p, &mut r);
     assert_eq!(r.cmd(&["GET", "guarded"]).expect_text(), "1");
 }
+
+/// A SYNC client as Redis's Tcl helper `attach_to_replication_stream` is: it sends SYNC,
+/// reads the `$<len>` RDB and keeps the socket to read the stream. Returns the socket and
+/// any stream bytes read with the RDB.
+fn attach_sync_client(port: u16, wait_before_sync: Duration) -> (std::net::TcpStream, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    // The connection task waits for its first request meanwhile (the stall needed that).
+    std::thread::sleep(wait_before_sync);
+    s.write_all(b"SYNC\r\n").expect("send SYNC");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        // Newlines before the length are keep-alives.
+        let start = buf.iter().position(|&b| b != b'\n').unwrap_or(buf.len());
+        if let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&buf[start..start + nl]).trim().to_string();
+            let len: usize = line
+                .strip_prefix('$')
+                .and_then(|l| l.parse().ok())
+                .unwrap_or_else(|| panic!("SYNC answered {:?}", line));
+            let body = start + nl + 1;
+            if buf.len() >= body + len {
+                return (s, buf.split_off(body + len));
+            }
+        }
+        let n = s.read(&mut chunk).expect("reading the SYNC payload");
+        assert!(n > 0, "closed during SYNC");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Read the stream until it contains `needle`, for at most `timeout`; returns what was read.
+fn read_stream_until(
+    s: &mut std::net::TcpStream,
+    mut got: Vec<u8>,
+    needle: &[u8],
+    timeout: Duration,
+) -> Vec<u8> {
+    use std::io::Read;
+    let deadline = Instant::now() + timeout;
+    let mut chunk = [0u8; 4096];
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        s.set_read_timeout(Some(left)).expect("read timeout");
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    got
+}
+
+/// Issue 14's stall: back-to-back SYNC clients, each reading one write from its stream and
+/// closing. A connection that had waited for its first request before sending SYNC kept
+/// that wait registered, and it swallowed the wake-up meant for the stream writer: the
+/// write reached the client only with the next one (never, in Redis's unit/multi).
+#[test]
+fn back_to_back_sync_clients_each_get_their_stream() {
+    let server = ferrokv_primary();
+    let mut c = server.connect();
+    for i in 0..30 {
+        // Half the clients send SYNC at once, half after the connection went idle.
+        let pause = Duration::from_millis(if i % 2 == 0 { 30 } else { 0 });
+        let (mut s, early) = attach_sync_client(server.port, pause);
+        let key = format!("back-to-back:{}", i);
+        // A single write: nothing after it would push the stream along.
+        assert_eq!(c.cmd(&["SET", &key, "v"]), Reply::Simple("OK".into()));
+        let got = read_stream_until(&mut s, early, key.as_bytes(), Duration::from_secs(2));
+        assert!(
+            got.windows(key.len()).any(|w| w == key.as_bytes()),
+            "SYNC client {} got no stream within 2 s: {:?}",
+            i,
+            String::from_utf8_lossy(&got)
+        );
+        drop(s);
+    }
+    // Every closed link is noticed (no replica is left attached).
+    wait_for("the closed links to detach", Duration::from_secs(10), || {
+        info_field(&mut c, "replication", "connected_slaves").as_deref() == Some("0")
+    });
+}
+
+/// REPLICAOF host port keeps our replicas attached (Redis 7.0: they may continue once we
+/// follow the new primary), so what was queued for them before the switch still reaches
+/// them, even when the switch comes at once; REPLICAOF NO ONE disconnects them.
+#[test]
+fn replicaof_keeps_replicas_until_the_history_changes() {
+    let server = ferrokv_primary();
+    let mut c = server.connect();
+    for round in 0..5 {
+        let (mut s, early) = attach_sync_client(server.port, Duration::ZERO);
+        let key = format!("before-the-switch:{}", round);
+        // The write and the switch in one round trip: the stream writer may not have run.
+        c.send(&["SET", &key, "v"]).expect("send");
+        c.send(&["REPLICAOF", "127.0.0.1", &common::free_port().to_string()])
+            .expect("send");
+        assert_eq!(c.read_reply(), Reply::Simple("OK".into()));
+        assert_eq!(c.read_reply(), Reply::Simple("OK".into()));
+        let got = read_stream_until(&mut s, early, key.as_bytes(), Duration::from_secs(2));
+        assert!(
+            got.windows(key.len()).any(|w| w == key.as_bytes()),
+            "round {}: the write before REPLICAOF never reached the replica: {:?}",
+            round,
+            String::from_utf8_lossy(&got)
+        );
+        assert_eq!(
+            info_field(&mut c, "replication", "connected_slaves").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            c.cmd(&["REPLICAOF", "NO", "ONE"]),
+            Reply::Simple("OK".into())
+        );
+        // Promotion starts a new history: the replica is disconnected.
+        let (_, closed) = {
+            use std::io::Read;
+            let mut rest = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("read timeout");
+            let closed = loop {
+                let mut chunk = [0u8; 4096];
+                match s.read(&mut chunk) {
+                    Ok(0) => break true,
+                    Ok(n) => rest.extend_from_slice(&chunk[..n]),
+                    Err(_) => break false,
+                }
+            };
+            (rest, closed)
+        };
+        assert!(closed, "round {}: REPLICAOF NO ONE kept the replica", round);
+    }
+}

@@ -265,14 +265,15 @@ pub fn propagate(
     if cmds.is_empty() {
         return 0;
     }
+    let aof_only = cmds.iter().any(|(db, _)| db & AOF_ONLY != 0);
     if server.aof.enabled() {
-        if cmds.iter().any(|(_, c)| replicas_only(c)) {
+        if aof_only || cmds.iter().any(|(_, c)| replicas_only(c)) {
             // PUBLISH goes to replicas only; the block stays a transaction when it was
             // one in the stream.
             let kept: Vec<(usize, Vec<Vec<u8>>)> = cmds
                 .iter()
                 .filter(|(_, c)| !replicas_only(c))
-                .cloned()
+                .map(|(db, c)| (db & !AOF_ONLY, c.clone()))
                 .collect();
             if !kept.is_empty() {
                 server.aof.append(&kept, transaction);
@@ -282,10 +283,26 @@ pub fn propagate(
         }
     }
     if !from_master && server.repl.feeding() {
+        if aof_only {
+            let kept: Vec<(usize, Vec<Vec<u8>>)> = cmds
+                .iter()
+                .filter(|(db, _)| db & AOF_ONLY == 0)
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                return 0;
+            }
+            return server.repl.feed_commands(&kept, transaction);
+        }
         return server.repl.feed_commands(cmds, transaction);
     }
     0
 }
+
+/// Set in a propagated command's database index: the command goes to the append-only file
+/// only, not to the replication stream (state Redis does not replicate but a reload should
+/// restore, as XREADGROUP's read counter).
+pub const AOF_ONLY: usize = 1 << (usize::BITS - 1);
 
 /// Commands Redis propagates to replicas but not to the AOF (PUBLISH, SPUBLISH).
 fn replicas_only(cmd: &[Vec<u8>]) -> bool {

@@ -116,12 +116,19 @@ fn replica_hard_limit(server: &Server) -> usize {
         .unwrap_or(0)
 }
 
+/// The connection's one wake-up future (see `server/connection.rs`) and the handle it
+/// belongs to: stream bytes queued for the replica and CLIENT KILL arrive through it.
+pub type Wake<'a, 'b, 'h> = (
+    &'h ClientHandle,
+    &'a mut std::pin::Pin<&'b mut tokio::sync::futures::Notified<'h>>,
+);
+
 /// Serve a connection that sent SYNC (`psync` None) or PSYNC replid offset, until the
 /// link ends. The caller flushed the replies before it.
-pub async fn serve<S: ConnStream>(
+pub async fn serve<'h, S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut S,
+    (stream, wake): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     psync: Option<(Vec<u8>, Vec<u8>)>,
 ) {
@@ -206,7 +213,7 @@ pub async fn serve<S: ConnStream>(
     conn.state.store(ONLINE, Ordering::Release);
     conn.ack_time_ms
         .store(crate::util::now_ms(), Ordering::Relaxed);
-    stream_to(server, &conn, stream, inbuf, wait_first_ack).await;
+    stream_to(server, &conn, (stream, wake), inbuf, wait_first_ack).await;
     detach(server, &conn);
 }
 
@@ -591,14 +598,19 @@ async fn send_pipe<S: ConnStream>(
 }
 
 /// Write the replica's stream bytes as they come, and read its acknowledgements.
-async fn stream_to<S: ConnStream>(
+///
+/// It waits on the connection's own wake-up future, not on a new `handle.wake.notified()`:
+/// the connection's future stays registered with the `Notify` for the connection's life,
+/// and `notify_one` wakes the oldest registered waiter, so a second waiter would miss every
+/// wake-up the first one swallowed (the stream to a SYNC client then stalled until the next
+/// write, depending on whether the connection had waited before its SYNC arrived).
+async fn stream_to<'h, S: ConnStream>(
     server: &Server,
     conn: &Arc<ReplicaConn>,
-    stream: &mut S,
+    (stream, (handle, wake)): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     mut wait_first_ack: bool,
 ) {
-    let handle = conn.handle.clone();
     let acked_before = conn.acks.load(Ordering::Acquire);
     loop {
         if handle.is_killed() || conn.is_gone() {
@@ -631,7 +643,9 @@ async fn stream_to<S: ConnStream>(
                 Ok(0) | Err(_) => return,
                 Ok(_) => read_acks(server, conn, inbuf),
             },
-            _ = handle.wake.notified() => {}
+            _ = &mut *wake => {
+                wake.set(handle.wake.notified());
+            }
         }
     }
 }
@@ -728,10 +742,10 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
 
 /// Run what a replication command left for its connection. Returns false when the
 /// connection must close (it was a replica link).
-pub async fn run_hook<S: ConnStream>(
+pub async fn run_hook<'h, S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut S,
+    (stream, wake): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     out: &mut ReplyWriter,
     hook: super::Hook,
@@ -753,7 +767,7 @@ pub async fn run_hook<S: ConnStream>(
                 }
                 out.buf.clear();
             }
-            serve(server, client, stream, inbuf, psync).await;
+            serve(server, client, (stream, wake), inbuf, psync).await;
             false
         }
     }

@@ -71,8 +71,10 @@ pub struct MasterState {
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// REPLICAOF host port: follow a (new) primary. Our replicas are disconnected (they
-/// reconnect and continue or resync from our new history), as in Redis.
+/// REPLICAOF host port: follow a (new) primary. Our replicas stay attached, as in Redis
+/// 7.0: they are disconnected only once our history changes (a full sync loaded, or a
+/// +CONTINUE under a new id), so they may continue; and what was queued for them before
+/// the switch still reaches them.
 pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
     {
@@ -81,9 +83,6 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
             if let Some(h) = old.handle {
                 h.kill();
             }
-        }
-        for r in &st.replicas {
-            r.handle.kill();
         }
         st.master = Some(MasterState {
             host,

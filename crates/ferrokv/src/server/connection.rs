@@ -259,7 +259,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             let go_on = crate::replication::primary::run_hook(
                 &server,
                 &mut client,
-                &mut stream,
+                (&mut stream, (&handle, &mut wake)),
                 &mut inbuf,
                 &mut out,
                 hook,
