@@ -528,7 +528,9 @@ fn attach_sync_client(port: u16, wait_before_sync: Duration) -> (std::net::TcpSt
         // Newlines before the length are keep-alives.
         let start = buf.iter().position(|&b| b != b'\n').unwrap_or(buf.len());
         if let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line = String::from_utf8_lossy(&buf[start..start + nl]).trim().to_string();
+            let line = String::from_utf8_lossy(&buf[start..start + nl])
+                .trim()
+                .to_string();
             let len: usize = line
                 .strip_prefix('$')
                 .and_then(|l| l.parse().ok())
@@ -593,9 +595,11 @@ fn back_to_back_sync_clients_each_get_their_stream() {
         drop(s);
     }
     // Every closed link is noticed (no replica is left attached).
-    wait_for("the closed links to detach", Duration::from_secs(10), || {
-        info_field(&mut c, "replication", "connected_slaves").as_deref() == Some("0")
-    });
+    wait_for(
+        "the closed links to detach",
+        Duration::from_secs(10),
+        || info_field(&mut c, "replication", "connected_slaves").as_deref() == Some("0"),
+    );
 }
 
 /// REPLICAOF host port keeps our replicas attached (Redis 7.0: they may continue once we
@@ -647,4 +651,85 @@ fn replicaof_keeps_replicas_until_the_history_changes() {
         };
         assert!(closed, "round {}: REPLICAOF NO ONE kept the replica", round);
     }
+}
+
+/// Lines of the server's log that contain `what`.
+fn log_count(server: &ServerGuard, what: &str) -> usize {
+    server.log().lines().filter(|l| l.contains(what)).count()
+}
+
+/// Three redis-server replicas asking for a full sync at about the same time, under a
+/// write load, share one snapshot of ferrokv (`extra`: how the primary syncs); all end in
+/// sync with the primary.
+fn concurrent_full_syncs_share_one_snapshot(extra: &[&str], target: &str) {
+    let primary = start_ferrokv_with(2, extra);
+    let mut p = primary.connect();
+    write_every_type(&mut p, "before");
+    fill(&mut p, 10_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(primary.port, stop.clone(), "load");
+    let replicas: Vec<ServerGuard> = (0..3)
+        .map(|_| {
+            start_redis_with(&[
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary.port.to_string(),
+            ])
+        })
+        .collect();
+    let mut conns: Vec<Conn> = replicas.iter().map(|r| r.connect()).collect();
+    for r in conns.iter_mut() {
+        wait_for("the links to come up", Duration::from_secs(25), || {
+            info_field(r, "replication", "master_link_status").as_deref() == Some("up")
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().expect("write load") > 0);
+    write_rewritten_forms(&mut p, "after");
+    for r in conns.iter_mut() {
+        assert_in_sync(&mut p, r);
+    }
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("3")
+    );
+    let started = format!("Starting BGSAVE for SYNC with target: {}", target);
+    assert_eq!(
+        log_count(&primary, &started),
+        1,
+        "one snapshot for three replicas; log:\n{}",
+        primary.log_tail(40)
+    );
+}
+
+/// Disk: the second and third replica join the running sync to a file (slowed down by
+/// `rdb-key-save-delay` so they arrive while it runs) and get the same file.
+#[test]
+fn concurrent_disk_syncs_share_one_rdb_file() {
+    concurrent_full_syncs_share_one_snapshot(
+        &["--repl-diskless-sync", "no", "--rdb-key-save-delay", "500"],
+        "disk",
+    );
+}
+
+/// Diskless: the replicas gather during `repl-diskless-sync-delay` (30 s, cut short by
+/// `repl-diskless-sync-max-replicas 3` once all three wait) and get one RDB stream.
+#[test]
+fn concurrent_diskless_syncs_share_one_stream() {
+    let begun = Instant::now();
+    concurrent_full_syncs_share_one_snapshot(
+        &[
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "30",
+            "--repl-diskless-sync-max-replicas",
+            "3",
+        ],
+        "replicas sockets",
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(28),
+        "the sync waited for the whole delay"
+    );
 }

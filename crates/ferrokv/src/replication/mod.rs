@@ -25,6 +25,7 @@
 //! primary's (chained replicas, promotion).
 
 pub mod backlog;
+pub mod fullsync;
 pub mod primary;
 pub mod replica;
 
@@ -79,6 +80,8 @@ pub struct Replication {
     feeding: AtomicBool,
     /// Woken when a replica acknowledges an offset (WAIT).
     pub acked: tokio::sync::Notify,
+    /// The full syncs replicas may still join (`fullsync.rs`).
+    pub sync_slot: fullsync::SyncSlot,
     /// INFO stats `sync_full`.
     pub sync_full: AtomicU64,
     /// INFO stats `sync_partial_ok`.
@@ -136,6 +139,7 @@ impl Default for Replication {
             apply: Mutex::new(()),
             feeding: AtomicBool::new(false),
             acked: tokio::sync::Notify::new(),
+            sync_slot: fullsync::SyncSlot::default(),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
