@@ -104,8 +104,8 @@ const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
-    // Replication is not implemented yet (issue 14): shown by CONFIG GET, set only at
-    // start-up, as Redis's `replicaof` (CONFIG SET refuses it there too).
+    // Set at start-up or by REPLICAOF (`Config::set_replicaof`); CONFIG SET refuses it,
+    // as Redis does.
     Param {
         name: "replicaof",
         alias: Some("slaveof"),
@@ -1103,6 +1103,12 @@ impl Config {
     /// value CONFIG GET shows, as in Redis).
     pub fn set_reduced_maxclients(&self, n: u64) {
         self.values.write().insert("maxclients", n.to_string());
+    }
+
+    /// REPLICAOF changed whom we follow: `replicaof` shows `host port` (empty for none),
+    /// as Redis's CONFIG GET and CONFIG REWRITE do (CONFIG SET still refuses it).
+    pub fn set_replicaof(&self, value: &str) {
+        self.values.write().insert("replicaof", value.to_string());
     }
 
     /// A parameter's current value.

@@ -733,3 +733,254 @@ fn concurrent_diskless_syncs_share_one_stream() {
         "the sync waited for the whole delay"
     );
 }
+
+/// The same commands on a redis-server replica and a ferrokv replica of one redis-server
+/// primary, replies compared (RESP2).
+fn same_on_both(redis: &mut Conn, ferrokv: &mut Conn, cmds: &[&[&str]]) {
+    for cmd in cmds {
+        let want = redis.request(cmd).expect("redis replica reply");
+        let got = ferrokv.request(cmd).expect("ferrokv replica reply");
+        assert_eq!(
+            common::escape(&got),
+            common::escape(&want),
+            "{:?} on the replicas",
+            cmd
+        );
+    }
+}
+
+/// Replicas do not expire keys: a key whose deadline passed (the primary has not deleted
+/// it: active expiry off there) answers as missing to reads, but still counts in DBSIZE
+/// and may come out of RANDOMKEY, exactly as on a redis-server replica; both from the RDB
+/// of the full sync (a replica keeps expired keys when loading it) and from the stream.
+/// CONFIG GET replicaof follows REPLICAOF.
+#[test]
+fn replica_reads_of_logically_expired_keys_match_redis() {
+    let primary = start_redis_with(&["--repl-diskless-sync-delay".into(), "0".into()]);
+    let mut p = primary.connect();
+    p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    p.cmd(&["SET", "in-rdb", "1", "PX", "50"]);
+    p.cmd(&["HSET", "in-rdb-hash", "f", "v"]);
+    p.cmd(&["PEXPIRE", "in-rdb-hash", "50"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let of = format!("127.0.0.1 {}", primary.port);
+    let redis_replica = start_redis_with(&[
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        primary.port.to_string(),
+    ]);
+    let ferrokv_replica = start_ferrokv_with(2, &["--replicaof", &of]);
+    let mut rr = redis_replica.connect();
+    let mut fr = ferrokv_replica.connect();
+    assert_in_sync_with_redis_replica(&mut p, &mut rr, &mut fr);
+    let reads: &[&[&str]] = &[
+        &["DBSIZE"],
+        &["GET", "in-rdb"],
+        &["EXISTS", "in-rdb", "in-rdb-hash"],
+        &["TTL", "in-rdb"],
+        &["TYPE", "in-rdb-hash"],
+        &["HGETALL", "in-rdb-hash"],
+        &["SCAN", "0", "COUNT", "100"],
+        &["KEYS", "*"],
+        // Every key is volatile and expired: Redis gives one of them after its tries.
+        &["RANDOMKEY"],
+    ];
+    same_on_both(&mut rr, &mut fr, reads);
+    // Through the stream, beside a live key.
+    p.cmd(&["SET", "in-stream", "1", "PX", "50"]);
+    p.cmd(&["SET", "live", "1"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_in_sync_with_redis_replica(&mut p, &mut rr, &mut fr);
+    let reads: &[&[&str]] = &[
+        &["DBSIZE"],
+        &["GET", "in-stream"],
+        &["EXISTS", "in-stream", "live"],
+        &["SCAN", "0", "COUNT", "100"],
+        &["KEYS", "*"],
+        &["RANDOMKEY"],
+        &["RANDOMKEY"],
+        &["RANDOMKEY"],
+    ];
+    same_on_both(&mut rr, &mut fr, reads);
+    // The primary's DEL (here from its lazy expiry) removes them on both.
+    p.cmd(&["GET", "in-rdb"]);
+    p.cmd(&["GET", "in-stream"]);
+    assert_in_sync_with_redis_replica(&mut p, &mut rr, &mut fr);
+    same_on_both(&mut rr, &mut fr, &[&["DBSIZE"], &["KEYS", "*"]]);
+
+    same_on_both(&mut rr, &mut fr, &[&["CONFIG", "GET", "replicaof"]]);
+    assert_eq!(
+        fr.cmd(&["CONFIG", "GET", "replicaof"]),
+        Reply::Array(vec![
+            Reply::Bulk(b"replicaof".to_vec()),
+            Reply::Bulk(of.clone().into_bytes())
+        ])
+    );
+    for c in [&mut rr, &mut fr] {
+        assert_eq!(
+            c.cmd(&["REPLICAOF", "NO", "ONE"]),
+            Reply::Simple("OK".into())
+        );
+    }
+    same_on_both(
+        &mut rr,
+        &mut fr,
+        &[
+            &["CONFIG", "GET", "replicaof"],
+            &["CONFIG", "GET", "slaveof"],
+        ],
+    );
+}
+
+/// Wait until both replicas applied everything the primary produced.
+fn assert_in_sync_with_redis_replica(p: &mut Conn, rr: &mut Conn, fr: &mut Conn) {
+    wait_for("the replicas to catch up", Duration::from_secs(20), || {
+        let po = info_field(p, "replication", "master_repl_offset");
+        po.is_some()
+            && po == info_field(rr, "replication", "slave_repl_offset")
+            && po == info_field(fr, "replication", "slave_repl_offset")
+            && info_field(fr, "replication", "master_link_status").as_deref() == Some("up")
+    });
+}
+
+/// A ferrokv replica of redis-server with `repl-diskless-load` `mode`, holding `local`
+/// keys of its own before the sync: ends with the primary's data, loaded from the link
+/// (`from_link`) or through a temporary file.
+fn diskless_load(mode: &str, local: usize, from_link: bool) {
+    let primary = start_redis_with(&["--repl-diskless-sync-delay".into(), "0".into()]);
+    let mut p = primary.connect();
+    write_every_type(&mut p, "primary");
+    fill(&mut p, 5_000);
+    let replica = start_ferrokv_with(2, &["--repl-diskless-load", mode]);
+    let mut r = replica.connect();
+    for i in 0..local {
+        r.cmd(&["SET", &format!("local:{}", i), "x"]);
+    }
+    r.cmd(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    wait_for_link(&mut r);
+    assert_in_sync(&mut p, &mut r);
+    assert_eq!(r.cmd(&["EXISTS", "local:0"]).expect_int(), 0);
+    assert_eq!(
+        replica.log().contains("Loading DB in memory"),
+        from_link,
+        "{}:\n{}",
+        mode,
+        replica.log_tail(20)
+    );
+}
+
+#[test]
+fn repl_diskless_load_modes() {
+    diskless_load("disabled", 0, false);
+    diskless_load("on-empty-db", 0, true);
+    diskless_load("on-empty-db", 10, false);
+    diskless_load("swapdb", 10, true);
+}
+
+/// `repl-diskless-load swapdb`: the old data is served while the new one arrives, and
+/// kept when the transfer fails (the primary dies halfway).
+#[test]
+fn swapdb_keeps_the_old_data_when_the_transfer_fails() {
+    let primary = start_redis_with(&[
+        "--repl-diskless-sync".into(),
+        "yes".into(),
+        "--repl-diskless-sync-delay".into(),
+        "0".into(),
+        "--rdb-key-save-delay".into(),
+        "200".into(),
+    ]);
+    let mut p = primary.connect();
+    fill(&mut p, 20_000);
+    let replica = start_ferrokv_with(2, &["--repl-diskless-load", "swapdb"]);
+    let mut r = replica.connect();
+    r.cmd(&["SET", "old", "data"]);
+    r.cmd(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    wait_for("the transfer to start", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_sync_in_progress").as_deref() == Some("1")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.cmd(&["GET", "old"]).expect_text(), "data");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &primary.pid().to_string()])
+        .status()
+        .expect("kill -9");
+    assert!(killed.success());
+    wait_for("the link to drop", Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_sync_in_progress").as_deref() == Some("0")
+    });
+    assert_eq!(r.cmd(&["GET", "old"]).expect_text(), "data");
+    assert_eq!(r.cmd(&["DBSIZE"]).expect_int(), 1);
+}
+
+/// A replica configured at start-up connects once its own RDB is loaded (its full sync
+/// then replaces that data); REPLICAOF sent while it loads is refused with -LOADING.
+#[test]
+fn replicaof_while_loading_at_start() {
+    let primary = start_redis_with(&["--repl-diskless-sync-delay".into(), "0".into()]);
+    let mut p = primary.connect();
+    write_every_type(&mut p, "primary");
+    // An RDB of 20,000 keys for the replica to load slowly at start.
+    let source = start_redis_with(&[]);
+    let mut s = source.connect();
+    fill(&mut s, 20_000);
+    s.cmd(&["SAVE"]);
+    let data = common::TempDir::new("replica-loading");
+    std::fs::copy(
+        source.dir.path().join("dump.rdb"),
+        data.path().join("dump.rdb"),
+    )
+    .expect("copy dump.rdb");
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::ferrokv_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &data.path().display().to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--key-load-delay",
+            "100",
+            "--enable-debug-command",
+            "yes",
+            "--replicaof",
+            &format!("127.0.0.1 {}", primary.port),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ferrokv");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut c = loop {
+            if let Ok(mut c) = Conn::connect(port) {
+                if c.request(&["PING"]).is_ok() {
+                    break c;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let refused = c.cmd(&["REPLICAOF", "NO", "ONE"]);
+        assert_eq!(
+            refused,
+            Reply::Error("LOADING Redis is loading the dataset in memory".into())
+        );
+        wait_for_link(&mut c);
+        assert_in_sync(&mut p, &mut c);
+        assert_eq!(c.cmd(&["EXISTS", "pop:0"]).expect_int(), 0);
+    }));
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Wait until a replica's link is up (its full sync done).
+fn wait_for_link(r: &mut Conn) {
+    wait_for("the link to come up", Duration::from_secs(30), || {
+        let info = r.request(&["INFO", "replication"]).unwrap_or_default();
+        String::from_utf8_lossy(&info).contains("master_link_status:up")
+    });
+}

@@ -77,6 +77,7 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// the switch still reaches them.
 pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
+    let host_shown = host.clone();
     {
         let mut st = server.repl.state.lock();
         if let Some(old) = st.master.take() {
@@ -98,6 +99,9 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
         server.repl.update_feeding(&st);
     }
     crate::storage::expiry::set_replica_mode(true);
+    server
+        .config
+        .set_replicaof(&format!("{} {}", host_shown, port));
     let server = server.clone();
     let spawned = std::thread::Builder::new()
         .name("repl-link".into())
@@ -127,6 +131,7 @@ pub fn promote(server: &Server) -> bool {
     server.repl.update_feeding(&st);
     drop(st);
     crate::storage::expiry::set_replica_mode(false);
+    server.config.set_replicaof("");
     tracing::info!("MASTER MODE enabled");
     true
 }
@@ -248,6 +253,11 @@ fn session(server: &Arc<Server>, gen: u64) -> Result<(), String> {
             None => return Ok(()),
         }
     };
+    // Configured at start-up: connect once the data on disk is loaded (Redis loads it
+    // before anything else). This thread is the only other user of `loading`.
+    while server.is_loading() && current(gen) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     with_master(server, gen, |m| m.link = Link::Connecting);
     let timeout = Duration::from_secs(
         server
@@ -368,7 +378,11 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     Ok(())
 }
 
-/// Receive the RDB of a full sync into a temporary file, then replace the dataset with it.
+/// Receive the RDB of a full sync and replace the dataset with it, as
+/// `repl-diskless-load` says: `disabled`, into a temporary file first; `on-empty-db`,
+/// straight from the link when the dataset is empty (else as `disabled`); `swapdb`,
+/// parsed from the link into memory while the old data is still served, which is
+/// replaced only once the new one arrived whole (a failed transfer keeps it).
 fn full_load(
     server: &Arc<Server>,
     conn: &mut Conn,
@@ -381,22 +395,13 @@ fn full_load(
         m.last_io_ms = crate::util::now_ms();
     });
     let header = conn.line()?;
-    let path = std::path::PathBuf::from(format!(
-        "temp-{}.{}.rdb",
-        crate::util::now_ms(),
-        std::process::id()
-    ));
-    let received = receive_rdb(server, conn, gen, &header, &path);
-    if let Err(e) = received {
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
-    }
-    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    server.loading.store(true, Ordering::Release);
-    flush_everything(server);
-    let loaded = crate::persistence::save::load_rdb(server, &path);
-    server.loading.store(false, Ordering::Release);
-    let _ = std::fs::remove_file(&path);
+    let mode = server.config.get("repl-diskless-load");
+    let from_link = mode == "swapdb" || (mode == "on-empty-db" && dataset_is_empty(server));
+    let loaded = if from_link {
+        load_from_link(server, conn, gen, &header, mode == "swapdb")
+    } else {
+        load_through_file(server, conn, gen, &header)
+    };
     loaded.map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from disk: {}",
@@ -420,6 +425,224 @@ fn full_load(
     }
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
+}
+
+/// True when no database holds a key.
+fn dataset_is_empty(server: &Server) -> bool {
+    server
+        .dbs
+        .iter()
+        .all(|db| db.shards.iter().all(|shard| shard.lock().map.is_empty()))
+}
+
+/// `repl-diskless-load disabled`: the RDB into a temporary file, then flush and load it.
+fn load_through_file(
+    server: &Arc<Server>,
+    conn: &mut Conn,
+    gen: u64,
+    header: &str,
+) -> Result<(), String> {
+    let path = std::path::PathBuf::from(format!(
+        "temp-{}.{}.rdb",
+        crate::util::now_ms(),
+        std::process::id()
+    ));
+    let received = receive_rdb(server, conn, gen, header, &path);
+    if let Err(e) = received {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    server.loading.store(true, Ordering::Release);
+    flush_everything(server);
+    let loaded = crate::persistence::save::load_rdb(server, &path);
+    server.loading.store(false, Ordering::Release);
+    let _ = std::fs::remove_file(&path);
+    loaded.map(|_| ())
+}
+
+/// `repl-diskless-load`: the RDB parsed straight from the link (no temporary file).
+fn load_from_link(
+    server: &Arc<Server>,
+    conn: &mut Conn,
+    gen: u64,
+    header: &str,
+    swap: bool,
+) -> Result<(), String> {
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let mut reader = PayloadReader::new(server, conn, gen, header)?;
+    if swap {
+        // The old data stays served until the new one is complete.
+        let parsed = crate::persistence::save::parse_rdb(server, &mut reader, "from the link")?;
+        reader.drain()?;
+        tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        server.loading.store(true, Ordering::Release);
+        flush_everything(server);
+        let loaded = crate::persistence::save::apply_parsed_rdb(server, parsed, "from the link");
+        server.loading.store(false, Ordering::Release);
+        return loaded.map(|_| ());
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    server.loading.store(true, Ordering::Release);
+    flush_everything(server);
+    let loaded =
+        crate::persistence::save::load_rdb_from(server, &mut reader, "from the link", None)
+            .and_then(|_| reader.drain());
+    if loaded.is_err() {
+        // Half a dataset is worse than none (Redis empties it too).
+        flush_everything(server);
+    }
+    server.loading.store(false, Ordering::Release);
+    loaded
+}
+
+/// The RDB payload of a full sync read straight from the link: exactly `$<len>` bytes,
+/// or everything up to the `$EOF:<mark>` mark (the last 40 bytes seen are held back until
+/// they are known not to be the mark; stream bytes after it stay in the link's buffer).
+struct PayloadReader<'a> {
+    server: &'a Server,
+    conn: &'a mut Conn,
+    gen: u64,
+    /// `$<len>`: bytes left.
+    left: Option<usize>,
+    mark: Option<Vec<u8>>,
+    held: Vec<u8>,
+    /// The mark was found (EOF form).
+    done: bool,
+    read: i64,
+    since: Instant,
+    last_report: Instant,
+}
+
+impl<'a> PayloadReader<'a> {
+    fn new(
+        server: &'a Server,
+        conn: &'a mut Conn,
+        gen: u64,
+        header: &str,
+    ) -> Result<PayloadReader<'a>, String> {
+        let body = header.strip_prefix('$').ok_or_else(|| {
+            format!(
+                "Bad protocol from MASTER, the first byte is not '$': {}",
+                header
+            )
+        })?;
+        let (left, mark) = match body.strip_prefix("EOF:") {
+            Some(mark) if mark.len() == 40 => (None, Some(mark.as_bytes().to_vec())),
+            Some(_) => return Err("Bad EOF mark from MASTER".into()),
+            None => (
+                Some(
+                    body.parse()
+                        .map_err(|_| format!("Bad bulk length from MASTER: {}", header))?,
+                ),
+                None,
+            ),
+        };
+        Ok(PayloadReader {
+            server,
+            conn,
+            gen,
+            left,
+            mark,
+            held: Vec::new(),
+            done: false,
+            read: 0,
+            since: Instant::now(),
+            last_report: Instant::now(),
+        })
+    }
+
+    /// Read more from the link (false: nothing yet).
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.last_report.elapsed() > Duration::from_millis(200) {
+            self.last_report = Instant::now();
+            let (read, size) = (self.read, self.left.map_or(-1, |l| self.read + l as i64));
+            with_master(self.server, self.gen, |m| {
+                m.transfer_read = read;
+                m.transfer_size = size;
+                m.last_io_ms = crate::util::now_ms();
+            });
+        }
+        self.conn
+            .fill(&mut self.since)
+            .map_err(std::io::Error::other)
+    }
+
+    /// Consume whatever is left of the payload after the RDB's end.
+    fn drain(&mut self) -> Result<(), String> {
+        let mut sink = [0u8; 16 * 1024];
+        loop {
+            match self.read(&mut sink) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+impl Read for PayloadReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(left) = self.left {
+                if left == 0 {
+                    return Ok(0);
+                }
+                let rest = self.conn.buf.get(self.conn.pos..).unwrap_or_default();
+                if !rest.is_empty() {
+                    let n = rest.len().min(left).min(out.len());
+                    if let (Some(dst), Some(src)) = (out.get_mut(..n), rest.get(..n)) {
+                        dst.copy_from_slice(src);
+                    }
+                    self.conn.pos += n;
+                    self.left = Some(left - n);
+                    self.read += n as i64;
+                    return Ok(n);
+                }
+                self.fill()?;
+                continue;
+            }
+            // EOF-marked: give out what cannot be part of the mark.
+            let give = if self.done {
+                self.held.len()
+            } else {
+                self.held.len().saturating_sub(40)
+            };
+            if give > 0 {
+                let n = give.min(out.len());
+                if let (Some(dst), Some(src)) = (out.get_mut(..n), self.held.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                self.held.drain(..n);
+                self.read += n as i64;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let rest = self.conn.buf.get(self.conn.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                self.fill()?;
+                continue;
+            }
+            let scan_from = self.held.len().saturating_sub(39);
+            self.held.extend_from_slice(rest);
+            self.conn.pos = self.conn.buf.len();
+            let mark = self.mark.as_deref().unwrap_or_default();
+            let found = self
+                .held
+                .get(scan_from..)
+                .and_then(|t| t.windows(40).position(|w| w == mark))
+                .map(|i| i + scan_from);
+            if let Some(at) = found {
+                // Stream bytes after the mark stay for the stream.
+                self.conn.buf = self.held.split_off(at + 40);
+                self.conn.pos = 0;
+                self.held.truncate(at);
+                self.done = true;
+            }
+        }
+    }
 }
 
 /// Read `$<len>` bytes or an `$EOF:<mark>`-terminated payload into `path`.
