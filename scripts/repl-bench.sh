@@ -25,7 +25,7 @@ build_ferrokv
 python3 - "$FERROKV_BIN" "$REDIS_SERVER" <<'PY'
 import os, socket, statistics, subprocess, sys, tempfile, threading, time, shutil
 
-FERROKV, REDIS = sys.argv[1], sys.argv[2]
+FERROKV, REDIS = os.path.abspath(sys.argv[1]), sys.argv[2]
 KEYS = int(os.environ.get("KEYS", "1000000"))
 RATE = int(os.environ.get("RATE", "2000"))
 STEADY = float(os.environ.get("STEADY", "3"))
@@ -178,7 +178,8 @@ def full_sync(kind):
             mem.append((time.monotonic(),) + mem_kb(proc.pid))
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=writer), threading.Thread(target=sampler)]
+    threads = [threading.Thread(target=writer, daemon=True),
+               threading.Thread(target=sampler, daemon=True)]
     for t in threads:
         t.start()
     time.sleep(STEADY)

@@ -984,3 +984,36 @@ fn wait_for_link(r: &mut Conn) {
         String::from_utf8_lossy(&info).contains("master_link_status:up")
     });
 }
+
+/// scripts/repl-bench.sh at a tiny size (the full run is on demand), so it cannot rot:
+/// both tables with a row per server.
+#[test]
+fn repl_bench_script_runs_at_a_tiny_size() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/repl-bench.sh"))
+        .env("KEYS", "2000")
+        .env("RATE", "300")
+        .env("STEADY", "0.5")
+        .env("FLOOD", "10000")
+        .env("NO_BUILD", "1")
+        .env("FERROKV_BIN", common::ferrokv_bin())
+        .output()
+        .expect("run scripts/repl-bench.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "repl-bench.sh failed:\n{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for server in ["| redis |", "| ferrokv |"] {
+        assert_eq!(stdout.matches(server).count(), 2, "{}", stdout);
+    }
+    assert!(stdout.contains("(a) full sync of 2000 keys"), "{}", stdout);
+    assert!(
+        stdout.contains("(b) SET flood at pipeline 16"),
+        "{}",
+        stdout
+    );
+}

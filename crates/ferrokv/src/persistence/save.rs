@@ -513,7 +513,7 @@ impl<'s> KeyLoader<'s> {
         if self.load_delay_us > 0 {
             std::thread::sleep(std::time::Duration::from_micros(self.load_delay_us));
         }
-        if self.loaded % 1_000_000 == 0 {
+        if self.loaded.is_multiple_of(1_000_000) {
             tracing::info!("Loading: {} keys so far", self.loaded);
         }
         Ok(())

@@ -13,11 +13,12 @@
 //! missing bytes. The second replication id (`replid2`, valid up to `second_repl_offset`)
 //! lets replicas of a promoted replica continue too.
 //!
-//! **Full sync without fork** (`primary.rs`): under a barrier (every shard locked) the
-//! stream offset is read, the replica is attached (from then on it gets every stream byte
-//! in its own buffer) and a `storage::snapshot` starts; the snapshot writes each shard as
-//! it was at the barrier into an RDB that goes to the replica (through a temporary file,
-//! or streamed with `repl-diskless-sync yes`).
+//! **Full sync without fork** (`fullsync.rs`): under a barrier (every shard locked) the
+//! stream offset is read, the replicas are attached (from then on they get every stream
+//! byte in their own buffers) and a `storage::snapshot` starts; the snapshot writes each
+//! shard as it was at the barrier into an RDB that goes to the replicas (through a
+//! temporary file, or streamed with `repl-diskless-sync yes`). Replicas asking at about
+//! the same time share one snapshot.
 //!
 //! **Replica side** (`replica.rs`): a link thread connects to the primary, does the
 //! handshake, loads the RDB and applies the stream through the dispatcher as the master
