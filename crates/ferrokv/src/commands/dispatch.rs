@@ -329,7 +329,8 @@ fn count_rejected(server: &Server, args: &[&[u8]]) {
     count_rejected_id(server, id);
 }
 
-fn count_rejected_id(server: &Server, id: usize) {
+/// Count a refused call of command `id` (INFO commandstats rejected_calls).
+pub(crate) fn count_rejected_id(server: &Server, id: usize) {
     if let Some(s) = server.command_stats.get(id) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -793,6 +794,7 @@ pub fn call_handler<'s>(
     }
     match result {
         Ok(()) => true,
+        Err(CmdError::Replied) => false,
         Err(e) => {
             let msg = e.message(name);
             server.record_error(&msg);

@@ -709,6 +709,8 @@ where
         buf: Vec::with_capacity(64),
         resp3: ctx.out.resp3,
     };
+    // Nothing left from an earlier run that failed before its reply was taken.
+    super::convert::take_reply_errors();
     let result = with_vm(server, |vm| -> Result<(), String> {
         let call = prepare(vm)?;
         SCRIPT_RESP.with(|r| r.set(2));
@@ -738,16 +740,25 @@ where
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
     ctx.client.in_script = saved_in_script;
+    // Errors in the reply count once: those the script made itself now, those of the
+    // commands it called were counted when they ran. Either makes the script's command
+    // count as failed.
+    let errors = super::convert::take_reply_errors();
     match result {
         Ok(Ok(())) => {
-            // A script that returns an error table answers with an error: it counts in
-            // INFO errorstats like any other error reply.
-            if let Some(text) = reply.buf.strip_prefix(b"-") {
-                let text = String::from_utf8_lossy(text);
-                server.record_error(text.trim_end_matches("\r\n"));
+            for text in &errors.fresh {
+                server.record_error(text);
             }
             ctx.out.raw(&reply.buf);
-            Ok(())
+            if errors.any() {
+                Err(CmdError::Replied)
+            } else {
+                Ok(())
+            }
+        }
+        Ok(Err(msg)) | Err(msg) if errors.counted > 0 => {
+            ctx.out.error(&msg);
+            Err(CmdError::Replied)
         }
         Ok(Err(msg)) | Err(msg) => Err(CmdError::Msg(msg)),
     }
@@ -986,14 +997,55 @@ pub(super) fn run_script_command(argv: &[&[u8]]) -> Result<Vec<u8>, String> {
 }
 
 /// Run one command for a script. Errors before the command runs are Redis's texts.
+/// A refusal counts in INFO errorstats here, where it arises (as Redis's `scriptCall`); the
+/// error table the script gets says so, and the script's reply does not count it again.
 fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let (id, cmd) = resolve(refs).map_err(|m| {
-        if m.starts_with(b"ERR wrong number of arguments") {
-            "ERR Wrong number of args calling Redis command from script".to_string()
-        } else {
-            "ERR Unknown Redis command called from script".to_string()
+    let (id, cmd) = match resolve(refs) {
+        Ok(found) => found,
+        Err(m) => {
+            let msg = if m.starts_with(b"ERR wrong number of arguments") {
+                "ERR Wrong number of args calling Redis command from script"
+            } else {
+                "ERR Unknown Redis command called from script"
+            };
+            st.server.record_error(msg);
+            return Err(msg.to_string());
         }
-    })?;
+    };
+    if let Err(msg) = admit(st, id, cmd, refs) {
+        // A command refused before it ran also counts as rejected.
+        crate::commands::dispatch::count_rejected_id(st.server, id);
+        st.server.record_error(&msg);
+        return Err(msg);
+    }
+    // Shards this command needs that the script does not hold yet: taken now, waiting
+    // while holding the others (only the running script may), kept until the script ends.
+    let mut ids = LockIds::new();
+    plan_locks(cmd, refs, st.client.db, st.server.dbs.len(), &mut ids);
+    for lid in ids {
+        st.locks.lock_more(lid);
+    }
+    let mut out = ReplyWriter {
+        buf: Vec::new(),
+        resp3: SCRIPT_RESP.with(|r| r.get()) == 3,
+    };
+    // Like inside MULTI: blocking commands do not block.
+    st.client.in_exec = true;
+    st.client.in_script = true;
+    let start = crate::util::mono_ns();
+    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, refs);
+    finish(st.server, st.client, id, cmd, refs, start, !ok);
+    Ok(out.buf)
+}
+
+/// The checks a script's command passes before it runs (Redis's order): allowed from
+/// scripts, ACL, memory, writes allowed. Marks the script as having written.
+fn admit(
+    st: &mut RunState,
+    id: usize,
+    cmd: &crate::commands::Command,
+    refs: &[&[u8]],
+) -> Result<(), String> {
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
@@ -1017,24 +1069,7 @@ fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
         }
         st.server.scripts.wrote.store(true, Ordering::Release);
     }
-    // Shards this command needs that the script does not hold yet: taken now, waiting
-    // while holding the others (only the running script may), kept until the script ends.
-    let mut ids = LockIds::new();
-    plan_locks(cmd, refs, st.client.db, st.server.dbs.len(), &mut ids);
-    for lid in ids {
-        st.locks.lock_more(lid);
-    }
-    let mut out = ReplyWriter {
-        buf: Vec::new(),
-        resp3: SCRIPT_RESP.with(|r| r.get()) == 3,
-    };
-    // Like inside MULTI: blocking commands do not block.
-    st.client.in_exec = true;
-    st.client.in_script = true;
-    let start = crate::util::mono_ns();
-    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, refs);
-    finish(st.server, st.client, id, cmd, refs, start, !ok);
-    Ok(out.buf)
+    Ok(())
 }
 
 /// Give the library load that starts on this thread `ms` milliseconds (None: the load
