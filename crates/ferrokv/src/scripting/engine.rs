@@ -1188,7 +1188,7 @@ mod tests {
         let (f, _) = vm.function(&sha, body).expect("compile");
         let script = Script {
             sha: &sha,
-            body,
+            body: Some(body),
             keys,
             args: &[],
             read_only: false,
