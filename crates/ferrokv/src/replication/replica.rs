@@ -286,8 +286,29 @@ fn session(server: &Arc<Server>, gen: u64) -> Result<(), String> {
             ("?".to_string(), "-1".to_string())
         }
     };
-    conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
-    let reply = conn.line()?;
+    // During our FAILOVER the target is told to become the primary (Redis's
+    // `PSYNC <replid> <offset> FAILOVER`); its answer ends or aborts the failover.
+    let failover = server.repl.failover.in_progress();
+    if failover {
+        let sent = conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes(), b"FAILOVER"]);
+        if sent.is_err() {
+            super::failover::abort(server, "Write error to failover target");
+        }
+        sent?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
+    }
+    let reply = conn.line();
+    if failover {
+        let accepted = reply
+            .as_ref()
+            .is_ok_and(|r| r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE"));
+        super::failover::psync_answered(server, accepted);
+        if !accepted {
+            return Err("Failover target rejected psync request".into());
+        }
+    }
+    let reply = reply?;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
         let new_id = words.next().unwrap_or_default().to_string();

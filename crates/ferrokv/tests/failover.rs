@@ -1,0 +1,304 @@
+//! FAILOVER (issue 14): a primary and its replica swap roles with no write lost and no
+//! full sync, with ferrokv on both sides and with a real redis-server 7.0 on either side;
+//! writes wait (they are not refused) while the failover waits for the target; TIMEOUT
+//! aborts, ABORT aborts, and the refusals answer Redis's texts.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{redis_server_bin, start_ferrokv_with, start_server, Conn, Reply, ServerGuard};
+
+fn start_redis_with(extra: &[String]) -> ServerGuard {
+    let extra = extra.to_vec();
+    start_server("redis", &redis_server_bin(), &move |port| {
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        args
+    })
+}
+
+fn replica_args(primary: &ServerGuard) -> Vec<String> {
+    vec![
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        primary.port.to_string(),
+    ]
+}
+
+fn start_ferrokv_replica(primary: &ServerGuard) -> ServerGuard {
+    let args = replica_args(primary);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    start_ferrokv_with(2, &refs)
+}
+
+fn info_field(c: &mut Conn, field: &str) -> Option<String> {
+    let text = c.cmd(&["INFO", "replication"]).expect_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", field)))
+        .map(|v| v.trim().to_string())
+}
+
+fn stat(c: &mut Conn, field: &str) -> i64 {
+    let text = c.cmd(&["INFO", "stats"]).expect_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", field)))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {} in INFO stats", field))
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {}", what);
+}
+
+fn wait_link_up(r: &mut Conn) {
+    wait_for("the link to come up", Duration::from_secs(30), || {
+        info_field(r, "master_link_status").as_deref() == Some("up")
+    });
+}
+
+fn wait_in_sync(primary: &mut Conn, replica: &mut Conn) {
+    wait_for("the replica to catch up", Duration::from_secs(30), || {
+        let p = info_field(primary, "master_repl_offset");
+        let r = info_field(replica, "slave_repl_offset");
+        p.is_some() && p == r
+    });
+    let d1 = primary.cmd(&["DEBUG", "DIGEST"]).expect_text();
+    let d2 = replica.cmd(&["DEBUG", "DIGEST"]).expect_text();
+    assert_eq!(d1, d2, "DEBUG DIGEST differs");
+}
+
+fn role(c: &mut Conn) -> String {
+    c.cmd(&["ROLE"]).expect_array()[0].expect_text()
+}
+
+fn err(r: Reply) -> String {
+    match r {
+        Reply::Error(e) => e,
+        other => panic!("expected an error, got {:?}", other),
+    }
+}
+
+fn signal(server: &ServerGuard, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// SET w:<n> until stopped or refused; returns the writes answered OK and the refusal.
+fn writer(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Vec<u64>, Option<String>)> {
+    std::thread::spawn(move || {
+        let mut c = Conn::connect(port).expect("connect the writer");
+        c.timeout = Duration::from_secs(30);
+        let mut ok = Vec::new();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            match c.cmd(&["SET", &format!("w:{}", n), &n.to_string()]) {
+                Reply::Simple(s) if s == "OK" => ok.push(n),
+                Reply::Error(e) => return (ok, Some(e)),
+                other => panic!("SET answered {:?}", other),
+            }
+            n += 1;
+        }
+        (ok, None)
+    })
+}
+
+/// The primary fails over to its replica under a write load: the writer's writes wait
+/// during the failover and then get READONLY; every write answered OK is on the new
+/// primary; the old primary continues as its replica with a partial resync only.
+fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
+    let mut p = primary.connect();
+    let mut r = replica.connect();
+    wait_link_up(&mut r);
+    for i in 0..200 {
+        p.cmd(&["RPUSH", "list", &i.to_string()]);
+    }
+    wait_in_sync(&mut p, &mut r);
+    let full_before = stat(&mut r, "sync_full");
+    let partial_before = stat(&mut r, "sync_partial_ok");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = writer(primary.port, stop.clone());
+    std::thread::sleep(Duration::from_millis(200));
+    let reply = if with_target {
+        p.cmd(&["FAILOVER", "TO", "127.0.0.1", &replica.port.to_string()])
+    } else {
+        p.cmd(&["FAILOVER"])
+    };
+    assert_eq!(reply, Reply::Simple("OK".into()));
+    wait_for("the failover to end", Duration::from_secs(30), || {
+        info_field(&mut p, "master_failover_state").as_deref() == Some("no-failover")
+    });
+    assert_eq!(role(&mut p), "slave");
+    assert_eq!(role(&mut r), "master");
+    // The writer's write that waited during the failover is refused now, not lost.
+    let (ok, refusal) = load.join().expect("writer");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        refusal.as_deref(),
+        Some("READONLY You can't write against a read only replica.")
+    );
+    assert!(!ok.is_empty());
+    for n in &ok {
+        assert_eq!(
+            r.cmd(&["GET", &format!("w:{}", n)]),
+            Reply::Bulk(n.to_string().into_bytes()),
+            "acknowledged write w:{} lost",
+            n
+        );
+    }
+    // The new primary takes writes; the old one follows without a full sync.
+    r.cmd(&["SET", "after", "1"]);
+    wait_link_up(&mut p);
+    wait_in_sync(&mut r, &mut p);
+    assert_eq!(stat(&mut r, "sync_full"), full_before, "a full sync happened");
+    assert_eq!(stat(&mut r, "sync_partial_ok"), partial_before + 1);
+    assert_eq!(p.cmd(&["GET", "after"]), Reply::Bulk(b"1".to_vec()));
+}
+
+#[test]
+fn failover_between_ferrokv_servers() {
+    let primary = start_ferrokv_with(2, &[]);
+    let replica = start_ferrokv_replica(&primary);
+    swap_roles(&primary, &replica, true);
+    // And back, to any replica this time.
+    swap_roles(&replica, &primary, false);
+}
+
+#[test]
+fn failover_from_ferrokv_to_redis_and_back() {
+    let primary = start_ferrokv_with(2, &[]);
+    let replica = start_redis_with(&replica_args(&primary));
+    swap_roles(&primary, &replica, true);
+    // redis-server fails over to ferrokv: ferrokv gets PSYNC ... FAILOVER.
+    swap_roles(&replica, &primary, false);
+}
+
+#[test]
+fn failover_refusals_timeout_and_abort() {
+    let primary = start_ferrokv_with(2, &[]);
+    let mut p = primary.connect();
+    assert_eq!(
+        err(p.cmd(&["FAILOVER"])),
+        "ERR FAILOVER requires connected replicas."
+    );
+    let replica = start_ferrokv_replica(&primary);
+    let mut r = replica.connect();
+    wait_link_up(&mut r);
+    let port = replica.port.to_string();
+    assert_eq!(
+        err(r.cmd(&["FAILOVER"])),
+        "ERR FAILOVER is not valid when server is a replica."
+    );
+    assert_eq!(
+        err(p.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "FORCE"])),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+    assert_eq!(
+        err(p.cmd(&["FAILOVER", "FORCE", "TIMEOUT", "100"])),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+    assert_eq!(
+        err(p.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"])),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert_eq!(err(p.cmd(&["FAILOVER", "ABORT"])), "ERR No failover in progress.");
+    assert_eq!(
+        err(p.cmd(&["PSYNC", "0000000000000000000000000000000000000000", "1", "FAILOVER"])),
+        "ERR PSYNC FAILOVER can't be sent to a master."
+    );
+    assert_eq!(
+        err(r.cmd(&["PSYNC", "0000000000000000000000000000000000000000", "1", "FAILOVER"])),
+        "ERR PSYNC FAILOVER replid must match my replid."
+    );
+
+    // The replica never catches up: TIMEOUT aborts, the primary stays one.
+    signal(&replica, "-STOP");
+    p.cmd(&["SET", "case", "1"]);
+    assert_eq!(
+        p.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "300"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        info_field(&mut p, "master_failover_state").as_deref(),
+        Some("waiting-for-sync")
+    );
+    wait_for("the failover to time out", Duration::from_secs(10), || {
+        info_field(&mut p, "master_failover_state").as_deref() == Some("no-failover")
+    });
+    assert_eq!(role(&mut p), "master");
+    assert!(primary.log().contains("Replica never caught up before timeout"));
+
+    // FAILOVER ABORT: a write waiting meanwhile runs once the failover is aborted.
+    assert_eq!(
+        p.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "60000"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(err(p.cmd(&["FAILOVER"])), "ERR FAILOVER already in progress.");
+    let mut w = primary.connect();
+    w.timeout = Duration::from_millis(300);
+    w.send(&["SET", "case", "2"]).expect("send");
+    assert!(w.read_frame().is_err(), "a write ran during the failover");
+    // Reads still run.
+    assert_eq!(p.cmd(&["GET", "case"]), Reply::Bulk(b"1".to_vec()));
+    assert_eq!(p.cmd(&["FAILOVER", "ABORT"]), Reply::Simple("OK".into()));
+    w.timeout = Duration::from_secs(10);
+    assert_eq!(w.read_reply(), Reply::Simple("OK".into()));
+    assert_eq!(
+        info_field(&mut p, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    signal(&replica, "-CONT");
+    wait_in_sync(&mut p, &mut r);
+    assert_eq!(role(&mut p), "master");
+    assert_eq!(r.cmd(&["GET", "case"]), Reply::Bulk(b"2".to_vec()));
+}
+
+#[test]
+fn failover_aborts_when_the_target_rejects_psync() {
+    let primary = start_ferrokv_with(2, &[]);
+    let replica = start_ferrokv_replica(&primary);
+    let mut p = primary.connect();
+    let mut r = replica.connect();
+    wait_link_up(&mut r);
+    r.cmd(&["ACL", "SETUSER", "default", "-psync"]);
+    assert_eq!(
+        p.cmd(&["FAILOVER", "TO", "127.0.0.1", &replica.port.to_string()]),
+        Reply::Simple("OK".into())
+    );
+    wait_for("the failover to end", Duration::from_secs(20), || {
+        info_field(&mut p, "master_failover_state").as_deref() == Some("no-failover")
+    });
+    assert_eq!(role(&mut p), "master");
+    assert!(primary.log().contains("Failover target rejected psync request"));
+    r.cmd(&["ACL", "SETUSER", "default", "+psync"]);
+    p.cmd(&["SET", "k", "v"]);
+    wait_link_up(&mut r);
+    wait_in_sync(&mut p, &mut r);
+}
