@@ -157,6 +157,10 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     });
     assert_eq!(role(&mut p), "slave");
     assert_eq!(role(&mut r), "master");
+    // CONFIG GET replicaof follows the roles (as Redis; CONFIG REWRITE writes it).
+    let replicaof = |c: &mut Conn| c.cmd(&["CONFIG", "GET", "replicaof"]).expect_array()[1].expect_text();
+    assert_eq!(replicaof(&mut p), format!("127.0.0.1 {}", replica.port));
+    assert_eq!(replicaof(&mut r), "");
     // The writer's write that waited during the failover is refused now, not lost.
     let (ok, refusal) = load.join().expect("writer");
     stop.store(true, Ordering::Relaxed);

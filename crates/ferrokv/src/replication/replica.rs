@@ -85,6 +85,7 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
         for r in &st.replicas {
             r.handle.kill();
         }
+        server.config.set_replicaof(&format!("{} {}", host, port));
         st.master = Some(MasterState {
             host,
             port,
@@ -119,6 +120,7 @@ pub fn promote(server: &Server) -> bool {
     if let Some(h) = old.handle {
         h.kill();
     }
+    server.config.set_replicaof("");
     st.replid2 = std::mem::replace(&mut st.replid, crate::server::random_hex40());
     st.second_offset = st.offset as i64 + 1;
     st.last_db = None;
@@ -370,7 +372,12 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     let port = if announced != 0 {
         announced
     } else {
-        server.port.load(Ordering::Relaxed) as u16
+        match server.port.load(Ordering::Relaxed) as u16 {
+            // At start-up (`replicaof` in the config) the link may start before the
+            // listeners are recorded: the configured port is the one we listen on.
+            0 => server.config.get("port").parse().unwrap_or(0),
+            bound => bound,
+        }
     };
     conn.send(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()])?;
     let r = conn.line()?;
