@@ -306,3 +306,48 @@ fn failover_aborts_when_the_target_rejects_psync() {
     wait_link_up(&mut r);
     wait_in_sync(&mut p, &mut r);
 }
+
+/// replica-announce-ip / -port name the replica in its primary's INFO (slaveN), ROLE and
+/// FAILOVER TO; replica-priority and replica-announced show in the replica's INFO, as in
+/// Redis (Sentinel reads them there).
+#[test]
+fn replica_announce_settings() {
+    let primary = start_ferrokv_with(2, &[]);
+    let mut args = replica_args(&primary);
+    for a in [
+        "--replica-announce-ip",
+        "10.1.2.3",
+        "--replica-announce-port",
+        "7777",
+        "--replica-priority",
+        "42",
+        "--replica-announced",
+        "no",
+    ] {
+        args.push(a.to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let replica = start_ferrokv_with(2, &refs);
+    let mut p = primary.connect();
+    let mut r = replica.connect();
+    wait_link_up(&mut r);
+    let slave0 = info_field(&mut p, "slave0").expect("slave0 line");
+    assert!(
+        slave0.starts_with("ip=10.1.2.3,port=7777,state=online,offset="),
+        "{}",
+        slave0
+    );
+    assert_eq!(info_field(&mut r, "slave_priority").as_deref(), Some("42"));
+    assert_eq!(info_field(&mut r, "replica_announced").as_deref(), Some("0"));
+    let role = p.cmd(&["ROLE"]);
+    let replicas = role.expect_array()[2].expect_array();
+    assert_eq!(replicas[0].expect_array()[0].expect_text(), "10.1.2.3");
+    assert_eq!(replicas[0].expect_array()[1].expect_text(), "7777");
+    // FAILOVER finds the replica by its announced address only.
+    assert_eq!(
+        err(p.cmd(&["FAILOVER", "TO", "127.0.0.1", &replica.port.to_string()])),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    r.cmd(&["CONFIG", "SET", "replica-priority", "7"]);
+    assert_eq!(info_field(&mut r, "slave_priority").as_deref(), Some("7"));
+}
