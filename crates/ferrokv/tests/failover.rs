@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,7 +111,12 @@ fn signal(server: &ServerGuard, sig: &str) {
 }
 
 /// SET w:<n> until stopped or refused; returns the writes answered OK and the refusal.
-fn writer(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Vec<u64>, Option<String>)> {
+/// `done` counts them as they come.
+fn writer(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<(Vec<u64>, Option<String>)> {
     std::thread::spawn(move || {
         let mut c = Conn::connect(port).expect("connect the writer");
         c.timeout = Duration::from_secs(30);
@@ -119,7 +124,10 @@ fn writer(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Vec<u64>
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             match c.cmd(&["SET", &format!("w:{}", n), &n.to_string()]) {
-                Reply::Simple(s) if s == "OK" => ok.push(n),
+                Reply::Simple(s) if s == "OK" => {
+                    ok.push(n);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
                 Reply::Error(e) => return (ok, Some(e)),
                 other => panic!("SET answered {:?}", other),
             }
@@ -144,8 +152,13 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     let partial_before = stat(&mut r, "sync_partial_ok");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = writer(primary.port, stop.clone());
-    std::thread::sleep(Duration::from_millis(200));
+    let done = Arc::new(AtomicU64::new(0));
+    let load = writer(primary.port, stop.clone(), done.clone());
+    wait_for(
+        "writes before the failover",
+        Duration::from_secs(20),
+        || done.load(Ordering::Relaxed) >= 20,
+    );
     let reply = if with_target {
         p.cmd(&["FAILOVER", "TO", "127.0.0.1", &replica.port.to_string()])
     } else {
@@ -158,7 +171,8 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     assert_eq!(role(&mut p), "slave");
     assert_eq!(role(&mut r), "master");
     // CONFIG GET replicaof follows the roles (as Redis; CONFIG REWRITE writes it).
-    let replicaof = |c: &mut Conn| c.cmd(&["CONFIG", "GET", "replicaof"]).expect_array()[1].expect_text();
+    let replicaof =
+        |c: &mut Conn| c.cmd(&["CONFIG", "GET", "replicaof"]).expect_array()[1].expect_text();
     assert_eq!(replicaof(&mut p), format!("127.0.0.1 {}", replica.port));
     assert_eq!(replicaof(&mut r), "");
     // The writer's write that waited during the failover is refused now, not lost.
@@ -181,7 +195,11 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     r.cmd(&["SET", "after", "1"]);
     wait_link_up(&mut p);
     wait_in_sync(&mut r, &mut p);
-    assert_eq!(stat(&mut r, "sync_full"), full_before, "a full sync happened");
+    assert_eq!(
+        stat(&mut r, "sync_full"),
+        full_before,
+        "a full sync happened"
+    );
     assert_eq!(stat(&mut r, "sync_partial_ok"), partial_before + 1);
     assert_eq!(p.cmd(&["GET", "after"]), Reply::Bulk(b"1".to_vec()));
 }
@@ -232,13 +250,26 @@ fn failover_refusals_timeout_and_abort() {
         err(p.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"])),
         "ERR FAILOVER target HOST and PORT is not a replica."
     );
-    assert_eq!(err(p.cmd(&["FAILOVER", "ABORT"])), "ERR No failover in progress.");
     assert_eq!(
-        err(p.cmd(&["PSYNC", "0000000000000000000000000000000000000000", "1", "FAILOVER"])),
+        err(p.cmd(&["FAILOVER", "ABORT"])),
+        "ERR No failover in progress."
+    );
+    assert_eq!(
+        err(p.cmd(&[
+            "PSYNC",
+            "0000000000000000000000000000000000000000",
+            "1",
+            "FAILOVER"
+        ])),
         "ERR PSYNC FAILOVER can't be sent to a master."
     );
     assert_eq!(
-        err(r.cmd(&["PSYNC", "0000000000000000000000000000000000000000", "1", "FAILOVER"])),
+        err(r.cmd(&[
+            "PSYNC",
+            "0000000000000000000000000000000000000000",
+            "1",
+            "FAILOVER"
+        ])),
         "ERR PSYNC FAILOVER replid must match my replid."
     );
 
@@ -257,14 +288,19 @@ fn failover_refusals_timeout_and_abort() {
         info_field(&mut p, "master_failover_state").as_deref() == Some("no-failover")
     });
     assert_eq!(role(&mut p), "master");
-    assert!(primary.log().contains("Replica never caught up before timeout"));
+    assert!(primary
+        .log()
+        .contains("Replica never caught up before timeout"));
 
     // FAILOVER ABORT: a write waiting meanwhile runs once the failover is aborted.
     assert_eq!(
         p.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "60000"]),
         Reply::Simple("OK".into())
     );
-    assert_eq!(err(p.cmd(&["FAILOVER"])), "ERR FAILOVER already in progress.");
+    assert_eq!(
+        err(p.cmd(&["FAILOVER"])),
+        "ERR FAILOVER already in progress."
+    );
     let mut w = primary.connect();
     w.timeout = Duration::from_millis(300);
     w.send(&["SET", "case", "2"]).expect("send");
@@ -300,7 +336,9 @@ fn failover_aborts_when_the_target_rejects_psync() {
         info_field(&mut p, "master_failover_state").as_deref() == Some("no-failover")
     });
     assert_eq!(role(&mut p), "master");
-    assert!(primary.log().contains("Failover target rejected psync request"));
+    assert!(primary
+        .log()
+        .contains("Failover target rejected psync request"));
     r.cmd(&["ACL", "SETUSER", "default", "+psync"]);
     p.cmd(&["SET", "k", "v"]);
     wait_link_up(&mut r);
@@ -338,7 +376,10 @@ fn replica_announce_settings() {
         slave0
     );
     assert_eq!(info_field(&mut r, "slave_priority").as_deref(), Some("42"));
-    assert_eq!(info_field(&mut r, "replica_announced").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&mut r, "replica_announced").as_deref(),
+        Some("0")
+    );
     let role = p.cmd(&["ROLE"]);
     let replicas = role.expect_array()[2].expect_array();
     assert_eq!(replicas[0].expect_array()[0].expect_text(), "10.1.2.3");
@@ -350,4 +391,69 @@ fn replica_announce_settings() {
     );
     r.cmd(&["CONFIG", "SET", "replica-priority", "7"]);
     assert_eq!(info_field(&mut r, "slave_priority").as_deref(), Some("7"));
+}
+
+/// TIMEOUT + FORCE: the target is stopped (SIGSTOP) when the primary writes and fails
+/// over; the primary becomes its replica anyway, and once the target runs again it applies
+/// the write it had been sent before answering PSYNC ... FAILOVER, so the old primary
+/// continues without a full sync and nothing is lost. (The replica attached with a partial
+/// resync: the first write after that must reach it at once, not at its next ACK.)
+#[test]
+fn forced_failover_to_a_stopped_replica() {
+    let a = start_ferrokv_with(2, &[]);
+    let b = start_ferrokv_replica(&a);
+    let mut ca = a.connect();
+    let mut cb = b.connect();
+    wait_link_up(&mut cb);
+    ca.cmd(&["SET", "k", "1"]);
+    wait_in_sync(&mut ca, &mut cb);
+    assert_eq!(ca.cmd(&["FAILOVER"]), Reply::Simple("OK".into()));
+    wait_for("the first failover", Duration::from_secs(20), || {
+        info_field(&mut ca, "master_failover_state").as_deref() == Some("no-failover")
+            && info_field(&mut ca, "master_link_status").as_deref() == Some("up")
+    });
+    // Now b is the primary and a its replica (attached with +CONTINUE).
+    let full_before = stat(&mut ca, "sync_full");
+    signal(&a, "-STOP");
+    cb.cmd(&["SET", "case", "2"]);
+    let b_offset = info_field(&mut cb, "master_repl_offset");
+    let a_port = a.port.to_string();
+    assert_eq!(
+        cb.cmd(&[
+            "FAILOVER",
+            "TO",
+            "127.0.0.1",
+            &a_port,
+            "TIMEOUT",
+            "100",
+            "FORCE"
+        ]),
+        Reply::Simple("OK".into())
+    );
+    wait_for(
+        "the forced failover to start",
+        Duration::from_secs(10),
+        || info_field(&mut cb, "master_failover_state").as_deref() == Some("failover-in-progress"),
+    );
+    assert_eq!(role(&mut cb), "slave");
+    signal(&a, "-CONT");
+    wait_for(
+        "the forced failover to end",
+        Duration::from_secs(20),
+        || info_field(&mut cb, "master_failover_state").as_deref() == Some("no-failover"),
+    );
+    assert_eq!(role(&mut ca), "master");
+    assert_eq!(ca.cmd(&["GET", "case"]), Reply::Bulk(b"2".to_vec()));
+    assert_eq!(
+        info_field(&mut ca, "second_repl_offset").map(|o| o.parse::<u64>().unwrap_or(0)),
+        b_offset.map(|o| o.parse::<u64>().unwrap_or(0) + 1)
+    );
+    assert_eq!(
+        stat(&mut ca, "sync_full"),
+        full_before,
+        "the old primary needed a full sync"
+    );
+    wait_link_up(&mut cb);
+    wait_in_sync(&mut ca, &mut cb);
+    assert!(b.log().contains("time out exceeded, failing over."));
 }

@@ -67,6 +67,8 @@ pub struct MasterState {
     pub generation: u64,
     /// The master client (CLIENT LIST / KILL TYPE master), while connected.
     pub handle: Option<Arc<ClientHandle>>,
+    /// The link's socket while connected (to see whether stream bytes wait unread).
+    pub sock: Option<TcpStream>,
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -96,6 +98,7 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
             transfer_read: 0,
             generation: gen,
             handle: None,
+            sock: None,
         });
         server.repl.update_feeding(&st);
     }
@@ -134,6 +137,38 @@ pub fn promote(server: &Server) -> bool {
     true
 }
 
+/// Before a promotion asked by PSYNC ... FAILOVER: let the link apply what our primary
+/// sent before it (it sent the stream, then connected to us), so our offset is the one
+/// it asks to continue from. Waits while stream bytes wait unread on the link or the
+/// offset still moves, 500 ms at most.
+pub fn drain_link(server: &Server) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut last = server.repl.state.lock().offset;
+    while Instant::now() < deadline {
+        let unread = {
+            let st = server.repl.state.lock();
+            st.master
+                .as_ref()
+                .and_then(|m| m.sock.as_ref())
+                .is_some_and(has_unread)
+        };
+        std::thread::sleep(Duration::from_millis(if unread { 2 } else { 20 }));
+        let now = server.repl.state.lock().offset;
+        if !unread && now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// True when bytes wait in the socket's receive queue (a non-blocking peek).
+fn has_unread(sock: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(sock)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        .is_ok_and(|n| n > 0)
+}
+
 fn current(gen: u64) -> bool {
     GENERATION.load(Ordering::Acquire) == gen
 }
@@ -154,6 +189,7 @@ fn link_thread(server: Arc<Server>, gen: u64) {
                 m.down_since_ms = crate::util::now_ms();
             }
             m.link = Link::Connect;
+            m.sock = None;
             if let Some(h) = m.handle.take() {
                 server.unregister_client(h.id);
             }
@@ -560,10 +596,12 @@ fn apply_stream(server: &Arc<Server>, conn: &mut Conn, gen: u64) -> Result<(), S
         .unwrap_or_default();
     let handle = server.register_client(peer, local, -1);
     handle.info.lock().flags = "M".into();
+    let sock = conn.sock.try_clone().ok();
     with_master(server, gen, |m| {
         m.link = Link::Connected;
         m.last_io_ms = crate::util::now_ms();
         m.handle = Some(handle.clone());
+        m.sock = sock;
     });
     tracing::info!(
         "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished sync."

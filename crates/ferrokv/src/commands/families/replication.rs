@@ -187,6 +187,7 @@ fn psync(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 "ERR PSYNC FAILOVER replid must match my replid.",
             ));
         }
+        replica::drain_link(ctx.server);
         if replica::promote(ctx.server) {
             tracing::info!(
                 "MASTER MODE enabled (failover request from 'id={} addr={}')",
