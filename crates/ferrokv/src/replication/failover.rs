@@ -244,11 +244,7 @@ pub fn cron(server: &Arc<Server>) {
             .map(|r| (r.ip.clone(), r.port()))
     };
     if let Some((host, port)) = synced {
-        tracing::info!(
-            "Failover target {}:{} is synced, failing over.",
-            host,
-            port
-        );
+        tracing::info!("Failover target {}:{} is synced, failing over.", host, port);
         st.target = Some((host.clone(), port));
         st.phase = Phase::InProgress;
         drop(st);
@@ -326,7 +322,10 @@ mod tests {
             p(&["timeout", "0"]),
             Err("ERR FAILOVER timeout must be greater than 0")
         );
-        assert_eq!(p(&["timeout", "5", "timeout", "6"]), Err("ERR syntax error"));
+        assert_eq!(
+            p(&["timeout", "5", "timeout", "6"]),
+            Err("ERR syntax error")
+        );
         assert_eq!(p(&["to", "a"]), Err("ERR syntax error"));
         assert_eq!(p(&["force", "force"]), Err("ERR syntax error"));
         assert_eq!(p(&["foo"]), Err("ERR syntax error"));
