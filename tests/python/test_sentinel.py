@@ -9,14 +9,12 @@ the sentinels. Short sentinel timeouts (down-after 1 s, failover-timeout 5 s); e
 polls against a deadline, so a loaded machine only makes it slower.
 """
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis

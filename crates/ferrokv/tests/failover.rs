@@ -301,6 +301,14 @@ fn failover_refusals_timeout_and_abort() {
         err(p.cmd(&["FAILOVER"])),
         "ERR FAILOVER already in progress."
     );
+    assert_eq!(
+        err(p.cmd(&["REPLICAOF", "NO", "ONE"])),
+        "ERR REPLICAOF not allowed while failing over."
+    );
+    assert_eq!(
+        err(p.cmd(&["PSYNC", "?", "-1"])),
+        "NOMASTERLINK Can't SYNC while failing over"
+    );
     let mut w = primary.connect();
     w.timeout = Duration::from_millis(300);
     w.send(&["SET", "case", "2"]).expect("send");

@@ -62,6 +62,11 @@ fn eq(a: &[u8], b: &str) -> bool {
 
 /// REPLICAOF host port | NO ONE.
 fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.server.repl.failover.phase() != fo::Phase::None {
+        return Err(CmdError::Static(
+            "ERR REPLICAOF not allowed while failing over.",
+        ));
+    }
     if ctx.client.handle.info.lock().flags.contains('S') {
         return Err(CmdError::Static(
             "ERR Command is not valid when client is a replica.",
