@@ -151,6 +151,17 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     let full_before = stat(&mut r, "sync_full");
     let partial_before = stat(&mut r, "sync_partial_ok");
 
+    // A client blocked in BLPOP is unblocked with an error when its server becomes a
+    // replica.
+    let mut blocked = primary.connect();
+    blocked
+        .send(&["BLPOP", "nothing-here", "0"])
+        .expect("send BLPOP");
+    wait_for("the BLPOP to block", Duration::from_secs(10), || {
+        let text = p.cmd(&["INFO", "clients"]).expect_text();
+        text.lines()
+            .any(|l| l == "blocked_clients:1" || l == "blocked_clients:1\r")
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let load = writer(primary.port, stop.clone(), done.clone());
@@ -170,6 +181,13 @@ fn swap_roles(primary: &ServerGuard, replica: &ServerGuard, with_target: bool) {
     });
     assert_eq!(role(&mut p), "slave");
     assert_eq!(role(&mut r), "master");
+    assert_eq!(
+        blocked.read_reply(),
+        Reply::Error(
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
+                .into()
+        )
+    );
     // CONFIG GET replicaof follows the roles (as Redis; CONFIG REWRITE writes it).
     let replicaof =
         |c: &mut Conn| c.cmd(&["CONFIG", "GET", "replicaof"]).expect_array()[1].expect_text();

@@ -103,12 +103,31 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
         server.repl.update_feeding(&st);
     }
     crate::storage::expiry::set_replica_mode(true);
+    unblock_blocked_clients(server);
     let server = server.clone();
     let spawned = std::thread::Builder::new()
         .name("repl-link".into())
         .spawn(move || link_thread(server, gen));
     if spawned.is_err() {
         tracing::warn!("Can't start the replication link thread");
+    }
+}
+
+/// Redis's reply to clients blocked (BLPOP & co.) when the server turns into a replica.
+const UNBLOCKED_REPLICA: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
+/// Clients blocked in a blocking command get an error when we start following a primary
+/// (their command could never be served by a write of ours), as Redis does.
+fn unblock_blocked_clients(server: &Server) {
+    let handles: Vec<Arc<ClientHandle>> = server.clients.lock().values().cloned().collect();
+    for h in handles {
+        let waiter = h.blocked.lock().clone();
+        if let Some(w) = waiter {
+            w.finish(crate::server::blocking::WaitState::Served(
+                UNBLOCKED_REPLICA.to_vec(),
+            ));
+        }
     }
 }
 
