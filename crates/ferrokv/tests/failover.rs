@@ -240,15 +240,46 @@ fn failover_from_ferrokv_to_redis_and_back() {
     swap_roles(&replica, &primary, false);
 }
 
+/// Which server plays the primary and the replica.
+#[derive(Clone, Copy)]
+enum Kind {
+    Ferrokv,
+    Redis,
+}
+
+fn start_primary(kind: Kind) -> ServerGuard {
+    match kind {
+        Kind::Ferrokv => start_ferrokv_with(2, &[]),
+        Kind::Redis => start_redis_with(&[]),
+    }
+}
+
+fn start_replica(kind: Kind, primary: &ServerGuard) -> ServerGuard {
+    match kind {
+        Kind::Ferrokv => start_ferrokv_replica(primary),
+        Kind::Redis => start_redis_with(&replica_args(primary)),
+    }
+}
+
 #[test]
 fn failover_refusals_timeout_and_abort() {
-    let primary = start_ferrokv_with(2, &[]);
+    refusals_timeout_and_abort(Kind::Ferrokv);
+}
+
+/// The same checks against redis-server 7.0: the texts and behaviour are Redis's.
+#[test]
+fn failover_refusals_timeout_and_abort_on_redis() {
+    refusals_timeout_and_abort(Kind::Redis);
+}
+
+fn refusals_timeout_and_abort(kind: Kind) {
+    let primary = start_primary(kind);
     let mut p = primary.connect();
     assert_eq!(
         err(p.cmd(&["FAILOVER"])),
         "ERR FAILOVER requires connected replicas."
     );
-    let replica = start_ferrokv_replica(&primary);
+    let replica = start_replica(kind, &primary);
     let mut r = replica.connect();
     wait_link_up(&mut r);
     let port = replica.port.to_string();
@@ -348,8 +379,17 @@ fn failover_refusals_timeout_and_abort() {
 
 #[test]
 fn failover_aborts_when_the_target_rejects_psync() {
-    let primary = start_ferrokv_with(2, &[]);
-    let replica = start_ferrokv_replica(&primary);
+    target_rejects_psync(Kind::Ferrokv);
+}
+
+#[test]
+fn failover_aborts_when_the_target_rejects_psync_on_redis() {
+    target_rejects_psync(Kind::Redis);
+}
+
+fn target_rejects_psync(kind: Kind) {
+    let primary = start_primary(kind);
+    let replica = start_replica(kind, &primary);
     let mut p = primary.connect();
     let mut r = replica.connect();
     wait_link_up(&mut r);
