@@ -446,7 +446,7 @@ async fn full_sync<S: ConnStream>(
             .parse()
             .unwrap_or(0);
         if delay > 0 {
-            tokio::time::sleep(Duration::from_secs(delay)).await;
+            crate::server::timer::sleep(Duration::from_secs(delay)).await;
         }
     }
     let (job, id, offset, output) = loop {
@@ -463,7 +463,7 @@ async fn full_sync<S: ConnStream>(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        crate::server::timer::sleep(Duration::from_millis(20)).await;
     };
     server.repl.sync_full.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
@@ -720,7 +720,7 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
         }
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+                Some(d) => crate::server::timer::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod output;
 pub mod pubsub;
 pub mod stream;
+pub mod timer;
 pub mod tls;
 pub mod tracking;
 
