@@ -10,6 +10,13 @@
 //!   DISPATCH_KEYS=1000000 cargo bench ...                    keys of each kind (default 100k)
 //!
 //! Criterion's throughput is the requests of all threads per second of wall time.
+//!
+//! Instructions per request, deterministic (no sockets, no event loop): run the bench
+//! binary under callgrind with `DISPATCH_ONLY=OP:N` (one thread, N requests of OP, no
+//! criterion), once with N = 0 and once with N > 0, and divide the difference by N:
+//!
+//!   DISPATCH_KEYS=10000 DISPATCH_ONLY=set:100000 valgrind --tool=callgrind \
+//!       target/release/deps/dispatch-<hash>
 
 mod workload;
 
@@ -88,12 +95,29 @@ fn print_scaling() {
     }
 }
 
+/// `DISPATCH_ONLY=OP:N`: N requests of OP (set, get, incr, hset) on one thread, uniform
+/// keys, then exit (for callgrind).
+fn run_only(bench: &Bench, only: &str) {
+    let (name, n) = only.split_once(':').unwrap_or((only, "100000"));
+    let Some(op) = Op::ALL.into_iter().find(|o| o.name() == name) else {
+        eprintln!("DISPATCH_ONLY: unknown op {name:?} (set, get, incr, hset)");
+        std::process::exit(2);
+    };
+    let n: u64 = n.parse().unwrap_or(100_000);
+    let t = bench.run(op, Dist::Uniform, 1, n);
+    println!("{} x {}: {:?}", op.name(), n, t);
+}
+
 fn main() {
     let keys = std::env::var("DISPATCH_KEYS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let bench = Bench::new(keys);
+    if let Some(only) = std::env::var("DISPATCH_ONLY").ok() {
+        run_only(&bench, &only);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench_dispatch(&mut c, &bench);
     c.final_summary();

@@ -923,15 +923,19 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 pub fn reset_stats(server: &Server) {
     let st = &server.stats;
     for c in [
-        &st.total_connections_received,
         &st.total_commands_processed,
-        &st.rejected_connections,
-        &st.expired_keys,
-        &st.evicted_keys,
         &st.keyspace_hits,
         &st.keyspace_misses,
         &st.net_input_bytes,
         &st.net_output_bytes,
+    ] {
+        c.store(0, Relaxed);
+    }
+    for c in [
+        &st.total_connections_received,
+        &st.rejected_connections,
+        &st.expired_keys,
+        &st.evicted_keys,
         &st.total_error_replies,
         &st.rejected_calls,
         &st.failed_calls,
@@ -940,13 +944,7 @@ pub fn reset_stats(server: &Server) {
     ] {
         c.store(0, Relaxed);
     }
-    for s in &server.command_stats {
-        s.latency.reset();
-        s.calls.store(0, Relaxed);
-        s.usec.store(0, Relaxed);
-        s.rejected_calls.store(0, Relaxed);
-        s.failed_calls.store(0, Relaxed);
-    }
+    server.command_stats.reset();
     server.error_stats.lock().clear();
     server.evictor.reset_stats();
     server
