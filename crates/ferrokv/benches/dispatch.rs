@@ -114,7 +114,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let bench = Bench::new(keys);
-    if let Some(only) = std::env::var("DISPATCH_ONLY").ok() {
+    if let Ok(only) = std::env::var("DISPATCH_ONLY") {
         run_only(&bench, &only);
         return;
     }

@@ -22,7 +22,10 @@ fn parse_bulk_int(reply: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(reply);
     let mut lines = text.split("\r\n");
     assert!(lines.next().is_some_and(|l| l.starts_with('$')), "{text:?}");
-    lines.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{text:?}"))
+    lines
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{text:?}"))
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn dispatch_bench_runs_every_case() {
     }
     // No increment lost between threads, and the keyspace has exactly the keys written.
     assert_eq!(counters_total(&bench), expected);
-    assert_eq!(bench.call(&[b"DBSIZE"]), format!(":{}\r\n", 3 * KEYS).into_bytes());
+    assert_eq!(
+        bench.call(&[b"DBSIZE"]),
+        format!(":{}\r\n", 3 * KEYS).into_bytes()
+    );
     assert_eq!(
         bench.call(&[b"GET", b"key:00000000"]),
         b"$16\r\nvvvvvvvvvvvvvvvv\r\n".to_vec()

@@ -210,7 +210,11 @@ impl Bench {
             debug_assert!(matches!(outcome, Outcome::Done));
             // The connection's per-batch step before its replies go out.
             self.server.aof.write_after_batch();
-            debug_assert!(!out.buf.starts_with(b"-"), "{:?}", String::from_utf8_lossy(&out.buf));
+            debug_assert!(
+                !out.buf.starts_with(b"-"),
+                "{:?}",
+                String::from_utf8_lossy(&out.buf)
+            );
             out.buf.clear();
         }
     }
