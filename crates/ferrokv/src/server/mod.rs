@@ -203,10 +203,9 @@ impl Server {
     /// Count a call of command `id` that took `ns` nanoseconds.
     pub fn record_call(&self, id: usize, ns: u64, failed: bool) {
         let micros = ns / 1000;
-        self.stats
-            .total_commands_processed
-            .fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = self.command_stats.local(id) {
+        let stripe = crate::stats::stripe();
+        self.stats.total_commands_processed.add_in(stripe, 1);
+        if let Some(s) = self.command_stats.local_in(stripe, id) {
             s.calls.fetch_add(1, Ordering::Relaxed);
             s.usec.fetch_add(micros, Ordering::Relaxed);
             if self.config.latency_tracking() {

@@ -72,7 +72,13 @@ impl CommandStatsTable {
     /// This thread's counters for command `id`, to add to.
     #[inline]
     pub fn local(&self, id: usize) -> Option<&CommandStats> {
-        let stripe = self.stripes.get(crate::stats::stripe())?;
+        self.local_in(crate::stats::stripe(), id)
+    }
+
+    /// Stripe `stripe`'s counters for command `id` (see [`crate::stats::Counter::add_in`]).
+    #[inline]
+    pub fn local_in(&self, stripe: usize, id: usize) -> Option<&CommandStats> {
+        let stripe = self.stripes.get(stripe)?;
         stripe
             .get_or_init(|| {
                 (0..self.commands)
