@@ -600,6 +600,11 @@ async fn stream_to<S: ConnStream>(
 ) {
     let handle = conn.handle.clone();
     let acked_before = conn.acks.load(Ordering::Acquire);
+    // The command loop's wake-up future is still registered on `handle.wake`: a
+    // notify_one would go to it, not to this loop, and the first stream bytes would wait
+    // for the replica's next ACK (lost if the link is closed meanwhile, as FAILOVER
+    // does). Release it; bytes queued before are taken below.
+    handle.wake.notify_waiters();
     loop {
         if handle.is_killed() || conn.is_gone() {
             return;

@@ -375,6 +375,13 @@ impl Server {
 
     /// True while CLIENT PAUSE holds this command (all commands, or only writes).
     pub fn is_paused_for(&self, cmd: &crate::commands::Command, args: &[&[u8]]) -> bool {
+        // FAILOVER pauses writes as CLIENT PAUSE WRITE does, independently of it.
+        if self.repl.failover.pausing()
+            && (cmd.has(crate::commands::flags::WRITE)
+                || cmd.has(crate::commands::flags::MAY_REPLICATE))
+        {
+            return true;
+        }
         if !self.pause_active.load(Ordering::Relaxed) {
             return false;
         }

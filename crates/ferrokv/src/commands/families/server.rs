@@ -673,7 +673,7 @@ fn info_cpu(f: &mut Vec<(String, String)>) {
 
 fn info_commandstats(server: &Server, f: &mut Vec<(String, String)>) {
     let reg = crate::commands::registry();
-    for (id, s) in server.command_stats.iter().enumerate() {
+    for (id, s) in server.command_stats.iter_totals().enumerate() {
         let calls = s.calls.load(Relaxed);
         let failed = s.failed_calls.load(Relaxed);
         let rejected = s.rejected_calls.load(Relaxed);
@@ -701,7 +701,7 @@ fn info_commandstats(server: &Server, f: &mut Vec<(String, String)>) {
 fn info_latencystats(server: &Server, f: &mut Vec<(String, String)>) {
     let reg = crate::commands::registry();
     let percentiles = server.config.latency_tracking_percentiles();
-    for (id, s) in server.command_stats.iter().enumerate() {
+    for (id, s) in server.command_stats.iter_totals().enumerate() {
         if s.latency.total() == 0 {
             continue;
         }
@@ -1144,11 +1144,11 @@ fn latency_histogram(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.command_stats;
     let with_calls: Vec<usize> = ids
         .into_iter()
-        .filter(|id| stats.get(*id).is_some_and(|s| s.latency.total() > 0))
+        .filter(|id| stats.totals(*id).is_some_and(|s| s.latency.total() > 0))
         .collect();
     ctx.out.map(with_calls.len());
     for id in with_calls {
-        let Some(s) = stats.get(id) else { continue };
+        let Some(s) = stats.totals(id) else { continue };
         let cdf = s.latency.cdf();
         ctx.out.bulk(reg.full_name(id).as_bytes());
         ctx.out.map(2);
