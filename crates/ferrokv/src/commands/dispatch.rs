@@ -331,7 +331,7 @@ fn count_rejected(server: &Server, args: &[&[u8]]) {
 
 /// Count a refused call of command `id` (INFO commandstats rejected_calls).
 pub(crate) fn count_rejected_id(server: &Server, id: usize) {
-    if let Some(s) = server.command_stats.get(id) {
+    if let Some(s) = server.command_stats.local(id) {
         s.rejected_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
