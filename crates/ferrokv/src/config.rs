@@ -1033,9 +1033,19 @@ impl Config {
         };
         let old = std::fs::read_to_string(path).unwrap_or_default();
         let values = self.values.read();
-        let render = |p: &Param| -> String {
+        let render = |p: &Param| -> Option<String> {
             let v = values.get(p.name).cloned().unwrap_or_default();
-            format!("{} {}", p.name, quote_config_value(&v))
+            if p.name == "replicaof" {
+                // `replicaof <host> <port>` (two arguments), or no line on a primary.
+                let mut words = v.split_whitespace();
+                return match (words.next(), words.next()) {
+                    (Some(h), Some(port)) => {
+                        Some(format!("replicaof {} {}", quote_config_value(h), port))
+                    }
+                    _ => None,
+                };
+            }
+            Some(format!("{} {}", p.name, quote_config_value(&v)))
         };
         let mut written: Vec<&'static str> = Vec::new();
         let mut lines: Vec<String> = Vec::new();
@@ -1063,7 +1073,7 @@ impl Config {
                 Some(p) if written.contains(&p.name) => {}
                 Some(p) => {
                     written.push(p.name);
-                    lines.push(render(p));
+                    lines.extend(render(p));
                 }
                 None => lines.push(line.to_string()),
             }
@@ -1082,7 +1092,7 @@ impl Config {
                 lines.push(MARKER.to_string());
                 appended = true;
             }
-            lines.push(render(p));
+            lines.extend(render(p));
         }
         if let Some(users) = users.filter(|u| !users_written && !u.is_empty()) {
             // Every user, the default one included, as Redis does.
@@ -1105,8 +1115,9 @@ impl Config {
         self.values.write().insert("maxclients", n.to_string());
     }
 
-    /// REPLICAOF changed whom we follow: `replicaof` shows `host port` (empty for none),
-    /// as Redis's CONFIG GET and CONFIG REWRITE do (CONFIG SET still refuses it).
+    /// REPLICAOF changed the primary we follow (`host port`, or "" for none): CONFIG GET
+    /// `replicaof` and CONFIG REWRITE show it, as in Redis (Sentinel relies on the
+    /// rewrite to keep a reconfigured replica's role across restarts).
     pub fn set_replicaof(&self, value: &str) {
         self.values.write().insert("replicaof", value.to_string());
     }

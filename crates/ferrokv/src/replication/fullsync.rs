@@ -519,7 +519,7 @@ async fn ticket(
                 }
             }
         }
-        tokio::time::sleep(POLL).await;
+        crate::server::timer::sleep(POLL).await;
     }
 }
 

@@ -26,6 +26,7 @@
 //! primary's (chained replicas, promotion).
 
 pub mod backlog;
+pub mod failover;
 pub mod fullsync;
 pub mod primary;
 pub mod replica;
@@ -93,6 +94,8 @@ pub struct Replication {
     pub net_output: AtomicU64,
     /// Bytes of the stream received from the primary.
     pub net_input: AtomicU64,
+    /// FAILOVER's state (lock order: before `state`).
+    pub failover: failover::Failover,
 }
 
 /// The mutable part of [`Replication`].
@@ -146,6 +149,7 @@ impl Default for Replication {
             sync_partial_err: AtomicU64::new(0),
             net_output: AtomicU64::new(0),
             net_input: AtomicU64::new(0),
+            failover: failover::Failover::default(),
         }
     }
 }
@@ -353,6 +357,9 @@ pub fn cron(server: &Server) {
         .unwrap_or(60)
         * 1000;
     let repl = &server.repl;
+    if let Some(server) = server.arc().filter(|_| repl.failover.pausing()) {
+        failover::cron(&server);
+    }
     let mut st = repl.state.lock();
     if st.master.is_some() {
         return;
@@ -388,7 +395,8 @@ pub fn cron(server: &Server) {
         // attached does not get a PING first.
         st.last_ping_ms = now;
     }
-    if now.saturating_sub(st.last_ping_ms) >= period {
+    // No PING while a failover waits for the target to reach our offset (as Redis).
+    if now.saturating_sub(st.last_ping_ms) >= period && !repl.failover.pausing() {
         st.last_ping_ms = now;
         let mut ping = Vec::new();
         crate::persistence::aof::encode_command(&mut ping, &[b"PING".to_vec()]);
@@ -410,6 +418,8 @@ pub fn start_from_config(server: &Arc<Server>) {
 /// The fields of INFO replication, Redis 7.0's names and order.
 pub fn info_fields(server: &Server) -> Vec<(String, String)> {
     let now = crate::util::now_ms();
+    // Read before the state lock (the failover's lock comes first).
+    let failover_phase = server.repl.failover.phase();
     let st = server.repl.state.lock();
     let mut f: Vec<(String, String)> = Vec::new();
     let mut kv = |k: &str, v: String| f.push((k.to_string(), v));
@@ -459,6 +469,13 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
         kv("role", "master".into());
     }
     kv("connected_slaves", st.replicas.len().to_string());
+    let max_lag_ms = min_replicas_max_lag_ms(server);
+    if server.config.min_replicas_to_write() > 0 && max_lag_ms > 0 {
+        kv(
+            "min_slaves_good_slaves",
+            good_replicas(&st, now, max_lag_ms).to_string(),
+        );
+    }
     for (i, r) in st.replicas.iter().enumerate() {
         kv(
             &format!("slave{}", i),
@@ -472,7 +489,7 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
             ),
         );
     }
-    kv("master_failover_state", "no-failover".into());
+    kv("master_failover_state", failover_phase.name().into());
     kv("master_replid", st.replid.clone());
     kv("master_replid2", st.replid2.clone());
     kv("master_repl_offset", st.offset.to_string());
@@ -535,25 +552,33 @@ pub fn enough_good_replicas(server: &Server) -> bool {
     if wanted <= 0 {
         return true;
     }
-    let max_lag_ms = server
-        .config
-        .get("min-replicas-max-lag")
-        .parse::<u64>()
-        .unwrap_or(10)
-        * 1000;
+    let max_lag_ms = min_replicas_max_lag_ms(server);
     let now = crate::util::now_ms();
     let st = server.repl.state.lock();
     if st.master.is_some() {
         return true;
     }
-    let good = st
-        .replicas
+    good_replicas(&st, now, max_lag_ms) as i64 >= wanted
+}
+
+/// `min-replicas-max-lag` in milliseconds.
+fn min_replicas_max_lag_ms(server: &Server) -> u64 {
+    server
+        .config
+        .get("min-replicas-max-lag")
+        .parse::<u64>()
+        .unwrap_or(10)
+        * 1000
+}
+
+/// Online replicas that acknowledged within `max_lag_ms` (INFO `min_slaves_good_slaves`).
+fn good_replicas(st: &State, now: u64, max_lag_ms: u64) -> usize {
+    st.replicas
         .iter()
         .filter(|r| {
             r.is_online() && now.saturating_sub(r.ack_time_ms.load(Ordering::Relaxed)) <= max_lag_ms
         })
-        .count() as i64;
-    good >= wanted
+        .count()
 }
 
 /// A write command called from a script: refused on a read-only replica (unless the

@@ -401,7 +401,7 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
         }
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+                Some(d) => crate::server::timer::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };

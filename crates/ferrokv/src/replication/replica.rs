@@ -67,6 +67,8 @@ pub struct MasterState {
     pub generation: u64,
     /// The master client (CLIENT LIST / KILL TYPE master), while connected.
     pub handle: Option<Arc<ClientHandle>>,
+    /// The link's socket while connected (to see whether stream bytes wait unread).
+    pub sock: Option<TcpStream>,
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -77,7 +79,6 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// the switch still reaches them.
 pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
-    let host_shown = host.clone();
     {
         let mut st = server.repl.state.lock();
         if let Some(old) = st.master.take() {
@@ -85,6 +86,7 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
                 h.kill();
             }
         }
+        server.config.set_replicaof(&format!("{} {}", host, port));
         st.master = Some(MasterState {
             host,
             port,
@@ -95,19 +97,36 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
             transfer_read: 0,
             generation: gen,
             handle: None,
+            sock: None,
         });
         server.repl.update_feeding(&st);
     }
     crate::storage::expiry::set_replica_mode(true);
-    server
-        .config
-        .set_replicaof(&format!("{} {}", host_shown, port));
+    unblock_blocked_clients(server);
     let server = server.clone();
     let spawned = std::thread::Builder::new()
         .name("repl-link".into())
         .spawn(move || link_thread(server, gen));
     if spawned.is_err() {
         tracing::warn!("Can't start the replication link thread");
+    }
+}
+
+/// Redis's reply to clients blocked (BLPOP & co.) when the server turns into a replica.
+const UNBLOCKED_REPLICA: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
+/// Clients blocked in a blocking command get an error when we start following a primary
+/// (their command could never be served by a write of ours), as Redis does.
+fn unblock_blocked_clients(server: &Server) {
+    let handles: Vec<Arc<ClientHandle>> = server.clients.lock().values().cloned().collect();
+    for h in handles {
+        let waiter = h.blocked.lock().clone();
+        if let Some(w) = waiter {
+            w.finish(crate::server::blocking::WaitState::Served(
+                UNBLOCKED_REPLICA.to_vec(),
+            ));
+        }
     }
 }
 
@@ -122,6 +141,7 @@ pub fn promote(server: &Server) -> bool {
     if let Some(h) = old.handle {
         h.kill();
     }
+    server.config.set_replicaof("");
     st.replid2 = std::mem::replace(&mut st.replid, crate::server::random_hex40());
     st.second_offset = st.offset as i64 + 1;
     st.last_db = None;
@@ -131,9 +151,40 @@ pub fn promote(server: &Server) -> bool {
     server.repl.update_feeding(&st);
     drop(st);
     crate::storage::expiry::set_replica_mode(false);
-    server.config.set_replicaof("");
     tracing::info!("MASTER MODE enabled");
     true
+}
+
+/// Before a promotion asked by PSYNC ... FAILOVER: let the link apply what our primary
+/// sent before it (it sent the stream, then connected to us), so our offset is the one
+/// it asks to continue from. Waits while stream bytes wait unread on the link or the
+/// offset still moves, 500 ms at most.
+pub fn drain_link(server: &Server) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut last = server.repl.state.lock().offset;
+    while Instant::now() < deadline {
+        let unread = {
+            let st = server.repl.state.lock();
+            st.master
+                .as_ref()
+                .and_then(|m| m.sock.as_ref())
+                .is_some_and(has_unread)
+        };
+        std::thread::sleep(Duration::from_millis(if unread { 2 } else { 20 }));
+        let now = server.repl.state.lock().offset;
+        if !unread && now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// True when bytes wait in the socket's receive queue (a non-blocking peek).
+fn has_unread(sock: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(sock)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        .is_ok_and(|n| n > 0)
 }
 
 fn current(gen: u64) -> bool {
@@ -156,6 +207,7 @@ fn link_thread(server: Arc<Server>, gen: u64) {
                 m.down_since_ms = crate::util::now_ms();
             }
             m.link = Link::Connect;
+            m.sock = None;
             if let Some(h) = m.handle.take() {
                 server.unregister_client(h.id);
             }
@@ -295,8 +347,29 @@ fn session(server: &Arc<Server>, gen: u64) -> Result<(), String> {
             ("?".to_string(), "-1".to_string())
         }
     };
-    conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
-    let reply = conn.line()?;
+    // During our FAILOVER the target is told to become the primary (Redis's
+    // `PSYNC <replid> <offset> FAILOVER`); its answer ends or aborts the failover.
+    let failover = server.repl.failover.in_progress();
+    if failover {
+        let sent = conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes(), b"FAILOVER"]);
+        if sent.is_err() {
+            super::failover::abort(server, "Write error to failover target");
+        }
+        sent?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
+    }
+    let reply = conn.line();
+    if failover {
+        let accepted = reply
+            .as_ref()
+            .is_ok_and(|r| r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE"));
+        super::failover::psync_answered(server, accepted);
+        if !accepted {
+            return Err("Failover target rejected psync request".into());
+        }
+    }
+    let reply = reply?;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
         let new_id = words.next().unwrap_or_default().to_string();
@@ -358,7 +431,12 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     let port = if announced != 0 {
         announced
     } else {
-        server.port.load(Ordering::Relaxed) as u16
+        match server.port.load(Ordering::Relaxed) as u16 {
+            // At start-up (`replicaof` in the config) the link may start before the
+            // listeners are recorded: the configured port is the one we listen on.
+            0 => server.config.get("port").parse().unwrap_or(0),
+            bound => bound,
+        }
     };
     conn.send(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()])?;
     let r = conn.line()?;
@@ -754,10 +832,12 @@ fn apply_stream(server: &Arc<Server>, conn: &mut Conn, gen: u64) -> Result<(), S
         .unwrap_or_default();
     let handle = server.register_client(peer, local, -1);
     handle.info.lock().flags = "M".into();
+    let sock = conn.sock.try_clone().ok();
     with_master(server, gen, |m| {
         m.link = Link::Connected;
         m.last_io_ms = crate::util::now_ms();
         m.handle = Some(handle.clone());
+        m.sock = sock;
     });
     tracing::info!(
         "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished sync."
