@@ -27,6 +27,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || need+=(redis-tools)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v tclsh8.6 >/dev/null 2>&1 || need+=(tcl)
+# tests/python/test_sentinel.py runs three real sentinels
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 # the TLS tests make their certificates and read raw replies with the openssl CLI

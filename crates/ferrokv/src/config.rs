@@ -104,8 +104,8 @@ const SHUTDOWN_ON_SIG: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 /// Every supported parameter, with Redis 7.0's defaults (ferrokv's where documented).
 static PARAMS: &[Param] = &[
-    // Replication is not implemented yet (issue 14): shown by CONFIG GET, set only at
-    // start-up, as Redis's `replicaof` (CONFIG SET refuses it there too).
+    // Set at start-up or by REPLICAOF (`Config::set_replicaof`); CONFIG SET refuses it,
+    // as Redis does.
     Param {
         name: "replicaof",
         alias: Some("slaveof"),
@@ -1033,9 +1033,19 @@ impl Config {
         };
         let old = std::fs::read_to_string(path).unwrap_or_default();
         let values = self.values.read();
-        let render = |p: &Param| -> String {
+        let render = |p: &Param| -> Option<String> {
             let v = values.get(p.name).cloned().unwrap_or_default();
-            format!("{} {}", p.name, quote_config_value(&v))
+            if p.name == "replicaof" {
+                // `replicaof <host> <port>` (two arguments), or no line on a primary.
+                let mut words = v.split_whitespace();
+                return match (words.next(), words.next()) {
+                    (Some(h), Some(port)) => {
+                        Some(format!("replicaof {} {}", quote_config_value(h), port))
+                    }
+                    _ => None,
+                };
+            }
+            Some(format!("{} {}", p.name, quote_config_value(&v)))
         };
         let mut written: Vec<&'static str> = Vec::new();
         let mut lines: Vec<String> = Vec::new();
@@ -1063,7 +1073,7 @@ impl Config {
                 Some(p) if written.contains(&p.name) => {}
                 Some(p) => {
                     written.push(p.name);
-                    lines.push(render(p));
+                    lines.extend(render(p));
                 }
                 None => lines.push(line.to_string()),
             }
@@ -1082,7 +1092,7 @@ impl Config {
                 lines.push(MARKER.to_string());
                 appended = true;
             }
-            lines.push(render(p));
+            lines.extend(render(p));
         }
         if let Some(users) = users.filter(|u| !users_written && !u.is_empty()) {
             // Every user, the default one included, as Redis does.
@@ -1103,6 +1113,13 @@ impl Config {
     /// value CONFIG GET shows, as in Redis).
     pub fn set_reduced_maxclients(&self, n: u64) {
         self.values.write().insert("maxclients", n.to_string());
+    }
+
+    /// REPLICAOF changed the primary we follow (`host port`, or "" for none): CONFIG GET
+    /// `replicaof` and CONFIG REWRITE show it, as in Redis (Sentinel relies on the
+    /// rewrite to keep a reconfigured replica's role across restarts).
+    pub fn set_replicaof(&self, value: &str) {
+        self.values.write().insert("replicaof", value.to_string());
     }
 
     /// A parameter's current value.

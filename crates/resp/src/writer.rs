@@ -12,42 +12,15 @@ pub struct ReplyWriter {
     pub resp3: bool,
 }
 
+/// `prefix`, the decimal digits of `n`, CRLF (the itoa crate: two digits per step, no
+/// zeroed scratch buffer; headers such as `$3` are on every reply).
 fn push_int(buf: &mut Vec<u8>, prefix: u8, n: i64) {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(n).as_bytes();
+    buf.reserve(text.len() + 3);
     buf.push(prefix);
-    let mut tmp = itoa_buf(n);
-    buf.extend_from_slice(tmp.as_bytes_mut());
+    buf.extend_from_slice(text);
     buf.extend_from_slice(b"\r\n");
-}
-
-struct ItoaBuf {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl ItoaBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-fn itoa_buf(n: i64) -> ItoaBuf {
-    let mut bytes = [0u8; 20];
-    let mut i = 20;
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        bytes[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        bytes[i] = b'-';
-    }
-    ItoaBuf { bytes, start: i }
 }
 
 /// Format a double the way Redis replies with it (`%.17g`, with `inf`/`-inf`/`nan`).
@@ -133,6 +106,8 @@ impl ReplyWriter {
 
     /// A bulk string.
     pub fn bulk(&mut self, data: &[u8]) {
+        // One reservation for the header, the data and the CRLF.
+        self.buf.reserve(data.len() + 25);
         push_int(&mut self.buf, b'$', data.len() as i64);
         self.buf.extend_from_slice(data);
         self.buf.extend_from_slice(b"\r\n");
@@ -140,11 +115,8 @@ impl ReplyWriter {
 
     /// An integer rendered as a bulk string.
     pub fn bulk_int(&mut self, n: i64) {
-        let mut tmp = itoa_buf(n);
-        let s = tmp.as_bytes_mut();
-        push_int(&mut self.buf, b'$', s.len() as i64);
-        self.buf.extend_from_slice(s);
-        self.buf.extend_from_slice(b"\r\n");
+        let mut digits = itoa::Buffer::new();
+        self.bulk(digits.format(n).as_bytes());
     }
 
     /// The null reply for a missing bulk string (`$-1` / `_`).

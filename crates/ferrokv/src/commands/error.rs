@@ -29,6 +29,10 @@ pub enum CmdError {
     Static(&'static str),
     /// Any other error with a formatted text.
     Msg(String),
+    /// The handler already wrote its error reply and counted it in the error statistics
+    /// (a script whose errors were counted where they arose, in `redis.call`): the command
+    /// only counts as failed.
+    Replied,
 }
 
 impl CmdError {
@@ -53,6 +57,7 @@ impl CmdError {
             CmdError::Internal(what) => format!("ERR internal error: {}", what).into(),
             CmdError::Static(s) => (*s).into(),
             CmdError::Msg(s) => s.clone().into(),
+            CmdError::Replied => "".into(),
         }
     }
 

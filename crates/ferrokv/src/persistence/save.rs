@@ -6,7 +6,7 @@
 //! directory is fsynced: a crash leaves the old file or the new one, never half of one.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -353,7 +353,8 @@ impl From<super::rdb::RdbError> for LoadError {
 }
 
 /// Load an RDB file into the (empty) dataset at start-up: keys whose deadline passed are
-/// skipped (as a Redis master does), databases beyond `databases` are an error.
+/// skipped (as a Redis master does; a replica keeps them), databases beyond `databases`
+/// are an error.
 pub fn load_rdb(server: &Server, path: &Path) -> Result<(u64, u64), String> {
     load_rdb_into(server, path, None)
 }
@@ -380,14 +381,96 @@ pub fn rdb_has_loaded_library(server: &Server, path: &Path) -> Result<bool, Stri
 pub fn load_rdb_into(
     server: &Server,
     path: &Path,
-    mut locks: Option<&mut LockSet<'_>>,
+    locks: Option<&mut LockSet<'_>>,
 ) -> Result<(u64, u64), String> {
     let file = File::open(path).map_err(|e| format!("Can't open {}: {}", path.display(), e))?;
+    load_rdb_from(server, file, &path.display().to_string(), locks)
+}
+
+/// [`load_rdb_into`] from any reader (a replica loads its primary's RDB straight from the
+/// link with `repl-diskless-load`); `name` names it in messages.
+pub fn load_rdb_from<R: Read>(
+    server: &Server,
+    input: R,
+    name: &str,
+    mut locks: Option<&mut LockSet<'_>>,
+) -> Result<(u64, u64), String> {
     let limits = Limits::from_config(&server.config);
-    let now = crate::util::now_ms();
-    let load_delay_us = key_delay(server, "key-load-delay");
-    let (mut loaded, mut expired) = (0u64, 0u64);
-    let summary = read_rdb(file, &limits, |k| -> Result<(), LoadError> {
+    let mut loader = KeyLoader::new(server);
+    let summary = read_rdb(input, &limits, |k| loader.insert(k, locks.as_deref_mut())).map_err(
+        |e| match e {
+            LoadError::Fatal(msg) => msg,
+            LoadError::Rdb(e) => format!("Error loading {}: {}", name, e),
+        },
+    )?;
+    loader.finish(&summary, name)
+}
+
+/// An RDB read completely into memory, to be applied later (`repl-diskless-load swapdb`:
+/// the old data stays until the new one arrived whole).
+pub struct ParsedRdb {
+    keys: Vec<super::rdb::LoadedKey>,
+    summary: super::rdb::RdbSummary,
+}
+
+/// Read a whole RDB from `input` into memory without touching the dataset.
+pub fn parse_rdb<R: Read>(server: &Server, input: R, name: &str) -> Result<ParsedRdb, String> {
+    let limits = Limits::from_config(&server.config);
+    let mut keys = Vec::new();
+    let summary = read_rdb(input, &limits, |k| -> Result<(), super::rdb::RdbError> {
+        keys.push(k);
+        Ok(())
+    })
+    .map_err(|e| format!("Error loading {}: {}", name, e))?;
+    Ok(ParsedRdb { keys, summary })
+}
+
+/// Apply a [`parse_rdb`] result to the (emptied) dataset, as [`load_rdb_from`] would.
+pub fn apply_parsed_rdb(
+    server: &Server,
+    parsed: ParsedRdb,
+    name: &str,
+) -> Result<(u64, u64), String> {
+    let mut loader = KeyLoader::new(server);
+    for k in parsed.keys {
+        loader.insert(k, None).map_err(|e| match e {
+            LoadError::Fatal(msg) => msg,
+            LoadError::Rdb(e) => format!("Error loading {}: {}", name, e),
+        })?;
+    }
+    loader.finish(&parsed.summary, name)
+}
+
+/// Inserts loaded keys into the dataset, counting them.
+struct KeyLoader<'s> {
+    server: &'s Server,
+    now: u64,
+    load_delay_us: u64,
+    /// A replica keeps expired keys (Redis: only a master skips them): the primary's DEL
+    /// removes them, reads meanwhile answer as if they were gone.
+    keep_expired: bool,
+    loaded: u64,
+    expired: u64,
+}
+
+impl<'s> KeyLoader<'s> {
+    fn new(server: &'s Server) -> KeyLoader<'s> {
+        KeyLoader {
+            server,
+            now: crate::util::now_ms(),
+            load_delay_us: key_delay(server, "key-load-delay"),
+            keep_expired: crate::storage::expiry::replica_mode(),
+            loaded: 0,
+            expired: 0,
+        }
+    }
+
+    fn insert(
+        &mut self,
+        k: super::rdb::LoadedKey,
+        locks: Option<&mut LockSet<'_>>,
+    ) -> Result<(), LoadError> {
+        let server = self.server;
         let Some(db) = server.dbs.get(k.db) else {
             return Err(LoadError::Fatal(format!(
                 "FATAL: Data file was created with a Redis server configured to handle \
@@ -395,12 +478,12 @@ pub fn load_rdb_into(
                 server.dbs.len()
             )));
         };
-        if k.expire_at_ms != 0 && k.expire_at_ms < now {
-            expired += 1;
+        if k.expire_at_ms != 0 && k.expire_at_ms < self.now && !self.keep_expired {
+            self.expired += 1;
             return Ok(());
         }
         let mut guard;
-        let shard: &mut Shard = match locks.as_deref_mut() {
+        let shard: &mut Shard = match locks {
             Some(held) => match held.shard(k.db, shard_of(&k.key)) {
                 Some(s) => s,
                 None => return Ok(()),
@@ -426,39 +509,35 @@ pub fn load_rdb_into(
         if k.expire_at_ms != 0 {
             db.may_have_volatile.store(true, Ordering::Relaxed);
         }
-        loaded += 1;
-        if load_delay_us > 0 {
-            std::thread::sleep(std::time::Duration::from_micros(load_delay_us));
+        self.loaded += 1;
+        if self.load_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(self.load_delay_us));
         }
-        if loaded % 1_000_000 == 0 {
-            tracing::info!("Loading {}: {} keys so far", path.display(), loaded);
+        if self.loaded.is_multiple_of(1_000_000) {
+            tracing::info!("Loading: {} keys so far", self.loaded);
         }
         Ok(())
-    })
-    .map_err(|e| match e {
-        LoadError::Fatal(msg) => msg,
-        LoadError::Rdb(e) => format!("Error loading {}: {}", path.display(), e),
-    })?;
-    if !summary.functions.is_empty() {
-        // Libraries of the same name are replaced (DEBUG RELOAD finds them loaded).
-        use crate::scripting::functions::{restore, RestorePolicy};
-        restore(server, &summary.functions, RestorePolicy::Replace).map_err(|e| {
-            format!(
-                "Error loading {}: failed loading a library: {}",
-                path.display(),
-                e
-            )
-        })?;
     }
-    tracing::info!(
-        "Loaded RDB {} (version {}): {} keys loaded, {} expired keys skipped",
-        path.display(),
-        summary.version,
-        loaded,
-        expired
-    );
-    *server.saving.last_load.lock() = (loaded, expired);
-    Ok((loaded, expired))
+
+    /// Restore the function libraries, log and record the counts.
+    fn finish(self, summary: &super::rdb::RdbSummary, name: &str) -> Result<(u64, u64), String> {
+        let server = self.server;
+        if !summary.functions.is_empty() {
+            // Libraries of the same name are replaced (DEBUG RELOAD finds them loaded).
+            use crate::scripting::functions::{restore, RestorePolicy};
+            restore(server, &summary.functions, RestorePolicy::Replace)
+                .map_err(|e| format!("Error loading {}: failed loading a library: {}", name, e))?;
+        }
+        tracing::info!(
+            "Loaded RDB {} (version {}): {} keys loaded, {} expired keys skipped",
+            name,
+            summary.version,
+            self.loaded,
+            self.expired
+        );
+        *server.saving.last_load.lock() = (self.loaded, self.expired);
+        Ok((self.loaded, self.expired))
+    }
 }
 
 /// Before exiting (SHUTDOWN, SIGTERM, SIGINT): save the dataset when `force` says so, or,

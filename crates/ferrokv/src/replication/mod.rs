@@ -13,11 +13,12 @@
 //! missing bytes. The second replication id (`replid2`, valid up to `second_repl_offset`)
 //! lets replicas of a promoted replica continue too.
 //!
-//! **Full sync without fork** (`primary.rs`): under a barrier (every shard locked) the
-//! stream offset is read, the replica is attached (from then on it gets every stream byte
-//! in its own buffer) and a `storage::snapshot` starts; the snapshot writes each shard as
-//! it was at the barrier into an RDB that goes to the replica (through a temporary file,
-//! or streamed with `repl-diskless-sync yes`).
+//! **Full sync without fork** (`fullsync.rs`): under a barrier (every shard locked) the
+//! stream offset is read, the replicas are attached (from then on they get every stream
+//! byte in their own buffers) and a `storage::snapshot` starts; the snapshot writes each
+//! shard as it was at the barrier into an RDB that goes to the replicas (through a
+//! temporary file, or streamed with `repl-diskless-sync yes`). Replicas asking at about
+//! the same time share one snapshot.
 //!
 //! **Replica side** (`replica.rs`): a link thread connects to the primary, does the
 //! handshake, loads the RDB and applies the stream through the dispatcher as the master
@@ -25,6 +26,8 @@
 //! primary's (chained replicas, promotion).
 
 pub mod backlog;
+pub mod failover;
+pub mod fullsync;
 pub mod primary;
 pub mod replica;
 
@@ -79,6 +82,8 @@ pub struct Replication {
     feeding: AtomicBool,
     /// Woken when a replica acknowledges an offset (WAIT).
     pub acked: tokio::sync::Notify,
+    /// The full syncs replicas may still join (`fullsync.rs`).
+    pub sync_slot: fullsync::SyncSlot,
     /// INFO stats `sync_full`.
     pub sync_full: AtomicU64,
     /// INFO stats `sync_partial_ok`.
@@ -89,6 +94,8 @@ pub struct Replication {
     pub net_output: AtomicU64,
     /// Bytes of the stream received from the primary.
     pub net_input: AtomicU64,
+    /// FAILOVER's state (lock order: before `state`).
+    pub failover: failover::Failover,
 }
 
 /// The mutable part of [`Replication`].
@@ -136,11 +143,13 @@ impl Default for Replication {
             apply: Mutex::new(()),
             feeding: AtomicBool::new(false),
             acked: tokio::sync::Notify::new(),
+            sync_slot: fullsync::SyncSlot::default(),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             net_output: AtomicU64::new(0),
             net_input: AtomicU64::new(0),
+            failover: failover::Failover::default(),
         }
     }
 }
@@ -265,14 +274,15 @@ pub fn propagate(
     if cmds.is_empty() {
         return 0;
     }
+    let aof_only = cmds.iter().any(|(db, _)| db & AOF_ONLY != 0);
     if server.aof.enabled() {
-        if cmds.iter().any(|(_, c)| replicas_only(c)) {
+        if aof_only || cmds.iter().any(|(_, c)| replicas_only(c)) {
             // PUBLISH goes to replicas only; the block stays a transaction when it was
             // one in the stream.
             let kept: Vec<(usize, Vec<Vec<u8>>)> = cmds
                 .iter()
                 .filter(|(_, c)| !replicas_only(c))
-                .cloned()
+                .map(|(db, c)| (db & !AOF_ONLY, c.clone()))
                 .collect();
             if !kept.is_empty() {
                 server.aof.append(&kept, transaction);
@@ -282,10 +292,26 @@ pub fn propagate(
         }
     }
     if !from_master && server.repl.feeding() {
+        if aof_only {
+            let kept: Vec<(usize, Vec<Vec<u8>>)> = cmds
+                .iter()
+                .filter(|(db, _)| db & AOF_ONLY == 0)
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                return 0;
+            }
+            return server.repl.feed_commands(&kept, transaction);
+        }
         return server.repl.feed_commands(cmds, transaction);
     }
     0
 }
+
+/// Set in a propagated command's database index: the command goes to the append-only file
+/// only, not to the replication stream (state Redis does not replicate but a reload should
+/// restore, as XREADGROUP's read counter).
+pub const AOF_ONLY: usize = 1 << (usize::BITS - 1);
 
 /// Commands Redis propagates to replicas but not to the AOF (PUBLISH, SPUBLISH).
 fn replicas_only(cmd: &[Vec<u8>]) -> bool {
@@ -331,6 +357,9 @@ pub fn cron(server: &Server) {
         .unwrap_or(60)
         * 1000;
     let repl = &server.repl;
+    if let Some(server) = server.arc().filter(|_| repl.failover.pausing()) {
+        failover::cron(&server);
+    }
     let mut st = repl.state.lock();
     if st.master.is_some() {
         return;
@@ -366,7 +395,8 @@ pub fn cron(server: &Server) {
         // attached does not get a PING first.
         st.last_ping_ms = now;
     }
-    if now.saturating_sub(st.last_ping_ms) >= period {
+    // No PING while a failover waits for the target to reach our offset (as Redis).
+    if now.saturating_sub(st.last_ping_ms) >= period && !repl.failover.pausing() {
         st.last_ping_ms = now;
         let mut ping = Vec::new();
         crate::persistence::aof::encode_command(&mut ping, &[b"PING".to_vec()]);
@@ -388,6 +418,8 @@ pub fn start_from_config(server: &Arc<Server>) {
 /// The fields of INFO replication, Redis 7.0's names and order.
 pub fn info_fields(server: &Server) -> Vec<(String, String)> {
     let now = crate::util::now_ms();
+    // Read before the state lock (the failover's lock comes first).
+    let failover_phase = server.repl.failover.phase();
     let st = server.repl.state.lock();
     let mut f: Vec<(String, String)> = Vec::new();
     let mut kv = |k: &str, v: String| f.push((k.to_string(), v));
@@ -437,6 +469,13 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
         kv("role", "master".into());
     }
     kv("connected_slaves", st.replicas.len().to_string());
+    let max_lag_ms = min_replicas_max_lag_ms(server);
+    if server.config.min_replicas_to_write() > 0 && max_lag_ms > 0 {
+        kv(
+            "min_slaves_good_slaves",
+            good_replicas(&st, now, max_lag_ms).to_string(),
+        );
+    }
     for (i, r) in st.replicas.iter().enumerate() {
         kv(
             &format!("slave{}", i),
@@ -450,7 +489,7 @@ pub fn info_fields(server: &Server) -> Vec<(String, String)> {
             ),
         );
     }
-    kv("master_failover_state", "no-failover".into());
+    kv("master_failover_state", failover_phase.name().into());
     kv("master_replid", st.replid.clone());
     kv("master_replid2", st.replid2.clone());
     kv("master_repl_offset", st.offset.to_string());
@@ -513,25 +552,33 @@ pub fn enough_good_replicas(server: &Server) -> bool {
     if wanted <= 0 {
         return true;
     }
-    let max_lag_ms = server
-        .config
-        .get("min-replicas-max-lag")
-        .parse::<u64>()
-        .unwrap_or(10)
-        * 1000;
+    let max_lag_ms = min_replicas_max_lag_ms(server);
     let now = crate::util::now_ms();
     let st = server.repl.state.lock();
     if st.master.is_some() {
         return true;
     }
-    let good = st
-        .replicas
+    good_replicas(&st, now, max_lag_ms) as i64 >= wanted
+}
+
+/// `min-replicas-max-lag` in milliseconds.
+fn min_replicas_max_lag_ms(server: &Server) -> u64 {
+    server
+        .config
+        .get("min-replicas-max-lag")
+        .parse::<u64>()
+        .unwrap_or(10)
+        * 1000
+}
+
+/// Online replicas that acknowledged within `max_lag_ms` (INFO `min_slaves_good_slaves`).
+fn good_replicas(st: &State, now: u64, max_lag_ms: u64) -> usize {
+    st.replicas
         .iter()
         .filter(|r| {
             r.is_online() && now.saturating_sub(r.ack_time_ms.load(Ordering::Relaxed)) <= max_lag_ms
         })
-        .count() as i64;
-    good >= wanted
+        .count()
 }
 
 /// A write command called from a script: refused on a read-only replica (unless the

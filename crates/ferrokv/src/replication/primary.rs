@@ -3,27 +3,21 @@
 //! the fork-free snapshot, and then every stream byte from its own buffer. It reads
 //! REPLCONF ACK from the replica (offset, lag, WAIT).
 
-use std::collections::VecDeque;
-use std::io::{BufWriter, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::server::output::Limits as ObufLimits;
 use crate::server::stream::{send, ConnStream};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
 use tokio::io::AsyncReadExt;
 
-use crate::persistence::rdb::RdbWriter;
 use crate::server::{Client, ClientHandle, Server};
-use crate::storage::shard::Shard;
-use crate::storage::snapshot::{self, Sink};
-use crate::storage::LockSet;
 
-const WAIT_BGSAVE: u8 = 0;
-const SEND_BULK: u8 = 1;
-const ONLINE: u8 = 2;
+pub(super) const WAIT_BGSAVE: u8 = 0;
+pub(super) const SEND_BULK: u8 = 1;
+pub(super) const ONLINE: u8 = 2;
 
 /// A replica attached to this server.
 #[derive(Debug)]
@@ -106,14 +100,42 @@ impl ReplicaConn {
     fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.buf.lock())
     }
+
+    /// Set the INFO state (WAIT_BGSAVE, SEND_BULK, ONLINE).
+    pub(super) fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+    }
+
+    /// Start the stream at the full sync's barrier: nothing queued yet. (Under the state
+    /// lock, with the replica being attached.)
+    pub(super) fn start_stream_at(&self, offset: u64) {
+        self.buf.lock().clear();
+        self.ack_offset.store(offset, Ordering::Relaxed);
+    }
+
+    /// Join `other`'s full sync: its queued stream bytes (everything since the sync's
+    /// barrier, as it has not started sending) become ours. Under the state lock.
+    pub(super) fn copy_stream_of(&self, other: &ReplicaConn) {
+        let queued = other.buf.lock().clone();
+        *self.buf.lock() = queued;
+        self.ack_offset
+            .store(other.ack_offset.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
 }
+
+/// The connection's one wake-up future (see `server/connection.rs`) and the handle it
+/// belongs to: stream bytes queued for the replica and CLIENT KILL arrive through it.
+pub type Wake<'a, 'b, 'h> = (
+    &'h ClientHandle,
+    &'a mut std::pin::Pin<&'b mut tokio::sync::futures::Notified<'h>>,
+);
 
 /// Serve a connection that sent SYNC (`psync` None) or PSYNC replid offset, until the
 /// link ends. The caller flushed the replies before it.
-pub async fn serve<S: ConnStream>(
+pub async fn serve<'h, S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut S,
+    (stream, wake): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     psync: Option<(Vec<u8>, Vec<u8>)>,
 ) {
@@ -187,7 +209,7 @@ pub async fn serve<S: ConnStream>(
     }
     if !continued {
         let eof = conf.capa_eof && psync.is_some();
-        match full_sync(server, &conn, stream, psync.is_some(), eof).await {
+        match super::fullsync::full_sync(server, &conn, stream, psync.is_some(), eof).await {
             Ok(diskless) => wait_first_ack = diskless,
             Err(()) => {
                 detach(server, &conn);
@@ -195,10 +217,10 @@ pub async fn serve<S: ConnStream>(
             }
         }
     }
-    conn.state.store(ONLINE, Ordering::Release);
+    conn.set_state(ONLINE);
     conn.ack_time_ms
         .store(crate::util::now_ms(), Ordering::Relaxed);
-    stream_to(server, &conn, stream, inbuf, wait_first_ack).await;
+    stream_to(server, &conn, (stream, wake), inbuf, wait_first_ack).await;
     detach(server, &conn);
 }
 
@@ -239,358 +261,20 @@ fn try_partial(
     Some(st.replid.clone())
 }
 
-/// Where a full sync's RDB goes.
-enum Output {
-    /// A temporary file, sent with its length once complete.
-    File(std::path::PathBuf),
-    /// Streamed while it is made (`$EOF:<mark>`).
-    Pipe(Arc<Pipe>),
-}
-
-/// RDB bytes from the snapshot (written by the walker and by commands capturing shards)
-/// to the connection sending them.
-#[derive(Default)]
-pub struct Pipe {
-    inner: Mutex<PipeInner>,
-    drained: Condvar,
-    ready: tokio::sync::Notify,
-}
-
-#[derive(Default)]
-struct PipeInner {
-    chunks: VecDeque<Vec<u8>>,
-    bytes: usize,
-    done: bool,
-    failed: bool,
-    reader_gone: bool,
-}
-
-/// Bytes the walker lets pile up before it waits for the connection.
-const PIPE_HIGH_WATER: usize = 8 << 20;
-
-struct PipeWriter(Arc<Pipe>);
-
-impl Write for PipeWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let mut p = self.0.inner.lock();
-        if p.reader_gone {
-            return Err(std::io::Error::other("replica gone"));
-        }
-        p.bytes += data.len();
-        p.chunks.push_back(data.to_vec());
-        drop(p);
-        self.0.ready.notify_one();
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A snapshot sink writing an RDB to any writer.
-struct ReplSink<W: Write + Send> {
-    writer: Option<RdbWriter<W>>,
-}
-
-impl<W: Write + Send + 'static> Sink for ReplSink<W> {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
-        match self.writer.as_mut() {
-            Some(w) => crate::persistence::save::write_shard_keys(w, db, shard, 0),
-            None => Err(std::io::Error::other("RDB already finished")),
-        }
-    }
-
-    fn as_any(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-}
-
-impl<W: Write + Send + 'static> ReplSink<W> {
-    fn finish(&mut self) -> std::io::Result<()> {
-        match self.writer.take() {
-            Some(w) => w.finish()?.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-/// A started full sync: the snapshot job, the id and offset to announce, the RDB's way.
-type Begun = (Arc<snapshot::Job>, String, u64, Output);
-
-/// Under the barrier: attach the replica, read the id and offset, start the snapshot.
-/// None when another snapshot runs (the caller waits and tries again).
-fn begin_full_sync(
-    server: &Server,
-    conn: &Arc<ReplicaConn>,
-    diskless: bool,
-) -> Result<Option<Begun>, String> {
-    let _apply = server.repl.apply.lock();
-    let mut locks = LockSet::new(&server.dbs);
-    locks.lock_all();
-    let opts = crate::persistence::save::save_options(server);
-    let (sink, output): (Box<dyn Sink>, Output) = if diskless {
-        let pipe = Arc::new(Pipe::default());
-        let w = RdbWriter::new(
-            BufWriter::with_capacity(64 << 10, PipeWriter(pipe.clone())),
-            &opts,
-        )
-        .map_err(|e| e.to_string())?;
-        (Box::new(ReplSink { writer: Some(w) }), Output::Pipe(pipe))
-    } else {
-        let path = std::path::PathBuf::from(format!(
-            "temp-repl-{}-{}.rdb",
-            std::process::id(),
-            conn.handle.id
-        ));
-        let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-        let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), &opts)
-            .map_err(|e| e.to_string())?;
-        (Box::new(ReplSink { writer: Some(w) }), Output::File(path))
-    };
-    let Some(job) = snapshot::begin(sink) else {
-        if let Output::File(p) = &output {
-            let _ = std::fs::remove_file(p);
-        }
-        return Ok(None);
-    };
-    let mut st = server.repl.state.lock();
-    server.repl.ensure_backlog(server, &mut st);
-    // The stream after the RDB starts with a SELECT.
-    st.last_db = None;
-    conn.buf.lock().clear();
-    st.replicas.push(conn.clone());
-    st.no_replicas_since = None;
-    let id = st.replid.clone();
-    let offset = st.offset;
-    conn.ack_offset.store(offset, Ordering::Relaxed);
-    drop(st);
-    drop(locks);
-    Ok(Some((job, id, offset, output)))
-}
-
-/// Finish the snapshot on a thread of its own (walk the shards no command captured, end
-/// the file). Returns whether it worked, through the channel.
-fn finish_in_background(
-    server: &Arc<Server>,
-    job: Arc<snapshot::Job>,
-    pipe: Option<Arc<Pipe>>,
-) -> tokio::sync::oneshot::Receiver<bool> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let server = server.clone();
-    let spawned = std::thread::Builder::new()
-        .name("repl-sync".into())
-        .spawn(move || {
-            let mut pace = || {
-                if let Some(p) = &pipe {
-                    let mut g = p.inner.lock();
-                    while g.bytes > PIPE_HIGH_WATER && !g.reader_gone {
-                        p.drained.wait_for(&mut g, Duration::from_millis(50));
-                    }
-                }
-            };
-            snapshot::walk_and_end_paced(&server.dbs, &job, &mut pace);
-            let mut ok = job.take_error().is_none();
-            {
-                let mut sink = job.sink();
-                if let Some(s) = sink
-                    .as_any()
-                    .downcast_mut::<ReplSink<BufWriter<PipeWriter>>>()
-                {
-                    ok &= s.finish().is_ok();
-                } else if let Some(s) = sink
-                    .as_any()
-                    .downcast_mut::<ReplSink<BufWriter<std::fs::File>>>()
-                {
-                    ok &= s.finish().is_ok();
-                }
-            }
-            if let Some(p) = &pipe {
-                let mut g = p.inner.lock();
-                g.done = true;
-                g.failed = !ok;
-                drop(g);
-                p.ready.notify_one();
-            }
-            let _ = tx.send(ok);
-        });
-    if spawned.is_err() {
-        tracing::warn!("Can't start the replication sync thread");
-    }
-    rx
-}
-
-/// A full sync: +FULLRESYNC (for PSYNC), then the RDB. Returns whether the RDB was sent
-/// EOF-marked (diskless).
-async fn full_sync<S: ConnStream>(
-    server: &Arc<Server>,
-    conn: &Arc<ReplicaConn>,
-    stream: &mut S,
-    psync: bool,
-    capa_eof: bool,
-) -> Result<bool, ()> {
-    let diskless = capa_eof && server.config.get("repl-diskless-sync") == "yes";
-    tracing::info!("Replica {} asks for synchronization", conn.name());
-    if diskless {
-        let delay: u64 = server
-            .config
-            .get("repl-diskless-sync-delay")
-            .parse()
-            .unwrap_or(0);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_secs(delay)).await;
-        }
-    }
-    let (job, id, offset, output) = loop {
-        if conn.handle.is_killed() {
-            return Err(());
-        }
-        if !snapshot::in_progress() {
-            match begin_full_sync(server, conn, diskless) {
-                Ok(Some(b)) => break b,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!("Can't start the replication snapshot: {}", e);
-                    return Err(());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    server.repl.sync_full.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        "Starting BGSAVE for SYNC with target: {}",
-        if diskless { "replicas sockets" } else { "disk" }
-    );
-    conn.state.store(SEND_BULK, Ordering::Release);
-    // The snapshot must end whatever happens to this replica.
-    let pipe = match &output {
-        Output::Pipe(p) => Some(p.clone()),
-        Output::File(_) => None,
-    };
-    let done = finish_in_background(server, job, pipe);
-    if psync {
-        let reply = format!("+FULLRESYNC {} {}\r\n", id, offset);
-        if send(stream, reply.as_bytes()).await.is_err() {
-            abandon(output);
-            return Err(());
-        }
-    }
-    let sent = match output {
-        Output::Pipe(p) => send_pipe(server, &p, stream).await,
-        Output::File(path) => {
-            let ok = done.await.unwrap_or(false);
-            let sent = if ok {
-                send_file(server, &path, stream).await
-            } else {
-                Err(())
-            };
-            let _ = std::fs::remove_file(&path);
-            sent
-        }
-    };
-    if sent.is_ok() {
-        tracing::info!("Synchronization with replica {} succeeded", conn.name());
-    }
-    sent.map(|()| diskless)
-}
-
-/// Drop what a full sync made when the replica went away before it was sent.
-fn abandon(output: Output) {
-    match output {
-        Output::File(path) => {
-            // The snapshot thread finishes writing to the unlinked file.
-            let _ = std::fs::remove_file(path);
-        }
-        Output::Pipe(p) => {
-            p.inner.lock().reader_gone = true;
-            p.drained.notify_all();
-        }
-    }
-}
-
-/// Send the temporary RDB file as `$<len>\r\n<bytes>`.
-async fn send_file<S: ConnStream>(
-    server: &Server,
-    path: &std::path::Path,
-    stream: &mut S,
-) -> Result<(), ()> {
-    let mut file = std::fs::File::open(path).map_err(|_| ())?;
-    let len = file.metadata().map_err(|_| ())?.len();
-    send(stream, format!("${}\r\n", len).as_bytes())
-        .await
-        .map_err(|_| ())?;
-    let mut chunk = vec![0u8; 256 << 10];
-    loop {
-        let n = file.read(&mut chunk).map_err(|_| ())?;
-        let Some(data) = chunk.get(..n).filter(|d| !d.is_empty()) else {
-            return Ok(());
-        };
-        send(stream, data).await.map_err(|_| ())?;
-        server
-            .repl
-            .net_output
-            .fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
-/// Stream the RDB as it is made: `$EOF:<mark>\r\n`, the bytes, the mark.
-async fn send_pipe<S: ConnStream>(
-    server: &Server,
-    pipe: &Arc<Pipe>,
-    stream: &mut S,
-) -> Result<(), ()> {
-    let mark = crate::server::random_hex40();
-    let result = async {
-        send(stream, format!("$EOF:{}\r\n", mark).as_bytes())
-            .await
-            .map_err(|_| ())?;
-        loop {
-            let ready = pipe.ready.notified();
-            tokio::pin!(ready);
-            ready.as_mut().enable();
-            let (chunks, done, failed) = {
-                let mut g = pipe.inner.lock();
-                let chunks: Vec<Vec<u8>> = g.chunks.drain(..).collect();
-                g.bytes = 0;
-                (chunks, g.done, g.failed)
-            };
-            pipe.drained.notify_all();
-            for c in &chunks {
-                send(stream, c).await.map_err(|_| ())?;
-                server
-                    .repl
-                    .net_output
-                    .fetch_add(c.len() as u64, Ordering::Relaxed);
-            }
-            if done {
-                if failed {
-                    return Err(());
-                }
-                return send(stream, mark.as_bytes()).await.map_err(|_| ());
-            }
-            if chunks.is_empty() {
-                ready.await;
-            }
-        }
-    }
-    .await;
-    if result.is_err() {
-        pipe.inner.lock().reader_gone = true;
-        pipe.drained.notify_all();
-    }
-    result
-}
-
 /// Write the replica's stream bytes as they come, and read its acknowledgements.
-async fn stream_to<S: ConnStream>(
+///
+/// It waits on the connection's own wake-up future, not on a new `handle.wake.notified()`:
+/// the connection's future stays registered with the `Notify` for the connection's life,
+/// and `notify_one` wakes the oldest registered waiter, so a second waiter would miss every
+/// wake-up the first one swallowed (the stream to a SYNC client then stalled until the next
+/// write, depending on whether the connection had waited before its SYNC arrived).
+async fn stream_to<'h, S: ConnStream>(
     server: &Server,
     conn: &Arc<ReplicaConn>,
-    stream: &mut S,
+    (stream, (handle, wake)): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     mut wait_first_ack: bool,
 ) {
-    let handle = conn.handle.clone();
     let acked_before = conn.acks.load(Ordering::Acquire);
     loop {
         if handle.is_killed() || conn.is_gone() {
@@ -623,7 +307,9 @@ async fn stream_to<S: ConnStream>(
                 Ok(0) | Err(_) => return,
                 Ok(_) => read_acks(server, conn, inbuf),
             },
-            _ = handle.wake.notified() => {}
+            _ = &mut *wake => {
+                wake.set(handle.wake.notified());
+            }
         }
     }
 }
@@ -707,7 +393,7 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
         }
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+                Some(d) => crate::server::timer::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
@@ -720,10 +406,10 @@ pub async fn wait(server: &Server, replicas: u64, offset: u64, timeout_ms: u64) 
 
 /// Run what a replication command left for its connection. Returns false when the
 /// connection must close (it was a replica link).
-pub async fn run_hook<S: ConnStream>(
+pub async fn run_hook<'h, S: ConnStream>(
     server: &Arc<Server>,
     client: &mut Client,
-    stream: &mut S,
+    (stream, wake): (&mut S, Wake<'_, '_, 'h>),
     inbuf: &mut Vec<u8>,
     out: &mut ReplyWriter,
     hook: super::Hook,
@@ -745,7 +431,7 @@ pub async fn run_hook<S: ConnStream>(
                 }
                 out.buf.clear();
             }
-            serve(server, client, stream, inbuf, psync).await;
+            serve(server, client, (stream, wake), inbuf, psync).await;
             false
         }
     }

@@ -67,12 +67,16 @@ pub struct MasterState {
     pub generation: u64,
     /// The master client (CLIENT LIST / KILL TYPE master), while connected.
     pub handle: Option<Arc<ClientHandle>>,
+    /// The link's socket while connected (to see whether stream bytes wait unread).
+    pub sock: Option<TcpStream>,
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// REPLICAOF host port: follow a (new) primary. Our replicas are disconnected (they
-/// reconnect and continue or resync from our new history), as in Redis.
+/// REPLICAOF host port: follow a (new) primary. Our replicas stay attached, as in Redis
+/// 7.0: they are disconnected only once our history changes (a full sync loaded, or a
+/// +CONTINUE under a new id), so they may continue; and what was queued for them before
+/// the switch still reaches them.
 pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
     {
@@ -82,9 +86,7 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
                 h.kill();
             }
         }
-        for r in &st.replicas {
-            r.handle.kill();
-        }
+        server.config.set_replicaof(&format!("{} {}", host, port));
         st.master = Some(MasterState {
             host,
             port,
@@ -95,16 +97,36 @@ pub fn replicate(server: &Arc<Server>, host: String, port: u16) {
             transfer_read: 0,
             generation: gen,
             handle: None,
+            sock: None,
         });
         server.repl.update_feeding(&st);
     }
     crate::storage::expiry::set_replica_mode(true);
+    unblock_blocked_clients(server);
     let server = server.clone();
     let spawned = std::thread::Builder::new()
         .name("repl-link".into())
         .spawn(move || link_thread(server, gen));
     if spawned.is_err() {
         tracing::warn!("Can't start the replication link thread");
+    }
+}
+
+/// Redis's reply to clients blocked (BLPOP & co.) when the server turns into a replica.
+const UNBLOCKED_REPLICA: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
+/// Clients blocked in a blocking command get an error when we start following a primary
+/// (their command could never be served by a write of ours), as Redis does.
+fn unblock_blocked_clients(server: &Server) {
+    let handles: Vec<Arc<ClientHandle>> = server.clients.lock().values().cloned().collect();
+    for h in handles {
+        let waiter = h.blocked.lock().clone();
+        if let Some(w) = waiter {
+            w.finish(crate::server::blocking::WaitState::Served(
+                UNBLOCKED_REPLICA.to_vec(),
+            ));
+        }
     }
 }
 
@@ -119,6 +141,7 @@ pub fn promote(server: &Server) -> bool {
     if let Some(h) = old.handle {
         h.kill();
     }
+    server.config.set_replicaof("");
     st.replid2 = std::mem::replace(&mut st.replid, crate::server::random_hex40());
     st.second_offset = st.offset as i64 + 1;
     st.last_db = None;
@@ -130,6 +153,38 @@ pub fn promote(server: &Server) -> bool {
     crate::storage::expiry::set_replica_mode(false);
     tracing::info!("MASTER MODE enabled");
     true
+}
+
+/// Before a promotion asked by PSYNC ... FAILOVER: let the link apply what our primary
+/// sent before it (it sent the stream, then connected to us), so our offset is the one
+/// it asks to continue from. Waits while stream bytes wait unread on the link or the
+/// offset still moves, 500 ms at most.
+pub fn drain_link(server: &Server) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut last = server.repl.state.lock().offset;
+    while Instant::now() < deadline {
+        let unread = {
+            let st = server.repl.state.lock();
+            st.master
+                .as_ref()
+                .and_then(|m| m.sock.as_ref())
+                .is_some_and(has_unread)
+        };
+        std::thread::sleep(Duration::from_millis(if unread { 2 } else { 20 }));
+        let now = server.repl.state.lock().offset;
+        if !unread && now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// True when bytes wait in the socket's receive queue (a non-blocking peek).
+fn has_unread(sock: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(sock)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        .is_ok_and(|n| n > 0)
 }
 
 fn current(gen: u64) -> bool {
@@ -152,6 +207,7 @@ fn link_thread(server: Arc<Server>, gen: u64) {
                 m.down_since_ms = crate::util::now_ms();
             }
             m.link = Link::Connect;
+            m.sock = None;
             if let Some(h) = m.handle.take() {
                 server.unregister_client(h.id);
             }
@@ -249,6 +305,11 @@ fn session(server: &Arc<Server>, gen: u64) -> Result<(), String> {
             None => return Ok(()),
         }
     };
+    // Configured at start-up: connect once the data on disk is loaded (Redis loads it
+    // before anything else). This thread is the only other user of `loading`.
+    while server.is_loading() && current(gen) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     with_master(server, gen, |m| m.link = Link::Connecting);
     let timeout = Duration::from_secs(
         server
@@ -286,8 +347,29 @@ fn session(server: &Arc<Server>, gen: u64) -> Result<(), String> {
             ("?".to_string(), "-1".to_string())
         }
     };
-    conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
-    let reply = conn.line()?;
+    // During our FAILOVER the target is told to become the primary (Redis's
+    // `PSYNC <replid> <offset> FAILOVER`); its answer ends or aborts the failover.
+    let failover = server.repl.failover.in_progress();
+    if failover {
+        let sent = conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes(), b"FAILOVER"]);
+        if sent.is_err() {
+            super::failover::abort(server, "Write error to failover target");
+        }
+        sent?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
+    }
+    let reply = conn.line();
+    if failover {
+        let accepted = reply
+            .as_ref()
+            .is_ok_and(|r| r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE"));
+        super::failover::psync_answered(server, accepted);
+        if !accepted {
+            return Err("Failover target rejected psync request".into());
+        }
+    }
+    let reply = reply?;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
         let new_id = words.next().unwrap_or_default().to_string();
@@ -349,7 +431,12 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     let port = if announced != 0 {
         announced
     } else {
-        server.port.load(Ordering::Relaxed) as u16
+        match server.port.load(Ordering::Relaxed) as u16 {
+            // At start-up (`replicaof` in the config) the link may start before the
+            // listeners are recorded: the configured port is the one we listen on.
+            0 => server.config.get("port").parse().unwrap_or(0),
+            bound => bound,
+        }
     };
     conn.send(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()])?;
     let r = conn.line()?;
@@ -369,7 +456,11 @@ fn handshake(server: &Server, conn: &mut Conn) -> Result<(), String> {
     Ok(())
 }
 
-/// Receive the RDB of a full sync into a temporary file, then replace the dataset with it.
+/// Receive the RDB of a full sync and replace the dataset with it, as
+/// `repl-diskless-load` says: `disabled`, into a temporary file first; `on-empty-db`,
+/// straight from the link when the dataset is empty (else as `disabled`); `swapdb`,
+/// parsed from the link into memory while the old data is still served, which is
+/// replaced only once the new one arrived whole (a failed transfer keeps it).
 fn full_load(
     server: &Arc<Server>,
     conn: &mut Conn,
@@ -382,22 +473,13 @@ fn full_load(
         m.last_io_ms = crate::util::now_ms();
     });
     let header = conn.line()?;
-    let path = std::path::PathBuf::from(format!(
-        "temp-{}.{}.rdb",
-        crate::util::now_ms(),
-        std::process::id()
-    ));
-    let received = receive_rdb(server, conn, gen, &header, &path);
-    if let Err(e) = received {
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
-    }
-    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    server.loading.store(true, Ordering::Release);
-    flush_everything(server);
-    let loaded = crate::persistence::save::load_rdb(server, &path);
-    server.loading.store(false, Ordering::Release);
-    let _ = std::fs::remove_file(&path);
+    let mode = server.config.get("repl-diskless-load");
+    let from_link = mode == "swapdb" || (mode == "on-empty-db" && dataset_is_empty(server));
+    let loaded = if from_link {
+        load_from_link(server, conn, gen, &header, mode == "swapdb")
+    } else {
+        load_through_file(server, conn, gen, &header)
+    };
     loaded.map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from disk: {}",
@@ -421,6 +503,224 @@ fn full_load(
     }
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
+}
+
+/// True when no database holds a key.
+fn dataset_is_empty(server: &Server) -> bool {
+    server
+        .dbs
+        .iter()
+        .all(|db| db.shards.iter().all(|shard| shard.lock().map.is_empty()))
+}
+
+/// `repl-diskless-load disabled`: the RDB into a temporary file, then flush and load it.
+fn load_through_file(
+    server: &Arc<Server>,
+    conn: &mut Conn,
+    gen: u64,
+    header: &str,
+) -> Result<(), String> {
+    let path = std::path::PathBuf::from(format!(
+        "temp-{}.{}.rdb",
+        crate::util::now_ms(),
+        std::process::id()
+    ));
+    let received = receive_rdb(server, conn, gen, header, &path);
+    if let Err(e) = received {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    server.loading.store(true, Ordering::Release);
+    flush_everything(server);
+    let loaded = crate::persistence::save::load_rdb(server, &path);
+    server.loading.store(false, Ordering::Release);
+    let _ = std::fs::remove_file(&path);
+    loaded.map(|_| ())
+}
+
+/// `repl-diskless-load`: the RDB parsed straight from the link (no temporary file).
+fn load_from_link(
+    server: &Arc<Server>,
+    conn: &mut Conn,
+    gen: u64,
+    header: &str,
+    swap: bool,
+) -> Result<(), String> {
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let mut reader = PayloadReader::new(server, conn, gen, header)?;
+    if swap {
+        // The old data stays served until the new one is complete.
+        let parsed = crate::persistence::save::parse_rdb(server, &mut reader, "from the link")?;
+        reader.drain()?;
+        tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        server.loading.store(true, Ordering::Release);
+        flush_everything(server);
+        let loaded = crate::persistence::save::apply_parsed_rdb(server, parsed, "from the link");
+        server.loading.store(false, Ordering::Release);
+        return loaded.map(|_| ());
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    server.loading.store(true, Ordering::Release);
+    flush_everything(server);
+    let loaded =
+        crate::persistence::save::load_rdb_from(server, &mut reader, "from the link", None)
+            .and_then(|_| reader.drain());
+    if loaded.is_err() {
+        // Half a dataset is worse than none (Redis empties it too).
+        flush_everything(server);
+    }
+    server.loading.store(false, Ordering::Release);
+    loaded
+}
+
+/// The RDB payload of a full sync read straight from the link: exactly `$<len>` bytes,
+/// or everything up to the `$EOF:<mark>` mark (the last 40 bytes seen are held back until
+/// they are known not to be the mark; stream bytes after it stay in the link's buffer).
+struct PayloadReader<'a> {
+    server: &'a Server,
+    conn: &'a mut Conn,
+    gen: u64,
+    /// `$<len>`: bytes left.
+    left: Option<usize>,
+    mark: Option<Vec<u8>>,
+    held: Vec<u8>,
+    /// The mark was found (EOF form).
+    done: bool,
+    read: i64,
+    since: Instant,
+    last_report: Instant,
+}
+
+impl<'a> PayloadReader<'a> {
+    fn new(
+        server: &'a Server,
+        conn: &'a mut Conn,
+        gen: u64,
+        header: &str,
+    ) -> Result<PayloadReader<'a>, String> {
+        let body = header.strip_prefix('$').ok_or_else(|| {
+            format!(
+                "Bad protocol from MASTER, the first byte is not '$': {}",
+                header
+            )
+        })?;
+        let (left, mark) = match body.strip_prefix("EOF:") {
+            Some(mark) if mark.len() == 40 => (None, Some(mark.as_bytes().to_vec())),
+            Some(_) => return Err("Bad EOF mark from MASTER".into()),
+            None => (
+                Some(
+                    body.parse()
+                        .map_err(|_| format!("Bad bulk length from MASTER: {}", header))?,
+                ),
+                None,
+            ),
+        };
+        Ok(PayloadReader {
+            server,
+            conn,
+            gen,
+            left,
+            mark,
+            held: Vec::new(),
+            done: false,
+            read: 0,
+            since: Instant::now(),
+            last_report: Instant::now(),
+        })
+    }
+
+    /// Read more from the link (false: nothing yet).
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.last_report.elapsed() > Duration::from_millis(200) {
+            self.last_report = Instant::now();
+            let (read, size) = (self.read, self.left.map_or(-1, |l| self.read + l as i64));
+            with_master(self.server, self.gen, |m| {
+                m.transfer_read = read;
+                m.transfer_size = size;
+                m.last_io_ms = crate::util::now_ms();
+            });
+        }
+        self.conn
+            .fill(&mut self.since)
+            .map_err(std::io::Error::other)
+    }
+
+    /// Consume whatever is left of the payload after the RDB's end.
+    fn drain(&mut self) -> Result<(), String> {
+        let mut sink = [0u8; 16 * 1024];
+        loop {
+            match self.read(&mut sink) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+impl Read for PayloadReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(left) = self.left {
+                if left == 0 {
+                    return Ok(0);
+                }
+                let rest = self.conn.buf.get(self.conn.pos..).unwrap_or_default();
+                if !rest.is_empty() {
+                    let n = rest.len().min(left).min(out.len());
+                    if let (Some(dst), Some(src)) = (out.get_mut(..n), rest.get(..n)) {
+                        dst.copy_from_slice(src);
+                    }
+                    self.conn.pos += n;
+                    self.left = Some(left - n);
+                    self.read += n as i64;
+                    return Ok(n);
+                }
+                self.fill()?;
+                continue;
+            }
+            // EOF-marked: give out what cannot be part of the mark.
+            let give = if self.done {
+                self.held.len()
+            } else {
+                self.held.len().saturating_sub(40)
+            };
+            if give > 0 {
+                let n = give.min(out.len());
+                if let (Some(dst), Some(src)) = (out.get_mut(..n), self.held.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                self.held.drain(..n);
+                self.read += n as i64;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let rest = self.conn.buf.get(self.conn.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                self.fill()?;
+                continue;
+            }
+            let scan_from = self.held.len().saturating_sub(39);
+            self.held.extend_from_slice(rest);
+            self.conn.pos = self.conn.buf.len();
+            let mark = self.mark.as_deref().unwrap_or_default();
+            let found = self
+                .held
+                .get(scan_from..)
+                .and_then(|t| t.windows(40).position(|w| w == mark))
+                .map(|i| i + scan_from);
+            if let Some(at) = found {
+                // Stream bytes after the mark stay for the stream.
+                self.conn.buf = self.held.split_off(at + 40);
+                self.conn.pos = 0;
+                self.held.truncate(at);
+                self.done = true;
+            }
+        }
+    }
 }
 
 /// Read `$<len>` bytes or an `$EOF:<mark>`-terminated payload into `path`.
@@ -532,10 +832,12 @@ fn apply_stream(server: &Arc<Server>, conn: &mut Conn, gen: u64) -> Result<(), S
         .unwrap_or_default();
     let handle = server.register_client(peer, local, -1);
     handle.info.lock().flags = "M".into();
+    let sock = conn.sock.try_clone().ok();
     with_master(server, gen, |m| {
         m.link = Link::Connected;
         m.last_io_ms = crate::util::now_ms();
         m.handle = Some(handle.clone());
+        m.sock = sock;
     });
     tracing::info!(
         "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished sync."

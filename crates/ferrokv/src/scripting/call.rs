@@ -27,8 +27,10 @@ pub(super) enum Outcome {
     /// The command's reply, in the script's protocol.
     Reply(Vec<u8>),
     /// An error text with its code (a command's error reply, normalized as Redis does, or
-    /// an error raised before the command ran).
-    Error(Vec<u8>),
+    /// an error raised before the command ran), and whether it was already counted in
+    /// INFO errorstats (every error of a command the script called or tried to call: the
+    /// table then says so, and the script's reply does not count it again).
+    Error(Vec<u8>, bool),
 }
 
 /// Build the `redis.call` (`raise` true) or `redis.pcall` C closure on the stack top of `l`,
@@ -65,7 +67,7 @@ unsafe fn call_from_lua(l: *mut lua_State, raise: bool) -> c_int {
     }))
     .unwrap_or_else(|_| {
         tracing::error!("a command called from a script panicked");
-        Outcome::Error(b"ERR internal error: the command failed".to_vec())
+        Outcome::Error(b"ERR internal error: the command failed".to_vec(), false)
     });
     // Phase 2: convert in a protected call. Lua gives a C function LUA_MINSTACK (20) free
     // slots, so these two pushes need no check (and do not allocate).
@@ -122,15 +124,16 @@ unsafe fn command_outcome(l: *mut lua_State) -> Outcome {
     }
     match super::engine::run_script_command(&argv) {
         Ok(reply) if reply.starts_with(b"-") => {
-            Outcome::Error(super::engine::normalize_error(&reply))
+            Outcome::Error(super::engine::normalize_error(&reply), true)
         }
         Ok(reply) => Outcome::Reply(reply),
-        Err(text) => Outcome::Error(text.into_bytes()),
+        Err(text) => Outcome::Error(text.into_bytes(), true),
     }
 }
 
+/// An error raised before any command was looked up (not counted until the script's reply).
 fn error(text: &[u8]) -> Outcome {
-    Outcome::Error(text.to_vec())
+    Outcome::Error(text.to_vec(), false)
 }
 
 /// A Lua number as a command argument.
@@ -157,15 +160,15 @@ unsafe extern "C-unwind" fn convert_outcome(l: *mut lua_State) -> c_int {
         return 0;
     };
     match outcome {
-        Outcome::Error(text) => {
-            push_error_table(l, text);
+        Outcome::Error(text, counted) => {
+            push_error_table(l, text, *counted);
             ffi::lua_pushboolean(l, 1);
         }
         Outcome::Reply(reply) => {
             let mut pos = 0;
             if push_reply(l, reply, &mut pos, 0).is_err() {
                 ffi::lua_settop(l, 1);
-                push_error_table(l, b"ERR internal error: malformed reply");
+                push_error_table(l, b"ERR internal error: malformed reply", false);
                 ffi::lua_pushboolean(l, 1);
             } else {
                 ffi::lua_pushboolean(l, 0);
@@ -178,9 +181,17 @@ unsafe extern "C-unwind" fn convert_outcome(l: *mut lua_State) -> c_int {
 /// A reply that does not parse (never written by ferrokv's reply writer).
 struct Malformed;
 
-/// `{err = text}`.
-unsafe fn push_error_table(l: *mut lua_State, text: &[u8]) {
+/// Redis's mark on an error table whose error was already counted in INFO errorstats.
+pub(super) const COUNTED_MARK: &str = "ignore_error_stats_update";
+
+/// `{err = text}`, with [`COUNTED_MARK`] when `counted`.
+unsafe fn push_error_table(l: *mut lua_State, text: &[u8], counted: bool) {
     push_one_field(l, "err", |l| push_bytes(l, text));
+    if counted {
+        push_bytes(l, COUNTED_MARK.as_bytes());
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_rawset(l, -3);
+    }
 }
 
 unsafe fn push_bytes(l: *mut lua_State, bytes: &[u8]) {
@@ -256,7 +267,8 @@ unsafe fn push_reply(
     let l_text = line(buf, pos)?;
     match ty {
         b'+' => push_one_field(l, "ok", |l| push_bytes(l, l_text)),
-        b'-' => push_one_field(l, "err", |l| push_bytes(l, l_text)),
+        // A command's error (counted when the command ran).
+        b'-' => push_error_table(l, l_text, true),
         b':' => ffi::lua_pushnumber(l, int_of(l_text)? as f64),
         b'$' => {
             let n = int_of(l_text)?;
@@ -461,6 +473,8 @@ mod tests {
             field(&first, "err").as_str().map(|s| s.to_string()),
             Some("ERR x".into())
         );
+        // A command's error was counted when it ran: the table says so, as Redis's does.
+        assert_eq!(field(&first, COUNTED_MARK), Value::Boolean(true));
         assert_eq!(t.raw_get::<i64>(2).expect("2"), 1);
         let map = convert(&lua, b"%1\r\n$1\r\nk\r\n,1.5\r\n").0;
         let inner = field(&map, "map");

@@ -7,6 +7,7 @@
 //! call (only a memory error can be: strings are read in place, numbers as numbers) returns
 //! to that protected call; they hold no Rust value that needs dropping across an API call.
 
+use std::cell::RefCell;
 use std::ffi::c_int;
 
 use mlua::ffi::{self, lua_State};
@@ -14,6 +15,43 @@ use resp::ReplyWriter;
 
 /// Nesting limit (Redis fails on Lua stack exhaustion instead).
 const MAX_DEPTH: usize = 1000;
+
+/// The errors in a script's reply (or its failure), for INFO errorstats and commandstats:
+/// Redis counts an error once, where it arose.
+#[derive(Debug, Default)]
+pub(super) struct ReplyErrors {
+    /// Texts not counted yet: errors the script made itself (`redis.error_reply`,
+    /// `{err=...}`), counted when the reply is sent.
+    pub fresh: Vec<String>,
+    /// Errors counted already, when the command the script called failed or was refused
+    /// (their tables carry [`super::call::COUNTED_MARK`]).
+    pub counted: usize,
+}
+
+impl ReplyErrors {
+    /// Whether the reply holds any error (the script's command then counts as failed).
+    pub fn any(&self) -> bool {
+        self.counted > 0 || !self.fresh.is_empty()
+    }
+}
+
+thread_local! {
+    /// What the conversion on this thread found, taken by the script's runner.
+    static REPLY_ERRORS: RefCell<ReplyErrors> = RefCell::new(ReplyErrors::default());
+}
+
+/// The errors noted since the last call (and forget them).
+pub(super) fn take_reply_errors() -> ReplyErrors {
+    REPLY_ERRORS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+fn note_counted_error() {
+    REPLY_ERRORS.with(|e| e.borrow_mut().counted += 1);
+}
+
+fn note_fresh_error(text: &str) {
+    REPLY_ERRORS.with(|e| e.borrow_mut().fresh.push(text.to_string()));
+}
 
 /// A Lua number as C's `(long long)` cast does it on x86-64: truncation, and the
 /// "integer indefinite" value for NaN and out-of-range numbers.
@@ -135,8 +173,17 @@ unsafe fn write_special(
     // Each field is popped again when it is not the one looked for, so that the stack
     // holds at most one field at a time (plus what a match needs).
     push_field(l, t, "err");
-    if let Some(e) = string_at(l, -1) {
-        out.error(&one_line(e));
+    if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+        // The Lua call first: no Rust value with a destructor is live across it.
+        push_field(l, t, super::call::COUNTED_MARK);
+        let counted = ffi::lua_toboolean(l, -1) != 0;
+        let text = one_line(string_at(l, -2).unwrap_or_default());
+        if counted {
+            note_counted_error();
+        } else {
+            note_fresh_error(&text);
+        }
+        out.error(&text);
         return true;
     }
     ffi::lua_settop(l, -2);
@@ -218,12 +265,17 @@ unsafe fn pair_count(l: *mut lua_State, t: c_int) -> usize {
 pub(super) unsafe fn failure_text(l: *mut lua_State, idx: c_int, name: &str) -> String {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TTABLE => {
+            ffi::lua_checkstack(l, 4);
             let top = ffi::lua_gettop(l);
             // Every Lua call first (a number converts to a string in place, which may
             // allocate), then the text from the values left on the stack.
             push_field(l, idx, "err");
             push_field(l, idx, "source");
             push_field(l, idx, "line");
+            push_field(l, idx, super::call::COUNTED_MARK);
+            if ffi::lua_toboolean(l, top + 4) != 0 {
+                note_counted_error();
+            }
             let (err, source) = (top + 1, top + 2);
             for at in [err, source] {
                 if ffi::lua_type(l, at) == ffi::LUA_TNUMBER {

@@ -147,15 +147,27 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
 }
 
 /// One thread's VM (fields used by `functions.rs` are crate-visible).
+/// A script compiled on a VM.
+struct Compiled {
+    /// Keeps the function alive (the registry reference points to it).
+    _function: Function,
+    /// Registry reference of the function.
+    reference: c_int,
+    /// `script_flags` of its shebang.
+    flags: u32,
+}
+
 pub(crate) struct Vm {
     pub(crate) lua: Lua,
+    /// Where INFO reads this VM's memory (`Scripts::vm_memory_slot`).
+    memory: Arc<std::sync::atomic::AtomicUsize>,
     /// Address of the server's scripting state this VM was built for.
     owner: usize,
     /// `Scripts::generation` when built (SCRIPT FLUSH rebuilds).
     generation: u64,
-    /// Compiled scripts by SHA1.
-    /// With each function's registry reference (scripts run with no mlua value pushed).
-    compiled: HashMap<String, (Function, c_int)>,
+    /// Compiled scripts by SHA1, with each function's registry reference (scripts run
+    /// with no mlua value pushed) and its shebang flags (parsed once, at compile time).
+    compiled: HashMap<String, Compiled>,
     /// The environment scripts run in (the protected globals).
     env: Table,
     /// The real globals table (KEYS and ARGV are set here).
@@ -509,17 +521,19 @@ impl Vm {
             handler_ref,
             raw,
             funcs,
+            memory: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         })
     }
 
     /// The compiled function of a script, compiling it on first use. Errors are Redis's
     /// full texts.
     /// Returns the function's registry reference (no mlua value is cloned per run).
-    fn function(&mut self, sha: &str, body: &[u8]) -> Result<c_int, String> {
-        if let Some((_, r)) = self.compiled.get(sha) {
-            return Ok(*r);
+    /// With the script's shebang flags.
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<(c_int, u32), String> {
+        if let Some(found) = self.compiled(sha) {
+            return Ok(found);
         }
-        let (_, skip) = parse_shebang(body).map_err(|e| format!("ERR {}", e))?;
+        let (flags, skip) = parse_shebang(body).map_err(|e| format!("ERR {}", e))?;
         let code = body.get(skip..).unwrap_or_default();
         let f = self
             .lua
@@ -534,9 +548,21 @@ impl Vm {
                 };
                 format!("ERR Error compiling script (new function): {}", msg)
             })?;
-        let r = registry_ref(&self.lua, &f).map_err(|e| error_text(&e))?;
-        self.compiled.insert(sha.to_string(), (f, r));
-        Ok(r)
+        let reference = registry_ref(&self.lua, &f).map_err(|e| error_text(&e))?;
+        self.compiled.insert(
+            sha.to_string(),
+            Compiled {
+                _function: f,
+                reference,
+                flags,
+            },
+        );
+        Ok((reference, flags))
+    }
+
+    /// A script this VM has compiled already: its registry reference and shebang flags.
+    fn compiled(&self, sha: &str) -> Option<(c_int, u32)> {
+        self.compiled.get(sha).map(|c| (c.reference, c.flags))
     }
 }
 
@@ -595,13 +621,15 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
     let taken = VM.with(|v| v.borrow_mut().take());
     let mut vm = match taken {
         Some(vm) if vm.owner == owner && vm.generation == generation => vm,
-        _ => Box::new(
-            Vm::new(owner, generation, scripts.kill.clone())
-                .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?,
-        ),
+        _ => {
+            let mut vm = Vm::new(owner, generation, scripts.kill.clone())
+                .map_err(|e| format!("ERR Error creating the Lua VM: {}", e))?;
+            vm.memory = scripts.vm_memory_slot();
+            Box::new(vm)
+        }
     };
     let r = f(&mut vm);
-    scripts.note_vm_memory(vm.lua.used_memory());
+    vm.memory.store(vm.lua.used_memory(), Ordering::Relaxed);
     VM.with(|v| *v.borrow_mut() = Some(vm));
     Ok(r)
 }
@@ -628,8 +656,9 @@ struct RunState<'a, 's> {
 pub struct Script<'a> {
     /// SHA1 of the body (the name in error texts).
     pub sha: &'a str,
-    /// The body.
-    pub body: &'a [u8],
+    /// The body when the caller has it (EVAL). EVALSHA gives None: the body is looked up
+    /// in the script cache only if this thread's VM has not compiled the script yet.
+    pub body: Option<&'a [u8]>,
     /// KEYS.
     pub keys: &'a [&'a [u8]],
     /// ARGV.
@@ -641,22 +670,54 @@ pub struct Script<'a> {
 /// Run a script for the client of `ctx` and write its reply. The caller holds the script
 /// mutex and the shards of the declared keys.
 pub fn run(ctx: &mut Ctx, script: &Script) -> CmdResult {
-    let (sflags, _) =
-        parse_shebang(script.body).map_err(|e| CmdError::Msg(format!("ERR {}", e)))?;
-    let declares_writes = sflags & (script_flags::EVAL_COMPAT | script_flags::NO_WRITES) == 0;
-    if script.read_only && declares_writes {
-        return Err(CmdError::Static(
-            "ERR Can not execute a script with write flag using *_ro command.",
-        ));
-    }
-    let read_only = script.read_only || sflags & script_flags::NO_WRITES != 0;
-    let allow_oom = sflags & script_flags::ALLOW_OOM != 0;
-    run_target(ctx, read_only, allow_oom, |vm| {
-        let f = vm.function(script.sha, script.body)?;
+    let server = ctx.server;
+    run_target(ctx, |vm| {
+        let (f, sflags) = match vm.compiled(script.sha) {
+            Some(found) => found,
+            None => {
+                let cached;
+                let body = match script.body {
+                    Some(body) => body,
+                    None => {
+                        cached = server
+                            .scripts
+                            .get(script.sha)
+                            .ok_or_else(|| NOSCRIPT.to_string())?;
+                        &cached[..]
+                    }
+                };
+                vm.function(script.sha, body)?
+            }
+        };
+        let mode = script_mode(sflags, script.read_only)?;
         let (lua, refs, raw) = (vm.lua.clone(), [vm.xpcall_ref, f, vm.handler_ref], vm.raw);
-        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+        let call = move |out: &mut ReplyWriter, failure: &mut Option<String>| {
             call_script(raw, &lua, script, refs, out, failure)
-        })
+        };
+        Ok((call, mode))
+    })
+}
+
+/// Redis's reply to EVALSHA of a SHA1 it does not have.
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// How a script may run, from its shebang flags and the command (EVAL or EVAL_RO).
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    /// No writes (EVAL_RO, FCALL_RO, `no-writes`).
+    read_only: bool,
+    /// `allow-oom`: writes are allowed over maxmemory.
+    allow_oom: bool,
+}
+
+fn script_mode(sflags: u32, ro_command: bool) -> Result<Mode, String> {
+    let declares_writes = sflags & (script_flags::EVAL_COMPAT | script_flags::NO_WRITES) == 0;
+    if ro_command && declares_writes {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    Ok(Mode {
+        read_only: ro_command || sflags & script_flags::NO_WRITES != 0,
+        allow_oom: sflags & script_flags::ALLOW_OOM != 0,
     })
 }
 
@@ -672,7 +733,11 @@ pub fn run_function(
     read_only: bool,
     allow_oom: bool,
 ) -> CmdResult {
-    run_target(ctx, read_only, allow_oom, |vm| {
+    let mode = Mode {
+        read_only,
+        allow_oom,
+    };
+    run_target(ctx, |vm| {
         let f = vm.library_function(lib, name)?;
         let lua = vm.lua.clone();
         // No KEYS/ARGV globals for functions (an earlier EVAL's stay otherwise).
@@ -683,19 +748,18 @@ pub fn run_function(
             .raw_set("ARGV", Value::Nil)
             .map_err(|e| error_text(&e))?;
         let (wrap, handler) = (vm.funcs.call_wrap.clone(), vm.handler.clone());
-        Ok(move |out: &mut ReplyWriter, failure: &mut Option<String>| {
+        let call = move |out: &mut ReplyWriter, failure: &mut Option<String>| {
             call_function(&lua, (wrap, f, handler), [keys, args], name, out, failure)
-        })
+        };
+        Ok((call, mode))
     })
 }
 
 /// Run what `prepare` returns (a protected call of the script that writes its reply or
-/// its failure's text) as the running script, and reply.
+/// its failure's text, and how the script may run) as the running script, and reply.
 fn run_target<C>(
     ctx: &mut Ctx,
-    read_only: bool,
-    allow_oom: bool,
-    prepare: impl FnOnce(&mut Vm) -> Result<C, String>,
+    prepare: impl FnOnce(&mut Vm) -> Result<(C, Mode), String>,
 ) -> CmdResult
 where
     C: FnOnce(&mut ReplyWriter, &mut Option<String>) -> mlua::Result<()>,
@@ -709,8 +773,16 @@ where
         buf: Vec::with_capacity(64),
         resp3: ctx.out.resp3,
     };
+    // Nothing left from an earlier run that failed before its reply was taken.
+    super::convert::take_reply_errors();
     let result = with_vm(server, |vm| -> Result<(), String> {
-        let call = prepare(vm)?;
+        let (
+            call,
+            Mode {
+                read_only,
+                allow_oom,
+            },
+        ) = prepare(vm)?;
         SCRIPT_RESP.with(|r| r.set(2));
         let state = RefCell::new(RunState {
             server,
@@ -738,16 +810,25 @@ where
     ctx.client.db = saved_db;
     ctx.client.in_exec = saved_in_exec;
     ctx.client.in_script = saved_in_script;
+    // Errors in the reply count once: those the script made itself now, those of the
+    // commands it called were counted when they ran. Either makes the script's command
+    // count as failed.
+    let errors = super::convert::take_reply_errors();
     match result {
         Ok(Ok(())) => {
-            // A script that returns an error table answers with an error: it counts in
-            // INFO errorstats like any other error reply.
-            if let Some(text) = reply.buf.strip_prefix(b"-") {
-                let text = String::from_utf8_lossy(text);
-                server.record_error(text.trim_end_matches("\r\n"));
+            for text in &errors.fresh {
+                server.record_error(text);
             }
             ctx.out.raw(&reply.buf);
-            Ok(())
+            if errors.any() {
+                Err(CmdError::Replied)
+            } else {
+                Ok(())
+            }
+        }
+        Ok(Err(msg)) | Err(msg) if errors.counted > 0 => {
+            ctx.out.error(&msg);
+            Err(CmdError::Replied)
         }
         Ok(Err(msg)) | Err(msg) => Err(CmdError::Msg(msg)),
     }
@@ -986,14 +1067,55 @@ pub(super) fn run_script_command(argv: &[&[u8]]) -> Result<Vec<u8>, String> {
 }
 
 /// Run one command for a script. Errors before the command runs are Redis's texts.
+/// A refusal counts in INFO errorstats here, where it arises (as Redis's `scriptCall`); the
+/// error table the script gets says so, and the script's reply does not count it again.
 fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let (id, cmd) = resolve(refs).map_err(|m| {
-        if m.starts_with(b"ERR wrong number of arguments") {
-            "ERR Wrong number of args calling Redis command from script".to_string()
-        } else {
-            "ERR Unknown Redis command called from script".to_string()
+    let (id, cmd) = match resolve(refs) {
+        Ok(found) => found,
+        Err(m) => {
+            let msg = if m.starts_with(b"ERR wrong number of arguments") {
+                "ERR Wrong number of args calling Redis command from script"
+            } else {
+                "ERR Unknown Redis command called from script"
+            };
+            st.server.record_error(msg);
+            return Err(msg.to_string());
         }
-    })?;
+    };
+    if let Err(msg) = admit(st, id, cmd, refs) {
+        // A command refused before it ran also counts as rejected.
+        crate::commands::dispatch::count_rejected_id(st.server, id);
+        st.server.record_error(&msg);
+        return Err(msg);
+    }
+    // Shards this command needs that the script does not hold yet: taken now, waiting
+    // while holding the others (only the running script may), kept until the script ends.
+    let mut ids = LockIds::new();
+    plan_locks(cmd, refs, st.client.db, st.server.dbs.len(), &mut ids);
+    for lid in ids {
+        st.locks.lock_more(lid);
+    }
+    let mut out = ReplyWriter {
+        buf: Vec::new(),
+        resp3: SCRIPT_RESP.with(|r| r.get()) == 3,
+    };
+    // Like inside MULTI: blocking commands do not block.
+    st.client.in_exec = true;
+    st.client.in_script = true;
+    let start = crate::util::mono_ns();
+    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, refs);
+    finish(st.server, st.client, id, cmd, refs, start, !ok);
+    Ok(out.buf)
+}
+
+/// The checks a script's command passes before it runs (Redis's order): allowed from
+/// scripts, ACL, memory, writes allowed. Marks the script as having written.
+fn admit(
+    st: &mut RunState,
+    id: usize,
+    cmd: &crate::commands::Command,
+    refs: &[&[u8]],
+) -> Result<(), String> {
     if cmd.has(flags::NOSCRIPT) && !st.server.scripts.deny_disabled.load(Ordering::Relaxed) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
@@ -1017,24 +1139,7 @@ fn execute(st: &mut RunState, refs: &[&[u8]]) -> Result<Vec<u8>, String> {
         }
         st.server.scripts.wrote.store(true, Ordering::Release);
     }
-    // Shards this command needs that the script does not hold yet: taken now, waiting
-    // while holding the others (only the running script may), kept until the script ends.
-    let mut ids = LockIds::new();
-    plan_locks(cmd, refs, st.client.db, st.server.dbs.len(), &mut ids);
-    for lid in ids {
-        st.locks.lock_more(lid);
-    }
-    let mut out = ReplyWriter {
-        buf: Vec::new(),
-        resp3: SCRIPT_RESP.with(|r| r.get()) == 3,
-    };
-    // Like inside MULTI: blocking commands do not block.
-    st.client.in_exec = true;
-    st.client.in_script = true;
-    let start = crate::util::mono_ns();
-    let ok = call_handler(st.server, st.client, &mut out, st.locks, id, cmd, refs);
-    finish(st.server, st.client, id, cmd, refs, start, !ok);
-    Ok(out.buf)
+    Ok(())
 }
 
 /// Give the library load that starts on this thread `ms` milliseconds (None: the load
@@ -1080,10 +1185,10 @@ mod tests {
     ) -> (mlua::Result<()>, Vec<u8>, Option<String>) {
         // The body names itself in the compiled-script cache.
         let sha = String::from_utf8_lossy(body).into_owned();
-        let f = vm.function(&sha, body).expect("compile");
+        let (f, _) = vm.function(&sha, body).expect("compile");
         let script = Script {
             sha: &sha,
-            body,
+            body: Some(body),
             keys,
             args: &[],
             read_only: false,

@@ -51,8 +51,10 @@ pub struct Scripts {
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (Redis's test
     /// suite uses it to run DEBUG PROTOCOL and CLIENT LIST from scripts).
     pub deny_disabled: AtomicBool,
-    /// Memory of each thread's Lua VM, by thread (INFO used_memory_lua).
-    vm_memory: Mutex<HashMap<std::thread::ThreadId, usize>>,
+    /// Memory of each live Lua VM (INFO used_memory_lua): one slot per VM, which the VM
+    /// updates with a plain store after each script (no lock per run). A slot no VM holds
+    /// any more is dropped when the next VM registers.
+    vm_memory: Mutex<Vec<Arc<AtomicUsize>>>,
     /// The running function's name and command (FUNCTION STATS); None while none runs
     /// (an EVAL script may run).
     running_function: Mutex<Option<(String, Vec<Vec<u8>>)>>,
@@ -256,16 +258,23 @@ impl Scripts {
         self.cache_bytes.load(Ordering::Relaxed)
     }
 
-    /// Record the memory of the calling thread's VM.
-    pub fn note_vm_memory(&self, bytes: usize) {
-        self.vm_memory
-            .lock()
-            .insert(std::thread::current().id(), bytes);
+    /// A memory slot for a new VM (see `vm_memory`).
+    pub fn vm_memory_slot(&self) -> Arc<AtomicUsize> {
+        let slot = Arc::new(AtomicUsize::new(0));
+        let mut slots = self.vm_memory.lock();
+        slots.retain(|s| Arc::strong_count(s) > 1);
+        slots.push(slot.clone());
+        slot
     }
 
-    /// Memory of every thread's VM.
+    /// Memory of every live VM.
     pub fn vm_memory(&self) -> usize {
-        self.vm_memory.lock().values().sum()
+        self.vm_memory
+            .lock()
+            .iter()
+            .filter(|s| Arc::strong_count(s) > 1)
+            .map(|s| s.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Mark a script as started by `client`.

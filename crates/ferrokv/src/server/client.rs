@@ -33,8 +33,8 @@ pub struct ClientInfo {
     pub db: usize,
     /// Full name of the last command.
     pub last_cmd: String,
-    /// When the last command arrived.
-    pub last_interaction: Option<Instant>,
+    /// When the last command started (`util::mono_ns`); None before the first.
+    pub last_interaction: Option<u64>,
     /// CLIENT SETINFO LIB-NAME.
     pub lib_name: Vec<u8>,
     /// CLIENT SETINFO LIB-VER.
@@ -363,7 +363,10 @@ impl Client {
                 info.last_cmd = n.to_string();
             }
         }
-        info.last_interaction = Some(Instant::now());
+        // The clock was read when the command started: no second read per batch.
+        if self.cmd_start_ns != 0 {
+            info.last_interaction = Some(self.cmd_start_ns);
+        }
         info.lib_name.clone_from(&self.lib_name);
         info.lib_ver.clone_from(&self.lib_ver);
         info.resp = if resp3 { 3 } else { 2 };

@@ -179,7 +179,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                             Outcome::Paused => {
                                 // CLIENT PAUSE: stop here and retry this request later.
                                 flush(&mut stream, &mut out, &server).await;
-                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                super::timer::sleep(Duration::from_millis(10)).await;
                                 // The batch's clock must not lag behind a long pause.
                                 client.start_batch();
                                 continue;
@@ -259,7 +259,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             let go_on = crate::replication::primary::run_hook(
                 &server,
                 &mut client,
-                &mut stream,
+                (&mut stream, (&handle, &mut wake)),
                 &mut inbuf,
                 &mut out,
                 hook,
@@ -317,7 +317,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
     server.unregister_client(handle.id);
     if S::BUFFERED {
         // TLS: say goodbye with close_notify, as an OpenSSL peer expects.
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
+        let _ = super::timer::timeout(Duration::from_millis(100), stream.shutdown()).await;
     }
 }
 
@@ -544,7 +544,7 @@ async fn wait_blocked<'h, S: ConnStream>(
             }
             let sleep = async {
                 match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
+                    Some(d) => super::timer::sleep_until(d).await,
                     None => std::future::pending().await,
                 }
             };

@@ -126,6 +126,7 @@ pub fn run(
         ))
     })?;
     let threads = server.config.threads();
+    super::timer::start()?;
     if let Some(port) = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
@@ -142,8 +143,10 @@ pub fn run(
         std::thread::Builder::new()
             .name(format!("worker-{}", i))
             .spawn(move || {
+                // I/O only: timers come from server::timer (a time driver here cost
+                // instructions on every wake-up).
                 let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
+                    .enable_io()
                     .build()
                 {
                     Ok(rt) => rt,
@@ -247,7 +250,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: bool) {
             }
             Err(e) => {
                 tracing::warn!("Accepting client connection: {}", e);
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                super::timer::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod output;
 pub mod pubsub;
 pub mod stream;
+pub mod timer;
 pub mod tls;
 pub mod tracking;
 
@@ -26,7 +27,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use client::{Client, ClientHandle, ClientInfo, ReplyMode, Subscriptions};
 pub use listener::{bind_listener, bind_tls_listener, run, start_background};
-pub use observe::{CommandStats, LatencyMonitor, SlowLog, SlowLogEntry};
+pub use observe::{CommandStats, CommandStatsTable, LatencyMonitor, SlowLog, SlowLogEntry};
 
 use crate::config::Config;
 use crate::stats::Stats;
@@ -46,7 +47,7 @@ pub struct Server {
     /// INFO counters.
     pub stats: Stats,
     /// Per command id (see `commands::registry`): calls, time, failures.
-    pub command_stats: Vec<CommandStats>,
+    pub command_stats: CommandStatsTable,
     /// Error replies by error code (INFO errorstats).
     pub error_stats: Mutex<HashMap<String, u64>>,
     /// The append-only file.
@@ -128,7 +129,7 @@ impl Server {
             config,
             dbs,
             stats: Stats::default(),
-            command_stats: (0..n).map(|_| CommandStats::default()).collect(),
+            command_stats: CommandStatsTable::new(n),
             error_stats: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
@@ -203,10 +204,9 @@ impl Server {
     /// Count a call of command `id` that took `ns` nanoseconds.
     pub fn record_call(&self, id: usize, ns: u64, failed: bool) {
         let micros = ns / 1000;
-        self.stats
-            .total_commands_processed
-            .fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = self.command_stats.get(id) {
+        let stripe = crate::stats::stripe();
+        self.stats.total_commands_processed.add_in(stripe, 1);
+        if let Some(s) = self.command_stats.local_in(stripe, id) {
             s.calls.fetch_add(1, Ordering::Relaxed);
             s.usec.fetch_add(micros, Ordering::Relaxed);
             if self.config.latency_tracking() {
@@ -232,7 +232,7 @@ impl Server {
         let text = reply.strip_prefix(b"-").unwrap_or(reply);
         let text = text.strip_suffix(b"\r\n").unwrap_or(text);
         self.record_error(&String::from_utf8_lossy(text));
-        if let Some(s) = self.command_stats.get(id) {
+        if let Some(s) = self.command_stats.local(id) {
             s.failed_calls.fetch_add(1, Ordering::Relaxed);
         }
         self.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
@@ -376,6 +376,13 @@ impl Server {
 
     /// True while CLIENT PAUSE holds this command (all commands, or only writes).
     pub fn is_paused_for(&self, cmd: &crate::commands::Command, args: &[&[u8]]) -> bool {
+        // FAILOVER pauses writes as CLIENT PAUSE WRITE does, independently of it.
+        if self.repl.failover.pausing()
+            && (cmd.has(crate::commands::flags::WRITE)
+                || cmd.has(crate::commands::flags::MAY_REPLICATE))
+        {
+            return true;
+        }
         if !self.pause_active.load(Ordering::Relaxed) {
             return false;
         }

@@ -304,7 +304,7 @@ pub async fn flush<'h, S: ConnStream>(
                     Err(_) => break Flushed::Closed,
                 }
             }
-            _ = tokio::time::sleep(SOFT_LIMIT_TICK), if soft_watch => {}
+            _ = super::timer::sleep(SOFT_LIMIT_TICK), if soft_watch => {}
         }
     };
     if result == Flushed::Partly {

@@ -497,7 +497,7 @@ fn other_line(h: &ClientHandle) -> String {
     let info = h.info.lock().clone();
     let idle = info
         .last_interaction
-        .map(|t| t.elapsed().as_secs())
+        .map(|t| crate::util::mono_ns().saturating_sub(t) / 1_000_000_000)
         .unwrap_or_else(|| h.created.elapsed().as_secs());
     let cmd = if info.last_cmd.is_empty() {
         "NULL"

@@ -224,11 +224,60 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// RANDOMKEY on a replica, which deletes nothing (the primary's DEL does): a live key if
+/// there is one; when every key has a deadline and they all passed, Redis returns one of
+/// them after 100 tries, and so does this.
+fn random_key_on_replica(
+    db: &mut crate::storage::DbView<'_, '_>,
+    now: u64,
+    rng: &mut impl Rng,
+) -> Option<Vec<u8>> {
+    let total: usize = db.shards().map(|s| s.map.len()).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut last = None;
+    for _ in 0..100 {
+        let mut pick = rng.gen_range(0..total);
+        let shard = db.shards().find(|s| {
+            if pick < s.map.len() {
+                true
+            } else {
+                pick -= s.map.len();
+                false
+            }
+        })?;
+        let (key, entry) = shard.map.iter().nth(pick)?;
+        if !entry.is_expired(now) {
+            return Some(key.to_vec());
+        }
+        last = Some(key.to_vec());
+    }
+    // Not every key has a deadline: a key without one is live (Redis keeps drawing until
+    // it meets one).
+    let live = db.shards().find_map(|s| {
+        s.map
+            .iter()
+            .find(|(_, e)| !e.is_expired(now))
+            .map(|(k, _)| k.to_vec())
+    });
+    let all_volatile = db.shards().all(|s| s.volatile == s.map.len());
+    live.or(if all_volatile { last } else { None })
+}
+
 fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     let stats = &ctx.server.stats;
     let mut rng = rand::thread_rng();
     let mut db = ctx.db();
+    if crate::storage::expiry::replica_mode() {
+        let key = random_key_on_replica(&mut db, now, &mut rng);
+        match key {
+            Some(k) => ctx.out.bulk(&k),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
     // Each round either finds a live key or empties one shard of its expired keys, so it
     // ends after at most SHARDS + 1 rounds.
     for _ in 0..=SHARDS {

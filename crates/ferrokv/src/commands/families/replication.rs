@@ -1,11 +1,12 @@
-//! The replication family: REPLICAOF / SLAVEOF, REPLCONF, PSYNC, SYNC, WAIT, ROLE. The
+//! The replication family: REPLICAOF / SLAVEOF, REPLCONF, PSYNC, SYNC, WAIT, ROLE,
+//! FAILOVER (its state machine is `crate::replication::failover`). The
 //! protocol itself lives in `crate::replication`; PSYNC, SYNC and WAIT leave a hook for
 //! their connection (they need the socket, or to wait without blocking the thread).
 
 use std::sync::atomic::Ordering;
 
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
-use crate::replication::{replica, Hook};
+use crate::replication::{failover as fo, replica, Hook};
 
 /// The replication family's table.
 pub static COMMANDS: &[Command] = &[
@@ -41,6 +42,12 @@ pub static COMMANDS: &[Command] = &[
     ),
     Command::new("wait", 3, flags::NOSCRIPT, wait).acl(acl::CONNECTION),
     Command::new(
+        "failover",
+        -1,
+        flags::ADMIN | flags::NOSCRIPT | flags::STALE,
+        failover,
+    ),
+    Command::new(
         "role",
         1,
         flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST,
@@ -55,6 +62,11 @@ fn eq(a: &[u8], b: &str) -> bool {
 
 /// REPLICAOF host port | NO ONE.
 fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.server.repl.failover.phase() != fo::Phase::None {
+        return Err(CmdError::Static(
+            "ERR REPLICAOF not allowed while failing over.",
+        ));
+    }
     if ctx.client.handle.info.lock().flags.contains('S') {
         return Err(CmdError::Static(
             "ERR Command is not valid when client is a replica.",
@@ -137,8 +149,14 @@ fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Refuse SYNC/PSYNC on a replica whose link is down (Redis's text).
+/// Refuse SYNC/PSYNC during our own failover, and on a replica whose link is down
+/// (Redis's texts).
 fn sync_allowed(ctx: &Ctx) -> CmdResult {
+    if ctx.server.repl.failover.phase() != fo::Phase::None {
+        return Err(CmdError::Static(
+            "NOMASTERLINK Can't SYNC while failing over",
+        ));
+    }
     let st = ctx.server.repl.state.lock();
     if st
         .master
@@ -152,10 +170,36 @@ fn sync_allowed(ctx: &Ctx) -> CmdResult {
     Ok(())
 }
 
-/// PSYNC replid offset: the connection becomes a replica (after this command).
+/// PSYNC replid offset [FAILOVER]: the connection becomes a replica (after this
+/// command). With FAILOVER, sent by our primary during its FAILOVER, we first become a
+/// primary (the replid must be ours: we are in sync with it).
 fn psync(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if ctx.client.handle.info.lock().flags.contains('S') {
         return Ok(());
+    }
+    if args.get(3).is_some_and(|a| eq(a, "failover")) {
+        let (replica, ours) = {
+            let st = ctx.server.repl.state.lock();
+            (st.master.is_some(), st.replid.as_bytes() == args[1])
+        };
+        if !replica {
+            return Err(CmdError::Static(
+                "ERR PSYNC FAILOVER can't be sent to a master.",
+            ));
+        }
+        if !ours {
+            return Err(CmdError::Static(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        replica::drain_link(ctx.server);
+        if replica::promote(ctx.server) {
+            tracing::info!(
+                "MASTER MODE enabled (failover request from 'id={} addr={}')",
+                ctx.client.handle.id,
+                ctx.client.handle.addr
+            );
+        }
     }
     sync_allowed(ctx)?;
     ctx.client.repl_hook = Some(Hook::Sync(Some((args[1].to_vec(), args[2].to_vec()))));
@@ -230,5 +274,16 @@ fn role(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.out
             .bulk(r.ack_offset.load(Ordering::Relaxed).to_string().as_bytes());
     }
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms].
+fn failover(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let rest = args.get(1..).unwrap_or_default();
+    match fo::parse(rest).map_err(CmdError::Static)? {
+        None => fo::abort_request(ctx.server).map_err(CmdError::Static)?,
+        Some(req) => fo::start(ctx.server, &req).map_err(CmdError::Static)?,
+    }
+    ctx.out.ok();
     Ok(())
 }

@@ -72,7 +72,7 @@ fn eval_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
     // Like Redis, EVAL compiles before caching: a script that does not compile is not kept.
     engine::compile(ctx.server, &sha, body).map_err(CmdError::Msg)?;
     ctx.server.scripts.insert(&sha, body);
-    run(ctx, &sha, body, keys, argv, read_only)
+    run(ctx, &sha, Some(body), keys, argv, read_only)
 }
 
 fn evalsha_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
@@ -89,21 +89,17 @@ fn evalsha_body(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
     for (to, from) in lower.iter_mut().zip(given) {
         *to = from.to_ascii_lowercase();
     }
-    let Some((sha, body)) = std::str::from_utf8(&lower)
-        .ok()
-        .and_then(|sha| Some((sha, ctx.server.scripts.get(sha)?)))
-    else {
-        return Err(CmdError::Static(
-            "NOSCRIPT No matching script. Please use EVAL.",
-        ));
+    // The body is looked up only if the VM has not compiled the script (engine::run).
+    let Ok(sha) = std::str::from_utf8(&lower) else {
+        return Err(CmdError::Static(engine::NOSCRIPT));
     };
-    run(ctx, sha, &body, keys, argv, read_only)
+    run(ctx, sha, None, keys, argv, read_only)
 }
 
 fn run(
     ctx: &mut Ctx,
     sha: &str,
-    body: &[u8],
+    body: Option<&[u8]>,
     keys: &[&[u8]],
     argv: &[&[u8]],
     read_only: bool,

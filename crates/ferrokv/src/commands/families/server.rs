@@ -695,7 +695,7 @@ fn info_cpu(f: &mut Vec<(String, String)>) {
 
 fn info_commandstats(server: &Server, f: &mut Vec<(String, String)>) {
     let reg = crate::commands::registry();
-    for (id, s) in server.command_stats.iter().enumerate() {
+    for (id, s) in server.command_stats.iter_totals().enumerate() {
         let calls = s.calls.load(Relaxed);
         let failed = s.failed_calls.load(Relaxed);
         let rejected = s.rejected_calls.load(Relaxed);
@@ -723,7 +723,7 @@ fn info_commandstats(server: &Server, f: &mut Vec<(String, String)>) {
 fn info_latencystats(server: &Server, f: &mut Vec<(String, String)>) {
     let reg = crate::commands::registry();
     let percentiles = server.config.latency_tracking_percentiles();
-    for (id, s) in server.command_stats.iter().enumerate() {
+    for (id, s) in server.command_stats.iter_totals().enumerate() {
         if s.latency.total() == 0 {
             continue;
         }
@@ -945,15 +945,19 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 pub fn reset_stats(server: &Server) {
     let st = &server.stats;
     for c in [
-        &st.total_connections_received,
         &st.total_commands_processed,
-        &st.rejected_connections,
-        &st.expired_keys,
-        &st.evicted_keys,
         &st.keyspace_hits,
         &st.keyspace_misses,
         &st.net_input_bytes,
         &st.net_output_bytes,
+    ] {
+        c.store(0, Relaxed);
+    }
+    for c in [
+        &st.total_connections_received,
+        &st.rejected_connections,
+        &st.expired_keys,
+        &st.evicted_keys,
         &st.total_error_replies,
         &st.rejected_calls,
         &st.failed_calls,
@@ -962,13 +966,7 @@ pub fn reset_stats(server: &Server) {
     ] {
         c.store(0, Relaxed);
     }
-    for s in &server.command_stats {
-        s.latency.reset();
-        s.calls.store(0, Relaxed);
-        s.usec.store(0, Relaxed);
-        s.rejected_calls.store(0, Relaxed);
-        s.failed_calls.store(0, Relaxed);
-    }
+    server.command_stats.reset();
     server.error_stats.lock().clear();
     server.evictor.reset_stats();
     server
@@ -1168,11 +1166,11 @@ fn latency_histogram(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.command_stats;
     let with_calls: Vec<usize> = ids
         .into_iter()
-        .filter(|id| stats.get(*id).is_some_and(|s| s.latency.total() > 0))
+        .filter(|id| stats.totals(*id).is_some_and(|s| s.latency.total() > 0))
         .collect();
     ctx.out.map(with_calls.len());
     for id in with_calls {
-        let Some(s) = stats.get(id) else { continue };
+        let Some(s) = stats.totals(id) else { continue };
         let cdf = s.latency.cdf();
         ctx.out.bulk(reg.full_name(id).as_bytes());
         ctx.out.map(2);

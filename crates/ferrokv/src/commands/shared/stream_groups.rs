@@ -216,16 +216,26 @@ pub fn deliver_new(
             }
         }
     }
-    if moved {
-        // Redis 7.0 propagates the group's position only with NOACK (the XCLAIMs carry
-        // LASTID); the read counter is logged always here, so a reload restores it.
-        if let Some(g) = s.group(r.group) {
-            log.push(group_setid_log(r.key, r.group, g.last_id, g.entries_read));
-        }
-    }
+    // Redis 7.0 propagates the group's position only with NOACK (the XCLAIMs carry
+    // LASTID, but not the read counter): without NOACK the SETID goes to the append-only
+    // file only, so a reload restores the counter while the stream stays Redis's.
+    let setid = if moved {
+        s.group(r.group)
+            .map(|g| group_setid_log(r.key, r.group, g.last_id, g.entries_read))
+    } else {
+        None
+    };
     db.changed_unwatched();
     for cmd in log {
         db.locks.propagate_as(db_index, cmd);
+    }
+    if let Some(cmd) = setid {
+        let target = if r.noack {
+            db_index
+        } else {
+            db_index | crate::replication::AOF_ONLY
+        };
+        db.locks.propagate_as(target, cmd);
     }
     db.locks.log_atomically();
     Ok(ids.len())

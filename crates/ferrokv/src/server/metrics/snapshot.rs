@@ -207,7 +207,7 @@ impl Snapshot {
         for cmd in &mut self.commands {
             if let Some(stats) = by_name
                 .get(cmd.name.as_str())
-                .and_then(|id| server.command_stats.get(*id))
+                .and_then(|id| server.command_stats.totals(*id))
             {
                 cmd.histogram = stats.latency.cumulative_buckets();
             }
