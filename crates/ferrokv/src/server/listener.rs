@@ -272,7 +272,7 @@ async fn serve_tls(
     stream: tokio::net::TcpStream,
 ) {
     let _ = stream.set_nodelay(true);
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match super::timer::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => connection::serve(server, tls).await,
         Ok(Err(e)) => tracing::warn!("Error accepting a client connection: {}", e),
         Err(_) => tracing::warn!(
