@@ -10,33 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{redis_server_bin, start_ferrokv_with, start_server, Conn, Reply, ServerGuard};
-
-/// A redis-server with persistence off and `extra` arguments.
-fn start_redis_with(extra: &[String]) -> ServerGuard {
-    let extra = extra.to_vec();
-    start_server("redis", &redis_server_bin(), &move |port| {
-        let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--enable-debug-command",
-            "yes",
-            "--daemonize",
-            "no",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().cloned());
-        args
-    })
-}
+use common::{start_ferrokv_with, start_redis_with, Conn, Reply, ServerGuard};
 
 /// One field of INFO `section`.
 fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {

@@ -227,9 +227,15 @@ pub fn redis_server_bin() -> PathBuf {
 
 /// Start a real redis-server with persistence off, in a temp folder.
 pub fn start_redis() -> ServerGuard {
-    let bin = redis_server_bin();
-    start_server("redis", &bin, &|port| {
-        vec![
+    start_redis_with(&[])
+}
+
+/// [`start_redis`] with `extra` arguments after the defaults (a later `--save` or
+/// `--appendonly` wins, as on redis-server's command line).
+pub fn start_redis_with(extra: &[String]) -> ServerGuard {
+    let extra = extra.to_vec();
+    start_server("redis", &redis_server_bin(), &move |port| {
+        let mut args: Vec<String> = vec![
             "--port".into(),
             port.to_string(),
             "--bind".into(),
@@ -242,7 +248,9 @@ pub fn start_redis() -> ServerGuard {
             "yes".into(),
             "--daemonize".into(),
             "no".into(),
-        ]
+        ];
+        args.extend(extra.iter().cloned());
+        args
     })
 }
 
