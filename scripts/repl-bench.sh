@@ -42,30 +42,43 @@ def free_port():
     return p
 
 
-def start(kind, port, extra=()):
-    d = tempfile.mkdtemp(prefix="ferrokv-repl-bench-%s." % kind)
-    dirs.append(d)
-    common = ["--port", str(port), "--save", "", "--appendonly", "no",
-              "--repl-diskless-sync-delay", "0"]
-    if kind == "redis":
-        cmd = [REDIS, "--bind", "127.0.0.1", "--daemonize", "no"] + common
-    else:
-        cmd = [FERROKV, "--threads", "2"] + common
-    cmd += list(extra)
-    p = subprocess.Popen(cmd, cwd=d, stdout=open(d + "/server.log", "w"),
-                         stderr=subprocess.STDOUT)
-    procs.append(p)
-    for _ in range(300):
-        try:
-            c = Client(port)
-            if c.cmd("PING") == b"PONG":
-                return p, c
-        except OSError:
-            pass
-        if p.poll() is not None:
+def start(kind, extra=(), attempts=5):
+    """Start a server on a free port: (port, process, client). A port taken by another
+    process between free_port() and the bind (tests run in parallel) makes the server exit
+    at once: try again with a new port."""
+    log = ""
+    for _ in range(attempts):
+        port = free_port()
+        d = tempfile.mkdtemp(prefix="ferrokv-repl-bench-%s." % kind)
+        dirs.append(d)
+        common = ["--port", str(port), "--save", "", "--appendonly", "no",
+                  "--repl-diskless-sync-delay", "0"]
+        if kind == "redis":
+            cmd = [REDIS, "--bind", "127.0.0.1", "--daemonize", "no"] + common
+        else:
+            cmd = [FERROKV, "--threads", "2"] + common
+        cmd += list(extra)
+        p = subprocess.Popen(cmd, cwd=d, stdout=open(d + "/server.log", "w"),
+                             stderr=subprocess.STDOUT)
+        procs.append(p)
+        for _ in range(300):
+            try:
+                c = Client(port)
+                if c.cmd("PING") == b"PONG":
+                    return port, p, c
+            except OSError:
+                pass
+            except RuntimeError as e:
+                # A replica answers -LOADING while it loads what its primary sent.
+                if "LOADING" not in str(e):
+                    raise
+            if p.poll() is not None:
+                break
+            time.sleep(0.1)
+        log = open(d + "/server.log").read()
+        if p.poll() is None:
             break
-        time.sleep(0.1)
-    sys.exit("%s did not start:\n%s" % (kind, open(d + "/server.log").read()))
+    sys.exit("%s did not start:\n%s" % (kind, log))
 
 
 def enc(*args):
@@ -152,8 +165,7 @@ def pct(values, q):
 
 
 def full_sync(kind):
-    port = free_port()
-    proc, c = start(kind, port)
+    port, proc, c = start(kind)
     load(c, KEYS)
     stop = threading.Event()
     lat, mem = [], []
@@ -184,8 +196,7 @@ def full_sync(kind):
         t.start()
     time.sleep(STEADY)
     sync_start = time.monotonic()
-    rport = free_port()
-    rproc, rc = start(kind, rport, ["--replicaof", "127.0.0.1", str(port)])
+    rport, rproc, rc = start(kind, ["--replicaof", "127.0.0.1", str(port)])
     deadline = sync_start + SYNC_LIMIT
     while True:
         if rc.info("replication").get("master_link_status") == "up":
