@@ -28,13 +28,12 @@ pub fn toplevel(
     cmd: &Command,
     args: &[&[u8]],
 ) -> Option<String> {
-    let denied = user_of(server, client).check(id, cmd, args).err()?;
     let context = if client.multi.is_some() {
         LogContext::Multi
     } else {
         LogContext::Toplevel
     };
-    log_denied(server, client, denied, context, id, args);
+    let denied = refusal(server, client, id, cmd, args, context, None)?;
     Some(match denied {
         Denied::Command => format!(
             "NOPERM this user has no permissions to run the '{}' command",
@@ -61,8 +60,7 @@ pub fn in_exec(
     if unrestricted(server, client) {
         return None;
     }
-    let denied = user_of(server, client).check(id, cmd, args).err()?;
-    log_denied(server, client, denied, LogContext::Multi, id, args);
+    let denied = refusal(server, client, id, cmd, args, LogContext::Multi, None)?;
     let reason = match denied {
         Denied::Command => "no permission to execute the command or subcommand",
         Denied::Key(_) => "no permission to touch the specified keys",
@@ -86,16 +84,15 @@ pub fn in_script(
     if unrestricted(server, client) {
         return None;
     }
-    let denied = user_of(server, client).check(id, cmd, args).err()?;
-    log_denied_as(
+    let denied = refusal(
         server,
         client,
-        denied,
-        LogContext::Lua,
         id,
+        cmd,
         args,
-        caller_cmd,
-    );
+        LogContext::Lua,
+        Some(caller_cmd),
+    )?;
     Some(
         match denied {
             Denied::Command => {
@@ -131,26 +128,23 @@ pub fn dryrun_text(user: &User, id: usize, cmd: &Command, args: &[&[u8]]) -> Opt
     })
 }
 
-fn log_denied(
+/// The user's refusal of a command, if any, logged in ACL LOG in `context` as run by
+/// `caller` (a script's EVAL/FCALL; None: the command itself).
+fn refusal(
     server: &Server,
     client: &Client,
-    denied: Denied,
-    context: LogContext,
     id: usize,
+    cmd: &Command,
     args: &[&[u8]],
-) {
-    log_denied_as(
-        server,
-        client,
-        denied,
-        context,
-        id,
-        args,
-        registry().full_name(id),
-    );
+    context: LogContext,
+    caller: Option<&str>,
+) -> Option<Denied> {
+    let denied = user_of(server, client).check(id, cmd, args).err()?;
+    let caller = caller.unwrap_or_else(|| registry().full_name(id));
+    log_denied_as(server, client, denied, context, id, args, caller);
+    Some(denied)
 }
 
-/// [`log_denied`] with the command the client-info shows (a script's caller runs EVAL).
 fn log_denied_as(
     server: &Server,
     client: &Client,
