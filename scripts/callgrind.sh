@@ -8,16 +8,21 @@
 #   scripts/callgrind.sh
 #   REQUESTS=5000 scripts/callgrind.sh
 #   TESTS="sadd zadd lpush rpop" scripts/callgrind.sh   any redis-benchmark tests
+#   TESTS=hget scripts/callgrind.sh       HGET of one existing field
+#   TESTS=rpop ...                        RPOP from a filled list (the filling is subtracted)
 #   TESTS=evalsha scripts/callgrind.sh    EVALSHA of `return redis.call('GET', KEYS[1])`
 #                                         (baseline: a run that loads the script and sets
 #                                         the key, so the Lua VM's creation is not counted)
 #   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
 #   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
+#   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
+#   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REQUESTS=${REQUESTS:-20000}
+PIPELINE=${PIPELINE:-1}
 need_tools valgrind callgrind_annotate redis-benchmark redis-cli python3
 build_ferrokv
 
@@ -43,14 +48,27 @@ measure() {
         get)
             # GET needs the key; one SET outside the counted requests is noise
             redis-cli -p "$port" set key:__rand_int__ xxx >/dev/null
-            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t get >/dev/null 2>&1
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -t get >/dev/null 2>&1
+            ;;
+        hget)
+            # HGET of an existing field (not a redis-benchmark -t test)
+            redis-cli -p "$port" hset myhash element:__rand_int__ xxx >/dev/null
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" \
+                hget myhash element:__rand_int__ >/dev/null 2>&1
+            ;;
+        rpop-setup | rpop)
+            # RPOP from a list that holds an element for every request (redis-benchmark's
+            # rpop test alone would pop an empty list); the filling is its own baseline run
+            redis-benchmark -p "$port" -c 1 -P 16 -n "$REQUESTS" -t lpush >/dev/null 2>&1
+            [ "$test" = rpop ] &&
+                redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -t rpop >/dev/null 2>&1
             ;;
         evalsha)
             # A small script (one redis.call), loaded and its key set outside the count
             local sha
             sha=$(redis-cli -p "$port" script load "return redis.call('GET', KEYS[1])")
             redis-cli -p "$port" set key xxx >/dev/null
-            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" evalsha "$sha" 1 key >/dev/null 2>&1
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" evalsha "$sha" 1 key >/dev/null 2>&1
             ;;
         publish)
             # One subscriber (redis-cli reading every message), PUBLISH of a 19-byte message
@@ -58,20 +76,20 @@ measure() {
             redis-cli -p "$port" subscribe ch >/dev/null 2>&1 &
             sub=$!
             until [ "$(redis-cli -p "$port" pubsub numsub ch | tail -1)" = 1 ]; do sleep 0.1; done
-            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" publish ch hello-world-payload >/dev/null 2>&1
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" publish ch hello-world-payload >/dev/null 2>&1
             kill "$sub" 2>/dev/null
             wait "$sub" 2>/dev/null || true
             ;;
         xadd)
             # XADD with a new ID into one stream (no redis-benchmark -t test; `*` unglobbed)
-            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" XADD bench:stream '*' f v >/dev/null 2>&1
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" XADD bench:stream '*' f v >/dev/null 2>&1
             ;;
         pfadd)
             # not a redis-benchmark -t test: random elements into one HLL
-            redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -r 1000000 \
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 1000000 \
                 PFADD bench:hll e:__rand_int__ >/dev/null 2>&1
             ;;
-        *) redis-benchmark -p "$port" -c 1 -P 1 -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
+        *) redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -t "$test" >/dev/null 2>&1 ;;
     esac
     stop_server "$pid"
     callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
@@ -81,8 +99,9 @@ declare -A total
 TESTS=${TESTS:-set get}
 for name in redis ferrokv; do
     runs=(baseline $TESTS)
-    # evalsha is measured against its own set-up run
+    # evalsha and rpop are measured against their own set-up runs
     [[ " $TESTS " == *" evalsha "* ]] && runs+=(evalsha-setup)
+    [[ " $TESTS " == *" rpop "* ]] && runs+=(rpop-setup)
     for test in "${runs[@]}"; do
         total[$name-$test]=$(measure "$name" "$test")
         echo "$name $test: ${total[$name-$test]} instructions" >&2
@@ -91,7 +110,7 @@ done
 
 per() {
     local base=baseline
-    [ "$2" = evalsha ] && base=evalsha-setup
+    case $2 in evalsha | rpop) base=$2-setup ;; esac
     python3 -c "print('%.0f' % ((${total[$1-$2]} - ${total[$1-$base]}) / $REQUESTS))"
 }
 echo
@@ -103,4 +122,4 @@ for test in $TESTS; do
     echo "| $test | $r | $f | $(python3 -c "print('%.2f' % ($f / $r))") |"
 done
 echo
-echo "($REQUESTS requests each, redis-benchmark -c 1 -P 1, baseline run subtracted)"
+echo "($REQUESTS requests each, redis-benchmark -c 1 -P $PIPELINE${APPENDFSYNC:+, appendonly yes appendfsync $APPENDFSYNC}, baseline run subtracted)"

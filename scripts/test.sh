@@ -58,18 +58,30 @@ fi
 # --- steps -----------------------------------------------------------------------------------
 passed=()
 failed=()
+# Each step's output is also kept in target/test-logs/STEP.log, so the summary can repeat why
+# a failed step failed: CI shows only the end of the output.
+STEP_LOGS=$ROOT/target/test-logs
+mkdir -p "$STEP_LOGS"
 step() {
-    local name=$1
+    local name=$1 rc
     shift
     log "$name: $*"
     local start=$SECONDS
-    if "$@"; then
+    "$@" 2>&1 | tee "$STEP_LOGS/$name.log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 0 ]; then
         passed+=("$name")
         echo "--- $name ok ($((SECONDS - start)) s)"
     else
         failed+=("$name")
-        echo "--- $name FAILED ($((SECONDS - start)) s)"
+        echo "--- $name FAILED ($((SECONDS - start)) s, exit $rc)"
     fi
+}
+
+# why_failed STEP: the lines of a failed step's log that say what failed, at most 25.
+why_failed() {
+    grep -a -E 'FAILED|panicked|^error|^failures:|^test .* \.\.\. FAILED|^redis-suite:|^  unit/|^  integration/|^E  |^FAILED |Error:' \
+        "$STEP_LOGS/$1.log" | grep -v -E '^--- ' | tail -n 25
 }
 
 step build cargo build --release --workspace
@@ -101,6 +113,10 @@ if [ "${FUZZ:-0}" = 1 ]; then
 fi
 
 log "summary"
+for s in "${failed[@]+"${failed[@]}"}"; do
+    echo "--- why $s failed (from $STEP_LOGS/$s.log):"
+    why_failed "$s"
+done
 for s in "${passed[@]}"; do echo "ok      $s"; done
 for s in "${failed[@]+"${failed[@]}"}"; do echo "FAILED  $s"; done
 echo "test.sh steps: ${#passed[@]} passed, ${#failed[@]} failed"
