@@ -3,12 +3,21 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Unix time in milliseconds.
+/// Unix time in milliseconds (0 for a clock before 1970). Read once per batch of requests,
+/// so it reads `CLOCK_REALTIME` directly, like [`mono_ns`].
+#[inline]
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass, which lives on this stack
+    // frame; CLOCK_REALTIME exists on every Linux. Exercised by `now_ms_is_unix_time`.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    if ts.tv_sec < 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
 
 /// Unix time in microseconds.
@@ -150,6 +159,17 @@ mod tests {
         assert_eq!(parse_canonical_i64(b"-0"), None);
         assert_eq!(parse_canonical_i64(b" 1"), None);
         assert_eq!(parse_canonical_i64(b""), None);
+    }
+
+    #[test]
+    fn now_ms_is_unix_time() {
+        let std_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let ours = now_ms();
+        assert!(ours.abs_diff(std_ms) < 1000, "{} vs {}", ours, std_ms);
+        assert!(ours > 1_700_000_000_000, "{}", ours);
     }
 
     #[test]

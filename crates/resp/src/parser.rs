@@ -101,6 +101,17 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
 /// errors).
 #[inline]
 fn fast_length_line(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    // Most length lines have one or two digits ("*3", "$3", "$16"): no loop for them.
+    if let Some(&[d, b'\r', b'\n']) = buf.get(pos..pos + 3) {
+        if d.is_ascii_digit() {
+            return Some((u64::from(d - b'0'), pos + 3));
+        }
+    }
+    if let Some(&[d1, d2, b'\r', b'\n']) = buf.get(pos..pos + 4) {
+        if (b'1'..=b'9').contains(&d1) && d2.is_ascii_digit() {
+            return Some((u64::from(d1 - b'0') * 10 + u64::from(d2 - b'0'), pos + 4));
+        }
+    }
     let digits = buf.get(pos..)?;
     let mut v: u64 = 0;
     let mut i = 0;
@@ -375,6 +386,55 @@ mod tests {
                 ..
             } => v,
             Parsed::Incomplete => panic!("incomplete"),
+        }
+    }
+
+    #[test]
+    fn fast_length_lines_agree_with_the_general_rule() {
+        // The rule: plain digits, no sign, no leading zero, at most 18 digits, then CRLF.
+        fn reference(line: &[u8]) -> Option<(u64, usize)> {
+            let i = line.iter().take_while(|b| b.is_ascii_digit()).count();
+            if i == 0 || i > 18 || (i > 1 && line[0] == b'0') || line.get(i..i + 2) != Some(b"\r\n")
+            {
+                return None;
+            }
+            std::str::from_utf8(&line[..i])
+                .ok()?
+                .parse()
+                .ok()
+                .map(|v| (v, i + 2))
+        }
+        let cases: &[&[u8]] = &[
+            b"0\r\n",
+            b"7\r\n",
+            b"00\r\n",
+            b"07\r\n",
+            b"10\r\n",
+            b"99\r\n",
+            b"100\r\n",
+            b"16\r\nxx",
+            b"1\r",
+            b"1\n\r",
+            b"12\r",
+            b"a\r\n",
+            b"1a\r\n",
+            b"\r\n",
+            b"",
+            b"123456789012345678\r\n",
+            b"1234567890123456789\r\n",
+            b"-1\r\n",
+            b"+1\r\n",
+        ];
+        for line in cases {
+            let mut buf = b"$".to_vec();
+            buf.extend_from_slice(line);
+            let want = reference(line).map(|(v, n)| (v, n + 1));
+            assert_eq!(
+                fast_length_line(&buf, 1),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 

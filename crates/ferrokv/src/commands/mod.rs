@@ -35,7 +35,62 @@ pub struct Registry {
     by_name: hashbrown::HashMap<Box<[u8]>, usize>,
     /// Top-level names of up to 15 bytes packed into an integer ([`pack_name`]): the
     /// lookup every request makes hashes two words instead of a byte slice.
-    by_packed: hashbrown::HashMap<u128, usize>,
+    by_packed: PackedIndex,
+}
+
+/// An open-addressing table from packed names to (id, entry): one multiply to hash, one
+/// or two probes (it is at most a quarter full), no indirection through `entries`. Built
+/// once with the registry; an empty slot has name 0, which no packed name is (its length
+/// byte is at least 1).
+struct PackedIndex {
+    slots: Vec<(u128, usize, Option<&'static Command>)>,
+    /// 64 minus log2 of the slot count: the hash is the top bits of a product.
+    shift: u32,
+}
+
+impl PackedIndex {
+    /// An index with room for `n` names at a load of at most 1/4.
+    fn with_capacity(n: usize) -> Self {
+        let size = (n.max(1) * 4).next_power_of_two();
+        PackedIndex {
+            slots: vec![(0, 0, None); size],
+            shift: 64 - size.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn home(&self, packed: u128) -> usize {
+        let folded = (packed as u64) ^ ((packed >> 64) as u64);
+        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn insert(&mut self, packed: u128, id: usize, cmd: &'static Command) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(packed);
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.0 == 0 || slot.0 == packed {
+                *slot = (packed, id, Some(cmd));
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, packed: u128) -> Option<(usize, &'static Command)> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(packed);
+        loop {
+            let slot = self.slots.get(i)?;
+            if slot.0 == packed {
+                return slot.2.map(|c| (slot.1, c));
+            }
+            if slot.0 == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 /// A command name of up to 15 bytes, lowercased, and its length as one integer (None if
@@ -60,7 +115,7 @@ pub fn registry() -> &'static Registry {
             entries: Vec::new(),
             top: Vec::new(),
             by_name: hashbrown::HashMap::new(),
-            by_packed: hashbrown::HashMap::new(),
+            by_packed: PackedIndex::with_capacity(families::tables().iter().map(|f| f.len()).sum()),
         };
         for family in families::tables() {
             for cmd in family {
@@ -68,7 +123,7 @@ pub fn registry() -> &'static Registry {
                 r.by_name
                     .insert(cmd.name.as_bytes().into(), r.entries.len());
                 if let Some(packed) = pack_name(cmd.name.as_bytes()) {
-                    r.by_packed.insert(packed, r.entries.len());
+                    r.by_packed.insert(packed, r.entries.len(), cmd);
                 }
                 r.entries.push((cmd.name.to_string(), cmd));
                 for sub in cmd.subcommands {
@@ -86,8 +141,7 @@ impl Registry {
     /// Look up a top-level command by name, case-insensitively.
     pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static Command)> {
         if let Some(packed) = pack_name(name) {
-            let id = *self.by_packed.get(&packed)?;
-            return self.entries.get(id).map(|(_, c)| (id, *c));
+            return self.by_packed.get(packed);
         }
         let mut buf = [0u8; 32];
         let lowered = buf.get_mut(..name.len())?;

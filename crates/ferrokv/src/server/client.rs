@@ -33,8 +33,6 @@ pub struct ClientInfo {
     pub db: usize,
     /// Full name of the last command.
     pub last_cmd: String,
-    /// When the last command started (`util::mono_ns`); None before the first.
-    pub last_interaction: Option<u64>,
     /// CLIENT SETINFO LIB-NAME.
     pub lib_name: Vec<u8>,
     /// CLIENT SETINFO LIB-VER.
@@ -62,6 +60,46 @@ pub struct ClientInfo {
     pub redir: i64,
 }
 
+/// CLIENT LIST flag letters, in Redis's order, one per bit of `Client::flag_bits`.
+const FLAG_LETTERS: [char; 10] = ['O', 'P', 'x', 'b', 't', 'R', 'B', 'd', 'e', 'T'];
+
+/// Write the letters of `bits` into `f` (cleared first), `N` for none.
+fn write_flag_letters(bits: u16, f: &mut String) {
+    f.clear();
+    for (i, letter) in FLAG_LETTERS.iter().enumerate() {
+        if bits & (1 << i) != 0 {
+            f.push(*letter);
+        }
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+}
+
+/// The scalar part of what a connection last published to its handle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PublishedScalars {
+    db: usize,
+    last_cmd: usize,
+    resp3: bool,
+    multi: i64,
+    flags: u16,
+    qbuf: usize,
+    buf_caps: (usize, usize),
+    watch: usize,
+    subs: [usize; 3],
+    redir: i64,
+}
+
+/// What a connection last published to its handle (see `Client::publish_info`).
+#[derive(Debug, Clone)]
+struct Published {
+    scalars: PublishedScalars,
+    name: Vec<u8>,
+    lib_name: Vec<u8>,
+    lib_ver: Vec<u8>,
+}
+
 /// The part of a client shared with the rest of the server.
 #[derive(Debug)]
 pub struct ClientHandle {
@@ -77,6 +115,9 @@ pub struct ClientHandle {
     pub created: Instant,
     /// Fields refreshed by the owning connection.
     pub info: Mutex<ClientInfo>,
+    /// When the last command started (`util::mono_ns`; 0 before the first): stored on
+    /// every batch, so it lives outside `info` and its lock (CLIENT LIST `idle=`).
+    pub last_interaction: AtomicU64,
     /// Set by CLIENT KILL: the connection closes at its next wake-up.
     pub killed: AtomicBool,
     /// Wakes the connection task (kill, pending output).
@@ -169,6 +210,13 @@ pub struct Client {
     pub clock: Option<(u64, u64)>,
     /// Monotonic time (ns) at which the current top-level command started.
     pub cmd_start_ns: u64,
+    /// The latest monotonic reading (ns) of this batch, 0 when taken: the batch's start,
+    /// then each command's end. The next command starts at it instead of reading the
+    /// clock again (in a pipeline, one command's end is the next one's start).
+    pub clock_hint_ns: u64,
+    /// What [`Client::publish_info`] last wrote to the handle: a batch that changed none
+    /// of it publishes without taking the lock.
+    published: Option<Published>,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
     /// Running the commands of a Lua script (Redis's CLIENT_SCRIPT: e.g. SORT orders a
@@ -237,7 +285,18 @@ impl Subscriptions {
 impl Client {
     /// Start a batch of requests: read both clocks.
     pub fn start_batch(&mut self) {
-        self.clock = Some((crate::util::now_ms(), crate::util::mono_ns()));
+        let mono = crate::util::mono_ns();
+        self.clock = Some((crate::util::now_ms(), mono));
+        self.clock_hint_ns = mono;
+    }
+
+    /// The start time of a command: the batch's latest clock reading when there is one
+    /// (taken, so a second command without a batch reads the clock), else a fresh one.
+    pub fn command_start_ns(&mut self) -> u64 {
+        match std::mem::take(&mut self.clock_hint_ns) {
+            0 => crate::util::mono_ns(),
+            t => t,
+        }
     }
 
     /// The current command's time in Unix ms.
@@ -282,6 +341,8 @@ impl Client {
             shutdown_requested: false,
             clock: None,
             cmd_start_ns: 0,
+            clock_hint_ns: 0,
+            published: None,
             in_exec: false,
             in_script: false,
             blocked_now: false,
@@ -312,73 +373,96 @@ impl Client {
         f
     }
 
+    /// The CLIENT LIST flags as bits (see [`FLAG_LETTERS`]).
+    fn flag_bits(&self) -> u16 {
+        let tracking = self.tracking.on;
+        let bits = [
+            self.monitor,
+            self.subs.total() > 0,
+            self.multi.is_some(),
+            self.blocked_now,
+            tracking,
+            tracking && self.handle.tracking_broken.load(Ordering::Relaxed),
+            tracking && self.tracking.bcast,
+            self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty(),
+            self.no_evict,
+            self.no_touch,
+        ];
+        bits.iter()
+            .enumerate()
+            .fold(0, |acc, (i, &on)| acc | (u16::from(on) << i))
+    }
+
     /// Write the CLIENT LIST flag letters into `f` (cleared first; no allocation when it
     /// already has room).
     pub fn write_flag_letters(&self, f: &mut String) {
-        f.clear();
-        if self.monitor {
-            f.push('O');
-        }
-        if self.subs.total() > 0 {
-            f.push('P');
-        }
-        if self.multi.is_some() {
-            f.push('x');
-        }
-        if self.blocked_now {
-            f.push('b');
-        }
-        if self.tracking.on {
-            f.push('t');
-            if self.handle.tracking_broken.load(Ordering::Relaxed) {
-                f.push('R');
-            }
-            if self.tracking.bcast {
-                f.push('B');
-            }
-        }
-        if self.watch_flag.load(Ordering::Relaxed) && !self.watched.is_empty() {
-            f.push('d');
-        }
-        if self.no_evict {
-            f.push('e');
-        }
-        if self.no_touch {
-            f.push('T');
-        }
-        if f.is_empty() {
-            f.push('N');
-        }
+        write_flag_letters(self.flag_bits(), f);
     }
 
-    /// Copy the fields other connections read into the shared handle.
-    pub fn publish_info(&self, resp3: bool, qbuf: usize) {
+    /// Copy the fields other connections read into the shared handle. Called once per
+    /// batch: the lock is taken only when something other than the time changed.
+    pub fn publish_info(&mut self, resp3: bool, qbuf: usize) {
+        if self.cmd_start_ns != 0 {
+            self.handle
+                .last_interaction
+                .store(self.cmd_start_ns, Ordering::Relaxed);
+        }
+        let now = PublishedScalars {
+            db: self.db,
+            last_cmd: self.last_cmd,
+            resp3,
+            multi: self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1),
+            flags: self.flag_bits(),
+            qbuf,
+            buf_caps: self.buf_caps,
+            watch: self.watched.len(),
+            subs: [
+                self.subs.channels.len(),
+                self.subs.patterns.len(),
+                self.subs.shard.len(),
+            ],
+            redir: self.tracking_redir(),
+        };
+        if let Some(p) = &self.published {
+            if p.scalars == now
+                && p.name == self.name
+                && p.lib_name == self.lib_name
+                && p.lib_ver == self.lib_ver
+            {
+                return;
+            }
+        }
+        self.write_info(&now);
+        self.published = Some(Published {
+            scalars: now,
+            name: self.name.clone(),
+            lib_name: self.lib_name.clone(),
+            lib_ver: self.lib_ver.clone(),
+        });
+    }
+
+    /// Write `now` and the names to the handle's shared info.
+    fn write_info(&self, now: &PublishedScalars) {
         let reg = crate::commands::registry();
         let mut info = self.handle.info.lock();
         info.name.clone_from(&self.name);
-        info.db = self.db;
-        if self.last_cmd != usize::MAX {
-            let n = reg.full_name(self.last_cmd);
+        info.db = now.db;
+        if now.last_cmd != usize::MAX {
+            let n = reg.full_name(now.last_cmd);
             if info.last_cmd != n {
                 info.last_cmd = n.to_string();
             }
         }
-        // The clock was read when the command started: no second read per batch.
-        if self.cmd_start_ns != 0 {
-            info.last_interaction = Some(self.cmd_start_ns);
-        }
         info.lib_name.clone_from(&self.lib_name);
         info.lib_ver.clone_from(&self.lib_ver);
-        info.resp = if resp3 { 3 } else { 2 };
-        info.multi = self.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
-        self.write_flag_letters(&mut info.flags);
-        info.qbuf = qbuf;
-        info.buf_caps = self.buf_caps;
-        info.watch = self.watched.len();
-        info.sub = self.subs.channels.len();
-        info.psub = self.subs.patterns.len();
-        info.ssub = self.subs.shard.len();
-        info.redir = self.tracking_redir();
+        info.resp = if now.resp3 { 3 } else { 2 };
+        info.multi = now.multi;
+        write_flag_letters(now.flags, &mut info.flags);
+        info.qbuf = now.qbuf;
+        info.buf_caps = now.buf_caps;
+        info.watch = now.watch;
+        [info.sub, info.psub, info.ssub] = now.subs;
+        info.redir = now.redir;
     }
 
     /// CLIENT LIST `redir=` / GETREDIR: the redirect while tracking, else -1.

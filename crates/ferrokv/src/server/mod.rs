@@ -343,6 +343,7 @@ impl Server {
                 redir: -1,
                 ..Default::default()
             }),
+            last_interaction: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             pending: Mutex::new(Vec::new()),

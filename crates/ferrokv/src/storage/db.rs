@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::shard::{Entry, Shard};
 use super::slot::key_slot;
-use super::table::EntryMut;
+use super::table::{EntryMut, Probe};
 use super::value::Value;
 use crate::commands::CmdError;
 use crate::server::notify::{self, class, Event};
@@ -504,30 +504,18 @@ impl<'a, 's> DbView<'a, 's> {
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
-        let now = self.now;
-        let touch = self.touch;
-        let expired = match self.shard(key)?.map.get(key) {
-            None => {
-                self.missed(key);
-                return Ok(None);
+        let (now, touch) = (self.now, self.touch);
+        // One hash and probe: the position is reused to reach the entry.
+        match self.shard(key)?.map.probe(key, now) {
+            Probe::Live(pos) => return Ok(self.shard(key)?.map.entry_at_mut(pos, touch)),
+            // A replica keeps an expired key until its primary's DEL comes (Redis 7.0).
+            Probe::Expired if !crate::storage::expiry::replica_mode() => {
+                self.remove_expired(key)?
             }
-            Some(e) => e.is_expired(now),
-        };
-        if expired {
-            if crate::storage::expiry::replica_mode() {
-                // A replica keeps the key until its primary's DEL comes (Redis 7.0).
-                self.missed(key);
-                return Ok(None);
-            }
-            self.remove_expired(key)?;
-            self.missed(key);
-            return Ok(None);
+            Probe::Expired | Probe::Missing => {}
         }
-        let shard = self.shard(key)?;
-        if touch {
-            return Ok(shard.map.get_mut_touch(key));
-        }
-        Ok(shard.map.get_mut(key))
+        self.missed(key);
+        Ok(None)
     }
 
     fn remove_expired(&mut self, key: &[u8]) -> Result<(), CmdError> {

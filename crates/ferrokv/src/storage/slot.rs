@@ -67,14 +67,15 @@ pub fn crc16(data: &[u8]) -> u16 {
 /// The part of the key that is hashed: the first non-empty `{...}` section, else the key.
 #[inline]
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
-            if len > 0 {
-                return &key[open + 1..open + 1 + len];
-            }
-        }
+    // Every key argument of every command passes here: memchr, not a byte loop.
+    let Some(open) = memchr::memchr(b'{', key) else {
+        return key;
+    };
+    let rest = key.get(open + 1..).unwrap_or_default();
+    match memchr::memchr(b'}', rest) {
+        Some(len) if len > 0 => rest.get(..len).unwrap_or(key),
+        _ => key,
     }
-    key
 }
 
 /// The cluster hash slot of a key.
@@ -93,6 +94,11 @@ mod tests {
         assert_eq!(key_slot(b"bar"), 5061);
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") & 16383);
+        assert_eq!(hash_tag(b"a{b}c{d}"), b"b");
+        assert_eq!(hash_tag(b"a{"), b"a{");
+        assert_eq!(hash_tag(b"{}x"), b"{}x");
+        assert_eq!(hash_tag(b"x}{y}"), b"y");
+        assert_eq!(hash_tag(b"{{y}}"), b"{y");
         assert_eq!(crc16(b"123456789"), 0x31c3);
         // Slicing-by-4 agrees with the byte-at-a-time definition for every length.
         let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();

@@ -242,6 +242,17 @@ impl EntryMut<'_> {
     }
 }
 
+/// What [`KeyTable::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// No entry under the key.
+    Missing,
+    /// An entry whose deadline has passed (left in place, untouched).
+    Expired,
+    /// A live entry, at this slab position.
+    Live(u32),
+}
+
 /// Key -> entry map of one shard.
 #[derive(Default)]
 pub struct KeyTable {
@@ -348,13 +359,38 @@ impl KeyTable {
     #[inline]
     pub fn get_mut_touch(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
         let pos = self.find(key)?;
+        self.entry_at_mut(pos, true)
+    }
+
+    /// Where `key`'s entry is if it is live at `now` (one hash and probe: the first half
+    /// of a read's lookup; [`KeyTable::entry_at_mut`] is the second, without hashing
+    /// again). An expired entry is reported, not touched, so the caller can delete it.
+    #[inline]
+    pub fn probe(&self, key: &[u8], now: u64) -> Probe {
+        let Some(pos) = self.find(key) else {
+            return Probe::Missing;
+        };
         let (c, o) = split(pos);
-        if let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) {
-            *a = if lfu_mode() {
-                lfu_touched(*a)
-            } else {
-                lru_clock()
-            };
+        let expire_at = self.chunks.get(c).map_or(0, |chunk| chunk.expire(o));
+        if expire_at != 0 && now > expire_at {
+            return Probe::Expired;
+        }
+        Probe::Live(pos)
+    }
+
+    /// The entry at a position [`KeyTable::probe`] returned (no change to the table in
+    /// between), recording the access when `touch` (like [`KeyTable::get_mut_touch`]).
+    #[inline]
+    pub fn entry_at_mut(&mut self, pos: u32, touch: bool) -> Option<EntryMut<'_>> {
+        if touch {
+            let (c, o) = split(pos);
+            if let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) {
+                *a = if lfu_mode() {
+                    lfu_touched(*a)
+                } else {
+                    lru_clock()
+                };
+            }
         }
         self.view_mut(pos)
     }

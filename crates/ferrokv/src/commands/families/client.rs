@@ -495,10 +495,13 @@ fn own_line(ctx: &Ctx) -> String {
 /// One CLIENT LIST line for another client, from what its connection last published.
 fn other_line(h: &ClientHandle) -> String {
     let info = h.info.lock().clone();
-    let idle = info
+    let idle = match h
         .last_interaction
-        .map(|t| crate::util::mono_ns().saturating_sub(t) / 1_000_000_000)
-        .unwrap_or_else(|| h.created.elapsed().as_secs());
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        0 => h.created.elapsed().as_secs(),
+        t => crate::util::mono_ns().saturating_sub(t) / 1_000_000_000,
+    };
     let cmd = if info.last_cmd.is_empty() {
         "NULL"
     } else {
