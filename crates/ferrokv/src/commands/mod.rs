@@ -99,11 +99,24 @@ fn pack_name(name: &[u8]) -> Option<u128> {
     if name.len() > 15 {
         return None;
     }
-    let mut packed = (name.len() as u128) << 120;
-    for (i, b) in name.iter().enumerate() {
-        packed |= u128::from(b.to_ascii_lowercase()) << (8 * i);
-    }
-    Some(packed)
+    let mut bytes = [0u8; 16];
+    bytes.get_mut(..name.len())?.copy_from_slice(name);
+    bytes[15] = name.len() as u8;
+    Some(ascii_lowercase_bytes(u128::from_le_bytes(bytes)))
+}
+
+/// `to_ascii_lowercase` of each of 16 bytes at once (SWAR: no per-byte loop, no variable
+/// shifts of a 128-bit integer). Bytes of 0x80 and above are left alone.
+fn ascii_lowercase_bytes(x: u128) -> u128 {
+    const EACH: u128 = u128::MAX / 0xFF; // 0x0101...01
+    let high = x & (EACH * 0x80);
+    let low7 = x & (EACH * 0x7F);
+    // Per byte, no carry out (at most 0x7F + 0x3F): the top bit says "at least b'A'",
+    // and in the second sum "above b'Z'".
+    let at_least_a = low7 + EACH * (0x80 - u128::from(b'A'));
+    let above_z = low7 + EACH * (0x80 - u128::from(b'Z') - 1);
+    let upper = at_least_a & !above_z & !high & (EACH * 0x80);
+    x | (upper >> 2)
 }
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
@@ -268,6 +281,23 @@ impl<'c, 's> Ctx<'c, 's> {
 #[cfg(test)]
 mod lookup_tests {
     use super::*;
+
+    #[test]
+    fn packed_lowercase_matches_byte_by_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..15 {
+                let mut name = vec![b'x'; 15];
+                name[pos] = b;
+                let want: Vec<u8> = name.iter().map(|c| c.to_ascii_lowercase()).collect();
+                let mut bytes = [0u8; 16];
+                bytes[..15].copy_from_slice(&want);
+                bytes[15] = 15;
+                assert_eq!(pack_name(&name), Some(u128::from_le_bytes(bytes)), "{} at {}", b, pos);
+            }
+        }
+        assert_eq!(pack_name(&[b'a'; 16]), None);
+        assert_ne!(pack_name(b"get"), pack_name(b"get\0"));
+    }
 
     #[test]
     fn every_command_is_found_in_any_case_and_nothing_else_is() {

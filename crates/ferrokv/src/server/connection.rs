@@ -132,6 +132,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
 
         // Execute every complete request in the buffer (up to a command that blocks).
         let mut blocked = None;
+        let mut argv_buf: SmallVec<[&[u8]; 8]> = SmallVec::new();
         loop {
             let limits = Limits {
                 max_bulk_len: server.config.proto_max_bulk_len(),
@@ -142,12 +143,21 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             match parse_request(buf, &limits, &mut ranges) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Request { args, consumed }) => {
-                    let argv: SmallVec<[&[u8]; 8]> = match &args {
-                        Args::Ranges => ranges
-                            .iter()
-                            .map(|r| buf.get(r.clone()).unwrap_or(&[]))
-                            .collect(),
-                        Args::Owned(v) => v.iter().map(|a| a.as_slice()).collect(),
+                    let owned_argv: SmallVec<[&[u8]; 8]>;
+                    let argv: &[&[u8]] = match &args {
+                        Args::Ranges => {
+                            // Refilled in place: building and moving a new vector per
+                            // request cost a copy of it.
+                            argv_buf.clear();
+                            for r in &ranges {
+                                argv_buf.push(buf.get(r.clone()).unwrap_or(&[]));
+                            }
+                            &argv_buf
+                        }
+                        Args::Owned(v) => {
+                            owned_argv = v.iter().map(|a| a.as_slice()).collect();
+                            &owned_argv
+                        }
                     };
                     if argv.first().is_some_and(|c| is_http_attack(c)) {
                         // Redis: a browser or HTTP client talking to us is an attack
@@ -229,6 +239,8 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                 }
             }
         }
+        // It borrows the input buffer, which changes below.
+        drop(argv_buf);
         if start > 0 {
             inbuf.drain(..start);
             start = 0;
