@@ -292,7 +292,13 @@ mod lookup_tests {
                 let mut bytes = [0u8; 16];
                 bytes[..15].copy_from_slice(&want);
                 bytes[15] = 15;
-                assert_eq!(pack_name(&name), Some(u128::from_le_bytes(bytes)), "{} at {}", b, pos);
+                assert_eq!(
+                    pack_name(&name),
+                    Some(u128::from_le_bytes(bytes)),
+                    "{} at {}",
+                    b,
+                    pos
+                );
             }
         }
         assert_eq!(pack_name(&[b'a'; 16]), None);

@@ -162,12 +162,17 @@ fn quote(name: &str) -> String {
 
 /// Append one command in RESP (what the file holds).
 pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
+    // One reservation for the whole command (each argument's header is at most 24 bytes),
+    // and lengths formatted on the stack: this runs for every logged write.
+    let payload: usize = args.iter().map(|a| a.len() + 24).sum();
+    out.reserve(payload + 24);
+    let mut digits = itoa::Buffer::new();
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(digits.format(args.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in args {
         out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(digits.format(a.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
@@ -409,7 +414,7 @@ impl Aof {
     /// next successful write.
     pub fn write_pending(&self) -> u64 {
         let mut file = self.file.lock();
-        let (data, end) = {
+        let (mut data, end) = {
             let mut p = self.pending.lock();
             (
                 std::mem::take(&mut p.buf),
@@ -418,9 +423,19 @@ impl Aof {
         };
         let mut retry = self.retry.lock();
         if data.is_empty() && retry.is_empty() {
+            self.recycle(data);
             return self.written.load(Ordering::Acquire);
         }
-        retry.extend_from_slice(&data);
+        // The queue to write is `retry` (what a failed write left first, then the new
+        // bytes). When it is empty the buffers trade places instead of copying, and the
+        // emptied one goes back to `pending`: appends then never regrow a buffer from zero.
+        if retry.is_empty() {
+            std::mem::swap(&mut *retry, &mut data);
+        } else {
+            retry.extend_from_slice(&data);
+            data.clear();
+        }
+        self.recycle(data);
         let Some(f) = file.as_mut() else {
             return self.written.load(Ordering::Acquire);
         };
@@ -441,6 +456,20 @@ impl Aof {
                 *self.last_error.lock() = strerror(&e);
                 self.written.load(Ordering::Acquire)
             }
+        }
+    }
+
+    /// Give an emptied buffer back to `pending` to append into (kept only while it is
+    /// empty and the buffer is not large: a burst's allocation is not held forever).
+    fn recycle(&self, mut buf: Vec<u8>) {
+        const KEEP_AT_MOST: usize = 1 << 20;
+        buf.clear();
+        if buf.capacity() == 0 || buf.capacity() > KEEP_AT_MOST {
+            return;
+        }
+        let mut p = self.pending.lock();
+        if p.buf.is_empty() && p.buf.capacity() < buf.capacity() {
+            p.buf = buf;
         }
     }
 

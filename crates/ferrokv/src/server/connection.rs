@@ -175,14 +175,14 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                             client.reply_mode = ReplyMode::SkipThis;
                         }
                         let outcome = if client.multi.is_none()
-                            && crate::scripting::runs_on_script_thread(&argv)
+                            && crate::scripting::runs_on_script_thread(argv)
                             && !server
                                 .scripts
                                 .busy_for(client.handle.id, server.config.busy_threshold_ms())
                         {
-                            execute_on_script_thread(&server, &mut client, &mut out, &argv).await
+                            execute_on_script_thread(&server, &mut client, &mut out, argv).await
                         } else {
-                            execute(&server, &mut client, &mut out, &argv)
+                            execute(&server, &mut client, &mut out, argv)
                         };
                         match outcome {
                             Outcome::Done => {}

@@ -632,9 +632,11 @@ impl Conn {
         self.send_raw(&encode(args))
     }
 
-    /// Read exactly one reply frame (its exact bytes). Bytes after it stay buffered.
+    /// Read exactly one reply frame (its exact bytes). Bytes after it stay buffered. The
+    /// timeout counts from the last bytes received: a 512 MB reply may take longer than
+    /// that in all on a loaded machine, but never stalls that long.
     pub fn read_frame(&mut self) -> Result<Vec<u8>, ReadFail> {
-        let deadline = Instant::now() + self.timeout;
+        let mut deadline = Instant::now() + self.timeout;
         let mut chunk = [0u8; 64 * 1024];
         loop {
             match frame_end(&self.buf, 0) {
@@ -652,7 +654,10 @@ impl Conn {
             let _ = self.stream.set_read_timeout(Some(deadline - now));
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(ReadFail::Closed(std::mem::take(&mut self.buf))),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    deadline = Instant::now() + self.timeout;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
