@@ -13,6 +13,7 @@
 use std::fmt;
 use std::hash::BuildHasher;
 
+use super::alloc::{grow, shrink};
 use hashbrown::DefaultHashBuilder;
 use rand::Rng;
 
@@ -186,7 +187,12 @@ impl Listpack {
                     let mut enc = Vec::with_capacity(varint_len(value.len()) + value.len());
                     put_varint(&mut enc, value.len());
                     enc.extend_from_slice(value);
+                    let old = p.end - p.value_hdr;
+                    if enc.len() > old {
+                        grow(&mut self.buf, enc.len() - old);
+                    }
                     self.buf.splice(p.value_hdr..p.end, enc);
+                    shrink(&mut self.buf);
                 }
                 false
             }
@@ -199,7 +205,7 @@ impl Listpack {
 
     /// Append a pair without looking for the field (the caller knows it is absent).
     pub fn push(&mut self, field: &[u8], value: &[u8]) {
-        self.buf.reserve(Self::pair_size(field, value));
+        grow(&mut self.buf, Self::pair_size(field, value));
         put_varint(&mut self.buf, field.len());
         self.buf.extend_from_slice(field);
         put_varint(&mut self.buf, value.len());
@@ -212,6 +218,7 @@ impl Listpack {
         match self.find(field) {
             Some(p) => {
                 self.buf.drain(p.start..p.end);
+                shrink(&mut self.buf);
                 self.len -= 1;
                 true
             }
@@ -715,6 +722,26 @@ mod tests {
 
     fn pairs(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>)> {
         h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn listpack_capacity_follows_size_classes() {
+        use crate::storage::alloc::size_class;
+        let mut l = Listpack::default();
+        for i in 0..100u32 {
+            l.push(format!("f{i}").as_bytes(), b"12345678");
+            // never more than the allocator's class for the length (no doubling slack)
+            assert!(l.buf.capacity() <= size_class(l.buf.len()), "{i}");
+        }
+        assert!(l.set(b"new", b"v"));
+        assert!(!l.set(b"f3", b"a much longer value than before"));
+        assert_eq!(l.get(b"f3"), Some(&b"a much longer value than before"[..]));
+        for i in 0..90u32 {
+            assert!(l.remove(format!("f{i}").as_bytes()));
+        }
+        assert_eq!(l.len(), 11);
+        assert!(l.buf.capacity() <= size_class(l.buf.len() + l.buf.len() / 4));
+        assert_eq!(l.get(b"f95"), Some(&b"12345678"[..]));
     }
 
     #[test]
