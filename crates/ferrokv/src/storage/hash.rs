@@ -13,6 +13,7 @@
 use std::fmt;
 use std::hash::BuildHasher;
 
+use super::alloc::{grow, shrink};
 use hashbrown::DefaultHashBuilder;
 use rand::Rng;
 
@@ -29,7 +30,10 @@ pub struct HashLimits {
 // Listpack
 // ---------------------------------------------------------------------------------------
 
-/// A small hash: `[len][field][len][value]...` with LEB128 lengths, in insertion order.
+/// A small hash: `[header][field][value]...` in insertion order. The header holds both
+/// lengths (see [`put_header`]): one byte for a field up to 7 bytes with a value up to 15
+/// (`f0` -> `12345678` costs 11 bytes), a byte plus the value's LEB128 length for fields
+/// up to 63 bytes, else a marker byte and both lengths in LEB128.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Listpack {
     buf: Vec<u8>,
@@ -39,10 +43,8 @@ pub struct Listpack {
 /// Where one pair sits in a listpack's buffer.
 #[derive(Clone, Copy, Debug)]
 struct PairPos {
-    /// Start of the field's length header.
+    /// Start of the pair's header.
     start: usize,
-    /// Start of the value's length header.
-    value_hdr: usize,
     /// Start of the value's bytes.
     value: usize,
     /// One past the value's last byte.
@@ -85,11 +87,63 @@ fn read_varint(buf: &[u8], mut pos: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// The string at `pos`: (bytes, position after them).
-fn read_str(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let (n, p) = read_varint(buf, pos)?;
-    let end = p.checked_add(n)?;
-    Some((buf.get(p..end)?, end))
+/// Headers below this are short: field length in bits 4..6, value length in bits 0..3.
+const MID: u8 = 0x80;
+/// `MID | field length` (0..63), then the value's length.
+const LONG: u8 = 0xC0;
+/// Longest field of a short header, and longest value.
+const SHORT_FIELD: usize = 7;
+const SHORT_VALUE: usize = 15;
+/// Longest field of a mid header.
+const MID_FIELD: usize = 63;
+
+/// Bytes of the header of a pair with these lengths.
+fn header_len(flen: usize, vlen: usize) -> usize {
+    if flen <= SHORT_FIELD && vlen <= SHORT_VALUE {
+        1
+    } else if flen <= MID_FIELD {
+        1 + varint_len(vlen)
+    } else {
+        1 + varint_len(flen) + varint_len(vlen)
+    }
+}
+
+/// Write the header of a pair: short, mid or long (see [`Listpack`]).
+fn put_header(buf: &mut Vec<u8>, flen: usize, vlen: usize) {
+    if flen <= SHORT_FIELD && vlen <= SHORT_VALUE {
+        buf.push(((flen << 4) | vlen) as u8);
+    } else if flen <= MID_FIELD {
+        buf.push(MID | flen as u8);
+        put_varint(buf, vlen);
+    } else {
+        buf.push(LONG);
+        put_varint(buf, flen);
+        put_varint(buf, vlen);
+    }
+}
+
+/// Decode the header at `pos`: (field length, value length, position of the field).
+fn read_header(buf: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
+    let h = *buf.get(pos)?;
+    let pos = pos + 1;
+    if h < MID {
+        Some(((h >> 4) as usize, (h & 0x0f) as usize, pos))
+    } else if h < LONG {
+        let (vlen, pos) = read_varint(buf, pos)?;
+        Some(((h & 0x3f) as usize, vlen, pos))
+    } else {
+        let (flen, pos) = read_varint(buf, pos)?;
+        let (vlen, pos) = read_varint(buf, pos)?;
+        Some((flen, vlen, pos))
+    }
+}
+
+/// The pair at `pos`: (field, value, position after them).
+fn read_pair(buf: &[u8], pos: usize) -> Option<(&[u8], &[u8], usize)> {
+    let (flen, vlen, f) = read_header(buf, pos)?;
+    let v = f.checked_add(flen)?;
+    let end = v.checked_add(vlen)?;
+    Some((buf.get(f..v)?, buf.get(v..end)?, end))
 }
 
 /// Iterator over a listpack's pairs.
@@ -104,8 +158,7 @@ impl<'a> Iterator for ListpackIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let (f, p) = read_str(self.buf, self.pos)?;
-        let (v, p) = read_str(self.buf, p)?;
+        let (f, v, p) = read_pair(self.buf, self.pos)?;
         self.pos = p;
         Some((f, v))
     }
@@ -122,7 +175,7 @@ impl Listpack {
 
     /// Bytes one pair takes in the buffer.
     pub fn pair_size(field: &[u8], value: &[u8]) -> usize {
-        varint_len(field.len()) + field.len() + varint_len(value.len()) + value.len()
+        header_len(field.len(), value.len()) + field.len() + value.len()
     }
 
     /// Number of pairs.
@@ -150,14 +203,12 @@ impl Listpack {
         let buf = &self.buf[..];
         let mut pos = 0;
         while pos < buf.len() {
-            let (flen, fstart) = read_varint(buf, pos)?;
-            let value_hdr = fstart.checked_add(flen)?;
-            let (vlen, value) = read_varint(buf, value_hdr)?;
+            let (flen, vlen, fstart) = read_header(buf, pos)?;
+            let value = fstart.checked_add(flen)?;
             let end = value.checked_add(vlen)?;
-            if flen == field.len() && buf.get(fstart..value_hdr)? == field {
+            if flen == field.len() && buf.get(fstart..value)? == field {
                 return Some(PairPos {
                     start: pos,
-                    value_hdr,
                     value,
                     end,
                 });
@@ -183,10 +234,18 @@ impl Listpack {
                         dst.copy_from_slice(value);
                     }
                 } else {
-                    let mut enc = Vec::with_capacity(varint_len(value.len()) + value.len());
-                    put_varint(&mut enc, value.len());
+                    // The header holds the value's length: rewrite the whole pair in place
+                    // (insertion order stays).
+                    let mut enc = Vec::with_capacity(Self::pair_size(field, value));
+                    put_header(&mut enc, field.len(), value.len());
+                    enc.extend_from_slice(field);
                     enc.extend_from_slice(value);
-                    self.buf.splice(p.value_hdr..p.end, enc);
+                    let old = p.end - p.start;
+                    if enc.len() > old {
+                        grow(&mut self.buf, enc.len() - old);
+                    }
+                    self.buf.splice(p.start..p.end, enc);
+                    shrink(&mut self.buf);
                 }
                 false
             }
@@ -199,10 +258,9 @@ impl Listpack {
 
     /// Append a pair without looking for the field (the caller knows it is absent).
     pub fn push(&mut self, field: &[u8], value: &[u8]) {
-        self.buf.reserve(Self::pair_size(field, value));
-        put_varint(&mut self.buf, field.len());
+        grow(&mut self.buf, Self::pair_size(field, value));
+        put_header(&mut self.buf, field.len(), value.len());
         self.buf.extend_from_slice(field);
-        put_varint(&mut self.buf, value.len());
         self.buf.extend_from_slice(value);
         self.len += 1;
     }
@@ -212,6 +270,7 @@ impl Listpack {
         match self.find(field) {
             Some(p) => {
                 self.buf.drain(p.start..p.end);
+                shrink(&mut self.buf);
                 self.len -= 1;
                 true
             }
@@ -602,8 +661,11 @@ impl HashValue {
             return HashValue::Table(Box::new(Dict::with_capacity(n)));
         }
         let bytes = pairs
-            .iter()
-            .map(|a| varint_len(a.len()) + a.len())
+            .chunks(2)
+            .map(|p| match p {
+                [f, v] => Listpack::pair_size(f, v),
+                _ => 0,
+            })
             .sum::<usize>();
         HashValue::Listpack(Listpack::with_capacity(bytes))
     }
@@ -715,6 +777,70 @@ mod tests {
 
     fn pairs(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>)> {
         h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn listpack_headers_short_mid_and_long() {
+        // Every header form and boundary, then value changes that move a pair across forms.
+        let lens = [0usize, 1, 7, 8, 15, 16, 63, 64, 127, 128, 300];
+        let mut l = Listpack::default();
+        let mut model = Vec::new();
+        for &f in &lens {
+            for &v in &lens {
+                let field: Vec<u8> = format!("{f}-{v}-").bytes().cycle().take(f).collect();
+                if model
+                    .iter()
+                    .any(|(mf, _): &(Vec<u8>, Vec<u8>)| *mf == field)
+                {
+                    continue;
+                }
+                let value = vec![b'a' + (v % 26) as u8; v];
+                assert!(l.set(&field, &value));
+                model.push((field, value));
+            }
+        }
+        let size: usize = model.iter().map(|(f, v)| Listpack::pair_size(f, v)).sum();
+        assert_eq!(l.buf.len(), size);
+        assert_eq!(Listpack::pair_size(b"f0", b"12345678"), 11);
+        assert_eq!(Listpack::pair_size(b"field:1", b"value-0000000001"), 25);
+        for (i, (f, v)) in model.iter_mut().enumerate() {
+            let new = vec![b'z'; [3usize, 15, 16, 200, 0][i % 5]];
+            assert!(!l.set(f, &new));
+            *v = new;
+        }
+        let got: Vec<(Vec<u8>, Vec<u8>)> =
+            l.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(got, model, "values replaced in place, insertion order kept");
+        for (f, v) in &model {
+            assert_eq!(l.get(f), Some(&v[..]));
+        }
+        for (f, _) in model.iter().step_by(2) {
+            assert!(l.remove(f));
+        }
+        let left: Vec<&Vec<u8>> = model.iter().skip(1).step_by(2).map(|(f, _)| f).collect();
+        let got: Vec<Vec<u8>> = l.iter().map(|(f, _)| f.to_vec()).collect();
+        assert_eq!(got.iter().collect::<Vec<_>>(), left);
+        assert_eq!(l.len(), left.len());
+    }
+
+    #[test]
+    fn listpack_capacity_follows_size_classes() {
+        use crate::storage::alloc::size_class;
+        let mut l = Listpack::default();
+        for i in 0..100u32 {
+            l.push(format!("f{i}").as_bytes(), b"12345678");
+            // never more than the allocator's class for the length (no doubling slack)
+            assert!(l.buf.capacity() <= size_class(l.buf.len()), "{i}");
+        }
+        assert!(l.set(b"new", b"v"));
+        assert!(!l.set(b"f3", b"a much longer value than before"));
+        assert_eq!(l.get(b"f3"), Some(&b"a much longer value than before"[..]));
+        for i in 0..90u32 {
+            assert!(l.remove(format!("f{i}").as_bytes()));
+        }
+        assert_eq!(l.len(), 11);
+        assert!(l.buf.capacity() <= size_class(l.buf.len() + l.buf.len() / 4));
+        assert_eq!(l.get(b"f95"), Some(&b"12345678"[..]));
     }
 
     #[test]

@@ -17,6 +17,8 @@
 
 use std::collections::VecDeque;
 
+use super::alloc::{grow, shrink, size_class};
+
 /// Head pushes (LPUSH) fill a node only up to this many bytes: each one moves the whole
 /// node, and 2 KiB keeps that move cheap while the per-node overhead stays ~2%.
 const HEAD_PUSH_NODE_BYTES: usize = 2048;
@@ -297,42 +299,6 @@ fn prev_start(buf: &[u8], end: usize) -> Option<usize> {
         p = p.checked_sub(1)?;
     }
     p.checked_sub(body)
-}
-
-// ---------------------------------------------------------------------------------------
-// Buffers sized by jemalloc size classes
-// ---------------------------------------------------------------------------------------
-
-/// The jemalloc size class an allocation of `n` bytes gets (16-byte steps up to 128, then
-/// four classes per doubling), so capacities match what the allocator really holds.
-fn size_class(n: usize) -> usize {
-    match n {
-        0 => 0,
-        1..=8 => 8,
-        9..=128 => (n + 15) & !15,
-        _ => {
-            let p = usize::BITS - (n - 1).leading_zeros();
-            let step = 1usize << (p - 3);
-            n.saturating_add(step - 1) & !(step - 1)
-        }
-    }
-}
-
-/// Make room for `extra` more bytes, growing to the next size class.
-fn grow(buf: &mut Vec<u8>, extra: usize) {
-    let need = buf.len().saturating_add(extra);
-    if need > buf.capacity() {
-        buf.reserve_exact(size_class(need) - buf.len());
-    }
-}
-
-/// Give memory back after removals (with some slack, so alternating push/pop at a class
-/// boundary does not reallocate every time).
-fn shrink(buf: &mut Vec<u8>) {
-    let len = buf.len();
-    if buf.capacity() > size_class(len + len / 4) {
-        buf.shrink_to(size_class(len));
-    }
 }
 
 // ---------------------------------------------------------------------------------------

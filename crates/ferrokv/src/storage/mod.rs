@@ -1,6 +1,7 @@
 //! The keyspace: numbered databases, each a fixed array of shards keyed by cluster slot,
 //! each shard behind its own lock. See docs/architecture.md.
 
+pub mod alloc;
 pub mod db;
 pub mod expiry;
 pub mod glob;

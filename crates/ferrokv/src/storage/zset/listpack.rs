@@ -27,6 +27,7 @@
 //! integers, and -0 converts to the integer 0).
 
 use super::btree::cmp_entries;
+use crate::storage::alloc::{grow, shrink};
 
 /// How an entry's score is stored (the header's kind).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -325,20 +326,19 @@ impl Listpack {
         Listpack { buf, len }
     }
 
-    /// Replace the bytes `start..end` with `new`, growing or shrinking the buffer to fit
-    /// (as Redis reallocs its listpack, with some slack so that a delete/insert cycle does
-    /// not realloc every time).
+    /// Replace the bytes `start..end` with `new`, the capacity following jemalloc's size
+    /// classes (Redis reallocs its listpack to the exact length, which jemalloc rounds the
+    /// same way; shrinking keeps some slack so that a delete/insert cycle does not realloc
+    /// every time).
     fn splice(&mut self, start: usize, end: usize, new: &[u8]) {
         if start > end || end > self.buf.len() {
             return;
         }
         if new.len() > end - start {
-            self.buf.reserve_exact(new.len() - (end - start));
+            grow(&mut self.buf, new.len() - (end - start));
         }
         self.buf.splice(start..end, new.iter().copied());
-        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 16 {
-            self.buf.shrink_to_fit();
-        }
+        shrink(&mut self.buf);
     }
 
     /// Insert an absent member at its place in the order.
