@@ -620,12 +620,13 @@ pub fn run(
             // as coming from `lua`), although EVAL is otherwise skip_monitor.
             server.feed_monitors(client, args);
         }
+        locks.top_args = (args.as_ptr() as usize, args.len());
         let result = call_handler(server, client, out, &mut locks, id, cmd, args);
         let mut transaction = cmd.name == "exec" || is_script || locks.atomic_log;
         if locks.has_ready() {
             // The command's own effects are propagated first, then what serving blocked
             // clients did (Redis serves them after the command, as its own step).
-            propagate_effects(server, client, &mut locks, transaction);
+            propagate_effects(server, client, &mut locks, transaction, args);
             locks.atomic_log = false;
             // Clients blocked on keys this command created are served before anyone else
             // can see the keys.
@@ -641,7 +642,7 @@ pub fn run(
         if locks.tracking.is_some() {
             finish_tracking(server, client, out, &mut locks);
         }
-        propagate_effects(server, client, &mut locks, transaction);
+        propagate_effects(server, client, &mut locks, transaction, args);
         result
     };
     drop(script_guard);
@@ -657,8 +658,26 @@ fn propagate_effects(
     client: &mut Client,
     locks: &mut LockSet<'_>,
     transaction: bool,
+    args: &[&[u8]],
 ) {
-    if locks.propagate.is_empty() || client.loading {
+    let top = locks.propagate_top.take();
+    if client.loading {
+        return;
+    }
+    if let Some(db) = top {
+        if locks.propagate.is_empty() && !transaction {
+            // The common case: one command logged as itself, encoded from its arguments.
+            let end = crate::replication::propagate_args(server, db, args, client.master);
+            if end > 0 {
+                client.repl_woff = end;
+            }
+            return;
+        }
+        // Effects of others follow (or one MULTI/EXEC block holds them all): in order.
+        let own = (db, args.iter().map(|a| a.to_vec()).collect());
+        locks.propagate.insert(0, own);
+    }
+    if locks.propagate.is_empty() {
         return;
     }
     let cmds = std::mem::take(&mut locks.propagate);
@@ -843,6 +862,15 @@ fn collect_propagation(locks: &mut LockSet<'_>, db: usize, args: &[&[u8]]) {
     }
     match rewrite {
         Some(cmds) => locks.propagate.extend(cmds),
+        // The top-level command itself (not one of EXEC's or a script's, whose argument
+        // vectors are others), first to be logged: no copy, `propagate_effects` encodes
+        // it from its arguments.
+        None if locks.propagate.is_empty()
+            && locks.propagate_top.is_none()
+            && locks.top_args == (args.as_ptr() as usize, args.len()) =>
+        {
+            locks.propagate_top = Some(db);
+        }
         None => locks
             .propagate
             .push((db, args.iter().map(|a| a.to_vec()).collect())),

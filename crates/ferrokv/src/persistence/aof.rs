@@ -161,16 +161,17 @@ fn quote(name: &str) -> String {
 }
 
 /// Append one command in RESP (what the file holds).
-pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
+pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
     // One reservation for the whole command (each argument's header is at most 24 bytes),
     // and lengths formatted on the stack: this runs for every logged write.
-    let payload: usize = args.iter().map(|a| a.len() + 24).sum();
+    let payload: usize = args.iter().map(|a| a.as_ref().len() + 24).sum();
     out.reserve(payload + 24);
     let mut digits = itoa::Buffer::new();
     out.push(b'*');
     out.extend_from_slice(digits.format(args.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in args {
+        let a = a.as_ref();
         out.push(b'$');
         out.extend_from_slice(digits.format(a.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -363,6 +364,23 @@ impl Aof {
         let before = p.buf.len();
         let Pending { buf, last_db } = &mut *p;
         encode_block(buf, last_db, cmds, transaction);
+        let added = (p.buf.len() - before) as u64;
+        let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
+        drop(p);
+        end
+    }
+
+    /// [`Aof::append`] for one command given by its arguments (not in a transaction).
+    pub fn append_args(&self, db: usize, args: &[&[u8]]) -> u64 {
+        let mut p = self.pending.lock();
+        let before = p.buf.len();
+        let Pending { buf, last_db } = &mut *p;
+        if *last_db != Some(db) {
+            let mut digits = itoa::Buffer::new();
+            encode_command(buf, &[b"SELECT".as_slice(), digits.format(db).as_bytes()]);
+            *last_db = Some(db);
+        }
+        encode_command(buf, args);
         let added = (p.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         drop(p);

@@ -308,6 +308,22 @@ pub fn propagate(
     0
 }
 
+/// [`propagate`] for one command logged as itself, from its arguments (no owned copy on
+/// the way to the append-only file; the replication stream, when fed, gets one).
+pub fn propagate_args(server: &Server, db: usize, args: &[&[u8]], from_master: bool) -> u64 {
+    let publish = args
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish"));
+    if server.aof.enabled() && !publish {
+        server.aof.append_args(db, args);
+    }
+    if !from_master && server.repl.feeding() {
+        let owned = [(db, args.iter().map(|a| a.to_vec()).collect())];
+        return server.repl.feed_commands(&owned, false);
+    }
+    0
+}
+
 /// Set in a propagated command's database index: the command goes to the append-only file
 /// only, not to the replication stream (state Redis does not replicate but a reload should
 /// restore, as XREADGROUP's read counter).

@@ -100,6 +100,12 @@ pub struct LockSet<'s> {
     /// report the keys they modify. None otherwise (one word, so the hot path pays one
     /// test and nothing to build or drop).
     pub tracking: Option<Box<Tracked<'s>>>,
+    /// The top-level command's argument vector (address, length), set by dispatch: a
+    /// command logged as itself is then propagated from its arguments, not from a copy.
+    pub top_args: (usize, usize),
+    /// The top-level command changed the dataset and is logged as itself, in this
+    /// database (see `dispatch::collect_propagation`); it goes before `propagate`.
+    pub propagate_top: Option<usize>,
 }
 
 /// What a command's writes need for client-side caching while somebody tracks keys.
@@ -131,6 +137,8 @@ impl<'s> LockSet<'s> {
             events: Vec::new(),
             atomic_log: false,
             tracking: None,
+            top_args: (0, 0),
+            propagate_top: None,
         }
     }
 
