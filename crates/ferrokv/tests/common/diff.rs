@@ -153,6 +153,9 @@ impl Side {
         if self.conn.is_none() {
             let mut c = Conn::connect(self.port)
                 .map_err(|e| format!("cannot connect to {}: {}", self.name, e))?;
+            // Case files build 512 MB values (BITFIELD, SETRANGE at the last offset): a
+            // debug build on a loaded machine needs more than the usual 10 s of silence.
+            c.timeout = std::time::Duration::from_secs(30);
             if self.resp3 {
                 c.request(&["HELLO", "3"])
                     .map_err(|e| format!("HELLO 3 to {}: {}", self.name, e))?;
