@@ -20,8 +20,7 @@ use std::sync::Arc;
 
 use super::aof::{encode_command, open_for_append, sync_dir, AofFile};
 use crate::server::Server;
-use crate::storage::shard::Shard;
-use crate::storage::snapshot::{self, Sink};
+use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::{LockSet, Value};
 
 /// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
@@ -188,6 +187,7 @@ pub fn stream_commands(key: &[u8], s: &crate::storage::stream::Stream) -> Vec<Ve
 pub struct AofBaseSink {
     out: BufWriter<File>,
     buf: Vec<u8>,
+    key_delay_us: u64,
 }
 
 impl AofBaseSink {
@@ -204,7 +204,15 @@ impl AofBaseSink {
         AofBaseSink {
             out: BufWriter::with_capacity(1 << 20, file),
             buf,
+            key_delay_us: 0,
         }
+    }
+
+    /// Sleep this many microseconds after each key (`rdb-key-save-delay`, which Redis's
+    /// rewrite honours too; for tests that need a slow snapshot).
+    pub fn with_key_delay(mut self, micros: u64) -> AofBaseSink {
+        self.key_delay_us = micros;
+        self
     }
 
     /// Flush and fsync.
@@ -218,14 +226,19 @@ impl AofBaseSink {
 }
 
 impl Sink for AofBaseSink {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+    fn write_shard(&mut self, db: usize, image: &ShardImage<'_>) -> std::io::Result<()> {
         encode_command(
             &mut self.buf,
             &[b"SELECT".to_vec(), db.to_string().into_bytes()],
         );
-        for (key, entry) in shard.map.iter() {
-            key_commands(key, entry.value, entry.expire_at(), &mut self.buf);
-        }
+        let (buf, delay) = (&mut self.buf, self.key_delay_us);
+        image.for_each(|key, value, expire_at| {
+            key_commands(key, value, expire_at, buf);
+            if delay > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(delay));
+            }
+            Ok::<(), std::io::Error>(())
+        })?;
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
@@ -352,10 +365,10 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
-    let job = snapshot::begin(Box::new(AofBaseSink::new(
-        base,
-        &crate::scripting::functions::codes(server),
-    )))
+    let job = snapshot::begin(Box::new(
+        AofBaseSink::new(base, &crate::scripting::functions::codes(server))
+            .with_key_delay(super::save::key_delay(server, "rdb-key-save-delay")),
+    ))
     .ok_or("Another snapshot (BGSAVE) is in progress")?;
     drop(layout);
     drop(locks);

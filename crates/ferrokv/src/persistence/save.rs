@@ -18,7 +18,7 @@ use super::rdb::{read_rdb, Limits, RdbWriter, SaveOptions};
 use crate::server::Server;
 use crate::storage::db::shard_of;
 use crate::storage::shard::{Entry, Shard};
-use crate::storage::snapshot::{self, Sink};
+use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::LockSet;
 
 /// State of RDB saving (INFO persistence, scheduling, MISCONF).
@@ -55,7 +55,7 @@ pub(crate) fn save_options(server: &Server) -> SaveOptions {
 }
 
 /// A per-key delay parameter (`rdb-key-save-delay`, `key-load-delay`) in microseconds.
-fn key_delay(server: &Server, name: &str) -> u64 {
+pub(crate) fn key_delay(server: &Server, name: &str) -> u64 {
     server.config.get(name).parse().unwrap_or(0)
 }
 
@@ -103,26 +103,27 @@ impl RdbSink {
 pub(crate) fn write_shard_keys<W: Write>(
     w: &mut RdbWriter<W>,
     db: usize,
-    shard: &Shard,
+    image: &ShardImage<'_>,
     key_delay_us: u64,
 ) -> std::io::Result<()> {
-    if shard.map.is_empty() {
+    let len = image.len();
+    if len == 0 {
         return Ok(());
     }
-    w.select_db(db, shard.map.len(), shard.volatile)?;
-    for (key, entry) in shard.map.iter() {
-        w.write_key(key, entry.value, entry.expire_at(), None, None)?;
+    w.select_db(db, len, image.volatile())?;
+    image.for_each(|key, value, expire_at| {
+        w.write_key(key, value, expire_at, None, None)?;
         if key_delay_us > 0 {
             std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 impl Sink for RdbSink {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+    fn write_shard(&mut self, db: usize, image: &ShardImage<'_>) -> std::io::Result<()> {
         match self.writer.as_mut() {
-            Some(w) => write_shard_keys(w, db, shard, self.key_delay_us),
+            Some(w) => write_shard_keys(w, db, image, self.key_delay_us),
             None => Err(std::io::Error::other("RDB file already finished")),
         }
     }
@@ -178,7 +179,7 @@ pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), Strin
             .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         for db in 0..server.dbs.len() {
             for shard in locks.db_shards(db) {
-                sink.write_shard(db, shard)?;
+                sink.write_shard(db, &ShardImage::current(shard))?;
             }
         }
         sink.finish()?;
