@@ -593,3 +593,48 @@ fn snapshot_is_the_state_at_the_barrier() {
         "the AOF does not load to the state after the writes"
     );
 }
+
+/// scripts/bgsave.sh at a tiny size (the full run is on demand), so it cannot rot: a row
+/// per phase with both servers' figures, and the RSS table. No timing assertions.
+#[test]
+fn bgsave_script_runs_at_a_tiny_size() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/bgsave.sh"))
+        .env("KEYS", "2000")
+        .env("GROW", "500")
+        .env("RATE", "400")
+        .env("CONNS", "8")
+        .env("STEADY", "0.3")
+        .env("WARMUP", "0.2")
+        .env("NO_BUILD", "1")
+        .env("FERROKV_BIN", common::ferrokv_bin())
+        .env("LOADGEN_BIN", env!("CARGO_BIN_EXE_ferrokv-loadgen"))
+        .output()
+        .expect("run scripts/bgsave.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bgsave.sh failed:\n{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in ["| steady |", "| bgsave |", "| aofrw |", "| growth |"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(phase))
+            .unwrap_or_else(|| panic!("no {} row:\n{}", phase, stdout));
+        // Both servers answered requests in every phase.
+        let counts = row.rsplit('|').nth(1).unwrap_or_default();
+        assert!(
+            counts
+                .split(',')
+                .all(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0)),
+            "{}",
+            row
+        );
+    }
+    for server in ["| redis | ", "| ferrokv | "] {
+        assert!(stdout.contains(server), "{}", stdout);
+    }
+}
