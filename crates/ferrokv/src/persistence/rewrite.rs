@@ -329,13 +329,17 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
 
 type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
 
-/// Step 1, under the barrier. With `enabling` (CONFIG SET appendonly yes on a server that
-/// runs without the log), logging starts here into the new incremental file instead of
-/// switching files; the manifest names it only once its base is complete. With `off` (the
-/// log is off and stays off) there is no incremental file: only a new base.
+/// Step 1. The files are prepared first, with no shard locked (creating and fsyncing a
+/// file, writing the manifest: the disk may take tens of milliseconds); then, under the
+/// barrier, logging switches to the new incremental file (or starts, with `enabling`)
+/// and the snapshot begins, which is all that must happen at one point in time. The
+/// manifest names the new incremental file after the old ones before anything is written
+/// to it, so a crash at any point leaves a manifest that lists everything needed. With
+/// `enabling` (CONFIG SET appendonly yes on a server that runs without the log) the
+/// manifest names the new file only once its base is complete. With `off` (the log is off
+/// and stays off) there is no incremental file: only a new base.
 fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, String> {
-    let mut locks = LockSet::new(&server.dbs);
-    locks.lock_all();
+    // Lock order: the layout, then the shards (nothing takes the layout under a shard lock).
     let mut layout = server.aof.layout.lock();
     if enabling || off {
         layout.dir = PathBuf::from(server.config.get("appenddirname"));
@@ -359,32 +363,51 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
         .max()
         .unwrap_or(0)
         + 1;
-    if !off {
-        start_incremental_file(server, &mut layout, &dir, seq, enabling)?;
-    }
+    let incr = if off {
+        None
+    } else {
+        Some(prepare_incremental_file(&mut layout, &dir, seq, enabling)?)
+    };
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
-    let job = snapshot::begin(Box::new(
-        AofBaseSink::new(base, &crate::scripting::functions::codes(server))
-            .with_key_delay(super::save::key_delay(server, "rdb-key-save-delay")),
-    ))
-    .ok_or("Another snapshot (BGSAVE) is in progress")?;
-    drop(layout);
+    let sink = AofBaseSink::new(base, &crate::scripting::functions::codes(server))
+        .with_key_delay(super::save::key_delay(server, "rdb-key-save-delay"));
+
+    let mut locks = LockSet::new(&server.dbs);
+    locks.lock_all();
+    if let Some(file) = incr {
+        if enabling {
+            let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
+            server.aof.start(file, 0, policy);
+            server.aof.ensure_writer();
+        } else {
+            server
+                .aof
+                .switch_file(file)
+                .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
+        }
+    }
+    let job = snapshot::begin(Box::new(sink)).ok_or("Another snapshot (BGSAVE) is in progress")?;
     drop(locks);
+    drop(layout);
+    // The old file's tail, written under the barrier, is fsynced now that clients run.
+    server
+        .aof
+        .sync_retired()
+        .map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
     Ok((job, dir, seq, temp))
 }
 
-/// A new incremental file `seq` for the log from now on: started (`enabling`) or switched
-/// to, and named in the manifest (after an fsync, so the manifest never names a file that
-/// is not on disk).
-fn start_incremental_file(
-    server: &Arc<Server>,
+/// A new incremental file `seq` for the log from the barrier on, created and fsynced,
+/// and (unless `enabling`) named in the manifest after the files before it, so the
+/// manifest never names a file that is not on disk.
+fn prepare_incremental_file(
     layout: &mut super::aof::Layout,
     dir: &std::path::Path,
     seq: u64,
     enabling: bool,
-) -> Result<(), String> {
+) -> Result<File, String> {
     let incr = AofFile {
         name: format!("{}.{}.incr.aof", layout.prefix, seq),
         seq,
@@ -395,21 +418,13 @@ fn start_incremental_file(
     file.sync_all()
         .map_err(|e| format!("Can't fsync {}: {}", incr.name, e))?;
     layout.manifest.incrs.push(incr);
-    if enabling {
-        let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
-        server.aof.start(file, 0, policy);
-        server.aof.ensure_writer();
-    } else {
+    if !enabling {
         if let Err(e) = layout.save_manifest() {
             layout.manifest.incrs.pop();
             return Err(format!("Can't write the AOF manifest: {}", e));
         }
-        server
-            .aof
-            .switch_file(file)
-            .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Steps 2 and 3, in the background.
