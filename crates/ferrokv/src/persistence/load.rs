@@ -186,6 +186,7 @@ fn write_base_from_dataset(server: &Server, layout: &Layout) -> Result<(), Strin
             let shard = m.lock();
             if !shard.map.is_empty() {
                 sink.write_shard(i, &crate::storage::snapshot::ShardImage::current(&shard))
+                    .and_then(|()| sink.drain())
                     .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
             }
         }

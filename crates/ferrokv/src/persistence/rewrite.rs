@@ -13,7 +13,7 @@
 //! old base and increments plus the new increment, after it the new base and increment.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -185,7 +185,7 @@ pub fn stream_commands(key: &[u8], s: &crate::storage::stream::Stream) -> Vec<Ve
 
 /// A snapshot sink that writes an AOF base file: SELECT, then each key's commands.
 pub struct AofBaseSink {
-    out: BufWriter<File>,
+    out: File,
     buf: Vec<u8>,
     key_delay_us: u64,
 }
@@ -202,7 +202,7 @@ impl AofBaseSink {
             );
         }
         AofBaseSink {
-            out: BufWriter::with_capacity(1 << 20, file),
+            out: file,
             buf,
             key_delay_us: 0,
         }
@@ -218,10 +218,18 @@ impl AofBaseSink {
     /// Flush and fsync.
     pub fn finish(&mut self) -> std::io::Result<()> {
         // The libraries are still buffered when the dataset was empty.
+        self.drain_buf()?;
+        self.out.sync_all()
+    }
+
+    /// Write what was encoded to the file.
+    fn drain_buf(&mut self) -> std::io::Result<()> {
         self.out.write_all(&self.buf)?;
         self.buf.clear();
-        self.out.flush()?;
-        self.out.get_ref().sync_all()
+        if self.buf.capacity() > 4 << 20 {
+            self.buf.shrink_to(1 << 20);
+        }
+        Ok(())
     }
 }
 
@@ -238,10 +246,11 @@ impl Sink for AofBaseSink {
                 std::thread::sleep(std::time::Duration::from_micros(delay));
             }
             Ok::<(), std::io::Error>(())
-        })?;
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
+        })
+    }
+
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.drain_buf()
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {
