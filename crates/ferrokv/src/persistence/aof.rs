@@ -556,7 +556,7 @@ impl Aof {
         // seconds apart and every sync takes it) is synced now, in order.
         self.sync_retired()?;
         let mut current = self.file.lock();
-        let old = std::mem::replace(&mut *current, Some(file));
+        let old = current.replace(file);
         // The old file's fsync is not done here, under the caller's barrier (the disk can
         // take tens of milliseconds): the caller does it right after ([`Aof::sync_retired`])
         // and every sync does it before the new file's.
