@@ -400,11 +400,6 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
     let job = snapshot::begin(Box::new(sink)).ok_or("Another snapshot (BGSAVE) is in progress")?;
     drop(locks);
     drop(layout);
-    // The old file's tail, written under the barrier, is fsynced now that clients run.
-    server
-        .aof
-        .sync_retired()
-        .map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
     Ok((job, dir, seq, temp))
 }
 
@@ -445,7 +440,12 @@ fn finish(
     temp: &std::path::Path,
     off: bool,
 ) -> Result<(), String> {
+    // The old file's tail, written under the barrier, is fsynced here rather than on the
+    // client's worker (any sync of the log before this one does it first too). The walk
+    // runs whatever happens: it is what ends the snapshot.
+    let retired = server.aof.sync_retired();
     snapshot::walk_and_end(&server.dbs, job);
+    retired.map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
     if let Some(e) = job.take_error() {
         return Err(format!("writing the new base: {}", e));
     }
