@@ -410,3 +410,231 @@ fn bgsave_schedule_waits_for_the_rewrite() {
     }
     assert!(matches!(c.cmd(&["BGSAVE", "NOW"]), Reply::Error(_)));
 }
+
+/// Fill the server for [`snapshot_is_the_state_at_the_barrier`]: strings, strings with a
+/// TTL, hashes, lists, sorted sets and counters in database 0, strings in database 1.
+fn fill_mixed(c: &mut Conn) {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for i in 0..3000 {
+        cmds.push(v(&["SET", &format!("s:{}", i), &format!("value-{}", i)]));
+    }
+    for i in 0..300 {
+        cmds.push(v(&["SET", &format!("t:{}", i), "ttl", "EX", "100000"]));
+    }
+    for i in 0..100 {
+        cmds.push(v(&["HSET", &format!("h:{}", i), "a", "1", "b", "2"]));
+        cmds.push(v(&["RPUSH", &format!("l:{}", i), "x", "y", "z"]));
+        cmds.push(v(&["ZADD", &format!("z:{}", i), "1", "m1", "2", "m2"]));
+        cmds.push(v(&["SET", &format!("n:{}", i), "10"]));
+    }
+    cmds.push(v(&["SELECT", "1"]));
+    for i in 0..200 {
+        cmds.push(v(&["SET", &format!("one:{}", i), "x"]));
+    }
+    cmds.push(v(&["SELECT", "0"]));
+    pipeline(c, &cmds);
+}
+
+/// Send `cmds` in one write and read every reply (none may be an error).
+fn pipeline(c: &mut Conn, cmds: &[Vec<String>]) {
+    let mut bytes = Vec::new();
+    for cmd in cmds {
+        common::encode_into(&mut bytes, cmd);
+    }
+    c.send_raw(&bytes).expect("send");
+    for cmd in cmds {
+        let reply = c.read_reply();
+        assert!(!reply.is_error(), "{:?}: {:?}", cmd, reply);
+    }
+}
+
+/// Writes of every kind right after the barrier: overwrite, delete, create, expire and
+/// persist, in-place changes of collections and counters, RENAME and MOVE, and a FLUSHDB
+/// of database 1 (a whole-database command). Then the keys given a 1 ms TTL are read
+/// after they expired, so lazy expiry deletes them too.
+fn mutate_mixed(c: &mut Conn) {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for i in (0..3000).step_by(7) {
+        cmds.push(v(&["SET", &format!("s:{}", i), "changed"]));
+        cmds.push(v(&["DEL", &format!("s:{}", i + 1)]));
+        cmds.push(v(&["SET", &format!("new:{}", i), "created"]));
+        cmds.push(v(&["EXPIRE", &format!("s:{}", i + 2), "50000"]));
+        cmds.push(v(&["APPEND", &format!("s:{}", i + 3), "+more"]));
+    }
+    for i in (0..300).step_by(3) {
+        cmds.push(v(&["PEXPIRE", &format!("t:{}", i), "1"]));
+        cmds.push(v(&["PERSIST", &format!("t:{}", i + 1)]));
+    }
+    for i in 0..100 {
+        cmds.push(v(&["HSET", &format!("h:{}", i), "a", "changed", "c", "3"]));
+        cmds.push(v(&["LPUSH", &format!("l:{}", i), "w"]));
+        cmds.push(v(&["ZINCRBY", &format!("z:{}", i), "5", "m1"]));
+        cmds.push(v(&["INCR", &format!("n:{}", i)]));
+    }
+    cmds.push(v(&["RENAME", "s:5", "renamed:5"]));
+    cmds.push(v(&["MOVE", "s:6", "2"]));
+    cmds.push(v(&["SELECT", "1"]));
+    cmds.push(v(&["FLUSHDB"]));
+    cmds.push(v(&["SET", "one:after", "y"]));
+    cmds.push(v(&["SELECT", "0"]));
+    pipeline(c, &cmds);
+    std::thread::sleep(Duration::from_millis(20));
+    for i in (0..300).step_by(3) {
+        assert_eq!(c.cmd(&["EXISTS", &format!("t:{}", i)]), Reply::Int(0));
+    }
+}
+
+fn in_progress(c: &mut Conn, field: &str) -> bool {
+    let info = c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+    info.contains(&format!("{}:1", field))
+}
+
+fn wait_done(c: &mut Conn, field: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while in_progress(c, field) {
+        assert!(Instant::now() < deadline, "{} did not end", field);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A snapshot is exactly the dataset at its barrier, whatever commands do to keys whose
+/// shards it has not written yet (per-key copy-on-write, see `storage::snapshot`): BGSAVE's
+/// file loads back with the digest taken at BGSAVE; the rewritten AOF's base replays to that
+/// digest too, and base plus incremental file to the digest after the writes.
+#[test]
+fn snapshot_is_the_state_at_the_barrier() {
+    // rdb-key-save-delay keeps the snapshot running while the writes happen.
+    let slow = ["--rdb-key-save-delay", "100", "--appendonly", "no"];
+    let dir = TempDir::new("snapshot-barrier");
+    let f = ferrokv_in(dir.path(), &slow);
+    let mut c = f.connect();
+    fill_mixed(&mut c);
+    let at_barrier = digest(&mut c);
+    assert_eq!(
+        c.cmd(&["BGSAVE"]).expect_text(),
+        "Background saving started"
+    );
+    mutate_mixed(&mut c);
+    assert!(
+        in_progress(&mut c, "rdb_bgsave_in_progress"),
+        "the writes ran after the snapshot ended: they tested nothing"
+    );
+    let after = digest(&mut c);
+    assert_ne!(after, at_barrier);
+    wait_done(&mut c, "rdb_bgsave_in_progress");
+    let info = c.cmd(&["INFO", "persistence"]).text().unwrap_or_default();
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{}", info);
+    drop(c);
+    drop(f);
+    let f = ferrokv_in(dir.path(), &["--appendonly", "no"]);
+    let mut c = f.connect();
+    assert_eq!(
+        digest(&mut c),
+        at_barrier,
+        "BGSAVE's file is not the barrier's state"
+    );
+    drop(c);
+    drop(f);
+
+    let dir = TempDir::new("snapshot-barrier-aof");
+    let slow = ["--rdb-key-save-delay", "100", "--appendonly", "yes"];
+    let f = ferrokv_in(dir.path(), &slow);
+    let mut c = f.connect();
+    wait_done(&mut c, "aof_rewrite_in_progress");
+    fill_mixed(&mut c);
+    let at_barrier = digest(&mut c);
+    assert!(c.cmd(&["BGREWRITEAOF"]).text().is_some());
+    mutate_mixed(&mut c);
+    assert!(
+        in_progress(&mut c, "aof_rewrite_in_progress"),
+        "the writes ran after the rewrite ended: they tested nothing"
+    );
+    let after = digest(&mut c);
+    wait_done(&mut c, "aof_rewrite_in_progress");
+    let manifest =
+        std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest"))
+            .expect("manifest");
+    let base = manifest
+        .lines()
+        .find(|l| l.contains("type b"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("a base file in the manifest")
+        .to_string();
+    let base = std::fs::read(dir.path().join("appendonlydir").join(base)).expect("base file");
+    drop(c);
+    drop(f);
+    // The base alone, replayed into an empty server: the barrier's state.
+    let fresh_dir = TempDir::new("snapshot-barrier-replay");
+    let fresh = ferrokv_in(fresh_dir.path(), &["--appendonly", "no"]);
+    let mut r = fresh.connect();
+    r.send_raw(&base).expect("send the base");
+    r.send(&["PING"]).expect("send PING");
+    loop {
+        let reply = r.read_reply();
+        assert!(!reply.is_error(), "replaying the base: {:?}", reply);
+        if reply == Reply::Simple("PONG".into()) {
+            break;
+        }
+    }
+    r.cmd(&["SELECT", "0"]);
+    assert_eq!(
+        digest(&mut r),
+        at_barrier,
+        "the rewrite's base is not the barrier's state"
+    );
+    // Base and incremental file: everything.
+    let f = ferrokv_in(dir.path(), &["--appendonly", "yes"]);
+    let mut c = f.connect();
+    assert_eq!(
+        digest(&mut c),
+        after,
+        "the AOF does not load to the state after the writes"
+    );
+}
+
+/// scripts/bgsave.sh at a tiny size (the full run is on demand), so it cannot rot: a row
+/// per phase with both servers' figures, and the RSS table. No timing assertions.
+#[test]
+fn bgsave_script_runs_at_a_tiny_size() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/bgsave.sh"))
+        .env("KEYS", "2000")
+        .env("GROW", "500")
+        .env("RATE", "400")
+        .env("CONNS", "8")
+        .env("STEADY", "0.3")
+        .env("WARMUP", "0.2")
+        .env("NO_BUILD", "1")
+        .env("FERROKV_BIN", common::ferrokv_bin())
+        .env("LOADGEN_BIN", env!("CARGO_BIN_EXE_ferrokv-loadgen"))
+        .output()
+        .expect("run scripts/bgsave.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bgsave.sh failed:\n{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in ["| steady |", "| bgsave |", "| aofrw |", "| growth |"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(phase))
+            .unwrap_or_else(|| panic!("no {} row:\n{}", phase, stdout));
+        // Both servers answered requests in every phase.
+        let counts = row.rsplit('|').nth(1).unwrap_or_default();
+        assert!(
+            counts
+                .split(',')
+                .all(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0)),
+            "{}",
+            row
+        );
+    }
+    for server in ["| redis | ", "| ferrokv | "] {
+        assert!(stdout.contains(server), "{}", stdout);
+    }
+}

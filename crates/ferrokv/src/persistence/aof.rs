@@ -242,6 +242,9 @@ pub struct Aof {
     pub last_error: Mutex<String>,
     /// The incremental file being appended to.
     file: Mutex<Option<File>>,
+    /// The file logging switched away from (AOF rewrite) until it is fsynced: the next
+    /// sync fsyncs it before the current file, so `durable` never covers its unsynced tail.
+    retired: Mutex<Option<File>>,
     /// The directory and the manifest.
     pub layout: Mutex<Layout>,
     /// Size of the current incremental file (INFO aof_current_size).
@@ -307,6 +310,7 @@ impl Default for Aof {
             write_failed: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
             file: Mutex::new(None),
+            retired: Mutex::new(None),
             layout: Mutex::new(Layout::default()),
             current_size: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
@@ -420,6 +424,7 @@ impl Aof {
         if self.write_failed() {
             tracing::warn!("Error writing to the AOF file at shutdown");
         }
+        let _ = self.sync_retired();
         if let Some(f) = self.file.lock().as_mut() {
             let _ = f.sync_data();
         }
@@ -509,13 +514,20 @@ impl Aof {
         if self.write_failed() || written <= self.durable.load(Ordering::Acquire) {
             return;
         }
-        if let Some(f) = self.file.lock().as_mut() {
-            if let Err(e) = f.sync_data() {
-                tracing::warn!("Can't fsync the AOF file: {}", e);
-                *self.last_error.lock() = strerror(&e);
-                self.write_failed.store(true, Ordering::Relaxed);
-                return;
-            }
+        // fsync a second handle of the file, not under the file's lock: connections keep
+        // writing their batches meanwhile instead of waiting for the disk (the bytes they
+        // add are past `written`, so not claimed durable by this sync).
+        let current = self.file.lock().as_ref().map(File::try_clone);
+        let synced = self.sync_retired().and_then(|()| match current {
+            Some(Ok(f)) => f.sync_data(),
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        });
+        if let Err(e) = synced {
+            tracing::warn!("Can't fsync the AOF file: {}", e);
+            *self.last_error.lock() = strerror(&e);
+            self.write_failed.store(true, Ordering::Relaxed);
+            return;
         }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(written, Ordering::AcqRel);
@@ -579,7 +591,7 @@ impl Aof {
 
     /// Switch logging to a new incremental file (AOF rewrite): everything appended before
     /// this call goes to the old file, everything after to `file`. Returns after the old
-    /// file has everything written and fsynced.
+    /// file has everything written; its fsync is [`Aof::sync_retired`]'s.
     pub fn switch_file(&self, file: File) -> std::io::Result<()> {
         // Everything appended so far goes to the old file (the caller holds every shard
         // lock, so nothing is appended meanwhile).
@@ -587,13 +599,27 @@ impl Aof {
         if self.write_failed() {
             return Err(std::io::Error::other(self.last_error.lock().clone()));
         }
+        // A file retired by an earlier switch and not synced yet (rare: rewrites are
+        // seconds apart and every sync takes it) is synced now, in order.
+        self.sync_retired()?;
         let mut current = self.file.lock();
-        if let Some(f) = current.as_mut() {
-            f.sync_data()?;
-        }
-        *current = Some(file);
+        let old = current.replace(file);
+        // The old file's fsync is not done here, under the caller's barrier (the disk can
+        // take tens of milliseconds): the caller does it right after ([`Aof::sync_retired`])
+        // and every sync does it before the new file's.
+        *self.retired.lock() = old;
         self.current_size.store(0, Ordering::Relaxed);
         self.pending.lock().last_db = None;
+        Ok(())
+    }
+
+    /// fsync the file logging switched away from, if it was not yet.
+    pub fn sync_retired(&self) -> std::io::Result<()> {
+        let mut retired = self.retired.lock();
+        if let Some(f) = retired.as_ref() {
+            f.sync_data()?;
+        }
+        *retired = None;
         Ok(())
     }
 }

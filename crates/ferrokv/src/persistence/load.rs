@@ -185,7 +185,8 @@ fn write_base_from_dataset(server: &Server, layout: &Layout) -> Result<(), Strin
         for m in db.shards.iter() {
             let shard = m.lock();
             if !shard.map.is_empty() {
-                sink.write_shard(i, &shard)
+                sink.write_shard(i, &crate::storage::snapshot::ShardImage::current(&shard))
+                    .and_then(|()| sink.drain())
                     .map_err(|e| format!("Can't write {}: {}", path.display(), e))?;
             }
         }

@@ -13,15 +13,14 @@
 //! old base and increments plus the new increment, after it the new base and increment.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::aof::{encode_command, open_for_append, sync_dir, AofFile};
 use crate::server::Server;
-use crate::storage::shard::Shard;
-use crate::storage::snapshot::{self, Sink};
+use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::{LockSet, Value};
 
 /// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
@@ -186,8 +185,9 @@ pub fn stream_commands(key: &[u8], s: &crate::storage::stream::Stream) -> Vec<Ve
 
 /// A snapshot sink that writes an AOF base file: SELECT, then each key's commands.
 pub struct AofBaseSink {
-    out: BufWriter<File>,
+    out: File,
     buf: Vec<u8>,
+    key_delay_us: u64,
 }
 
 impl AofBaseSink {
@@ -202,33 +202,55 @@ impl AofBaseSink {
             );
         }
         AofBaseSink {
-            out: BufWriter::with_capacity(1 << 20, file),
+            out: file,
             buf,
+            key_delay_us: 0,
         }
+    }
+
+    /// Sleep this many microseconds after each key (`rdb-key-save-delay`, which Redis's
+    /// rewrite honours too; for tests that need a slow snapshot).
+    pub fn with_key_delay(mut self, micros: u64) -> AofBaseSink {
+        self.key_delay_us = micros;
+        self
     }
 
     /// Flush and fsync.
     pub fn finish(&mut self) -> std::io::Result<()> {
         // The libraries are still buffered when the dataset was empty.
+        self.drain_buf()?;
+        self.out.sync_all()
+    }
+
+    /// Write what was encoded to the file.
+    fn drain_buf(&mut self) -> std::io::Result<()> {
         self.out.write_all(&self.buf)?;
         self.buf.clear();
-        self.out.flush()?;
-        self.out.get_ref().sync_all()
+        if self.buf.capacity() > 4 << 20 {
+            self.buf.shrink_to(1 << 20);
+        }
+        Ok(())
     }
 }
 
 impl Sink for AofBaseSink {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+    fn write_shard(&mut self, db: usize, image: &ShardImage<'_>) -> std::io::Result<()> {
         encode_command(
             &mut self.buf,
             &[b"SELECT".to_vec(), db.to_string().into_bytes()],
         );
-        for (key, entry) in shard.map.iter() {
-            key_commands(key, entry.value, entry.expire_at(), &mut self.buf);
-        }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
+        let (buf, delay) = (&mut self.buf, self.key_delay_us);
+        image.for_each(|key, value, expire_at| {
+            key_commands(key, value, expire_at, buf);
+            if delay > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(delay));
+            }
+            Ok::<(), std::io::Error>(())
+        })
+    }
+
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.drain_buf()
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {
@@ -316,13 +338,17 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
 
 type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
 
-/// Step 1, under the barrier. With `enabling` (CONFIG SET appendonly yes on a server that
-/// runs without the log), logging starts here into the new incremental file instead of
-/// switching files; the manifest names it only once its base is complete. With `off` (the
-/// log is off and stays off) there is no incremental file: only a new base.
+/// Step 1. The files are prepared first, with no shard locked (creating and fsyncing a
+/// file, writing the manifest: the disk may take tens of milliseconds); then, under the
+/// barrier, logging switches to the new incremental file (or starts, with `enabling`)
+/// and the snapshot begins, which is all that must happen at one point in time. The
+/// manifest names the new incremental file after the old ones before anything is written
+/// to it, so a crash at any point leaves a manifest that lists everything needed. With
+/// `enabling` (CONFIG SET appendonly yes on a server that runs without the log) the
+/// manifest names the new file only once its base is complete. With `off` (the log is off
+/// and stays off) there is no incremental file: only a new base.
 fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, String> {
-    let mut locks = LockSet::new(&server.dbs);
-    locks.lock_all();
+    // Lock order: the layout, then the shards (nothing takes the layout under a shard lock).
     let mut layout = server.aof.layout.lock();
     if enabling || off {
         layout.dir = PathBuf::from(server.config.get("appenddirname"));
@@ -346,32 +372,46 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
         .max()
         .unwrap_or(0)
         + 1;
-    if !off {
-        start_incremental_file(server, &mut layout, &dir, seq, enabling)?;
-    }
+    let incr = if off {
+        None
+    } else {
+        Some(prepare_incremental_file(&mut layout, &dir, seq, enabling)?)
+    };
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
-    let job = snapshot::begin(Box::new(AofBaseSink::new(
-        base,
-        &crate::scripting::functions::codes(server),
-    )))
-    .ok_or("Another snapshot (BGSAVE) is in progress")?;
-    drop(layout);
+    let sink = AofBaseSink::new(base, &crate::scripting::functions::codes(server))
+        .with_key_delay(super::save::key_delay(server, "rdb-key-save-delay"));
+
+    let mut locks = LockSet::new(&server.dbs);
+    locks.lock_all();
+    if let Some(file) = incr {
+        if enabling {
+            let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
+            server.aof.start(file, 0, policy);
+            server.aof.ensure_writer();
+        } else {
+            server
+                .aof
+                .switch_file(file)
+                .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
+        }
+    }
+    let job = snapshot::begin(Box::new(sink)).ok_or("Another snapshot (BGSAVE) is in progress")?;
     drop(locks);
+    drop(layout);
     Ok((job, dir, seq, temp))
 }
 
-/// A new incremental file `seq` for the log from now on: started (`enabling`) or switched
-/// to, and named in the manifest (after an fsync, so the manifest never names a file that
-/// is not on disk).
-fn start_incremental_file(
-    server: &Arc<Server>,
+/// A new incremental file `seq` for the log from the barrier on, created and fsynced,
+/// and (unless `enabling`) named in the manifest after the files before it, so the
+/// manifest never names a file that is not on disk.
+fn prepare_incremental_file(
     layout: &mut super::aof::Layout,
     dir: &std::path::Path,
     seq: u64,
     enabling: bool,
-) -> Result<(), String> {
+) -> Result<File, String> {
     let incr = AofFile {
         name: format!("{}.{}.incr.aof", layout.prefix, seq),
         seq,
@@ -382,21 +422,13 @@ fn start_incremental_file(
     file.sync_all()
         .map_err(|e| format!("Can't fsync {}: {}", incr.name, e))?;
     layout.manifest.incrs.push(incr);
-    if enabling {
-        let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
-        server.aof.start(file, 0, policy);
-        server.aof.ensure_writer();
-    } else {
+    if !enabling {
         if let Err(e) = layout.save_manifest() {
             layout.manifest.incrs.pop();
             return Err(format!("Can't write the AOF manifest: {}", e));
         }
-        server
-            .aof
-            .switch_file(file)
-            .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Steps 2 and 3, in the background.
@@ -408,7 +440,12 @@ fn finish(
     temp: &std::path::Path,
     off: bool,
 ) -> Result<(), String> {
+    // The old file's tail, written under the barrier, is fsynced here rather than on the
+    // client's worker (any sync of the log before this one does it first too). The walk
+    // runs whatever happens: it is what ends the snapshot.
+    let retired = server.aof.sync_retired();
     snapshot::walk_and_end(&server.dbs, job);
+    retired.map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
     if let Some(e) = job.take_error() {
         return Err(format!("writing the new base: {}", e));
     }

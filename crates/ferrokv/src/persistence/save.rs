@@ -6,7 +6,7 @@
 //! directory is fsynced: a crash leaves the old file or the new one, never half of one.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,8 +18,10 @@ use super::rdb::{read_rdb, Limits, RdbWriter, SaveOptions};
 use crate::server::Server;
 use crate::storage::db::shard_of;
 use crate::storage::shard::{Entry, Shard};
-use crate::storage::snapshot::{self, Sink};
+use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::LockSet;
+
+use super::spill::Spill;
 
 /// State of RDB saving (INFO persistence, scheduling, MISCONF).
 #[derive(Default)]
@@ -55,7 +57,7 @@ pub(crate) fn save_options(server: &Server) -> SaveOptions {
 }
 
 /// A per-key delay parameter (`rdb-key-save-delay`, `key-load-delay`) in microseconds.
-fn key_delay(server: &Server, name: &str) -> u64 {
+pub(crate) fn key_delay(server: &Server, name: &str) -> u64 {
     server.config.get(name).parse().unwrap_or(0)
 }
 
@@ -67,14 +69,14 @@ pub fn dump_path(server: &Server) -> PathBuf {
 /// A snapshot sink writing an RDB file: SELECTDB (and a RESIZEDB hint) before each shard,
 /// then its keys. Shards arrive in any order; the format allows switching databases.
 pub struct RdbSink {
-    writer: Option<RdbWriter<BufWriter<File>>>,
+    writer: Option<RdbWriter<Spill>>,
     key_delay_us: u64,
 }
 
 impl RdbSink {
     /// Start a file (header and aux fields) on `file`.
     pub fn new(file: File, opts: &SaveOptions) -> std::io::Result<RdbSink> {
-        let writer = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), opts)?;
+        let writer = RdbWriter::new(Spill::new(file), opts)?;
         Ok(RdbSink {
             writer: Some(writer),
             key_delay_us: 0,
@@ -94,7 +96,7 @@ impl RdbSink {
             .writer
             .take()
             .ok_or_else(|| std::io::Error::other("RDB file already finished"))?;
-        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let file = w.finish()?.into_file()?;
         file.sync_all()
     }
 }
@@ -103,27 +105,35 @@ impl RdbSink {
 pub(crate) fn write_shard_keys<W: Write>(
     w: &mut RdbWriter<W>,
     db: usize,
-    shard: &Shard,
+    image: &ShardImage<'_>,
     key_delay_us: u64,
 ) -> std::io::Result<()> {
-    if shard.map.is_empty() {
+    let len = image.len();
+    if len == 0 {
         return Ok(());
     }
-    w.select_db(db, shard.map.len(), shard.volatile)?;
-    for (key, entry) in shard.map.iter() {
-        w.write_key(key, entry.value, entry.expire_at(), None, None)?;
+    w.select_db(db, len, image.volatile())?;
+    image.for_each(|key, value, expire_at| {
+        w.write_key(key, value, expire_at, None, None)?;
         if key_delay_us > 0 {
             std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 impl Sink for RdbSink {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+    fn write_shard(&mut self, db: usize, image: &ShardImage<'_>) -> std::io::Result<()> {
         match self.writer.as_mut() {
-            Some(w) => write_shard_keys(w, db, shard, self.key_delay_us),
+            Some(w) => write_shard_keys(w, db, image, self.key_delay_us),
             None => Err(std::io::Error::other("RDB file already finished")),
+        }
+    }
+
+    fn drain(&mut self) -> std::io::Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => w.get_mut().drain(),
+            None => Ok(()),
         }
     }
 
@@ -178,7 +188,8 @@ pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), Strin
             .with_key_delay(key_delay(server, "rdb-key-save-delay"));
         for db in 0..server.dbs.len() {
             for shard in locks.db_shards(db) {
-                sink.write_shard(db, shard)?;
+                sink.write_shard(db, &ShardImage::current(shard))?;
+                sink.drain()?;
             }
         }
         sink.finish()?;
@@ -224,13 +235,15 @@ pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
         .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
     let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
     let begun = (|| -> Result<(Arc<snapshot::Job>, u64), String> {
-        let mut locks = LockSet::new(&server.dbs);
-        locks.lock_all();
-        let dirty = server.stats.dirty.load(Ordering::Relaxed);
+        // The file first, with no shard locked (the disk may be slow); the barrier only
+        // starts the snapshot.
         let file = File::create(&temp).map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
         let sink = RdbSink::new(file, &save_options(server))
             .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?
             .with_key_delay(key_delay(server, "rdb-key-save-delay"));
+        let mut locks = LockSet::new(&server.dbs);
+        locks.lock_all();
+        let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let job = snapshot::begin(Box::new(sink))
             .ok_or("ERR Another child process is active (AOF?): can't BGSAVE right now.")?;
         drop(locks);

@@ -31,8 +31,7 @@ use super::primary::{ReplicaConn, SEND_BULK};
 use crate::persistence::rdb::RdbWriter;
 use crate::server::stream::{send, ConnStream};
 use crate::server::Server;
-use crate::storage::shard::Shard;
-use crate::storage::snapshot::{self, Sink};
+use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::LockSet;
 
 /// Bytes the walker lets pile up for the slowest diskless reader before it waits.
@@ -190,9 +189,9 @@ struct ReplSink<W: Write + Send> {
 }
 
 impl<W: Write + Send + 'static> Sink for ReplSink<W> {
-    fn write_shard(&mut self, db: usize, shard: &Shard) -> std::io::Result<()> {
+    fn write_shard(&mut self, db: usize, image: &ShardImage<'_>) -> std::io::Result<()> {
         match self.writer.as_mut() {
-            Some(w) => crate::persistence::save::write_shard_keys(w, db, shard, self.key_delay_us),
+            Some(w) => crate::persistence::save::write_shard_keys(w, db, image, self.key_delay_us),
             None => Err(std::io::Error::other("RDB already finished")),
         }
     }

@@ -613,7 +613,8 @@ fn evict_locked(
     own_id: u64,
     deferred: &mut Vec<Option<Box<[u8]>>>,
 ) {
-    crate::storage::snapshot::capture(db, shard);
+    // A running snapshot keeps the key as it was (copy-on-write, see storage::snapshot).
+    crate::storage::snapshot::preserve(shard, key);
     let Some(entry) = shard.evict(key) else {
         return;
     };

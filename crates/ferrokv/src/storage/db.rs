@@ -241,8 +241,7 @@ impl<'s> LockSet<'s> {
             return false;
         };
         match m.try_lock() {
-            Some(mut g) => {
-                super::snapshot::capture(db, &mut g);
+            Some(g) => {
                 self.guards.insert(pos, (id, g));
                 true
             }
@@ -313,10 +312,6 @@ impl<'s> LockSet<'s> {
                 }
             }
         }
-        for (id, guard) in self.guards.iter_mut() {
-            // A running snapshot gets this shard before anything changes it.
-            super::snapshot::capture(*id as usize / SHARDS, guard);
-        }
         true
     }
 
@@ -357,10 +352,6 @@ impl<'s> LockSet<'s> {
             if first != 0 {
                 self.guards.sort_unstable_by_key(|(id, _)| *id);
             }
-            for (id, guard) in self.guards.iter_mut() {
-                // A running snapshot gets this shard before anything changes it.
-                super::snapshot::capture(*id as usize / SHARDS, guard);
-            }
             return true;
         }
     }
@@ -400,8 +391,7 @@ impl<'s> LockSet<'s> {
         let Some(m) = self.mutex(id) else {
             return;
         };
-        let mut guard = m.lock();
-        super::snapshot::capture(id as usize / SHARDS, &mut guard);
+        let guard = m.lock();
         self.guards.insert(pos, (id, guard));
     }
 
@@ -460,9 +450,29 @@ impl<'s> LockSet<'s> {
         self.dbs.len()
     }
 
-    /// A held shard, or None when it is not locked.
+    /// A held shard, or None when it is not locked. The caller may change any of its
+    /// keys, so a running snapshot writes the whole shard first (see `storage::snapshot`);
+    /// code that changes one known key uses [`LockSet::shard_for_key`].
     #[inline]
     pub fn shard(&mut self, db: usize, shard: usize) -> Option<&mut Shard> {
+        let s = self.held_shard(db, shard)?;
+        super::snapshot::capture(db, s);
+        Some(s)
+    }
+
+    /// A held shard for reading or changing `key` only: a running snapshot that has not
+    /// written the shard keeps `key`'s pre-image (copy-on-write per key) instead of
+    /// writing the whole shard now.
+    #[inline]
+    pub fn shard_for_key(&mut self, db: usize, shard: usize, key: &[u8]) -> Option<&mut Shard> {
+        let s = self.held_shard(db, shard)?;
+        super::snapshot::preserve(s, key);
+        Some(s)
+    }
+
+    /// A held shard, with no snapshot bookkeeping.
+    #[inline]
+    fn held_shard(&mut self, db: usize, shard: usize) -> Option<&mut Shard> {
         let id = lock_id(db, shard);
         let pos = if self.guards.first().is_some_and(|(first, _)| *first == id) {
             0
@@ -472,14 +482,18 @@ impl<'s> LockSet<'s> {
         self.guards.get_mut(pos).map(|(_, g)| &mut **g)
     }
 
-    /// The held shards of one database, in shard order.
+    /// The held shards of one database, in shard order (a running snapshot writes each
+    /// first, as [`LockSet::shard`] does).
     pub fn db_shards(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 's> {
         let lo = lock_id(db, 0);
         let hi = lock_id(db + 1, 0);
         self.guards
             .iter_mut()
             .filter(move |(id, _)| *id >= lo && *id < hi)
-            .map(|(_, g)| &mut **g)
+            .map(move |(_, g)| {
+                super::snapshot::capture(db, g);
+                &mut **g
+            })
     }
 }
 
@@ -499,13 +513,14 @@ pub struct DbView<'a, 's> {
 }
 
 impl<'a, 's> DbView<'a, 's> {
-    /// The locked shard that holds `key`.
+    /// The locked shard that holds `key`, for reading or changing `key` (and only `key`:
+    /// a running snapshot keeps its pre-image, see [`LockSet::shard_for_key`]).
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> Result<&mut Shard, CmdError> {
         let db = self.db;
         let shard = self.locks.shard_index(key);
         self.locks
-            .shard(db, shard)
+            .shard_for_key(db, shard, key)
             .ok_or(CmdError::Internal("key's shard is not locked"))
     }
 

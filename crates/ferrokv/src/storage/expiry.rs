@@ -98,10 +98,11 @@ pub fn expire_cycle_waking(
             continue;
         };
         let mut shard = m.lock();
-        super::snapshot::capture(db_idx, &mut shard);
         if shard.volatile == 0 {
             continue;
         }
+        // A running snapshot gets this shard before the cycle deletes from it.
+        super::snapshot::capture(db_idx, &mut shard);
         let expired = shard.collect_expired(now_ms());
         let woken: Vec<Box<[u8]>> = expired
             .iter()

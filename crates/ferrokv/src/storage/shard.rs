@@ -63,6 +63,9 @@ pub struct Shard {
     pub blocked: HashMap<Box<[u8]>, VecDeque<Arc<Waiter>>>,
     /// The last snapshot epoch this shard was written to (see `storage::snapshot`).
     pub snapshot_epoch: u64,
+    /// While a snapshot has not written this shard yet: the entries, at the snapshot's
+    /// barrier, of the keys changed since (see `storage::snapshot::preserve`).
+    pub snapshot_pre: Option<Box<super::snapshot::PreImages>>,
 }
 
 impl Shard {

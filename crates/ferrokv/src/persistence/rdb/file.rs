@@ -150,6 +150,11 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()
     }
 
+    /// The underlying writer.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// End the file: EOF and the CRC-64 trailer (0 without checksums); flushes and returns
     /// the writer.
     pub fn finish(mut self) -> io::Result<W> {
