@@ -18,6 +18,9 @@
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 #   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
 #   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
+#   ALT_BIN=target/release/examples/mio_reactor scripts/callgrind.sh
+#                                         a third server (any binary taking ferrokv's
+#                                         arguments) measured in the same run, its own column
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -97,7 +100,8 @@ measure() {
 
 declare -A total
 TESTS=${TESTS:-set get}
-for name in redis ferrokv; do
+SERVERS="redis ferrokv${ALT_BIN:+ alt}"
+for name in $SERVERS; do
     runs=(baseline $TESTS)
     # evalsha and rpop are measured against their own set-up runs
     [[ " $TESTS " == *" evalsha "* ]] && runs+=(evalsha-setup)
@@ -114,12 +118,23 @@ per() {
     python3 -c "print('%.0f' % ((${total[$1-$2]} - ${total[$1-$base]}) / $REQUESTS))"
 }
 echo
-echo "| command | redis instr/request | ferrokv instr/request | ratio ferrokv/redis |"
-echo "|---|---:|---:|---:|"
+if [ -n "${ALT_BIN:-}" ]; then
+    echo "(alt: $ALT_BIN)"
+    echo "| command | redis instr/request | ferrokv instr/request | alt instr/request | ratio ferrokv/redis | ratio alt/redis |"
+    echo "|---|---:|---:|---:|---:|---:|"
+else
+    echo "| command | redis instr/request | ferrokv instr/request | ratio ferrokv/redis |"
+    echo "|---|---:|---:|---:|"
+fi
 for test in $TESTS; do
     r=$(per redis "$test")
     f=$(per ferrokv "$test")
-    echo "| $test | $r | $f | $(python3 -c "print('%.2f' % ($f / $r))") |"
+    if [ -n "${ALT_BIN:-}" ]; then
+        a=$(per alt "$test")
+        echo "| $test | $r | $f | $a | $(python3 -c "print('%.2f' % ($f / $r))") | $(python3 -c "print('%.2f' % ($a / $r))") |"
+    else
+        echo "| $test | $r | $f | $(python3 -c "print('%.2f' % ($f / $r))") |"
+    fi
 done
 echo
 echo "($REQUESTS requests each, redis-benchmark -c 1 -P $PIPELINE${APPENDFSYNC:+, appendonly yes appendfsync $APPENDFSYNC}, baseline run subtracted)"

@@ -57,6 +57,9 @@ start_server() {
     fi
     if [ "$name" = redis ]; then
         cmd=("$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' "${persistence[@]}" --daemonize no)
+    elif [ "$name" = alt ]; then
+        # ALT_BIN: another build or binary with ferrokv's arguments (scripts/callgrind.sh)
+        cmd=("$ALT_BIN" --port "$port" --threads 1 --save '' "${persistence[@]}")
     else
         cmd=("$FERROKV_BIN" --port "$port" --threads 1 --save '' "${persistence[@]}")
     fi
