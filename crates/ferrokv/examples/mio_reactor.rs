@@ -24,7 +24,7 @@ use std::sync::Arc;
 use ferrokv::commands::dispatch::{execute, Outcome};
 use ferrokv::config::Config;
 use ferrokv::server::blocking::WaitState;
-use ferrokv::server::{Client, ReplyMode, Server};
+use ferrokv::server::{Client, Server};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use resp::{parse_request, Args, Limits, Parsed, ReplyWriter};
@@ -300,9 +300,7 @@ fn run_batch(server: &Server, conn: &mut Conn) -> Next {
 /// Run one request and apply CLIENT REPLY OFF/SKIP to its reply.
 fn run_one(server: &Server, client: &mut Client, out: &mut ReplyWriter, argv: &[&[u8]]) {
     let before = out.buf.len();
-    if client.reply_mode == ReplyMode::Skip {
-        client.reply_mode = ReplyMode::SkipThis;
-    }
+    client.begin_reply();
     match execute(server, client, out, argv) {
         Outcome::Done => {}
         Outcome::Paused => {
@@ -315,17 +313,7 @@ fn run_one(server: &Server, client: &mut Client, out: &mut ReplyWriter, argv: &[
             out.error("ERR mio_reactor experiment: blocking commands are not supported");
         }
     }
-    match client.reply_mode {
-        ReplyMode::Off => out.buf.truncate(before),
-        ReplyMode::SkipThis => {
-            out.buf.truncate(before);
-            client.reply_mode = ReplyMode::On;
-        }
-        _ => {}
-    }
-    if !client.pushed.is_empty() {
-        out.buf.append(&mut client.pushed);
-    }
+    client.end_reply(&mut out.buf, before);
 }
 
 /// Output other connections left for this one (Pub/Sub messages, tracking).

@@ -360,6 +360,30 @@ impl Client {
         }
     }
 
+    /// Before a request runs: CLIENT REPLY SKIP applies to this one.
+    pub fn begin_reply(&mut self) {
+        if self.reply_mode == ReplyMode::Skip {
+            self.reply_mode = ReplyMode::SkipThis;
+        }
+    }
+
+    /// After a request ran, its reply starting at `before` in `out`: drop it under CLIENT
+    /// REPLY OFF/SKIP (SKIP then ends), and append the Pub/Sub frames written meanwhile,
+    /// which go out whatever the reply mode.
+    pub fn end_reply(&mut self, out: &mut Vec<u8>, before: usize) {
+        match self.reply_mode {
+            ReplyMode::Off => out.truncate(before),
+            ReplyMode::SkipThis => {
+                out.truncate(before);
+                self.reply_mode = ReplyMode::On;
+            }
+            _ => {}
+        }
+        if !self.pushed.is_empty() {
+            out.append(&mut self.pushed);
+        }
+    }
+
     /// Whether this command's reply is being dropped (CLIENT REPLY OFF / SKIP): Pub/Sub
     /// frames then go to `pushed`.
     pub fn replies_dropped(&self) -> bool {

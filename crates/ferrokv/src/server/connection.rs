@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::blocking::{WaitState, Waiter};
 use super::output::{self, Flushed, Room};
 use super::stream::ConnStream;
-use super::{Client, ReplyMode, Server};
+use super::{Client, Server};
 use crate::commands::dispatch::{execute, Outcome};
 
 /// Bytes a read asks for at least (Redis's PROTO_IOBUF_LEN).
@@ -170,10 +170,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                     }
                     if !argv.is_empty() {
                         let before = out.buf.len();
-                        let skipping = client.reply_mode == ReplyMode::Skip;
-                        if skipping {
-                            client.reply_mode = ReplyMode::SkipThis;
-                        }
+                        client.begin_reply();
                         let outcome = if client.multi.is_none()
                             && crate::scripting::runs_on_script_thread(argv)
                             && !server
@@ -201,17 +198,7 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                                 break;
                             }
                         }
-                        match client.reply_mode {
-                            ReplyMode::Off => out.buf.truncate(before),
-                            ReplyMode::SkipThis => {
-                                out.buf.truncate(before);
-                                client.reply_mode = ReplyMode::On;
-                            }
-                            _ => {}
-                        }
-                        if !client.pushed.is_empty() {
-                            out.buf.append(&mut client.pushed);
-                        }
+                        client.end_reply(&mut out.buf, before);
                     }
                     start += consumed;
                     if out.buf.len() >= check_at {
