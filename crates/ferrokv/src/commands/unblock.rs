@@ -352,7 +352,7 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             }
             *state = WaitState::Served(reply);
             drop(state);
-            waiter.client.wake.notify_one();
+            waiter.client.notify();
             // The pushing command's own log entry is already queued: the pop follows it.
             if let Some(cmds) = locks.rewrite.take() {
                 locks.propagate.extend(cmds);
@@ -417,7 +417,7 @@ fn serve_group_waiter<'s>(
         };
         *state = WaitState::Served(reply);
         drop(state);
-        waiter.client.wake.notify_one();
+        waiter.client.notify();
         // The writing command's own log entry is already queued: the deliveries follow it.
         if let Some(cmds) = locks.rewrite.take() {
             locks.propagate.extend(cmds);

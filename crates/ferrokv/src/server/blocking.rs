@@ -144,7 +144,7 @@ impl Waiter {
         }
         *s = state;
         drop(s);
-        self.client.wake.notify_one();
+        self.client.notify();
         true
     }
 

@@ -120,8 +120,13 @@ pub struct ClientHandle {
     pub last_interaction: AtomicU64,
     /// Set by CLIENT KILL: the connection closes at its next wake-up.
     pub killed: AtomicBool,
-    /// Wakes the connection task (kill, pending output).
+    /// Wakes the connection when it is served by an async task (kill, pending output, a
+    /// blocking wait's end). Use [`ClientHandle::notify`], which also reaches a connection
+    /// served by a worker's event loop.
     pub wake: Notify,
+    /// The worker event loop serving the connection, while one does (`server::reactor`):
+    /// a connection handed to the async path has none.
+    pub reactor: Mutex<Option<crate::server::reactor::Link>>,
     /// Output produced by other threads for this client (MONITOR lines, Pub/Sub messages).
     pub pending: Mutex<Vec<u8>>,
     /// Bytes the connection took from `pending` (and its own replies) that are not yet
@@ -147,7 +152,16 @@ impl ClientHandle {
     /// Ask the connection to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    /// Wake the connection (it looks at `killed`, `pending` and its blocking wait),
+    /// wherever it is served.
+    pub fn notify(&self) {
         self.wake.notify_one();
+        if let Some(link) = &*self.reactor.lock() {
+            link.wake();
+        }
     }
 
     /// True once CLIENT KILL was applied.
@@ -158,7 +172,7 @@ impl ClientHandle {
     /// Queue output for this client from another thread.
     pub fn send(&self, bytes: &[u8]) {
         self.pending.lock().extend_from_slice(bytes);
-        self.wake.notify_one();
+        self.notify();
     }
 }
 

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod observe;
 pub mod output;
 pub mod pubsub;
+pub mod reactor;
 pub mod stream;
 pub mod timer;
 pub mod tls;
@@ -346,6 +347,7 @@ impl Server {
             last_interaction: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            reactor: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
             unsent: AtomicU64::new(0),
             soft_since_ms: AtomicU64::new(0),
