@@ -18,6 +18,7 @@ static TOUCHES: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
 /// Resolve `args` to a table entry (descending into subcommands), with Redis's error texts
 /// for unknown commands, unknown subcommands and wrong arity. The error is raw bytes: it
 /// quotes the client's bytes as they are, as Redis does.
+#[inline]
 pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), Vec<u8>> {
     let reg = registry();
     let Some(&name) = args.first() else {
@@ -653,7 +654,23 @@ pub fn run(
 /// held: writes to the same keys reach the log and the stream in the order they took
 /// effect. (Commands replayed from the log, at start-up or by DEBUG LOADAOF, are not
 /// logged again.) A transaction's or a script's effects are one MULTI/EXEC block.
+#[inline]
 fn propagate_effects(
+    server: &Server,
+    client: &mut Client,
+    locks: &mut LockSet<'_>,
+    transaction: bool,
+    args: &[&[u8]],
+) {
+    // A read (nothing queued): no call.
+    if locks.propagate_top.is_none() && locks.propagate.is_empty() {
+        return;
+    }
+    propagate_queued(server, client, locks, transaction, args);
+}
+
+/// [`propagate_effects`] when something is queued.
+fn propagate_queued(
     server: &Server,
     client: &mut Client,
     locks: &mut LockSet<'_>,
@@ -878,6 +895,7 @@ fn collect_propagation(locks: &mut LockSet<'_>, db: usize, args: &[&[u8]]) {
 }
 
 /// After a command ran: statistics, slow log, latency monitor, MONITOR feed.
+#[inline]
 pub fn finish(
     server: &Server,
     client: &mut Client,
@@ -894,6 +912,7 @@ pub fn finish(
     let micros = ns / 1000;
     server.record_call(id, ns, failed);
     client.last_cmd = id;
+    client.note_command(cmd);
     if !cmd.has(super::flags::SKIP_SLOWLOG) {
         server.maybe_slowlog(client, args, micros);
     }

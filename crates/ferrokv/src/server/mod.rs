@@ -254,11 +254,18 @@ impl Server {
     }
 
     /// Add to SLOWLOG when the command took long enough.
+    #[inline]
     pub fn maybe_slowlog(&self, client: &Client, args: &[&[u8]], micros: u64) {
         let threshold = self.config.slowlog_slower_than();
         if threshold < 0 || (micros as i64) < threshold {
             return;
         }
+        self.add_to_slowlog(client, args, micros);
+    }
+
+    /// [`Server::maybe_slowlog`] for a command that was slow enough.
+    #[cold]
+    fn add_to_slowlog(&self, client: &Client, args: &[&[u8]], micros: u64) {
         let max = self.config.slowlog_max_len();
         let shown = crate::commands::dispatch::redact_secrets(args);
         self.slowlog.lock().push(client, &shown, micros, max);

@@ -294,7 +294,9 @@ impl<'s> LockSet<'s> {
     /// waiting for a long script).
     pub fn lock_until(&mut self, ids: &mut [LockId], abort: &dyn Fn() -> bool) -> bool {
         debug_assert!(self.guards.is_empty());
-        ids.sort_unstable();
+        if ids.len() > 1 {
+            ids.sort_unstable();
+        }
         // The common case first: every lock free now, taken in ascending order without
         // waiting (no clock read, no retry bookkeeping).
         let mut last = None;
@@ -524,13 +526,24 @@ impl<'a, 's> DbView<'a, 's> {
             .ok_or(CmdError::Internal("key's shard is not locked"))
     }
 
+    /// The locked shard that holds `key`, once [`DbView::shard`] has been called for it.
+    #[inline]
+    fn held_shard(&mut self, key: &[u8]) -> Result<&mut Shard, CmdError> {
+        let db = self.db;
+        let shard = self.locks.shard_index(key);
+        self.locks
+            .held_shard(db, shard)
+            .ok_or(CmdError::Internal("key's shard is not locked"))
+    }
+
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
         let (now, touch) = (self.now, self.touch);
         // One hash and probe: the position is reused to reach the entry.
         match self.shard(key)?.map.probe(key, now) {
-            Probe::Live(pos) => return Ok(self.shard(key)?.map.entry_at_mut(pos, touch)),
+            // The same shard again, without the snapshot's bookkeeping (done just now).
+            Probe::Live(pos) => return Ok(self.held_shard(key)?.map.entry_at_mut(pos, touch)),
             // A replica keeps an expired key until its primary's DEL comes (Redis 7.0).
             Probe::Expired if !crate::storage::expiry::replica_mode() => {
                 self.remove_expired(key)?
