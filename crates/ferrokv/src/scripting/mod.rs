@@ -73,6 +73,10 @@ pub fn runs_on_script_thread(argv: &[&[u8]]) -> bool {
     let Some(name) = argv.first() else {
         return false;
     };
+    // Every request passes here: one byte decides for almost all of them.
+    if !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F' | b's' | b'S')) {
+        return false;
+    }
     let sub_is = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
     [
         "eval",

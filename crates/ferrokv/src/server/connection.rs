@@ -1,7 +1,6 @@
 //! One client connection: read what is available, parse and execute every complete
 //! request inline, write all replies with one syscall per batch.
 
-use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,8 +82,6 @@ pub(super) struct ConnState {
     pub out: ReplyWriter,
     /// Bytes received and not yet executed (the length is what was received).
     pub inbuf: Vec<u8>,
-    /// Argument positions `parse_request` fills, reused for every request.
-    pub ranges: Vec<Range<usize>>,
 }
 
 impl ConnState {
@@ -94,7 +91,6 @@ impl ConnState {
             client: Client::new(handle, !server.acl.auth_required()),
             out: ReplyWriter::new(),
             inbuf,
-            ranges: Vec::new(),
         }
     }
 }
@@ -168,7 +164,6 @@ async fn run<S: ConnStream>(
         mut client,
         mut out,
         mut inbuf,
-        mut ranges,
     } = state;
     let handle = client.handle.clone();
     let mut read_filled = false;
@@ -213,7 +208,7 @@ async fn run<S: ConnStream>(
                 let end = run_batch(
                     &server,
                     &mut stream,
-                    (&mut client, &mut out, &mut ranges),
+                    (&mut client, &mut out),
                     &inbuf,
                     &mut start,
                 )
@@ -328,14 +323,14 @@ pub(super) fn close_client(server: &Server, client: &mut Client) {
 async fn run_batch<S: ConnStream>(
     server: &Arc<Server>,
     stream: &mut S,
-    (client, out, ranges): (&mut Client, &mut ReplyWriter, &mut Vec<Range<usize>>),
+    (client, out): (&mut Client, &mut ReplyWriter),
     inbuf: &[u8],
     start: &mut usize,
 ) -> Option<BatchEnd> {
     loop {
-        let mut stop = run_ready(server, client, out, ranges, inbuf, start);
+        let mut stop = run_ready(server, client, out, inbuf, start);
         if let Stop::Script = stop {
-            match run_script_request(server, client, out, ranges, inbuf, start).await {
+            match run_script_request(server, client, out, inbuf, start).await {
                 Some(s) => stop = s,
                 None => continue,
             }
@@ -369,32 +364,33 @@ async fn run_script_request(
     server: &Arc<Server>,
     client: &mut Client,
     out: &mut ReplyWriter,
-    ranges: &mut Vec<Range<usize>>,
     inbuf: &[u8],
     start: &mut usize,
 ) -> Option<Stop> {
     let buf = inbuf.get(*start..).unwrap_or_default();
     let limits = request_limits(server, client);
-    let Ok(Parsed::Request { args, consumed }) = parse_request(buf, &limits, ranges) else {
+    let mut parsed: SmallVec<[&[u8]; 8]> = SmallVec::new();
+    let Ok(Parsed::Request { args, consumed }) = parse_request(buf, &limits, &mut parsed) else {
         // `run_ready` parsed this very request a moment ago.
         return Some(Stop::EndBatch);
     };
-    let argv: SmallVec<[&[u8]; 8]> = match &args {
-        Args::Ranges => ranges
-            .iter()
-            .map(|r| buf.get(r.clone()).unwrap_or(&[]))
-            .collect(),
-        Args::Owned(v) => v.iter().map(|a| a.as_slice()).collect(),
+    let owned: SmallVec<[&[u8]; 8]>;
+    let argv: &[&[u8]] = match &args {
+        Args::Ranges => &parsed,
+        Args::Owned(v) => {
+            owned = v.iter().map(|a| a.as_slice()).collect();
+            &owned
+        }
     };
     let before = out.buf.len();
     client.begin_reply();
-    let outcome = execute_on_script_thread(server, client, out, &argv).await;
+    let outcome = execute_on_script_thread(server, client, out, argv).await;
     let check_at = server.config.output_check_at();
     settle(
         server,
         client,
         out,
-        (outcome, before, &argv),
+        (outcome, before, argv),
         (consumed, start),
         check_at,
     )
@@ -437,13 +433,13 @@ pub(super) fn run_ready(
     server: &Server,
     client: &mut Client,
     out: &mut ReplyWriter,
-    ranges: &mut Vec<Range<usize>>,
     inbuf: &[u8],
     start: &mut usize,
 ) -> Stop {
     // Pending output at which the limits are checked (one comparison per request).
     let check_at = server.config.output_check_at();
-    // Refilled in place: building and moving a new vector per request cost a copy of it.
+    // Refilled in place by the parser: building and moving a new vector per request cost a
+    // copy of it, and positions turned into slices a second pass.
     let mut argv_buf: SmallVec<[&[u8]; 8]> = SmallVec::new();
     loop {
         let buf = inbuf.get(*start..).unwrap_or_default();
@@ -452,7 +448,7 @@ pub(super) fn run_ready(
             return Stop::Drained;
         }
         let limits = request_limits(server, client);
-        let (args, consumed) = match parse_request(buf, &limits, ranges) {
+        let (args, consumed) = match parse_request(buf, &limits, &mut argv_buf) {
             Ok(Parsed::Incomplete) => return Stop::Drained,
             Ok(Parsed::Request { args, consumed }) => (args, consumed),
             Err(e) => {
@@ -464,14 +460,8 @@ pub(super) fn run_ready(
         };
         let owned_argv: SmallVec<[&[u8]; 8]>;
         let argv: &[&[u8]] = match &args {
-            Args::Ranges => {
-                // A loop of pushes: `extend` with the mapping iterator cost twice as much.
-                argv_buf.clear();
-                for r in ranges.iter() {
-                    argv_buf.push(buf.get(r.clone()).unwrap_or(&[]));
-                }
-                &argv_buf
-            }
+            // The parser wrote the argument slices.
+            Args::Ranges => &argv_buf,
             Args::Owned(v) => {
                 owned_argv = v.iter().map(|a| a.as_slice()).collect();
                 &owned_argv
@@ -510,6 +500,7 @@ pub(super) fn run_ready(
 
 /// After a request ran (its reply starts at `before` in `out`): apply CLIENT REPLY, move
 /// `start` past it, and see whether the batch stops here. None: go on.
+#[inline(always)]
 fn settle(
     server: &Server,
     client: &mut Client,

@@ -323,6 +323,7 @@ impl Worker {
         self.woken = woken;
     }
 
+    #[inline(always)]
     fn apply(&mut self, i: usize, next: Next) {
         match next {
             Next::Keep => {}
@@ -407,12 +408,7 @@ fn run_batch(server: &Server, conn: &mut Conn) -> Next {
         state,
         filled,
     } = conn;
-    let ConnState {
-        client,
-        out,
-        inbuf,
-        ranges,
-    } = state;
+    let ConnState { client, out, inbuf } = state;
     if client.handle.is_killed() {
         return Next::Close;
     }
@@ -422,7 +418,7 @@ fn run_batch(server: &Server, conn: &mut Conn) -> Next {
     client.buf_caps = (inbuf.len(), out.buf.capacity());
     let mut start = 0;
     let received = inbuf.get(..*filled).unwrap_or_default();
-    let stop = connection::run_ready(server, client, out, ranges, received, &mut start);
+    let stop = connection::run_ready(server, client, out, received, &mut start);
     if start > 0 {
         inbuf.copy_within(start..*filled, 0);
         *filled -= start;
