@@ -119,6 +119,12 @@ fn a_served_blocking_pop_is_followed_by_the_rest_of_the_pipeline() {
         producer.request(&["RPUSH", "jobs", "j1"]).expect("RPUSH"),
         b":1\r\n"
     );
+    // Served inside RPUSH, as in Redis: no longer counted as blocked once RPUSH replied,
+    // whenever the consumer's connection gets to run.
+    assert_eq!(
+        info_field(&mut producer, "clients", "blocked_clients").as_deref(),
+        Some("0")
+    );
     assert_eq!(
         consumer.read_frame().expect("BLPOP"),
         b"*2\r\n$4\r\njobs\r\n$2\r\nj1\r\n"

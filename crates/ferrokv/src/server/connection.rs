@@ -145,6 +145,9 @@ pub(super) async fn serve_handed_over(
         Ok(stream) => run(server, stream, state, Some(end)).await,
         Err(e) => {
             tracing::warn!("Handing a connection to the async path: {}", e);
+            if let Some((waiter, _, _)) = &end.blocked {
+                end_wait(&server, waiter, WaitState::Unblocked { error: false });
+            }
             let mut client = state.client;
             close_client(&server, &mut client);
         }
@@ -709,10 +712,6 @@ fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
     waiter.finish(state);
     crate::commands::unblock::unregister(server, waiter);
     *waiter.client.blocked.lock() = None;
-    server
-        .stats
-        .blocked_clients
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Park a client blocked in BLPOP & co until its wait ends, then put the reply in `out`.
@@ -734,7 +733,6 @@ async fn wait_blocked<'h, S: ConnStream>(
 ) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     loop {
-        server.stats.blocked_clients.fetch_add(1, Relaxed);
         *client.handle.blocked.lock() = Some(waiter.clone());
         client.blocked_now = true;
         client.info_changed = true;
