@@ -566,6 +566,7 @@ fn remember_key_shards(cmd: &Command, args: &[&[u8]], ids: &[LockId], locks: &mu
 }
 
 /// Run a resolved command: lock, call the handler, account. Used by `execute` and EXEC.
+#[inline(always)]
 pub fn run(
     server: &Server,
     client: &mut Client,
@@ -819,6 +820,7 @@ fn raises_keymiss(cmd: &Command, name: &str) -> bool {
 
 /// Call a handler with already-held locks and write its error, if any. Returns whether the
 /// command succeeded.
+#[inline(always)]
 pub fn call_handler<'s>(
     server: &'s Server,
     client: &mut Client,
@@ -895,7 +897,7 @@ fn collect_propagation(locks: &mut LockSet<'_>, db: usize, args: &[&[u8]]) {
 }
 
 /// After a command ran: statistics, slow log, latency monitor, MONITOR feed.
-#[inline]
+#[inline(always)]
 pub fn finish(
     server: &Server,
     client: &mut Client,
