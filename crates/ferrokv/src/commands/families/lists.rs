@@ -16,6 +16,7 @@ use crate::commands::{
 };
 use crate::stats::Stats;
 use crate::storage::list::{Elem, End, ListLimits, Needle};
+use crate::storage::ValueMut;
 use crate::storage::{DbView, ListValue, Value};
 use crate::util::eq_ic;
 use resp::ReplyWriter;
@@ -126,7 +127,7 @@ fn read_list<'v>(
             stats.hit(false);
             Ok(None)
         }
-        Some(Value::List(l)) => {
+        Some(ValueMut::List(l)) => {
             stats.hit(true);
             Ok(Some(l))
         }
@@ -197,7 +198,7 @@ fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], end: End, popped: usize) -> C
         return Ok(());
     }
     db.notify(class::LIST, pop_event(end), key);
-    let empty = matches!(db.value(key)?, Some(Value::List(l)) if l.is_empty());
+    let empty = matches!(db.value(key)?, Some(ValueMut::List(l)) if l.is_empty());
     if empty {
         db.delete(key)?;
         db.notify(class::GENERIC, "del", key);
