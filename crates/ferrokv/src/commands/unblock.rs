@@ -4,6 +4,7 @@
 //! dispatch), and a connection whose wait ended removes its registrations with
 //! [`unregister`]. See `server/blocking.rs` for the whole life of a wait.
 
+use crate::storage::{ValueMut, ValueRef};
 use std::sync::Arc;
 
 use super::dispatch::LockIds;
@@ -17,7 +18,7 @@ use crate::storage::db::{lock_id, shard_of, DbView};
 use crate::storage::list::{End, ListLimits};
 use crate::storage::stream::{Stream, StreamEntry, StreamId};
 use crate::storage::zset::ZSetValue;
-use crate::storage::{LockSet, Value};
+use crate::storage::LockSet;
 use resp::ReplyWriter;
 
 /// The list limits when no command context is at hand (serving waiters).
@@ -29,12 +30,12 @@ pub fn server_list_limits(server: &Server) -> ListLimits {
 
 /// Whether `value` has something `op` can pop: `Ok(false)` when the key is missing (or
 /// empty), WRONGTYPE when it holds another type.
-pub fn poppable(value: Option<&Value>, op: &BlockOp) -> Result<bool, CmdError> {
+pub fn poppable(value: Option<ValueRef<'_>>, op: &BlockOp) -> Result<bool, CmdError> {
     match (value, op.wants()) {
         (None, _) => Ok(false),
-        (Some(Value::List(l)), Wants::List) => Ok(!l.is_empty()),
-        (Some(Value::ZSet(z)), Wants::ZSet) => Ok(!z.is_empty()),
-        (Some(Value::Stream(s)), Wants::Stream) => Ok(stream_ready(s, op)),
+        (Some(ValueRef::List(l)), Wants::List) => Ok(!l.is_empty()),
+        (Some(ValueRef::ZSet(z)), Wants::ZSet) => Ok(!z.is_empty()),
+        (Some(ValueRef::Stream(s)), Wants::Stream) => Ok(stream_ready(s, op)),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -61,7 +62,7 @@ fn serve_xread(
         .find(|(k, _)| **k == *key)
         .map_or(StreamId::MAX, |(_, id)| *id);
     let entries: Vec<StreamEntry<'_>> = match (db.value(key)?, after.incr()) {
-        (Some(Value::Stream(s)), Some(start)) => {
+        (Some(ValueMut::Stream(s)), Some(start)) => {
             let limit = if count == 0 {
                 usize::MAX
             } else {
@@ -199,7 +200,7 @@ fn pop_list(
     count: usize,
 ) -> Result<Vec<Vec<u8>>, CmdError> {
     let (items, empty) = match db.value(key)? {
-        Some(Value::List(l)) => {
+        Some(ValueMut::List(l)) => {
             let n = count.min(l.len());
             let items: Vec<Vec<u8>> = (0..n).filter_map(|_| l.pop(end)).collect();
             (items, l.is_empty())
@@ -232,7 +233,7 @@ fn pop_zset(
     count: usize,
 ) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
     let (items, empty) = match db.value(key)? {
-        Some(Value::ZSet(z)) => {
+        Some(ValueMut::ZSet(z)) => {
             let z: &mut ZSetValue = z;
             let n = count.min(z.len());
             let items: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(max)).collect();
@@ -293,10 +294,10 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             stats: &server.stats,
             touch: true,
         };
-        let Ok(value) = view.value(key) else {
+        let Ok(value) = view.read(key) else {
             return;
         };
-        match poppable(value.as_deref(), &waiter.op) {
+        match poppable(value, &waiter.op) {
             Ok(true) => {}
             // Gone (or emptied) again: nothing more to serve, except blocked XREADGROUPs
             // further on, which may have an error to learn.

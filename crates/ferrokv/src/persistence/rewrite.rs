@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::aof::{encode_command, open_for_append, sync_dir, AofFile};
 use crate::server::Server;
 use crate::storage::snapshot::{self, ShardImage, Sink};
-use crate::storage::{LockSet, Value};
+use crate::storage::{LockSet, ValueRef};
 
 /// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
 /// AOF_REWRITE_ITEMS_PER_CMD), so a huge collection does not become one huge command.
@@ -41,7 +41,7 @@ pub struct RewriteState {
 }
 
 /// The commands that recreate one key: the value in batches, then its deadline.
-pub fn key_commands(key: &[u8], value: &Value, expire_at: u64, out: &mut Vec<u8>) {
+pub fn key_commands(key: &[u8], value: ValueRef<'_>, expire_at: u64, out: &mut Vec<u8>) {
     let mut batch = |name: &[u8], items: &mut dyn Iterator<Item = Vec<Vec<u8>>>| {
         let mut cmd: Vec<Vec<u8>> = vec![name.to_vec(), key.to_vec()];
         let mut n = 0;
@@ -59,32 +59,32 @@ pub fn key_commands(key: &[u8], value: &Value, expire_at: u64, out: &mut Vec<u8>
         }
     };
     match value {
-        Value::Str(s) => encode_command(out, &[b"SET".to_vec(), key.to_vec(), s.to_vec()]),
-        Value::List(l) => {
+        ValueRef::Str(s) => encode_command(out, &[b"SET".to_vec(), key.to_vec(), s.to_vec()]),
+        ValueRef::List(l) => {
             let mut items = Vec::with_capacity(l.len());
             l.for_each(|e| items.push(vec![e.to_vec()]));
             batch(b"RPUSH", &mut items.into_iter());
         }
-        Value::Set(s) => {
+        ValueRef::Set(s) => {
             let mut items = Vec::with_capacity(s.len());
             s.for_each(|e| items.push(vec![e.to_vec()]));
             batch(b"SADD", &mut items.into_iter());
         }
-        Value::ZSet(z) => {
+        ValueRef::ZSet(z) => {
             let mut items = Vec::with_capacity(z.len());
             z.for_each(|m, score| {
                 items.push(vec![resp::format_double(score).into_bytes(), m.to_vec()])
             });
             batch(b"ZADD", &mut items.into_iter());
         }
-        Value::Hash(h) => {
+        ValueRef::Hash(h) => {
             let items: Vec<Vec<Vec<u8>>> = h
                 .iter()
                 .map(|(f, v)| vec![f.to_vec(), v.to_vec()])
                 .collect();
             batch(b"HSET", &mut items.into_iter());
         }
-        Value::Stream(s) => {
+        ValueRef::Stream(s) => {
             for cmd in stream_commands(key, s) {
                 encode_command(out, &cmd);
             }

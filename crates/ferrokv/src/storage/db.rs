@@ -7,8 +7,9 @@ use smallvec::SmallVec;
 
 use super::shard::{Entry, Shard};
 use super::slot::key_slot;
-use super::table::{EntryMut, Probe};
+use super::table::{EntryMut, Probe, ValueMut};
 use super::value::Value;
+use super::value::ValueRef;
 use crate::commands::CmdError;
 use crate::server::notify::{self, class, Event};
 use crate::stats::Stats;
@@ -596,8 +597,15 @@ impl<'a, 's> DbView<'a, 's> {
     }
 
     /// The live value under `key`.
-    pub fn value(&mut self, key: &[u8]) -> Result<Option<&mut Value>, CmdError> {
-        Ok(self.get(key)?.map(|e| e.value))
+    pub fn value(&mut self, key: &[u8]) -> Result<Option<ValueMut<'_>>, CmdError> {
+        Ok(self.get(key)?.map(EntryMut::into_value_mut))
+    }
+
+    /// The live value under `key`, read-only (a lookup like [`DbView::value`]: lazy
+    /// expiry, access time).
+    #[inline]
+    pub fn read(&mut self, key: &[u8]) -> Result<Option<ValueRef<'_>>, CmdError> {
+        Ok(self.get(key)?.map(|e| e.into_value_ref()))
     }
 
     /// True when `key` exists (and has not expired).

@@ -22,6 +22,6 @@ pub use db::{Db, DbView, LockSet, SHARDS};
 pub use list::ListValue;
 pub use set::SetValue;
 pub use shard::{Entry, Shard, WatchFlag, Watcher};
-pub use table::{EntryMut, EntryRef, KeyTable};
-pub use value::{HashValue, StrBuf, StrValue, Value};
+pub use table::{EntryMut, EntryRef, KeyTable, StrMut, ValueMut};
+pub use value::{HashValue, StrBuf, StrRef, StrValue, Value, ValueRef};
 pub use zset::ZSetValue;

@@ -24,7 +24,7 @@ use hashbrown::HashMap;
 use parking_lot::Mutex;
 
 use super::shard::{Entry, Shard};
-use super::value::Value;
+use super::value::ValueRef;
 
 /// Epoch of the running snapshot (0: none). Shards remember the last epoch written.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -162,10 +162,7 @@ fn preserve_slow(shard: &mut Shard, key: &[u8], epoch: u64) {
     if pre.keys.contains_key(key) {
         return;
     }
-    let old = shard.map.get(key).map(|e| Entry {
-        value: e.value.clone(),
-        expire_at: e.expire_at(),
-    });
+    let old = shard.map.get(key).map(|e| e.to_entry());
     pre.keys.insert(key.into(), old);
 }
 
@@ -243,18 +240,18 @@ impl<'a> ShardImage<'a> {
     /// particular order; stops at the first error.
     pub fn for_each<E>(
         &self,
-        mut f: impl FnMut(&[u8], &Value, u64) -> Result<(), E>,
+        mut f: impl FnMut(&[u8], ValueRef<'_>, u64) -> Result<(), E>,
     ) -> Result<(), E> {
         let Some(changed) = self.changed() else {
             for (key, e) in self.shard.map.iter() {
-                f(key, e.value, e.expire_at())?;
+                f(key, e.value(), e.expire_at())?;
             }
             return Ok(());
         };
         for (key, e) in self.shard.map.iter() {
             match changed.get(key) {
-                None => f(key, e.value, e.expire_at())?,
-                Some(Some(old)) => f(key, &old.value, old.expire_at)?,
+                None => f(key, e.value(), e.expire_at())?,
+                Some(Some(old)) => f(key, old.value.as_value_ref(), old.expire_at)?,
                 // Created after the barrier.
                 Some(None) => {}
             }
@@ -263,7 +260,7 @@ impl<'a> ShardImage<'a> {
             if let Some(old) = old {
                 if !self.shard.map.contains_key(key) {
                     // Deleted after the barrier.
-                    f(key, &old.value, old.expire_at)?;
+                    f(key, old.value.as_value_ref(), old.expire_at)?;
                 }
             }
         }
@@ -304,7 +301,7 @@ pub fn walk_and_end_paced(dbs: &[super::Db], job: &Arc<Job>, pace: &mut dyn FnMu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::value::StrValue;
+    use crate::storage::value::{StrValue, Value};
 
     fn entry(v: &str, expire_at: u64) -> Entry {
         Entry {
@@ -313,9 +310,9 @@ mod tests {
         }
     }
 
-    fn text(v: &Value) -> String {
+    fn text(v: ValueRef<'_>) -> String {
         match v {
-            Value::Str(s) => String::from_utf8_lossy(&s.to_vec()).into_owned(),
+            ValueRef::Str(s) => String::from_utf8_lossy(&s.to_vec()).into_owned(),
             _ => "?".into(),
         }
     }

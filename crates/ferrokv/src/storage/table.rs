@@ -13,7 +13,9 @@ use hashbrown::HashTable;
 
 use super::key::KeyBuf;
 use super::shard::Entry;
-use super::value::Value;
+use super::value::{
+    HashValue, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef, ZSetValue,
+};
 
 /// Nodes per slab chunk: chunks are allocated whole, so a shard's waste is at most one
 /// partly used chunk (plus freed slots, which are reused first). 64 nodes of 64 bytes fill
@@ -234,12 +236,30 @@ pub fn lfu_counter_of(access: u32) -> u64 {
 /// A read-only view of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
-    /// The value.
-    pub value: &'a Value,
+    value: &'a Value,
     expire_at: u64,
 }
 
-impl EntryRef<'_> {
+impl<'a> EntryRef<'a> {
+    /// The value.
+    #[inline]
+    pub fn value(&self) -> ValueRef<'a> {
+        self.value.as_value_ref()
+    }
+
+    /// Where the entry's value is stored (DEBUG OBJECT's "Value at").
+    pub fn addr(&self) -> *const u8 {
+        (self.value as *const Value).cast()
+    }
+
+    /// An owned copy of the entry (value and deadline).
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            value: self.value().to_owned_value(),
+            expire_at: self.expire_at,
+        }
+    }
+
     /// Absolute deadline in Unix ms, 0 when the key has no TTL.
     pub fn expire_at(&self) -> u64 {
         self.expire_at
@@ -255,12 +275,39 @@ impl EntryRef<'_> {
 /// through `set_expire`).
 #[derive(Debug)]
 pub struct EntryMut<'a> {
-    /// The value.
-    pub value: &'a mut Value,
+    value: &'a mut Value,
     expire_at: u64,
 }
 
-impl EntryMut<'_> {
+impl<'a> EntryMut<'a> {
+    /// The value, read-only.
+    #[inline]
+    pub fn value(&self) -> ValueRef<'_> {
+        self.value.as_value_ref()
+    }
+
+    /// An owned copy of the entry (value and deadline).
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            value: self.value().to_owned_value(),
+            expire_at: self.expire_at,
+        }
+    }
+
+    /// The value, read-only, for as long as the view's borrow.
+    #[inline]
+    pub fn into_value_ref(self) -> ValueRef<'a> {
+        let v: &'a Value = self.value;
+        v.as_value_ref()
+    }
+
+    /// The value, changeable in place: collections by `&mut`, strings through
+    /// [`StrMut`].
+    #[inline]
+    pub fn into_value_mut(self) -> ValueMut<'a> {
+        ValueMut::of(self.value)
+    }
+
     /// Absolute deadline in Unix ms, 0 when the key has no TTL.
     pub fn expire_at(&self) -> u64 {
         self.expire_at
@@ -269,6 +316,121 @@ impl EntryMut<'_> {
     /// True when the deadline has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
         self.expire_at != 0 && now > self.expire_at
+    }
+}
+
+/// A value that may be changed in place. Collections are handed out by `&mut`; a string
+/// is behind [`StrMut`], whose edits may move the key's record.
+#[derive(Debug)]
+pub enum ValueMut<'a> {
+    /// Strings (and bitmaps).
+    Str(StrMut<'a>),
+    /// Hashes.
+    Hash(&'a mut HashValue),
+    /// Lists.
+    List(&'a mut ListValue),
+    /// Sets.
+    Set(&'a mut SetValue),
+    /// Sorted sets.
+    ZSet(&'a mut ZSetValue),
+    /// Streams.
+    Stream(&'a mut Stream),
+}
+
+impl<'a> ValueMut<'a> {
+    #[inline]
+    fn of(value: &'a mut Value) -> ValueMut<'a> {
+        match value {
+            Value::Str(s) => ValueMut::Str(StrMut { value: s }),
+            Value::Hash(h) => ValueMut::Hash(h),
+            Value::List(l) => ValueMut::List(l),
+            Value::Set(s) => ValueMut::Set(s),
+            Value::ZSet(z) => ValueMut::ZSet(z),
+            Value::Stream(s) => ValueMut::Stream(s),
+        }
+    }
+
+    /// The value, read-only.
+    #[inline]
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            ValueMut::Str(s) => ValueRef::Str(s.get()),
+            ValueMut::Hash(h) => ValueRef::Hash(h),
+            ValueMut::List(l) => ValueRef::List(l),
+            ValueMut::Set(s) => ValueRef::Set(s),
+            ValueMut::ZSet(z) => ValueRef::ZSet(z),
+            ValueMut::Stream(s) => ValueRef::Stream(s),
+        }
+    }
+
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        self.as_ref().type_name()
+    }
+}
+
+/// A string value that may be replaced or edited in place.
+#[derive(Debug)]
+pub struct StrMut<'a> {
+    value: &'a mut StrValue,
+}
+
+impl<'a> StrMut<'a> {
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> StrRef<'_> {
+        self.value.as_str_ref()
+    }
+
+    /// See [`StrRef::bytes`].
+    #[inline]
+    pub fn bytes<'b>(&'b self, scratch: &'b mut StackNum) -> &'b [u8] {
+        self.get().bytes(scratch)
+    }
+
+    /// See [`StrRef::as_i64`].
+    #[inline]
+    pub fn as_i64(&self) -> Option<i64> {
+        self.get().as_i64()
+    }
+
+    /// Length in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.get().len()
+    }
+
+    /// True when the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// See [`StrRef::with_bytes`].
+    #[inline]
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.get().with_bytes(f)
+    }
+
+    /// The value's bytes (integers are formatted).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.get().to_vec()
+    }
+
+    /// Replace the value.
+    #[inline]
+    pub fn set(&mut self, v: StrValue) {
+        *self.value = v;
+    }
+
+    /// The bytes as a growable vector for in-place edits (APPEND, SETRANGE, SETBIT...);
+    /// the value becomes `raw`.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        self.value.make_raw()
+    }
+
+    /// [`StrMut::make_raw`] for as long as the entry's borrow.
+    pub fn into_raw(self) -> &'a mut Vec<u8> {
+        self.value.make_raw()
     }
 }
 
@@ -712,35 +874,17 @@ impl KeyTable {
         })
     }
 
-    /// Every (key, entry), values mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], EntryMut<'_>)> {
-        self.chunks.iter_mut().flat_map(|c| {
-            let expires = c.expires.as_deref();
-            c.nodes.iter_mut().enumerate().filter_map(move |(o, n)| {
-                let expire_at = expires.and_then(|e| e.get(o).copied()).unwrap_or(0);
-                n.as_mut().map(|n| {
-                    (
-                        n.key.as_slice(),
-                        EntryMut {
-                            value: &mut n.value,
-                            expire_at,
-                        },
-                    )
-                })
-            })
-        })
-    }
-
     /// Every key.
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.iter().map(|(k, _)| k)
     }
 
     /// Keep only the entries for which `f` returns true.
-    pub fn retain(&mut self, mut f: impl FnMut(&[u8], EntryMut<'_>) -> bool) {
+    pub fn retain(&mut self, mut f: impl FnMut(&[u8], EntryRef<'_>) -> bool) {
         let doomed: Vec<Box<[u8]>> = self
-            .iter_mut()
-            .filter_map(|(k, e)| (!f(k, e)).then(|| k.into()))
+            .iter()
+            .filter(|&(k, e)| !f(k, e))
+            .map(|(k, _)| k.into())
             .collect();
         for k in doomed {
             self.remove(&k);

@@ -325,3 +325,210 @@ impl Value {
         }
     }
 }
+
+/// A borrowed string value: what readers see, whether the string lives in a `StrValue` or
+/// packed into a key record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StrRef<'a> {
+    /// `OBJECT ENCODING` = `int`.
+    Int(i64),
+    /// The bytes; `raw` as in [`StrValue::Bytes`].
+    Bytes {
+        /// The bytes.
+        data: &'a [u8],
+        /// Modified in place or longer than the embstr limit.
+        raw: bool,
+    },
+}
+
+impl<'a> StrRef<'a> {
+    /// See [`StrValue::as_i64`].
+    #[inline]
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            StrRef::Int(n) => Some(n),
+            StrRef::Bytes { data, .. } => crate::util::parse_canonical_i64(data),
+        }
+    }
+
+    /// The bytes, formatting an integer into `scratch` (no allocation).
+    #[inline]
+    pub fn bytes<'b>(&self, scratch: &'b mut StackNum) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        match *self {
+            StrRef::Int(n) => {
+                *scratch = itoa_stack(n);
+                scratch.as_slice()
+            }
+            StrRef::Bytes { data, .. } => data,
+        }
+    }
+
+    /// The value's bytes (integers are formatted).
+    pub fn to_vec(&self) -> Vec<u8> {
+        match *self {
+            StrRef::Int(n) => n.to_string().into_bytes(),
+            StrRef::Bytes { data, .. } => data.to_vec(),
+        }
+    }
+
+    /// Call `f` with the bytes without allocating.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match *self {
+            StrRef::Int(n) => {
+                let mut buf = itoa_stack(n);
+                f(buf.as_slice())
+            }
+            StrRef::Bytes { data, .. } => f(data),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match *self {
+            StrRef::Int(n) => itoa_stack(n).as_slice().len(),
+            StrRef::Bytes { data, .. } => data.len(),
+        }
+    }
+
+    /// True when the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Redis's encoding name.
+    pub fn encoding(&self) -> &'static str {
+        match *self {
+            StrRef::Int(_) => "int",
+            StrRef::Bytes { data, raw } => {
+                if !raw && data.len() <= EMBSTR_LIMIT {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+        }
+    }
+
+    /// An owned copy, with the same encoding.
+    pub fn to_owned_value(&self) -> StrValue {
+        match *self {
+            StrRef::Int(n) => StrValue::Int(n),
+            StrRef::Bytes { data, raw } => StrValue::Bytes {
+                data: StrBuf::from_slice(data),
+                raw,
+            },
+        }
+    }
+
+    /// Heap bytes an owned copy would hold (0 when it fits inline).
+    pub fn heap_size(&self) -> usize {
+        match *self {
+            StrRef::Int(_) => 0,
+            StrRef::Bytes { data, .. } if data.len() <= INLINE_STR => 0,
+            StrRef::Bytes { data, .. } => data.len(),
+        }
+    }
+}
+
+impl StrValue {
+    /// A borrowed view.
+    #[inline]
+    pub fn as_str_ref(&self) -> StrRef<'_> {
+        match self {
+            StrValue::Int(n) => StrRef::Int(*n),
+            StrValue::Bytes { data, raw } => StrRef::Bytes { data, raw: *raw },
+        }
+    }
+}
+
+/// A borrowed value, as lookups hand it out ([`crate::storage::EntryRef::value`]).
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    /// Strings (and bitmaps).
+    Str(StrRef<'a>),
+    /// Hashes.
+    Hash(&'a HashValue),
+    /// Lists.
+    List(&'a ListValue),
+    /// Sets.
+    Set(&'a SetValue),
+    /// Sorted sets.
+    ZSet(&'a ZSetValue),
+    /// Streams.
+    Stream(&'a Stream),
+}
+
+impl ValueRef<'_> {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ValueRef::Str(_) => "string",
+            ValueRef::Hash(_) => "hash",
+            ValueRef::List(_) => "list",
+            ValueRef::Set(_) => "set",
+            ValueRef::ZSet(_) => "zset",
+            ValueRef::Stream(_) => "stream",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            ValueRef::Str(s) => s.encoding(),
+            ValueRef::Hash(h) => h.encoding(),
+            ValueRef::List(l) => l.encoding(),
+            ValueRef::Set(s) => s.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
+            ValueRef::Stream(_) => "stream",
+        }
+    }
+
+    /// Approximate heap bytes held by the value (for memory accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            ValueRef::Str(s) => s.heap_size(),
+            ValueRef::Hash(h) => h.heap_size(),
+            ValueRef::List(l) => l.heap_size(),
+            ValueRef::Set(s) => s.heap_size(),
+            ValueRef::ZSet(z) => z.heap_size(),
+            ValueRef::Stream(s) => s.heap_size(),
+        }
+    }
+
+    /// An owned copy (snapshot pre-images, COPY, RENAME's source...).
+    pub fn to_owned_value(&self) -> Value {
+        match *self {
+            ValueRef::Str(s) => Value::Str(s.to_owned_value()),
+            ValueRef::Hash(h) => Value::Hash(h.clone()),
+            ValueRef::List(l) => Value::List(l.clone()),
+            ValueRef::Set(s) => Value::Set(s.clone()),
+            ValueRef::ZSet(z) => Value::ZSet(z.clone()),
+            ValueRef::Stream(s) => Value::Stream(Box::new(s.clone())),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    #[inline]
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        v.as_value_ref()
+    }
+}
+
+impl Value {
+    /// A borrowed view.
+    #[inline]
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(s) => ValueRef::Str(s.as_str_ref()),
+            Value::Hash(h) => ValueRef::Hash(h),
+            Value::List(l) => ValueRef::List(l),
+            Value::Set(s) => ValueRef::Set(s),
+            Value::ZSet(z) => ValueRef::ZSet(z),
+            Value::Stream(s) => ValueRef::Stream(s),
+        }
+    }
+}

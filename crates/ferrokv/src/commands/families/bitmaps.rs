@@ -6,6 +6,7 @@ use crate::commands::{acl, arg, arg_i64, class, flags, CmdError, CmdResult, Comm
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{DbView, StrValue, Value};
+use crate::storage::{ValueMut, ValueRef};
 use crate::util::{eq_ic, parse_canonical_i64};
 
 /// The bitmap family's table.
@@ -72,11 +73,11 @@ fn prepare_bit_write(db: &mut DbView, key: &[u8], maxbit: u64) -> Result<bool, C
             db.shard(key)?.insert(key, Entry::new(value));
             Ok(true)
         }
-        Some(mut e) => {
-            let Value::Str(s) = &mut e.value else {
+        Some(e) => {
+            let ValueMut::Str(s) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
-            let data = s.make_raw();
+            let data = s.into_raw();
             if data.len() < need {
                 data.resize(need, 0);
                 return Ok(true);
@@ -89,7 +90,7 @@ fn prepare_bit_write(db: &mut DbView, key: &[u8], maxbit: u64) -> Result<bool, C
 /// The raw bytes of a string key prepared by [`prepare_bit_write`].
 fn raw_bytes<'d>(db: &'d mut DbView, key: &[u8]) -> Result<&'d mut Vec<u8>, CmdError> {
     match db.value(key)? {
-        Some(Value::Str(s)) => Ok(s.make_raw()),
+        Some(ValueMut::Str(s)) => Ok(s.into_raw()),
         _ => Err(CmdError::Internal("bitmap vanished")),
     }
 }
@@ -126,12 +127,12 @@ fn getbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let offset = bit_offset(args[2], 0, ctx.server.config.proto_max_bulk_len())?;
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let bit = match db.value(args[1])? {
+    let bit = match db.read(args[1])? {
         None => {
             stats.hit(false);
             false
         }
-        Some(Value::Str(s)) => {
+        Some(ValueRef::Str(s)) => {
             stats.hit(true);
             let mut scratch = StackNum::default();
             let bytes = s.bytes(&mut scratch);
@@ -185,13 +186,13 @@ fn edge_masks(start: i64, end: i64) -> (u8, u8) {
 fn bitcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let s = match db.value(args[1])? {
+    let s = match db.read(args[1])? {
         None => {
             stats.hit(false);
             out.int(0);
             return Ok(());
         }
-        Some(Value::Str(s)) => {
+        Some(ValueRef::Str(s)) => {
             stats.hit(true);
             s
         }
@@ -291,13 +292,13 @@ fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let bit = bit == 1;
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let s = match db.value(args[1])? {
+    let s = match db.read(args[1])? {
         None => {
             stats.hit(false);
             out.int(if bit { -1 } else { 0 });
             return Ok(());
         }
-        Some(Value::Str(s)) => {
+        Some(ValueRef::Str(s)) => {
             stats.hit(true);
             s
         }
@@ -436,9 +437,9 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // First pass: types and lengths (no copies of the sources).
     let mut maxlen = 0usize;
     for key in sources {
-        match db.value(key)? {
+        match db.read(key)? {
             None => stats.hit(false),
-            Some(Value::Str(s)) => {
+            Some(ValueRef::Str(s)) => {
                 stats.hit(true);
                 maxlen = maxlen.max(s.len());
             }
@@ -456,8 +457,8 @@ fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut res = vec![0u8; maxlen];
     for (i, key) in sources.iter().enumerate() {
         let mut scratch = StackNum::default();
-        let src: &[u8] = match db.value(key)? {
-            Some(Value::Str(s)) => s.bytes(&mut scratch),
+        let src: &[u8] = match db.read(key)? {
+            Some(ValueRef::Str(s)) => s.bytes(&mut scratch),
             _ => &[],
         };
         if i == 0 {
@@ -598,12 +599,12 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult
     let Some(highest) = highest else {
         // Only GETs: a read lookup; a missing key reads as zeros.
         let mut scratch = StackNum::default();
-        let src: &[u8] = match db.value(key)? {
+        let src: &[u8] = match db.read(key)? {
             None => {
                 stats.hit(false);
                 &[]
             }
-            Some(Value::Str(s)) => {
+            Some(ValueRef::Str(s)) => {
                 stats.hit(true);
                 s.bytes(&mut scratch)
             }

@@ -14,7 +14,7 @@ use crate::commands::unblock::{poppable, serve_op, server_list_limits};
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::BlockOp;
 use crate::storage::list::End;
-use crate::storage::Value;
+use crate::storage::ValueMut;
 
 /// The blocking commands' table.
 pub static COMMANDS: &[Command] = &[
@@ -171,7 +171,7 @@ fn pop_or_block(
     let (resp3, limits) = (ctx.out.resp3, server_list_limits(ctx.server));
     for key in keys {
         let (mut db, out) = ctx.db_out();
-        if poppable(db.value(key)?.as_deref(), &op)? {
+        if poppable(db.read(key)?, &op)? {
             let reply = serve_op(&mut db, key, &op, resp3, limits)?;
             out.raw(&reply);
             return Ok(());
@@ -198,12 +198,12 @@ fn move_or_block(
     let (resp3, limits) = (ctx.out.resp3, server_list_limits(ctx.server));
     let (mut db, out) = ctx.db_out();
     match db.value(src)? {
-        Some(Value::List(l)) if !l.is_empty() => {
+        Some(ValueMut::List(l)) if !l.is_empty() => {
             let reply = serve_op(&mut db, src, &op, resp3, limits)?;
             out.raw(&reply);
             Ok(())
         }
-        Some(Value::List(_)) | None => block_or_timeout(ctx, &[src], op, timeout, false),
+        Some(ValueMut::List(_)) | None => block_or_timeout(ctx, &[src], op, timeout, false),
         Some(_) => Err(CmdError::WrongType),
     }
 }

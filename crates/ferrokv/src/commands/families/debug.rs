@@ -7,7 +7,7 @@ use crate::commands::dispatch::LockIds;
 use crate::commands::{flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of, LockId};
 use crate::storage::stream::StreamId;
-use crate::storage::{HashValue, StrValue, Value};
+use crate::storage::{HashValue, StrRef, ValueRef};
 use crate::util::eq_ic;
 
 /// The DEBUG command (one entry: Redis dispatches its subcommands itself).
@@ -405,14 +405,14 @@ fn listpack_size(elements: &mut dyn Iterator<Item = &[u8]>) -> usize {
     6 + elements.map(listpack_entry_size).sum::<usize>() + 1
 }
 
-fn serialized_length(v: &Value) -> usize {
+fn serialized_length(v: ValueRef<'_>) -> usize {
     match v {
-        Value::Str(s) => s.with_bytes(rdb_string_size),
-        Value::Hash(HashValue::Listpack(fields)) => {
+        ValueRef::Str(s) => s.with_bytes(rdb_string_size),
+        ValueRef::Hash(HashValue::Listpack(fields)) => {
             let n = listpack_size(&mut fields.iter().flat_map(|(f, x)| [f, x]));
             rdb_len_size(n) + n
         }
-        Value::Hash(HashValue::Table(t)) => {
+        ValueRef::Hash(HashValue::Table(t)) => {
             rdb_len_size(t.len())
                 + t.iter()
                     .map(|(f, x)| rdb_string_size(f) + rdb_string_size(x))
@@ -420,23 +420,23 @@ fn serialized_length(v: &Value) -> usize {
         }
         // Collections: the size of their elements as RDB strings (Redis writes lists as
         // listpack nodes and small sets/zsets as blobs, so this is an estimate).
-        Value::List(l) => {
+        ValueRef::List(l) => {
             let mut n = rdb_len_size(l.len());
             l.for_each(|e| n += rdb_string_size(e));
             n
         }
-        Value::Set(set) => {
+        ValueRef::Set(set) => {
             let mut n = rdb_len_size(set.len());
             set.for_each(|e| n += rdb_string_size(e));
             n
         }
-        Value::ZSet(z) => {
+        ValueRef::ZSet(z) => {
             let mut n = rdb_len_size(z.len());
             z.for_each(|e, _| n += rdb_string_size(e) + 8);
             n
         }
         // Streams: their nodes as Redis's listpacks plus the IDs (an estimate).
-        Value::Stream(s) => s
+        ValueRef::Stream(s) => s
             .blocks()
             .map(|(_, b)| 16 + rdb_len_size(b.lp_bytes() as usize) + b.lp_bytes() as usize)
             .sum::<usize>()
@@ -451,13 +451,14 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     // logically expired key is still described).
     let map = &db.shard(key)?.map;
     let idle = map.idle_seconds(key).unwrap_or(0);
-    let value = map.get(key).ok_or(CmdError::NoSuchKey)?.value;
+    let entry = map.get(key).ok_or(CmdError::NoSuchKey)?;
+    let value = entry.value();
     // Small integers are shared objects in Redis (refcount INT_MAX) unless maxmemory is set.
     let shared =
-        matches!(value, Value::Str(StrValue::Int(n)) if (0..10000).contains(n)) && !maxmemory_set;
+        matches!(value, ValueRef::Str(StrRef::Int(n)) if (0..10000).contains(&n)) && !maxmemory_set;
     let line = format!(
         "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-        value as *const Value,
+        entry.addr(),
         if shared { i32::MAX } else { 1 },
         value.encoding(),
         serialized_length(value),
@@ -469,9 +470,9 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
 }
 
 fn debug_listpack(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
-    match ctx.db().value(key)? {
+    match ctx.db().read(key)? {
         None => Err(CmdError::NoSuchKey),
-        Some(Value::Hash(HashValue::Listpack(_))) => {
+        Some(ValueRef::Hash(HashValue::Listpack(_))) => {
             ctx.out.simple("Listpack structure printed on stdout");
             Ok(())
         }
@@ -503,7 +504,7 @@ fn mix_digest(digest: &mut Digest, data: &[u8]) {
 }
 
 /// Redis's type code (`OBJ_STRING`...) for a type name.
-fn type_code(v: &Value) -> u32 {
+fn type_code(v: ValueRef<'_>) -> u32 {
     match v.type_name() {
         "string" => 0,
         "list" => 1,
@@ -516,11 +517,11 @@ fn type_code(v: &Value) -> u32 {
 }
 
 /// `xorObjectDigest`: the type, the content and the presence of a TTL.
-fn object_digest(digest: &mut Digest, v: &Value, has_ttl: bool) {
+fn object_digest(digest: &mut Digest, v: ValueRef<'_>, has_ttl: bool) {
     mix_digest(digest, &type_code(v).to_be_bytes());
     match v {
-        Value::Str(s) => s.with_bytes(|b| mix_digest(digest, b)),
-        Value::Hash(h) => {
+        ValueRef::Str(s) => s.with_bytes(|b| mix_digest(digest, b)),
+        ValueRef::Hash(h) => {
             let mut field = |f: &[u8], x: &[u8]| {
                 let mut ele = [0u8; 20];
                 mix_digest(&mut ele, f);
@@ -533,9 +534,9 @@ fn object_digest(digest: &mut Digest, v: &Value, has_ttl: bool) {
             }
         }
         // Lists: order matters; sets and sorted sets: order does not (xor of members).
-        Value::List(l) => l.for_each(|e| mix_digest(digest, e)),
-        Value::Set(set) => set.for_each(|e| xor_digest(digest, e)),
-        Value::ZSet(z) => z.for_each(|member, score| {
+        ValueRef::List(l) => l.for_each(|e| mix_digest(digest, e)),
+        ValueRef::Set(set) => set.for_each(|e| xor_digest(digest, e)),
+        ValueRef::ZSet(z) => z.for_each(|member, score| {
             let mut ele = [0u8; 20];
             mix_digest(&mut ele, member);
             mix_digest(&mut ele, resp::format_double(score).as_bytes());
@@ -543,7 +544,7 @@ fn object_digest(digest: &mut Digest, v: &Value, has_ttl: bool) {
         }),
         // Streams: each entry's `<ms>.<seq>` then its fields and values, in ID order
         // (groups are not part of the digest, as in Redis).
-        Value::Stream(s) => {
+        ValueRef::Stream(s) => {
             for e in s.range(StreamId::MIN, StreamId::MAX, false) {
                 mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
                 for (f, x) in &e.fields {
@@ -570,7 +571,7 @@ pub fn dataset_digest(ctx: &mut Ctx) -> Digest {
             for (k, e) in s.map.iter() {
                 let mut d = [0u8; 20];
                 mix_digest(&mut d, k);
-                object_digest(&mut d, e.value, e.expire_at() != 0);
+                object_digest(&mut d, e.value(), e.expire_at() != 0);
                 // Redis's `xorDigest(final, digest, 20)`: XOR of the key digest's SHA1.
                 xor_digest(&mut final_digest, &d);
             }
@@ -590,7 +591,7 @@ fn debug_digest_value(ctx: &mut Ctx, keys: &[&[u8]]) -> CmdResult {
             .shard(db, shard_of(key))
             .and_then(|s| s.map.get(key))
         {
-            object_digest(&mut d, e.value, e.expire_at() != 0);
+            object_digest(&mut d, e.value(), e.expire_at() != 0);
         }
         ctx.out.simple(&hex(&d));
     }
@@ -658,6 +659,7 @@ fn debug_help(ctx: &mut Ctx) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{StrValue, Value};
 
     #[test]
     fn serialized_lengths_match_redis() {
@@ -670,16 +672,24 @@ mod tests {
         let mut lp = crate::storage::hash::Listpack::default();
         lp.push(b"f", b"v");
         let h = Value::Hash(HashValue::Listpack(lp));
-        assert_eq!(serialized_length(&h), 14);
+        assert_eq!(serialized_length(h.as_value_ref()), 14);
     }
 
     #[test]
     fn digest_value_matches_redis() {
         let mut d = [0u8; 20];
-        object_digest(&mut d, &Value::Str(StrValue::from_bytes(b"hello")), false);
+        object_digest(
+            &mut d,
+            Value::Str(StrValue::from_bytes(b"hello")).as_value_ref(),
+            false,
+        );
         assert_eq!(hex(&d), "36b23a1456b2dce2c3ed252c456761301dba8060");
         let mut d = [0u8; 20];
-        object_digest(&mut d, &Value::Str(StrValue::from_bytes(b"123")), false);
+        object_digest(
+            &mut d,
+            Value::Str(StrValue::from_bytes(b"123")).as_value_ref(),
+            false,
+        );
         assert_eq!(hex(&d), "89f7f51b707418f666d5b45e053bd5bbbf82ac2b");
     }
 

@@ -38,7 +38,7 @@ fn dump(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let opts = encode_options(ctx);
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    match db.value(args[1])? {
+    match db.read(args[1])? {
         Some(v) => {
             stats.hit(true);
             out.bulk(&dump_payload_with(v, &opts));
@@ -257,7 +257,7 @@ fn migrate(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         outgoing.push(Outgoing {
             key,
             ttl,
-            payload: dump_payload_with(entry.value, &opts),
+            payload: dump_payload_with(entry.value(), &opts),
         });
     }
     if outgoing.is_empty() {

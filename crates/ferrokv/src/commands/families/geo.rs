@@ -8,6 +8,7 @@
 
 mod hash;
 
+use crate::storage::ValueMut;
 use std::cmp::Ordering;
 
 use hash::{Shape, ShapeKind};
@@ -94,7 +95,7 @@ fn read_zset<'v>(
     stats.hit(v.is_some());
     match v {
         None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
+        Some(ValueMut::ZSet(z)) => Ok(Some(z)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -231,7 +232,7 @@ fn geoadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let existing = match db.value(key)? {
         None => None,
-        Some(Value::ZSet(z)) => Some(z),
+        Some(ValueMut::ZSet(z)) => Some(z),
         Some(_) => return Err(CmdError::WrongType),
     };
     match existing {

@@ -3,6 +3,7 @@
 //! Values live in [`HashValue`] (listpack or hashtable, see `storage/hash.rs`); this file
 //! follows Redis's `t_hash.c` for argument checks, error order and reply shapes.
 
+use crate::storage::ValueMut;
 use rand::Rng;
 
 use crate::commands::shared::longdouble::LongDouble;
@@ -114,7 +115,7 @@ fn read_hash<'v>(
             stats.hit(false);
             Ok(None)
         }
-        Some(Value::Hash(h)) => {
+        Some(ValueMut::Hash(h)) => {
             stats.hit(true);
             Ok(Some(h))
         }
@@ -132,7 +133,7 @@ fn write_hash<'v>(
 ) -> Result<Option<&'v mut HashValue>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(ValueMut::Hash(h)) => Ok(Some(h)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

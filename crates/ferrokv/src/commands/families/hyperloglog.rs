@@ -8,7 +8,7 @@
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::hll::{self, Corrupt};
 use crate::storage::value::StrValue;
-use crate::storage::Value;
+use crate::storage::{StrRef, Value, ValueMut, ValueRef};
 use crate::util::eq_ic;
 
 /// The HyperLogLog family's table.
@@ -52,20 +52,20 @@ impl From<Corrupt> for CmdError {
 
 /// The HLL bytes of a value (Redis's `isHLLObjectOrReply`): strings only, not
 /// integer-encoded, with a valid header.
-fn hll_bytes(v: &Value) -> Result<&[u8], CmdError> {
+fn hll_bytes(v: ValueRef<'_>) -> Result<&[u8], CmdError> {
     match v {
-        Value::Str(StrValue::Bytes { data, .. }) if hll::is_valid(data) => Ok(data),
-        Value::Str(_) => Err(NOT_HLL),
+        ValueRef::Str(StrRef::Bytes { data, .. }) if hll::is_valid(data) => Ok(data),
+        ValueRef::Str(_) => Err(NOT_HLL),
         _ => Err(CmdError::WrongType),
     }
 }
 
 /// The HLL bytes of a value for editing in place (checked first, then made a raw string as
 /// Redis's `dbUnshareStringValue` does).
-fn hll_bytes_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
-    hll_bytes(v)?;
+fn hll_bytes_mut(v: ValueMut<'_>) -> Result<&mut Vec<u8>, CmdError> {
+    hll_bytes(v.as_ref())?;
     match v {
-        Value::Str(s) => Ok(s.make_raw()),
+        ValueMut::Str(s) => Ok(s.into_raw()),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -127,7 +127,7 @@ fn pfcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 2 {
         let mut max = vec![0u8; hll::REGISTERS];
         for key in &args[1..] {
-            let value = db.value(key)?;
+            let value = db.read(key)?;
             stats.hit(value.is_some());
             let Some(value) = value else {
                 continue;
@@ -168,7 +168,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut max = vec![0u8; hll::REGISTERS];
     let mut use_dense = false;
     for key in &args[1..] {
-        let value = db.value(key)?;
+        let value = db.read(key)?;
         stats.hit(value.is_some());
         let Some(value) = value else {
             continue;

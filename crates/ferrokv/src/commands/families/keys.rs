@@ -17,7 +17,7 @@ use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx, Lock
 use crate::storage::db::{lock_id, shard_of};
 use crate::storage::glob::glob_match;
 use crate::storage::shard::touch_replaced;
-use crate::storage::{Entry, Shard, StrValue, Value, SHARDS};
+use crate::storage::{Shard, StrRef, ValueRef, SHARDS};
 use crate::util::eq_ic;
 
 /// `ERR source and destination objects are the same` (MOVE, COPY).
@@ -142,7 +142,7 @@ fn touch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn type_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
-    let name = ctx.db().value(args[1])?.map(|v| v.type_name());
+    let name = ctx.db().read(args[1])?.map(|v| v.type_name());
     stats.hit(name.is_some());
     ctx.out.simple(name.unwrap_or("none"));
     Ok(())
@@ -591,10 +591,7 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(SAME_OBJECT);
     }
     let stats = &ctx.server.stats;
-    let entry = ctx.db().get(src_key)?.map(|e| Entry {
-        value: e.value.clone(),
-        expire_at: e.expire_at(),
-    });
+    let entry = ctx.db().get(src_key)?.map(|e| e.to_entry());
     stats.hit(entry.is_some());
     let Some(entry) = entry else {
         ctx.out.int(0);
@@ -629,10 +626,10 @@ fn lfu_policy(ctx: &Ctx) -> bool {
 fn object_lookup<R>(
     ctx: &mut Ctx,
     key: &[u8],
-    f: impl FnOnce(&Value) -> R,
+    f: impl FnOnce(ValueRef<'_>) -> R,
 ) -> Result<Option<R>, CmdError> {
     let stats = &ctx.server.stats;
-    let found = ctx.db().value(key)?.map(|v| f(v));
+    let found = ctx.db().read(key)?.map(f);
     stats.hit(found.is_some());
     if found.is_none() {
         ctx.out.null();
@@ -654,7 +651,7 @@ fn object_refcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sharing = ctx.server.config.get("maxmemory") == "0"
         || !(policy.ends_with("-lru") || policy.ends_with("-lfu"));
     let refcount = object_lookup(ctx, args[2], |v| match v {
-        Value::Str(StrValue::Int(n)) if sharing && (0..SHARED_INTEGERS).contains(n) => {
+        ValueRef::Str(StrRef::Int(n)) if sharing && (0..SHARED_INTEGERS).contains(&n) => {
             SHARED_REFCOUNT
         }
         _ => 1,

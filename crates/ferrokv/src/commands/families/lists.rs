@@ -16,6 +16,7 @@ use crate::commands::{
 };
 use crate::stats::Stats;
 use crate::storage::list::{Elem, End, ListLimits, Needle};
+use crate::storage::ValueMut;
 use crate::storage::{DbView, ListValue, Value};
 use crate::util::eq_ic;
 use resp::ReplyWriter;
@@ -126,7 +127,7 @@ fn read_list<'v>(
             stats.hit(false);
             Ok(None)
         }
-        Some(Value::List(l)) => {
+        Some(ValueMut::List(l)) => {
             stats.hit(true);
             Ok(Some(l))
         }

@@ -49,7 +49,7 @@ fn help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 /// Bytes one key costs: its slab node, the key's and the value's heap bytes, and its share
 /// of the hash index (4-byte slot and control byte at the usual load).
-fn key_bytes(key: &[u8], value: &crate::storage::Value) -> usize {
+fn key_bytes(key: &[u8], value: crate::storage::ValueRef<'_>) -> usize {
     let key_heap = if key.len() > crate::storage::key::INLINE_KEY {
         16 + key.len()
     } else {
@@ -73,7 +73,7 @@ fn usage(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let key = args[2];
     let (mut db, out) = ctx.db_out();
-    match db.value(key)? {
+    match db.read(key)? {
         None => out.null(),
         Some(v) => out.int(key_bytes(key, v) as i64),
     }
@@ -85,7 +85,7 @@ fn dataset(ctx: &mut Ctx) -> Vec<(usize, usize)> {
     (0..ctx.server.dbs.len())
         .map(|db| {
             ctx.locks.db_shards(db).fold((0, 0), |(n, bytes), s| {
-                let b: usize = s.map.iter().map(|(k, e)| key_bytes(k, e.value)).sum();
+                let b: usize = s.map.iter().map(|(k, e)| key_bytes(k, e.value())).sum();
                 (n + s.map.len(), bytes + b)
             })
         })

@@ -5,6 +5,7 @@
 //! Redis 7.0's `t_set.c` for argument checks, error order, reply shapes and the algorithms
 //! whose choice is visible (result encodings, reply order of intset results).
 
+use crate::storage::{ValueMut, ValueRef};
 use rand::Rng;
 use resp::ReplyWriter;
 
@@ -119,7 +120,7 @@ fn read_set<'v>(
     stats.hit(v.is_some());
     match v {
         None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(ValueMut::Set(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -131,7 +132,7 @@ fn write_set<'v>(
 ) -> Result<Option<&'v mut SetValue>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(ValueMut::Set(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -258,8 +259,8 @@ fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     // Both keys are looked up first; a missing source answers 0 whatever the destination
     // holds, then the source's type is checked, then the destination's.
-    let src_is_set = db.value(src)?.map(|v| matches!(v, Value::Set(_)));
-    let dst_is_set = db.value(dst)?.map(|v| matches!(v, Value::Set(_)));
+    let src_is_set = db.read(src)?.map(|v| matches!(v, ValueRef::Set(_)));
+    let dst_is_set = db.read(dst)?.map(|v| matches!(v, ValueRef::Set(_)));
     match (src_is_set, dst_is_set) {
         (None, _) => {
             out.int(0);

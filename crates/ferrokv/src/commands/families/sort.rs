@@ -9,7 +9,8 @@ use crate::commands::dispatch::LockIds;
 use crate::commands::{acl, class, flags, CmdError, CmdResult, Command, Ctx, LockScope};
 use crate::storage::db::{lock_id, shard_of, DbView, SHARDS};
 use crate::storage::list::{End, ListLimits, ListValue};
-use crate::storage::{StrValue, Value};
+use crate::storage::Value;
+use crate::storage::{StrRef, ValueMut, ValueRef};
 use crate::util::eq_ic;
 
 /// The SORT family's table.
@@ -199,12 +200,12 @@ fn lookup_by_pattern(db: &mut DbView<'_, '_>, pattern: &[u8], elem: &[u8]) -> Lo
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(elem);
     key.extend_from_slice(suffix);
-    match (db.value(&key), field) {
-        (Ok(Some(Value::Hash(h))), Some(f)) => h
+    match (db.read(&key), field) {
+        (Ok(Some(ValueRef::Hash(h))), Some(f)) => h
             .get(f)
             .map_or(Lookup::Missing, |v| Lookup::Bytes(v.to_vec())),
-        (Ok(Some(Value::Str(StrValue::Int(n)))), None) => Lookup::Int(*n),
-        (Ok(Some(Value::Str(s))), None) => Lookup::Bytes(s.to_vec()),
+        (Ok(Some(ValueRef::Str(StrRef::Int(n)))), None) => Lookup::Int(n),
+        (Ok(Some(ValueRef::Str(s))), None) => Lookup::Bytes(s.to_vec()),
         _ => Lookup::Missing,
     }
 }
@@ -247,17 +248,17 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], readonly: bool) -> CmdResult {
     let mut dont_sort = o.dont_sort();
     let (mut elems, ordered) = match db.value(key)? {
         None => (Vec::new(), true),
-        Some(Value::List(l)) => {
+        Some(ValueMut::List(l)) => {
             let mut v = Vec::with_capacity(l.len());
             l.for_each(|e| v.push(e.to_vec()));
             (v, true)
         }
-        Some(Value::Set(s)) => {
+        Some(ValueMut::Set(s)) => {
             let mut v = Vec::with_capacity(s.len());
             s.for_each(|e| v.push(e.to_vec()));
             (v, false)
         }
-        Some(Value::ZSet(z)) => {
+        Some(ValueMut::ZSet(z)) => {
             let mut v = Vec::with_capacity(z.len());
             z.for_each(|e, _| v.push(e.to_vec()));
             (v, true)

@@ -18,6 +18,7 @@ use crate::storage::stream::{
     SCG_INVALID_ENTRIES_READ,
 };
 use crate::storage::Value;
+use crate::storage::ValueMut;
 use crate::util::{eq_ic, parse_canonical_i64};
 
 /// The XINFO subcommands. XINFO GROUPS and XINFO CONSUMERS (the consumer-group commands)
@@ -85,7 +86,7 @@ fn stream_at<'v>(
 ) -> Result<Option<&'v mut Stream>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::Stream(s)) => Ok(Some(s)),
+        Some(ValueMut::Stream(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

@@ -7,6 +7,7 @@ use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, 
 use crate::storage::shard::Entry;
 use crate::storage::value::StackNum;
 use crate::storage::{StrValue, Value};
+use crate::storage::{ValueMut, ValueRef};
 use crate::util::eq_ic;
 
 /// The string family's table.
@@ -125,12 +126,12 @@ pub fn check_string_length(ctx: &Ctx, size: u64) -> CmdResult {
 fn reply_current(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    match db.value(key)? {
+    match db.read(key)? {
         None => {
             stats.hit(false);
             out.null();
         }
-        Some(Value::Str(s)) => {
+        Some(ValueRef::Str(s)) => {
             stats.hit(true);
             s.with_bytes(|b| out.bulk(b));
         }
@@ -372,7 +373,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         Some(e) => {
             stats.hit(true);
-            let Value::Str(s) = &e.value else {
+            let ValueRef::Str(s) = e.value() else {
                 return Err(CmdError::WrongType);
             };
             let deadline = match opts.expire {
@@ -420,7 +421,7 @@ fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 stats.hit(false);
                 out.null();
             }
-            Some(Value::Str(s)) => {
+            Some(ValueMut::Str(s)) => {
                 stats.hit(true);
                 s.with_bytes(|b| out.bulk(b));
             }
@@ -484,8 +485,8 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.int(len as i64);
             return Ok(());
         }
-        Some(mut e) => {
-            let Value::Str(s) = &mut e.value else {
+        Some(e) => {
+            let ValueMut::Str(mut s) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let total = s.len() as u64 + tail.len() as u64;
@@ -512,7 +513,7 @@ fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             stats.hit(false);
             out.int(0);
         }
-        Some(Value::Str(s)) => {
+        Some(ValueMut::Str(s)) => {
             stats.hit(true);
             out.int(s.len() as i64);
         }
@@ -533,7 +534,7 @@ fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.bulk(b"");
             return Ok(());
         }
-        Some(Value::Str(s)) => {
+        Some(ValueMut::Str(s)) => {
             stats.hit(true);
             s
         }
@@ -595,8 +596,8 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             out.int(needed as i64);
             return Ok(());
         }
-        Some(mut e) => {
-            let Value::Str(s) = &mut e.value else {
+        Some(e) => {
+            let ValueMut::Str(mut s) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             if value.is_empty() {
@@ -650,13 +651,13 @@ fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let (value, existed) = match db.get(key)? {
-        Some(mut e) => {
-            let Value::Str(s) = &mut e.value else {
+        Some(e) => {
+            let ValueMut::Str(mut s) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let old = s.as_i64().ok_or(CmdError::NotInteger)?;
             let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
-            *s = StrValue::Int(new);
+            s.set(StrValue::Int(new));
             (new, true)
         }
         None => (by, false),
@@ -693,8 +694,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             db.log_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
-        Some(mut e) => {
-            let Value::Str(s) = &mut e.value else {
+        Some(e) => {
+            let ValueMut::Str(mut s) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let current = s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?;
@@ -702,7 +703,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let text = add_float(current, incr)?;
             out.bulk(text.as_bytes());
             // Replaced in place: the key keeps its TTL, as with Redis's dbOverwrite.
-            *s = StrValue::string_object(text.clone().into_bytes());
+            s.set(StrValue::string_object(text.clone().into_bytes()));
             db.modified(key)?;
             // The result, not the increment: float addition must not be redone on reload.
             db.log_as(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
@@ -756,7 +757,7 @@ fn lcs_input(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
             stats.hit(false);
             Ok(Some(Vec::new()))
         }
-        Some(Value::Str(s)) => {
+        Some(ValueMut::Str(s)) => {
             stats.hit(true);
             Ok(Some(s.to_vec()))
         }

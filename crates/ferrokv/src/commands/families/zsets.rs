@@ -21,6 +21,7 @@ mod setops;
 use crate::commands::{acl, class, flags, CmdError, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::zset::{ZSetLimits, ZSetValue};
+use crate::storage::ValueMut;
 use crate::storage::{DbView, Value};
 use resp::ReplyWriter;
 
@@ -185,7 +186,7 @@ fn read_zset<'v>(
             stats.hit(false);
             Ok(None)
         }
-        Some(Value::ZSet(z)) => {
+        Some(ValueMut::ZSet(z)) => {
             stats.hit(true);
             Ok(Some(z))
         }
@@ -203,7 +204,7 @@ fn write_zset<'v>(
 ) -> Result<Option<&'v mut ZSetValue>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
+        Some(ValueMut::ZSet(z)) => Ok(Some(z)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

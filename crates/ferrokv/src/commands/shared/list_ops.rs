@@ -4,6 +4,7 @@
 
 use crate::commands::{class, CmdError, CmdResult};
 use crate::storage::list::{End, ListLimits};
+use crate::storage::ValueMut;
 use crate::storage::{DbView, ListValue, Value};
 
 /// The keyspace event of a pop at `end` (`lpop`/`rpop`).
@@ -29,7 +30,7 @@ pub fn write_list<'v>(
 ) -> Result<Option<&'v mut ListValue>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
+        Some(ValueMut::List(l)) => Ok(Some(l)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -37,7 +38,7 @@ pub fn write_list<'v>(
 /// WRONGTYPE if `dst` holds something other than a list (LMOVE checks it before popping).
 pub fn check_move_target(db: &mut DbView<'_, '_>, dst: &[u8]) -> CmdResult {
     match db.value(dst)? {
-        None | Some(Value::List(_)) => Ok(()),
+        None | Some(ValueMut::List(_)) => Ok(()),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -53,7 +54,7 @@ pub fn lmove_push(
     limits: ListLimits,
 ) -> CmdResult {
     match db.value(dst)? {
-        Some(Value::List(l)) => {
+        Some(ValueMut::List(l)) => {
             l.push(to, value, limits);
             db.modified(dst)?;
         }
@@ -71,7 +72,7 @@ pub fn lmove_push(
 /// After an element was popped from `src` by a move: delete `src` if its list is now empty
 /// and signal it (WATCH), without another dirty count (Redis counts a move once).
 pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
-    let empty = matches!(db.value(src)?, Some(Value::List(l)) if l.is_empty());
+    let empty = matches!(db.value(src)?, Some(ValueMut::List(l)) if l.is_empty());
     let shard = db.shard(src)?;
     if empty {
         shard.remove(src);

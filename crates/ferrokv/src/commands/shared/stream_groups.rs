@@ -8,13 +8,13 @@
 //! Delivery and activity times are wall-clock milliseconds (`util::now_ms`, Redis's
 //! `mstime()`), not the command's clock: commands replayed from the AOF run with clock 0.
 
+use crate::storage::ValueMut;
 use resp::ReplyWriter;
 
 use crate::commands::shared::stream_args::{write_entry, write_id};
 use crate::commands::{class, CmdError, CmdResult, Ctx};
 use crate::storage::db::DbView;
 use crate::storage::stream::{PendingEntry, Stream, StreamId, SCG_INVALID_ENTRIES_READ};
-use crate::storage::Value;
 use crate::util::now_ms;
 
 /// What a blocked XREADGROUP gets when its group was destroyed meanwhile.
@@ -57,7 +57,7 @@ pub fn stream_mut<'v>(
 ) -> Result<Option<&'v mut Stream>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
-        Some(Value::Stream(s)) => Ok(Some(&mut **s)),
+        Some(ValueMut::Stream(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -320,7 +320,7 @@ pub fn serve_blocked_group(
     let mut out = ReplyWriter::new();
     out.resp3 = resp3;
     let ready = match db.value(r.key) {
-        Ok(Some(Value::Stream(s))) => match s.group(r.group) {
+        Ok(Some(ValueMut::Stream(s))) => match s.group(r.group) {
             Some(g) => Ok(s.last_id > g.last_id),
             None => Err(ERR_BLOCKED_NOGROUP),
         },

@@ -3,7 +3,7 @@
 use super::crc64::crc64;
 use super::{intset, listpack, lzf, types, RDB_VERSION};
 use crate::storage::hash::HashValue;
-use crate::storage::value::{StrValue, Value};
+use crate::storage::value::{StrRef, ValueRef};
 use crate::storage::{ListValue, SetValue, ZSetValue};
 
 /// Choices that change the bytes written.
@@ -135,25 +135,25 @@ pub(super) fn score_text(d: f64) -> String {
 /// * sorted sets: ZSET_LISTPACK when `listpack`-encoded, else ZSET_2 from the highest
 ///   score down (both byte-identical to Redis);
 /// * hashes: HASH_LISTPACK in insertion order (byte-identical), else HASH in table order.
-pub fn encode_value(value: &Value, opts: &EncodeOptions, out: &mut Vec<u8>) {
-    match value {
-        Value::Str(s) => {
+pub fn encode_value<'a>(value: impl Into<ValueRef<'a>>, opts: &EncodeOptions, out: &mut Vec<u8>) {
+    match value.into() {
+        ValueRef::Str(s) => {
             out.push(types::STRING);
             write_str_value(out, s, opts.compression);
         }
-        Value::List(l) => write_list(out, l, opts),
-        Value::Set(s) => write_set(out, s, opts.compression),
-        Value::ZSet(z) => write_zset(out, z, opts.compression),
-        Value::Hash(h) => write_hash(out, h, opts.compression),
-        Value::Stream(s) => super::stream::write_stream(out, s, opts.compression),
+        ValueRef::List(l) => write_list(out, l, opts),
+        ValueRef::Set(s) => write_set(out, s, opts.compression),
+        ValueRef::ZSet(z) => write_zset(out, z, opts.compression),
+        ValueRef::Hash(h) => write_hash(out, h, opts.compression),
+        ValueRef::Stream(s) => super::stream::write_stream(out, s, opts.compression),
     }
 }
 
 /// `rdbSaveStringObject` for a string value.
-pub(super) fn write_str_value(out: &mut Vec<u8>, s: &StrValue, compression: bool) {
+pub(super) fn write_str_value(out: &mut Vec<u8>, s: StrRef<'_>, compression: bool) {
     match s {
-        StrValue::Int(n) => write_i64_string(out, *n),
-        StrValue::Bytes { data, .. } => write_string(out, data, compression),
+        StrRef::Int(n) => write_i64_string(out, n),
+        StrRef::Bytes { data, .. } => write_string(out, data, compression),
     }
 }
 
@@ -313,12 +313,12 @@ fn write_hash(out: &mut Vec<u8>, h: &HashValue, compression: bool) {
 /// A DUMP payload of `value` with Redis's defaults (compression on, 8 KiB list nodes):
 /// the serialized value, the RDB version (2 bytes LE) and the CRC-64 of all that (8 bytes
 /// LE), as Redis's `createDumpPayload`.
-pub fn dump_payload(value: &Value) -> Vec<u8> {
+pub fn dump_payload<'a>(value: impl Into<ValueRef<'a>>) -> Vec<u8> {
     dump_payload_with(value, &EncodeOptions::default())
 }
 
 /// [`dump_payload`] with explicit options (`rdbcompression`, `list-max-listpack-size`).
-pub fn dump_payload_with(value: &Value, opts: &EncodeOptions) -> Vec<u8> {
+pub fn dump_payload_with<'a>(value: impl Into<ValueRef<'a>>, opts: &EncodeOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     encode_value(value, opts, &mut out);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());

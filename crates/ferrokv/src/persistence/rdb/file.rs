@@ -12,7 +12,7 @@ use super::crc64::{Digest, CRC64};
 use super::decode::{load_object, Limits, Src};
 use super::encode::{encode_value, write_len, write_string, EncodeOptions};
 use super::{opcodes, RdbError, MAX_READ_VERSION, RDB_VERSION};
-use crate::storage::value::Value;
+use crate::storage::value::{Value, ValueRef};
 
 /// What a saved file records besides the data.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ impl<W: Write> RdbWriter<W> {
     pub fn write_key(
         &mut self,
         key: &[u8],
-        value: &Value,
+        value: ValueRef<'_>,
         expire_at_ms: u64,
         lru_idle: Option<u64>,
         lfu_freq: Option<u8>,
@@ -169,12 +169,16 @@ impl<W: Write> RdbWriter<W> {
 
 /// Write a whole file from `(db, key, value, expire_at_ms)` items (deadline 0 = none), in
 /// any order: they are grouped by database (ascending) for SELECTDB/RESIZEDB.
-pub fn write_rdb<'a, W, I>(out: W, opts: &SaveOptions, keys: I) -> io::Result<W>
+pub fn write_rdb<'a, W, V, I>(out: W, opts: &SaveOptions, keys: I) -> io::Result<W>
 where
     W: Write,
-    I: IntoIterator<Item = (usize, &'a [u8], &'a Value, u64)>,
+    V: Into<ValueRef<'a>>,
+    I: IntoIterator<Item = (usize, &'a [u8], V, u64)>,
 {
-    let mut items: Vec<(usize, &[u8], &Value, u64)> = keys.into_iter().collect();
+    let mut items: Vec<(usize, &[u8], ValueRef<'a>, u64)> = keys
+        .into_iter()
+        .map(|(db, k, v, at)| (db, k, v.into(), at))
+        .collect();
     items.sort_by_key(|it| it.0);
     let mut w = RdbWriter::new(out, opts)?;
     for group in items.chunk_by(|a, b| a.0 == b.0) {

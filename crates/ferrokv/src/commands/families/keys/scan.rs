@@ -123,7 +123,7 @@ fn scan_shard(
             let name = if is_expired {
                 "none"
             } else {
-                entry.value.type_name()
+                entry.value().type_name()
             };
             if !t.eq_ignore_ascii_case(name.as_bytes()) {
                 if is_expired {

@@ -4,6 +4,7 @@
 //! The inputs are copied out of the keyspace first (the lookups borrow the database one key
 //! at a time), in key order, checking types as Redis does before parsing the options.
 
+use crate::storage::ValueMut;
 use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 
@@ -12,7 +13,6 @@ use super::{reply_pair, reply_range_header, store_result, zset_limits};
 use crate::commands::shared::pops::keys_after_numkeys;
 use crate::commands::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{cmp_entries, ZSetValue};
-use crate::storage::Value;
 use crate::util::eq_ic;
 
 /// Key positions of a command with `numkeys` at argument 1 (ZUNION, ZINTER, ZDIFF,
@@ -89,12 +89,12 @@ fn load_sources<'a>(ctx: &mut Ctx, keys: &[&'a [u8]]) -> Result<Vec<Source<'a>>,
         let mut elements = Vec::new();
         match db.value(key)? {
             None => stats.hit(false),
-            Some(Value::ZSet(z)) => {
+            Some(ValueMut::ZSet(z)) => {
                 stats.hit(true);
                 elements.reserve(z.len());
                 z.for_each(|m, s| elements.push((m.to_vec(), s)));
             }
-            Some(Value::Set(set)) => {
+            Some(ValueMut::Set(set)) => {
                 stats.hit(true);
                 elements.reserve(set.len());
                 set.for_each(|m| elements.push((m.to_vec(), 1.0)));
