@@ -857,7 +857,10 @@ pub fn call_handler<'s>(
         collect_propagation(ctx.locks, db, args);
     } else {
         ctx.locks.changes = 0;
-        ctx.locks.rewrite = None;
+        // Assigned only when set: dropping the old `None` in place cost ~20 instructions.
+        if ctx.locks.rewrite.is_some() {
+            ctx.locks.rewrite = None;
+        }
     }
     match result {
         Ok(()) => true,
