@@ -275,6 +275,70 @@ fn a_protocol_error_is_answered_then_the_connection_closes() {
     assert!(transcripts[0].1, "the connection must close");
 }
 
+#[test]
+fn a_client_that_keeps_its_socket_full_does_not_starve_the_others() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // One worker thread: the flooding client and the other one share its event loop.
+    let server = start_ferrokv(1);
+    let flood = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = flood.try_clone().expect("clone");
+    let stop_w = stop.clone();
+    let sender = std::thread::spawn(move || {
+        // No replies (CLIENT REPLY OFF): the flood never waits for its own output, so it
+        // stays in the event loop rather than moving to the async path.
+        if writer
+            .write_all(&encode(&["CLIENT", "REPLY", "OFF"]))
+            .is_err()
+        {
+            return;
+        }
+        let chunk = encode(&["PING"]).repeat(4096);
+        while !stop_w.load(Ordering::Relaxed) {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = flood;
+    let stop_r = stop.clone();
+    let drainer = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let _ = reader.set_read_timeout(Some(Duration::from_millis(200)));
+        while !stop_r.load(Ordering::Relaxed) {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+    });
+    // Let the flood fill the socket, then ask for something on another connection.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = server.connect();
+    other.timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    let reply = other.request(&["PING"]);
+    let waited = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sender.join();
+    let _ = drainer.join();
+    assert_eq!(
+        reply.expect("PING while another client floods"),
+        b"+PONG\r\n"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "the other client waited {:?} behind the flood",
+        waited
+    );
+}
+
 /// An INFO field of `section`.
 fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {
     let info = c.request(&["INFO", section]).ok()?;

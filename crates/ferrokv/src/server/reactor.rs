@@ -44,6 +44,10 @@ const READ_CHUNK: usize = connection::READ_CHUNK;
 const FIRST_READ: usize = 1024;
 /// How long the loop waits before accepting again after `accept` failed (EMFILE...).
 const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+/// Reads (of up to the buffer's room each) one connection gets per turn before the loop
+/// serves the others: a client that keeps its socket full would otherwise hold the worker
+/// forever, since the socket stays readable (tokio's task budget did this before).
+const READS_PER_TURN: usize = 16;
 
 /// The part of a worker's event loop that other threads use: its waker and the
 /// connections to look at.
@@ -121,6 +125,9 @@ enum Next {
     Close,
     /// Hand it to the async path, which starts with the work after a batch.
     HandOver(BatchEnd),
+    /// Its turn is over with input still unread: serve it again after the others (the
+    /// edge was consumed, so no new event will come for what is already there).
+    Again,
 }
 
 /// How writing the replies went.
@@ -146,6 +153,8 @@ struct Worker {
     accept_retry: bool,
     /// The woken tokens being looked at (swapped with `Shared::woken`).
     woken: Vec<usize>,
+    /// Connections whose turn ended with input left ([`Next::Again`]).
+    again: Vec<usize>,
 }
 
 /// Run a worker's event loop on `poll` forever: accept on the server's plain listeners,
@@ -166,6 +175,7 @@ pub fn run(
         free: Vec::new(),
         accept_retry: false,
         woken: Vec::new(),
+        again: Vec::new(),
     };
     worker.load_listeners();
     worker.run_loop();
@@ -175,7 +185,12 @@ impl Worker {
     fn run_loop(&mut self) {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.accept_retry.then_some(ACCEPT_RETRY);
+            let timeout = if !self.again.is_empty() {
+                // Input is waiting: look for events without sleeping.
+                Some(Duration::ZERO)
+            } else {
+                self.accept_retry.then_some(ACCEPT_RETRY)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     tracing::error!("worker event loop: {}", e);
@@ -200,6 +215,12 @@ impl Worker {
                         self.accept_all(i);
                     }
                 }
+            }
+            // Connections that had more input than one turn takes, after everyone else.
+            // (A slot closed or reused meanwhile costs one read that finds nothing.)
+            let again = std::mem::take(&mut self.again);
+            for i in again {
+                self.on_readable(i);
             }
         }
     }
@@ -329,6 +350,7 @@ impl Worker {
             Next::Keep => {}
             Next::Close => self.close(i),
             Next::HandOver(end) => self.hand_over(i, end),
+            Next::Again => self.again.push(i),
         }
     }
 
@@ -372,7 +394,7 @@ impl Worker {
 /// socket has nothing more (edge-triggered: a read that did not fill the room drained it,
 /// and bytes arriving later raise a new edge).
 fn read_and_run(server: &Server, conn: &mut Conn) -> Next {
-    loop {
+    for _ in 0..READS_PER_TURN {
         let inbuf = &mut conn.state.inbuf;
         if inbuf.len() - conn.filled < FIRST_READ / 2 {
             inbuf.resize(inbuf.len() + READ_CHUNK, 0);
@@ -398,6 +420,7 @@ fn read_and_run(server: &Server, conn: &mut Conn) -> Next {
             return Next::Keep;
         }
     }
+    Next::Again
 }
 
 /// Run the requests received, then what `connection::run` does after a batch, or hand
