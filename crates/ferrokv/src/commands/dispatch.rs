@@ -55,6 +55,57 @@ pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), Vec<u8>> {
     Ok((sid, scmd))
 }
 
+/// The last command name a client sent, byte for byte as it spelled it, and the command it
+/// named: a client repeating a command (a pipeline, a worker's loop) skips the table lookup.
+/// Only commands without subcommands are kept (a container's id depends on its argument).
+#[derive(Clone, Copy, Default)]
+pub struct LastResolved {
+    name: [u8; 15],
+    len: u8,
+    found: Option<(usize, &'static Command)>,
+}
+
+impl LastResolved {
+    /// The command `name` resolved to last time, if `name` is that same name.
+    #[inline(always)]
+    fn get(&self, name: &[u8]) -> Option<(usize, &'static Command)> {
+        let found = self.found?;
+        let same = name.len() == usize::from(self.len) && self.name.get(..name.len()) == Some(name);
+        same.then_some(found)
+    }
+
+    /// Remember that `name` named command `id` (names longer than the buffer are not kept).
+    fn remember(&mut self, name: &[u8], id: usize, cmd: &'static Command) {
+        if let Some(dst) = self.name.get_mut(..name.len()) {
+            dst.copy_from_slice(name);
+            self.len = name.len() as u8;
+            self.found = Some((id, cmd));
+        }
+    }
+}
+
+/// [`resolve`] through the client's [`LastResolved`]: the arity is checked either way.
+#[inline(always)]
+fn resolve_cached(
+    last: &mut LastResolved,
+    args: &[&[u8]],
+) -> Result<(usize, &'static Command), Vec<u8>> {
+    if let Some(&name) = args.first() {
+        if let Some((id, cmd)) = last.get(name) {
+            if cmd.arity_ok(args.len()) {
+                return Ok((id, cmd));
+            }
+        }
+    }
+    let (id, cmd) = resolve(args)?;
+    if cmd.subcommands.is_empty() {
+        if let Some(&name) = args.first() {
+            last.remember(name, id, cmd);
+        }
+    }
+    Ok((id, cmd))
+}
+
 /// Bytes as C's `%.*s` prints them: up to `max` bytes, stopping at a NUL byte.
 fn truncate_c(s: &[u8], max: usize) -> &[u8] {
     let end = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(max);
@@ -146,7 +197,7 @@ fn execute_request(
     out: &mut ReplyWriter,
     args: &[&[u8]],
 ) -> Outcome {
-    let (id, cmd) = match resolve(args) {
+    let (id, cmd) = match resolve_cached(&mut client.last_resolved, args) {
         Ok(found) => found,
         Err(msg) => {
             count_rejected(server, args);
@@ -524,30 +575,33 @@ pub fn plan_locks(cmd: &Command, args: &[&[u8]], db: usize, db_count: usize, ids
     }
 }
 
-/// [`plan_locks`], and tell the lock set which shard each key argument is in: for the
-/// common one-key command in a single step (one slot computation, no second pass).
-fn plan_locks_with_hints(
+/// Take the shard locks a command needs, and tell the lock set which shard each key
+/// argument is in (so handlers do not hash the keys again). The common one-key command
+/// locks its shard directly: one slot computation, no id list. False when waiting was
+/// aborted (see [`LockSet::lock_until`]).
+fn lock_for_command<'s>(
     cmd: &Command,
     args: &[&[u8]],
     db: usize,
-    db_count: usize,
-    ids: &mut LockIds,
-    locks: &mut LockSet,
-) {
+    locks: &mut LockSet<'s>,
+    abort: &dyn Fn() -> bool,
+) -> bool {
     let single_key = matches!(cmd.lock, LockScope::Keys)
         && cmd.keys_fn.is_none()
         && cmd.first_key > 0
         && cmd.first_key == cmd.last_key;
     if single_key {
-        if let Some(key) = args.get(cmd.first_key as usize) {
-            let shard = shard_of(key);
-            ids.push(lock_id(db, shard));
-            locks.set_key_hint(key, shard);
-        }
-        return;
+        let Some(key) = args.get(cmd.first_key as usize) else {
+            return true;
+        };
+        let shard = shard_of(key);
+        locks.set_key_hint(key, shard);
+        return locks.lock_one(lock_id(db, shard), abort);
     }
-    plan_locks(cmd, args, db, db_count, ids);
-    remember_key_shards(cmd, args, ids, locks);
+    let mut ids = LockIds::new();
+    plan_locks(cmd, args, db, locks.db_count(), &mut ids);
+    remember_key_shards(cmd, args, &ids, locks);
+    locks.lock_until(&mut ids, abort)
 }
 
 /// Tell the lock set which shard each key argument is in (ids are in key order for key-spec
@@ -602,9 +656,7 @@ pub fn run(
         let mut locks = LockSet::new(&server.dbs);
         locks.notify = server.config.notify_flags();
         let reply_start = out.buf.len();
-        let mut ids = LockIds::new();
-        plan_locks_with_hints(cmd, args, client.db, server.dbs.len(), &mut ids, &mut locks);
-        if !locks.lock_until(&mut ids, &abort) {
+        if !lock_for_command(cmd, args, client.db, &mut locks, &abort) {
             reject(server, out, server.scripts.busy_error());
             return;
         }

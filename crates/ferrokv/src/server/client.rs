@@ -205,6 +205,8 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Registry id of the last command run.
     pub last_cmd: usize,
+    /// The last command name resolved for this client (a lookup cache, see dispatch).
+    pub last_resolved: crate::commands::dispatch::LastResolved,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
     /// CLIENT NO-TOUCH.
@@ -351,6 +353,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             last_cmd: usize::MAX,
+            last_resolved: Default::default(),
             no_evict: false,
             no_touch: false,
             info_changed: true,

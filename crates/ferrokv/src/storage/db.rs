@@ -318,6 +318,23 @@ impl<'s> LockSet<'s> {
         true
     }
 
+    /// [`LockSet::lock_until`] for the one shard of a single-key command: no id list to
+    /// build, sort or walk.
+    #[inline]
+    pub fn lock_one(&mut self, id: LockId, abort: &dyn Fn() -> bool) -> bool {
+        debug_assert!(self.guards.is_empty());
+        let Some(m) = self.mutex(id) else {
+            return true;
+        };
+        match m.try_lock() {
+            Some(g) => {
+                self.guards.push((id, g));
+                true
+            }
+            None => self.lock_contended(&[id], abort),
+        }
+    }
+
     /// [`LockSet::lock_until`] when a lock is busy: wait for it holding nothing, try the
     /// others, and on a miss release everything and wait for the one that was busy.
     fn lock_contended(&mut self, ids: &[LockId], abort: &dyn Fn() -> bool) -> bool {
