@@ -16,13 +16,22 @@ pub struct ReplyWriter {
 /// zeroed scratch buffer; headers such as `$3` are on every reply).
 #[inline]
 fn push_int(buf: &mut Vec<u8>, prefix: u8, n: i64) {
-    // Most headers (`$3`, `*2`, `:1`) have one or two digits: a fixed-size append each,
-    // without formatting or a variable-length copy.
+    // Most headers (`$3`, `*2`, `:1`) have one or two digits, most integer replies at
+    // most four: a fixed-size append each, without formatting or a variable-length copy.
     if (0..10).contains(&n) {
         buf.extend_from_slice(&[prefix, b'0' + n as u8, b'\r', b'\n']);
     } else if (10..100).contains(&n) {
         let (tens, ones) = (n as u8 / 10, n as u8 % 10);
         buf.extend_from_slice(&[prefix, b'0' + tens, b'0' + ones, b'\r', b'\n']);
+    } else if (100..10_000).contains(&n) {
+        // Three and four digits (lengths, counters): still a fixed-size append.
+        let n = n as u16;
+        let d = [n / 1000, n / 100 % 10, n / 10 % 10, n % 10].map(|d| b'0' + d as u8);
+        if n >= 1000 {
+            buf.extend_from_slice(&[prefix, d[0], d[1], d[2], d[3], b'\r', b'\n']);
+        } else {
+            buf.extend_from_slice(&[prefix, d[1], d[2], d[3], b'\r', b'\n']);
+        }
     } else {
         push_int_any(buf, prefix, n);
     }
@@ -245,6 +254,21 @@ impl ReplyWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_lines_match_formatting() {
+        let mut cases = vec![i64::MIN, i64::MIN + 1, i64::MAX, 0, -1, 1];
+        for p in 0..19 {
+            let t = 10i64.pow(p);
+            cases.extend([t - 1, t, t + 1, -t, -t + 1, -t - 1]);
+        }
+        let mut buf = b"x".to_vec();
+        for n in cases {
+            buf.truncate(1);
+            push_int(&mut buf, b':', n);
+            assert_eq!(buf, format!("x:{n}\r\n").as_bytes(), "{n}");
+        }
+    }
 
     #[test]
     fn doubles_like_redis() {

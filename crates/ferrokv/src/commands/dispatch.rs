@@ -690,7 +690,7 @@ pub fn run(
             super::unblock::serve_ready(server, &mut locks, crate::util::now_ms());
             transaction = locks.atomic_log;
         }
-        if !locks.events.is_empty() {
+        if locks.has_events() {
             publish_events(server, client, out, &mut locks, reply_start);
         }
         if locks.tracking.is_some() {
@@ -716,7 +716,7 @@ fn propagate_effects(
     args: &[&[u8]],
 ) {
     // A read (nothing queued): no call.
-    if locks.propagate_top.is_none() && locks.propagate.is_empty() {
+    if locks.propagate_top.is_none() && locks.propagated().is_empty() {
         return;
     }
     propagate_queued(server, client, locks, transaction, args);
@@ -735,7 +735,7 @@ fn propagate_queued(
         return;
     }
     if let Some(db) = top {
-        if locks.propagate.is_empty() && !transaction {
+        if locks.propagated().is_empty() && !transaction {
             // The common case: one command logged as itself, encoded from its arguments.
             let end = crate::replication::propagate_args(server, db, args, client.master);
             if end > 0 {
@@ -745,12 +745,12 @@ fn propagate_queued(
         }
         // Effects of others follow (or one MULTI/EXEC block holds them all): in order.
         let own = (db, args.iter().map(|a| a.to_vec()).collect());
-        locks.propagate.insert(0, own);
+        locks.propagated_mut().insert(0, own);
     }
-    if locks.propagate.is_empty() {
+    if locks.propagated().is_empty() {
         return;
     }
-    let cmds = std::mem::take(&mut locks.propagate);
+    let cmds = locks.take_propagated();
     let end = crate::replication::propagate(server, &cmds, transaction, client.master);
     if end > 0 {
         client.repl_woff = end;
@@ -830,7 +830,7 @@ fn publish_events(
     locks: &mut LockSet<'_>,
     reply_start: usize,
 ) {
-    let events = std::mem::take(&mut locks.events);
+    let events = locks.take_events();
     let mut own = ReplyWriter::new();
     own.resp3 = out.resp3;
     crate::server::notify::publish(server, locks.notify, &events, client.handle.id, &mut own);
@@ -935,18 +935,18 @@ fn collect_propagation(locks: &mut LockSet<'_>, db: usize, args: &[&[u8]]) {
         return;
     }
     match rewrite {
-        Some(cmds) => locks.propagate.extend(cmds),
+        Some(cmds) => locks.propagated_mut().extend(cmds),
         // The top-level command itself (not one of EXEC's or a script's, whose argument
         // vectors are others), first to be logged: no copy, `propagate_effects` encodes
         // it from its arguments.
-        None if locks.propagate.is_empty()
+        None if locks.propagated().is_empty()
             && locks.propagate_top.is_none()
             && locks.top_args == (args.as_ptr() as usize, args.len()) =>
         {
             locks.propagate_top = Some(db);
         }
         None => locks
-            .propagate
+            .propagated_mut()
             .push((db, args.iter().map(|a| a.to_vec()).collect())),
     }
 }

@@ -354,7 +354,7 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
             waiter.end_held(state, WaitState::Served(reply));
             // The pushing command's own log entry is already queued: the pop follows it.
             if let Some(cmds) = locks.rewrite.take() {
-                locks.propagate.extend(cmds);
+                locks.propagated_mut().extend(cmds);
             }
             locks.changes = 0;
         } else {
@@ -417,7 +417,7 @@ fn serve_group_waiter<'s>(
         waiter.end_held(state, WaitState::Served(reply));
         // The writing command's own log entry is already queued: the deliveries follow it.
         if let Some(cmds) = locks.rewrite.take() {
-            locks.propagate.extend(cmds);
+            locks.propagated_mut().extend(cmds);
         }
         locks.changes = 0;
     } else {
@@ -451,8 +451,8 @@ pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
         locks.signal_ready(db, key);
     }
     serve_ready(server, &mut locks, crate::util::now_ms());
-    if !locks.propagate.is_empty() {
-        crate::replication::propagate(server, &locks.propagate, locks.atomic_log, false);
+    if !locks.propagated().is_empty() {
+        crate::replication::propagate(server, locks.propagated(), locks.atomic_log, false);
     }
 }
 

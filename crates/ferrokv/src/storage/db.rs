@@ -73,26 +73,20 @@ pub struct LockSet<'s> {
     /// The shard of the last key whose slot was computed (address and length of the key
     /// argument), so a command's key is hashed once, not once for locking and again for access.
     key_hints: SmallVec<[(usize, usize, u16); MAX_KEY_HINTS]>,
-    /// Keys that clients are blocked on and that this command created: (database, key).
-    /// Served before the locks are released (see `server::blocking`).
-    ready: Vec<(usize, Box<[u8]>)>,
+    /// What few commands leave behind (ready keys, effects to log, keyspace events):
+    /// boxed, so that the common command sets and drops one pointer for it.
+    deferred: Option<Box<Deferred>>,
     /// Changes made to the dataset by the running command (reset per command): a command
     /// that changed something is written to the append-only file.
     pub changes: u32,
     /// What the running command asked to log instead of itself (its deterministic form:
     /// EXPIRE as PEXPIREAT...), with the database of each.
     pub rewrite: Option<Vec<(usize, Vec<Vec<u8>>)>>,
-    /// Effects to write to the append-only file when the locks are released, in order:
-    /// (database, command).
-    pub propagate: Vec<(usize, Vec<Vec<u8>>)>,
     /// `notify-keyspace-events` flags for this command (0 = off: nothing is recorded).
     pub notify: u32,
     /// Whether the running command's key misses raise `keymiss` (read commands only,
     /// like Redis's `lookupKeyRead`).
     pub notify_miss: bool,
-    /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
-    /// publishes them after the handler (see `server::notify`).
-    pub events: Vec<Event>,
     /// What these locks' command(s) log goes to the append-only file as one MULTI/EXEC
     /// block when it is more than one command (a command that Redis propagates as several,
     /// like XREADGROUP's XCLAIMs).
@@ -107,6 +101,22 @@ pub struct LockSet<'s> {
     /// The top-level command changed the dataset and is logged as itself, in this
     /// database (see `dispatch::collect_propagation`); it goes before `propagate`.
     pub propagate_top: Option<usize>,
+}
+
+/// A command logged as one or more commands: (database, arguments) each.
+pub type Logged = Vec<(usize, Vec<Vec<u8>>)>;
+
+/// The rarely used parts of a [`LockSet`].
+#[derive(Default)]
+struct Deferred {
+    /// Keys that clients are blocked on and that this command created: (database, key).
+    /// Served before the locks are released (see `server::blocking`).
+    ready: Vec<(usize, Box<[u8]>)>,
+    /// Effects to write to the append-only file when the locks are released, in order.
+    propagate: Logged,
+    /// Keyspace events recorded by the command(s) holding these locks, in order; dispatch
+    /// publishes them after the handler (see `server::notify`).
+    events: Vec<Event>,
 }
 
 /// What a command's writes need for client-side caching while somebody tracks keys.
@@ -129,13 +139,11 @@ impl<'s> LockSet<'s> {
             dbs,
             guards: SmallVec::new(),
             key_hints: SmallVec::new(),
-            ready: Vec::new(),
+            deferred: None,
             changes: 0,
             rewrite: None,
-            propagate: Vec::new(),
             notify: 0,
             notify_miss: false,
-            events: Vec::new(),
             atomic_log: false,
             tracking: None,
             top_args: (0, 0),
@@ -190,7 +198,7 @@ impl<'s> LockSet<'s> {
     #[inline(never)]
     fn record(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
         if notify::wanted(self.notify, class) {
-            self.events.push(Event {
+            self.deferred().events.push(Event {
                 db,
                 event,
                 key: key.into(),
@@ -225,7 +233,47 @@ impl<'s> LockSet<'s> {
     /// Log `cmd` now, before the running command's own entry (a key deleted by lazy expiry
     /// is logged as DEL where it happened).
     pub fn propagate_now(&mut self, db: usize, cmd: Vec<Vec<u8>>) {
-        self.propagate.push((db, cmd));
+        self.deferred().propagate.push((db, cmd));
+    }
+
+    /// The rarely used parts, created on first use.
+    fn deferred(&mut self) -> &mut Deferred {
+        self.deferred.get_or_insert_with(Box::default)
+    }
+
+    /// Effects queued for the append-only file so far (see [`LockSet::propagate_now`]).
+    #[inline]
+    pub fn propagated(&self) -> &[(usize, Vec<Vec<u8>>)] {
+        self.deferred.as_deref().map_or(&[], |d| &d.propagate)
+    }
+
+    /// The queue of effects for the append-only file, to add to.
+    pub fn propagated_mut(&mut self) -> &mut Logged {
+        &mut self.deferred().propagate
+    }
+
+    /// The queued effects, taken (the queue is left empty).
+    pub fn take_propagated(&mut self) -> Logged {
+        self.deferred
+            .as_deref_mut()
+            .map(|d| std::mem::take(&mut d.propagate))
+            .unwrap_or_default()
+    }
+
+    /// True when the command(s) recorded keyspace events.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        self.deferred
+            .as_deref()
+            .is_some_and(|d| !d.events.is_empty())
+    }
+
+    /// The recorded keyspace events, taken.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.deferred
+            .as_deref_mut()
+            .map(|d| std::mem::take(&mut d.events))
+            .unwrap_or_default()
     }
 
     /// Lock one more shard without waiting, while others are held (serving a blocked
@@ -252,20 +300,26 @@ impl<'s> LockSet<'s> {
 
     /// Note that `key` of database `db`, which clients are blocked on, got a value.
     pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
-        if !self.ready.iter().any(|(d, k)| *d == db && **k == *key) {
-            self.ready.push((db, key.into()));
+        let ready = &mut self.deferred().ready;
+        if !ready.iter().any(|(d, k)| *d == db && **k == *key) {
+            ready.push((db, key.into()));
         }
     }
 
     /// True when some blocked-on key got a value during this command.
     #[inline]
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        self.deferred
+            .as_deref()
+            .is_some_and(|d| !d.ready.is_empty())
     }
 
     /// The ready keys, in the order they were signalled (emptied).
     pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
-        std::mem::take(&mut self.ready)
+        self.deferred
+            .as_deref_mut()
+            .map(|d| std::mem::take(&mut d.ready))
+            .unwrap_or_default()
     }
 
     /// Lock every shard of every database (a barrier: no command is in flight while it is
