@@ -167,6 +167,7 @@ struct Encoded<'a> {
 }
 
 impl<'a> Encoded<'a> {
+    #[inline]
     fn new(item: &'a [u8]) -> Encoded<'a> {
         let mut head = [0u8; 12];
         let mut head_len = 1;
@@ -220,14 +221,24 @@ impl<'a> Encoded<'a> {
         self.head_len + self.payload.len() + self.back_len
     }
 
-    /// Write the entry into `dst` (exactly `self.len()` bytes).
+    /// Write the entry into `dst` (exactly `self.len()` bytes; a shorter `dst` gets nothing).
     fn write(&self, dst: &mut [u8]) {
-        let parts = self.head[..self.head_len]
-            .iter()
-            .chain(self.payload)
-            .chain(&self.back[..self.back_len]);
-        for (d, s) in dst.iter_mut().zip(parts) {
-            *d = *s;
+        let (Some(head), Some(back)) = (
+            self.head.get(..self.head_len),
+            self.back.get(..self.back_len),
+        ) else {
+            return;
+        };
+        let Some((h, rest)) = dst.split_at_mut_checked(head.len()) else {
+            return;
+        };
+        let Some((p, b)) = rest.split_at_mut_checked(self.payload.len()) else {
+            return;
+        };
+        if let Some(b) = b.get_mut(..back.len()) {
+            h.copy_from_slice(head);
+            p.copy_from_slice(self.payload);
+            b.copy_from_slice(back);
         }
     }
 }
