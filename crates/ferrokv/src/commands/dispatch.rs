@@ -57,7 +57,8 @@ pub fn resolve(args: &[&[u8]]) -> Result<(usize, &'static Command), Vec<u8>> {
 
 /// The last command name a client sent, byte for byte as it spelled it, and the command it
 /// named: a client repeating a command (a pipeline, a worker's loop) skips the table lookup.
-/// Only commands without subcommands are kept (a container's id depends on its argument).
+/// Only plain commands are kept: what a container (CONFIG, COMMAND) runs depends on the
+/// next argument.
 #[derive(Clone, Copy, Default)]
 pub struct LastResolved {
     name: [u8; 15],
@@ -98,7 +99,9 @@ fn resolve_cached(
         }
     }
     let (id, cmd) = resolve(args)?;
-    if cmd.subcommands.is_empty() {
+    // A container resolves to one of its subcommands (`config|get`) or, alone, to itself
+    // (COMMAND): either depends on the next argument, so only plain commands are kept.
+    if cmd.subcommands.is_empty() && !registry().full_name(id).contains('|') {
         if let Some(&name) = args.first() {
             last.remember(name, id, cmd);
         }
