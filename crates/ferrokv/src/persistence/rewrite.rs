@@ -264,6 +264,19 @@ pub fn start(server: &Arc<Server>) -> Result<bool, String> {
     start_inner(server, false)
 }
 
+/// BGREWRITEAOF inside EXEC: the rewrite starts from the cron once the transaction is over
+/// (Redis schedules it too). Errors when one is running already.
+pub fn schedule(server: &Server) -> Result<(), String> {
+    if server.aof_rewrite.in_progress.load(Ordering::Acquire) {
+        return Err("ERR Background append only file rewriting already in progress".into());
+    }
+    server
+        .saving
+        .rewrite_scheduled
+        .store(true, Ordering::Release);
+    Ok(())
+}
+
 /// CONFIG SET appendonly yes on a server running without the log: start logging now and
 /// write the dataset as the base in the background, as Redis does with a rewrite.
 pub fn enable_at_runtime(server: &Arc<Server>) -> Result<bool, String> {
@@ -507,12 +520,13 @@ fn finish(
 /// Start a rewrite when the log has grown past `auto-aof-rewrite-percentage` of its size
 /// after the last rewrite and past `auto-aof-rewrite-min-size` (called periodically).
 pub fn maybe_auto_rewrite(server: &Arc<Server>) {
-    if !server.aof.enabled() || server.aof_rewrite.in_progress.load(Ordering::Relaxed) {
+    if server.aof_rewrite.in_progress.load(Ordering::Relaxed) {
         return;
     }
     if server.saving.in_progress.load(Ordering::Relaxed) || snapshot::in_progress() {
         return;
     }
+    // A scheduled rewrite runs with the log off too (BGREWRITEAOF then writes a base).
     if server
         .saving
         .rewrite_scheduled
@@ -521,6 +535,9 @@ pub fn maybe_auto_rewrite(server: &Arc<Server>) {
         if let Err(e) = start(server) {
             tracing::warn!("Scheduled AOF rewrite not started: {}", e);
         }
+        return;
+    }
+    if !server.aof.enabled() {
         return;
     }
     let pct: u64 = server

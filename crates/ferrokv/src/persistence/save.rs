@@ -210,6 +210,16 @@ pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), Strin
     }
 }
 
+/// BGSAVE inside EXEC: the save starts from the cron once the transaction is over (Redis
+/// schedules it too). Errors when one is running already.
+pub fn schedule_bgsave(server: &Server) -> Result<(), String> {
+    if server.saving.in_progress.load(Ordering::Acquire) {
+        return Err("ERR Background save already in progress".into());
+    }
+    server.saving.scheduled.store(true, Ordering::Release);
+    Ok(())
+}
+
 /// BGSAVE: start a background save. `Ok(false)` when it was only scheduled (another
 /// snapshot runs and `schedule` was asked).
 pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {

@@ -30,7 +30,14 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         .server
         .arc()
         .ok_or(CmdError::Internal("server handle unavailable"))?;
-    let started = crate::persistence::rewrite::start(&server).map_err(CmdError::msg)?;
+    // Inside EXEC the rewrite is only scheduled, as Redis does: its start takes every
+    // shard lock, and the transaction holds some of them.
+    let started = if ctx.client.in_exec {
+        crate::persistence::rewrite::schedule(&server).map_err(CmdError::msg)?;
+        false
+    } else {
+        crate::persistence::rewrite::start(&server).map_err(CmdError::msg)?
+    };
     ctx.out.simple(if started {
         "Background append only file rewriting started"
     } else {
@@ -49,7 +56,13 @@ fn bgsave(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         .server
         .arc()
         .ok_or(CmdError::Internal("server handle unavailable"))?;
-    let started = crate::persistence::save::bgsave(&server, schedule).map_err(CmdError::msg)?;
+    // Inside EXEC a BGSAVE is only scheduled, as Redis does (see bgrewriteaof).
+    let started = if ctx.client.in_exec {
+        crate::persistence::save::schedule_bgsave(&server).map_err(CmdError::msg)?;
+        false
+    } else {
+        crate::persistence::save::bgsave(&server, schedule).map_err(CmdError::msg)?
+    };
     ctx.out.simple(if started {
         "Background saving started"
     } else {
