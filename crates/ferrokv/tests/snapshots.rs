@@ -691,3 +691,80 @@ fn background_saves_in_a_transaction_are_scheduled() {
     wait_done(&mut c, "aof_rewrite_in_progress");
     assert_eq!(c.cmd(&["GET", "b"]), Reply::Bulk(b"2".to_vec()));
 }
+
+/// BGSAVE starts without a barrier over the shards (each command reads the snapshot epoch
+/// once it holds its locks): many BGSAVEs while writers run transactions and multi-key
+/// commands over keys in different shards, and no file splits one of them.
+#[test]
+fn bgsave_without_a_barrier_never_splits_a_command() {
+    let dir = TempDir::new("rdb-no-barrier");
+    let f = ferrokv_in(dir.path(), &["--appendonly", "no", "--save", ""]);
+    let port = f.port;
+    let mut c = f.connect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // A script whose keys are undeclared (it locks their shards as it goes).
+    let script = "redis.call('INCR', 's:a') redis.call('INCR', 's:b:{other}') return 1";
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(port).expect("connect");
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    if w == 0 {
+                        let v = n.to_string();
+                        c.cmd(&["MSET", "m:a", &v, "m:b:{other}", &v, "m:c:{third}", &v]);
+                    } else if w == 3 {
+                        assert_eq!(c.cmd(&["EVAL", script, "0"]), Reply::Int(1));
+                    } else {
+                        c.cmd(&["MULTI"]);
+                        c.cmd(&["INCR", "left"]);
+                        c.cmd(&["INCR", "right:{other}"]);
+                        assert!(matches!(c.cmd(&["EXEC"]), Reply::Array(_)));
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let rounds = 50;
+    for round in 0..rounds {
+        assert_eq!(
+            c.cmd(&["BGSAVE"]).expect_text(),
+            "Background saving started"
+        );
+        wait_done(&mut c, "rdb_bgsave_in_progress");
+        let name = format!("dump-{}.rdb", round);
+        std::fs::copy(dir.path().join("dump.rdb"), dir.path().join(&name)).expect("copy");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        assert!(w.join().expect("writer") > 0);
+    }
+    drop(c);
+    drop(f);
+    for round in 0..rounds {
+        let name = format!("dump-{}.rdb", round);
+        let f = ferrokv_in(
+            dir.path(),
+            &["--appendonly", "no", "--save", "", "--dbfilename", &name],
+        );
+        let mut c = f.connect();
+        let pair = [c.cmd(&["GET", "left"]), c.cmd(&["GET", "right:{other}"])];
+        assert_eq!(pair[0], pair[1], "{}: the file splits a transaction", name);
+        let pair = [c.cmd(&["GET", "s:a"]), c.cmd(&["GET", "s:b:{other}"])];
+        assert_eq!(pair[0], pair[1], "{}: the file splits a script", name);
+        let m = c.cmd(&["MGET", "m:a", "m:b:{other}", "m:c:{third}"]);
+        let Reply::Array(values) = m else {
+            panic!("MGET: {:?}", m)
+        };
+        assert!(
+            values.windows(2).all(|w| w[0] == w[1]),
+            "{}: the file splits an MSET: {:?}",
+            name,
+            values
+        );
+    }
+}

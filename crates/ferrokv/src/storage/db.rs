@@ -101,6 +101,9 @@ pub struct LockSet<'s> {
     /// The top-level command changed the dataset and is logged as itself, in this
     /// database (see `dispatch::collect_propagation`); it goes before `propagate`.
     pub propagate_top: Option<usize>,
+    /// The snapshot epoch read once these locks were held (0: none running): every copy
+    /// for a running snapshot is decided by it (see `storage::snapshot`).
+    epoch: u64,
 }
 
 /// A command logged as one or more commands: (database, arguments) each.
@@ -148,6 +151,7 @@ impl<'s> LockSet<'s> {
             tracking: None,
             top_args: (0, 0),
             propagate_top: None,
+            epoch: 0,
         }
     }
 
@@ -290,12 +294,23 @@ impl<'s> LockSet<'s> {
             return false;
         };
         match m.try_lock() {
+            // A command from before the running snapshot may not reach a shard that the
+            // snapshot has written already: that change would miss the file while the
+            // command's others are in it. Treated as busy.
+            Some(g) if self.before_written(&g) => false,
             Some(g) => {
                 self.guards.insert(pos, (id, g));
                 true
             }
             None => false,
         }
+    }
+
+    /// True when this command read an epoch older than the running snapshot's and that
+    /// snapshot has written `shard` already (see [`LockSet::try_lock_extra`]).
+    fn before_written(&self, shard: &Shard) -> bool {
+        let running = super::snapshot::current_epoch();
+        running != 0 && self.epoch < running && shard.snapshot_epoch >= running
     }
 
     /// Note that `key` of database `db`, which clients are blocked on, got a value.
@@ -369,7 +384,14 @@ impl<'s> LockSet<'s> {
                 }
             }
         }
+        self.locked();
         true
+    }
+
+    /// Every lock is held: read the snapshot epoch this command goes by.
+    #[inline]
+    fn locked(&mut self) {
+        self.epoch = super::snapshot::current_epoch();
     }
 
     /// [`LockSet::lock_until`] for the one shard of a single-key command: no id list to
@@ -378,11 +400,13 @@ impl<'s> LockSet<'s> {
     pub fn lock_one(&mut self, id: LockId, abort: &dyn Fn() -> bool) -> bool {
         debug_assert!(self.guards.is_empty());
         let Some(m) = self.mutex(id) else {
+            self.locked();
             return true;
         };
         match m.try_lock() {
             Some(g) => {
                 self.guards.push((id, g));
+                self.locked();
                 true
             }
             None => self.lock_contended(&[id], abort),
@@ -403,6 +427,7 @@ impl<'s> LockSet<'s> {
         'attempt: loop {
             self.guards.clear();
             let Some(&wait_id) = unique.get(first) else {
+                self.locked();
                 return true;
             };
             let Some(guard) = self.wait_for(wait_id, abort) else {
@@ -426,6 +451,7 @@ impl<'s> LockSet<'s> {
             if first != 0 {
                 self.guards.sort_unstable_by_key(|(id, _)| *id);
             }
+            self.locked();
             return true;
         }
     }
@@ -456,7 +482,8 @@ impl<'s> LockSet<'s> {
 
     /// Lock one more shard, waiting for it while holding the others. Only the running
     /// script may do this (see [`LockSet::lock_until`]): a script touches keys it did not
-    /// declare, and keeps their shards until it ends.
+    /// declare, and keeps their shards until it ends. (A snapshot starts only while no
+    /// script runs, so the epoch the script read at its start holds for these shards.)
     pub fn lock_more(&mut self, id: LockId) {
         let pos = match self.guards.binary_search_by_key(&id, |(i, _)| *i) {
             Ok(_) => return,
@@ -529,8 +556,9 @@ impl<'s> LockSet<'s> {
     /// code that changes one known key uses [`LockSet::shard_for_key`].
     #[inline]
     pub fn shard(&mut self, db: usize, shard: usize) -> Option<&mut Shard> {
+        let epoch = self.epoch;
         let s = self.held_shard(db, shard)?;
-        super::snapshot::capture(db, s);
+        super::snapshot::capture_in(db, s, epoch);
         Some(s)
     }
 
@@ -539,8 +567,9 @@ impl<'s> LockSet<'s> {
     /// writing the whole shard now.
     #[inline]
     pub fn shard_for_key(&mut self, db: usize, shard: usize, key: &[u8]) -> Option<&mut Shard> {
+        let epoch = self.epoch;
         let s = self.held_shard(db, shard)?;
-        super::snapshot::preserve(s, key);
+        super::snapshot::preserve_in(s, key, epoch);
         Some(s)
     }
 
@@ -561,11 +590,12 @@ impl<'s> LockSet<'s> {
     pub fn db_shards(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 's> {
         let lo = lock_id(db, 0);
         let hi = lock_id(db + 1, 0);
+        let epoch = self.epoch;
         self.guards
             .iter_mut()
             .filter(move |(id, _)| *id >= lo && *id < hi)
             .map(move |(_, g)| {
-                super::snapshot::capture(db, g);
+                super::snapshot::capture_in(db, g, epoch);
                 &mut **g
             })
     }

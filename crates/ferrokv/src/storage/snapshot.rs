@@ -16,6 +16,17 @@
 //! the walker would, before anything changes.
 //!
 //! The check on every access is one relaxed atomic load while no snapshot runs.
+//!
+//! **The start.** A command reads the epoch once, after it holds all its shard locks, and
+//! decides every copy by that value ([`LockSet`](super::db::LockSet) keeps it), so a
+//! command is wholly before the snapshot or wholly after it: a command that meets a shard
+//! after another command that saw the new epoch took that lock after it and reads the new
+//! epoch too, and the walker writes a shard only under its lock. So BGSAVE starts with no
+//! barrier over the shards; it only keeps scripts out while the epoch starts (a script may
+//! lock shards it did not declare after it read its epoch). The AOF rewrite and a full sync
+//! still lock every shard for a moment: they must also cut the log or the replication
+//! stream at the same point. Code that takes one shard at a time (the expiry cycle,
+//! eviction) reads the epoch at that access, which is the same for a single shard.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,9 +85,9 @@ pub fn in_progress() -> bool {
     EPOCH.load(Ordering::Acquire) != 0
 }
 
-/// Start a snapshot into `sink`. Must be called with every shard of every database locked
-/// (the caller's barrier), so the epoch separates commands cleanly. Returns None when
-/// another snapshot is running.
+/// Start a snapshot into `sink` (see the module documentation for why commands need no
+/// barrier; the caller keeps scripts out meanwhile, or holds every shard). Returns None
+/// when another snapshot is running.
 pub fn begin(sink: Box<dyn Sink>) -> Option<Arc<Job>> {
     let mut slot = JOB.lock();
     if slot.is_some() {
@@ -94,11 +105,23 @@ pub fn begin(sink: Box<dyn Sink>) -> Option<Arc<Job>> {
     Some(job)
 }
 
-/// Write `shard` to the running snapshot if it has not been written yet. Called with the
-/// shard locked: by the walker, and by code about to change keys it does not name.
+/// The running snapshot's epoch (0: none). A command reads it once, after locking.
+#[inline]
+pub fn current_epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// [`capture_in`] for code that holds one shard (its epoch read now is its own).
 #[inline]
 pub fn capture(db: usize, shard: &mut Shard) {
-    let epoch = EPOCH.load(Ordering::Relaxed);
+    capture_in(db, shard, current_epoch());
+}
+
+/// Write `shard` to snapshot `epoch` (the epoch its command read; 0: none) if it has not
+/// been written yet. Called with the shard locked: by the walker, and by code about to
+/// change keys it does not name.
+#[inline]
+pub fn capture_in(db: usize, shard: &mut Shard, epoch: u64) {
     if epoch == 0 || shard.snapshot_epoch >= epoch {
         return;
     }
@@ -131,12 +154,17 @@ fn capture_slow(db: usize, shard: &mut Shard, epoch: u64) {
     drop(pre);
 }
 
-/// Keep the pre-image of `key` if a running snapshot has not written `shard` yet. Called
-/// with the shard locked, before `key` is read for a change or changed; cheap when no
-/// snapshot runs (one relaxed load) and after the first call per key and snapshot.
+/// [`preserve_in`] for code that holds one shard (its epoch read now is its own).
 #[inline]
 pub fn preserve(shard: &mut Shard, key: &[u8]) {
-    let epoch = EPOCH.load(Ordering::Relaxed);
+    preserve_in(shard, key, current_epoch());
+}
+
+/// Keep the pre-image of `key` if snapshot `epoch` (the epoch its command read; 0: none)
+/// has not written `shard` yet. Called with the shard locked, before `key` is read for a
+/// change or changed; cheap when no snapshot runs and after the first call per key.
+#[inline]
+pub fn preserve_in(shard: &mut Shard, key: &[u8], epoch: u64) {
     if epoch == 0 || shard.snapshot_epoch >= epoch {
         return;
     }
@@ -282,7 +310,7 @@ pub fn walk_and_end_paced(dbs: &[super::Db], job: &Arc<Job>, pace: &mut dyn FnMu
         for m in db.shards.iter() {
             {
                 let mut shard = m.lock();
-                capture(i, &mut shard);
+                capture_in(i, &mut shard, job.epoch);
             }
             let drained = job.sink.lock().drain();
             if let Err(e) = drained {
