@@ -664,32 +664,26 @@ fn background_saves_in_a_transaction_are_scheduled() {
     let dir = TempDir::new("exec-bgsave");
     let f = ferrokv_in(dir.path(), &["--appendonly", "no"]);
     let mut c = f.connect();
+    // MULTI, SET key 1, `command`, EXEC: the SET's OK and `command`'s status line.
+    let in_transaction = |c: &mut Conn, key: &str, command: &str, reply: &str| {
+        assert_eq!(c.cmd(&["MULTI"]).expect_text(), "OK");
+        c.cmd(&["SET", key, "1"]);
+        c.cmd(&[command]);
+        let ok = Reply::Simple("OK".into());
+        assert_eq!(
+            c.cmd(&["EXEC"]),
+            Reply::Array(vec![ok, Reply::Simple(reply.into())])
+        );
+    };
     let saves = info_field(&mut c, "rdb_saves");
-    assert_eq!(c.cmd(&["MULTI"]).expect_text(), "OK");
-    c.cmd(&["SET", "a", "1"]);
-    c.cmd(&["BGSAVE"]);
-    assert_eq!(
-        c.cmd(&["EXEC"]),
-        Reply::Array(vec![
-            Reply::Simple("OK".into()),
-            Reply::Simple("Background saving scheduled".into()),
-        ])
-    );
+    in_transaction(&mut c, "a", "BGSAVE", "Background saving scheduled");
     let next: u64 = saves.parse::<u64>().expect("rdb_saves") + 1;
     wait_for_field(&mut c, "rdb_saves", &next.to_string());
-    assert_eq!(c.cmd(&["MULTI"]).expect_text(), "OK");
-    c.cmd(&["SET", "b", "2"]);
-    c.cmd(&["BGREWRITEAOF"]);
-    assert_eq!(
-        c.cmd(&["EXEC"]),
-        Reply::Array(vec![
-            Reply::Simple("OK".into()),
-            Reply::Simple("Background append only file rewriting scheduled".into()),
-        ])
-    );
+    let scheduled = "Background append only file rewriting scheduled";
+    in_transaction(&mut c, "b", "BGREWRITEAOF", scheduled);
     wait_for_field(&mut c, "aof_rewrites", "1");
     wait_done(&mut c, "aof_rewrite_in_progress");
-    assert_eq!(c.cmd(&["GET", "b"]), Reply::Bulk(b"2".to_vec()));
+    assert_eq!(c.cmd(&["GET", "b"]), Reply::Bulk(b"1".to_vec()));
 }
 
 /// BGSAVE starts without a barrier over the shards (each command reads the snapshot epoch
