@@ -528,10 +528,20 @@ impl<'a, 's> DbView<'a, 's> {
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
-        let (now, touch) = (self.now, self.touch);
-        // One hash and probe: the position is reused to reach the entry.
+        let touch = self.touch;
+        match self.live(key)? {
+            Some(pos) => Ok(self.shard(key)?.map.entry_at_mut(pos, touch)),
+            None => Ok(None),
+        }
+    }
+
+    /// Where `key`'s live entry is: one hash and probe, the position then reused to reach
+    /// the entry. An expired entry is deleted first; a miss is reported (`keymiss`).
+    #[inline(always)]
+    fn live(&mut self, key: &[u8]) -> Result<Option<u32>, CmdError> {
+        let now = self.now;
         match self.shard(key)?.map.probe(key, now) {
-            Probe::Live(pos) => return Ok(self.shard(key)?.map.entry_at_mut(pos, touch)),
+            Probe::Live(pos) => return Ok(Some(pos)),
             // A replica keeps an expired key until its primary's DEL comes (Redis 7.0).
             Probe::Expired if !crate::storage::expiry::replica_mode() => {
                 self.remove_expired(key)?
@@ -579,20 +589,24 @@ impl<'a, 's> DbView<'a, 's> {
     /// Whether an insert that replaced `old` created its key (nothing, or only an expired
     /// entry, was there): such an insert raises `new` (class `n`).
     #[inline]
-    fn creates(old: Option<&Entry>, now: u64) -> bool {
-        old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= now)
+    fn creates(old: Option<u64>, now: u64) -> bool {
+        old.is_none_or(|at| at != 0 && at <= now)
     }
 
     /// The live value under `key`.
     pub fn value(&mut self, key: &[u8]) -> Result<Option<ValueMut<'_>>, CmdError> {
-        Ok(self.get(key)?.map(EntryMut::into_value_mut))
+        Ok(self.get(key)?.and_then(EntryMut::into_value_mut))
     }
 
     /// The live value under `key`, read-only (a lookup like [`DbView::value`]: lazy
     /// expiry, access time).
     #[inline]
     pub fn read(&mut self, key: &[u8]) -> Result<Option<ValueRef<'_>>, CmdError> {
-        Ok(self.get(key)?.map(|e| e.into_value_ref()))
+        let touch = self.touch;
+        match self.live(key)? {
+            Some(pos) => Ok(self.shard(key)?.map.read_at(pos, touch)),
+            None => Ok(None),
+        }
     }
 
     /// True when `key` exists (and has not expired).
@@ -622,8 +636,7 @@ impl<'a, 's> DbView<'a, 's> {
         let (notify, now) = (self.locks.notify, self.now);
         let shard = self.shard(key)?;
         let old = shard.insert(key, entry);
-        let created = notify != 0 && Self::creates(old.as_ref(), now);
-        drop(old);
+        let created = notify != 0 && Self::creates(old, now);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.locks.track_write(key, false);

@@ -146,17 +146,16 @@ impl Shard {
         Some(e)
     }
 
-    /// Insert or replace an entry, keeping the volatile count right. Returns the old entry.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// Insert or replace an entry, keeping the volatile count right. Returns the old
+    /// entry's deadline (0 = none) when the key existed.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<u64> {
         let new_volatile = entry.expire_at != 0;
         let old = self.map.insert(key, entry);
         if new_volatile {
             self.volatile += 1;
         }
-        if let Some(o) = &old {
-            if o.expire_at != 0 {
-                self.volatile -= 1;
-            }
+        if old.is_some_and(|at| at != 0) {
+            self.volatile -= 1;
         }
         old
     }

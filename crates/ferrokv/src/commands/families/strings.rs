@@ -373,7 +373,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         Some(e) => {
             stats.hit(true);
-            let ValueRef::Str(s) = e.value() else {
+            let Some(ValueRef::Str(s)) = e.value() else {
                 return Err(CmdError::WrongType);
             };
             let deadline = match opts.expire {
@@ -486,7 +486,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let total = s.len() as u64 + tail.len() as u64;
@@ -597,7 +597,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             if value.is_empty() {
@@ -652,7 +652,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let (value, existed) = match db.get(key)? {
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let old = s.as_i64().ok_or(CmdError::NotInteger)?;
@@ -695,7 +695,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let current = s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?;
