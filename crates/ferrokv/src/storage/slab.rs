@@ -65,7 +65,7 @@ pub fn rec_class_klen(klen: usize, v: &StrValue) -> Option<usize> {
 }
 
 /// The smallest record class holding `size` bytes ([`REC_SIZES`], computed).
-#[inline]
+#[inline(always)]
 fn class_of_size(size: usize) -> Option<usize> {
     match size {
         0..=24 => Some(0),
@@ -77,7 +77,7 @@ fn class_of_size(size: usize) -> Option<usize> {
 
 /// Rewrite the value of the record `r` (its key stays; the new value has the record's
 /// class under that key).
-#[inline]
+#[inline(always)]
 pub fn write_rec_value(r: &mut [u8], v: &StrValue) {
     let klen = r.get(1).copied().unwrap_or(0) as usize;
     let Some((head, body)) = r.split_first_mut() else {
@@ -281,6 +281,11 @@ impl<S> Chunk<S> {
     #[inline]
     pub fn len(&self) -> usize {
         self.access.len()
+    }
+
+    /// True when the chunk has no slot.
+    pub fn is_empty(&self) -> bool {
+        self.access.is_empty()
     }
 
     /// The deadline of slot `o` (0 = none).

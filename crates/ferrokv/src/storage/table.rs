@@ -278,17 +278,19 @@ impl<'a> EntryMut<'a> {
     /// [`StrMut`] (whose edits may move the record).
     #[inline]
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
-        let EntryMut { table, pos, .. } = self;
-        if table.slabs.is_str(pos) {
-            return Some(ValueMut::Str(StrMut { table, pos }));
+        let EntryMut { table, pos } = self;
+        if class_of(pos) != 0 {
+            return Some(ValueMut::Str(StrMut {
+                at: StrAt::Rec { table, pos },
+            }));
         }
         Some(match &mut table.slabs.node_mut(pos)?.value {
+            Value::Str(s) => ValueMut::Str(StrMut { at: StrAt::Node(s) }),
             Value::Hash(h) => ValueMut::Hash(h),
             Value::List(l) => ValueMut::List(l),
             Value::Set(s) => ValueMut::Set(s),
             Value::ZSet(z) => ValueMut::ZSet(z),
             Value::Stream(s) => ValueMut::Stream(s),
-            Value::Str(_) => return None,
         })
     }
 
@@ -342,12 +344,18 @@ impl ValueMut<'_> {
     }
 }
 
-/// A string value that may be replaced or edited in place: a handle on the table and the
-/// entry's position, since an edit may move the entry to another slab.
+/// A string value that may be replaced or edited in place. A string in a node is edited
+/// there; a record is reached through the table and its position, since an edit may move
+/// it to another slab (or into a node, for in-place byte edits).
 #[derive(Debug)]
 pub struct StrMut<'a> {
-    table: &'a mut KeyTable,
-    pos: u32,
+    at: StrAt<'a>,
+}
+
+#[derive(Debug)]
+enum StrAt<'a> {
+    Node(&'a mut StrValue),
+    Rec { table: &'a mut KeyTable, pos: u32 },
 }
 
 /// What a string lookup shows when the slot is gone (never, while the lock is held).
@@ -360,9 +368,12 @@ impl<'a> StrMut<'a> {
     /// The current value.
     #[inline]
     pub fn get(&self) -> StrRef<'_> {
-        match self.table.slabs.value(self.pos) {
-            Some(ValueRef::Str(s)) => s,
-            _ => NO_STR,
+        match &self.at {
+            StrAt::Node(s) => s.as_str_ref(),
+            StrAt::Rec { table, pos } => match table.slabs.value(*pos) {
+                Some(ValueRef::Str(s)) => s,
+                _ => NO_STR,
+            },
         }
     }
 
@@ -403,20 +414,33 @@ impl<'a> StrMut<'a> {
     /// Replace the value (in place when its record keeps its size).
     #[inline]
     pub fn set(&mut self, v: StrValue) {
-        self.pos = self.table.replace_str(self.pos, v);
+        match &mut self.at {
+            StrAt::Node(s) => **s = v,
+            StrAt::Rec { table, pos } => *pos = table.replace_str(*pos, v),
+        }
     }
 
     /// The bytes as a growable vector for in-place edits (APPEND, SETRANGE, SETBIT...);
     /// the value becomes `raw` (a node's `Vec`).
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
-        self.pos = self.table.to_node(self.pos);
-        self.table.raw_at(self.pos)
+        match &mut self.at {
+            StrAt::Node(s) => s.make_raw(),
+            StrAt::Rec { table, pos } => {
+                *pos = table.move_to_node(*pos);
+                table.raw_at(*pos)
+            }
+        }
     }
 
     /// [`StrMut::make_raw`] for as long as the entry's borrow.
     pub fn into_raw(self) -> &'a mut Vec<u8> {
-        let pos = self.table.to_node(self.pos);
-        self.table.raw_at(pos)
+        match self.at {
+            StrAt::Node(s) => s.make_raw(),
+            StrAt::Rec { table, pos } => {
+                let pos = table.move_to_node(pos);
+                table.raw_at(pos)
+            }
+        }
     }
 }
 
@@ -640,12 +664,6 @@ impl Slabs {
                 Some(ValueRef::Str(rec_value(r)))
             }
         }
-    }
-
-    /// Whether the entry at `pos` is a string.
-    #[inline]
-    fn is_str(&self, pos: u32) -> bool {
-        class_of(pos) != 0 || matches!(self.node(pos).map(|n| &n.value), Some(Value::Str(_)))
     }
 
     fn slot_bytes(&self, pos: u32) -> usize {
@@ -1000,7 +1018,7 @@ impl KeyTable {
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
     /// returns its new position.
-    fn to_node(&mut self, pos: u32) -> u32 {
+    fn move_to_node(&mut self, pos: u32) -> u32 {
         if class_of(pos) == 0 {
             return pos;
         }
@@ -1027,7 +1045,7 @@ impl KeyTable {
 
     /// Rewrite the record at `pos` in place when `v` has its size under `key`: the
     /// common SET over a string. Returns the previous deadline, None when it does not fit.
-    #[inline]
+    #[inline(always)]
     fn overwrite_rec(&mut self, pos: u32, key: &[u8], v: &StrValue, expire_at: u64) -> Option<u64> {
         if class_of(pos) == 0 || rec_class(key, v).map(|k| k + 1) != Some(class_of(pos)) {
             return None;
