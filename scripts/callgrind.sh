@@ -18,7 +18,7 @@
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 #   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
 #   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
-#   ALT_BIN=target/release/examples/mio_reactor scripts/callgrind.sh
+#   ALT_BIN=/tmp/ferrokv-old scripts/callgrind.sh
 #                                         a third server (any binary taking ferrokv's
 #                                         arguments) measured in the same run, its own column
 set -euo pipefail

@@ -50,7 +50,7 @@ def group(name):
         return "parsing (resp::parser)"
     if "publish_info" in name or "start_batch" in name:
         return "per-batch client bookkeeping"
-    if name.startswith("mio_reactor") or "server::connection" in name:
+    if "server::reactor" in name or "server::connection" in name:
         return "connection loop itself"
     return "dispatch, command, keyspace, reply (and the rest)"
 

@@ -120,8 +120,10 @@ pub struct Stats {
     pub rejected_calls: AtomicU64,
     /// Failed command executions.
     pub failed_calls: AtomicU64,
-    /// Clients waiting in a blocking command (INFO clients `blocked_clients`).
-    pub blocked_clients: AtomicU64,
+    /// Clients waiting in a blocking command (INFO clients `blocked_clients`): counted
+    /// when the command registers its wait and uncounted when the wait ends, whoever
+    /// ends it, as Redis counts (each `Waiter` holds the counter).
+    pub blocked_clients: std::sync::Arc<AtomicU64>,
     /// Connections closed for passing `client-query-buffer-limit` (Redis 7.2's INFO
     /// `client_query_buffer_limit_disconnections`; not in INFO, whose layout is 7.0's).
     pub query_buffer_limit_disconnections: AtomicU64,

@@ -57,6 +57,16 @@ fn wait_link_up(r: &mut Conn) {
     });
 }
 
+/// Wait until the primary lists its replica as online: the replica's side of the link is
+/// up a moment earlier (it loaded the RDB), and FAILOVER needs the primary's view.
+fn wait_replica_online(p: &mut Conn) {
+    wait_for(
+        "the primary to see its replica online",
+        Duration::from_secs(30),
+        || info_field(p, "slave0").is_some_and(|v| v.contains("state=online")),
+    );
+}
+
 fn wait_in_sync(primary: &mut Conn, replica: &mut Conn) {
     wait_for("the replica to catch up", Duration::from_secs(30), || {
         let p = info_field(primary, "master_repl_offset");
@@ -259,6 +269,7 @@ fn refusals_timeout_and_abort(kind: Kind) {
     let replica = start_replica(kind, &primary);
     let mut r = replica.connect();
     wait_link_up(&mut r);
+    wait_replica_online(&mut p);
     let port = replica.port.to_string();
     assert_eq!(
         err(r.cmd(&["FAILOVER"])),
@@ -370,6 +381,7 @@ fn target_rejects_psync(kind: Kind) {
     let mut p = primary.connect();
     let mut r = replica.connect();
     wait_link_up(&mut r);
+    wait_replica_online(&mut p);
     r.cmd(&["ACL", "SETUSER", "default", "-psync"]);
     assert_eq!(
         p.cmd(&["FAILOVER", "TO", "127.0.0.1", &replica.port.to_string()]),

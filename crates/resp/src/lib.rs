@@ -7,5 +7,5 @@
 mod parser;
 mod writer;
 
-pub use parser::{parse_request, split_inline_args, Args, Limits, ParseError, Parsed};
+pub use parser::{parse_request, split_inline_args, ArgSink, Args, Limits, ParseError, Parsed};
 pub use writer::{format_double, ReplyWriter};

@@ -4,6 +4,50 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
+/// Where the parser puts a multibulk request's arguments: their positions in the buffer
+/// (`Vec<Range<usize>>`) or the argument slices themselves (`SmallVec<[&[u8]; N]>`, what
+/// a connection executes, so no second pass turns positions into slices).
+pub trait ArgSink<'a> {
+    /// Forget the previous request's arguments.
+    fn clear(&mut self);
+    /// Room for `n` arguments.
+    fn reserve(&mut self, n: usize);
+    /// The next argument: `range` of `buf` (always within it).
+    fn push(&mut self, buf: &'a [u8], range: Range<usize>);
+}
+
+impl<'a> ArgSink<'a> for Vec<Range<usize>> {
+    #[inline]
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+    #[inline]
+    fn push(&mut self, _buf: &'a [u8], range: Range<usize>) {
+        Vec::push(self, range);
+    }
+}
+
+impl<'a, const N: usize> ArgSink<'a> for SmallVec<[&'a [u8]; N]> {
+    #[inline]
+    fn clear(&mut self) {
+        SmallVec::clear(self);
+    }
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        SmallVec::reserve(self, n);
+    }
+    #[inline]
+    fn push(&mut self, buf: &'a [u8], range: Range<usize>) {
+        SmallVec::push(self, buf.get(range).unwrap_or_default());
+    }
+}
+
 /// Size limits applied while parsing, mirroring redis-server's settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -36,8 +80,8 @@ pub struct ParseError(pub String);
 /// Where a parsed request's arguments are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Args {
-    /// Multibulk request: the arguments are the ranges (into the parsed buffer) that the
-    /// parser wrote into the caller's range vector.
+    /// Multibulk request: the arguments are what the parser wrote into the caller's
+    /// [`ArgSink`] (ranges into the parsed buffer, or its slices).
     Ranges,
     /// Inline request: arguments after unquoting, owned.
     Owned(Vec<Vec<u8>>),
@@ -137,10 +181,10 @@ fn fast_length_line(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
 
 /// Parse one request from the start of `buf`. For multibulk requests the argument ranges are
 /// written to `ranges` (cleared first), so a connection reuses one vector for every request.
-pub fn parse_request(
-    buf: &[u8],
+pub fn parse_request<'a, S: ArgSink<'a>>(
+    buf: &'a [u8],
     limits: &Limits,
-    ranges: &mut Vec<Range<usize>>,
+    ranges: &mut S,
 ) -> Result<Parsed, ParseError> {
     ranges.clear();
     match buf.first() {
@@ -150,10 +194,11 @@ pub fn parse_request(
     }
 }
 
-fn parse_multibulk(
-    buf: &[u8],
+#[inline]
+fn parse_multibulk<'a, S: ArgSink<'a>>(
+    buf: &'a [u8],
     limits: &Limits,
-    ranges: &mut Vec<Range<usize>>,
+    ranges: &mut S,
 ) -> Result<Parsed, ParseError> {
     if let Some((count, mut pos)) = fast_length_line(buf, 1) {
         if count <= limits.max_multibulk_len && (limits.authenticated || count <= 10) {
@@ -180,7 +225,7 @@ fn parse_multibulk(
                 if buf.len() < end + 2 {
                     return Ok(Parsed::Incomplete);
                 }
-                ranges.push(start..end);
+                ranges.push(buf, start..end);
                 pos = end + 2;
             }
             return Ok(Parsed::Request {
@@ -193,10 +238,10 @@ fn parse_multibulk(
 }
 
 /// The general multibulk path: any length line, Redis's error for each malformed one.
-fn parse_multibulk_slow(
-    buf: &[u8],
+fn parse_multibulk_slow<'a, S: ArgSink<'a>>(
+    buf: &'a [u8],
     limits: &Limits,
-    ranges: &mut Vec<Range<usize>>,
+    ranges: &mut S,
 ) -> Result<Parsed, ParseError> {
     ranges.clear();
     let Some(eol) = find_crlf(buf, 1) else {
@@ -245,7 +290,7 @@ fn parse_multibulk_slow(
         if buf.len() < end + 2 {
             return Ok(Parsed::Incomplete);
         }
-        ranges.push(start..end);
+        ranges.push(buf, start..end);
         // Redis does not verify the CRLF after a bulk payload; it skips two bytes.
         pos = end + 2;
     }

@@ -14,7 +14,22 @@ pub struct ReplyWriter {
 
 /// `prefix`, the decimal digits of `n`, CRLF (the itoa crate: two digits per step, no
 /// zeroed scratch buffer; headers such as `$3` are on every reply).
+#[inline]
 fn push_int(buf: &mut Vec<u8>, prefix: u8, n: i64) {
+    // Most headers (`$3`, `*2`, `:1`) have one or two digits: a fixed-size append each,
+    // without formatting or a variable-length copy.
+    if (0..10).contains(&n) {
+        buf.extend_from_slice(&[prefix, b'0' + n as u8, b'\r', b'\n']);
+    } else if (10..100).contains(&n) {
+        let (tens, ones) = (n as u8 / 10, n as u8 % 10);
+        buf.extend_from_slice(&[prefix, b'0' + tens, b'0' + ones, b'\r', b'\n']);
+    } else {
+        push_int_any(buf, prefix, n);
+    }
+}
+
+/// [`push_int`] for any number.
+fn push_int_any(buf: &mut Vec<u8>, prefix: u8, n: i64) {
     let mut digits = itoa::Buffer::new();
     let text = digits.format(n).as_bytes();
     buf.reserve(text.len() + 3);
@@ -255,5 +270,28 @@ mod tests {
         w.null();
         w.double(2.5);
         assert_eq!(w.buf, b"%1\r\n_\r\n,2.5\r\n");
+    }
+
+    #[test]
+    fn integer_headers_at_every_digit_count() {
+        for n in [
+            i64::MIN,
+            -100,
+            -10,
+            -1,
+            0,
+            1,
+            9,
+            10,
+            42,
+            99,
+            100,
+            12345,
+            i64::MAX,
+        ] {
+            let mut buf = Vec::new();
+            push_int(&mut buf, b':', n);
+            assert_eq!(buf, format!(":{}\r\n", n).as_bytes(), "{}", n);
+        }
     }
 }

@@ -321,7 +321,7 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
                 continue;
             }
         }
-        let mut state = waiter.state.lock();
+        let state = waiter.state.lock();
         if *state == WaitState::Waiting {
             // While serving, the waiter is the client running the command (as in Redis):
             // invalidations of keys it tracks follow its reply.
@@ -351,9 +351,7 @@ fn serve_key<'s>(server: &'s Server, locks: &mut LockSet<'s>, db: usize, key: &[
                     t.server.tracking.send_deferred(t.server, &mut to, &own);
                 }
             }
-            *state = WaitState::Served(reply);
-            drop(state);
-            waiter.client.wake.notify_one();
+            waiter.end_held(state, WaitState::Served(reply));
             // The pushing command's own log entry is already queued: the pop follows it.
             if let Some(cmds) = locks.rewrite.take() {
                 locks.propagate.extend(cmds);
@@ -397,7 +395,7 @@ fn serve_group_waiter<'s>(
     else {
         return false;
     };
-    let mut state = waiter.state.lock();
+    let state = waiter.state.lock();
     if *state == WaitState::Waiting {
         let mut view = DbView {
             locks: &mut *locks,
@@ -416,9 +414,7 @@ fn serve_group_waiter<'s>(
         let Some(reply) = serve_blocked_group(&mut view, &read, waiter.resp3) else {
             return false;
         };
-        *state = WaitState::Served(reply);
-        drop(state);
-        waiter.client.wake.notify_one();
+        waiter.end_held(state, WaitState::Served(reply));
         // The writing command's own log entry is already queued: the deliveries follow it.
         if let Some(cmds) = locks.rewrite.take() {
             locks.propagate.extend(cmds);

@@ -65,7 +65,7 @@ impl ReplicaConn {
             return;
         }
         drop(b);
-        self.handle.wake.notify_one();
+        self.handle.notify();
     }
 
     /// `ip:port` for log lines.

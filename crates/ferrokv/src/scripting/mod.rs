@@ -73,6 +73,15 @@ pub fn runs_on_script_thread(argv: &[&[u8]]) -> bool {
     let Some(name) = argv.first() else {
         return false;
     };
+    // Every request passes here: the length and first letter decide for almost all of
+    // them (eval, evalsha, eval_ro, evalsha_ro, fcall, fcall_ro, function, script).
+    let candidate = matches!(
+        (name.len(), name.first().map(|b| b | 0x20)),
+        (4 | 7 | 10, Some(b'e')) | (5 | 8, Some(b'f')) | (6, Some(b's'))
+    );
+    if !candidate {
+        return false;
+    }
     let sub_is = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
     [
         "eval",
@@ -378,6 +387,40 @@ mod tests {
                     cmd.acl & crate::commands::acl::SCRIPTING != 0,
                     "{name} lacks @scripting"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn script_thread_commands_in_any_case() {
+        let yes: &[&[&str]] = &[
+            &["EVAL", "return 1", "0"],
+            &["evalsha", "x", "0"],
+            &["Eval_Ro", "return 1", "0"],
+            &["EVALSHA_RO", "x", "0"],
+            &["fcall", "f", "0"],
+            &["FCALL_RO", "f", "0"],
+            &["FUNCTION", "LOAD", "code"],
+            &["function", "restore", "payload"],
+            &["SCRIPT", "load", "return 1"],
+        ];
+        let no: &[&[&str]] = &[
+            &["SCRIPT", "KILL"],
+            &["SCRIPT", "FLUSH"],
+            &["FUNCTION", "LIST"],
+            &["FUNCTION", "KILL"],
+            &["GET", "k"],
+            &["SET", "k", "v"],
+            &["EXEC"],
+            &["EVALX", "x"],
+            &["FCALLS"],
+            &["SELECT", "1"],
+            &[],
+        ];
+        for (cases, want) in [(yes, true), (no, false)] {
+            for c in cases {
+                let argv: Vec<&[u8]> = c.iter().map(|a| a.as_bytes()).collect();
+                assert_eq!(runs_on_script_thread(&argv), want, "{:?}", c);
             }
         }
     }

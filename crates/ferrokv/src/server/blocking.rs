@@ -132,6 +132,8 @@ pub struct Waiter {
     pub resp3: bool,
     /// The current state.
     pub state: Mutex<WaitState>,
+    /// INFO's `blocked_clients`, which counts this wait until it ends.
+    pub blocked_count: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Waiter {
@@ -144,8 +146,20 @@ impl Waiter {
         }
         *s = state;
         drop(s);
-        self.client.wake.notify_one();
+        self.blocked_count
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.client.notify();
         true
+    }
+
+    /// End the wait with `state` while holding its lock (`guard`, taken from `self.state`
+    /// and found `Waiting`: the serving side decides under it), and wake the connection.
+    pub fn end_held(&self, mut guard: parking_lot::MutexGuard<'_, WaitState>, state: WaitState) {
+        *guard = state;
+        drop(guard);
+        self.blocked_count
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.client.notify();
     }
 
     /// True while still waiting.

@@ -120,8 +120,13 @@ pub struct ClientHandle {
     pub last_interaction: AtomicU64,
     /// Set by CLIENT KILL: the connection closes at its next wake-up.
     pub killed: AtomicBool,
-    /// Wakes the connection task (kill, pending output).
+    /// Wakes the connection when it is served by an async task (kill, pending output, a
+    /// blocking wait's end). Use [`ClientHandle::notify`], which also reaches a connection
+    /// served by a worker's event loop.
     pub wake: Notify,
+    /// The worker event loop serving the connection, while one does (`server::reactor`):
+    /// a connection handed to the async path has none.
+    pub reactor: Mutex<Option<crate::server::reactor::Link>>,
     /// Output produced by other threads for this client (MONITOR lines, Pub/Sub messages).
     pub pending: Mutex<Vec<u8>>,
     /// Bytes the connection took from `pending` (and its own replies) that are not yet
@@ -147,7 +152,16 @@ impl ClientHandle {
     /// Ask the connection to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    /// Wake the connection (it looks at `killed`, `pending` and its blocking wait),
+    /// wherever it is served.
+    pub fn notify(&self) {
         self.wake.notify_one();
+        if let Some(link) = &*self.reactor.lock() {
+            link.wake();
+        }
     }
 
     /// True once CLIENT KILL was applied.
@@ -158,7 +172,7 @@ impl ClientHandle {
     /// Queue output for this client from another thread.
     pub fn send(&self, bytes: &[u8]) {
         self.pending.lock().extend_from_slice(bytes);
-        self.wake.notify_one();
+        self.notify();
     }
 }
 
@@ -195,6 +209,10 @@ pub struct Client {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH.
     pub no_touch: bool,
+    /// A command that may change what CLIENT LIST shows of this client (other than the
+    /// last command and the buffers) ran since the last `publish_info`: see
+    /// [`Client::note_command`].
+    pub info_changed: bool,
     /// CLIENT SETINFO LIB-NAME.
     pub lib_name: Vec<u8>,
     /// CLIENT SETINFO LIB-VER.
@@ -335,6 +353,7 @@ impl Client {
             last_cmd: usize::MAX,
             no_evict: false,
             no_touch: false,
+            info_changed: true,
             lib_name: Vec::new(),
             lib_ver: Vec::new(),
             monitor: false,
@@ -423,6 +442,25 @@ impl Client {
         write_flag_letters(self.flag_bits(), f);
     }
 
+    /// A command of `cmd`'s kind ran: commands in the connection, transaction, Pub/Sub,
+    /// scripting, blocking or admin categories (SELECT, CLIENT SETNAME, MULTI, SUBSCRIBE,
+    /// MONITOR, HELLO, AUTH, BLPOP...) are the ones that change what CLIENT LIST shows of
+    /// their client; the data commands never do.
+    #[inline]
+    pub fn note_command(&mut self, cmd: &crate::commands::Command) {
+        use crate::commands::table::{acl, flags};
+        const CLIENT_STATE: u32 = acl::CONNECTION
+            | acl::TRANSACTION
+            | acl::PUBSUB
+            | acl::SCRIPTING
+            | acl::BLOCKING
+            | acl::ADMIN
+            | acl::DANGEROUS;
+        if cmd.acl & CLIENT_STATE != 0 || cmd.has(flags::ADMIN | flags::PUBSUB) {
+            self.info_changed = true;
+        }
+    }
+
     /// Copy the fields other connections read into the shared handle. Called once per
     /// batch: the lock is taken only when something other than the time changed.
     pub fn publish_info(&mut self, resp3: bool, qbuf: usize) {
@@ -431,6 +469,36 @@ impl Client {
                 .last_interaction
                 .store(self.cmd_start_ns, Ordering::Relaxed);
         }
+        if self.info_unchanged(resp3, qbuf) {
+            return;
+        }
+        self.publish_all(resp3, qbuf);
+    }
+
+    /// The common case of [`Client::publish_info`], decided without computing every field:
+    /// only data commands ran (see [`Client::note_command`]), with the same last command
+    /// and buffers as published, and no state that other threads change (a WATCH's dirty
+    /// flag, tracking's broken redirect) or that every queued command changes (MULTI).
+    #[inline]
+    fn info_unchanged(&mut self, resp3: bool, qbuf: usize) -> bool {
+        if std::mem::take(&mut self.info_changed)
+            || self.multi.is_some()
+            || !self.watched.is_empty()
+            || self.tracking.on
+        {
+            return false;
+        }
+        self.published.as_ref().is_some_and(|p| {
+            let s = &p.scalars;
+            s.last_cmd == self.last_cmd
+                && s.qbuf == qbuf
+                && s.buf_caps == self.buf_caps
+                && s.resp3 == resp3
+        })
+    }
+
+    /// Compare every published field and publish what changed.
+    fn publish_all(&mut self, resp3: bool, qbuf: usize) {
         let now = PublishedScalars {
             db: self.db,
             last_cmd: self.last_cmd,

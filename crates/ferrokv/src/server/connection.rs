@@ -1,7 +1,6 @@
 //! One client connection: read what is available, parse and execute every complete
 //! request inline, write all replies with one syscall per batch.
 
-use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +54,59 @@ fn over_maxclients(server: &Server) -> bool {
     true
 }
 
+/// Why a new connection is refused: `maxclients`, or protected mode (counted in INFO);
+/// the text to write to it before closing. None: serve it.
+pub(super) fn refusal(
+    server: &Server,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<&'static [u8]> {
+    if over_maxclients(server) {
+        return Some(b"-ERR max number of clients reached\r\n");
+    }
+    if refused_by_protected_mode(server, peer) {
+        server
+            .stats
+            .rejected_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Some(PROTECTED_MODE_DENIED.as_bytes());
+    }
+    None
+}
+
+/// A connection's client state and buffers: what moves with it when a worker's event loop
+/// (`server::reactor`) hands it to the async path.
+pub(super) struct ConnState {
+    /// The client.
+    pub client: Client,
+    /// Replies not yet written.
+    pub out: ReplyWriter,
+    /// Bytes received and not yet executed (the length is what was received).
+    pub inbuf: Vec<u8>,
+}
+
+impl ConnState {
+    /// A new connection's state for `handle`, with a query buffer of `inbuf`.
+    pub fn new(server: &Server, handle: Arc<super::ClientHandle>, inbuf: Vec<u8>) -> ConnState {
+        ConnState {
+            client: Client::new(handle, !server.acl.auth_required()),
+            out: ReplyWriter::new(),
+            inbuf,
+        }
+    }
+}
+
+/// A request of a client blocked in BLPOP & co: its wait, timeout (ms) and arguments.
+pub(super) type BlockedRequest = (Arc<Waiter>, u64, Vec<Vec<u8>>);
+
+/// What a batch of requests ended with, for the work after it (a blocking wait, a
+/// replication hook, writing the replies).
+pub(super) struct BatchEnd {
+    /// The last request blocked.
+    pub blocked: Option<BlockedRequest>,
+    /// Backpressure stopped the batch with requests left in the buffer.
+    pub more_input: bool,
+}
+
 /// Serve one connection (plain TCP or TLS, after its handshake) until it closes.
 pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
     let _ = stream.tcp().set_nodelay(true);
@@ -70,170 +122,111 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
         .unwrap_or_default();
     let fd = stream.tcp().as_raw_fd() as i64;
     let handle = server.register_client(addr, laddr, fd);
-    if over_maxclients(&server) {
-        write_and_close(&mut stream, b"-ERR max number of clients reached\r\n").await;
+    if let Some(msg) = refusal(&server, stream.tcp().peer_addr().ok()) {
+        write_and_close(&mut stream, msg).await;
         server.unregister_client(handle.id);
         return;
     }
-    if refused_by_protected_mode(&server, stream.tcp().peer_addr().ok()) {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        write_and_close(&mut stream, PROTECTED_MODE_DENIED.as_bytes()).await;
-        server.unregister_client(handle.id);
-        return;
-    }
-    let mut client = Client::new(handle.clone(), !server.acl.auth_required());
-    let mut out = ReplyWriter::new();
     // Small until a read fills it: an idle connection holds 1 KB, not 16 (see `spare`).
-    let mut inbuf: Vec<u8> = Vec::with_capacity(FIRST_READ);
+    let state = ConnState::new(&server, handle, Vec::with_capacity(FIRST_READ));
+    run(server, stream, state, None).await;
+}
+
+/// Serve a plain TCP connection that a worker's event loop hands over (`server::reactor`),
+/// starting with the work after a batch (`end`): the blocking wait, the replication hook,
+/// the durability wait and the replies still pending; then as any async connection.
+pub(super) async fn serve_handed_over(
+    server: Arc<Server>,
+    stream: std::net::TcpStream,
+    state: ConnState,
+    end: BatchEnd,
+) {
+    match tokio::net::TcpStream::from_std(stream) {
+        Ok(stream) => run(server, stream, state, Some(end)).await,
+        Err(e) => {
+            tracing::warn!("Handing a connection to the async path: {}", e);
+            if let Some((waiter, _, _)) = &end.blocked {
+                end_wait(&server, waiter, WaitState::Unblocked { error: false });
+            }
+            let mut client = state.client;
+            close_client(&server, &mut client);
+        }
+    }
+}
+
+/// The connection's loop: wait for input or a wake-up, run the batch of requests, then
+/// the work after it (`after_batch`). `entry` starts with the work after a batch that
+/// ran elsewhere.
+async fn run<S: ConnStream>(
+    server: Arc<Server>,
+    mut stream: S,
+    state: ConnState,
+    mut entry: Option<BatchEnd>,
+) {
+    let ConnState {
+        mut client,
+        mut out,
+        mut inbuf,
+    } = state;
+    let handle = client.handle.clone();
     let mut read_filled = false;
-    let mut ranges: Vec<Range<usize>> = Vec::new();
-    let mut start = 0usize;
 
     // One wake-up future for the connection's life, renewed only when it fires: creating
     // and dropping one per read showed up in the per-request instruction count.
     let wake = handle.wake.notified();
     tokio::pin!(wake);
     // Requests still in the buffer after a blocking command's wait: run them before reading.
-    let mut resume = false;
+    let mut resume = entry.is_some();
     // A wake-up was consumed while writing: take the pending output without waiting.
     let mut woken = false;
     'conn: loop {
-        let spare = make_room(&mut inbuf, std::mem::take(&mut read_filled));
-        let skip_wait = std::mem::take(&mut resume) | std::mem::take(&mut woken);
-        if !skip_wait {
-            tokio::select! {
-                biased;
-                r = stream.read_buf(&mut inbuf) => match r {
-                    Ok(0) | Err(_) => break 'conn,
-                    Ok(n) => {
-                        read_filled = n == spare;
-                        server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                },
-                _ = &mut wake => {
-                    wake.set(handle.wake.notified());
-                }
-            }
-        }
-        if handle.is_killed() {
-            break;
-        }
-        take_pending(&handle, &mut out);
-        client.start_batch();
-        client.batch_qbuf = inbuf.len();
-        client.buf_caps = (inbuf.capacity(), out.buf.capacity());
-        // Pending output at which the limits are checked (one comparison per request).
-        let check_at = server.config.output_check_at();
-        // Backpressure stopped the batch with requests left in the buffer.
-        let mut more_input = false;
-
-        // Execute every complete request in the buffer (up to a command that blocks).
-        let mut blocked = None;
-        let mut argv_buf: SmallVec<[&[u8]; 8]> = SmallVec::new();
-        loop {
-            let limits = Limits {
-                max_bulk_len: server.config.proto_max_bulk_len(),
-                authenticated: client.authenticated,
-                ..Limits::default()
-            };
-            let buf = &inbuf[start..];
-            match parse_request(buf, &limits, &mut ranges) {
-                Ok(Parsed::Incomplete) => break,
-                Ok(Parsed::Request { args, consumed }) => {
-                    let owned_argv: SmallVec<[&[u8]; 8]>;
-                    let argv: &[&[u8]] = match &args {
-                        Args::Ranges => {
-                            // Refilled in place: building and moving a new vector per
-                            // request cost a copy of it.
-                            argv_buf.clear();
-                            for r in &ranges {
-                                argv_buf.push(buf.get(r.clone()).unwrap_or(&[]));
+        let end = match entry.take() {
+            Some(end) => end,
+            None => {
+                let spare = make_room(&mut inbuf, std::mem::take(&mut read_filled));
+                let skip_wait = std::mem::take(&mut resume) | std::mem::take(&mut woken);
+                if !skip_wait {
+                    tokio::select! {
+                        biased;
+                        r = stream.read_buf(&mut inbuf) => match r {
+                            Ok(0) | Err(_) => break 'conn,
+                            Ok(n) => {
+                                read_filled = n == spare;
+                                server.stats.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                             }
-                            &argv_buf
+                        },
+                        _ = &mut wake => {
+                            wake.set(handle.wake.notified());
                         }
-                        Args::Owned(v) => {
-                            owned_argv = v.iter().map(|a| a.as_slice()).collect();
-                            &owned_argv
-                        }
-                    };
-                    if argv.first().is_some_and(|c| is_http_attack(c)) {
-                        // Redis: a browser or HTTP client talking to us is an attack
-                        // (cross-protocol scripting): log and drop the connection silently.
-                        tracing::warn!(
-                            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
-                            handle.addr
-                        );
-                        break 'conn;
-                    }
-                    if !argv.is_empty() {
-                        let before = out.buf.len();
-                        client.begin_reply();
-                        let outcome = if client.multi.is_none()
-                            && crate::scripting::runs_on_script_thread(argv)
-                            && !server
-                                .scripts
-                                .busy_for(client.handle.id, server.config.busy_threshold_ms())
-                        {
-                            execute_on_script_thread(&server, &mut client, &mut out, argv).await
-                        } else {
-                            execute(&server, &mut client, &mut out, argv)
-                        };
-                        match outcome {
-                            Outcome::Done => {}
-                            Outcome::Paused => {
-                                // CLIENT PAUSE: stop here and retry this request later.
-                                flush(&mut stream, &mut out, &server).await;
-                                super::timer::sleep(Duration::from_millis(10)).await;
-                                // The batch's clock must not lag behind a long pause.
-                                client.start_batch();
-                                continue;
-                            }
-                            Outcome::Blocked(waiter, timeout_ms) => {
-                                let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-                                start += consumed;
-                                blocked = Some((waiter, timeout_ms, owned));
-                                break;
-                            }
-                        }
-                        client.end_reply(&mut out.buf, before);
-                    }
-                    start += consumed;
-                    if out.buf.len() >= check_at {
-                        match output::room(&server, &client, out.buf.len()) {
-                            Room::Ok => {}
-                            Room::Full => {
-                                more_input = true;
-                                break;
-                            }
-                            Room::Close => break 'conn,
-                        }
-                    }
-                    if client.close_after_reply
-                        || client.shutdown_requested
-                        || client.repl_hook.is_some()
-                    {
-                        break;
                     }
                 }
-                Err(e) => {
-                    out.error(&format!("ERR Protocol error: {}", e.0));
-                    server.record_error("ERR");
-                    client.close_after_reply = true;
+                if handle.is_killed() {
                     break;
                 }
+                take_pending(&handle, &mut out);
+                client.start_batch();
+                client.batch_qbuf = inbuf.len();
+                client.buf_caps = (inbuf.capacity(), out.buf.capacity());
+                let mut start = 0usize;
+                let end = run_batch(
+                    &server,
+                    &mut stream,
+                    (&mut client, &mut out),
+                    &inbuf,
+                    &mut start,
+                )
+                .await;
+                if start > 0 {
+                    inbuf.drain(..start);
+                }
+                match end {
+                    Some(end) => end,
+                    None => break 'conn,
+                }
             }
-        }
-        // It borrows the input buffer, which changes below.
-        drop(argv_buf);
-        if start > 0 {
-            inbuf.drain(..start);
-            start = 0;
-        }
+        };
         shrink_query_buffer(&mut inbuf);
-        if let Some((waiter, timeout_ms, argv)) = blocked {
+        if let Some((waiter, timeout_ms, argv)) = end.blocked {
             let ended = wait_blocked(
                 &server,
                 &mut client,
@@ -285,12 +278,12 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
                 &mut wake,
                 &mut woken,
                 Some(&mut inbuf),
-                more_input,
+                end.more_input,
             )
             .await
         };
         match flushed {
-            Flushed::All => resume |= more_input,
+            Flushed::All => resume |= end.more_input,
             Flushed::Partly => resume = true,
             Flushed::Closed => break,
         }
@@ -301,7 +294,18 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             break;
         }
     }
-    if handle
+    close_client(&server, &mut client);
+    if S::BUFFERED {
+        // TLS: say goodbye with close_notify, as an OpenSSL peer expects.
+        let _ = super::timer::timeout(Duration::from_millis(100), stream.shutdown()).await;
+    }
+}
+
+/// Forget a closing connection's client: output-limit statistics, WATCH, subscriptions,
+/// tracking, the client list.
+pub(super) fn close_client(server: &Server, client: &mut Client) {
+    if client
+        .handle
         .obuf_closed
         .load(std::sync::atomic::Ordering::Relaxed)
     {
@@ -310,16 +314,227 @@ pub async fn serve<S: ConnStream>(server: Arc<Server>, mut stream: S) {
             .output_buffer_limit_disconnections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    crate::commands::shared::watch::unwatch_all(&server, &mut client);
-    server.pubsub.forget_client(&mut client);
-    super::tracking::turn_off(&server, &mut client);
-    server.unregister_client(handle.id);
-    if S::BUFFERED {
-        // TLS: say goodbye with close_notify, as an OpenSSL peer expects.
-        let _ = super::timer::timeout(Duration::from_millis(100), stream.shutdown()).await;
+    crate::commands::shared::watch::unwatch_all(server, client);
+    server.pubsub.forget_client(client);
+    super::tracking::turn_off(server, client);
+    server.unregister_client(client.handle.id);
+}
+
+/// Run the batch of requests in `inbuf[*start..]` on the async path: what
+/// [`run_ready`] leaves to it (script commands, CLIENT PAUSE) is done here, waiting
+/// without blocking the thread. None: close the connection now.
+async fn run_batch<S: ConnStream>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    (client, out): (&mut Client, &mut ReplyWriter),
+    inbuf: &[u8],
+    start: &mut usize,
+) -> Option<BatchEnd> {
+    loop {
+        let mut stop = run_ready(server, client, out, inbuf, start);
+        if let Stop::Script = stop {
+            match run_script_request(server, client, out, inbuf, start).await {
+                Some(s) => stop = s,
+                None => continue,
+            }
+        }
+        let (blocked, more_input) = match stop {
+            Stop::Drained | Stop::EndBatch => (None, false),
+            Stop::Full => (None, true),
+            Stop::Blocked(b) => (Some(b), false),
+            Stop::Close => return None,
+            // Not returned by `run_script_request`.
+            Stop::Script => continue,
+            Stop::Paused => {
+                // CLIENT PAUSE: write what is done, then retry this request later.
+                flush(stream, out, server).await;
+                super::timer::sleep(Duration::from_millis(10)).await;
+                // The batch's clock must not lag behind a long pause.
+                client.start_batch();
+                continue;
+            }
+        };
+        return Some(BatchEnd {
+            blocked,
+            more_input,
+        });
     }
 }
 
+/// Run the request at `inbuf[*start..]`, a script command, on the script thread. None:
+/// go on with the batch.
+async fn run_script_request(
+    server: &Arc<Server>,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    inbuf: &[u8],
+    start: &mut usize,
+) -> Option<Stop> {
+    let buf = inbuf.get(*start..).unwrap_or_default();
+    let limits = request_limits(server, client);
+    let mut parsed: SmallVec<[&[u8]; 8]> = SmallVec::new();
+    let Ok(Parsed::Request { args, consumed }) = parse_request(buf, &limits, &mut parsed) else {
+        // `run_ready` parsed this very request a moment ago.
+        return Some(Stop::EndBatch);
+    };
+    let owned: SmallVec<[&[u8]; 8]>;
+    let argv: &[&[u8]] = match &args {
+        Args::Ranges => &parsed,
+        Args::Owned(v) => {
+            owned = v.iter().map(|a| a.as_slice()).collect();
+            &owned
+        }
+    };
+    let before = out.buf.len();
+    client.begin_reply();
+    let outcome = execute_on_script_thread(server, client, out, argv).await;
+    let check_at = server.config.output_check_at();
+    settle(
+        server,
+        client,
+        out,
+        (outcome, before, argv),
+        (consumed, start),
+        check_at,
+    )
+}
+
+/// Why [`run_ready`] stopped.
+pub(super) enum Stop {
+    /// No complete request is left in the buffer.
+    Drained,
+    /// The batch ends after this request (QUIT, SHUTDOWN, a replication hook, a protocol
+    /// error): write the replies, then see.
+    EndBatch,
+    /// Output backpressure: requests are left in the buffer.
+    Full,
+    /// Close the connection now, without writing (an attack, the output limits).
+    Close,
+    /// The request at `start` runs on the script thread.
+    Script,
+    /// CLIENT PAUSE holds the request at `start`: retry it later.
+    Paused,
+    /// The request before `start` blocked.
+    Blocked(BlockedRequest),
+}
+
+/// The parser's limits for `client`'s next request.
+#[inline]
+fn request_limits(server: &Server, client: &Client) -> Limits {
+    Limits {
+        max_bulk_len: server.config.proto_max_bulk_len(),
+        authenticated: client.authenticated,
+        ..Limits::default()
+    }
+}
+
+/// Execute every complete request in `inbuf[*start..]`, appending the replies to `out`
+/// and moving `start` past each, until the buffer holds no complete request or a request
+/// needs what only the async path does (waiting for the script thread or a pause).
+/// Shared by the worker event loop and the async path: both run requests the same way.
+pub(super) fn run_ready(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    inbuf: &[u8],
+    start: &mut usize,
+) -> Stop {
+    // Pending output at which the limits are checked (one comparison per request).
+    let check_at = server.config.output_check_at();
+    // Refilled in place by the parser: building and moving a new vector per request cost a
+    // copy of it, and positions turned into slices a second pass.
+    let mut argv_buf: SmallVec<[&[u8]; 8]> = SmallVec::new();
+    loop {
+        let buf = inbuf.get(*start..).unwrap_or_default();
+        if buf.is_empty() {
+            // The common end of a batch, without a call to the parser.
+            return Stop::Drained;
+        }
+        let limits = request_limits(server, client);
+        let (args, consumed) = match parse_request(buf, &limits, &mut argv_buf) {
+            Ok(Parsed::Incomplete) => return Stop::Drained,
+            Ok(Parsed::Request { args, consumed }) => (args, consumed),
+            Err(e) => {
+                out.error(&format!("ERR Protocol error: {}", e.0));
+                server.record_error("ERR");
+                client.close_after_reply = true;
+                return Stop::EndBatch;
+            }
+        };
+        let owned_argv: SmallVec<[&[u8]; 8]>;
+        let argv: &[&[u8]] = match &args {
+            // The parser wrote the argument slices.
+            Args::Ranges => &argv_buf,
+            Args::Owned(v) => {
+                owned_argv = v.iter().map(|a| a.as_slice()).collect();
+                &owned_argv
+            }
+        };
+        if argv.first().is_some_and(|c| is_http_attack(c)) {
+            // Redis: a browser or HTTP client talking to us is an attack
+            // (cross-protocol scripting): log and drop the connection silently.
+            tracing::warn!(
+                "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+                client.handle.addr
+            );
+            return Stop::Close;
+        }
+        if argv.is_empty() {
+            *start += consumed;
+            continue;
+        }
+        if client.multi.is_none()
+            && crate::scripting::runs_on_script_thread(argv)
+            && !server
+                .scripts
+                .busy_for(client.handle.id, server.config.busy_threshold_ms())
+        {
+            return Stop::Script;
+        }
+        let before = out.buf.len();
+        client.begin_reply();
+        let outcome = execute(server, client, out, argv);
+        let ran = (outcome, before, argv);
+        if let Some(stop) = settle(server, client, out, ran, (consumed, start), check_at) {
+            return stop;
+        }
+    }
+}
+
+/// After a request ran (its reply starts at `before` in `out`): apply CLIENT REPLY, move
+/// `start` past it, and see whether the batch stops here. None: go on.
+#[inline(always)]
+fn settle(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    (outcome, before, argv): (Outcome, usize, &[&[u8]]),
+    (consumed, start): (usize, &mut usize),
+    check_at: usize,
+) -> Option<Stop> {
+    match outcome {
+        Outcome::Done => client.end_reply(&mut out.buf, before),
+        // Not run: the same request is tried again.
+        Outcome::Paused => return Some(Stop::Paused),
+        Outcome::Blocked(waiter, timeout_ms) => {
+            *start += consumed;
+            let argv = argv.iter().map(|a| a.to_vec()).collect();
+            return Some(Stop::Blocked((waiter, timeout_ms, argv)));
+        }
+    }
+    *start += consumed;
+    if out.buf.len() >= check_at {
+        match output::room(server, client, out.buf.len()) {
+            Room::Ok => {}
+            Room::Full => return Some(Stop::Full),
+            Room::Close => return Some(Stop::Close),
+        }
+    }
+    if client.close_after_reply || client.shutdown_requested || client.repl_hook.is_some() {
+        return Some(Stop::EndBatch);
+    }
+    None
+}
 /// Write `msg` to a connection that is refused (and flush it, for TLS).
 async fn write_and_close<S: ConnStream>(stream: &mut S, msg: &[u8]) {
     let _ = super::stream::send(stream, msg).await;
@@ -409,7 +624,7 @@ fn is_http_attack(cmd: &[u8]) -> bool {
     cmd.eq_ignore_ascii_case(b"post") || cmd.eq_ignore_ascii_case(b"host:")
 }
 
-fn take_pending(handle: &super::ClientHandle, out: &mut ReplyWriter) {
+pub(super) fn take_pending(handle: &super::ClientHandle, out: &mut ReplyWriter) {
     let mut p = handle.pending.lock();
     if !p.is_empty() {
         out.buf.extend_from_slice(&p);
@@ -462,7 +677,11 @@ fn shrink_query_buffer(inbuf: &mut Vec<u8>) {
 /// `client-query-buffer-limit`: an unparsed query buffer past the limit closes the
 /// connection (logged with the first bytes of the buffer, as Redis does; counted in INFO).
 #[inline]
-fn query_buffer_full(server: &Server, handle: &super::ClientHandle, inbuf: &[u8]) -> bool {
+pub(super) fn query_buffer_full(
+    server: &Server,
+    handle: &super::ClientHandle,
+    inbuf: &[u8],
+) -> bool {
     if inbuf.len() <= server.config.query_buffer_limit() {
         return false;
     }
@@ -493,10 +712,6 @@ fn end_wait(server: &Server, waiter: &Arc<Waiter>, state: WaitState) {
     waiter.finish(state);
     crate::commands::unblock::unregister(server, waiter);
     *waiter.client.blocked.lock() = None;
-    server
-        .stats
-        .blocked_clients
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Park a client blocked in BLPOP & co until its wait ends, then put the reply in `out`.
@@ -518,9 +733,9 @@ async fn wait_blocked<'h, S: ConnStream>(
 ) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     loop {
-        server.stats.blocked_clients.fetch_add(1, Relaxed);
         *client.handle.blocked.lock() = Some(waiter.clone());
         client.blocked_now = true;
+        client.info_changed = true;
         client.publish_info(out.resp3, inbuf.len());
         // The replies before the blocking command go out now.
         wait_for_durability(server).await;
@@ -591,6 +806,7 @@ async fn wait_blocked<'h, S: ConnStream>(
         };
         end_wait(server, &waiter, state.clone());
         client.blocked_now = false;
+        client.info_changed = true;
         match state {
             WaitState::Served(reply) => {
                 if reply.starts_with(b"-") {
@@ -623,9 +839,15 @@ async fn wait_blocked<'h, S: ConnStream>(
 /// With `appendfsync always`, replies wait until everything logged so far is on disk, so
 /// no reply (to a writer, or to a reader of fresh data) gets ahead of the log.
 async fn wait_for_durability(server: &Server) {
-    let aof = &server.aof;
-    aof.write_after_batch();
-    if aof.enabled() && aof.fsync() == crate::persistence::aof::Fsync::Always {
-        aof.sync_for_reply().await;
+    server.aof.write_after_batch();
+    if replies_wait_for_fsync(server) {
+        server.aof.sync_for_reply().await;
     }
+}
+
+/// Replies wait for the log's fsync (`appendfsync always`).
+#[inline]
+pub(super) fn replies_wait_for_fsync(server: &Server) -> bool {
+    let aof = &server.aof;
+    aof.enabled() && aof.fsync() == crate::persistence::aof::Fsync::Always
 }

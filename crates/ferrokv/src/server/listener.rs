@@ -1,6 +1,8 @@
-//! Listening sockets and worker threads. Each worker runs its own single-threaded event
-//! loop (tokio current-thread runtime) and executes the commands of the connections it
-//! accepted inline: no hop to another thread on the hot path.
+//! Listening sockets and worker threads. Each worker runs its own event loop
+//! (`server::reactor`, epoll through mio) and executes the commands of the connections it
+//! accepted inline: no hop to another thread on the hot path. A companion thread per
+//! worker runs a tokio current-thread runtime for TLS connections and for the connections
+//! the event loop hands over when they need to wait (blocking commands, scripts...).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -139,24 +141,7 @@ pub fn run(
     *server.listeners.lock() = listeners;
     *server.tls.listeners.lock() = tls_listeners;
     for i in 0..threads {
-        let server = server.clone();
-        std::thread::Builder::new()
-            .name(format!("worker-{}", i))
-            .spawn(move || {
-                // I/O only: timers come from server::timer (a time driver here cost
-                // instructions on every wake-up).
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!("worker {} could not start its event loop: {}", i, e);
-                        return;
-                    }
-                };
-                rt.block_on(worker(server));
-            })?;
+        start_worker(&server, i)?;
     }
     // Load the data while clients can already connect (they get -LOADING meanwhile).
     if let Err(e) = crate::persistence::load::start(&server) {
@@ -186,19 +171,36 @@ pub fn run(
     })
 }
 
-/// A worker's event loop: accept on (its clones of) the server's listeners and serve each
-/// connection inline; when CONFIG SET replaces the listeners, stop accepting on the old
-/// ones and start on the new. Connections already accepted are not affected.
-async fn worker(server: Arc<Server>) {
+/// Start worker `i`: a thread with the event loop for plain TCP connections
+/// (`server::reactor`), and a companion thread whose tokio runtime (I/O only: timers come
+/// from server::timer, a time driver there cost instructions on every wake-up) serves TLS
+/// connections and the plain ones the event loop hands over.
+fn start_worker(server: &Arc<Server>, i: usize) -> std::io::Result<()> {
+    let poll = mio::Poll::new()?;
+    let shared = super::reactor::Shared::new(&poll)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let async_path = rt.handle().clone();
+    let (s, sh) = (server.clone(), shared.clone());
+    std::thread::Builder::new()
+        .name(format!("worker-{}-async", i))
+        .spawn(move || rt.block_on(async_worker(s, sh)))?;
+    let s = server.clone();
+    std::thread::Builder::new()
+        .name(format!("worker-{}", i))
+        .spawn(move || super::reactor::run(s, poll, shared, async_path))?;
+    Ok(())
+}
+
+/// A worker's async side: accept on (its clones of) the server's TLS listeners and serve
+/// each connection; when CONFIG SET replaces the listeners, stop accepting on the old ones
+/// and start on the new, and tell the worker's event loop, which accepts on the plain
+/// ones. Connections already accepted are not affected.
+async fn async_worker(server: Arc<Server>, reactor: Arc<super::reactor::Shared>) {
     let mut changed = server.listeners_changed.subscribe();
     loop {
         changed.mark_unchanged();
-        let clones: Vec<TcpListener> = server
-            .listeners
-            .lock()
-            .iter()
-            .filter_map(|l| l.try_clone().ok())
-            .collect();
         let tls_clones: Vec<TcpListener> = server
             .tls
             .listeners
@@ -206,14 +208,9 @@ async fn worker(server: Arc<Server>) {
             .iter()
             .filter_map(|l| l.try_clone().ok())
             .collect();
-        let tasks: Vec<_> = clones
+        let tasks: Vec<_> = tls_clones
             .into_iter()
-            .map(|l| tokio::spawn(accept_loop(server.clone(), l, false)))
-            .chain(
-                tls_clones
-                    .into_iter()
-                    .map(|l| tokio::spawn(accept_loop(server.clone(), l, true))),
-            )
+            .map(|l| tokio::spawn(accept_loop(server.clone(), l)))
             .collect();
         if changed.changed().await.is_err() {
             // The server is gone: keep accepting until the process exits.
@@ -225,12 +222,13 @@ async fn worker(server: Arc<Server>) {
         for t in tasks {
             t.abort();
         }
+        reactor.listeners_changed();
     }
 }
 
-/// Accept connections on `listener` and spawn a task for each, until aborted. On a TLS
-/// listener the task does the handshake first, with the configuration in force now.
-async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: bool) {
+/// Accept connections on TLS listener `listener` and spawn a task for each, until
+/// aborted. The task does the handshake first, with the configuration in force now.
+async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -240,9 +238,6 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: bool) {
     };
     loop {
         match listener.accept().await {
-            Ok((stream, _)) if !tls => {
-                tokio::spawn(connection::serve(server.clone(), stream));
-            }
             Ok((stream, _)) => {
                 if let Some(acceptor) = server.tls.acceptor() {
                     tokio::spawn(serve_tls(server.clone(), acceptor, stream));

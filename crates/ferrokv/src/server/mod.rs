@@ -13,6 +13,7 @@ pub mod notify;
 pub mod observe;
 pub mod output;
 pub mod pubsub;
+pub mod reactor;
 pub mod stream;
 pub mod timer;
 pub mod tls;
@@ -253,11 +254,18 @@ impl Server {
     }
 
     /// Add to SLOWLOG when the command took long enough.
+    #[inline]
     pub fn maybe_slowlog(&self, client: &Client, args: &[&[u8]], micros: u64) {
         let threshold = self.config.slowlog_slower_than();
         if threshold < 0 || (micros as i64) < threshold {
             return;
         }
+        self.add_to_slowlog(client, args, micros);
+    }
+
+    /// [`Server::maybe_slowlog`] for a command that was slow enough.
+    #[cold]
+    fn add_to_slowlog(&self, client: &Client, args: &[&[u8]], micros: u64) {
         let max = self.config.slowlog_max_len();
         let shown = crate::commands::dispatch::redact_secrets(args);
         self.slowlog.lock().push(client, &shown, micros, max);
@@ -346,6 +354,7 @@ impl Server {
             last_interaction: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            reactor: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
             unsent: AtomicU64::new(0),
             soft_since_ms: AtomicU64::new(0),

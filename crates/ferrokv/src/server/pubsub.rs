@@ -310,7 +310,7 @@ fn deliver(
     frame.write_to(&mut pending, resp3);
     drop(pending);
     if was_empty {
-        h.wake.notify_one();
+        h.notify();
     }
 }
 

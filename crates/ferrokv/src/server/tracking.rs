@@ -446,7 +446,7 @@ fn push(h: &ClientHandle, bytes: &[u8], own: Option<&mut Own<'_>>) {
     pending.extend_from_slice(bytes);
     drop(pending);
     if was_empty {
-        h.wake.notify_one();
+        h.notify();
     }
 }
 

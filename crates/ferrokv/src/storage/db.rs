@@ -295,7 +295,9 @@ impl<'s> LockSet<'s> {
     /// waiting for a long script).
     pub fn lock_until(&mut self, ids: &mut [LockId], abort: &dyn Fn() -> bool) -> bool {
         debug_assert!(self.guards.is_empty());
-        ids.sort_unstable();
+        if ids.len() > 1 {
+            ids.sort_unstable();
+        }
         // The common case first: every lock free now, taken in ascending order without
         // waiting (no clock read, no retry bookkeeping).
         let mut last = None;
@@ -525,12 +527,23 @@ impl<'a, 's> DbView<'a, 's> {
             .ok_or(CmdError::Internal("key's shard is not locked"))
     }
 
+    /// The locked shard that holds `key`, once [`DbView::shard`] has been called for it.
+    #[inline]
+    fn held_shard(&mut self, key: &[u8]) -> Result<&mut Shard, CmdError> {
+        let db = self.db;
+        let shard = self.locks.shard_index(key);
+        self.locks
+            .held_shard(db, shard)
+            .ok_or(CmdError::Internal("key's shard is not locked"))
+    }
+
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
         let touch = self.touch;
         match self.live(key)? {
-            Some(pos) => Ok(self.shard(key)?.map.entry_at_mut(pos, touch)),
+            // The same shard again, without the snapshot's bookkeeping (done in `live`).
+            Some(pos) => Ok(self.held_shard(key)?.map.entry_at_mut(pos, touch)),
             None => Ok(None),
         }
     }
@@ -604,7 +617,7 @@ impl<'a, 's> DbView<'a, 's> {
     pub fn read(&mut self, key: &[u8]) -> Result<Option<ValueRef<'_>>, CmdError> {
         let touch = self.touch;
         match self.live(key)? {
-            Some(pos) => Ok(self.shard(key)?.map.read_at(pos, touch)),
+            Some(pos) => Ok(self.held_shard(key)?.map.read_at(pos, touch)),
             None => Ok(None),
         }
     }

@@ -77,6 +77,27 @@ pub fn check_stream(data: &[u8], limits: &Limits) -> Vec<Vec<Vec<u8>>> {
                     }
                 }
                 let request = args_of(buf, &args, &ranges);
+                // The argument slices a connection gets (`SmallVec` sink) are the same
+                // request, with the same outcome.
+                let mut slices: smallvec::SmallVec<[&[u8]; 8]> = smallvec::SmallVec::new();
+                match parse_request(buf, limits, &mut slices) {
+                    Ok(Parsed::Request {
+                        args: Args::Ranges,
+                        consumed: c2,
+                    }) => {
+                        assert_eq!(c2, consumed, "slice sink consumed differently");
+                        let owned: Vec<Vec<u8>> = slices.iter().map(|a| a.to_vec()).collect();
+                        assert_eq!(owned, request, "slice sink gave other arguments");
+                    }
+                    Ok(Parsed::Request {
+                        args: Args::Owned(v),
+                        consumed: c2,
+                    }) => {
+                        assert_eq!(c2, consumed, "slice sink consumed differently");
+                        assert_eq!(v, request, "slice sink gave another inline request");
+                    }
+                    other => panic!("slice sink gave {:?} where ranges gave a request", other),
+                }
                 let exact = &buf[..consumed];
                 match parse_request(exact, limits, &mut again) {
                     Ok(Parsed::Request {

@@ -193,12 +193,18 @@ fn mpop_reply(
 
 /// After `popped` elements were popped from the list at `key`: delete the key if the list
 /// is now empty, else signal the change (WATCH); counts `popped` changes as dirty.
-fn finish_pop(db: &mut DbView<'_, '_>, key: &[u8], end: End, popped: usize) -> CmdResult {
+/// After popping `popped` elements from `key`'s list (`empty`: none is left, so the key
+/// goes): notify, delete or mark modified.
+fn finish_pop(
+    db: &mut DbView<'_, '_>,
+    key: &[u8],
+    end: End,
+    (popped, empty): (usize, bool),
+) -> CmdResult {
     if popped == 0 {
         return Ok(());
     }
     db.notify(class::LIST, pop_event(end), key);
-    let empty = matches!(db.value(key)?, Some(ValueMut::List(l)) if l.is_empty());
     if empty {
         db.delete(key)?;
         db.notify(class::GENERIC, "del", key);
@@ -288,7 +294,9 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         return Ok(());
     }
     let popped = pop_reply(out, list, end, count);
-    finish_pop(&mut db, key, end, popped)
+    // Known here, without looking the key up again.
+    let empty = list.is_empty();
+    finish_pop(&mut db, key, end, (popped, empty))
 }
 
 fn lpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -307,13 +315,14 @@ fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         match write_list(&mut db, key)? {
             Some(list) if !list.is_empty() => {
                 let popped = mpop_reply(out, key, list, mpop.end, mpop.count);
+                let empty = list.is_empty();
                 // Propagated as LPOP/RPOP with the number popped (Redis 7.0).
                 let name: &[u8] = match mpop.end {
                     End::Left => b"LPOP",
                     End::Right => b"RPOP",
                 };
                 db.log_as(&[name, key, popped.to_string().as_bytes()]);
-                return finish_pop(&mut db, key, mpop.end, popped);
+                return finish_pop(&mut db, key, mpop.end, (popped, empty));
             }
             _ => {}
         }

@@ -27,7 +27,14 @@ pub fn block_on_keys(
         op,
         resp3: ctx.out.resp3,
         state: Mutex::new(WaitState::Waiting),
+        blocked_count: ctx.server.stats.blocked_clients.clone(),
     });
+    // Blocked from now on, as Redis sees it: INFO counts the client and CLIENT UNBLOCK
+    // finds it, even before its connection starts waiting.
+    waiter
+        .blocked_count
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    *ctx.client.handle.blocked.lock() = Some(waiter.clone());
     for key in &waiter.keys {
         let shard = ctx
             .locks
