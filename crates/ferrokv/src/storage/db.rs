@@ -643,12 +643,34 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Store an entry (value and deadline). Signals the modification.
     pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
-        if entry.expire_at != 0 {
+        let expire_at = entry.expire_at;
+        self.store(key, expire_at, |shard| shard.insert(key, entry))
+    }
+
+    /// Store the string `data` under `key` with deadline `expire_at` (0 = none), encoded
+    /// as [`super::value::StrValue::from_bytes`] does, written straight into its record (SET's path).
+    /// Signals the modification.
+    #[inline]
+    pub fn set_str(&mut self, key: &[u8], data: &[u8], expire_at: u64) -> Result<(), CmdError> {
+        self.store(key, expire_at, |shard| {
+            shard.insert_str(key, data, expire_at)
+        })
+    }
+
+    /// An insert by `insert` (which returns the replaced deadline) and its signals.
+    #[inline(always)]
+    fn store(
+        &mut self,
+        key: &[u8],
+        expire_at: u64,
+        insert: impl FnOnce(&mut Shard) -> Option<u64>,
+    ) -> Result<(), CmdError> {
+        if expire_at != 0 {
             self.locks.note_volatile(self.db);
         }
         let (notify, now) = (self.locks.notify, self.now);
         let shard = self.shard(key)?;
-        let old = shard.insert(key, entry);
+        let old = insert(shard);
         let created = notify != 0 && Self::creates(old, now);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);

@@ -9,7 +9,7 @@
 //! with a 32-byte value is a 47-byte record in the 48-byte slab, where a node costs 64.
 
 use super::key::KeyBuf;
-use super::value::{StrRef, StrValue, Value, EMBSTR_LIMIT};
+use super::value::{StrRef, StrValue, Value, EMBSTR_LIMIT, MAX_INT_ENCODED_LEN};
 
 /// Slots per chunk: chunks are allocated whole (growing a quarter at a time), so a slab's
 /// waste is at most one partly used chunk plus freed slots, which are reused first.
@@ -45,23 +45,64 @@ pub struct Node {
 /// A record's bytes outside its slab (moved between slots or slabs).
 pub type Rec = [u8; MAX_REC];
 
+/// A string value as a record stores it: an `int` or `embstr` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecVal<'a> {
+    /// An `int` string (8 bytes in the record).
+    Int(i64),
+    /// An `embstr` (at most [`EMBSTR_LIMIT`] bytes).
+    Bytes(&'a [u8]),
+}
+
+impl<'a> RecVal<'a> {
+    /// The record form of a value, None for what belongs in a node (`raw` strings,
+    /// strings longer than the embstr limit).
+    #[inline(always)]
+    pub fn of(v: &'a StrValue) -> Option<RecVal<'a>> {
+        match v {
+            StrValue::Int(n) => Some(RecVal::Int(*n)),
+            StrValue::Bytes { data, raw: false } if data.len() <= EMBSTR_LIMIT => {
+                Some(RecVal::Bytes(data))
+            }
+            StrValue::Bytes { .. } => None,
+        }
+    }
+
+    /// The record form of a string given by its bytes, encoded as
+    /// [`StrValue::from_bytes`] encodes it; None when it would be `raw`.
+    #[inline(always)]
+    pub fn parse(data: &'a [u8]) -> Option<RecVal<'a>> {
+        if data.len() <= MAX_INT_ENCODED_LEN {
+            if let Some(n) = crate::util::parse_canonical_i64(data) {
+                return Some(RecVal::Int(n));
+            }
+        }
+        (data.len() <= EMBSTR_LIMIT).then_some(RecVal::Bytes(data))
+    }
+
+    /// Bytes of the value in a record.
+    #[inline(always)]
+    fn body_len(&self) -> usize {
+        match self {
+            RecVal::Int(_) => 8,
+            RecVal::Bytes(b) => b.len(),
+        }
+    }
+
+    /// The record class (index into [`REC_SIZES`]) of this value under a key of `klen`
+    /// bytes, None when the record would exceed [`MAX_REC`].
+    #[inline(always)]
+    pub fn class(&self, klen: usize) -> Option<usize> {
+        class_of_size(2 + klen + self.body_len())
+    }
+}
+
 /// The record class (index into [`REC_SIZES`]) a string value gets under `key`, or None
 /// when it belongs in a node: `raw` strings (edited in place through a `Vec`), strings
 /// longer than the embstr limit, records beyond [`MAX_REC`].
 #[inline]
 pub fn rec_class(key: &[u8], v: &StrValue) -> Option<usize> {
-    rec_class_klen(key.len(), v)
-}
-
-/// [`rec_class`] for a key of `klen` bytes.
-#[inline]
-pub fn rec_class_klen(klen: usize, v: &StrValue) -> Option<usize> {
-    let body = match v {
-        StrValue::Int(_) => 8,
-        StrValue::Bytes { data, raw: false } if data.len() <= EMBSTR_LIMIT => data.len(),
-        StrValue::Bytes { .. } => return None,
-    };
-    class_of_size(2 + klen + body)
+    RecVal::of(v)?.class(key.len())
 }
 
 /// The smallest record class holding `size` bytes ([`REC_SIZES`], computed).
@@ -75,23 +116,29 @@ fn class_of_size(size: usize) -> Option<usize> {
     }
 }
 
+/// The key length stored in a record.
+#[inline(always)]
+pub fn rec_klen(r: &[u8]) -> usize {
+    r.get(1).copied().unwrap_or(0) as usize
+}
+
 /// Rewrite the value of the record `r` (its key stays; the new value has the record's
 /// class under that key).
 #[inline(always)]
-pub fn write_rec_value(r: &mut [u8], v: &StrValue) {
-    let klen = r.get(1).copied().unwrap_or(0) as usize;
+pub fn write_rec_value(r: &mut [u8], v: RecVal<'_>) {
+    let klen = rec_klen(r);
     let Some((head, body)) = r.split_first_mut() else {
         return;
     };
     let body = body.get_mut(1 + klen..).unwrap_or_default();
     match v {
-        StrValue::Int(n) => {
+        RecVal::Int(n) => {
             *head = INT;
             if let Some(dst) = body.get_mut(..8) {
                 dst.copy_from_slice(&n.to_le_bytes());
             }
         }
-        StrValue::Bytes { data, .. } => {
+        RecVal::Bytes(data) => {
             let n = data.len().min(body.len()).min(EMBSTR_LIMIT);
             *head = EMB + n as u8;
             if let (Some(dst), Some(src)) = (body.get_mut(..n), data.get(..n)) {
@@ -101,14 +148,38 @@ pub fn write_rec_value(r: &mut [u8], v: &StrValue) {
     }
 }
 
-/// Write the record of `key` -> `v` (which [`rec_class`] accepted) into `out`.
-pub fn write_rec(out: &mut Rec, key: &[u8], v: &StrValue) {
+/// Write the record of `key` -> `v` into `out` (at least as long as the record).
+#[inline(always)]
+pub fn write_rec(out: &mut [u8], key: &[u8], v: RecVal<'_>) {
     let klen = key.len().min(MAX_REC - 2);
-    out[1] = klen as u8;
+    if let Some(k) = out.get_mut(1) {
+        *k = klen as u8;
+    }
     if let (Some(dst), Some(src)) = (out.get_mut(2..2 + klen), key.get(..klen)) {
         dst.copy_from_slice(src);
     }
     write_rec_value(out, v);
+}
+
+/// The integer of an `int` record, None for an `embstr`.
+#[inline(always)]
+pub fn rec_int(r: &[u8]) -> Option<i64> {
+    if r.first() != Some(&INT) {
+        return None;
+    }
+    let src = r.get(2 + rec_klen(r)..)?.get(..8)?;
+    let mut n = [0u8; 8];
+    n.copy_from_slice(src);
+    Some(i64::from_le_bytes(n))
+}
+
+/// Overwrite the integer of an `int` record (INCR in place).
+#[inline(always)]
+pub fn set_rec_int(r: &mut [u8], n: i64) {
+    let at = 2 + rec_klen(r);
+    if let Some(dst) = r.get_mut(at..at + 8) {
+        dst.copy_from_slice(&n.to_le_bytes());
+    }
 }
 
 /// The key of a record.
@@ -206,38 +277,42 @@ impl Store for NodeStore {
 pub struct RecStore {
     /// `size` bytes per slot.
     pub bytes: Vec<u8>,
+    /// Bytes per record.
+    pub size: usize,
 }
 
 impl RecStore {
     /// The bytes of slot `o`, None when free.
     #[inline]
-    pub fn rec(&self, o: usize, size: usize) -> Option<&[u8]> {
-        let r = self.bytes.get(o * size..(o + 1) * size)?;
+    pub fn rec(&self, o: usize) -> Option<&[u8]> {
+        let r = self.bytes.get(o * self.size..(o + 1) * self.size)?;
         (r.first() != Some(&FREE)).then_some(r)
     }
 
-    /// The bytes of slot `o`, free or not, for rewriting.
-    pub fn rec_mut(&mut self, o: usize, size: usize) -> Option<&mut [u8]> {
-        self.bytes.get_mut(o * size..(o + 1) * size)
+    /// The bytes of slot `o` and after, free or not, for reading or rewriting one record
+    /// (a record's fields are bounds-checked on their own, so the slice's end is not
+    /// computed on hot paths).
+    #[inline(always)]
+    pub fn rec_from(&self, o: usize) -> Option<&[u8]> {
+        self.bytes.get(o * self.size..)
     }
-}
 
-impl Store for RecStore {
-    type Item = Rec;
-    fn push(&mut self, item: Rec, size: usize) {
-        self.bytes
-            .extend_from_slice(item.get(..size).unwrap_or_default());
+    /// [`RecStore::rec_from`], mutable.
+    #[inline(always)]
+    pub fn rec_from_mut(&mut self, o: usize) -> Option<&mut [u8]> {
+        self.bytes.get_mut(o * self.size..)
     }
-    fn reserve(&mut self, extra: usize, size: usize) {
-        self.bytes.reserve_exact(extra * size);
+
+    /// The bytes of slot `o`, free or not, exactly.
+    #[inline]
+    pub fn rec_mut(&mut self, o: usize) -> Option<&mut [u8]> {
+        self.bytes.get_mut(o * self.size..(o + 1) * self.size)
     }
-    fn put(&mut self, o: usize, item: Rec, size: usize) {
-        if let (Some(dst), Some(src)) = (self.rec_mut(o, size), item.get(..size)) {
-            dst.copy_from_slice(src);
-        }
-    }
-    fn take(&mut self, o: usize, size: usize) -> Option<Rec> {
-        let r = self.rec_mut(o, size)?;
+
+    /// Copy slot `o` out and mark it free; None when it was free.
+    fn take(&mut self, o: usize) -> Option<Rec> {
+        let size = self.size;
+        let r = self.rec_mut(o)?;
         if r.first() == Some(&FREE) {
             return None;
         }
@@ -248,20 +323,13 @@ impl Store for RecStore {
         }
         Some(out)
     }
-    fn pop(&mut self, size: usize) -> Option<Rec> {
-        let start = self.bytes.len().checked_sub(size)?;
-        let mut out = [0u8; MAX_REC];
-        out.get_mut(..size)?
-            .copy_from_slice(self.bytes.get(start..)?);
-        self.bytes.truncate(start);
-        (out[0] != FREE).then_some(out)
-    }
-    #[inline]
-    fn key(&self, o: usize, size: usize) -> Option<&[u8]> {
-        self.rec(o, size).map(rec_key)
-    }
-    fn item_key(item: &Rec) -> &[u8] {
-        rec_key(item)
+
+    /// Fill slot `o` with the first `size` bytes of `item`.
+    fn put(&mut self, o: usize, item: &[u8]) {
+        let size = self.size;
+        if let (Some(dst), Some(src)) = (self.rec_mut(o), item.get(..size)) {
+            dst.copy_from_slice(src);
+        }
     }
 }
 
@@ -504,6 +572,274 @@ impl<S: Store> Slab<S> {
     }
 }
 
+/// Where a record slab of one size puts new records.
+#[derive(Default, Clone)]
+struct RecClass {
+    /// Freed slots of this size (reused first).
+    free: Vec<u32>,
+    /// The chunks of this size, in allocation order: the last one is being filled.
+    chunks: Vec<u32>,
+}
+
+/// The record slabs of every size in one vector of chunks, each chunk knowing its record
+/// size: a record's slot is `chunk * CHUNK + offset`, so reaching it is one bounds-checked
+/// index, whatever its size. Per size, a free list and the chunk being filled.
+#[derive(Default)]
+pub struct RecSlabs {
+    /// The chunks of all sizes. An emptied chunk keeps its place (slots of other chunks
+    /// do not move), holding no memory, until it is reused.
+    pub chunks: Vec<Chunk<RecStore>>,
+    /// Per size ([`REC_SIZES`]); empty until the first record.
+    classes: Vec<RecClass>,
+    /// Emptied chunks, reused before the vector grows.
+    spare: Vec<u32>,
+}
+
+impl RecSlabs {
+    /// The chunk of `slot` and the slot's offset in it.
+    #[inline(always)]
+    pub fn chunk(&self, slot: u32) -> Option<(&Chunk<RecStore>, usize)> {
+        let slot = slot as usize;
+        Some((self.chunks.get(slot / CHUNK)?, slot % CHUNK))
+    }
+
+    /// [`RecSlabs::chunk`], mutable.
+    #[inline(always)]
+    pub fn chunk_mut(&mut self, slot: u32) -> Option<(&mut Chunk<RecStore>, usize)> {
+        let slot = slot as usize;
+        Some((self.chunks.get_mut(slot / CHUNK)?, slot % CHUNK))
+    }
+
+    /// The record in `slot`, None when free.
+    #[inline]
+    pub fn rec(&self, slot: u32) -> Option<&[u8]> {
+        let (c, o) = self.chunk(slot)?;
+        c.store.rec(o)
+    }
+
+    /// The key in `slot`, None when free.
+    #[inline]
+    pub fn key(&self, slot: u32) -> Option<&[u8]> {
+        self.rec(slot).map(rec_key)
+    }
+
+    /// Slot numbers in use, free or unused (a chunk's unused tail counts): the range
+    /// eviction sampling draws from.
+    pub fn slots(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    /// A new record of class `class` (`REC_SIZES[class]` bytes) in a free slot, written
+    /// in place by `write`; returns the slot.
+    #[inline]
+    pub fn alloc(
+        &mut self,
+        class: usize,
+        write: impl FnOnce(&mut [u8]),
+        expire_at: u64,
+        access: u32,
+    ) -> u32 {
+        if self.classes.is_empty() {
+            self.classes = vec![RecClass::default(); REC_SIZES.len()];
+        }
+        let Some(size) = REC_SIZES.get(class).copied() else {
+            return 0;
+        };
+        let slot = match self.classes.get_mut(class).and_then(|k| k.free.pop()) {
+            Some(slot) => slot,
+            None => self.append_slot(class, size),
+        };
+        if let Some((c, o)) = self.chunk_mut(slot) {
+            if let Some(r) = c.store.rec_mut(o) {
+                write(r);
+            }
+            c.set_expire(o, expire_at);
+            if let Some(a) = c.access.get_mut(o) {
+                *a = access;
+            }
+        }
+        slot
+    }
+
+    /// A zeroed slot at the end of class `class`'s last chunk (a new chunk when full).
+    fn append_slot(&mut self, class: usize, size: usize) -> u32 {
+        let last = self
+            .classes
+            .get(class)
+            .and_then(|k| k.chunks.last().copied())
+            .filter(|&c| self.chunks.get(c as usize).is_some_and(|c| c.len() < CHUNK));
+        let c = match last {
+            Some(c) => c,
+            None => self.new_chunk(class, size),
+        };
+        let Some(chunk) = self.chunks.get_mut(c as usize) else {
+            return 0;
+        };
+        if chunk.access.len() == chunk.access.capacity() {
+            let extra = GROW.min(CHUNK - chunk.len()).max(1);
+            chunk.store.bytes.reserve_exact(extra * size);
+            chunk.access.reserve_exact(extra);
+        }
+        let o = chunk.len();
+        chunk.store.bytes.resize((o + 1) * size, FREE);
+        chunk.access.push(0);
+        (c as usize * CHUNK + o) as u32
+    }
+
+    /// An empty chunk for class `class` (a spare one first); returns its number.
+    fn new_chunk(&mut self, class: usize, size: usize) -> u32 {
+        let chunk = Chunk {
+            store: RecStore {
+                bytes: Vec::new(),
+                size,
+            },
+            expires: None,
+            access: Vec::new(),
+        };
+        let c = match self.spare.pop() {
+            Some(c) => {
+                if let Some(slot) = self.chunks.get_mut(c as usize) {
+                    *slot = chunk;
+                }
+                c
+            }
+            None => {
+                self.chunks.push(chunk);
+                (self.chunks.len() - 1) as u32
+            }
+        };
+        if let Some(k) = self.classes.get_mut(class) {
+            k.chunks.push(c);
+        }
+        c
+    }
+
+    /// The class of the chunk holding `slot`.
+    fn class_of_slot(&self, slot: u32) -> Option<usize> {
+        let (c, _) = self.chunk(slot)?;
+        REC_SIZES.iter().position(|&s| s == c.store.size)
+    }
+
+    /// Empty `slot` (it goes on its size's free list).
+    pub fn take(&mut self, slot: u32) -> Option<Taken<Rec>> {
+        let class = self.class_of_slot(slot)?;
+        let (c, o) = self.chunk_mut(slot)?;
+        let expire_at = c.expire(o);
+        c.set_expire(o, 0);
+        let access = c.access.get(o).copied().unwrap_or(0);
+        let item = c.store.take(o)?;
+        if let Some(k) = self.classes.get_mut(class) {
+            k.free.push(slot);
+        }
+        Some(Taken {
+            item,
+            expire_at,
+            access,
+        })
+    }
+
+    /// Empty `slot` and keep its size's slab dense: the last record of that size moves
+    /// into it. Returns what `slot` held and, when a record moved, the slot it came from
+    /// (the caller repoints its index entry). A hole left by [`RecSlabs::take`] at the
+    /// tail stops the compaction: the slot then goes on the free list.
+    pub fn take_compacting(&mut self, slot: u32) -> (Option<Taken<Rec>>, Option<u32>) {
+        let Some(class) = self.class_of_slot(slot) else {
+            return (None, None);
+        };
+        let Some((c, o)) = self.chunk_mut(slot) else {
+            return (None, None);
+        };
+        let expire_at = c.expire(o);
+        c.set_expire(o, 0);
+        let access = c.access.get(o).copied().unwrap_or(0);
+        let taken = c.store.take(o).map(|item| Taken {
+            item,
+            expire_at,
+            access,
+        });
+        let Some(tail) = self.tail(class) else {
+            return (taken, None);
+        };
+        if tail == slot {
+            self.pop_tail(class);
+            (taken, None)
+        } else if self.rec(tail).is_some() {
+            let Some(t) = self.pop_tail(class) else {
+                return (taken, None);
+            };
+            if let Some((c, o)) = self.chunk_mut(slot) {
+                c.store.put(o, &t.item);
+                c.set_expire(o, t.expire_at);
+                if let Some(a) = c.access.get_mut(o) {
+                    *a = t.access;
+                }
+            }
+            (taken, Some(tail))
+        } else {
+            if let Some(k) = self.classes.get_mut(class) {
+                k.free.push(slot);
+            }
+            (taken, None)
+        }
+    }
+
+    /// The last slot of class `class`.
+    fn tail(&self, class: usize) -> Option<u32> {
+        let c = *self.classes.get(class)?.chunks.last()?;
+        let len = self.chunks.get(c as usize)?.len();
+        Some((c as usize * CHUNK + len.checked_sub(1)?) as u32)
+    }
+
+    /// Drop the last slot of class `class` (and its chunk once empty, giving the memory
+    /// back); returns what it held.
+    fn pop_tail(&mut self, class: usize) -> Option<Taken<Rec>> {
+        let k = self.classes.get_mut(class)?;
+        let c = *k.chunks.last()?;
+        let chunk = self.chunks.get_mut(c as usize)?;
+        let o = chunk.len().checked_sub(1)?;
+        let expire_at = chunk.expire(o);
+        chunk.set_expire(o, 0);
+        let access = chunk.access.pop().unwrap_or(0);
+        let item = chunk.store.take(o);
+        chunk.store.bytes.truncate(o * chunk.store.size);
+        if chunk.access.is_empty() {
+            *chunk = Chunk::default();
+            k.chunks.pop();
+            self.spare.push(c);
+            self.trim();
+        }
+        item.map(|item| Taken {
+            item,
+            expire_at,
+            access,
+        })
+    }
+
+    /// Drop the emptied chunks at the end of the vector (so sampling does not walk them).
+    fn trim(&mut self) {
+        let before = self.chunks.len();
+        while self.chunks.last().is_some_and(|c| c.is_empty()) {
+            self.chunks.pop();
+        }
+        if self.chunks.len() < before {
+            let len = self.chunks.len() as u32;
+            self.spare.retain(|&c| c < len);
+        }
+    }
+
+    /// Remove everything.
+    pub fn clear(&mut self) {
+        *self = RecSlabs::default();
+    }
+
+    /// Every occupied slot with its chunk and offset.
+    pub fn occupied(&self) -> impl Iterator<Item = (&Chunk<RecStore>, usize)> {
+        self.chunks
+            .iter()
+            .flat_map(|c| (0..c.len()).filter_map(move |o| c.store.rec(o).map(|_| (c, o))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,15 +864,19 @@ mod tests {
             Some(3),
             "47 bytes: the 48 slab"
         );
-        write_rec(&mut r, b"key:000000001", &v);
+        write_rec(&mut r, b"key:000000001", RecVal::of(&v).expect("embstr"));
         assert_eq!(rec_key(&r), b"key:000000001");
         assert_eq!(rec_value(&r).to_owned_value(), v);
         let n = StrValue::Int(-1234567890123);
         assert_eq!(rec_class(b"k", &n), Some(0));
-        write_rec(&mut r, b"k", &n);
+        write_rec(&mut r, b"k", RecVal::Int(-1234567890123));
         assert_eq!(rec_value(&r), StrRef::Int(-1234567890123));
+        assert_eq!(rec_int(&r), Some(-1234567890123));
+        set_rec_int(&mut r, 7);
+        assert_eq!(rec_int(&r), Some(7));
         let empty = StrValue::from_bytes(b"");
-        write_rec(&mut r, b"", &empty);
+        write_rec(&mut r, b"", RecVal::Bytes(b""));
+        assert_eq!(rec_int(&r), None);
         assert_eq!(rec_key(&r), b"");
         assert_eq!(rec_value(&r).to_owned_value(), empty);
         // raw strings, long strings and long keys stay in nodes

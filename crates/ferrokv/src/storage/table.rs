@@ -6,9 +6,10 @@
 //! inline). Expiry deadlines are stored only where keys have them: a chunk gets its array
 //! of deadlines when its first key gets a TTL.
 //!
-//! A position is the slab's class in the top [`CLASS_BITS`] bits (0 = nodes, `i + 1` =
-//! records of `REC_SIZES[i]` bytes) and the slot below. A string edit that changes the
-//! record's size moves the entry to another slab and repoints its index slot (no rehash).
+//! A position is a slot number with the top bit telling records ([`REC_BIT`]: one vector
+//! of record chunks of all sizes, see `slab::RecSlabs`) from nodes (the node slab). A
+//! string edit that changes the record's size moves the entry to another chunk and
+//! repoints its index slot (no rehash).
 //!
 //! The API mirrors the subset of `HashMap<Box<[u8]>, Entry>` the server uses; lookups return
 //! [`EntryRef`] / [`EntryMut`] views (value plus deadline).
@@ -21,32 +22,26 @@ use super::key::KeyBuf;
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
-    rec_class, rec_class_klen, rec_key, rec_to_value, rec_value, write_rec, write_rec_value,
-    NodeStore, Rec, RecStore, Slab, Taken, CHUNK, MAX_REC, REC_SIZES,
+    rec_int, rec_key, rec_klen, rec_to_value, rec_value, set_rec_int, write_rec, write_rec_value,
+    NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
 };
 use super::value::{
     HashValue, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef, ZSetValue,
 };
 
-/// Bits of a position that name its slab.
-const CLASS_BITS: u32 = 4;
-/// Bits of a position that name the slot in its slab.
-const SLOT_BITS: u32 = 32 - CLASS_BITS;
-const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// The position bit of records (clear: a node).
+const REC_BIT: u32 = 1 << 31;
 
-#[inline]
-fn pos_of(class: usize, slot: u32) -> u32 {
-    ((class as u32) << SLOT_BITS) | (slot & SLOT_MASK)
+/// True when `pos` is a record's.
+#[inline(always)]
+fn is_rec(pos: u32) -> bool {
+    pos & REC_BIT != 0
 }
 
-#[inline]
-fn class_of(pos: u32) -> usize {
-    (pos >> SLOT_BITS) as usize
-}
-
-#[inline]
+/// The slot of a position in its slabs (nodes or records).
+#[inline(always)]
 fn slot_of(pos: u32) -> u32 {
-    pos & SLOT_MASK
+    pos & !REC_BIT
 }
 
 /// The access clock: Unix seconds, refreshed `hz` times a second by the active expiry
@@ -279,7 +274,7 @@ impl<'a> EntryMut<'a> {
     #[inline]
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
-        if class_of(pos) != 0 {
+        if is_rec(pos) {
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
             }));
@@ -420,6 +415,21 @@ impl<'a> StrMut<'a> {
         }
     }
 
+    /// Add `by` to the integer value and store the sum `int` encoded (INCR, DECR,
+    /// INCRBY); an `int` record is read and rewritten with one slot lookup.
+    #[inline]
+    pub fn incr_by(&mut self, by: i64) -> Result<i64, IncrError> {
+        if let StrAt::Rec { table, pos } = &mut self.at {
+            if let Some(done) = table.incr_rec(*pos, by) {
+                return done;
+            }
+        }
+        let old = self.as_i64().ok_or(IncrError::NotInteger)?;
+        let new = old.checked_add(by).ok_or(IncrError::Overflow)?;
+        self.set(StrValue::Int(new));
+        Ok(new)
+    }
+
     /// The bytes as a growable vector for in-place edits (APPEND, SETRANGE, SETBIT...);
     /// the value becomes `raw` (a node's `Vec`).
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
@@ -444,6 +454,23 @@ impl<'a> StrMut<'a> {
     }
 }
 
+/// Whether `v` under a key of `klen` bytes is a record of `size` bytes.
+#[inline(always)]
+fn fits(v: RecVal<'_>, klen: usize, size: usize) -> bool {
+    v.class(klen)
+        .and_then(|k| super::slab::REC_SIZES.get(k))
+        .is_some_and(|&s| s == size)
+}
+
+/// Why [`StrMut::incr_by`] did not add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncrError {
+    /// The value is not an integer.
+    NotInteger,
+    /// The sum overflows an i64.
+    Overflow,
+}
+
 /// What [`KeyTable::probe`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
@@ -455,37 +482,37 @@ pub enum Probe {
     Live(u32),
 }
 
-/// Bytes of a node slot.
-const NODE_BYTES: usize = std::mem::size_of::<Option<Node>>();
-
-/// Run `$e` with `$s` bound to the slab of position `$pos` (`$none` when there is none).
-macro_rules! on_slab {
-    ($slabs:expr, $pos:expr, $s:ident => $e:expr, $none:expr) => {
-        match class_of($pos) {
-            0 => {
-                let $s = &$slabs.nodes;
-                $e
-            }
-            k => match $slabs.rec_slab(k - 1) {
-                Some($s) => $e,
+/// Run `$e` with `$c`, `$o` bound to the chunk (nodes or records) and offset of position
+/// `$pos`; `$none` when there is none. One bounds-checked index either way.
+macro_rules! on_chunk {
+    ($slabs:expr, $pos:expr, ($c:ident, $o:ident) => $e:expr, $none:expr) => {
+        if is_rec($pos) {
+            match $slabs.recs.chunk(slot_of($pos)) {
+                Some(($c, $o)) => $e,
                 None => $none,
-            },
+            }
+        } else {
+            match $slabs.nodes.chunk($pos) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
         }
     };
 }
 
-/// [`on_slab`] with the slab mutable.
-macro_rules! on_slab_mut {
-    ($slabs:expr, $pos:expr, $s:ident => $e:expr, $none:expr) => {
-        match class_of($pos) {
-            0 => {
-                let $s = &mut $slabs.nodes;
-                $e
-            }
-            k => match $slabs.rec_slab_mut(k - 1) {
-                Some($s) => $e,
+/// [`on_chunk`] with the chunk mutable.
+macro_rules! on_chunk_mut {
+    ($slabs:expr, $pos:expr, ($c:ident, $o:ident) => $e:expr, $none:expr) => {
+        if is_rec($pos) {
+            match $slabs.recs.chunk_mut(slot_of($pos)) {
+                Some(($c, $o)) => $e,
                 None => $none,
-            },
+            }
+        } else {
+            match $slabs.nodes.chunk_mut($pos) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
         }
     };
 }
@@ -512,68 +539,48 @@ impl Item {
     }
 }
 
-/// The slabs of one table: nodes, and records of each size.
+/// The slabs of one table: nodes, and records of every size.
 struct Slabs {
     nodes: Slab<NodeStore>,
-    /// The record slabs, allocated with the first record (an empty shard costs 8 bytes
-    /// for them, not 560: there are 16,384 shards).
-    recs: Option<Box<[Slab<RecStore>; REC_SIZES.len()]>>,
+    recs: RecSlabs,
 }
 
 impl Default for Slabs {
     fn default() -> Self {
         Slabs {
             nodes: Slab::new(NODE_BYTES),
-            recs: None,
+            recs: RecSlabs::default(),
         }
     }
 }
 
+/// Bytes of a node slot.
+const NODE_BYTES: usize = std::mem::size_of::<Option<Node>>();
+
 impl Slabs {
-    /// Record slab `k` (class `k + 1`).
-    #[inline(always)]
-    fn rec_slab(&self, k: usize) -> Option<&Slab<RecStore>> {
-        self.recs.as_deref()?.get(k)
-    }
-
-    /// [`Slabs::rec_slab`], mutable.
-    #[inline(always)]
-    fn rec_slab_mut(&mut self, k: usize) -> Option<&mut Slab<RecStore>> {
-        self.recs.as_deref_mut()?.get_mut(k)
-    }
-
-    /// Every record slab (none before the first record).
-    fn rec_slabs(&self) -> &[Slab<RecStore>] {
-        self.recs.as_deref().map_or(&[], |r| &r[..])
-    }
-
     /// The key at `pos`, None when the slot is free.
     #[inline]
     fn key(&self, pos: u32) -> Option<&[u8]> {
-        on_slab!(self, pos, s => s.key(slot_of(pos)), None)
+        if is_rec(pos) {
+            self.recs.key(slot_of(pos))
+        } else {
+            self.nodes.key(pos)
+        }
     }
 
     /// The key at `pos`, a position the index holds (so occupied): the index's probes.
     #[inline(always)]
     fn index_key(&self, pos: u32) -> &[u8] {
-        let slot = slot_of(pos) as usize;
-        let (c, o) = (slot / CHUNK, slot % CHUNK);
-        match class_of(pos) {
-            0 => self
-                .nodes
-                .chunks
-                .get(c)
-                .and_then(|c| c.store.nodes.get(o))
-                .and_then(Option::as_ref)
-                .map_or(&[], |n| n.key.as_slice()),
-            k => match self.rec_slab(k.wrapping_sub(1)) {
-                Some(s) => s
-                    .chunks
-                    .get(c)
-                    .and_then(|c| c.store.bytes.get(o * s.size..))
-                    .map_or(&[], rec_key),
+        if is_rec(pos) {
+            match self.recs.chunk(slot_of(pos)) {
+                Some((c, o)) => c.store.rec_from(o).map_or(&[], rec_key),
                 None => &[],
-            },
+            }
+        } else {
+            match self.nodes.chunk(pos) {
+                Some((c, o)) => node_key(c.store.nodes.get(o)),
+                None => &[],
+            }
         }
     }
 
@@ -581,146 +588,118 @@ impl Slabs {
     /// lookup for both).
     #[inline(always)]
     fn touch_read(&mut self, pos: u32, touch: bool) -> Option<ValueRef<'_>> {
-        let slot = slot_of(pos) as usize;
-        let (c, o) = (slot / CHUNK, slot % CHUNK);
-        match class_of(pos) {
-            0 => {
-                let chunk = self.nodes.chunks.get_mut(c)?;
-                if touch {
-                    touch_access(chunk.access.get_mut(o));
-                }
-                Some(chunk.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
+        if is_rec(pos) {
+            let (c, o) = self.recs.chunk_mut(slot_of(pos))?;
+            if touch {
+                touch_access(c.access.get_mut(o));
             }
-            k => {
-                let s = self.rec_slab_mut(k.wrapping_sub(1))?;
-                let size = s.size;
-                let chunk = s.chunks.get_mut(c)?;
-                if touch {
-                    touch_access(chunk.access.get_mut(o));
-                }
-                Some(ValueRef::Str(rec_value(chunk.store.bytes.get(o * size..)?)))
+            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
+        } else {
+            let (c, o) = self.nodes.chunk_mut(pos)?;
+            if touch {
+                touch_access(c.access.get_mut(o));
             }
+            Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
         }
-    }
-
-    /// The record slab's chunk, offset and record size of `pos` (record positions only).
-    #[inline(always)]
-    fn rec_chunk_mut(
-        &mut self,
-        pos: u32,
-    ) -> Option<(&mut super::slab::Chunk<RecStore>, usize, usize)> {
-        let s = self.rec_slab_mut(class_of(pos).checked_sub(1)?)?;
-        let size = s.size;
-        let (c, o) = s.chunk_mut(slot_of(pos))?;
-        Some((c, o, size))
     }
 
     #[inline]
     fn node(&self, pos: u32) -> Option<&Node> {
-        if class_of(pos) != 0 {
+        if is_rec(pos) {
             return None;
         }
-        let (c, o) = self.nodes.chunk(slot_of(pos))?;
+        let (c, o) = self.nodes.chunk(pos)?;
         c.store.nodes.get(o)?.as_ref()
     }
 
     #[inline]
     fn node_mut(&mut self, pos: u32) -> Option<&mut Node> {
-        if class_of(pos) != 0 {
+        if is_rec(pos) {
             return None;
         }
-        let (c, o) = self.nodes.chunk_mut(slot_of(pos))?;
+        let (c, o) = self.nodes.chunk_mut(pos)?;
         c.store.nodes.get_mut(o)?.as_mut()
     }
 
-    /// The record bytes at `pos` (record slabs only).
+    /// The record bytes at `pos` (records only).
     #[inline]
     fn rec(&self, pos: u32) -> Option<&[u8]> {
-        let s = self.rec_slab(class_of(pos).checked_sub(1)?)?;
-        let (c, o) = s.chunk(slot_of(pos))?;
-        c.store.rec(o, s.size)
+        if !is_rec(pos) {
+            return None;
+        }
+        self.recs.rec(slot_of(pos))
+    }
+
+    /// The record bytes at `pos` and after (records only, occupied or not), for
+    /// rewriting in place.
+    #[inline(always)]
+    fn rec_from_mut(&mut self, pos: u32) -> Option<&mut [u8]> {
+        if !is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.recs.chunk_mut(slot_of(pos))?;
+        c.store.rec_from_mut(o)
     }
 
     /// The value at `pos`, a position the index holds (so occupied).
     #[inline(always)]
     fn value(&self, pos: u32) -> Option<ValueRef<'_>> {
-        let slot = slot_of(pos) as usize;
-        let (c, o) = (slot / CHUNK, slot % CHUNK);
-        match class_of(pos) {
-            0 => Some(
-                self.nodes
-                    .chunks
-                    .get(c)?
-                    .store
-                    .nodes
-                    .get(o)?
-                    .as_ref()?
-                    .value
-                    .as_value_ref(),
-            ),
-            k => {
-                let s = self.rec_slab(k.wrapping_sub(1))?;
-                let r = s.chunks.get(c)?.store.bytes.get(o * s.size..)?;
-                Some(ValueRef::Str(rec_value(r)))
-            }
+        if is_rec(pos) {
+            let (c, o) = self.recs.chunk(slot_of(pos))?;
+            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
+        } else {
+            let (c, o) = self.nodes.chunk(pos)?;
+            Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
         }
     }
 
     fn slot_bytes(&self, pos: u32) -> usize {
-        on_slab!(self, pos, s => s.size, 0)
+        if is_rec(pos) {
+            self.recs
+                .chunk(slot_of(pos))
+                .map_or(0, |(c, _)| c.store.size)
+        } else {
+            NODE_BYTES
+        }
     }
 
     fn addr(&self, pos: u32) -> usize {
-        match class_of(pos) {
-            0 => self.node(pos).map_or(0, |n| n as *const Node as usize),
-            _ => self.rec(pos).map_or(0, |r| r.as_ptr() as usize),
+        if is_rec(pos) {
+            self.rec(pos).map_or(0, |r| r.as_ptr() as usize)
+        } else {
+            self.node(pos).map_or(0, |n| n as *const Node as usize)
         }
     }
 
     #[inline(always)]
     fn expire(&self, pos: u32) -> u64 {
-        on_slab!(self, pos, s => s.chunk(slot_of(pos)).map_or(0, |(c, o)| c.expire(o)), 0)
+        on_chunk!(self, pos, (c, o) => c.expire(o), 0)
     }
 
     fn set_expire(&mut self, pos: u32, at: u64) {
-        on_slab_mut!(self, pos, s => {
-            if let Some((c, o)) = s.chunk_mut(slot_of(pos)) {
-                c.set_expire(o, at);
-            }
-        }, ())
+        on_chunk_mut!(self, pos, (c, o) => c.set_expire(o, at), ())
     }
 
     /// Whether the chunk of `pos` holds any deadline.
     fn chunk_has_expires(&self, pos: u32) -> bool {
-        on_slab!(self, pos, s => s.chunk(slot_of(pos)).is_some_and(|(c, _)| c.expires.is_some()), false)
+        on_chunk!(self, pos, (c, _o) => c.expires.is_some(), false)
     }
 
     fn access(&self, pos: u32) -> Option<u32> {
-        on_slab!(self, pos, s => {
-            let (c, o) = s.chunk(slot_of(pos))?;
-            c.access.get(o).copied()
-        }, None)
+        on_chunk!(self, pos, (c, o) => c.access.get(o).copied(), None)
     }
 
     #[inline(always)]
     fn access_mut(&mut self, pos: u32) -> Option<&mut u32> {
-        on_slab_mut!(self, pos, s => {
-            let (c, o) = s.chunk_mut(slot_of(pos))?;
-            c.access.get_mut(o)
-        }, None)
+        on_chunk_mut!(self, pos, (c, o) => c.access.get_mut(o), None)
     }
 
     /// Store `key` -> `value` in the slab that fits it; returns the position.
     fn alloc(&mut self, key: &[u8], value: Value, expire_at: u64, access: u32) -> u32 {
         if let Value::Str(s) = &value {
-            if let Some(k) = rec_class(key, s) {
-                let recs = self
-                    .recs
-                    .get_or_insert_with(|| Box::new(REC_SIZES.map(Slab::new)));
-                if let Some(slab) = recs.get_mut(k) {
-                    let mut r: Rec = [0; MAX_REC];
-                    write_rec(&mut r, key, s);
-                    return pos_of(k + 1, slab.alloc(r, expire_at, access));
+            if let Some(v) = RecVal::of(s) {
+                if let Some(class) = v.class(key.len()) {
+                    return self.alloc_rec(class, key, v, expire_at, access);
                 }
             }
         }
@@ -728,69 +707,74 @@ impl Slabs {
             value,
             key: KeyBuf::from_slice(key),
         };
-        pos_of(0, self.nodes.alloc(node, expire_at, access))
+        self.nodes.alloc(node, expire_at, access) & !REC_BIT
+    }
+
+    /// Store the record `key` -> `v` of class `class`; returns the position.
+    #[inline]
+    fn alloc_rec(
+        &mut self,
+        class: usize,
+        key: &[u8],
+        v: RecVal<'_>,
+        expire_at: u64,
+        access: u32,
+    ) -> u32 {
+        REC_BIT
+            | self
+                .recs
+                .alloc(class, |r| write_rec(r, key, v), expire_at, access)
     }
 
     /// Empty the slot at `pos` (it goes on its slab's free list).
     fn take(&mut self, pos: u32) -> Option<Taken<Item>> {
-        let slot = slot_of(pos);
-        match class_of(pos) {
-            0 => self.nodes.take(slot).map(|t| Taken {
-                item: Item::Node(t.item),
-                expire_at: t.expire_at,
-                access: t.access,
-            }),
-            k => self.rec_slab_mut(k - 1)?.take(slot).map(|t| Taken {
+        if is_rec(pos) {
+            self.recs.take(slot_of(pos)).map(|t| Taken {
                 item: Item::Rec(t.item),
                 expire_at: t.expire_at,
                 access: t.access,
-            }),
+            })
+        } else {
+            self.nodes.take(pos).map(|t| Taken {
+                item: Item::Node(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            })
         }
     }
 
     /// Empty the slot at `pos`, moving its slab's last entry into it. Returns the entry
     /// and the position the moved entry had (now at `pos`).
     fn take_compacting(&mut self, pos: u32) -> (Option<Taken<Item>>, Option<u32>) {
-        let (class, slot) = (class_of(pos), slot_of(pos));
-        match class {
-            0 => {
-                let (t, moved) = self.nodes.take_compacting(slot);
-                let t = t.map(|t| Taken {
-                    item: Item::Node(t.item),
-                    expire_at: t.expire_at,
-                    access: t.access,
-                });
-                (t, moved.map(|m| pos_of(0, m)))
-            }
-            k => match self.rec_slab_mut(k - 1) {
-                Some(s) => {
-                    let (t, moved) = s.take_compacting(slot);
-                    let t = t.map(|t| Taken {
-                        item: Item::Rec(t.item),
-                        expire_at: t.expire_at,
-                        access: t.access,
-                    });
-                    (t, moved.map(|m| pos_of(k, m)))
-                }
-                None => (None, None),
-            },
+        if is_rec(pos) {
+            let (t, moved) = self.recs.take_compacting(slot_of(pos));
+            let t = t.map(|t| Taken {
+                item: Item::Rec(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            });
+            (t, moved.map(|m| m | REC_BIT))
+        } else {
+            let (t, moved) = self.nodes.take_compacting(pos);
+            let t = t.map(|t| Taken {
+                item: Item::Node(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            });
+            (t, moved)
         }
-    }
-
-    /// Slots per slab (nodes first), the range eviction sampling walks.
-    fn slot_counts(&self) -> [usize; REC_SIZES.len() + 1] {
-        let mut out = [0; REC_SIZES.len() + 1];
-        out[0] = self.nodes.slots();
-        for (o, s) in out.iter_mut().skip(1).zip(self.rec_slabs()) {
-            *o = s.slots();
-        }
-        out
     }
 
     fn clear(&mut self) {
         self.nodes.clear();
-        self.recs = None;
+        self.recs.clear();
     }
+}
+
+/// The key of a node slot (empty when free).
+#[inline(always)]
+fn node_key(n: Option<&Option<Node>>) -> &[u8] {
+    n.and_then(Option::as_ref).map_or(&[], |n| n.key.as_slice())
 }
 
 /// Key -> entry map of one shard.
@@ -836,10 +820,14 @@ impl KeyTable {
 
     #[inline(always)]
     fn find(&self, key: &[u8]) -> Option<u32> {
+        self.find_hashed(self.hash(key), key)
+    }
+
+    /// [`KeyTable::find`] with the key's hash computed.
+    #[inline(always)]
+    fn find_hashed(&self, h: u64, key: &[u8]) -> Option<u32> {
         let slabs = &self.slabs;
-        self.index
-            .find(self.hash(key), |&p| slabs.index_key(p) == key)
-            .copied()
+        self.index.find(h, |&p| slabs.index_key(p) == key).copied()
     }
 
     #[inline]
@@ -968,58 +956,82 @@ impl KeyTable {
         Some(new)
     }
 
-    /// The slab class `value` gets under the key at `pos`.
-    #[inline]
-    fn class_for(&self, pos: u32, value: &Value) -> usize {
-        match value {
-            Value::Str(s) => rec_class(self.slabs.index_key(pos), s).map_or(0, |k| k + 1),
-            _ => 0,
+    /// Rewrite the record at `pos` with `v` when `v` keeps its size (INCR, SET of a value
+    /// of the same record size): one slot lookup. False when `pos` is a node or the size
+    /// changes.
+    #[inline(always)]
+    fn rewrite_rec(&mut self, pos: u32, v: RecVal<'_>) -> bool {
+        if !is_rec(pos) {
+            return false;
         }
+        let Some((c, o)) = self.slabs.recs.chunk_mut(slot_of(pos)) else {
+            return false;
+        };
+        let size = c.store.size;
+        let Some(r) = c.store.rec_from_mut(o) else {
+            return false;
+        };
+        if !fits(v, rec_klen(r), size) {
+            return false;
+        }
+        write_rec_value(r, v);
+        true
     }
 
-    /// Replace the value at `pos` (same slab: in place; else the entry moves), keeping
-    /// the deadline and access field; returns the entry's position.
+    /// Replace the value at `pos` (same slab and size: in place; else the entry moves),
+    /// keeping the deadline and access field; returns the entry's position.
     fn replace_at(&mut self, pos: u32, value: Value) -> u32 {
-        let class = self.class_for(pos, &value);
-        if class != class_of(pos) {
-            return self.relocate(pos, value).unwrap_or(pos);
-        }
-        match (&value, self.slabs.rec_chunk_mut(pos)) {
-            (Value::Str(s), Some((c, o, size))) => {
-                if let Some(r) = c.store.rec_mut(o, size) {
-                    write_rec_value(r, s);
-                }
-            }
-            _ => {
-                if let Some(node) = self.slabs.node_mut(pos) {
-                    node.value = value;
-                }
+        let rec = match &value {
+            Value::Str(s) => RecVal::of(s),
+            _ => None,
+        };
+        if let Some(v) = rec {
+            if self.rewrite_rec(pos, v) {
+                return pos;
             }
         }
-        pos
+        let klen = self.slabs.index_key(pos).len();
+        let wants_rec = rec.is_some_and(|v| v.class(klen).is_some());
+        if !wants_rec && !is_rec(pos) {
+            if let Some(node) = self.slabs.node_mut(pos) {
+                node.value = value;
+            }
+            return pos;
+        }
+        self.relocate(pos, value).unwrap_or(pos)
     }
 
     /// Replace the string at `pos` ([`StrMut::set`]); returns its new position. A record
-    /// that keeps its size (INCR) is rewritten in place with one slot lookup.
+    /// that keeps its size is rewritten in place with one slot lookup.
     #[inline]
     fn replace_str(&mut self, pos: u32, v: StrValue) -> u32 {
-        let class = class_of(pos);
-        if let Some((c, o, size)) = self.slabs.rec_chunk_mut(pos) {
-            if let Some(r) = c.store.rec_mut(o, size) {
-                let klen = r.get(1).copied().unwrap_or(0) as usize;
-                if rec_class_klen(klen, &v).map(|k| k + 1) == Some(class) {
-                    write_rec_value(r, &v);
-                    return pos;
-                }
+        if let Some(rv) = RecVal::of(&v) {
+            if self.rewrite_rec(pos, rv) {
+                return pos;
             }
         }
         self.replace_at(pos, Value::Str(v))
     }
 
+    /// Add `by` to the integer at `pos` ([`StrMut::incr_by`]): an `int` record is read
+    /// and written with one slot lookup. None when `pos` is not an `int` record.
+    #[inline(always)]
+    fn incr_rec(&mut self, pos: u32, by: i64) -> Option<Result<i64, IncrError>> {
+        let r = self.slabs.rec_from_mut(pos)?;
+        let old = rec_int(r)?;
+        Some(match old.checked_add(by) {
+            Some(new) => {
+                set_rec_int(r, new);
+                Ok(new)
+            }
+            None => Err(IncrError::Overflow),
+        })
+    }
+
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
     /// returns its new position.
     fn move_to_node(&mut self, pos: u32) -> u32 {
-        if class_of(pos) == 0 {
+        if !is_rec(pos) {
             return pos;
         }
         let Some(bytes) = self.slabs.rec(pos).map(|r| rec_value(r).to_vec()) else {
@@ -1043,17 +1055,25 @@ impl KeyTable {
         }
     }
 
-    /// Rewrite the record at `pos` in place when `v` has its size under `key`: the
-    /// common SET over a string. Returns the previous deadline, None when it does not fit.
+    /// Rewrite the record at `pos` in place when `v` keeps its size: the common SET over
+    /// a string, one slot lookup. Returns the previous deadline, None when it does not
+    /// fit.
     #[inline(always)]
-    fn overwrite_rec(&mut self, pos: u32, key: &[u8], v: &StrValue, expire_at: u64) -> Option<u64> {
-        if class_of(pos) == 0 || rec_class(key, v).map(|k| k + 1) != Some(class_of(pos)) {
+    fn overwrite_rec(&mut self, pos: u32, v: RecVal<'_>, expire_at: u64) -> Option<u64> {
+        if !is_rec(pos) {
             return None;
         }
-        let (c, o, size) = self.slabs.rec_chunk_mut(pos)?;
-        write_rec_value(c.store.rec_mut(o, size)?, v);
+        let (c, o) = self.slabs.recs.chunk_mut(slot_of(pos))?;
+        let size = c.store.size;
+        let r = c.store.rec_from_mut(o)?;
+        if !fits(v, rec_klen(r), size) {
+            return None;
+        }
+        write_rec_value(r, v);
         let old = c.expire(o);
-        c.set_expire(o, expire_at);
+        if old != expire_at {
+            c.set_expire(o, expire_at);
+        }
         // A new value is a new object (LRU: accessed now); under LFU Redis keeps the old
         // object's counter (dbOverwrite).
         if let (false, Some(a)) = (lfu_mode(), c.access.get_mut(o)) {
@@ -1062,31 +1082,67 @@ impl KeyTable {
         Some(old)
     }
 
+    /// Replace the entry at `pos` (found under its key); returns the previous deadline.
+    fn replace_entry(&mut self, pos: u32, entry: Entry) -> u64 {
+        if let Value::Str(s) = &entry.value {
+            if let Some(old) =
+                RecVal::of(s).and_then(|v| self.overwrite_rec(pos, v, entry.expire_at))
+            {
+                return old;
+            }
+        }
+        let old_expire = self.slabs.expire(pos);
+        let pos = self.replace_at(pos, entry.value);
+        self.slabs.set_expire(pos, entry.expire_at);
+        // As in overwrite_rec.
+        if let (false, Some(a)) = (lfu_mode(), self.slabs.access_mut(pos)) {
+            *a = lru_clock();
+        }
+        old_expire
+    }
+
     /// Insert or replace; returns the previous deadline (0 = none) when the key existed.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<u64> {
-        if let Some(pos) = self.find(key) {
-            if let Value::Str(s) = &entry.value {
-                if let Some(old) = self.overwrite_rec(pos, key, s, entry.expire_at) {
-                    return Some(old);
-                }
-            }
-            let old_expire = self.slabs.expire(pos);
-            let pos = self.replace_at(pos, entry.value);
-            self.slabs.set_expire(pos, entry.expire_at);
-            // As in overwrite_rec.
-            if let (false, Some(a)) = (lfu_mode(), self.slabs.access_mut(pos)) {
-                *a = lru_clock();
-            }
-            return Some(old_expire);
+        let h = self.hash(key);
+        if let Some(pos) = self.find_hashed(h, key) {
+            return Some(self.replace_entry(pos, entry));
         }
         let pos = self
             .slabs
             .alloc(key, entry.value, entry.expire_at, new_access());
+        self.index_new(h, pos);
+        None
+    }
+
+    /// [`KeyTable::insert`] of a string given by its bytes (SET): encoded as
+    /// [`StrValue::from_bytes`] would, written straight into its record when it gets one
+    /// (no `StrValue` built and copied).
+    #[inline]
+    pub fn insert_str(&mut self, key: &[u8], data: &[u8], expire_at: u64) -> Option<u64> {
+        let Some((v, class)) = RecVal::parse(data).and_then(|v| Some((v, v.class(key.len())?)))
+        else {
+            let value = Value::Str(StrValue::from_bytes(data));
+            return self.insert(key, Entry { value, expire_at });
+        };
         let h = self.hash(key);
+        if let Some(pos) = self.find_hashed(h, key) {
+            if let Some(old) = self.overwrite_rec(pos, v, expire_at) {
+                return Some(old);
+            }
+            let value = Value::Str(StrValue::from_bytes(data));
+            return Some(self.replace_entry(pos, Entry { value, expire_at }));
+        }
+        let pos = self.slabs.alloc_rec(class, key, v, expire_at, new_access());
+        self.index_new(h, pos);
+        None
+    }
+
+    /// Add a new key's position to the index.
+    #[inline]
+    fn index_new(&mut self, h: u64, pos: u32) {
         let (slabs, hasher) = (&self.slabs, &self.hasher);
         self.index
             .insert_unique(h, pos, |&p| hasher.hash_one(slabs.index_key(p)));
-        None
     }
 
     /// The value at a position [`KeyTable::probe`] returned, recording the access when
@@ -1127,25 +1183,23 @@ impl KeyTable {
         volatile_only: bool,
         max_slots: usize,
     ) -> Option<Sampled<'_>> {
-        let counts = self.slabs.slot_counts();
-        let total: usize = counts.iter().sum();
+        let nodes = self.slabs.nodes.slots();
+        let total = self.slots();
         if total == 0 || self.index.is_empty() {
             return None;
         }
         let mut at = start % total;
         let mut walked = 0;
         while walked < max_slots.min(total) {
-            // The slab and slot of the `at`-th slot of all slabs.
-            let (mut class, mut slot) = (0, at);
-            while counts.get(class).is_some_and(|&n| slot >= n) {
-                slot -= counts.get(class).copied().unwrap_or(0);
-                class += 1;
-            }
-            let pos = pos_of(class, slot as u32);
+            // Node slots first, then the record chunks' slots.
+            let (pos, end) = if at < nodes {
+                (at as u32, nodes)
+            } else {
+                ((at - nodes) as u32 | REC_BIT, total)
+            };
             if volatile_only && !self.slabs.chunk_has_expires(pos) {
                 // The rest of this chunk holds no deadline.
-                let in_slab = counts.get(class).copied().unwrap_or(0) - slot;
-                let step = (CHUNK - slot % CHUNK).min(in_slab).max(1);
+                let step = (CHUNK - slot_of(pos) as usize % CHUNK).min(end - at).max(1);
                 walked += step;
                 at = (at + step) % total;
                 continue;
@@ -1166,10 +1220,11 @@ impl KeyTable {
         None
     }
 
-    /// Slab slots in use or free, all slabs (not the unused tails of last chunks): the
-    /// range of [`KeyTable::sample_from`]'s start.
+    /// Slab slot numbers, nodes then records (the unused tails of the last node chunk
+    /// excluded, those of record chunks included): the range of
+    /// [`KeyTable::sample_from`]'s start.
     pub fn slots(&self) -> usize {
-        self.slabs.slot_counts().iter().sum()
+        self.slabs.nodes.slots() + self.slabs.recs.slots()
     }
 
     /// Remove `key` as eviction does: its slab's last entry moves into the freed slot, so
@@ -1216,17 +1271,15 @@ impl KeyTable {
             };
             Some((n.key.as_slice(), e))
         });
-        let recs = self.slabs.rec_slabs().iter().flat_map(|s| {
-            s.occupied().filter_map(move |(c, o)| {
-                let r = c.store.rec(o, s.size)?;
-                let e = EntryRef {
-                    value: ValueRef::Str(rec_value(r)),
-                    expire_at: c.expire(o),
-                    addr: r.as_ptr() as usize,
-                    slot_bytes: s.size,
-                };
-                Some((rec_key(r), e))
-            })
+        let recs = self.slabs.recs.occupied().filter_map(|(c, o)| {
+            let r = c.store.rec(o)?;
+            let e = EntryRef {
+                value: ValueRef::Str(rec_value(r)),
+                expire_at: c.expire(o),
+                addr: r.as_ptr() as usize,
+                slot_bytes: c.store.size,
+            };
+            Some((rec_key(r), e))
         });
         nodes.chain(recs)
     }
@@ -1274,13 +1327,18 @@ mod tests {
         Entry::new(Value::Str(StrValue::raw(v.to_vec())))
     }
 
+    /// Chunks holding slots (emptied record chunks kept for reuse excluded).
     fn chunks(t: &KeyTable) -> usize {
-        t.slabs.nodes.chunks.len()
-            + t.slabs
-                .rec_slabs()
-                .iter()
-                .map(|s| s.chunks.len())
-                .sum::<usize>()
+        t.slabs.nodes.chunks.len() + t.slabs.recs.chunks.iter().filter(|c| !c.is_empty()).count()
+    }
+
+    /// The record size of `key`'s slot, 0 for a node.
+    fn rec_size(t: &KeyTable, key: &[u8]) -> usize {
+        let pos = t.find(key).expect("key");
+        if !is_rec(pos) {
+            return 0;
+        }
+        t.slabs.slot_bytes(pos)
     }
 
     fn value_of(t: &KeyTable, key: &[u8]) -> Option<Vec<u8>> {
@@ -1317,7 +1375,12 @@ mod tests {
             t.insert(&(i + 5000).to_be_bytes(), entry(b"y"));
         }
         assert_eq!(
-            t.slabs.rec_slabs()[0].chunks.len(),
+            t.slabs
+                .recs
+                .chunks
+                .iter()
+                .filter(|c| c.store.size == 24)
+                .count(),
             1001usize.div_ceil(CHUNK),
             "no new chunk for reused slots (the 24-byte records)"
         );
@@ -1413,7 +1476,7 @@ mod tests {
         t.restore_access(b"n", Some(1000), None);
         let idle = t.idle_seconds(b"n");
         let pos = t.find(b"n").expect("n");
-        assert_eq!(class_of(pos), 1, "an int: the 24-byte slab");
+        assert_eq!(rec_size(&t, b"n"), 24, "an int: the 24-byte slab");
         assert_eq!(t.get(b"n").map(|e| e.value().encoding()), Some("int"));
         // INCR: same record size, rewritten in place
         assert_eq!(t.replace_str(pos, StrValue::Int(13)), pos);
@@ -1424,22 +1487,18 @@ mod tests {
         };
         s.make_raw().extend_from_slice(b"4");
         assert_eq!(s.get().encoding(), "raw");
-        assert_eq!(class_of(t.find(b"n").expect("n")), 0);
+        assert_eq!(rec_size(&t, b"n"), 0);
         assert_eq!(value_of(&t, b"n").as_deref(), Some(&b"134"[..]));
         assert_eq!(t.get(b"n").map(|e| e.expire_at()), Some(99));
         assert_eq!(t.idle_seconds(b"n"), idle);
         // SET of a short string: back to a record
         assert!(t.insert(b"n", entry(b"abc")).is_some());
-        assert_eq!(class_of(t.find(b"n").expect("n")), 1);
+        assert_eq!(rec_size(&t, b"n"), 24);
         assert_eq!(t.get(b"n").map(|e| e.value().encoding()), Some("embstr"));
         // a longer string: a larger record
         let long = [b'y'; 44];
         t.insert(b"n", entry(&long));
-        assert_eq!(
-            class_of(t.find(b"n").expect("n")),
-            4,
-            "2 + 1 + 44 = 47: 48 bytes"
-        );
+        assert_eq!(rec_size(&t, b"n"), 48, "2 + 1 + 44 = 47: 48 bytes");
         assert_eq!(value_of(&t, b"n").as_deref(), Some(&long[..]));
         assert_eq!(t.iter().count(), 3);
         assert_eq!(value_of(&t, b"s").as_deref(), Some(&b"hello"[..]));
@@ -1477,6 +1536,72 @@ mod tests {
         assert!(t
             .sample_from(0, true, 1000)
             .is_some_and(|s| s.expire_at == 5));
-        assert_eq!(t.slots(), 50);
+        assert_eq!(t.slots(), CHUNK, "the emptied chunks are given back");
+    }
+
+    #[test]
+    fn set_bytes_and_incr_write_records_in_place() {
+        let mut t = KeyTable::default();
+        assert!(t.insert_str(b"k", b"41", 0).is_none());
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("int"));
+        let pos = t.find(b"k").expect("k");
+        let Some(ValueMut::Str(mut s)) = t.get_mut(b"k").and_then(EntryMut::into_value_mut) else {
+            panic!("a string");
+        };
+        assert_eq!(s.incr_by(1), Ok(42));
+        assert_eq!(s.incr_by(i64::MAX), Err(IncrError::Overflow));
+        assert_eq!(t.find(b"k"), Some(pos), "INCR stays in its record");
+        assert_eq!(value_of(&t, b"k").as_deref(), Some(&b"42"[..]));
+        // SET over it: same record size in place (deadline replaced), else it moves
+        assert_eq!(t.insert_str(b"k", b"abcdefgh", 9), Some(0));
+        assert_eq!(t.find(b"k"), Some(pos));
+        assert_eq!(t.get(b"k").map(|e| e.expire_at()), Some(9));
+        assert_eq!(
+            t.insert_str(b"k", b"a longer value of 30 bytes....", 0),
+            Some(9)
+        );
+        assert_ne!(t.find(b"k"), Some(pos));
+        assert_eq!(rec_size(&t, b"k"), 40);
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("embstr"));
+        // an embstr that is not an integer, and a long string (a node, raw)
+        let Some(ValueMut::Str(mut s)) = t.get_mut(b"k").and_then(EntryMut::into_value_mut) else {
+            panic!("a string");
+        };
+        assert_eq!(s.incr_by(1), Err(IncrError::NotInteger));
+        t.insert_str(b"k", &[b'x'; 45], 0);
+        assert_eq!(rec_size(&t, b"k"), 0);
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("raw"));
+        t.insert_str(b"k", b"-7", 0);
+        assert_eq!(rec_size(&t, b"k"), 24);
+        assert_eq!(value_of(&t, b"k").as_deref(), Some(&b"-7"[..]));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn emptied_record_chunks_are_reused_by_any_size() {
+        let mut t = KeyTable::default();
+        for i in 0..130u32 {
+            t.insert_str(&i.to_be_bytes(), b"v", 0);
+        }
+        for i in 0..64u32 {
+            t.insert_str(&(i + 1000).to_be_bytes(), &[b'w'; 40], 0);
+        }
+        // 3 chunks of 24-byte records, then one of 48
+        assert_eq!(t.slabs.recs.chunks.len(), 4);
+        for i in 0..70u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        // 60 records of 24 bytes left: the second and third chunks are emptied, kept as
+        // spares (the 48-byte chunk after them keeps its place)
+        assert_eq!(t.slabs.recs.chunks.len(), 4);
+        assert_eq!(chunks(&t), 2);
+        t.insert_str(b"another", &[b'z'; 44], 0);
+        assert_eq!(t.slabs.recs.chunks.len(), 4, "the spare chunk was reused");
+        assert_eq!(rec_size(&t, b"another"), 56);
+        for i in 70..130u32 {
+            assert_eq!(value_of(&t, &i.to_be_bytes()).as_deref(), Some(&b"v"[..]));
+        }
+        assert_eq!(t.len(), 60 + 64 + 1);
+        assert_eq!(t.iter().count(), t.len());
     }
 }
