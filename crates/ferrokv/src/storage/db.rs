@@ -540,10 +540,9 @@ impl<'a, 's> DbView<'a, 's> {
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
-        let touch = self.touch;
         match self.live(key)? {
             // The same shard again, without the snapshot's bookkeeping (done in `live`).
-            Some(pos) => Ok(self.held_shard(key)?.map.entry_at_mut(pos, touch)),
+            Some(pos) => Ok(self.held_shard(key)?.map.entry_at_mut(pos)),
             None => Ok(None),
         }
     }
@@ -552,8 +551,8 @@ impl<'a, 's> DbView<'a, 's> {
     /// the entry. An expired entry is deleted first; a miss is reported (`keymiss`).
     #[inline(always)]
     fn live(&mut self, key: &[u8]) -> Result<Option<u32>, CmdError> {
-        let now = self.now;
-        match self.shard(key)?.map.probe(key, now) {
+        let (now, touch) = (self.now, self.touch);
+        match self.shard(key)?.map.probe(key, now, touch) {
             Probe::Live(pos) => return Ok(Some(pos)),
             // A replica keeps an expired key until its primary's DEL comes (Redis 7.0).
             Probe::Expired if !crate::storage::expiry::replica_mode() => {
@@ -615,9 +614,8 @@ impl<'a, 's> DbView<'a, 's> {
     /// expiry, access time).
     #[inline]
     pub fn read(&mut self, key: &[u8]) -> Result<Option<ValueRef<'_>>, CmdError> {
-        let touch = self.touch;
         match self.live(key)? {
-            Some(pos) => Ok(self.held_shard(key)?.map.read_at(pos, touch)),
+            Some(pos) => Ok(self.held_shard(key)?.map.read_at(pos)),
             None => Ok(None),
         }
     }

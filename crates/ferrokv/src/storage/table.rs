@@ -135,14 +135,21 @@ fn new_access() -> u32 {
 }
 
 /// The access clock in seconds.
-#[inline]
+#[inline(always)]
 pub fn lru_clock() -> u32 {
     let c = LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
     if c == 0 {
-        tick_lru_clock();
-        return LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
+        return first_lru_clock();
     }
     c
+}
+
+/// The access clock before the periodic task first set it.
+#[cold]
+#[inline(never)]
+fn first_lru_clock() -> u32 {
+    tick_lru_clock();
+    LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The idle time OBJECT IDLETIME reports in Redis 7.0 after RESTORE ... IDLETIME `idle` at
@@ -568,6 +575,14 @@ impl Slabs {
         }
     }
 
+    /// Whether the entry at `pos` (a position the index holds) has key `key`: the
+    /// index's comparison, kept out of line so that the probe loop around it is inlined
+    /// into the lookups.
+    #[inline(never)]
+    fn key_is(&self, pos: u32, key: &[u8]) -> bool {
+        self.index_key(pos) == key
+    }
+
     /// The key at `pos`, a position the index holds (so occupied): the index's probes.
     #[inline(always)]
     fn index_key(&self, pos: u32) -> &[u8] {
@@ -584,23 +599,20 @@ impl Slabs {
         }
     }
 
-    /// Record `pos`'s access and return its value (a read's second half, one slot
-    /// lookup for both).
+    /// Whether the entry at `pos` is live at `now` and, if so and `touch`, record the
+    /// access: one slot lookup for both.
     #[inline(always)]
-    fn touch_read(&mut self, pos: u32, touch: bool) -> Option<ValueRef<'_>> {
-        if is_rec(pos) {
-            let (c, o) = self.recs.chunk_mut(slot_of(pos))?;
+    fn live_touch(&mut self, pos: u32, now: u64, touch: bool) -> bool {
+        on_chunk_mut!(self, pos, (c, o) => {
+            let at = c.expire(o);
+            if at != 0 && now > at {
+                return false;
+            }
             if touch {
                 touch_access(c.access.get_mut(o));
             }
-            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
-        } else {
-            let (c, o) = self.nodes.chunk_mut(pos)?;
-            if touch {
-                touch_access(c.access.get_mut(o));
-            }
-            Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
-        }
+            true
+        }, true)
     }
 
     #[inline]
@@ -827,7 +839,7 @@ impl KeyTable {
     #[inline(always)]
     fn find_hashed(&self, h: u64, key: &[u8]) -> Option<u32> {
         let slabs = &self.slabs;
-        self.index.find(h, |&p| slabs.index_key(p) == key).copied()
+        self.index.find(h, |&p| slabs.key_is(p, key)).copied()
     }
 
     #[inline]
@@ -863,31 +875,31 @@ impl KeyTable {
     #[inline]
     pub fn get_mut_touch(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
         let pos = self.find(key)?;
-        self.entry_at_mut(pos, true)
+        touch_access(self.slabs.access_mut(pos));
+        self.view_mut(pos)
     }
 
-    /// Where `key`'s entry is if it is live at `now` (one hash and probe: the first half
-    /// of a read's lookup; [`KeyTable::entry_at_mut`] is the second, without hashing
-    /// again). An expired entry is reported, not touched, so the caller can delete it.
+    /// Where `key`'s entry is if it is live at `now` (one hash and probe, then one slot
+    /// lookup for the deadline check and, when `touch`, the access field: the first half
+    /// of a lookup; [`KeyTable::entry_at_mut`] or [`KeyTable::read_at`] is the second,
+    /// without hashing again). An expired entry is reported, not touched, so the caller
+    /// can delete it.
     #[inline(always)]
-    pub fn probe(&self, key: &[u8], now: u64) -> Probe {
+    pub fn probe(&mut self, key: &[u8], now: u64, touch: bool) -> Probe {
         let Some(pos) = self.find(key) else {
             return Probe::Missing;
         };
-        let expire_at = self.slabs.expire(pos);
-        if expire_at != 0 && now > expire_at {
-            return Probe::Expired;
+        if self.slabs.live_touch(pos, now, touch) {
+            Probe::Live(pos)
+        } else {
+            Probe::Expired
         }
-        Probe::Live(pos)
     }
 
     /// The entry at a position [`KeyTable::probe`] returned (no change to the table in
-    /// between), recording the access when `touch` (like [`KeyTable::get_mut_touch`]).
+    /// between; the probe recorded the access).
     #[inline]
-    pub fn entry_at_mut(&mut self, pos: u32, touch: bool) -> Option<EntryMut<'_>> {
-        if touch {
-            touch_access(self.slabs.access_mut(pos));
-        }
+    pub fn entry_at_mut(&mut self, pos: u32) -> Option<EntryMut<'_>> {
         self.view_mut(pos)
     }
 
@@ -1145,11 +1157,11 @@ impl KeyTable {
             .insert_unique(h, pos, |&p| hasher.hash_one(slabs.index_key(p)));
     }
 
-    /// The value at a position [`KeyTable::probe`] returned, recording the access when
-    /// `touch` (a read: [`KeyTable::entry_at_mut`] without the mutable view).
+    /// The value at a position [`KeyTable::probe`] returned (a read:
+    /// [`KeyTable::entry_at_mut`] without the mutable view).
     #[inline]
-    pub fn read_at(&mut self, pos: u32, touch: bool) -> Option<ValueRef<'_>> {
-        self.slabs.touch_read(pos, touch)
+    pub fn read_at(&self, pos: u32) -> Option<ValueRef<'_>> {
+        self.slabs.value(pos)
     }
 
     /// Remove `key`; returns its entry.
