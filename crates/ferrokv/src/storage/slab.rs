@@ -167,19 +167,20 @@ pub fn rec_int(r: &[u8]) -> Option<i64> {
     if r.first() != Some(&INT) {
         return None;
     }
-    let src = r.get(2 + rec_klen(r)..)?.get(..8)?;
-    let mut n = [0u8; 8];
-    n.copy_from_slice(src);
-    Some(i64::from_le_bytes(n))
+    let at = 2 + rec_klen(r);
+    let cell: [u8; 8] = r.get(at..at + 8)?.try_into().ok()?;
+    Some(i64::from_le_bytes(cell))
 }
 
-/// Overwrite the integer of an `int` record (INCR in place).
+/// The 8 bytes of an `int` record's integer, None for an `embstr` (INCR in place: read
+/// and written through one slice).
 #[inline(always)]
-pub fn set_rec_int(r: &mut [u8], n: i64) {
-    let at = 2 + rec_klen(r);
-    if let Some(dst) = r.get_mut(at..at + 8) {
-        dst.copy_from_slice(&n.to_le_bytes());
+pub fn rec_int_cell(r: &mut [u8]) -> Option<&mut [u8; 8]> {
+    if r.first() != Some(&INT) {
+        return None;
     }
+    let at = 2 + rec_klen(r);
+    r.get_mut(at..at + 8)?.try_into().ok()
 }
 
 /// The key of a record.
@@ -872,11 +873,14 @@ mod tests {
         write_rec(&mut r, b"k", RecVal::Int(-1234567890123));
         assert_eq!(rec_value(&r), StrRef::Int(-1234567890123));
         assert_eq!(rec_int(&r), Some(-1234567890123));
-        set_rec_int(&mut r, 7);
+        if let Some(cell) = rec_int_cell(&mut r) {
+            *cell = 7i64.to_le_bytes();
+        }
         assert_eq!(rec_int(&r), Some(7));
         let empty = StrValue::from_bytes(b"");
         write_rec(&mut r, b"", RecVal::Bytes(b""));
         assert_eq!(rec_int(&r), None);
+        assert!(rec_int_cell(&mut r).is_none());
         assert_eq!(rec_key(&r), b"");
         assert_eq!(rec_value(&r).to_owned_value(), empty);
         // raw strings, long strings and long keys stay in nodes
