@@ -783,8 +783,8 @@ impl Slabs {
     }
 }
 
-/// `a == b`, with keys of 4 to 16 bytes (most keys) compared by two overlapping word loads
-/// on each side instead of a `memcmp` call: every lookup compares one key.
+/// `a == b`, with keys of 4 to 32 bytes (most keys) compared by two or four overlapping
+/// word loads on each side instead of a `memcmp` call: every lookup compares one key.
 #[inline(always)]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -793,6 +793,11 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
     if (8..=16).contains(&n) {
         return word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8);
+    }
+    if (17..=32).contains(&n) {
+        return [0, 8, n - 16, n - 8]
+            .iter()
+            .all(|&at| word::<8>(a, at) == word::<8>(b, at));
     }
     if (4..8).contains(&n) {
         return word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4);
@@ -1646,7 +1651,7 @@ mod tests {
 
     #[test]
     fn short_key_comparison_matches_slices() {
-        let keys: Vec<Vec<u8>> = (0..=20)
+        let keys: Vec<Vec<u8>> = (0..=40)
             .flat_map(|n| {
                 let base: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
                 let mut variants = vec![base.clone()];
