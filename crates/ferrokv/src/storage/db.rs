@@ -641,11 +641,20 @@ impl<'a, 's> DbView<'a, 's> {
     /// Look up a live entry, deleting it first if it has expired (the deletion is logged
     /// as a DEL, so replaying the log never sees the key alive where it was gone).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryMut<'_>>, CmdError> {
+        match self.live(key)? {
+            // The same shard again, without the snapshot's bookkeeping (done in `live`).
+            Some(pos) => Ok(self.held_shard(key)?.map.entry_at_mut(pos)),
+            None => Ok(None),
+        }
+    }
+
+    /// Where `key`'s live entry is: one hash and probe, the position then reused to reach
+    /// the entry. An expired entry is deleted first; a miss is reported (`keymiss`).
+    #[inline(always)]
+    fn live(&mut self, key: &[u8]) -> Result<Option<u32>, CmdError> {
         let (now, touch) = (self.now, self.touch);
-        // One hash and probe: the position is reused to reach the entry.
-        match self.shard(key)?.map.probe(key, now) {
-            // The same shard again, without the snapshot's bookkeeping (done just now).
-            Probe::Live(pos) => return Ok(self.held_shard(key)?.map.entry_at_mut(pos, touch)),
+        match self.shard(key)?.map.probe(key, now, touch) {
+            Probe::Live(pos) => return Ok(Some(pos)),
             // A replica keeps an expired key until its primary's DEL comes (Redis 7.0).
             Probe::Expired if !crate::storage::expiry::replica_mode() => {
                 self.remove_expired(key)?
@@ -693,20 +702,23 @@ impl<'a, 's> DbView<'a, 's> {
     /// Whether an insert that replaced `old` created its key (nothing, or only an expired
     /// entry, was there): such an insert raises `new` (class `n`).
     #[inline]
-    fn creates(old: Option<&Entry>, now: u64) -> bool {
-        old.is_none_or(|o| o.expire_at != 0 && o.expire_at <= now)
+    fn creates(old: Option<u64>, now: u64) -> bool {
+        old.is_none_or(|at| at != 0 && at <= now)
     }
 
     /// The live value under `key`.
     pub fn value(&mut self, key: &[u8]) -> Result<Option<ValueMut<'_>>, CmdError> {
-        Ok(self.get(key)?.map(EntryMut::into_value_mut))
+        Ok(self.get(key)?.and_then(EntryMut::into_value_mut))
     }
 
     /// The live value under `key`, read-only (a lookup like [`DbView::value`]: lazy
     /// expiry, access time).
     #[inline]
     pub fn read(&mut self, key: &[u8]) -> Result<Option<ValueRef<'_>>, CmdError> {
-        Ok(self.get(key)?.map(|e| e.into_value_ref()))
+        match self.live(key)? {
+            Some(pos) => Ok(self.held_shard(key)?.map.read_at(pos)),
+            None => Ok(None),
+        }
     }
 
     /// True when `key` exists (and has not expired).
@@ -730,14 +742,35 @@ impl<'a, 's> DbView<'a, 's> {
 
     /// Store an entry (value and deadline). Signals the modification.
     pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Result<(), CmdError> {
-        if entry.expire_at != 0 {
+        let expire_at = entry.expire_at;
+        self.store(key, expire_at, |shard| shard.insert(key, entry))
+    }
+
+    /// Store the string `data` under `key` with deadline `expire_at` (0 = none), encoded
+    /// as [`super::value::StrValue::from_bytes`] does, written straight into its record (SET's path).
+    /// Signals the modification.
+    #[inline]
+    pub fn set_str(&mut self, key: &[u8], data: &[u8], expire_at: u64) -> Result<(), CmdError> {
+        self.store(key, expire_at, |shard| {
+            shard.insert_str(key, data, expire_at)
+        })
+    }
+
+    /// An insert by `insert` (which returns the replaced deadline) and its signals.
+    #[inline(always)]
+    fn store(
+        &mut self,
+        key: &[u8],
+        expire_at: u64,
+        insert: impl FnOnce(&mut Shard) -> Option<u64>,
+    ) -> Result<(), CmdError> {
+        if expire_at != 0 {
             self.locks.note_volatile(self.db);
         }
         let (notify, now) = (self.locks.notify, self.now);
         let shard = self.shard(key)?;
-        let old = shard.insert(key, entry);
-        let created = notify != 0 && Self::creates(old.as_ref(), now);
-        drop(old);
+        let old = insert(shard);
+        let created = notify != 0 && Self::creates(old, now);
         shard.touch_watched(key);
         let blocked = shard.has_blocked(key);
         self.locks.track_write(key, false);

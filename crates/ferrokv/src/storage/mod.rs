@@ -11,6 +11,7 @@ pub mod key;
 pub mod list;
 pub mod set;
 pub mod shard;
+pub mod slab;
 pub mod slot;
 pub mod snapshot;
 pub mod stream;

@@ -146,19 +146,33 @@ impl Shard {
         Some(e)
     }
 
-    /// Insert or replace an entry, keeping the volatile count right. Returns the old entry.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        let new_volatile = entry.expire_at != 0;
+    /// Insert or replace an entry, keeping the volatile count right. Returns the old
+    /// entry's deadline (0 = none) when the key existed.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<u64> {
+        let expire_at = entry.expire_at;
         let old = self.map.insert(key, entry);
-        if new_volatile {
+        self.count_volatile(expire_at, old);
+        old
+    }
+
+    /// [`Shard::insert`] of a string given by its bytes (SET's path: written straight
+    /// into its record, see [`KeyTable::insert_str`]).
+    #[inline]
+    pub fn insert_str(&mut self, key: &[u8], data: &[u8], expire_at: u64) -> Option<u64> {
+        let old = self.map.insert_str(key, data, expire_at);
+        self.count_volatile(expire_at, old);
+        old
+    }
+
+    /// Keep the count of keys with a TTL after an insert with `expire_at` replaced `old`.
+    #[inline]
+    fn count_volatile(&mut self, expire_at: u64, old: Option<u64>) {
+        if expire_at != 0 {
             self.volatile += 1;
         }
-        if let Some(o) = &old {
-            if o.expire_at != 0 {
-                self.volatile -= 1;
-            }
+        if old.is_some_and(|at| at != 0) {
+            self.volatile -= 1;
         }
-        old
     }
 
     /// Set or clear (`0`) the deadline of an existing key. Returns false if the key is absent.

@@ -1,8 +1,15 @@
-//! The key table of one shard. Entries live in a slab of fixed-size chunks (no allocation
-//! per key, no allocator rounding), and the hash index holds 4-byte slab positions (plus
-//! hashbrown's control byte). A node is the value and the key: 64 bytes, with keys up to 15
-//! bytes and strings up to 38 bytes stored inline. Expiry deadlines are stored only where
-//! keys have them: a chunk gets its array of deadlines when its first key gets a TTL.
+//! The key table of one shard. Entries live in slabs of fixed-size chunks (no allocation
+//! per key, no allocator rounding; see `slab.rs`), and the hash index holds 4-byte slab
+//! positions (plus hashbrown's control byte). `int` and `embstr` strings are byte records
+//! sized to their key and value (24 to 128 bytes, one slab per size); everything else is
+//! a 64-byte node (the value and the key, keys up to 15 bytes and strings up to 38 bytes
+//! inline). Expiry deadlines are stored only where keys have them: a chunk gets its array
+//! of deadlines when its first key gets a TTL.
+//!
+//! A position is a slot number with the top bit telling records ([`REC_BIT`]: one vector
+//! of record chunks of all sizes, see `slab::RecSlabs`) from nodes (the node slab). A
+//! string edit that changes the record's size moves the entry to another chunk and
+//! repoints its index slot (no rehash).
 //!
 //! The API mirrors the subset of `HashMap<Box<[u8]>, Entry>` the server uses; lookups return
 //! [`EntryRef`] / [`EntryMut`] views (value plus deadline).
@@ -13,72 +20,28 @@ use hashbrown::HashTable;
 
 use super::key::KeyBuf;
 use super::shard::Entry;
+pub use super::slab::Node;
+use super::slab::{
+    rec_int_cell, rec_key, rec_klen, rec_to_value, rec_value, write_rec, write_rec_value,
+    NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
+};
 use super::value::{
     HashValue, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef, ZSetValue,
 };
 
-/// Nodes per slab chunk: chunks are allocated whole, so a shard's waste is at most one
-/// partly used chunk (plus freed slots, which are reused first). 64 nodes of 64 bytes fill
-/// a 4 KiB allocation exactly.
-const CHUNK: usize = 64;
+/// The position bit of records (clear: a node).
+const REC_BIT: u32 = 1 << 31;
 
-/// One key and its value.
-#[derive(Debug, Clone)]
-pub struct Node {
-    /// The value.
-    pub value: Value,
-    /// The key bytes.
-    pub key: KeyBuf,
+/// True when `pos` is a record's.
+#[inline(always)]
+fn is_rec(pos: u32) -> bool {
+    pos & REC_BIT != 0
 }
 
-/// Slots a chunk's node array grows by. The last chunk of a shard is usually partly
-/// used: growing it a quarter at a time (1, 2, 3 and 4 KiB, all jemalloc size classes)
-/// leaves at most 15 unused slots instead of up to 63, while each node is copied at most
-/// about 1.5 times on the way (a small shard, 100 keys, saves ~10 bytes per key).
-const GROW: usize = CHUNK / 4;
-
-/// A run of slab slots, their access clocks and, once any of them has a TTL, their
-/// deadlines.
-struct Chunk {
-    nodes: Vec<Option<Node>>,
-    /// Absolute deadlines (Unix ms, 0 = none) parallel to `nodes`.
-    expires: Option<Box<[u64; CHUNK]>>,
-    /// Last access of each slot ([`lru_clock`] seconds), for OBJECT IDLETIME and eviction;
-    /// as long as `nodes`, grown with it.
-    access: Vec<u32>,
-}
-
-impl Chunk {
-    fn new() -> Chunk {
-        Chunk {
-            nodes: Vec::new(),
-            expires: None,
-            access: Vec::new(),
-        }
-    }
-
-    /// Append a slot (the caller knows the chunk is not full), growing the arrays by
-    /// [`GROW`] slots when they are full.
-    fn push(&mut self, node: Node) {
-        if self.nodes.len() == self.nodes.capacity() {
-            let extra = GROW.min(CHUNK - self.nodes.len()).max(1);
-            self.nodes.reserve_exact(extra);
-            self.access
-                .reserve_exact(self.nodes.capacity() - self.access.len());
-        }
-        self.nodes.push(Some(node));
-        self.access.push(0);
-    }
-
-    /// Remove the last slot: its node, deadline and access field.
-    fn pop(&mut self) -> Option<(Option<Node>, u64, u32)> {
-        let o = self.nodes.len().checked_sub(1)?;
-        let expire_at = self.expire(o);
-        self.set_expire(o, 0);
-        let access = self.access.pop().unwrap_or(0);
-        let node = self.nodes.pop().flatten();
-        Some((node, expire_at, access))
-    }
+/// The slot of a position in its slabs (nodes or records).
+#[inline(always)]
+fn slot_of(pos: u32) -> u32 {
+    pos & !REC_BIT
 }
 
 /// The access clock: Unix seconds, refreshed `hz` times a second by the active expiry
@@ -150,6 +113,18 @@ fn lfu_touched(access: u32) -> u32 {
     (lfu_minutes() << 8) | counter
 }
 
+/// Record an access in an access field (LRU: now; LFU: decay and maybe count).
+#[inline]
+fn touch_access(a: Option<&mut u32>) {
+    if let Some(a) = a {
+        *a = if lfu_mode() {
+            lfu_touched(*a)
+        } else {
+            lru_clock()
+        };
+    }
+}
+
 /// The access field of a new object.
 fn new_access() -> u32 {
     if lfu_mode() {
@@ -160,33 +135,21 @@ fn new_access() -> u32 {
 }
 
 /// The access clock in seconds.
-#[inline]
+#[inline(always)]
 pub fn lru_clock() -> u32 {
     let c = LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
     if c == 0 {
-        tick_lru_clock();
-        return LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
+        return first_lru_clock();
     }
     c
 }
 
-impl Chunk {
-    fn expire(&self, off: usize) -> u64 {
-        self.expires
-            .as_ref()
-            .and_then(|e| e.get(off).copied())
-            .unwrap_or(0)
-    }
-
-    fn set_expire(&mut self, off: usize, at: u64) {
-        if at == 0 && self.expires.is_none() {
-            return;
-        }
-        let e = self.expires.get_or_insert_with(|| Box::new([0; CHUNK]));
-        if let Some(slot) = e.get_mut(off) {
-            *slot = at;
-        }
-    }
+/// The access clock before the periodic task first set it.
+#[cold]
+#[inline(never)]
+fn first_lru_clock() -> u32 {
+    tick_lru_clock();
+    LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The idle time OBJECT IDLETIME reports in Redis 7.0 after RESTORE ... IDLETIME `idle` at
@@ -236,26 +199,33 @@ pub fn lfu_counter_of(access: u32) -> u64 {
 /// A read-only view of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
-    value: &'a Value,
+    value: ValueRef<'a>,
     expire_at: u64,
+    addr: usize,
+    slot_bytes: usize,
 }
 
 impl<'a> EntryRef<'a> {
     /// The value.
     #[inline]
     pub fn value(&self) -> ValueRef<'a> {
-        self.value.as_value_ref()
+        self.value
     }
 
-    /// Where the entry's value is stored (DEBUG OBJECT's "Value at").
+    /// Where the entry is stored (DEBUG OBJECT's "Value at").
     pub fn addr(&self) -> *const u8 {
-        (self.value as *const Value).cast()
+        self.addr as *const u8
+    }
+
+    /// Bytes of the entry's slab slot (MEMORY USAGE).
+    pub fn slot_bytes(&self) -> usize {
+        self.slot_bytes
     }
 
     /// An owned copy of the entry (value and deadline).
     pub fn to_entry(&self) -> Entry {
         Entry {
-            value: self.value().to_owned_value(),
+            value: self.value.to_owned_value(),
             expire_at: self.expire_at,
         }
     }
@@ -275,47 +245,66 @@ impl<'a> EntryRef<'a> {
 /// through `set_expire`).
 #[derive(Debug)]
 pub struct EntryMut<'a> {
-    value: &'a mut Value,
-    expire_at: u64,
+    table: &'a mut KeyTable,
+    pos: u32,
 }
 
 impl<'a> EntryMut<'a> {
     /// The value, read-only.
     #[inline]
-    pub fn value(&self) -> ValueRef<'_> {
-        self.value.as_value_ref()
+    pub fn value(&self) -> Option<ValueRef<'_>> {
+        self.table.slabs.value(self.pos)
     }
 
     /// An owned copy of the entry (value and deadline).
-    pub fn to_entry(&self) -> Entry {
-        Entry {
-            value: self.value().to_owned_value(),
-            expire_at: self.expire_at,
-        }
+    pub fn to_entry(&self) -> Option<Entry> {
+        Some(Entry {
+            value: self.value()?.to_owned_value(),
+            expire_at: self.expire_at(),
+        })
+    }
+
+    /// Bytes of the entry's slab slot (MEMORY USAGE).
+    pub fn slot_bytes(&self) -> usize {
+        self.table.slabs.slot_bytes(self.pos)
     }
 
     /// The value, read-only, for as long as the view's borrow.
     #[inline]
-    pub fn into_value_ref(self) -> ValueRef<'a> {
-        let v: &'a Value = self.value;
-        v.as_value_ref()
+    pub fn into_value_ref(self) -> Option<ValueRef<'a>> {
+        let table: &'a KeyTable = self.table;
+        table.slabs.value(self.pos)
     }
 
     /// The value, changeable in place: collections by `&mut`, strings through
-    /// [`StrMut`].
+    /// [`StrMut`] (whose edits may move the record).
     #[inline]
-    pub fn into_value_mut(self) -> ValueMut<'a> {
-        ValueMut::of(self.value)
+    pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
+        let EntryMut { table, pos } = self;
+        if is_rec(pos) {
+            return Some(ValueMut::Str(StrMut {
+                at: StrAt::Rec { table, pos },
+            }));
+        }
+        Some(match &mut table.slabs.node_mut(pos)?.value {
+            Value::Str(s) => ValueMut::Str(StrMut { at: StrAt::Node(s) }),
+            Value::Hash(h) => ValueMut::Hash(h),
+            Value::List(l) => ValueMut::List(l),
+            Value::Set(s) => ValueMut::Set(s),
+            Value::ZSet(z) => ValueMut::ZSet(z),
+            Value::Stream(s) => ValueMut::Stream(s),
+        })
     }
 
     /// Absolute deadline in Unix ms, 0 when the key has no TTL.
     pub fn expire_at(&self) -> u64 {
-        self.expire_at
+        self.table.slabs.expire(self.pos)
     }
 
     /// True when the deadline has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && now > self.expire_at
+        let at = self.expire_at();
+        at != 0 && now > at
     }
 }
 
@@ -337,19 +326,7 @@ pub enum ValueMut<'a> {
     Stream(&'a mut Stream),
 }
 
-impl<'a> ValueMut<'a> {
-    #[inline]
-    fn of(value: &'a mut Value) -> ValueMut<'a> {
-        match value {
-            Value::Str(s) => ValueMut::Str(StrMut { value: s }),
-            Value::Hash(h) => ValueMut::Hash(h),
-            Value::List(l) => ValueMut::List(l),
-            Value::Set(s) => ValueMut::Set(s),
-            Value::ZSet(z) => ValueMut::ZSet(z),
-            Value::Stream(s) => ValueMut::Stream(s),
-        }
-    }
-
+impl ValueMut<'_> {
     /// The value, read-only.
     #[inline]
     pub fn as_ref(&self) -> ValueRef<'_> {
@@ -369,17 +346,37 @@ impl<'a> ValueMut<'a> {
     }
 }
 
-/// A string value that may be replaced or edited in place.
+/// A string value that may be replaced or edited in place. A string in a node is edited
+/// there; a record is reached through the table and its position, since an edit may move
+/// it to another slab (or into a node, for in-place byte edits).
 #[derive(Debug)]
 pub struct StrMut<'a> {
-    value: &'a mut StrValue,
+    at: StrAt<'a>,
 }
+
+#[derive(Debug)]
+enum StrAt<'a> {
+    Node(&'a mut StrValue),
+    Rec { table: &'a mut KeyTable, pos: u32 },
+}
+
+/// What a string lookup shows when the slot is gone (never, while the lock is held).
+const NO_STR: StrRef<'static> = StrRef::Bytes {
+    data: &[],
+    raw: false,
+};
 
 impl<'a> StrMut<'a> {
     /// The current value.
     #[inline]
     pub fn get(&self) -> StrRef<'_> {
-        self.value.as_str_ref()
+        match &self.at {
+            StrAt::Node(s) => s.as_str_ref(),
+            StrAt::Rec { table, pos } => match table.slabs.value(*pos) {
+                Some(ValueRef::Str(s)) => s,
+                _ => NO_STR,
+            },
+        }
     }
 
     /// See [`StrRef::bytes`].
@@ -416,22 +413,69 @@ impl<'a> StrMut<'a> {
         self.get().to_vec()
     }
 
-    /// Replace the value.
+    /// Replace the value (in place when its record keeps its size).
     #[inline]
     pub fn set(&mut self, v: StrValue) {
-        *self.value = v;
+        match &mut self.at {
+            StrAt::Node(s) => **s = v,
+            StrAt::Rec { table, pos } => *pos = table.replace_str(*pos, v),
+        }
+    }
+
+    /// Add `by` to the integer value and store the sum `int` encoded (INCR, DECR,
+    /// INCRBY); an `int` record is read and rewritten with one slot lookup.
+    #[inline]
+    pub fn incr_by(&mut self, by: i64) -> Result<i64, IncrError> {
+        if let StrAt::Rec { table, pos } = &mut self.at {
+            if let Some(done) = table.incr_rec(*pos, by) {
+                return done;
+            }
+        }
+        let old = self.as_i64().ok_or(IncrError::NotInteger)?;
+        let new = old.checked_add(by).ok_or(IncrError::Overflow)?;
+        self.set(StrValue::Int(new));
+        Ok(new)
     }
 
     /// The bytes as a growable vector for in-place edits (APPEND, SETRANGE, SETBIT...);
-    /// the value becomes `raw`.
+    /// the value becomes `raw` (a node's `Vec`).
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
-        self.value.make_raw()
+        match &mut self.at {
+            StrAt::Node(s) => s.make_raw(),
+            StrAt::Rec { table, pos } => {
+                *pos = table.move_to_node(*pos);
+                table.raw_at(*pos)
+            }
+        }
     }
 
     /// [`StrMut::make_raw`] for as long as the entry's borrow.
     pub fn into_raw(self) -> &'a mut Vec<u8> {
-        self.value.make_raw()
+        match self.at {
+            StrAt::Node(s) => s.make_raw(),
+            StrAt::Rec { table, pos } => {
+                let pos = table.move_to_node(pos);
+                table.raw_at(pos)
+            }
+        }
     }
+}
+
+/// Whether `v` under a key of `klen` bytes is a record of `size` bytes.
+#[inline(always)]
+fn fits(v: RecVal<'_>, klen: usize, size: usize) -> bool {
+    v.class(klen)
+        .and_then(|k| super::slab::REC_SIZES.get(k))
+        .is_some_and(|&s| s == size)
+}
+
+/// Why [`StrMut::incr_by`] did not add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncrError {
+    /// The value is not an integer.
+    NotInteger,
+    /// The sum overflows an i64.
+    Overflow,
 }
 
 /// What [`KeyTable::probe`] found.
@@ -445,16 +489,349 @@ pub enum Probe {
     Live(u32),
 }
 
+/// Run `$e` with `$c`, `$o` bound to the chunk (nodes or records) and offset of position
+/// `$pos`; `$none` when there is none. One bounds-checked index either way.
+macro_rules! on_chunk {
+    ($slabs:expr, $pos:expr, ($c:ident, $o:ident) => $e:expr, $none:expr) => {
+        if is_rec($pos) {
+            match $slabs.recs.chunk(slot_of($pos)) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
+        } else {
+            match $slabs.nodes.chunk($pos) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
+        }
+    };
+}
+
+/// [`on_chunk`] with the chunk mutable.
+macro_rules! on_chunk_mut {
+    ($slabs:expr, $pos:expr, ($c:ident, $o:ident) => $e:expr, $none:expr) => {
+        if is_rec($pos) {
+            match $slabs.recs.chunk_mut(slot_of($pos)) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
+        } else {
+            match $slabs.nodes.chunk_mut($pos) {
+                Some(($c, $o)) => $e,
+                None => $none,
+            }
+        }
+    };
+}
+
+/// An entry moved out of its slot.
+enum Item {
+    Node(Node),
+    Rec(Rec),
+}
+
+impl Item {
+    fn key(&self) -> &[u8] {
+        match self {
+            Item::Node(n) => n.key.as_slice(),
+            Item::Rec(r) => rec_key(r),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Item::Node(n) => n.value,
+            Item::Rec(r) => rec_to_value(&r),
+        }
+    }
+}
+
+/// The slabs of one table: nodes, and records of every size.
+struct Slabs {
+    nodes: Slab<NodeStore>,
+    recs: RecSlabs,
+}
+
+impl Default for Slabs {
+    fn default() -> Self {
+        Slabs {
+            nodes: Slab::new(NODE_BYTES),
+            recs: RecSlabs::default(),
+        }
+    }
+}
+
+/// Bytes of a node slot.
+const NODE_BYTES: usize = std::mem::size_of::<Option<Node>>();
+
+impl Slabs {
+    /// The key at `pos`, None when the slot is free.
+    #[inline]
+    fn key(&self, pos: u32) -> Option<&[u8]> {
+        if is_rec(pos) {
+            self.recs.key(slot_of(pos))
+        } else {
+            self.nodes.key(pos)
+        }
+    }
+
+    /// Whether the entry at `pos` (a position the index holds) has key `key`: the
+    /// index's comparison, kept out of line so that the probe loop around it is inlined
+    /// into the lookups.
+    #[inline(never)]
+    fn key_is(&self, pos: u32, key: &[u8]) -> bool {
+        bytes_eq(self.index_key(pos), key)
+    }
+
+    /// The key at `pos`, a position the index holds (so occupied): the index's probes.
+    #[inline(always)]
+    fn index_key(&self, pos: u32) -> &[u8] {
+        if is_rec(pos) {
+            match self.recs.chunk(slot_of(pos)) {
+                Some((c, o)) => c.store.rec_from(o).map_or(&[], rec_key),
+                None => &[],
+            }
+        } else {
+            match self.nodes.chunk(pos) {
+                Some((c, o)) => node_key(c.store.nodes.get(o)),
+                None => &[],
+            }
+        }
+    }
+
+    /// Whether the entry at `pos` is live at `now` and, if so and `touch`, record the
+    /// access: one slot lookup for both.
+    #[inline(always)]
+    fn live_touch(&mut self, pos: u32, now: u64, touch: bool) -> bool {
+        on_chunk_mut!(self, pos, (c, o) => {
+            let at = c.expire(o);
+            if at != 0 && now > at {
+                return false;
+            }
+            if touch {
+                touch_access(c.access.get_mut(o));
+            }
+            true
+        }, true)
+    }
+
+    #[inline]
+    fn node(&self, pos: u32) -> Option<&Node> {
+        if is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.nodes.chunk(pos)?;
+        c.store.nodes.get(o)?.as_ref()
+    }
+
+    #[inline]
+    fn node_mut(&mut self, pos: u32) -> Option<&mut Node> {
+        if is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.nodes.chunk_mut(pos)?;
+        c.store.nodes.get_mut(o)?.as_mut()
+    }
+
+    /// The record bytes at `pos` (records only).
+    #[inline]
+    fn rec(&self, pos: u32) -> Option<&[u8]> {
+        if !is_rec(pos) {
+            return None;
+        }
+        self.recs.rec(slot_of(pos))
+    }
+
+    /// The record bytes at `pos` and after (records only, occupied or not), for
+    /// rewriting in place.
+    #[inline(always)]
+    fn rec_from_mut(&mut self, pos: u32) -> Option<&mut [u8]> {
+        if !is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.recs.chunk_mut(slot_of(pos))?;
+        c.store.rec_from_mut(o)
+    }
+
+    /// The value at `pos`, a position the index holds (so occupied).
+    #[inline(always)]
+    fn value(&self, pos: u32) -> Option<ValueRef<'_>> {
+        if is_rec(pos) {
+            let (c, o) = self.recs.chunk(slot_of(pos))?;
+            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
+        } else {
+            let (c, o) = self.nodes.chunk(pos)?;
+            Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
+        }
+    }
+
+    fn slot_bytes(&self, pos: u32) -> usize {
+        if is_rec(pos) {
+            self.recs
+                .chunk(slot_of(pos))
+                .map_or(0, |(c, _)| c.store.size)
+        } else {
+            NODE_BYTES
+        }
+    }
+
+    fn addr(&self, pos: u32) -> usize {
+        if is_rec(pos) {
+            self.rec(pos).map_or(0, |r| r.as_ptr() as usize)
+        } else {
+            self.node(pos).map_or(0, |n| n as *const Node as usize)
+        }
+    }
+
+    #[inline(always)]
+    fn expire(&self, pos: u32) -> u64 {
+        on_chunk!(self, pos, (c, o) => c.expire(o), 0)
+    }
+
+    fn set_expire(&mut self, pos: u32, at: u64) {
+        on_chunk_mut!(self, pos, (c, o) => c.set_expire(o, at), ())
+    }
+
+    /// Whether the chunk of `pos` holds any deadline.
+    fn chunk_has_expires(&self, pos: u32) -> bool {
+        on_chunk!(self, pos, (c, _o) => c.expires.is_some(), false)
+    }
+
+    fn access(&self, pos: u32) -> Option<u32> {
+        on_chunk!(self, pos, (c, o) => c.access.get(o).copied(), None)
+    }
+
+    #[inline(always)]
+    fn access_mut(&mut self, pos: u32) -> Option<&mut u32> {
+        on_chunk_mut!(self, pos, (c, o) => c.access.get_mut(o), None)
+    }
+
+    /// Store `key` -> `value` in the slab that fits it; returns the position.
+    fn alloc(&mut self, key: &[u8], value: Value, expire_at: u64, access: u32) -> u32 {
+        if let Value::Str(s) = &value {
+            if let Some(v) = RecVal::of(s) {
+                if let Some(class) = v.class(key.len()) {
+                    return self.alloc_rec(class, key, v, expire_at, access);
+                }
+            }
+        }
+        let node = Node {
+            value,
+            key: KeyBuf::from_slice(key),
+        };
+        self.nodes.alloc(node, expire_at, access) & !REC_BIT
+    }
+
+    /// Store the record `key` -> `v` of class `class`; returns the position.
+    #[inline]
+    fn alloc_rec(
+        &mut self,
+        class: usize,
+        key: &[u8],
+        v: RecVal<'_>,
+        expire_at: u64,
+        access: u32,
+    ) -> u32 {
+        REC_BIT
+            | self
+                .recs
+                .alloc(class, |r| write_rec(r, key, v), expire_at, access)
+    }
+
+    /// Empty the slot at `pos` (it goes on its slab's free list).
+    fn take(&mut self, pos: u32) -> Option<Taken<Item>> {
+        if is_rec(pos) {
+            self.recs.take(slot_of(pos)).map(|t| Taken {
+                item: Item::Rec(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            })
+        } else {
+            self.nodes.take(pos).map(|t| Taken {
+                item: Item::Node(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            })
+        }
+    }
+
+    /// Empty the slot at `pos`, moving its slab's last entry into it. Returns the entry
+    /// and the position the moved entry had (now at `pos`).
+    fn take_compacting(&mut self, pos: u32) -> (Option<Taken<Item>>, Option<u32>) {
+        if is_rec(pos) {
+            let (t, moved) = self.recs.take_compacting(slot_of(pos));
+            let t = t.map(|t| Taken {
+                item: Item::Rec(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            });
+            (t, moved.map(|m| m | REC_BIT))
+        } else {
+            let (t, moved) = self.nodes.take_compacting(pos);
+            let t = t.map(|t| Taken {
+                item: Item::Node(t.item),
+                expire_at: t.expire_at,
+                access: t.access,
+            });
+            (t, moved)
+        }
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.recs.clear();
+    }
+}
+
+/// `a == b`, with keys of 4 to 32 bytes (most keys) compared by two or four overlapping
+/// word loads on each side instead of a `memcmp` call: every lookup compares one key.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        return word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8);
+    }
+    if (17..=32).contains(&n) {
+        return [0, 8, n - 16, n - 8]
+            .iter()
+            .all(|&at| word::<8>(a, at) == word::<8>(b, at));
+    }
+    if (4..8).contains(&n) {
+        return word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4);
+    }
+    a == b
+}
+
+/// The `N` bytes of `s` at `at` as an integer (0 when out of range, which the callers'
+/// length checks rule out).
+#[inline(always)]
+fn word<const N: usize>(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let (Some(dst), Some(src)) = (w.get_mut(..N), s.get(at..at + N)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_ne_bytes(w)
+}
+
+/// The key of a node slot (empty when free).
+#[inline(always)]
+fn node_key(n: Option<&Option<Node>>) -> &[u8] {
+    n.and_then(Option::as_ref).map_or(&[], |n| n.key.as_slice())
+}
+
 /// Key -> entry map of one shard.
 #[derive(Default)]
 pub struct KeyTable {
     /// Slab positions, hashed by key.
     index: HashTable<u32>,
-    /// The slab: `CHUNK` slots per chunk; `None` slots are on the free list.
-    chunks: Vec<Chunk>,
-    /// Free slab positions.
-    free: Vec<u32>,
+    /// The entries.
+    slabs: Slabs,
     hasher: foldhash::fast::RandomState,
+    /// What a string edit gets if its entry vanished (never while the lock is held).
+    spare: Vec<u8>,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -463,22 +840,6 @@ impl std::fmt::Debug for KeyTable {
             .field("len", &self.len())
             .finish()
     }
-}
-
-#[inline]
-fn split(pos: u32) -> (usize, usize) {
-    (pos as usize / CHUNK, pos as usize % CHUNK)
-}
-
-#[inline]
-fn slot(chunks: &[Chunk], pos: u32) -> Option<&Node> {
-    let (c, o) = split(pos);
-    chunks.get(c)?.nodes.get(o)?.as_ref()
-}
-
-#[inline]
-fn key_is(chunks: &[Chunk], pos: u32, key: &[u8]) -> bool {
-    slot(chunks, pos).is_some_and(|n| n.key.as_slice() == key)
 }
 
 impl KeyTable {
@@ -502,35 +863,31 @@ impl KeyTable {
         self.index.capacity()
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &[u8]) -> Option<u32> {
-        let chunks = &self.chunks;
-        self.index
-            .find(self.hash(key), |&p| key_is(chunks, p, key))
-            .copied()
+        self.find_hashed(self.hash(key), key)
+    }
+
+    /// [`KeyTable::find`] with the key's hash computed.
+    #[inline(always)]
+    fn find_hashed(&self, h: u64, key: &[u8]) -> Option<u32> {
+        let slabs = &self.slabs;
+        self.index.find(h, |&p| slabs.key_is(p, key)).copied()
     }
 
     #[inline]
     fn view(&self, pos: u32) -> Option<EntryRef<'_>> {
-        let (c, o) = split(pos);
-        let chunk = self.chunks.get(c)?;
-        let node = chunk.nodes.get(o)?.as_ref()?;
         Some(EntryRef {
-            value: &node.value,
-            expire_at: chunk.expire(o),
+            value: self.slabs.value(pos)?,
+            expire_at: self.slabs.expire(pos),
+            addr: self.slabs.addr(pos),
+            slot_bytes: self.slabs.slot_bytes(pos),
         })
     }
 
     #[inline]
     fn view_mut(&mut self, pos: u32) -> Option<EntryMut<'_>> {
-        let (c, o) = split(pos);
-        let chunk = self.chunks.get_mut(c)?;
-        let expire_at = chunk.expire(o);
-        let node = chunk.nodes.get_mut(o)?.as_mut()?;
-        Some(EntryMut {
-            value: &mut node.value,
-            expire_at,
-        })
+        Some(EntryMut { table: self, pos })
     }
 
     /// The entry under `key`.
@@ -551,53 +908,43 @@ impl KeyTable {
     #[inline]
     pub fn get_mut_touch(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
         let pos = self.find(key)?;
-        self.entry_at_mut(pos, true)
+        touch_access(self.slabs.access_mut(pos));
+        self.view_mut(pos)
     }
 
-    /// Where `key`'s entry is if it is live at `now` (one hash and probe: the first half
-    /// of a read's lookup; [`KeyTable::entry_at_mut`] is the second, without hashing
-    /// again). An expired entry is reported, not touched, so the caller can delete it.
-    #[inline]
-    pub fn probe(&self, key: &[u8], now: u64) -> Probe {
+    /// Where `key`'s entry is if it is live at `now` (one hash and probe, then one slot
+    /// lookup for the deadline check and, when `touch`, the access field: the first half
+    /// of a lookup; [`KeyTable::entry_at_mut`] or [`KeyTable::read_at`] is the second,
+    /// without hashing again). An expired entry is reported, not touched, so the caller
+    /// can delete it.
+    #[inline(always)]
+    pub fn probe(&mut self, key: &[u8], now: u64, touch: bool) -> Probe {
         let Some(pos) = self.find(key) else {
             return Probe::Missing;
         };
-        let (c, o) = split(pos);
-        let expire_at = self.chunks.get(c).map_or(0, |chunk| chunk.expire(o));
-        if expire_at != 0 && now > expire_at {
-            return Probe::Expired;
+        if self.slabs.live_touch(pos, now, touch) {
+            Probe::Live(pos)
+        } else {
+            Probe::Expired
         }
-        Probe::Live(pos)
     }
 
     /// The entry at a position [`KeyTable::probe`] returned (no change to the table in
-    /// between), recording the access when `touch` (like [`KeyTable::get_mut_touch`]).
+    /// between; the probe recorded the access).
     #[inline]
-    pub fn entry_at_mut(&mut self, pos: u32, touch: bool) -> Option<EntryMut<'_>> {
-        if touch {
-            let (c, o) = split(pos);
-            if let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) {
-                *a = if lfu_mode() {
-                    lfu_touched(*a)
-                } else {
-                    lru_clock()
-                };
-            }
-        }
+    pub fn entry_at_mut(&mut self, pos: u32) -> Option<EntryMut<'_>> {
         self.view_mut(pos)
     }
 
     /// The LFU counter of `key` after decay (OBJECT FREQ under an LFU policy).
     pub fn lfu_frequency(&self, key: &[u8]) -> Option<u32> {
-        let (c, o) = split(self.find(key)?);
-        let access = *self.chunks.get(c)?.access.get(o)?;
+        let access = self.slabs.access(self.find(key)?)?;
         Some(lfu_decayed(access))
     }
 
     /// Seconds since `key` was last accessed.
     pub fn idle_seconds(&self, key: &[u8]) -> Option<u64> {
-        let (c, o) = split(self.find(key)?);
-        let last = *self.chunks.get(c)?.access.get(o)?;
+        let last = self.slabs.access(self.find(key)?)?;
         Some(lru_clock().saturating_sub(last) as u64)
     }
 
@@ -607,8 +954,7 @@ impl KeyTable {
     /// clock (so an idle time beyond 2^24 s reads back as Redis's does).
     pub fn restore_access(&mut self, key: &[u8], idle_secs: Option<u64>, freq: Option<u8>) {
         let Some(pos) = self.find(key) else { return };
-        let (c, o) = split(pos);
-        let Some(a) = self.chunks.get_mut(c).and_then(|ch| ch.access.get_mut(o)) else {
+        let Some(a) = self.slabs.access_mut(pos) else {
             return;
         };
         if lfu_mode() {
@@ -621,8 +967,7 @@ impl KeyTable {
         }
     }
 
-    /// True when `key` is present.
-    #[inline]
+    /// True when `key` is present (expired or not).
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.find(key).is_some()
     }
@@ -631,247 +976,356 @@ impl KeyTable {
     /// None when the key is absent.
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> Option<u64> {
         let pos = self.find(key)?;
-        let (c, o) = split(pos);
-        let chunk = self.chunks.get_mut(c)?;
-        let old = chunk.expire(o);
-        chunk.set_expire(o, at);
+        let old = self.slabs.expire(pos);
+        self.slabs.set_expire(pos, at);
         Some(old)
     }
 
-    /// Put a node in a free slab slot; returns its position.
-    fn alloc(&mut self, node: Node, expire_at: u64) -> u32 {
-        let pos = match self.free.pop() {
-            Some(pos) => {
-                let (c, o) = split(pos);
-                if let Some(s) = self.chunks.get_mut(c).and_then(|ch| ch.nodes.get_mut(o)) {
-                    *s = Some(node);
-                }
-                pos
-            }
-            None => {
-                if self.chunks.last().is_none_or(|c| c.nodes.len() >= CHUNK) {
-                    self.chunks.push(Chunk::new());
-                }
-                let n = self.chunks.len();
-                let chunk = &mut self.chunks[n - 1];
-                chunk.push(node);
-                ((n - 1) * CHUNK + chunk.nodes.len() - 1) as u32
-            }
+    /// Point the index slot holding `old` at `new` (the entry moved; same key, same hash).
+    fn repoint(&mut self, old: u32, new: u32) {
+        let Some(key) = self.slabs.key(new) else {
+            return;
         };
-        let (c, o) = split(pos);
-        if let Some(chunk) = self.chunks.get_mut(c) {
-            chunk.set_expire(o, expire_at);
-            if let Some(a) = chunk.access.get_mut(o) {
-                *a = new_access();
-            }
+        let h = self.hasher.hash_one(key);
+        if let Some(p) = self.index.find_mut(h, |&p| p == old) {
+            *p = new;
         }
-        pos
     }
 
-    /// Insert or replace; returns the previous entry.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        if let Some(pos) = self.find(key) {
-            let (c, o) = split(pos);
-            let chunk = self.chunks.get_mut(c)?;
-            let old_expire = chunk.expire(o);
-            chunk.set_expire(o, entry.expire_at);
-            // A new value is a new object (LRU: accessed now); under LFU Redis keeps the
-            // old object's counter (dbOverwrite).
-            if let (false, Some(a)) = (lfu_mode(), chunk.access.get_mut(o)) {
-                *a = lru_clock();
-            }
-            let node = chunk.nodes.get_mut(o)?.as_mut()?;
-            let old = std::mem::replace(&mut node.value, entry.value);
-            return Some(Entry {
-                value: old,
-                expire_at: old_expire,
-            });
+    /// Move the entry at `pos` to the slab that fits `value` (its deadline and access
+    /// field follow; the old value is dropped); returns the new position.
+    fn relocate(&mut self, pos: u32, value: Value) -> Option<u32> {
+        let t = self.slabs.take(pos)?;
+        let new = self.slabs.alloc(t.item.key(), value, t.expire_at, t.access);
+        self.repoint(pos, new);
+        Some(new)
+    }
+
+    /// Rewrite the record at `pos` with `v` when `v` keeps its size (INCR, SET of a value
+    /// of the same record size): one slot lookup. False when `pos` is a node or the size
+    /// changes.
+    #[inline(always)]
+    fn rewrite_rec(&mut self, pos: u32, v: RecVal<'_>) -> bool {
+        if !is_rec(pos) {
+            return false;
         }
-        let pos = self.alloc(
-            Node {
-                value: entry.value,
-                key: KeyBuf::from_slice(key),
-            },
-            entry.expire_at,
-        );
+        let Some((c, o)) = self.slabs.recs.chunk_mut(slot_of(pos)) else {
+            return false;
+        };
+        let size = c.store.size;
+        let Some(r) = c.store.rec_from_mut(o) else {
+            return false;
+        };
+        if !fits(v, rec_klen(r), size) {
+            return false;
+        }
+        write_rec_value(r, v);
+        true
+    }
+
+    /// Replace the value at `pos` (same slab and size: in place; else the entry moves),
+    /// keeping the deadline and access field; returns the entry's position.
+    fn replace_at(&mut self, pos: u32, value: Value) -> u32 {
+        let rec = match &value {
+            Value::Str(s) => RecVal::of(s),
+            _ => None,
+        };
+        if let Some(v) = rec {
+            if self.rewrite_rec(pos, v) {
+                return pos;
+            }
+        }
+        let klen = self.slabs.index_key(pos).len();
+        let wants_rec = rec.is_some_and(|v| v.class(klen).is_some());
+        if !wants_rec && !is_rec(pos) {
+            if let Some(node) = self.slabs.node_mut(pos) {
+                node.value = value;
+            }
+            return pos;
+        }
+        self.relocate(pos, value).unwrap_or(pos)
+    }
+
+    /// Replace the string at `pos` ([`StrMut::set`]); returns its new position. A record
+    /// that keeps its size is rewritten in place with one slot lookup.
+    #[inline]
+    fn replace_str(&mut self, pos: u32, v: StrValue) -> u32 {
+        if let Some(rv) = RecVal::of(&v) {
+            if self.rewrite_rec(pos, rv) {
+                return pos;
+            }
+        }
+        self.replace_at(pos, Value::Str(v))
+    }
+
+    /// Add `by` to the integer at `pos` ([`StrMut::incr_by`]): an `int` record is read
+    /// and written with one slot lookup. None when `pos` is not an `int` record.
+    #[inline(always)]
+    fn incr_rec(&mut self, pos: u32, by: i64) -> Option<Result<i64, IncrError>> {
+        let cell = rec_int_cell(self.slabs.rec_from_mut(pos)?)?;
+        Some(match i64::from_le_bytes(*cell).checked_add(by) {
+            Some(new) => {
+                *cell = new.to_le_bytes();
+                Ok(new)
+            }
+            None => Err(IncrError::Overflow),
+        })
+    }
+
+    /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
+    /// returns its new position.
+    fn move_to_node(&mut self, pos: u32) -> u32 {
+        if !is_rec(pos) {
+            return pos;
+        }
+        let Some(bytes) = self.slabs.rec(pos).map(|r| rec_value(r).to_vec()) else {
+            return pos;
+        };
+        self.relocate(pos, Value::Str(StrValue::raw(bytes)))
+            .unwrap_or(pos)
+    }
+
+    /// The string at node position `pos` as a `raw` vector.
+    fn raw_at(&mut self, pos: u32) -> &mut Vec<u8> {
+        match self.slabs.node_mut(pos) {
+            Some(Node {
+                value: Value::Str(s),
+                ..
+            }) => s.make_raw(),
+            _ => {
+                self.spare.clear();
+                &mut self.spare
+            }
+        }
+    }
+
+    /// Rewrite the record at `pos` in place when `v` keeps its size: the common SET over
+    /// a string, one slot lookup. Returns the previous deadline, None when it does not
+    /// fit.
+    #[inline(always)]
+    fn overwrite_rec(&mut self, pos: u32, v: RecVal<'_>, expire_at: u64) -> Option<u64> {
+        if !is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.slabs.recs.chunk_mut(slot_of(pos))?;
+        let size = c.store.size;
+        let r = c.store.rec_from_mut(o)?;
+        if !fits(v, rec_klen(r), size) {
+            return None;
+        }
+        write_rec_value(r, v);
+        let old = c.expire(o);
+        if old != expire_at {
+            c.set_expire(o, expire_at);
+        }
+        // A new value is a new object (LRU: accessed now); under LFU Redis keeps the old
+        // object's counter (dbOverwrite).
+        if let (false, Some(a)) = (lfu_mode(), c.access.get_mut(o)) {
+            *a = lru_clock();
+        }
+        Some(old)
+    }
+
+    /// Replace the entry at `pos` (found under its key); returns the previous deadline.
+    fn replace_entry(&mut self, pos: u32, entry: Entry) -> u64 {
+        if let Value::Str(s) = &entry.value {
+            if let Some(old) =
+                RecVal::of(s).and_then(|v| self.overwrite_rec(pos, v, entry.expire_at))
+            {
+                return old;
+            }
+        }
+        let old_expire = self.slabs.expire(pos);
+        let pos = self.replace_at(pos, entry.value);
+        self.slabs.set_expire(pos, entry.expire_at);
+        // As in overwrite_rec.
+        if let (false, Some(a)) = (lfu_mode(), self.slabs.access_mut(pos)) {
+            *a = lru_clock();
+        }
+        old_expire
+    }
+
+    /// Insert or replace; returns the previous deadline (0 = none) when the key existed.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<u64> {
         let h = self.hash(key);
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.index.insert_unique(h, pos, |&p| {
-            hasher.hash_one(slot(chunks, p).map_or(&[][..], |n| n.key.as_slice()))
-        });
+        if let Some(pos) = self.find_hashed(h, key) {
+            return Some(self.replace_entry(pos, entry));
+        }
+        let pos = self
+            .slabs
+            .alloc(key, entry.value, entry.expire_at, new_access());
+        self.index_new(h, pos);
         None
+    }
+
+    /// [`KeyTable::insert`] of a string given by its bytes (SET): encoded as
+    /// [`StrValue::from_bytes`] would, written straight into its record when it gets one
+    /// (no `StrValue` built and copied).
+    #[inline]
+    pub fn insert_str(&mut self, key: &[u8], data: &[u8], expire_at: u64) -> Option<u64> {
+        let Some((v, class)) = RecVal::parse(data).and_then(|v| Some((v, v.class(key.len())?)))
+        else {
+            let value = Value::Str(StrValue::from_bytes(data));
+            return self.insert(key, Entry { value, expire_at });
+        };
+        let h = self.hash(key);
+        if let Some(pos) = self.find_hashed(h, key) {
+            if let Some(old) = self.overwrite_rec(pos, v, expire_at) {
+                return Some(old);
+            }
+            let value = Value::Str(StrValue::from_bytes(data));
+            return Some(self.replace_entry(pos, Entry { value, expire_at }));
+        }
+        let pos = self.slabs.alloc_rec(class, key, v, expire_at, new_access());
+        self.index_new(h, pos);
+        None
+    }
+
+    /// Add a new key's position to the index.
+    #[inline]
+    fn index_new(&mut self, h: u64, pos: u32) {
+        let (slabs, hasher) = (&self.slabs, &self.hasher);
+        self.index
+            .insert_unique(h, pos, |&p| hasher.hash_one(slabs.index_key(p)));
+    }
+
+    /// The value at a position [`KeyTable::probe`] returned (a read:
+    /// [`KeyTable::entry_at_mut`] without the mutable view).
+    #[inline]
+    pub fn read_at(&self, pos: u32) -> Option<ValueRef<'_>> {
+        self.slabs.value(pos)
     }
 
     /// Remove `key`; returns its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.hash(key);
-        let chunks = &self.chunks;
-        let pos = match self.index.find_entry(h, |&p| key_is(chunks, p, key)) {
+        let slabs = &self.slabs;
+        let pos = match self.index.find_entry(h, |&p| slabs.index_key(p) == key) {
             Ok(o) => o.remove().0,
             Err(_) => return None,
         };
-        let (c, o) = split(pos);
-        let chunk = self.chunks.get_mut(c)?;
-        let expire_at = chunk.expire(o);
-        chunk.set_expire(o, 0);
-        let node = chunk.nodes.get_mut(o).and_then(Option::take);
-        self.free.push(pos);
+        let t = self.slabs.take(pos);
         if self.index.is_empty() {
-            // Give the slab back once the shard is empty.
-            self.chunks = Vec::new();
-            self.free = Vec::new();
+            // Give the slabs back once the shard is empty.
+            self.slabs.clear();
         }
-        node.map(|n| Entry {
-            value: n.value,
-            expire_at,
+        t.map(|t| Entry {
+            value: t.item.into_value(),
+            expire_at: t.expire_at,
         })
     }
 
     /// One key for eviction sampling: the first occupied slab slot at or after `start`
-    /// (modulo the slab), with its access field and deadline; with `volatile_only`, the
-    /// first slot whose key has a TTL. Walks at most `max_slots` slots, skipping chunks
-    /// without deadlines whole when only volatile keys qualify. Consecutive slots were
-    /// filled at nearby times, so callers take one key per random start.
+    /// (modulo all slabs' slots, nodes first), with its access field and deadline; with
+    /// `volatile_only`, the first slot whose key has a TTL. Walks at most `max_slots`
+    /// slots, skipping chunks without deadlines whole when only volatile keys qualify.
+    /// Consecutive slots were filled at nearby times, so callers take one key per random
+    /// start.
     pub fn sample_from(
         &self,
         start: usize,
         volatile_only: bool,
         max_slots: usize,
     ) -> Option<Sampled<'_>> {
+        let nodes = self.slabs.nodes.slots();
         let total = self.slots();
         if total == 0 || self.index.is_empty() {
             return None;
         }
-        let mut pos = start % total;
+        let mut at = start % total;
         let mut walked = 0;
         while walked < max_slots.min(total) {
-            let (c, o) = (pos / CHUNK, pos % CHUNK);
-            let chunk = self.chunks.get(c)?;
-            if volatile_only && chunk.expires.is_none() {
+            // Node slots first, then the record chunks' slots.
+            let (pos, end) = if at < nodes {
+                (at as u32, nodes)
+            } else {
+                ((at - nodes) as u32 | REC_BIT, total)
+            };
+            if volatile_only && !self.slabs.chunk_has_expires(pos) {
                 // The rest of this chunk holds no deadline.
-                walked += CHUNK - o;
-                pos = ((c + 1) * CHUNK) % total;
+                let step = (CHUNK - slot_of(pos) as usize % CHUNK).min(end - at).max(1);
+                walked += step;
+                at = (at + step) % total;
                 continue;
             }
-            if let Some(Some(node)) = chunk.nodes.get(o) {
-                let expire_at = chunk.expire(o);
+            if let Some(key) = self.slabs.key(pos) {
+                let expire_at = self.slabs.expire(pos);
                 if !volatile_only || expire_at != 0 {
                     return Some(Sampled {
-                        key: node.key.as_slice(),
-                        access: chunk.access.get(o).copied().unwrap_or(0),
+                        key,
+                        access: self.slabs.access(pos).unwrap_or(0),
                         expire_at,
                     });
                 }
             }
             walked += 1;
-            pos = (pos + 1) % total;
+            at = (at + 1) % total;
         }
         None
     }
 
-    /// Slab slots in use or free (not the unused tail of the last chunk): the range of
+    /// Slab slot numbers, nodes then records (the unused tails of the last node chunk
+    /// excluded, those of record chunks included): the range of
     /// [`KeyTable::sample_from`]'s start.
     pub fn slots(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.nodes.len())
+        self.slabs.nodes.slots() + self.slabs.recs.slots()
     }
 
-    /// Remove `key` as eviction does: the slab's last node moves into the freed slot, so
-    /// evicting keeps the slab dense and its tail chunks are given back to the allocator
-    /// once empty (a plain removal leaves a free slot for the next insert). Only eviction
-    /// uses it: it frees memory that `used_memory` sees, while other callers may rely on
-    /// slots staying put within one lock hold (nothing keeps positions across holds).
+    /// Remove `key` as eviction does: its slab's last entry moves into the freed slot, so
+    /// evicting keeps the slabs dense and their tail chunks are given back to the
+    /// allocator once empty (a plain removal leaves a free slot for the next insert). Only
+    /// eviction uses it: it frees memory that `used_memory` sees, while other callers may
+    /// rely on slots staying put within one lock hold (nothing keeps positions across
+    /// holds).
     pub fn remove_compacting(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.hash(key);
-        let chunks = &self.chunks;
-        let pos = match self.index.find_entry(h, |&p| key_is(chunks, p, key)) {
+        let slabs = &self.slabs;
+        let pos = match self.index.find_entry(h, |&p| slabs.index_key(p) == key) {
             Ok(o) => o.remove().0,
             Err(_) => return None,
         };
-        let (c, o) = split(pos);
-        let chunk = self.chunks.get_mut(c)?;
-        let expire_at = chunk.expire(o);
-        chunk.set_expire(o, 0);
-        let node = chunk.nodes.get_mut(o).and_then(Option::take);
-        let entry = node.map(|n| Entry {
-            value: n.value,
-            expire_at,
-        });
+        let (t, moved) = self.slabs.take_compacting(pos);
+        if let Some(from) = moved {
+            self.repoint(from, pos);
+        }
         if self.index.is_empty() {
             self.clear();
-            return entry;
         }
-        let Some(last) = self.chunks.last() else {
-            return entry;
-        };
-        let tail = ((self.chunks.len() - 1) * CHUNK + last.nodes.len().saturating_sub(1)) as u32;
-        let tail_used = matches!(last.nodes.last(), Some(Some(_)));
-        if tail == pos {
-            self.pop_tail();
-        } else if tail_used {
-            self.move_tail_to(tail, pos);
-        } else {
-            // The tail is a slot freed by a plain removal: leave the hole for reuse.
-            self.free.push(pos);
-        }
-        entry
-    }
-
-    /// Drop the last slab slot (and its chunk once empty, giving the memory back).
-    fn pop_tail(&mut self) -> Option<(Option<Node>, u64, u32)> {
-        let last = self.chunks.last_mut()?;
-        let popped = last.pop();
-        if last.nodes.is_empty() {
-            self.chunks.pop();
-        }
-        popped
-    }
-
-    /// Move the occupied last slot `tail` into the empty slot `pos` and repoint its index
-    /// entry.
-    fn move_tail_to(&mut self, tail: u32, pos: u32) {
-        let Some((Some(node), expire_at, access)) = self.pop_tail() else {
-            return;
-        };
-        let h = self.hash(node.key.as_slice());
-        if let Some(p) = self.index.find_mut(h, |&p| p == tail) {
-            *p = pos;
-        }
-        let (c, o) = split(pos);
-        if let Some(chunk) = self.chunks.get_mut(c) {
-            chunk.set_expire(o, expire_at);
-            if let Some(a) = chunk.access.get_mut(o) {
-                *a = access;
-            }
-            if let Some(slot) = chunk.nodes.get_mut(o) {
-                *slot = Some(node);
-            }
-        }
+        t.map(|t| Entry {
+            value: t.item.into_value(),
+            expire_at: t.expire_at,
+        })
     }
 
     /// Remove everything.
     pub fn clear(&mut self) {
         self.index = HashTable::new();
-        self.chunks = Vec::new();
-        self.free = Vec::new();
+        self.slabs.clear();
     }
 
-    /// Every (key, entry).
+    /// Every (key, entry): nodes first, then the records of each size.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], EntryRef<'_>)> {
-        self.chunks.iter().flat_map(|c| {
-            c.nodes.iter().enumerate().filter_map(move |(o, n)| {
-                n.as_ref().map(|n| {
-                    (
-                        n.key.as_slice(),
-                        EntryRef {
-                            value: &n.value,
-                            expire_at: c.expire(o),
-                        },
-                    )
-                })
-            })
-        })
+        let nodes = self.slabs.nodes.occupied().filter_map(|(c, o)| {
+            let n = c.store.nodes.get(o)?.as_ref()?;
+            let e = EntryRef {
+                value: n.value.as_value_ref(),
+                expire_at: c.expire(o),
+                addr: n as *const Node as usize,
+                slot_bytes: NODE_BYTES,
+            };
+            Some((n.key.as_slice(), e))
+        });
+        let recs = self.slabs.recs.occupied().filter_map(|(c, o)| {
+            let r = c.store.rec(o)?;
+            let e = EntryRef {
+                value: ValueRef::Str(rec_value(r)),
+                expire_at: c.expire(o),
+                addr: r.as_ptr() as usize,
+                slot_bytes: c.store.size,
+            };
+            Some((rec_key(r), e))
+        });
+        nodes.chain(recs)
     }
 
     /// Every key.
@@ -893,36 +1347,49 @@ impl KeyTable {
 
     /// Remove and return every (key, entry).
     pub fn drain(&mut self) -> impl Iterator<Item = (KeyBuf, Entry)> {
-        let chunks = std::mem::take(&mut self.chunks);
+        let all: Vec<(KeyBuf, Entry)> = self
+            .iter()
+            .map(|(k, e)| (KeyBuf::from_slice(k), e.to_entry()))
+            .collect();
         self.clear();
-        chunks.into_iter().flat_map(|c| {
-            let expires = c.expires;
-            c.nodes.into_iter().enumerate().filter_map(move |(o, n)| {
-                let expire_at = expires
-                    .as_ref()
-                    .and_then(|e| e.get(o).copied())
-                    .unwrap_or(0);
-                n.map(|n| {
-                    (
-                        n.key,
-                        Entry {
-                            value: n.value,
-                            expire_at,
-                        },
-                    )
-                })
-            })
-        })
+        all.into_iter()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::slab::GROW;
     use crate::storage::value::{StrValue, Value};
 
     fn entry(v: &[u8]) -> Entry {
         Entry::new(Value::Str(StrValue::from_bytes(v)))
+    }
+
+    /// A value that lives in a node (a raw string).
+    fn node_entry(v: &[u8]) -> Entry {
+        Entry::new(Value::Str(StrValue::raw(v.to_vec())))
+    }
+
+    /// Chunks holding slots (emptied record chunks kept for reuse excluded).
+    fn chunks(t: &KeyTable) -> usize {
+        t.slabs.nodes.chunks.len() + t.slabs.recs.chunks.iter().filter(|c| !c.is_empty()).count()
+    }
+
+    /// The record size of `key`'s slot, 0 for a node.
+    fn rec_size(t: &KeyTable, key: &[u8]) -> usize {
+        let pos = t.find(key).expect("key");
+        if !is_rec(pos) {
+            return 0;
+        }
+        t.slabs.slot_bytes(pos)
+    }
+
+    fn value_of(t: &KeyTable, key: &[u8]) -> Option<Vec<u8>> {
+        match t.get(key)?.value() {
+            ValueRef::Str(s) => Some(s.to_vec()),
+            _ => None,
+        }
     }
 
     #[test]
@@ -952,9 +1419,14 @@ mod tests {
             t.insert(&(i + 5000).to_be_bytes(), entry(b"y"));
         }
         assert_eq!(
-            t.chunks.len(),
+            t.slabs
+                .recs
+                .chunks
+                .iter()
+                .filter(|c| c.store.size == 24)
+                .count(),
             1001usize.div_ceil(CHUNK),
-            "no new chunk for reused slots"
+            "no new chunk for reused slots (the 24-byte records)"
         );
         assert_eq!(t.len(), 1000);
         for i in 500..1000u32 {
@@ -971,14 +1443,14 @@ mod tests {
             t.insert(&i.to_be_bytes(), entry(b"v"));
         }
         t.set_expire(&199u32.to_be_bytes(), 77);
-        assert_eq!(t.chunks.len(), 4);
+        assert_eq!(chunks(&t), 4);
         // Remove from the middle: the last key moves into the hole, deadline included.
         for i in 0..150u32 {
             assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
             assert!(t.get(&i.to_be_bytes()).is_none());
         }
         assert_eq!(t.len(), 50);
-        assert_eq!(t.chunks.len(), 1, "emptied tail chunks are freed");
+        assert_eq!(chunks(&t), 1, "emptied tail chunks are freed");
         for i in 150..200u32 {
             let e = t.get(&i.to_be_bytes()).expect("moved key still found");
             assert_eq!(e.expire_at(), if i == 199 { 77 } else { 0 });
@@ -1007,22 +1479,22 @@ mod tests {
     fn the_last_chunk_grows_a_quarter_at_a_time() {
         let mut t = KeyTable::default();
         for i in 0..(CHUNK + 17) as u32 {
-            t.insert(&i.to_be_bytes(), entry(b"v"));
-            let last = t.chunks.last().expect("a chunk");
-            let cap = last.nodes.capacity();
+            t.insert(&i.to_be_bytes(), node_entry(b"v"));
+            let last = t.slabs.nodes.chunks.last().expect("a chunk");
+            let cap = last.store.nodes.capacity();
             assert!(
-                cap >= last.nodes.len() && cap - last.nodes.len() < GROW,
+                cap >= last.store.nodes.len() && cap - last.store.nodes.len() < GROW,
                 "{cap}"
             );
-            assert_eq!(last.access.len(), last.nodes.len());
+            assert_eq!(last.access.len(), last.store.nodes.len());
         }
-        assert_eq!(t.chunks.len(), 2);
+        assert_eq!(chunks(&t), 2);
         assert_eq!(
-            t.chunks[0].nodes.capacity(),
+            t.slabs.nodes.chunks[0].store.nodes.capacity(),
             CHUNK,
             "full chunks hold exactly CHUNK"
         );
-        assert_eq!(t.chunks[1].nodes.capacity(), 2 * GROW);
+        assert_eq!(t.slabs.nodes.chunks[1].store.nodes.capacity(), 2 * GROW);
         // Access fields follow their keys through a compacting removal.
         t.restore_access(&3u32.to_be_bytes(), Some(0), None);
         t.remove_compacting(&0u32.to_be_bytes());
@@ -1036,5 +1508,165 @@ mod tests {
     fn node_is_compact() {
         // A slab slot per key: 64 bytes (value 48 + key 16), deadlines kept elsewhere.
         assert_eq!(std::mem::size_of::<Option<Node>>(), 64);
+    }
+
+    #[test]
+    fn strings_move_between_slabs() {
+        let mut t = KeyTable::default();
+        t.insert(b"n", entry(b"12"));
+        t.insert(b"s", entry(b"hello"));
+        t.insert(b"other", entry(b"x"));
+        t.set_expire(b"n", 99);
+        t.restore_access(b"n", Some(1000), None);
+        let idle = t.idle_seconds(b"n");
+        let pos = t.find(b"n").expect("n");
+        assert_eq!(rec_size(&t, b"n"), 24, "an int: the 24-byte slab");
+        assert_eq!(t.get(b"n").map(|e| e.value().encoding()), Some("int"));
+        // INCR: same record size, rewritten in place
+        assert_eq!(t.replace_str(pos, StrValue::Int(13)), pos);
+        assert_eq!(value_of(&t, b"n").as_deref(), Some(&b"13"[..]));
+        // APPEND: moves to a node as a raw string; deadline and access field follow
+        let Some(ValueMut::Str(mut s)) = t.get_mut(b"n").and_then(EntryMut::into_value_mut) else {
+            panic!("a string");
+        };
+        s.make_raw().extend_from_slice(b"4");
+        assert_eq!(s.get().encoding(), "raw");
+        assert_eq!(rec_size(&t, b"n"), 0);
+        assert_eq!(value_of(&t, b"n").as_deref(), Some(&b"134"[..]));
+        assert_eq!(t.get(b"n").map(|e| e.expire_at()), Some(99));
+        assert_eq!(t.idle_seconds(b"n"), idle);
+        // SET of a short string: back to a record
+        assert!(t.insert(b"n", entry(b"abc")).is_some());
+        assert_eq!(rec_size(&t, b"n"), 24);
+        assert_eq!(t.get(b"n").map(|e| e.value().encoding()), Some("embstr"));
+        // a longer string: a larger record
+        let long = [b'y'; 44];
+        t.insert(b"n", entry(&long));
+        assert_eq!(rec_size(&t, b"n"), 48, "2 + 1 + 44 = 47: 48 bytes");
+        assert_eq!(value_of(&t, b"n").as_deref(), Some(&long[..]));
+        assert_eq!(t.iter().count(), 3);
+        assert_eq!(value_of(&t, b"s").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(value_of(&t, b"other").as_deref(), Some(&b"x"[..]));
+        // every slab is sampled
+        let mut seen = std::collections::HashSet::new();
+        for start in 0..t.slots() {
+            if let Some(s) = t.sample_from(start, false, 1) {
+                seen.insert(s.key.to_vec());
+            }
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(t.drain().count(), 3);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn records_compact_per_slab() {
+        let mut t = KeyTable::default();
+        for i in 0..200u32 {
+            t.insert(&i.to_be_bytes(), entry(&i.to_string().into_bytes()));
+        }
+        t.set_expire(&199u32.to_be_bytes(), 5);
+        for i in 0..150u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        assert_eq!(t.len(), 50);
+        for i in 150..200u32 {
+            assert_eq!(
+                value_of(&t, &i.to_be_bytes()),
+                Some(i.to_string().into_bytes())
+            );
+        }
+        assert_eq!(t.get(&199u32.to_be_bytes()).map(|e| e.expire_at()), Some(5));
+        assert!(t
+            .sample_from(0, true, 1000)
+            .is_some_and(|s| s.expire_at == 5));
+        assert_eq!(t.slots(), CHUNK, "the emptied chunks are given back");
+    }
+
+    #[test]
+    fn set_bytes_and_incr_write_records_in_place() {
+        let mut t = KeyTable::default();
+        assert!(t.insert_str(b"k", b"41", 0).is_none());
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("int"));
+        let pos = t.find(b"k").expect("k");
+        let Some(ValueMut::Str(mut s)) = t.get_mut(b"k").and_then(EntryMut::into_value_mut) else {
+            panic!("a string");
+        };
+        assert_eq!(s.incr_by(1), Ok(42));
+        assert_eq!(s.incr_by(i64::MAX), Err(IncrError::Overflow));
+        assert_eq!(t.find(b"k"), Some(pos), "INCR stays in its record");
+        assert_eq!(value_of(&t, b"k").as_deref(), Some(&b"42"[..]));
+        // SET over it: same record size in place (deadline replaced), else it moves
+        assert_eq!(t.insert_str(b"k", b"abcdefgh", 9), Some(0));
+        assert_eq!(t.find(b"k"), Some(pos));
+        assert_eq!(t.get(b"k").map(|e| e.expire_at()), Some(9));
+        assert_eq!(
+            t.insert_str(b"k", b"a longer value of 30 bytes....", 0),
+            Some(9)
+        );
+        assert_ne!(t.find(b"k"), Some(pos));
+        assert_eq!(rec_size(&t, b"k"), 40);
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("embstr"));
+        // an embstr that is not an integer, and a long string (a node, raw)
+        let Some(ValueMut::Str(mut s)) = t.get_mut(b"k").and_then(EntryMut::into_value_mut) else {
+            panic!("a string");
+        };
+        assert_eq!(s.incr_by(1), Err(IncrError::NotInteger));
+        t.insert_str(b"k", &[b'x'; 45], 0);
+        assert_eq!(rec_size(&t, b"k"), 0);
+        assert_eq!(t.get(b"k").map(|e| e.value().encoding()), Some("raw"));
+        t.insert_str(b"k", b"-7", 0);
+        assert_eq!(rec_size(&t, b"k"), 24);
+        assert_eq!(value_of(&t, b"k").as_deref(), Some(&b"-7"[..]));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn emptied_record_chunks_are_reused_by_any_size() {
+        let mut t = KeyTable::default();
+        for i in 0..130u32 {
+            t.insert_str(&i.to_be_bytes(), b"v", 0);
+        }
+        for i in 0..64u32 {
+            t.insert_str(&(i + 1000).to_be_bytes(), &[b'w'; 40], 0);
+        }
+        // 3 chunks of 24-byte records, then one of 48
+        assert_eq!(t.slabs.recs.chunks.len(), 4);
+        for i in 0..70u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        // 60 records of 24 bytes left: the second and third chunks are emptied, kept as
+        // spares (the 48-byte chunk after them keeps its place)
+        assert_eq!(t.slabs.recs.chunks.len(), 4);
+        assert_eq!(chunks(&t), 2);
+        t.insert_str(b"another", &[b'z'; 44], 0);
+        assert_eq!(t.slabs.recs.chunks.len(), 4, "the spare chunk was reused");
+        assert_eq!(rec_size(&t, b"another"), 56);
+        for i in 70..130u32 {
+            assert_eq!(value_of(&t, &i.to_be_bytes()).as_deref(), Some(&b"v"[..]));
+        }
+        assert_eq!(t.len(), 60 + 64 + 1);
+        assert_eq!(t.iter().count(), t.len());
+    }
+
+    #[test]
+    fn short_key_comparison_matches_slices() {
+        let keys: Vec<Vec<u8>> = (0..=40)
+            .flat_map(|n| {
+                let base: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+                let mut variants = vec![base.clone()];
+                for i in 0..n {
+                    let mut v = base.clone();
+                    v[i] ^= 1;
+                    variants.push(v);
+                }
+                variants
+            })
+            .collect();
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(bytes_eq(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 }

@@ -113,7 +113,7 @@ pub enum StrValue {
 }
 
 /// Strings that look like integers within this length become `int` encoded, as in Redis.
-const MAX_INT_ENCODED_LEN: usize = 20;
+pub const MAX_INT_ENCODED_LEN: usize = 20;
 /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
 pub const EMBSTR_LIMIT: usize = 44;
 

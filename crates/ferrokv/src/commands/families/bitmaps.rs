@@ -74,7 +74,7 @@ fn prepare_bit_write(db: &mut DbView, key: &[u8], maxbit: u64) -> Result<bool, C
             Ok(true)
         }
         Some(e) => {
-            let ValueMut::Str(s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let data = s.into_raw();

@@ -252,12 +252,13 @@ fn migrate(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     for key in keys.unwrap_or_default() {
         let Some(entry) = db.get(key)? else { continue };
+        let Some(value) = entry.value() else { continue };
         let at = entry.expire_at();
         let ttl = if at == 0 { 0 } else { (at as i64 - now).max(1) };
         outgoing.push(Outgoing {
             key,
             ttl,
-            payload: dump_payload_with(entry.value(), &opts),
+            payload: dump_payload_with(value, &opts),
         });
     }
     if outgoing.is_empty() {

@@ -591,7 +591,7 @@ fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(SAME_OBJECT);
     }
     let stats = &ctx.server.stats;
-    let entry = ctx.db().get(src_key)?.map(|e| e.to_entry());
+    let entry = ctx.db().get(src_key)?.and_then(|e| e.to_entry());
     stats.hit(entry.is_some());
     let Some(entry) = entry else {
         ctx.out.int(0);

@@ -49,14 +49,18 @@ fn help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 /// Bytes one key costs: its slab node, the key's and the value's heap bytes, and its share
 /// of the hash index (4-byte slot and control byte at the usual load).
-fn key_bytes(key: &[u8], value: crate::storage::ValueRef<'_>) -> usize {
-    let key_heap = if key.len() > crate::storage::key::INLINE_KEY {
+fn key_bytes(key: &[u8], slot_bytes: usize, value: crate::storage::ValueRef<'_>) -> usize {
+    // Keys are stored in the slot, except long keys of nodes (records hold any key).
+    let key_heap = if slot_bytes == NODE_BYTES && key.len() > crate::storage::key::INLINE_KEY {
         16 + key.len()
     } else {
         0
     };
-    std::mem::size_of::<Option<Node>>() + 5 + key_heap + value.heap_size()
+    slot_bytes + 5 + key_heap + value.heap_size()
 }
+
+/// Bytes of a node slot (entries that are not `int`/`embstr` records).
+const NODE_BYTES: usize = std::mem::size_of::<Option<Node>>();
 
 fn usage(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut i = 3;
@@ -73,9 +77,10 @@ fn usage(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let key = args[2];
     let (mut db, out) = ctx.db_out();
-    match db.read(key)? {
-        None => out.null(),
-        Some(v) => out.int(key_bytes(key, v) as i64),
+    let found = db.get(key)?.map(|e| (e.slot_bytes(), e.into_value_ref()));
+    match found {
+        Some((slot, Some(v))) => out.int(key_bytes(key, slot, v) as i64),
+        _ => out.null(),
     }
     Ok(())
 }
@@ -85,7 +90,11 @@ fn dataset(ctx: &mut Ctx) -> Vec<(usize, usize)> {
     (0..ctx.server.dbs.len())
         .map(|db| {
             ctx.locks.db_shards(db).fold((0, 0), |(n, bytes), s| {
-                let b: usize = s.map.iter().map(|(k, e)| key_bytes(k, e.value())).sum();
+                let b: usize = s
+                    .map
+                    .iter()
+                    .map(|(k, e)| key_bytes(k, e.slot_bytes(), e.value()))
+                    .sum();
                 (n + s.map.len(), bytes + b)
             })
         })

@@ -4,7 +4,7 @@
 
 use crate::commands::shared::longdouble::LongDouble;
 use crate::commands::{acl, arg_i64, class, flags, CmdError, CmdResult, Command, Ctx};
-use crate::storage::shard::Entry;
+use crate::storage::table::IncrError;
 use crate::storage::value::StackNum;
 use crate::storage::{StrValue, Value};
 use crate::storage::{ValueMut, ValueRef};
@@ -244,8 +244,8 @@ fn expire_deadline(arg: &[u8], kind: ExpireKind, now: u64) -> Result<u64, CmdErr
 fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (key, val) = (args[1], args[2]);
     if args.len() == 3 {
-        // The hot path: one allocation for the value (plus the key when it is new).
-        ctx.db().set(key, Value::Str(StrValue::from_bytes(val)))?;
+        // The hot path: the bytes go straight into the key's record.
+        ctx.db().set_str(key, val, 0)?;
         ctx.notify(class::STRING, "set", key);
         ctx.out.ok();
         return Ok(());
@@ -290,10 +290,9 @@ fn set_generic(
         }
         return Ok(());
     }
-    let value = Value::Str(StrValue::from_bytes(val));
     match deadline {
         Some(expire_at) => {
-            db.set_entry(key, Entry { value, expire_at })?;
+            db.set_str(key, val, expire_at)?;
             // Logged with the absolute deadline, so a reload does not restart the TTL.
             db.log_as(&[
                 b"SET",
@@ -303,8 +302,8 @@ fn set_generic(
                 crate::storage::value::itoa_stack(expire_at as i64).as_slice(),
             ]);
         }
-        None if opts.keepttl => db.set_keep_ttl(key, value)?,
-        None => db.set(key, value)?,
+        None if opts.keepttl => db.set_keep_ttl(key, Value::Str(StrValue::from_bytes(val)))?,
+        None => db.set_str(key, val, 0)?,
     }
     db.notify(class::STRING, "set", key);
     if deadline.is_some() {
@@ -373,7 +372,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         Some(e) => {
             stats.hit(true);
-            let ValueRef::Str(s) = e.value() else {
+            let Some(ValueRef::Str(s)) = e.value() else {
                 return Err(CmdError::WrongType);
             };
             let deadline = match opts.expire {
@@ -486,7 +485,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let total = s.len() as u64 + tail.len() as u64;
@@ -597,7 +596,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             if value.is_empty() {
@@ -652,12 +651,13 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let (value, existed) = match db.get(key)? {
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
-            let old = s.as_i64().ok_or(CmdError::NotInteger)?;
-            let new = old.checked_add(by).ok_or(CmdError::Overflow)?;
-            s.set(StrValue::Int(new));
+            let new = s.incr_by(by).map_err(|e| match e {
+                IncrError::NotInteger => CmdError::NotInteger,
+                IncrError::Overflow => CmdError::Overflow,
+            })?;
             (new, true)
         }
         None => (by, false),
@@ -695,7 +695,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             db.set(key, Value::Str(StrValue::string_object(text.into_bytes())))?;
         }
         Some(e) => {
-            let ValueMut::Str(mut s) = e.into_value_mut() else {
+            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
                 return Err(CmdError::WrongType);
             };
             let current = s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?;
