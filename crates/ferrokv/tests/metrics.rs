@@ -42,6 +42,19 @@ fn start_with_metrics(extra: &[&str]) -> (ServerGuard, u16) {
     (guard, port)
 }
 
+/// Whether the endpoint answers a request now (a connection closed at accept does not).
+fn answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut raw = Vec::new();
+    s.write_all(request.as_bytes()).is_ok()
+        && s.read_to_end(&mut raw).is_ok()
+        && raw.starts_with(b"HTTP/1.1 200")
+}
+
 /// One HTTP/1.1 request (`Connection: close`): (status, headers in lower case, body).
 fn http(port: u16, method: &str, path: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
@@ -315,6 +328,13 @@ fn scrapes_during_a_write_load_and_stalled_scrapers() {
     }
     assert!(worst < Duration::from_secs(1), "PING took {:?}", worst);
     drop(stalled);
+    // The endpoint frees the stalled connections' slots once it sees them closed; until
+    // then a new connection is closed at accept (by design), so wait for a served one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers(port) {
+        assert!(Instant::now() < deadline, "the endpoint never served again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Scrapes during the load: every one parses, counters never go back.
     let mut last = 0.0;
