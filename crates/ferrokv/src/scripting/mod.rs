@@ -69,6 +69,7 @@ pub type Job = Box<dyn FnOnce() + Send>;
 
 /// Whether a request runs on the script thread (see [`Scripts::submit`]): the commands
 /// that run or compile scripts or libraries. SCRIPT KILL never does: it must answer while a script runs.
+#[inline]
 pub fn runs_on_script_thread(argv: &[&[u8]]) -> bool {
     let Some(name) = argv.first() else {
         return false;

@@ -203,6 +203,7 @@ impl Server {
     }
 
     /// Count a call of command `id` that took `ns` nanoseconds.
+    #[inline]
     pub fn record_call(&self, id: usize, ns: u64, failed: bool) {
         let micros = ns / 1000;
         let stripe = crate::stats::stripe();
