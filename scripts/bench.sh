@@ -6,6 +6,10 @@
 #   scripts/bench.sh                     all tests, pipeline 1 and 16
 #   TESTS=set,get PIPELINES=16 REQUESTS=100000 CLIENTS=50 scripts/bench.sh
 #   APPENDFSYNC=always TESTS=set PIPELINES=1 scripts/bench.sh   both with an append-only file
+#   SERVER_CPU_QUOTA=0.4 TESTS=get,set PIPELINES=16 scripts/bench.sh
+#       each server capped at 0.4 of a core (a cgroup v1 CPU quota, 10 ms periods; needs
+#       root): the server, not the one client core, is then the bottleneck, so the rps
+#       ratio is a throughput comparison (issue 15 target 5 on a machine with few cores)
 #
 # Output: a Markdown table: rps of each, ratio ferrokv/redis (higher is better for ferrokv),
 # server CPU per request in microseconds (scheduler run time of all server threads from
@@ -26,12 +30,34 @@ need_tools redis-benchmark redis-cli taskset python3
 build_ferrokv
 TICK=$(getconf CLK_TCK)
 
+# cap PID NAME: put every thread of PID into a CPU-quota cgroup of its own (SERVER_CPU_QUOTA).
+cap() {
+    [ -n "${SERVER_CPU_QUOTA:-}" ] || return 0
+    local dir=/sys/fs/cgroup/cpu/ferrokv-bench-$$-$2
+    mkdir -p "$dir" || die "SERVER_CPU_QUOTA needs a writable cgroup v1 cpu controller ($dir)"
+    echo 10000 >"$dir/cpu.cfs_period_us"
+    awk -v q="$SERVER_CPU_QUOTA" 'BEGIN { printf "%d\n", q * 10000 }' >"$dir/cpu.cfs_quota_us"
+    echo "$1" >"$dir/cgroup.procs"
+    CGROUPS+=("$dir")
+}
+CGROUPS=()
+# The cgroups go when the script ends, after the servers are stopped.
+remove_cgroups() {
+    local d
+    for d in "${CGROUPS[@]}"; do
+        rmdir "$d" 2>/dev/null || true
+    done
+}
+trap 'stop_all; remove_cgroups' EXIT
+
 rport=$(free_port)
 start_server redis "$rport" taskset -c "$SERVER_CPU"
 rpid=$STARTED_PID
+cap "$rpid" redis
 fport=$(free_port)
 start_server ferrokv "$fport" taskset -c "$SERVER_CPU"
 fpid=$STARTED_PID
+cap "$fpid" ferrokv
 
 echo "redis: $("$REDIS_SERVER" --version | cut -d' ' -f3) pid $rpid port $rport; ferrokv: pid $fpid port $fport"
 echo "redis-benchmark -c $CLIENTS -n $REQUESTS; servers on core $SERVER_CPU, client on core $CLIENT_CPU"
