@@ -44,7 +44,7 @@ CGROUPS=()
 # The cgroups go when the script ends, after the servers are stopped.
 remove_cgroups() {
     local d
-    for d in "${CGROUPS[@]}"; do
+    for d in "${CGROUPS[@]+"${CGROUPS[@]}"}"; do
         rmdir "$d" 2>/dev/null || true
     done
 }
