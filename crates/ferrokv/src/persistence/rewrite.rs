@@ -23,6 +23,9 @@ use crate::server::Server;
 use crate::storage::snapshot::{self, ShardImage, Sink};
 use crate::storage::{LockSet, ValueRef};
 
+/// The error when an AOF rewrite is already running (Redis's text).
+const REWRITE_RUNNING: &str = "ERR Background append only file rewriting already in progress";
+
 /// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
 /// AOF_REWRITE_ITEMS_PER_CMD), so a huge collection does not become one huge command.
 const ITEMS_PER_CMD: usize = 64;
@@ -268,7 +271,7 @@ pub fn start(server: &Arc<Server>) -> Result<bool, String> {
 /// (Redis schedules it too). Errors when one is running already.
 pub fn schedule(server: &Server) -> Result<(), String> {
     if server.aof_rewrite.in_progress.load(Ordering::Acquire) {
-        return Err("ERR Background append only file rewriting already in progress".into());
+        return Err(REWRITE_RUNNING.into());
     }
     server
         .saving
@@ -292,7 +295,7 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
     // yes then load it).
     let off = !server.aof.enabled() && !enabling;
     if server.aof_rewrite.in_progress.load(Ordering::Acquire) {
-        return Err("ERR Background append only file rewriting already in progress".into());
+        return Err(REWRITE_RUNNING.into());
     }
     if server.saving.in_progress.load(Ordering::Acquire) || snapshot::in_progress() {
         server
@@ -302,7 +305,7 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
         return Ok(false);
     }
     if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
-        return Err("ERR Background append only file rewriting already in progress".into());
+        return Err(REWRITE_RUNNING.into());
     }
     match begin(server, enabling, off) {
         Ok((job, dir, new_seq, temp)) => {

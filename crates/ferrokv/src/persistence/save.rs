@@ -23,6 +23,9 @@ use crate::storage::LockSet;
 
 use super::spill::Spill;
 
+/// The error when a background save is already running (Redis's text).
+const BGSAVE_RUNNING: &str = "ERR Background save already in progress";
+
 /// State of RDB saving (INFO persistence, scheduling, MISCONF).
 #[derive(Default)]
 pub struct SaveState {
@@ -167,7 +170,7 @@ fn saved(server: &Server, dirty_at_start: u64) {
 /// for Redis's SAVE). Used by SAVE, SHUTDOWN and save-on-exit.
 pub fn save_sync(server: &Server) -> Result<(), String> {
     if snapshot::in_progress() {
-        return Err("ERR Background save already in progress".into());
+        return Err(BGSAVE_RUNNING.into());
     }
     let mut locks = LockSet::new(&server.dbs);
     locks.lock_all();
@@ -177,7 +180,7 @@ pub fn save_sync(server: &Server) -> Result<(), String> {
 /// SAVE's work for a caller that already holds every shard (DEBUG RELOAD).
 pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), String> {
     if snapshot::in_progress() {
-        return Err("ERR Background save already in progress".into());
+        return Err(BGSAVE_RUNNING.into());
     }
     let target = dump_path(server);
     let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
@@ -214,7 +217,7 @@ pub fn save_locked(server: &Server, locks: &mut LockSet<'_>) -> Result<(), Strin
 /// schedules it too). Errors when one is running already.
 pub fn schedule_bgsave(server: &Server) -> Result<(), String> {
     if server.saving.in_progress.load(Ordering::Acquire) {
-        return Err("ERR Background save already in progress".into());
+        return Err(BGSAVE_RUNNING.into());
     }
     server.saving.scheduled.store(true, Ordering::Release);
     Ok(())
@@ -225,7 +228,7 @@ pub fn schedule_bgsave(server: &Server) -> Result<(), String> {
 pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
     let st = &server.saving;
     if st.in_progress.load(Ordering::Acquire) {
-        return Err("ERR Background save already in progress".into());
+        return Err(BGSAVE_RUNNING.into());
     }
     if snapshot::in_progress() || server.aof_rewrite.in_progress.load(Ordering::Acquire) {
         if schedule {
@@ -239,7 +242,7 @@ pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
         );
     }
     if st.in_progress.swap(true, Ordering::AcqRel) {
-        return Err("ERR Background save already in progress".into());
+        return Err(BGSAVE_RUNNING.into());
     }
     st.last_try
         .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
