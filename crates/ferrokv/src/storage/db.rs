@@ -245,6 +245,14 @@ impl<'s> LockSet<'s> {
         self.deferred.get_or_insert_with(Box::default)
     }
 
+    /// One of the rarely used parts, taken (left empty; nothing is created for it).
+    fn take_deferred<T: Default>(&mut self, part: fn(&mut Deferred) -> &mut T) -> T {
+        self.deferred
+            .as_deref_mut()
+            .map(|d| std::mem::take(part(d)))
+            .unwrap_or_default()
+    }
+
     /// Effects queued for the append-only file so far (see [`LockSet::propagate_now`]).
     #[inline]
     pub fn propagated(&self) -> &[(usize, Vec<Vec<u8>>)] {
@@ -258,10 +266,7 @@ impl<'s> LockSet<'s> {
 
     /// The queued effects, taken (the queue is left empty).
     pub fn take_propagated(&mut self) -> Logged {
-        self.deferred
-            .as_deref_mut()
-            .map(|d| std::mem::take(&mut d.propagate))
-            .unwrap_or_default()
+        self.take_deferred(|d| &mut d.propagate)
     }
 
     /// True when the command(s) recorded keyspace events.
@@ -274,10 +279,7 @@ impl<'s> LockSet<'s> {
 
     /// The recorded keyspace events, taken.
     pub fn take_events(&mut self) -> Vec<Event> {
-        self.deferred
-            .as_deref_mut()
-            .map(|d| std::mem::take(&mut d.events))
-            .unwrap_or_default()
+        self.take_deferred(|d| &mut d.events)
     }
 
     /// Lock one more shard without waiting, while others are held (serving a blocked
@@ -331,10 +333,7 @@ impl<'s> LockSet<'s> {
 
     /// The ready keys, in the order they were signalled (emptied).
     pub fn take_ready(&mut self) -> Vec<(usize, Box<[u8]>)> {
-        self.deferred
-            .as_deref_mut()
-            .map(|d| std::mem::take(&mut d.ready))
-            .unwrap_or_default()
+        self.take_deferred(|d| &mut d.ready)
     }
 
     /// Lock every shard of every database (a barrier: no command is in flight while it is
