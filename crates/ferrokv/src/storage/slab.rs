@@ -622,7 +622,7 @@ pub struct RecSlabs {
     /// The chunks of all sizes. An emptied chunk keeps its place (slots of other chunks
     /// do not move), holding no memory, until it is reused.
     pub chunks: Vec<Chunk<RecStore>>,
-    /// Per size ([`REC_SIZES`]); empty until the first record.
+    /// Per size ([`REC_SIZES`]), up to the largest size used so far.
     classes: Vec<RecClass>,
     /// Emptied chunks, reused before the vector grows.
     spare: Vec<u32>,
@@ -672,12 +672,13 @@ impl RecSlabs {
         expire_at: u64,
         access: u32,
     ) -> u32 {
-        if self.classes.is_empty() {
-            self.classes = vec![RecClass::default(); REC_SIZES.len()];
-        }
         let Some(size) = REC_SIZES.get(class).copied() else {
             return 0;
         };
+        if self.classes.len() <= class {
+            // Up to the sizes in use (most shards use one or two small ones).
+            self.classes.resize_with(class + 1, RecClass::default);
+        }
         let slot = match self.classes.get_mut(class).and_then(|k| k.free.pop()) {
             Some(slot) => slot,
             None => self.append_slot(class, size),
