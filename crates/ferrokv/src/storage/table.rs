@@ -22,11 +22,12 @@ use super::key::KeyBuf;
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
-    rec_int_cell, rec_key, rec_klen, rec_to_value, rec_value, write_rec, write_rec_value,
-    NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
+    rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
+    write_rec_value, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
 };
 use super::value::{
-    HashValue, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef, ZSetValue,
+    HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
+    ZSetValue,
 };
 
 /// The position bit of records (clear: a node).
@@ -282,6 +283,17 @@ impl<'a> EntryMut<'a> {
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
+            if let Some(list) = table.slabs.rec(pos).and_then(rec_list) {
+                let list = list.to_list();
+                return Some(ValueMut::List(ListMut {
+                    at: ListAt::Rec {
+                        table,
+                        pos,
+                        list,
+                        dirty: false,
+                    },
+                }));
+            }
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
             }));
@@ -289,7 +301,9 @@ impl<'a> EntryMut<'a> {
         Some(match &mut table.slabs.node_mut(pos)?.value {
             Value::Str(s) => ValueMut::Str(StrMut { at: StrAt::Node(s) }),
             Value::Hash(h) => ValueMut::Hash(h),
-            Value::List(l) => ValueMut::List(l),
+            Value::List(l) => ValueMut::List(ListMut {
+                at: ListAt::Node(l),
+            }),
             Value::Set(s) => ValueMut::Set(s),
             Value::ZSet(z) => ValueMut::ZSet(z),
             Value::Stream(s) => ValueMut::Stream(s),
@@ -316,8 +330,9 @@ pub enum ValueMut<'a> {
     Str(StrMut<'a>),
     /// Hashes.
     Hash(&'a mut HashValue),
-    /// Lists.
-    List(&'a mut ListValue),
+    /// Lists (a small list in its key's record is edited as a decoded copy, written
+    /// back when the [`ListMut`] is dropped).
+    List(ListMut<'a>),
     /// Sets.
     Set(&'a mut SetValue),
     /// Sorted sets.
@@ -333,7 +348,7 @@ impl ValueMut<'_> {
         match self {
             ValueMut::Str(s) => ValueRef::Str(s.get()),
             ValueMut::Hash(h) => ValueRef::Hash(h),
-            ValueMut::List(l) => ValueRef::List(l),
+            ValueMut::List(l) => ValueRef::List(ListRef::Value(l)),
             ValueMut::Set(s) => ValueRef::Set(s),
             ValueMut::ZSet(z) => ValueRef::ZSet(z),
             ValueMut::Stream(s) => ValueRef::Stream(s),
@@ -343,6 +358,68 @@ impl ValueMut<'_> {
     /// The name `TYPE` replies with.
     pub fn type_name(&self) -> &'static str {
         self.as_ref().type_name()
+    }
+}
+
+/// A list that may be edited in place: by `&mut` (through `Deref`) whether it lives in a
+/// node or in its key's record. A record's small list is decoded into a [`ListValue`]
+/// when the view is made and, if it was reached mutably, written back when the view is
+/// dropped: into the record in place when its size class is unchanged, else into a
+/// record of the new size, or into a node once it no longer fits a record. (A list in a
+/// node stays there when it shrinks: moving it back would cost its hot edits a check;
+/// only a value stored whole, e.g. by RESTORE, a load or a new key, is packed again.)
+#[derive(Debug)]
+pub struct ListMut<'a> {
+    at: ListAt<'a>,
+}
+
+#[derive(Debug)]
+enum ListAt<'a> {
+    Node(&'a mut ListValue),
+    Rec {
+        table: &'a mut KeyTable,
+        pos: u32,
+        list: ListValue,
+        dirty: bool,
+    },
+}
+
+impl std::ops::Deref for ListMut<'_> {
+    type Target = ListValue;
+    #[inline(always)]
+    fn deref(&self) -> &ListValue {
+        match &self.at {
+            ListAt::Node(l) => l,
+            ListAt::Rec { list, .. } => list,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ListMut<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ListValue {
+        match &mut self.at {
+            ListAt::Node(l) => l,
+            ListAt::Rec { list, dirty, .. } => {
+                *dirty = true;
+                list
+            }
+        }
+    }
+}
+
+impl Drop for ListMut<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let ListAt::Rec {
+            table,
+            pos,
+            list,
+            dirty: true,
+        } = &mut self.at
+        {
+            table.store_list(*pos, std::mem::take(list));
+        }
     }
 }
 
@@ -658,7 +735,7 @@ impl Slabs {
     fn value(&self, pos: u32) -> Option<ValueRef<'_>> {
         if is_rec(pos) {
             let (c, o) = self.recs.chunk(slot_of(pos))?;
-            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
+            Some(rec_value_ref(c.store.rec_from(o)?))
         } else {
             let (c, o) = self.nodes.chunk(pos)?;
             Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
@@ -708,11 +785,9 @@ impl Slabs {
 
     /// Store `key` -> `value` in the slab that fits it; returns the position.
     fn alloc(&mut self, key: &[u8], value: Value, expire_at: u64, access: u32) -> u32 {
-        if let Value::Str(s) = &value {
-            if let Some(v) = RecVal::of(s) {
-                if let Some(class) = v.class(key.len()) {
-                    return self.alloc_rec(class, key, v, expire_at, access);
-                }
+        if let Some(v) = RecVal::of_value(&value) {
+            if let Some(class) = v.class(key.len()) {
+                return self.alloc_rec(class, key, v, expire_at, access);
             }
         }
         let node = Node {
@@ -1026,10 +1101,7 @@ impl KeyTable {
     /// Replace the value at `pos` (same slab and size: in place; else the entry moves),
     /// keeping the deadline and access field; returns the entry's position.
     fn replace_at(&mut self, pos: u32, value: Value) -> u32 {
-        let rec = match &value {
-            Value::Str(s) => RecVal::of(s),
-            _ => None,
-        };
+        let rec = RecVal::of_value(&value);
         if let Some(v) = rec {
             if self.rewrite_rec(pos, v) {
                 return pos;
@@ -1070,6 +1142,13 @@ impl KeyTable {
             }
             None => Err(IncrError::Overflow),
         })
+    }
+
+    /// Store the list edited through a [`ListMut`] back at `pos` (its record in place
+    /// when the size class is unchanged, else a record of the new size or a node);
+    /// returns the entry's position.
+    fn store_list(&mut self, pos: u32, list: ListValue) -> u32 {
+        self.replace_at(pos, Value::List(list))
     }
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
@@ -1318,7 +1397,7 @@ impl KeyTable {
         let recs = self.slabs.recs.occupied().filter_map(|(c, o)| {
             let r = c.store.rec(o)?;
             let e = EntryRef {
-                value: ValueRef::Str(rec_value(r)),
+                value: rec_value_ref(r),
                 expire_at: c.expire(o),
                 addr: r.as_ptr() as usize,
                 slot_bytes: c.store.size,
@@ -1359,6 +1438,7 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::list::{End, ListLimits};
     use crate::storage::slab::GROW;
     use crate::storage::value::{StrValue, Value};
 
@@ -1647,6 +1727,136 @@ mod tests {
         }
         assert_eq!(t.len(), 60 + 64 + 1);
         assert_eq!(t.iter().count(), t.len());
+    }
+
+    fn list_of(items: &[&[u8]]) -> ListValue {
+        let mut l = ListValue::new();
+        for it in items {
+            l.push(End::Right, it, ListLimits::DEFAULT);
+        }
+        l
+    }
+
+    fn items_of(t: &KeyTable, key: &[u8]) -> Vec<Vec<u8>> {
+        match t.get(key).map(|e| e.value()) {
+            Some(ValueRef::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
+            _ => panic!("a list"),
+        }
+    }
+
+    /// Push `item` through the mutable view (as LPUSH does: the view is dropped after).
+    fn push_via_view(t: &mut KeyTable, key: &[u8], item: &[u8]) {
+        let Some(ValueMut::List(mut l)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a list");
+        };
+        l.push(End::Left, item, ListLimits::DEFAULT);
+    }
+
+    #[test]
+    fn small_lists_live_in_records() {
+        let mut t = KeyTable::default();
+        let ten: Vec<Vec<u8>> = (0..10).map(|i| format!("item-{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = ten.iter().map(|v| v.as_slice()).collect();
+        t.insert(b"list:000001", Entry::new(Value::List(list_of(&refs))));
+        // 4 + 11-byte key + 10 entries of 8 bytes = 95: the 96-byte record
+        assert_eq!(rec_size(&t, b"list:000001"), 96);
+        assert!(matches!(
+            t.get(b"list:000001").map(|e| e.value()),
+            Some(ValueRef::List(ListRef::Packed(_)))
+        ));
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        t.set_expire(b"list:000001", 1234);
+        t.restore_access(b"list:000001", Some(500), None);
+        let idle = t.idle_seconds(b"list:000001");
+        // A read through the mutable view does not rewrite the record.
+        let pos = t.find(b"list:000001");
+        if let Some(ValueMut::List(l)) =
+            t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
+        {
+            assert_eq!(l.len(), 10);
+        }
+        assert_eq!(t.find(b"list:000001"), pos);
+        // Pushes grow the record, then move the list into a node.
+        let mut expect = ten.clone();
+        let mut sizes = vec![];
+        for i in 0..8 {
+            let item = format!("new-{i}").into_bytes();
+            push_via_view(&mut t, b"list:000001", &item);
+            expect.insert(0, item);
+            sizes.push(rec_size(&t, b"list:000001"));
+            assert_eq!(items_of(&t, b"list:000001"), expect);
+        }
+        assert_eq!(sizes, vec![112, 112, 128, 128, 0, 0, 0, 0]);
+        assert_eq!(t.get(b"list:000001").map(|e| e.expire_at()), Some(1234));
+        assert_eq!(t.idle_seconds(b"list:000001"), idle);
+        // A list in a node stays there when it shrinks in place ...
+        for _ in 0..8 {
+            let Some(ValueMut::List(mut l)) =
+                t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
+            else {
+                panic!("a list");
+            };
+            l.pop(End::Left);
+        }
+        assert_eq!(rec_size(&t, b"list:000001"), 0);
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        // ... and is packed again when stored whole (RESTORE, a load, COPY).
+        let owned = t.get(b"list:000001").map(|e| e.to_entry()).expect("entry");
+        t.insert(b"list:000001", owned);
+        assert_eq!(rec_size(&t, b"list:000001"), 96);
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        // Removal hands back an owned list; iteration sees the packed one.
+        assert_eq!(t.iter().count(), 1);
+        let e = t.remove(b"list:000001").expect("removed");
+        match e.value {
+            Value::List(l) => assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), ten),
+            _ => panic!("a list"),
+        }
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn list_records_compact_and_change_type() {
+        let mut t = KeyTable::default();
+        for i in 0..150u32 {
+            let n = i.to_string().into_bytes();
+            t.insert(
+                &i.to_be_bytes(),
+                Entry::new(Value::List(list_of(&[&n, b"x"]))),
+            );
+        }
+        for i in 0..100u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        for i in 100..150u32 {
+            let n = i.to_string().into_bytes();
+            assert_eq!(items_of(&t, &i.to_be_bytes()), vec![n, b"x".to_vec()]);
+        }
+        // SET over a list record replaces it with a string; a list over a string record.
+        assert!(t.insert_str(&120u32.to_be_bytes(), b"str", 0).is_some());
+        assert_eq!(
+            value_of(&t, &120u32.to_be_bytes()).as_deref(),
+            Some(&b"str"[..])
+        );
+        t.insert(
+            &120u32.to_be_bytes(),
+            Entry::new(Value::List(list_of(&[b"a"]))),
+        );
+        assert_eq!(items_of(&t, &120u32.to_be_bytes()), vec![b"a".to_vec()]);
+        // A string view is never handed out for a list record.
+        assert!(matches!(
+            t.get_mut(&121u32.to_be_bytes())
+                .and_then(EntryMut::into_value_mut),
+            Some(ValueMut::List(_))
+        ));
+        // A list too big for a record, or under a long key, is a node.
+        let big: Vec<Vec<u8>> = (0..40).map(|i| format!("e{i:04}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = big.iter().map(|v| v.as_slice()).collect();
+        t.insert(b"big", Entry::new(Value::List(list_of(&refs))));
+        assert_eq!(rec_size(&t, b"big"), 0);
+        t.insert(&[b'k'; 125], Entry::new(Value::List(list_of(&[b"a"]))));
+        assert_eq!(rec_size(&t, &[b'k'; 125]), 0);
+        assert_eq!(t.len(), 52);
     }
 
     #[test]
