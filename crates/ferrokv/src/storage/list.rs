@@ -1150,10 +1150,16 @@ pub struct Packed<'a> {
 impl Packed<'_> {
     /// The list (one node holding the entries, allocated to its size class).
     pub fn to_list(self) -> ListValue {
+        self.to_list_with_room(0)
+    }
+
+    /// [`Packed::to_list`] with room for `extra` more bytes (a list decoded to be edited:
+    /// the usual push then needs no reallocation).
+    pub fn to_list_with_room(self, extra: usize) -> ListValue {
         if self.count == 0 || self.data.is_empty() {
             return ListValue::new();
         }
-        let mut buf = Vec::with_capacity(size_class(self.data.len()));
+        let mut buf = Vec::with_capacity(size_class(self.data.len() + extra));
         buf.extend_from_slice(self.data);
         ListValue {
             repr: Repr::Single(Node {

@@ -269,12 +269,6 @@ pub fn rec_value_ref(r: &[u8]) -> ValueRef<'_> {
     ValueRef::Str(rec_value(r))
 }
 
-/// True when the record holds a small list.
-#[inline(always)]
-pub fn rec_is_list(r: &[u8]) -> bool {
-    r.first() == Some(&LIST)
-}
-
 /// The owned value of a record.
 pub fn rec_to_value(r: &[u8]) -> Value {
     match rec_list(r) {

@@ -23,7 +23,7 @@ use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
     rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
-    write_rec_value, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
+    write_rec_value, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST,
 };
 use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
@@ -283,8 +283,11 @@ impl<'a> EntryMut<'a> {
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
-            if let Some(list) = table.slabs.rec(pos).and_then(rec_list) {
-                let list = list.to_list();
+            if table.slabs.rec_is_list(pos) {
+                // Room for a push of a short element without reallocating.
+                let list = table.slabs.rec(pos).and_then(rec_list);
+                let list = list.map(|p| p.to_list_with_room(16));
+                let list = list.unwrap_or_default();
                 return Some(ValueMut::List(ListMut {
                     at: ListAt::Rec {
                         table,
@@ -717,6 +720,16 @@ impl Slabs {
             return None;
         }
         self.recs.rec(slot_of(pos))
+    }
+
+    /// Whether the record at `pos` holds a small list: its header byte only (string
+    /// edits such as INCR ask before every edit).
+    #[inline(always)]
+    fn rec_is_list(&self, pos: u32) -> bool {
+        self.recs
+            .chunk(slot_of(pos))
+            .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
+            == Some(&LIST)
     }
 
     /// The record bytes at `pos` and after (records only, occupied or not), for
