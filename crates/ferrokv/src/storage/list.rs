@@ -642,6 +642,22 @@ impl ListValue {
         }
     }
 
+    /// Make this list the packed list `p`, reusing this list's buffer when it is one node
+    /// (a table decodes every edited small list into the same `ListValue`), with room for
+    /// `extra` more bytes.
+    pub fn load_packed(&mut self, p: Packed<'_>, extra: usize) {
+        match &mut self.repr {
+            Repr::Single(n) => {
+                n.buf.clear();
+                n.gap = 0;
+                n.count = p.count as u32;
+                grow(&mut n.buf, p.data.len() + extra);
+                n.buf.extend_from_slice(p.data);
+            }
+            Repr::Multi(_) => *self = p.to_list_with_room(extra),
+        }
+    }
+
     /// A read view of this list.
     #[inline]
     pub fn as_list_ref(&self) -> ListRef<'_> {

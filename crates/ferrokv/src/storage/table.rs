@@ -284,18 +284,7 @@ impl<'a> EntryMut<'a> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
             if table.slabs.rec_is_list(pos) {
-                // Room for a push of a short element without reallocating.
-                let list = table.slabs.rec(pos).and_then(rec_list);
-                let list = list.map(|p| p.to_list_with_room(16));
-                let list = list.unwrap_or_default();
-                return Some(ValueMut::List(ListMut {
-                    at: ListAt::Rec {
-                        table,
-                        pos,
-                        list,
-                        dirty: false,
-                    },
-                }));
+                return Some(ValueMut::List(table.open_list(pos)));
             }
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
@@ -379,10 +368,10 @@ pub struct ListMut<'a> {
 #[derive(Debug)]
 enum ListAt<'a> {
     Node(&'a mut ListValue),
+    /// A record's list, decoded into the table's `open_list`.
     Rec {
         table: &'a mut KeyTable,
         pos: u32,
-        list: ListValue,
         dirty: bool,
     },
 }
@@ -393,7 +382,7 @@ impl std::ops::Deref for ListMut<'_> {
     fn deref(&self) -> &ListValue {
         match &self.at {
             ListAt::Node(l) => l,
-            ListAt::Rec { list, .. } => list,
+            ListAt::Rec { table, .. } => &table.open_list,
         }
     }
 }
@@ -403,9 +392,9 @@ impl std::ops::DerefMut for ListMut<'_> {
     fn deref_mut(&mut self) -> &mut ListValue {
         match &mut self.at {
             ListAt::Node(l) => l,
-            ListAt::Rec { list, dirty, .. } => {
+            ListAt::Rec { table, dirty, .. } => {
                 *dirty = true;
-                list
+                &mut table.open_list
             }
         }
     }
@@ -414,14 +403,8 @@ impl std::ops::DerefMut for ListMut<'_> {
 impl Drop for ListMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let ListAt::Rec {
-            table,
-            pos,
-            list,
-            dirty: true,
-        } = &mut self.at
-        {
-            table.store_list(*pos, std::mem::take(list));
+        if let ListAt::Rec { table, pos, dirty } = &mut self.at {
+            table.close_list(*pos, *dirty);
         }
     }
 }
@@ -920,6 +903,9 @@ pub struct KeyTable {
     hasher: foldhash::fast::RandomState,
     /// What a string edit gets if its entry vanished (never while the lock is held).
     spare: Vec<u8>,
+    /// The small list of a record while a [`ListMut`] edits it (empty otherwise): kept
+    /// here so that the view, and `ValueMut`, stay two words.
+    open_list: ListValue,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -1157,11 +1143,63 @@ impl KeyTable {
         })
     }
 
-    /// Store the list edited through a [`ListMut`] back at `pos` (its record in place
-    /// when the size class is unchanged, else a record of the new size or a node);
-    /// returns the entry's position.
-    fn store_list(&mut self, pos: u32, list: ListValue) -> u32 {
-        self.replace_at(pos, Value::List(list))
+    /// A [`ListMut`] of the small list in the record at `pos`: the list decoded into
+    /// `open_list`, whose buffer is reused from one edit to the next (with room for a
+    /// short push). Out of line: the value lookup of every write stays small.
+    #[inline(never)]
+    fn open_list(&mut self, pos: u32) -> ListMut<'_> {
+        match self.slabs.rec(pos).and_then(rec_list) {
+            Some(p) => self.open_list.load_packed(p, 16),
+            None => self.open_list = ListValue::new(),
+        }
+        ListMut {
+            at: ListAt::Rec {
+                table: self,
+                pos,
+                dirty: false,
+            },
+        }
+    }
+
+    /// End a [`ListMut`] of a record's list: when it was reached mutably, store the list
+    /// back at `pos`: its record in place when the size class is unchanged, else a record
+    /// of the new size (the list's buffer stays for the next edit), or a node once it no
+    /// longer fits a record (the buffer goes with it).
+    #[inline(never)]
+    fn close_list(&mut self, pos: u32, dirty: bool) {
+        if !dirty {
+            return;
+        }
+        let list = std::mem::take(&mut self.open_list);
+        let klen = self.slabs.index_key(pos).len();
+        let class = list
+            .packed()
+            .and_then(|p| Some((RecVal::List(p), RecVal::List(p).class(klen)?)));
+        match class {
+            Some((v, class)) => {
+                self.store_rec(pos, v, class);
+                self.open_list = list;
+            }
+            None => {
+                self.replace_at(pos, Value::List(list));
+            }
+        }
+    }
+
+    /// Store `v` (of record class `class` under its key) at the record `pos`: in place
+    /// when the class is unchanged, else in a new record (deadline and access field
+    /// follow, the index slot is repointed).
+    fn store_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize) {
+        if self.rewrite_rec(pos, v) {
+            return;
+        }
+        let Some(t) = self.slabs.take(pos) else {
+            return;
+        };
+        let new = self
+            .slabs
+            .alloc_rec(class, t.item.key(), v, t.expire_at, t.access);
+        self.repoint(pos, new);
     }
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);

@@ -24,6 +24,7 @@ pub fn push_event(end: End) -> &'static str {
 }
 
 /// Look up a list for writing (no hit/miss accounting): None when the key is missing.
+#[inline(always)]
 pub fn write_list<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
