@@ -592,6 +592,15 @@ impl Default for ListValue {
 }
 
 impl ListValue {
+    /// An empty list, as a constant.
+    pub const EMPTY: ListValue = ListValue {
+        repr: Repr::Single(Node {
+            buf: Vec::new(),
+            gap: 0,
+            count: 0,
+        }),
+    };
+
     /// An empty list.
     pub fn new() -> ListValue {
         ListValue::default()

@@ -382,7 +382,7 @@ impl std::ops::Deref for ListMut<'_> {
     fn deref(&self) -> &ListValue {
         match &self.at {
             ListAt::Node(l) => l,
-            ListAt::Rec { table, .. } => &table.open_list,
+            ListAt::Rec { table, .. } => table.open_list.as_deref().unwrap_or(&EMPTY_LIST),
         }
     }
 }
@@ -394,7 +394,7 @@ impl std::ops::DerefMut for ListMut<'_> {
             ListAt::Node(l) => l,
             ListAt::Rec { table, dirty, .. } => {
                 *dirty = true;
-                &mut table.open_list
+                table.open_list.get_or_insert_with(Box::default)
             }
         }
     }
@@ -408,6 +408,9 @@ impl Drop for ListMut<'_> {
         }
     }
 }
+
+/// What a [`ListMut`] of a record shows if the table's open list is gone (never).
+static EMPTY_LIST: ListValue = ListValue::EMPTY;
 
 /// A string value that may be replaced or edited in place. A string in a node is edited
 /// there; a record is reached through the table and its position, since an edit may move
@@ -903,9 +906,11 @@ pub struct KeyTable {
     hasher: foldhash::fast::RandomState,
     /// What a string edit gets if its entry vanished (never while the lock is held).
     spare: Vec<u8>,
-    /// The small list of a record while a [`ListMut`] edits it (empty otherwise): kept
-    /// here so that the view, and `ValueMut`, stay two words.
-    open_list: ListValue,
+    /// The small list of a record while a [`ListMut`] edits it (kept between edits for
+    /// its buffer; None until this table's first): kept here so that the view, and
+    /// `ValueMut`, stay two words, and boxed so that the 16,384 shard tables grow by a
+    /// word each.
+    open_list: Option<Box<ListValue>>,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -1148,9 +1153,10 @@ impl KeyTable {
     /// short push). Out of line: the value lookup of every write stays small.
     #[inline(never)]
     fn open_list(&mut self, pos: u32) -> ListMut<'_> {
+        let open = self.open_list.get_or_insert_with(Box::default);
         match self.slabs.rec(pos).and_then(rec_list) {
-            Some(p) => self.open_list.load_packed(p, 16),
-            None => self.open_list = ListValue::new(),
+            Some(p) => open.load_packed(p, 16),
+            None => **open = ListValue::new(),
         }
         ListMut {
             at: ListAt::Rec {
@@ -1170,7 +1176,9 @@ impl KeyTable {
         if !dirty {
             return;
         }
-        let list = std::mem::take(&mut self.open_list);
+        let Some(list) = self.open_list.take() else {
+            return;
+        };
         let klen = self.slabs.index_key(pos).len();
         let class = list
             .packed()
@@ -1178,10 +1186,10 @@ impl KeyTable {
         match class {
             Some((v, class)) => {
                 self.store_list_rec(pos, v, class);
-                self.open_list = list;
+                self.open_list = Some(list);
             }
             None => {
-                self.replace_at(pos, Value::List(list));
+                self.replace_at(pos, Value::List(*list));
             }
         }
     }
