@@ -1882,9 +1882,8 @@ mod tests {
         // Pops leave a record one class too big in place, then move it down.
         let mut sizes = vec![];
         for _ in 0..4 {
-            let Some(ValueMut::List(mut l)) = t
-                .get_mut(b"list:000001")
-                .and_then(EntryMut::into_value_mut)
+            let Some(ValueMut::List(mut l)) =
+                t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
             else {
                 panic!("a list");
             };
@@ -1900,7 +1899,9 @@ mod tests {
         assert_eq!(t.iter().count(), 1);
         let e = t.remove(b"list:000001").expect("removed");
         match e.value {
-            Value::List(l) => assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), ten[..6]),
+            Value::List(l) => {
+                assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), ten[..6])
+            }
             _ => panic!("a list"),
         }
         assert!(t.is_empty());
