@@ -2,7 +2,7 @@
 //! slots, each chunk with its access fields and, once one of its keys has a TTL, its
 //! deadlines. Two kinds of slot: a 64-byte [`Node`] (key and [`Value`]) for collections
 //! and long or edited strings, and byte records sized to their content for `int` and
-//! `embstr` strings, one slab per record size ([`REC_SIZES`]).
+//! `embstr` strings and small lists, one slab per record size ([`REC_SIZES`]).
 //!
 //! A record is `[header][key length][key][value]`: header 1 = an `int` string (8 bytes,
 //! little-endian), `2 + n` = an `embstr` of `n` bytes, [`LIST`] = a small list whose value

@@ -1,7 +1,8 @@
 //! The key table of one shard. Entries live in slabs of fixed-size chunks (no allocation
 //! per key, no allocator rounding; see `slab.rs`), and the hash index holds 4-byte slab
-//! positions (plus hashbrown's control byte). `int` and `embstr` strings are byte records
-//! sized to their key and value (24 to 128 bytes, one slab per size); everything else is
+//! positions (plus hashbrown's control byte). `int` and `embstr` strings, and lists small
+//! enough, are byte records sized to their key and value (24 to 128 bytes, one slab per
+//! size; a list in a record is edited through [`ListMut`]); everything else is
 //! a 64-byte node (the value and the key, keys up to 15 bytes and strings up to 38 bytes
 //! inline). Expiry deadlines are stored only where keys have them: a chunk gets its array
 //! of deadlines when its first key gets a TTL.
