@@ -15,6 +15,7 @@
 #                                         the key, so the Lua VM's creation is not counted)
 #   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
 #   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
+#   TESTS="lpush-small rpush-small" scripts/callgrind.sh  pushes onto 2,000 small lists
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 #   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
 #   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
@@ -86,6 +87,13 @@ measure() {
         xadd)
             # XADD with a new ID into one stream (no redis-benchmark -t test; `*` unglobbed)
             redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" XADD bench:stream '*' f v >/dev/null 2>&1
+            ;;
+        lpush-small | rpush-small)
+            # LPUSH/RPUSH onto 2,000 small lists (keys sl:<12 digits>): ~10 elements each
+            # after the run, so most pushes edit a list small enough to live in its key's
+            # record (ferrokv), some create one and some grow past it
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 2000 \
+                "${test%-small}" sl:__rand_int__ item-x >/dev/null 2>&1
             ;;
         pfadd)
             # not a redis-benchmark -t test: random elements into one HLL

@@ -200,7 +200,7 @@ fn pop_list(
     count: usize,
 ) -> Result<Vec<Vec<u8>>, CmdError> {
     let (items, empty) = match db.value(key)? {
-        Some(ValueMut::List(l)) => {
+        Some(ValueMut::List(mut l)) => {
             let n = count.min(l.len());
             let items: Vec<Vec<u8>> = (0..n).filter_map(|_| l.pop(end)).collect();
             (items, l.is_empty())

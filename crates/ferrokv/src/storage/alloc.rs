@@ -20,6 +20,7 @@ pub fn size_class(n: usize) -> usize {
 }
 
 /// Make room for `extra` more bytes, growing to the next size class.
+#[inline]
 pub fn grow(buf: &mut Vec<u8>, extra: usize) {
     let need = buf.len().saturating_add(extra);
     if need > buf.capacity() {
@@ -29,6 +30,7 @@ pub fn grow(buf: &mut Vec<u8>, extra: usize) {
 
 /// Give memory back after removals (with some slack, so alternating push/pop at a class
 /// boundary does not reallocate every time).
+#[inline]
 pub fn shrink(buf: &mut Vec<u8>) {
     let len = buf.len();
     if buf.capacity() > size_class(len + len / 4) {

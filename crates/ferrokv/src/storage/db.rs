@@ -705,7 +705,9 @@ impl<'a, 's> DbView<'a, 's> {
         old.is_none_or(|at| at != 0 && at <= now)
     }
 
-    /// The live value under `key`.
+    /// The live value under `key`. Inlined: the writes' hot paths (LPUSH, RPOP...) then
+    /// build the value view in place (out of line, the list view was copied out).
+    #[inline(always)]
     pub fn value(&mut self, key: &[u8]) -> Result<Option<ValueMut<'_>>, CmdError> {
         Ok(self.get(key)?.and_then(EntryMut::into_value_mut))
     }

@@ -319,6 +319,26 @@ fn prev_start(buf: &[u8], end: usize) -> Option<usize> {
     p.checked_sub(body)
 }
 
+/// Byte range of entry `k` of the `count` entries in `data`, walking from the nearer end.
+fn entry_range(data: &[u8], count: usize, k: usize) -> Option<(usize, usize)> {
+    if k >= count {
+        return None;
+    }
+    if k < count / 2 {
+        let mut pos = 0;
+        for _ in 0..k {
+            pos = decode(data, pos)?.1;
+        }
+        Some((pos, decode(data, pos)?.1))
+    } else {
+        let mut end = data.len();
+        for _ in 0..count - 1 - k {
+            end = prev_start(data, end)?;
+        }
+        Some((prev_start(data, end)?, end))
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Nodes
 // ---------------------------------------------------------------------------------------
@@ -392,23 +412,7 @@ impl Node {
 
     /// Byte range of entry `k`, walking from the nearer end.
     fn entry_range(&self, k: usize) -> Option<(usize, usize)> {
-        let count = self.count as usize;
-        if k >= count {
-            return None;
-        }
-        if k < count / 2 {
-            let mut pos = 0;
-            for _ in 0..k {
-                pos = decode(self.data(), pos)?.1;
-            }
-            Some((pos, decode(self.data(), pos)?.1))
-        } else {
-            let mut end = self.bytes();
-            for _ in 0..count - 1 - k {
-                end = prev_start(self.data(), end)?;
-            }
-            Some((prev_start(self.data(), end)?, end))
-        }
+        entry_range(self.data(), self.count as usize, k)
     }
 
     fn get(&self, k: usize) -> Option<Elem<'_>> {
@@ -588,6 +592,15 @@ impl Default for ListValue {
 }
 
 impl ListValue {
+    /// An empty list, as a constant.
+    pub const EMPTY: ListValue = ListValue {
+        repr: Repr::Single(Node {
+            buf: Vec::new(),
+            gap: 0,
+            count: 0,
+        }),
+    };
+
     /// An empty list.
     pub fn new() -> ListValue {
         ListValue::default()
@@ -621,6 +634,43 @@ impl ListValue {
                     + m.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
             }
         }
+    }
+
+    /// The entries of a list small enough to be packed into its key's record: one node
+    /// (or none) of at most [`PACKED_MAX`] entries and bytes. None for larger lists.
+    #[inline]
+    pub fn packed(&self) -> Option<Packed<'_>> {
+        match &self.repr {
+            Repr::Single(n) if n.count as usize <= PACKED_MAX && n.bytes() <= PACKED_MAX => {
+                Some(Packed {
+                    data: n.data(),
+                    count: n.count as usize,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Make this list the packed list `p`, reusing this list's buffer when it is one node
+    /// (a table decodes every edited small list into the same `ListValue`), with room for
+    /// `extra` more bytes.
+    pub fn load_packed(&mut self, p: Packed<'_>, extra: usize) {
+        match &mut self.repr {
+            Repr::Single(n) => {
+                n.buf.clear();
+                n.gap = 0;
+                n.count = p.count as u32;
+                grow(&mut n.buf, p.data.len() + extra);
+                n.buf.extend_from_slice(p.data);
+            }
+            Repr::Multi(_) => *self = p.to_list_with_room(extra),
+        }
+    }
+
+    /// A read view of this list.
+    #[inline]
+    pub fn as_list_ref(&self) -> ListRef<'_> {
+        ListRef::Value(self)
     }
 
     /// Number of nodes (for tests and DEBUG-style introspection).
@@ -785,7 +835,7 @@ impl ListValue {
     /// Every element, head to tail.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            list: self,
+            list: ListRef::Value(self),
             node: 0,
             pos: 0,
             remaining: self.len(),
@@ -797,7 +847,7 @@ impl ListValue {
     /// the tail (`forward`) or towards the head.
     pub fn iter_at(&self, start: usize, count: usize, forward: bool) -> Iter<'_> {
         let mut it = Iter {
-            list: self,
+            list: ListRef::Value(self),
             node: 0,
             pos: 0,
             remaining: 0,
@@ -1104,9 +1154,187 @@ impl ListValue {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Packed lists (in a key's record) and the read view
+// ---------------------------------------------------------------------------------------
+
+/// Most entries and bytes a packed list may hold (its count and length are one byte each
+/// in the record; records are at most 128 bytes anyway).
+pub const PACKED_MAX: usize = u8::MAX as usize;
+
+/// A small list's entries as they sit in a key's record (see `slab.rs`): the entry bytes
+/// of a one-node list ([`ListValue`]'s node encoding) and their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packed<'a> {
+    /// The entries, back to back.
+    pub data: &'a [u8],
+    /// Their number.
+    pub count: usize,
+}
+
+impl Packed<'_> {
+    /// The list (one node holding the entries, allocated to its size class).
+    pub fn to_list(self) -> ListValue {
+        self.to_list_with_room(0)
+    }
+
+    /// [`Packed::to_list`] with room for `extra` more bytes (a list decoded to be edited:
+    /// the usual push then needs no reallocation).
+    pub fn to_list_with_room(self, extra: usize) -> ListValue {
+        if self.count == 0 || self.data.is_empty() {
+            return ListValue::new();
+        }
+        let mut buf = Vec::with_capacity(size_class(self.data.len() + extra));
+        buf.extend_from_slice(self.data);
+        ListValue {
+            repr: Repr::Single(Node {
+                buf,
+                gap: 0,
+                count: self.count as u32,
+            }),
+        }
+    }
+}
+
+/// A list as lookups hand it out: a [`ListValue`] in a node, or the packed entries of a
+/// small list in its key's record. The read methods have [`ListValue`]'s names.
+#[derive(Clone, Copy, Debug)]
+pub enum ListRef<'a> {
+    /// A list in a node.
+    Value(&'a ListValue),
+    /// A small list in its key's record.
+    Packed(Packed<'a>),
+}
+
+impl<'a> From<&'a ListValue> for ListRef<'a> {
+    fn from(l: &'a ListValue) -> ListRef<'a> {
+        ListRef::Value(l)
+    }
+}
+
+impl<'a> ListRef<'a> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            ListRef::Value(l) => l.len(),
+            ListRef::Packed(p) => p.count,
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Redis's encoding name (`OBJECT ENCODING`): `quicklist` either way, as Redis 7.0
+    /// reports for every list.
+    pub fn encoding(&self) -> &'static str {
+        "quicklist"
+    }
+
+    /// Heap bytes held (none for a packed list: its bytes are the record's).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            ListRef::Value(l) => l.heap_size(),
+            ListRef::Packed(_) => 0,
+        }
+    }
+
+    /// Number of nodes (a packed list is one).
+    pub fn node_count(&self) -> usize {
+        match self {
+            ListRef::Value(l) => l.node_count(),
+            ListRef::Packed(p) => (p.count > 0) as usize,
+        }
+    }
+
+    /// The entry bytes of node `i`.
+    fn node_data(&self, i: usize) -> Option<&'a [u8]> {
+        match *self {
+            ListRef::Value(l) => l.node(i).map(Node::data),
+            ListRef::Packed(p) => (i == 0 && p.count > 0).then_some(p.data),
+        }
+    }
+
+    /// See [`ListValue::index`].
+    pub fn index(&self, index: i64) -> Option<usize> {
+        match self {
+            ListRef::Value(l) => l.index(index),
+            ListRef::Packed(_) => {
+                let len = self.len() as u64;
+                if index >= 0 {
+                    ((index as u64) < len).then_some(index as usize)
+                } else {
+                    let back = !index as u64;
+                    (back < len).then(|| (len - 1 - back) as usize)
+                }
+            }
+        }
+    }
+
+    /// See [`ListValue::get`].
+    pub fn get(&self, idx: usize) -> Option<Elem<'a>> {
+        match *self {
+            ListRef::Value(l) => l.get(idx),
+            ListRef::Packed(p) => {
+                let (start, _) = entry_range(p.data, p.count, idx)?;
+                decode(p.data, start).map(|(e, _)| e)
+            }
+        }
+    }
+
+    /// See [`ListValue::iter`].
+    pub fn iter(&self) -> Iter<'a> {
+        Iter {
+            list: *self,
+            node: 0,
+            pos: 0,
+            remaining: self.len(),
+            forward: true,
+        }
+    }
+
+    /// See [`ListValue::iter_at`].
+    pub fn iter_at(&self, start: usize, count: usize, forward: bool) -> Iter<'a> {
+        match *self {
+            ListRef::Value(l) => l.iter_at(start, count, forward),
+            ListRef::Packed(p) => {
+                let mut it = Iter {
+                    list: *self,
+                    node: 0,
+                    pos: 0,
+                    remaining: 0,
+                    forward,
+                };
+                if let Some((s, e)) = entry_range(p.data, p.count, start) {
+                    it.pos = if forward { s } else { e };
+                    let available = if forward { p.count - start } else { start + 1 };
+                    it.remaining = count.min(available);
+                }
+                it
+            }
+        }
+    }
+
+    /// Call `f` with every element, head to tail.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
+        for e in self.iter() {
+            e.with_bytes(&mut f);
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_list(&self) -> ListValue {
+        match *self {
+            ListRef::Value(l) => l.clone(),
+            ListRef::Packed(p) => p.to_list(),
+        }
+    }
+}
+
 /// Iterator over elements (see [`ListValue::iter`] and [`ListValue::iter_at`]).
 pub struct Iter<'a> {
-    list: &'a ListValue,
+    list: ListRef<'a>,
     node: usize,
     /// Forward: start of the next entry; backward: end of the next entry.
     pos: usize,
@@ -1122,10 +1350,10 @@ impl<'a> Iterator for Iter<'a> {
             return None;
         }
         loop {
-            let node = self.list.node(self.node)?;
+            let node = self.list.node_data(self.node)?;
             if self.forward {
-                if self.pos < node.bytes() {
-                    let (e, end) = decode(node.data(), self.pos)?;
+                if self.pos < node.len() {
+                    let (e, end) = decode(node, self.pos)?;
                     self.pos = end;
                     self.remaining -= 1;
                     return Some(e);
@@ -1134,14 +1362,14 @@ impl<'a> Iterator for Iter<'a> {
                 self.pos = 0;
             } else {
                 if self.pos > 0 {
-                    let start = prev_start(node.data(), self.pos)?;
-                    let (e, _) = decode(node.data(), start)?;
+                    let start = prev_start(node, self.pos)?;
+                    let (e, _) = decode(node, start)?;
                     self.pos = start;
                     self.remaining -= 1;
                     return Some(e);
                 }
                 self.node = self.node.checked_sub(1)?;
-                self.pos = self.list.node(self.node)?.bytes();
+                self.pos = self.list.node_data(self.node)?.len();
             }
         }
     }

@@ -2,14 +2,17 @@
 //! slots, each chunk with its access fields and, once one of its keys has a TTL, its
 //! deadlines. Two kinds of slot: a 64-byte [`Node`] (key and [`Value`]) for collections
 //! and long or edited strings, and byte records sized to their content for `int` and
-//! `embstr` strings, one slab per record size ([`REC_SIZES`]).
+//! `embstr` strings and small lists, one slab per record size ([`REC_SIZES`]).
 //!
 //! A record is `[header][key length][key][value]`: header 1 = an `int` string (8 bytes,
-//! little-endian), `2 + n` = an `embstr` of `n` bytes; 0 marks a free slot. A 13-byte key
-//! with a 32-byte value is a 47-byte record in the 48-byte slab, where a node costs 64.
+//! little-endian), `2 + n` = an `embstr` of `n` bytes, [`LIST`] = a small list whose value
+//! is `[count][length][entries]` (the entries encoded as a list node's, see `list.rs`);
+//! 0 marks a free slot. A 13-byte key with a 32-byte value is a 47-byte record in the
+//! 48-byte slab, where a node costs 64.
 
 use super::key::KeyBuf;
-use super::value::{StrRef, StrValue, Value, EMBSTR_LIMIT, MAX_INT_ENCODED_LEN};
+use super::list::{ListRef, Packed};
+use super::value::{StrRef, StrValue, Value, ValueRef, EMBSTR_LIMIT, MAX_INT_ENCODED_LEN};
 
 /// Slots per chunk: chunks are allocated whole (growing a quarter at a time), so a slab's
 /// waste is at most one partly used chunk plus freed slots, which are reused first.
@@ -32,6 +35,8 @@ const FREE: u8 = 0;
 const INT: u8 = 1;
 /// Header byte of an `embstr` record of 0 bytes (n bytes: `EMB + n`).
 const EMB: u8 = 2;
+/// Header byte of a small list's record (above every `embstr` header).
+pub const LIST: u8 = 0xff;
 
 /// One key and its value in the node slab.
 #[derive(Debug, Clone)]
@@ -45,13 +50,15 @@ pub struct Node {
 /// A record's bytes outside its slab (moved between slots or slabs).
 pub type Rec = [u8; MAX_REC];
 
-/// A string value as a record stores it: an `int` or `embstr` bytes.
+/// A value as a record stores it: an `int` or `embstr` string, or a small list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecVal<'a> {
     /// An `int` string (8 bytes in the record).
     Int(i64),
     /// An `embstr` (at most [`EMBSTR_LIMIT`] bytes).
     Bytes(&'a [u8]),
+    /// A small list's entries (count and length bytes, then the entries).
+    List(Packed<'a>),
 }
 
 impl<'a> RecVal<'a> {
@@ -65,6 +72,17 @@ impl<'a> RecVal<'a> {
                 Some(RecVal::Bytes(data))
             }
             StrValue::Bytes { .. } => None,
+        }
+    }
+
+    /// The record form of any value: strings as [`RecVal::of`], lists small enough to
+    /// pack, None for everything else.
+    #[inline(always)]
+    pub fn of_value(v: &'a Value) -> Option<RecVal<'a>> {
+        match v {
+            Value::Str(s) => RecVal::of(s),
+            Value::List(l) => l.packed().map(RecVal::List),
+            _ => None,
         }
     }
 
@@ -86,6 +104,7 @@ impl<'a> RecVal<'a> {
         match self {
             RecVal::Int(_) => 8,
             RecVal::Bytes(b) => b.len(),
+            RecVal::List(p) => 2 + p.data.len(),
         }
     }
 
@@ -143,6 +162,17 @@ pub fn write_rec_value(r: &mut [u8], v: RecVal<'_>) {
             *head = EMB + n as u8;
             if let (Some(dst), Some(src)) = (body.get_mut(..n), data.get(..n)) {
                 dst.copy_from_slice(src);
+            }
+        }
+        RecVal::List(p) => {
+            let n = p.data.len().min(crate::storage::list::PACKED_MAX);
+            *head = LIST;
+            if let Some([count, len, dst @ ..]) = body.get_mut(..2 + n) {
+                *count = p.count.min(crate::storage::list::PACKED_MAX) as u8;
+                *len = n as u8;
+                if let Some(src) = p.data.get(..n) {
+                    dst.copy_from_slice(src);
+                }
             }
         }
     }
@@ -213,9 +243,38 @@ pub fn rec_value(r: &[u8]) -> StrRef<'_> {
     }
 }
 
+/// The small list of a list record, None for a string.
+#[inline(always)]
+pub fn rec_list(r: &[u8]) -> Option<Packed<'_>> {
+    if r.first() != Some(&LIST) {
+        return None;
+    }
+    let at = 2 + rec_klen(r);
+    let count = *r.get(at)? as usize;
+    let len = *r.get(at + 1)? as usize;
+    let data = r.get(at + 2..at + 2 + len)?;
+    Some(Packed { data, count })
+}
+
+/// The value of a record, whatever its kind.
+#[inline(always)]
+pub fn rec_value_ref(r: &[u8]) -> ValueRef<'_> {
+    if r.first() == Some(&LIST) {
+        let p = rec_list(r).unwrap_or(Packed {
+            data: &[],
+            count: 0,
+        });
+        return ValueRef::List(ListRef::Packed(p));
+    }
+    ValueRef::Str(rec_value(r))
+}
+
 /// The owned value of a record.
 pub fn rec_to_value(r: &[u8]) -> Value {
-    Value::Str(rec_value(r).to_owned_value())
+    match rec_list(r) {
+        Some(p) => Value::List(p.to_list()),
+        None => Value::Str(rec_value(r).to_owned_value()),
+    }
 }
 
 /// What a chunk stores in its slots.
@@ -902,6 +961,52 @@ mod tests {
                 "{size}"
             );
         }
+    }
+
+    #[test]
+    fn list_records_round_trip() {
+        let mut l = crate::storage::ListValue::new();
+        for it in [&b"a"[..], b"12", b"-5", b"hello world"] {
+            l.push(
+                crate::storage::list::End::Right,
+                it,
+                crate::storage::list::ListLimits::DEFAULT,
+            );
+        }
+        let p = l.packed().expect("small");
+        assert_eq!(p.count, 4);
+        let v = RecVal::List(p);
+        let class = v.class(5).expect("fits");
+        // entries 3 + 2 + 3 + 13 = 21 bytes; 2 + 5 + 2 + 21 = 30: the 32-byte record
+        assert_eq!(p.data.len(), 21);
+        assert_eq!(REC_SIZES[class], 32);
+        let mut r = [0u8; MAX_REC];
+        write_rec(&mut r, b"mykey", v);
+        assert_eq!(rec_key(&r), b"mykey");
+        assert_eq!(rec_list(&r), Some(p));
+        let Value::List(back) = rec_to_value(&r) else {
+            panic!("a list");
+        };
+        let items: Vec<Vec<u8>> = back.iter().map(|e| e.to_vec()).collect();
+        assert_eq!(
+            items,
+            vec![
+                b"a".to_vec(),
+                b"12".to_vec(),
+                b"-5".to_vec(),
+                b"hello world".to_vec()
+            ]
+        );
+        assert!(matches!(
+            rec_value_ref(&r),
+            ValueRef::List(ListRef::Packed(q)) if q == p
+        ));
+        // a string record is not a list
+        write_rec(&mut r, b"mykey", RecVal::Bytes(b"x"));
+        assert_eq!(rec_list(&r), None);
+        // a truncated list record reads as an empty list, not a panic
+        write_rec(&mut r[..20], b"mykey", v);
+        assert!(rec_list(&r[..20]).is_none());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The key table of one shard. Entries live in slabs of fixed-size chunks (no allocation
 //! per key, no allocator rounding; see `slab.rs`), and the hash index holds 4-byte slab
-//! positions (plus hashbrown's control byte). `int` and `embstr` strings are byte records
-//! sized to their key and value (24 to 128 bytes, one slab per size); everything else is
+//! positions (plus hashbrown's control byte). `int` and `embstr` strings, and lists small
+//! enough, are byte records sized to their key and value (24 to 128 bytes, one slab per
+//! size; a list in a record is edited through [`ListMut`]); everything else is
 //! a 64-byte node (the value and the key, keys up to 15 bytes and strings up to 38 bytes
 //! inline). Expiry deadlines are stored only where keys have them: a chunk gets its array
 //! of deadlines when its first key gets a TTL.
@@ -21,11 +22,12 @@ use super::key::KeyBuf;
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
-    rec_int_cell, rec_key, rec_klen, rec_to_value, rec_value, write_rec, write_rec_value, Access,
-    NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK,
+    rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
+    write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST, REC_SIZES,
 };
 use super::value::{
-    HashValue, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef, ZSetValue,
+    HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
+    ZSetValue,
 };
 
 /// The position bit of records (clear: a node).
@@ -302,6 +304,9 @@ impl<'a> EntryMut<'a> {
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
+            if table.slabs.rec_is_list(pos) {
+                return Some(ValueMut::List(table.open_list(pos)));
+            }
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
             }));
@@ -309,7 +314,9 @@ impl<'a> EntryMut<'a> {
         Some(match &mut table.slabs.node_mut(pos)?.value {
             Value::Str(s) => ValueMut::Str(StrMut { at: StrAt::Node(s) }),
             Value::Hash(h) => ValueMut::Hash(h),
-            Value::List(l) => ValueMut::List(l),
+            Value::List(l) => ValueMut::List(ListMut {
+                at: ListAt::Node(l),
+            }),
             Value::Set(s) => ValueMut::Set(s),
             Value::ZSet(z) => ValueMut::ZSet(z),
             Value::Stream(s) => ValueMut::Stream(s),
@@ -319,6 +326,15 @@ impl<'a> EntryMut<'a> {
     /// Absolute deadline in Unix ms, 0 when the key has no TTL.
     pub fn expire_at(&self) -> u64 {
         self.table.slabs.expire(self.pos)
+    }
+
+    /// Add `by` to the value when it is an `int` record (INCR's fast path: one slot
+    /// lookup, no value view, hence no check of the record's kind, which only an `int`
+    /// string passes anyway). None for every other value: use
+    /// [`StrMut::incr_by`] through [`EntryMut::into_value_mut`].
+    #[inline(always)]
+    pub fn incr_int_rec(&mut self, by: i64) -> Option<Result<i64, IncrError>> {
+        self.table.incr_rec(self.pos, by)
     }
 
     /// True when the deadline has passed at `now`.
@@ -336,8 +352,9 @@ pub enum ValueMut<'a> {
     Str(StrMut<'a>),
     /// Hashes.
     Hash(&'a mut HashValue),
-    /// Lists.
-    List(&'a mut ListValue),
+    /// Lists (a small list in its key's record is edited as a decoded copy, written
+    /// back when the [`ListMut`] is dropped).
+    List(ListMut<'a>),
     /// Sets.
     Set(&'a mut SetValue),
     /// Sorted sets.
@@ -353,7 +370,7 @@ impl ValueMut<'_> {
         match self {
             ValueMut::Str(s) => ValueRef::Str(s.get()),
             ValueMut::Hash(h) => ValueRef::Hash(h),
-            ValueMut::List(l) => ValueRef::List(l),
+            ValueMut::List(l) => ValueRef::List(ListRef::Value(l)),
             ValueMut::Set(s) => ValueRef::Set(s),
             ValueMut::ZSet(z) => ValueRef::ZSet(z),
             ValueMut::Stream(s) => ValueRef::Stream(s),
@@ -365,6 +382,65 @@ impl ValueMut<'_> {
         self.as_ref().type_name()
     }
 }
+
+/// A list that may be edited in place: by `&mut` (through `Deref`) whether it lives in a
+/// node or in its key's record. A record's small list is decoded into a [`ListValue`]
+/// when the view is made and, if it was reached mutably, written back when the view is
+/// dropped: into the record in place when its size class is unchanged, else into a
+/// record of the new size, or into a node once it no longer fits a record. (A list in a
+/// node stays there when it shrinks: moving it back would cost its hot edits a check;
+/// only a value stored whole, e.g. by RESTORE, a load or a new key, is packed again.)
+#[derive(Debug)]
+pub struct ListMut<'a> {
+    at: ListAt<'a>,
+}
+
+#[derive(Debug)]
+enum ListAt<'a> {
+    Node(&'a mut ListValue),
+    /// A record's list, decoded into the table's `open_list`.
+    Rec {
+        table: &'a mut KeyTable,
+        pos: u32,
+        dirty: bool,
+    },
+}
+
+impl std::ops::Deref for ListMut<'_> {
+    type Target = ListValue;
+    #[inline(always)]
+    fn deref(&self) -> &ListValue {
+        match &self.at {
+            ListAt::Node(l) => l,
+            ListAt::Rec { table, .. } => table.open_list.as_deref().unwrap_or(&EMPTY_LIST),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ListMut<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ListValue {
+        match &mut self.at {
+            ListAt::Node(l) => l,
+            ListAt::Rec { table, dirty, .. } => {
+                *dirty = true;
+                table.open_list.get_or_insert_with(Box::default)
+            }
+        }
+    }
+}
+
+impl Drop for ListMut<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let ListAt::Rec { table, pos, dirty } = &mut self.at {
+            table.close_list(*pos, *dirty);
+        }
+    }
+}
+
+/// What a [`ListMut`] of a record shows if the table's open list is gone (never).
+static EMPTY_LIST: ListValue = ListValue::EMPTY;
 
 /// A string value that may be replaced or edited in place. A string in a node is edited
 /// there; a record is reached through the table and its position, since an edit may move
@@ -662,6 +738,16 @@ impl Slabs {
         self.recs.rec(slot_of(pos))
     }
 
+    /// Whether the record at `pos` holds a small list: its header byte only (string
+    /// edits such as INCR ask before every edit).
+    #[inline(always)]
+    fn rec_is_list(&self, pos: u32) -> bool {
+        self.recs
+            .chunk(slot_of(pos))
+            .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
+            == Some(&LIST)
+    }
+
     /// The record bytes at `pos` and after (records only, occupied or not), for
     /// rewriting in place.
     #[inline(always)]
@@ -678,7 +764,7 @@ impl Slabs {
     fn value(&self, pos: u32) -> Option<ValueRef<'_>> {
         if is_rec(pos) {
             let (c, o) = self.recs.chunk(slot_of(pos))?;
-            Some(ValueRef::Str(rec_value(c.store.rec_from(o)?)))
+            Some(rec_value_ref(c.store.rec_from(o)?))
         } else {
             let (c, o) = self.nodes.chunk(pos)?;
             Some(c.store.nodes.get(o)?.as_ref()?.value.as_value_ref())
@@ -728,11 +814,9 @@ impl Slabs {
 
     /// Store `key` -> `value` in the slab that fits it; returns the position.
     fn alloc(&mut self, key: &[u8], value: Value, expire_at: u64, access: u32) -> u32 {
-        if let Value::Str(s) = &value {
-            if let Some(v) = RecVal::of(s) {
-                if let Some(class) = v.class(key.len()) {
-                    return self.alloc_rec(class, key, v, expire_at, access);
-                }
+        if let Some(v) = RecVal::of_value(&value) {
+            if let Some(class) = v.class(key.len()) {
+                return self.alloc_rec(class, key, v, expire_at, access);
             }
         }
         let node = Node {
@@ -852,6 +936,11 @@ pub struct KeyTable {
     hasher: foldhash::fast::RandomState,
     /// What a string edit gets if its entry vanished (never while the lock is held).
     spare: Vec<u8>,
+    /// The small list of a record while a [`ListMut`] edits it (kept between edits for
+    /// its buffer; None until this table's first): kept here so that the view, and
+    /// `ValueMut`, stay two words, and boxed so that the 16,384 shard tables grow by a
+    /// word each.
+    open_list: Option<Box<ListValue>>,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -1049,10 +1138,7 @@ impl KeyTable {
     /// Replace the value at `pos` (same slab and size: in place; else the entry moves),
     /// keeping the deadline and access field; returns the entry's position.
     fn replace_at(&mut self, pos: u32, value: Value) -> u32 {
-        let rec = match &value {
-            Value::Str(s) => RecVal::of(s),
-            _ => None,
-        };
+        let rec = RecVal::of_value(&value);
         if let Some(v) = rec {
             if self.rewrite_rec(pos, v) {
                 return pos;
@@ -1093,6 +1179,82 @@ impl KeyTable {
             }
             None => Err(IncrError::Overflow),
         })
+    }
+
+    /// A [`ListMut`] of the small list in the record at `pos`: the list decoded into
+    /// `open_list`, whose buffer is reused from one edit to the next (with room for a
+    /// short push). Out of line: the value lookup of every write stays small.
+    #[inline(never)]
+    fn open_list(&mut self, pos: u32) -> ListMut<'_> {
+        let open = self.open_list.get_or_insert_with(Box::default);
+        match self.slabs.rec(pos).and_then(rec_list) {
+            Some(p) => open.load_packed(p, 16),
+            None => **open = ListValue::new(),
+        }
+        ListMut {
+            at: ListAt::Rec {
+                table: self,
+                pos,
+                dirty: false,
+            },
+        }
+    }
+
+    /// End a [`ListMut`] of a record's list: when it was reached mutably, store the list
+    /// back at `pos`: its record in place when the size class is unchanged, else a record
+    /// of the new size (the list's buffer stays for the next edit), or a node once it no
+    /// longer fits a record (the buffer goes with it).
+    #[inline(never)]
+    fn close_list(&mut self, pos: u32, dirty: bool) {
+        if !dirty {
+            return;
+        }
+        let Some(list) = self.open_list.take() else {
+            return;
+        };
+        let klen = self.slabs.index_key(pos).len();
+        let class = list
+            .packed()
+            .and_then(|p| Some((RecVal::List(p), RecVal::List(p).class(klen)?)));
+        match class {
+            Some((v, class)) => {
+                self.store_list_rec(pos, v, class);
+                self.open_list = Some(list);
+            }
+            None => {
+                self.replace_at(pos, Value::List(*list));
+            }
+        }
+    }
+
+    /// Store the list `v` (of record class `class` under its key) at the record `pos`.
+    /// In place while its record holds it with at most one size class to spare; a list
+    /// that outgrows its record moves to the class above the one it needs (so pushes
+    /// one at a time move it every other class, not at every class), one that shrank two
+    /// classes below its record to the class it needs. A move takes the deadline and
+    /// access field along and repoints the index slot.
+    fn store_list_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize) {
+        let size = self.slabs.slot_bytes(pos);
+        let current = REC_SIZES.iter().position(|&s| s == size);
+        if current.is_some_and(|c| class <= c && c - class <= 1) {
+            if let Some(r) = self.slabs.rec_from_mut(pos) {
+                write_rec_value(r, v);
+            }
+            return;
+        }
+        let grows = current.is_some_and(|c| class > c);
+        let target = if grows {
+            (class + 1).min(REC_SIZES.len() - 1)
+        } else {
+            class
+        };
+        let Some(t) = self.slabs.take(pos) else {
+            return;
+        };
+        let new = self
+            .slabs
+            .alloc_rec(target, t.item.key(), v, t.expire_at, t.access);
+        self.repoint(pos, new);
     }
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
@@ -1335,7 +1497,7 @@ impl KeyTable {
         let recs = self.slabs.recs.occupied().filter_map(|(c, o)| {
             let r = c.store.rec(o)?;
             let e = EntryRef {
-                value: ValueRef::Str(rec_value(r)),
+                value: rec_value_ref(r),
                 expire_at: c.expire(o),
                 addr: r.as_ptr() as usize,
                 slot_bytes: c.store.size,
@@ -1376,6 +1538,7 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::list::{End, ListLimits};
     use crate::storage::slab::GROW;
     use crate::storage::value::{StrValue, Value};
 
@@ -1694,6 +1857,155 @@ mod tests {
         }
         assert_eq!(t.len(), 60 + 64 + 1);
         assert_eq!(t.iter().count(), t.len());
+    }
+
+    fn list_of(items: &[&[u8]]) -> ListValue {
+        let mut l = ListValue::new();
+        for it in items {
+            l.push(End::Right, it, ListLimits::DEFAULT);
+        }
+        l
+    }
+
+    fn items_of(t: &KeyTable, key: &[u8]) -> Vec<Vec<u8>> {
+        match t.get(key).map(|e| e.value()) {
+            Some(ValueRef::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
+            _ => panic!("a list"),
+        }
+    }
+
+    /// Push `item` through the mutable view (as LPUSH does: the view is dropped after).
+    fn push_via_view(t: &mut KeyTable, key: &[u8], item: &[u8]) {
+        let Some(ValueMut::List(mut l)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a list");
+        };
+        l.push(End::Left, item, ListLimits::DEFAULT);
+    }
+
+    #[test]
+    fn small_lists_live_in_records() {
+        let mut t = KeyTable::default();
+        let ten: Vec<Vec<u8>> = (0..10).map(|i| format!("item-{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = ten.iter().map(|v| v.as_slice()).collect();
+        t.insert(b"list:000001", Entry::new(Value::List(list_of(&refs))));
+        // 4 + 11-byte key + 10 entries of 8 bytes = 95: the 96-byte record
+        assert_eq!(rec_size(&t, b"list:000001"), 96);
+        assert!(matches!(
+            t.get(b"list:000001").map(|e| e.value()),
+            Some(ValueRef::List(ListRef::Packed(_)))
+        ));
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        t.set_expire(b"list:000001", 1234);
+        t.restore_access(b"list:000001", Some(500), None);
+        let idle = t.idle_seconds(b"list:000001");
+        // A read through the mutable view does not rewrite the record.
+        let pos = t.find(b"list:000001");
+        if let Some(ValueMut::List(l)) =
+            t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
+        {
+            assert_eq!(l.len(), 10);
+        }
+        assert_eq!(t.find(b"list:000001"), pos);
+        // Pushes grow the record, then move the list into a node.
+        let mut expect = ten.clone();
+        let mut sizes = vec![];
+        for i in 0..8 {
+            let item = format!("new-{i}").into_bytes();
+            push_via_view(&mut t, b"list:000001", &item);
+            expect.insert(0, item);
+            sizes.push(rec_size(&t, b"list:000001"));
+            assert_eq!(items_of(&t, b"list:000001"), expect);
+        }
+        // 103 bytes needs 112: the list moves one class further (128), then fills it
+        assert_eq!(sizes, vec![128, 128, 128, 128, 0, 0, 0, 0]);
+        assert_eq!(t.get(b"list:000001").map(|e| e.expire_at()), Some(1234));
+        assert_eq!(t.idle_seconds(b"list:000001"), idle);
+        // A list in a node stays there when it shrinks in place ...
+        for _ in 0..8 {
+            let Some(ValueMut::List(mut l)) =
+                t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
+            else {
+                panic!("a list");
+            };
+            l.pop(End::Left);
+        }
+        assert_eq!(rec_size(&t, b"list:000001"), 0);
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        // ... and is packed again when stored whole (RESTORE, a load, COPY).
+        let owned = t.get(b"list:000001").map(|e| e.to_entry()).expect("entry");
+        t.insert(b"list:000001", owned);
+        assert_eq!(rec_size(&t, b"list:000001"), 96);
+        assert_eq!(items_of(&t, b"list:000001"), ten);
+        // Pops leave a record one class too big in place, then move it down.
+        let mut sizes = vec![];
+        for _ in 0..4 {
+            let Some(ValueMut::List(mut l)) =
+                t.get_mut(b"list:000001").and_then(EntryMut::into_value_mut)
+            else {
+                panic!("a list");
+            };
+            l.pop(End::Right);
+            drop(l);
+            sizes.push(rec_size(&t, b"list:000001"));
+        }
+        // 87, 79 and 71 bytes need the 80 class, one below 96: in place; 63 needs 64,
+        // two below: moved there
+        assert_eq!(sizes, vec![96, 96, 96, 64]);
+        assert_eq!(items_of(&t, b"list:000001"), ten[..6].to_vec());
+        // Removal hands back an owned list; iteration sees the packed one.
+        assert_eq!(t.iter().count(), 1);
+        let e = t.remove(b"list:000001").expect("removed");
+        match e.value {
+            Value::List(l) => {
+                assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), ten[..6])
+            }
+            _ => panic!("a list"),
+        }
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn list_records_compact_and_change_type() {
+        let mut t = KeyTable::default();
+        for i in 0..150u32 {
+            let n = i.to_string().into_bytes();
+            t.insert(
+                &i.to_be_bytes(),
+                Entry::new(Value::List(list_of(&[&n, b"x"]))),
+            );
+        }
+        for i in 0..100u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        for i in 100..150u32 {
+            let n = i.to_string().into_bytes();
+            assert_eq!(items_of(&t, &i.to_be_bytes()), vec![n, b"x".to_vec()]);
+        }
+        // SET over a list record replaces it with a string; a list over a string record.
+        assert!(t.insert_str(&120u32.to_be_bytes(), b"str", 0).is_some());
+        assert_eq!(
+            value_of(&t, &120u32.to_be_bytes()).as_deref(),
+            Some(&b"str"[..])
+        );
+        t.insert(
+            &120u32.to_be_bytes(),
+            Entry::new(Value::List(list_of(&[b"a"]))),
+        );
+        assert_eq!(items_of(&t, &120u32.to_be_bytes()), vec![b"a".to_vec()]);
+        // A string view is never handed out for a list record.
+        assert!(matches!(
+            t.get_mut(&121u32.to_be_bytes())
+                .and_then(EntryMut::into_value_mut),
+            Some(ValueMut::List(_))
+        ));
+        // A list too big for a record, or under a long key, is a node.
+        let big: Vec<Vec<u8>> = (0..40).map(|i| format!("e{i:04}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = big.iter().map(|v| v.as_slice()).collect();
+        t.insert(b"big", Entry::new(Value::List(list_of(&refs))));
+        assert_eq!(rec_size(&t, b"big"), 0);
+        t.insert(&[b'k'; 125], Entry::new(Value::List(list_of(&[b"a"]))));
+        assert_eq!(rec_size(&t, &[b'k'; 125]), 0);
+        assert_eq!(t.len(), 52);
     }
 
     #[test]

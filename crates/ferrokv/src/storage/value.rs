@@ -3,7 +3,7 @@
 use std::ops::{Deref, DerefMut};
 
 pub use super::hash::HashValue;
-pub use super::list::ListValue;
+pub use super::list::{ListRef, ListValue};
 pub use super::set::SetValue;
 pub use super::stream::Stream;
 pub use super::zset::ZSetValue;
@@ -453,7 +453,7 @@ pub enum ValueRef<'a> {
     /// Hashes.
     Hash(&'a HashValue),
     /// Lists.
-    List(&'a ListValue),
+    List(ListRef<'a>),
     /// Sets.
     Set(&'a SetValue),
     /// Sorted sets.
@@ -504,7 +504,7 @@ impl ValueRef<'_> {
         match *self {
             ValueRef::Str(s) => Value::Str(s.to_owned_value()),
             ValueRef::Hash(h) => Value::Hash(h.clone()),
-            ValueRef::List(l) => Value::List(l.clone()),
+            ValueRef::List(l) => Value::List(l.to_list()),
             ValueRef::Set(s) => Value::Set(s.clone()),
             ValueRef::ZSet(z) => Value::ZSet(z.clone()),
             ValueRef::Stream(s) => Value::Stream(Box::new(s.clone())),
@@ -526,7 +526,7 @@ impl Value {
         match self {
             Value::Str(s) => ValueRef::Str(s.as_str_ref()),
             Value::Hash(h) => ValueRef::Hash(h),
-            Value::List(l) => ValueRef::List(l),
+            Value::List(l) => ValueRef::List(ListRef::Value(l)),
             Value::Set(s) => ValueRef::Set(s),
             Value::ZSet(z) => ValueRef::ZSet(z),
             Value::Stream(s) => ValueRef::Stream(s),

@@ -197,14 +197,20 @@ fn move_or_block(
     };
     let (resp3, limits) = (ctx.out.resp3, server_list_limits(ctx.server));
     let (mut db, out) = ctx.db_out();
-    match db.value(src)? {
-        Some(ValueMut::List(l)) if !l.is_empty() => {
+    // Some(true): a non-empty list (the view is dropped before serving).
+    let ready = match db.value(src)? {
+        Some(ValueMut::List(l)) => Some(!l.is_empty()),
+        None => Some(false),
+        Some(_) => None,
+    };
+    match ready {
+        Some(true) => {
             let reply = serve_op(&mut db, src, &op, resp3, limits)?;
             out.raw(&reply);
             Ok(())
         }
-        Some(ValueMut::List(_)) | None => block_or_timeout(ctx, &[src], op, timeout, false),
-        Some(_) => Err(CmdError::WrongType),
+        Some(false) => block_or_timeout(ctx, &[src], op, timeout, false),
+        None => Err(CmdError::WrongType),
     }
 }
 

@@ -77,7 +77,10 @@ fn pfadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut db = ctx.db();
     let mut updated = 0u64;
     let mut result = Ok(());
-    match db.value(key)? {
+    // The view is turned into the string's bytes in the lookup (no value view left
+    // alive across the arms).
+    let found = db.value(key)?.map(hll_bytes_mut);
+    match found {
         None => {
             let mut v = hll::new_sparse();
             updated += 1;
@@ -93,8 +96,8 @@ fn pfadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             hll::invalidate_cache(&mut v);
             db.set(key, Value::Str(StrValue::raw(v)))?;
         }
-        Some(value) => {
-            let v = hll_bytes_mut(value)?;
+        Some(v) => {
+            let v = v?;
             for ele in &args[2..] {
                 match hll::add(v, ele, max_bytes) {
                     Ok(changed) => updated += u64::from(changed),
@@ -138,13 +141,13 @@ fn pfcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let key = args[1];
-    let value = db.value(key)?;
+    let value = db.value(key)?.map(hll_bytes_mut);
     stats.hit(value.is_some());
-    let Some(value) = value else {
+    let Some(v) = value else {
         ctx.out.int(0);
         return Ok(());
     };
-    let v = hll_bytes_mut(value)?;
+    let v = v?;
     let card = match hll::cached(v) {
         Some(card) => card,
         None => {
@@ -191,9 +194,10 @@ fn pfmerge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Ok(())
     };
     let dst = args[1];
-    match db.value(dst)? {
-        Some(value) => {
-            write(hll_bytes_mut(value)?)?;
+    let found = db.value(dst)?.map(hll_bytes_mut);
+    match found {
+        Some(v) => {
+            write(v?)?;
             db.modified(dst)?;
         }
         None => {

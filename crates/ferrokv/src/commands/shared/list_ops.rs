@@ -4,8 +4,8 @@
 
 use crate::commands::{class, CmdError, CmdResult};
 use crate::storage::list::{End, ListLimits};
-use crate::storage::ValueMut;
 use crate::storage::{DbView, ListValue, Value};
+use crate::storage::{ListMut, ValueMut};
 
 /// The keyspace event of a pop at `end` (`lpop`/`rpop`).
 pub fn pop_event(end: End) -> &'static str {
@@ -24,10 +24,11 @@ pub fn push_event(end: End) -> &'static str {
 }
 
 /// Look up a list for writing (no hit/miss accounting): None when the key is missing.
+#[inline(always)]
 pub fn write_list<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
-) -> Result<Option<&'v mut ListValue>, CmdError> {
+) -> Result<Option<ListMut<'v>>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
         Some(ValueMut::List(l)) => Ok(Some(l)),
@@ -53,17 +54,22 @@ pub fn lmove_push(
     to: End,
     limits: ListLimits,
 ) -> CmdResult {
-    match db.value(dst)? {
-        Some(ValueMut::List(l)) => {
+    // The list view is dropped (a small list written back to its record) before the
+    // key is signalled.
+    let pushed = match db.value(dst)? {
+        Some(ValueMut::List(mut l)) => {
             l.push(to, value, limits);
-            db.modified(dst)?;
+            true
         }
         Some(_) => return Err(CmdError::WrongType),
-        None => {
-            let mut l = ListValue::new();
-            l.push(to, value, limits);
-            db.set(dst, Value::List(l))?;
-        }
+        None => false,
+    };
+    if pushed {
+        db.modified(dst)?;
+    } else {
+        let mut l = ListValue::new();
+        l.push(to, value, limits);
+        db.set(dst, Value::List(l))?;
     }
     db.notify(class::LIST, push_event(to), dst);
     Ok(())
@@ -101,7 +107,7 @@ pub fn move_element(
         return Ok(None);
     }
     check_move_target(db, dst)?;
-    let Some(value) = write_list(db, src)?.and_then(|l| l.pop(from)) else {
+    let Some(value) = write_list(db, src)?.and_then(|mut l| l.pop(from)) else {
         return Ok(None);
     };
     lmove_push(db, dst, &value, to, limits)?;

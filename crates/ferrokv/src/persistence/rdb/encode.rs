@@ -4,7 +4,7 @@ use super::crc64::crc64;
 use super::{intset, listpack, lzf, types, RDB_VERSION};
 use crate::storage::hash::HashValue;
 use crate::storage::value::{StrRef, ValueRef};
-use crate::storage::{ListValue, SetValue, ZSetValue};
+use crate::storage::{ListRef, SetValue, ZSetValue};
 
 /// Choices that change the bytes written.
 #[derive(Clone, Copy, Debug)]
@@ -199,7 +199,7 @@ enum Node {
     Plain(Vec<u8>),
 }
 
-fn write_list(out: &mut Vec<u8>, l: &ListValue, opts: &EncodeOptions) {
+fn write_list(out: &mut Vec<u8>, l: ListRef<'_>, opts: &EncodeOptions) {
     let mut nodes: Vec<Node> = Vec::new();
     l.for_each(|item| {
         if item.len() >= PACKED_THRESHOLD {
