@@ -499,10 +499,11 @@ fn wait_done(c: &mut Conn, field: &str) {
     }
 }
 
-/// A snapshot is exactly the dataset at its barrier, whatever commands do to keys whose
+/// A snapshot is exactly the dataset at its start, whatever commands do to keys whose
 /// shards it has not written yet (per-key copy-on-write, see `storage::snapshot`): BGSAVE's
-/// file loads back with the digest taken at BGSAVE; the rewritten AOF's base replays to that
-/// digest too, and base plus incremental file to the digest after the writes.
+/// file loads back with the digest taken at BGSAVE; the rewritten AOF's base replays to the
+/// digest at its snapshot's start too, and base plus incremental file to the digest after
+/// the writes.
 #[test]
 fn snapshot_is_the_state_at_the_barrier() {
     // rdb-key-save-delay keeps the snapshot running while the writes happen.
@@ -544,8 +545,10 @@ fn snapshot_is_the_state_at_the_barrier() {
     let mut c = f.connect();
     wait_done(&mut c, "aof_rewrite_in_progress");
     fill_mixed(&mut c);
+    c.cmd(&["SET", "probe", "same"]);
     let at_barrier = digest(&mut c);
     assert!(c.cmd(&["BGREWRITEAOF"]).text().is_some());
+    wait_for_rewrite_start(&mut c, dir.path());
     mutate_mixed(&mut c);
     assert!(
         in_progress(&mut c, "aof_rewrite_in_progress"),
@@ -592,6 +595,22 @@ fn snapshot_is_the_state_at_the_barrier() {
         after,
         "the AOF does not load to the state after the writes"
     );
+}
+
+/// The rewrite thread prepares its files before its snapshot starts: wait until a write
+/// lands in the new incremental file (a SET of `probe` to the value it has, which leaves
+/// the dataset as it was), so the writes after this are after the snapshot's start.
+fn wait_for_rewrite_start(c: &mut Conn, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_incr = dir.join("appendonlydir/appendonly.aof.2.incr.aof");
+    loop {
+        c.cmd(&["SET", "probe", "same"]);
+        if std::fs::metadata(&new_incr).is_ok_and(|m| m.len() > 0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the rewrite's snapshot never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// scripts/bgsave.sh at a tiny size (the full run is on demand), so it cannot rot: a row

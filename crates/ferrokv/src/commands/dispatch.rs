@@ -622,6 +622,17 @@ fn remember_key_shards(cmd: &Command, args: &[&[u8]], ids: &[LockId], locks: &mu
     }
 }
 
+/// True for commands that take the script mutex before their locks: the script commands
+/// (a script may lock more shards as it goes), and the writes to the function libraries
+/// (FUNCTION LOAD/DELETE/FLUSH/RESTORE lock no shard), so that a snapshot's start, which
+/// holds the mutex (BGSAVE, the AOF rewrite), sees the libraries, the data and the log's
+/// cut at one point. The ACL bit first: one test for every other command.
+#[inline]
+pub fn takes_script_mutex(cmd: &Command) -> bool {
+    cmd.acl & super::acl::SCRIPTING != 0
+        && (cmd.flags & super::flags::WRITE != 0 || crate::scripting::is_script_command(cmd.name))
+}
+
 /// Run a resolved command: lock, call the handler, account. Used by `execute` and EXEC.
 #[inline(always)]
 pub fn run(
@@ -642,7 +653,7 @@ pub fn run(
     let abort = || busy(server, client, cmd);
     // A script takes the script mutex before any shard lock: the running script may wait
     // for shards while holding others, so nobody may wait for it while holding a shard.
-    let script_guard = if is_script {
+    let script_guard = if is_script || takes_script_mutex(cmd) {
         match server.scripts.acquire(&abort) {
             Some(g) => Some(g),
             None => {
@@ -740,7 +751,8 @@ fn propagate_queued(
     if let Some(db) = top {
         if locks.propagated().is_empty() && !transaction {
             // The common case: one command logged as itself, encoded from its arguments.
-            let end = crate::replication::propagate_args(server, db, args, client.master);
+            let epoch = locks.epoch();
+            let end = crate::replication::propagate_args(server, db, args, client.master, epoch);
             if end > 0 {
                 client.repl_woff = end;
             }
@@ -754,7 +766,8 @@ fn propagate_queued(
         return;
     }
     let cmds = locks.take_propagated();
-    let end = crate::replication::propagate(server, &cmds, transaction, client.master);
+    let end =
+        crate::replication::propagate(server, &cmds, transaction, client.master, locks.epoch());
     if end > 0 {
         client.repl_woff = end;
     }

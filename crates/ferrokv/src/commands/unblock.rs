@@ -452,7 +452,8 @@ pub fn serve_after_expiry(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
     }
     serve_ready(server, &mut locks, crate::util::now_ms());
     if !locks.propagated().is_empty() {
-        crate::replication::propagate(server, locks.propagated(), locks.atomic_log, false);
+        let epoch = locks.epoch();
+        crate::replication::propagate(server, locks.propagated(), locks.atomic_log, false, epoch);
     }
 }
 

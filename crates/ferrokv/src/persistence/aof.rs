@@ -9,6 +9,17 @@
 //! policy. With `appendfsync always`, connections hold their replies until the fsync
 //! covering everything appended before them has finished: one fsync serves every client
 //! waiting at that moment (group commit).
+//!
+//! **The cut of an AOF rewrite** is by snapshot epoch, not at one moment (no command is
+//! stopped for it). The rewrite's snapshot starts epoch E ([`Aof::begin_split`] runs as it
+//! starts); a command reads the epoch once it holds its shard locks and logs while it still
+//! holds them. One that read an older epoch is wholly in the new base (the walker takes
+//! its shards after it), so it logs to the old file, which the base replaces; one that read
+//! E is not in the base (its keys' pre-images are), so it logs to the new file. The two
+//! shares are written in append order to their two files ([`OldLog`]). Once the walker has
+//! passed every shard no command of an older epoch can still be running, and the old
+//! file's share ends ([`Aof::end_split`]) before the epoch does (a command that reads 0
+//! after the snapshot logs to the new file).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -214,6 +225,49 @@ struct Pending {
     buf: Vec<u8>,
     /// Database of the last logged command (a SELECT is logged when it changes).
     last_db: Option<usize>,
+    /// While an AOF rewrite's snapshot runs: the old file's share of the log.
+    old: Option<Box<OldLog>>,
+}
+
+impl Pending {
+    /// The buffer (and its database state) that a command which read snapshot epoch
+    /// `epoch` logs to: the old file's share for an epoch older than the rewrite's.
+    #[inline]
+    fn target(&mut self, epoch: u64) -> (&mut Vec<u8>, &mut Option<usize>) {
+        match self.old.as_deref_mut() {
+            Some(old) if old.routing && old.epoch != epoch => (&mut old.buf, &mut old.last_db),
+            _ => (&mut self.buf, &mut self.last_db),
+        }
+    }
+}
+
+/// The log of commands that were running when an AOF rewrite started (they read an
+/// epoch older than the rewrite's snapshot): they are in the new base, so they go to the
+/// file logging switched away from, never to the new one, or a reload would apply them
+/// twice (see the module documentation).
+struct OldLog {
+    /// The rewrite's epoch: commands that read it log to the new file.
+    epoch: u64,
+    /// Bytes for the old file not yet handed to the writer.
+    buf: Vec<u8>,
+    /// Database of the last command logged to the old file.
+    last_db: Option<usize>,
+    /// Commands are still routed here (until the walker has passed every shard); then
+    /// the share lives on only until its last bytes are written.
+    routing: bool,
+}
+
+/// The file logging switched away from (AOF rewrite).
+#[derive(Default)]
+struct Retired {
+    /// The old incremental file until it is fsynced and its share has ended; `None`
+    /// while the log is being turned on (the old share is dropped: its commands are in
+    /// the new base and there was no log before).
+    file: Option<File>,
+    /// Bytes of the old share a failed write left, written first next time.
+    unwritten: Vec<u8>,
+    /// The old share still exists (a sync keeps the file).
+    open: bool,
 }
 
 /// The append-only file of a running server.
@@ -242,9 +296,10 @@ pub struct Aof {
     pub last_error: Mutex<String>,
     /// The incremental file being appended to.
     file: Mutex<Option<File>>,
-    /// The file logging switched away from (AOF rewrite) until it is fsynced: the next
-    /// sync fsyncs it before the current file, so `durable` never covers its unsynced tail.
-    retired: Mutex<Option<File>>,
+    /// The file logging switched away from (AOF rewrite) until it is fsynced and its
+    /// share has ended: every sync fsyncs it before the current file, so `durable` never
+    /// covers its unsynced tail.
+    retired: Mutex<Retired>,
     /// The directory and the manifest.
     pub layout: Mutex<Layout>,
     /// Size of the current incremental file (INFO aof_current_size).
@@ -297,6 +352,7 @@ impl Default for Aof {
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
                 last_db: None,
+                old: None,
             }),
             sync_lock: Mutex::new(()),
             writer_started: AtomicBool::new(false),
@@ -310,7 +366,7 @@ impl Default for Aof {
             write_failed: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
             file: Mutex::new(None),
-            retired: Mutex::new(None),
+            retired: Mutex::new(Retired::default()),
             layout: Mutex::new(Layout::default()),
             current_size: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
@@ -361,31 +417,32 @@ impl Aof {
     }
 
     /// Log commands (database, arguments) in order; with `transaction` and more than one
-    /// command, as one MULTI/EXEC block so a reload applies all or nothing. Returns the
-    /// log offset after them.
-    pub fn append(&self, cmds: &[(usize, Vec<Vec<u8>>)], transaction: bool) -> u64 {
+    /// command, as one MULTI/EXEC block so a reload applies all or nothing. `epoch`: the
+    /// snapshot epoch the commands read (it picks the file while a rewrite starts).
+    /// Returns the log offset after them.
+    pub fn append(&self, cmds: &[(usize, Vec<Vec<u8>>)], transaction: bool, epoch: u64) -> u64 {
         let mut p = self.pending.lock();
-        let before = p.buf.len();
-        let Pending { buf, last_db } = &mut *p;
+        let (buf, last_db) = p.target(epoch);
+        let before = buf.len();
         encode_block(buf, last_db, cmds, transaction);
-        let added = (p.buf.len() - before) as u64;
+        let added = (buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         drop(p);
         end
     }
 
     /// [`Aof::append`] for one command given by its arguments (not in a transaction).
-    pub fn append_args(&self, db: usize, args: &[&[u8]]) -> u64 {
+    pub fn append_args(&self, db: usize, args: &[&[u8]], epoch: u64) -> u64 {
         let mut p = self.pending.lock();
-        let before = p.buf.len();
-        let Pending { buf, last_db } = &mut *p;
+        let (buf, last_db) = p.target(epoch);
+        let before = buf.len();
         if *last_db != Some(db) {
             let mut digits = itoa::Buffer::new();
             encode_command(buf, &[b"SELECT".as_slice(), digits.format(db).as_bytes()]);
             *last_db = Some(db);
         }
         encode_command(buf, args);
-        let added = (p.buf.len() - before) as u64;
+        let added = (buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         drop(p);
         end
@@ -437,16 +494,34 @@ impl Aof {
     /// next successful write.
     pub fn write_pending(&self) -> u64 {
         let mut file = self.file.lock();
-        let (mut data, end) = {
+        let (mut data, old, end) = {
             let mut p = self.pending.lock();
+            let old = p
+                .old
+                .as_deref_mut()
+                .map(|o| (std::mem::take(&mut o.buf), !o.routing));
             (
                 std::mem::take(&mut p.buf),
+                old,
                 self.appended.load(Ordering::Acquire),
             )
         };
+        // The old file's share first (a rewrite is starting): its bytes are older than or
+        // independent of the new file's, and `written` covers both files.
+        let mut all_out = true;
+        if let Some((bytes, ended)) = old {
+            all_out = self.write_retired(bytes);
+            if all_out && ended {
+                self.pending.lock().old = None;
+                self.retired.lock().open = false;
+            }
+        }
         let mut retry = self.retry.lock();
         if data.is_empty() && retry.is_empty() {
             self.recycle(data);
+            if all_out {
+                return self.written.fetch_max(end, Ordering::AcqRel).max(end);
+            }
             return self.written.load(Ordering::Acquire);
         }
         // The queue to write is `retry` (what a failed write left first, then the new
@@ -465,6 +540,9 @@ impl Aof {
         match write_some(f, &mut retry) {
             Ok(n) => {
                 self.current_size.fetch_add(n as u64, Ordering::Relaxed);
+                if !all_out {
+                    return self.written.load(Ordering::Acquire);
+                }
                 self.written.store(end, Ordering::Release);
                 if self.write_failed.swap(false, Ordering::Relaxed) {
                     tracing::warn!("AOF write error looks solved. Redis can write again.");
@@ -473,11 +551,41 @@ impl Aof {
             }
             Err((n, e)) => {
                 self.current_size.fetch_add(n as u64, Ordering::Relaxed);
-                if !self.write_failed.swap(true, Ordering::Relaxed) {
-                    tracing::warn!("Error writing to the AOF file: {}", e);
-                }
-                *self.last_error.lock() = strerror(&e);
+                self.write_error(&e);
                 self.written.load(Ordering::Acquire)
+            }
+        }
+    }
+
+    /// A write to the log failed: MISCONF for writes until one succeeds.
+    fn write_error(&self, e: &std::io::Error) {
+        if !self.write_failed.swap(true, Ordering::Relaxed) {
+            tracing::warn!("Error writing to the AOF file: {}", e);
+        }
+        *self.last_error.lock() = strerror(e);
+    }
+
+    /// Write the old file's share (after what a failed write left of it). True when
+    /// nothing of it is left unwritten. Called with the file lock held.
+    fn write_retired(&self, bytes: Vec<u8>) -> bool {
+        let mut retired = self.retired.lock();
+        let Retired {
+            file, unwritten, ..
+        } = &mut *retired;
+        let Some(f) = file.as_mut() else {
+            // The log is being turned on: the old share's commands are in the new base.
+            return true;
+        };
+        if unwritten.is_empty() {
+            *unwritten = bytes;
+        } else {
+            unwritten.extend_from_slice(&bytes);
+        }
+        match write_some(f, unwritten) {
+            Ok(_) => true,
+            Err((_, e)) => {
+                self.write_error(&e);
+                false
             }
         }
     }
@@ -589,37 +697,72 @@ impl Aof {
         }
     }
 
-    /// Switch logging to a new incremental file (AOF rewrite): everything appended before
-    /// this call goes to the old file, everything after to `file`. Returns after the old
-    /// file has everything written; its fsync is [`Aof::sync_retired`]'s.
-    pub fn switch_file(&self, file: File) -> std::io::Result<()> {
-        // Everything appended so far goes to the old file (the caller holds every shard
-        // lock, so nothing is appended meanwhile).
-        self.write_pending();
-        if self.write_failed() {
-            return Err(std::io::Error::other(self.last_error.lock().clone()));
-        }
-        // A file retired by an earlier switch and not synced yet (rare: rewrites are
-        // seconds apart and every sync takes it) is synced now, in order.
-        self.sync_retired()?;
+    /// Switch logging to a new incremental file for the AOF rewrite whose snapshot starts
+    /// epoch `epoch` (called as it starts, before commands can read it): commands that
+    /// read it log to `file`, those that read an older one, and everything appended or
+    /// left unwritten so far, go to the current file until [`Aof::end_split`]. With the
+    /// log off (CONFIG SET appendonly yes) logging starts here, with `policy`, and the old
+    /// share is dropped (its commands are in the new base). No disk I/O: this runs while
+    /// the epoch starts.
+    pub fn begin_split(&self, file: File, epoch: u64, policy: Fsync) {
         let mut current = self.file.lock();
-        let old = current.replace(file);
-        // The old file's fsync is not done here, under the caller's barrier (the disk can
-        // take tens of milliseconds): the caller does it right after ([`Aof::sync_retired`])
-        // and every sync does it before the new file's.
-        *self.retired.lock() = old;
+        let leftover = std::mem::take(&mut *self.retry.lock());
+        {
+            let mut retired = self.retired.lock();
+            // A file retired by an earlier rewrite and never synced (its sync failed and
+            // so did that rewrite) is synced by whoever syncs next; it is replaced here
+            // only when that is done (rare: the disk failed meanwhile).
+            if let Some(f) = retired.file.take() {
+                let _ = f.sync_data();
+            }
+            retired.file = current.replace(file);
+            retired.unwritten = leftover;
+            retired.open = true;
+        }
+        {
+            let mut p = self.pending.lock();
+            let old = OldLog {
+                epoch,
+                buf: std::mem::take(&mut p.buf),
+                last_db: p.last_db.take(),
+                routing: true,
+            };
+            p.old = Some(Box::new(old));
+        }
         self.current_size.store(0, Ordering::Relaxed);
-        self.pending.lock().last_db = None;
-        Ok(())
+        if !self.enabled() {
+            self.set_fsync(policy);
+            self.enabled.store(true, Ordering::Release);
+        }
+    }
+
+    /// The rewrite's walker has passed every shard: no command of an older epoch is still
+    /// running, so everything from now on logs to the new file. The old share's last
+    /// bytes are written here; its fsync is [`Aof::sync_retired`]'s.
+    pub fn end_split(&self) {
+        if let Some(old) = self.pending.lock().old.as_deref_mut() {
+            old.routing = false;
+        }
+        self.write_pending();
+    }
+
+    /// The new base is in place (the rewrite finished): the old file is no longer named
+    /// by the manifest, so what a failed write left of its share is dropped.
+    pub fn forget_retired(&self) {
+        let _file = self.file.lock();
+        self.pending.lock().old = None;
+        *self.retired.lock() = Retired::default();
     }
 
     /// fsync the file logging switched away from, if it was not yet.
     pub fn sync_retired(&self) -> std::io::Result<()> {
         let mut retired = self.retired.lock();
-        if let Some(f) = retired.as_ref() {
+        if let Some(f) = retired.file.as_ref() {
             f.sync_data()?;
         }
-        *retired = None;
+        if !retired.open {
+            retired.file = None;
+        }
         Ok(())
     }
 }
@@ -685,6 +828,7 @@ mod tests {
         aof.append(
             &[(0, vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()])],
             false,
+            0,
         );
         aof.append(
             &[
@@ -692,6 +836,7 @@ mod tests {
                 (2, vec![b"DEL".to_vec(), b"b".to_vec()]),
             ],
             true,
+            0,
         );
         let buf = aof.pending.lock().buf.clone();
         let text = String::from_utf8(buf).unwrap();
@@ -702,5 +847,87 @@ mod tests {
              *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(aof.appended(), text.len() as u64);
+    }
+
+    fn file_text(path: &Path) -> String {
+        String::from_utf8(std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn set(aof: &Aof, db: usize, key: &str, epoch: u64) {
+        let args = [b"SET".as_slice(), key.as_bytes(), b"1"];
+        aof.append_args(db, &args, epoch);
+    }
+
+    /// While a rewrite starts (epoch 7), commands of an older epoch log to the old file
+    /// and those of the rewrite's epoch to the new one, each with its own SELECTs; after
+    /// the split ends everything goes to the new file, and `written` covers both.
+    #[test]
+    fn split_routes_by_epoch() {
+        let dir = std::env::temp_dir().join(format!("ferrokv-aof-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old_path, new_path) = (dir.join("old.aof"), dir.join("new.aof"));
+        let aof = Aof::default();
+        aof.start(open_for_append(&old_path).unwrap().0, 0, Fsync::EverySec);
+        set(&aof, 0, "before", 0);
+        aof.begin_split(open_for_append(&new_path).unwrap().0, 7, Fsync::EverySec);
+        set(&aof, 1, "new1", 7);
+        set(&aof, 0, "old1", 0);
+        aof.write_pending();
+        set(&aof, 1, "old2", 0);
+        set(&aof, 1, "new2", 7);
+        aof.end_split();
+        set(&aof, 1, "after", 0);
+        let written = aof.write_pending();
+        assert_eq!(written, aof.appended());
+        aof.sync_retired().unwrap();
+        assert!(aof.retired.lock().file.is_none());
+        assert!(aof.pending.lock().old.is_none());
+        let cmd = |db: Option<&str>, key: &str| {
+            let select = db.map_or(String::new(), |d| {
+                format!("*2\r\n$6\r\nSELECT\r\n$1\r\n{}\r\n", d)
+            });
+            format!(
+                "{}*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n$1\r\n1\r\n",
+                select,
+                key.len(),
+                key
+            )
+        };
+        let old = [
+            cmd(Some("0"), "before"),
+            cmd(None, "old1"),
+            cmd(Some("1"), "old2"),
+        ]
+        .concat();
+        let new = [
+            cmd(Some("1"), "new1"),
+            cmd(None, "new2"),
+            cmd(None, "after"),
+        ]
+        .concat();
+        assert_eq!(file_text(&old_path), old);
+        assert_eq!(file_text(&new_path), new);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Turning the log on (no file before): the old share is dropped, its commands are in
+    /// the new base.
+    #[test]
+    fn split_from_no_log_drops_the_old_share() {
+        let dir = std::env::temp_dir().join(format!("ferrokv-aof-on-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("new.aof");
+        let aof = Aof::default();
+        assert!(!aof.enabled());
+        aof.begin_split(open_for_append(&path).unwrap().0, 3, Fsync::Always);
+        assert!(aof.enabled());
+        assert_eq!(aof.fsync(), Fsync::Always);
+        set(&aof, 0, "old", 2);
+        set(&aof, 0, "new", 3);
+        aof.end_split();
+        assert_eq!(aof.write_pending(), aof.appended());
+        let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nnew\r\n$1\r\n1\r\n";
+        assert_eq!(file_text(&path), want);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,11 +1,15 @@
 //! AOF rewrite (BGREWRITEAOF and the automatic one): compact the log into a new base file
 //! without stopping clients and without fork().
 //!
-//! 1. Barrier (every shard locked for a moment): a new incremental file is created, the
-//!    manifest lists it after the current files (persisted before anything is written to
-//!    it), logging switches to it, and a snapshot starts (`storage::snapshot`).
-//! 2. In the background the snapshot writes the dataset as of the barrier into a temporary
+//! 1. A new incremental file is created and the manifest lists it after the current files
+//!    (persisted before anything is written to it). Then a snapshot starts
+//!    (`storage::snapshot`), with no shard locked, and logging switches to the new file by
+//!    the snapshot's epoch: commands that read it log there, commands already running
+//!    (an older epoch: they are in the snapshot) finish logging to the old file (see
+//!    `persistence::aof`, "The cut of an AOF rewrite").
+//! 2. In the background the snapshot writes the dataset as of its epoch into a temporary
 //!    base file, as commands; clients keep running and their writes go to the new file.
+//!    Once the walker has passed every shard, the old file gets nothing more and is fsynced.
 //! 3. The base is fsynced and renamed, and the manifest becomes {new base, new incr}
 //!    (atomically); the old files are deleted.
 //!
@@ -21,10 +25,13 @@ use std::sync::Arc;
 use super::aof::{encode_command, open_for_append, sync_dir, AofFile};
 use crate::server::Server;
 use crate::storage::snapshot::{self, ShardImage, Sink};
-use crate::storage::{LockSet, ValueRef};
+use crate::storage::ValueRef;
 
 /// The error when an AOF rewrite is already running (Redis's text).
 const REWRITE_RUNNING: &str = "ERR Background append only file rewriting already in progress";
+
+/// Why step 1 did not start a snapshot: another one (a full sync's) began meanwhile.
+const SNAPSHOT_BUSY: &str = "Another snapshot is in progress";
 
 /// Commands per RPUSH/SADD/ZADD/HSET in a rewritten file (Redis's
 /// AOF_REWRITE_ITEMS_PER_CMD), so a huge collection does not become one huge command.
@@ -307,64 +314,96 @@ fn start_inner(server: &Arc<Server>, enabling: bool) -> Result<bool, String> {
     if server.aof_rewrite.in_progress.swap(true, Ordering::AcqRel) {
         return Err(REWRITE_RUNNING.into());
     }
-    match begin(server, enabling, off) {
-        Ok((job, dir, new_seq, temp)) => {
-            let worker = server.clone();
-            let spawned = std::thread::Builder::new()
-                .name("aof-rewrite".into())
-                .spawn(move || {
-                    let server = worker;
-                    let started = std::time::Instant::now();
-                    let result = finish(&server, &job, &dir, new_seq, &temp, off);
-                    let rw = &server.aof_rewrite;
-                    rw.last_secs
-                        .store(started.elapsed().as_secs(), Ordering::Relaxed);
-                    match result {
-                        Ok(()) => {
-                            rw.count.fetch_add(1, Ordering::Relaxed);
-                            rw.last_failed.store(false, Ordering::Relaxed);
-                            tracing::info!("Background AOF rewrite finished successfully");
-                        }
-                        Err(e) => {
-                            let _ = std::fs::remove_file(&temp);
-                            rw.last_failed.store(true, Ordering::Relaxed);
-                            tracing::warn!("Background AOF rewrite failed: {}", e);
-                        }
-                    }
-                    rw.in_progress.store(false, Ordering::Release);
-                });
-            if let Err(e) = spawned {
+    // Turning the log on starts logging before CONFIG SET replies. A rewrite starts on its
+    // own thread: preparing the files fsyncs twice (the new incremental file, the
+    // manifest), tens of milliseconds on a slow disk that this worker's other clients
+    // would wait for; a failure there is logged and shown in INFO
+    // (aof_last_bgrewrite_status), as a failure later in the rewrite is.
+    let begun = if enabling {
+        match begin(server, enabling, off) {
+            Ok(b) => Some(b),
+            Err(e) => {
                 server
                     .aof_rewrite
                     .in_progress
                     .store(false, Ordering::Release);
-                return Err(format!("ERR Can't start the AOF rewrite thread: {}", e));
+                return Err(format!("ERR {}", e));
             }
-            Ok(true)
+        }
+    } else {
+        None
+    };
+    let worker = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("aof-rewrite".into())
+        .spawn(move || run(&worker, begun, enabling, off));
+    if let Err(e) = spawned {
+        server
+            .aof_rewrite
+            .in_progress
+            .store(false, Ordering::Release);
+        return Err(format!("ERR Can't start the AOF rewrite thread: {}", e));
+    }
+    Ok(true)
+}
+
+/// The rewrite thread: step 1 unless it was done already (`begun`), then steps 2 and 3,
+/// and the outcome in INFO.
+fn run(server: &Arc<Server>, begun: Option<Begun>, enabling: bool, off: bool) {
+    let started = std::time::Instant::now();
+    let rw = &server.aof_rewrite;
+    let result = match begun.map_or_else(|| begin(server, enabling, off), Ok) {
+        Ok((job, dir, seq, temp)) => {
+            let result = finish(server, &job, &dir, seq, &temp, off);
+            if result.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            result
+        }
+        Err(e) if e == SNAPSHOT_BUSY => {
+            // Tried again from the cron once that snapshot is over (as after a BGSAVE).
+            server
+                .saving
+                .rewrite_scheduled
+                .store(true, Ordering::Release);
+            rw.in_progress.store(false, Ordering::Release);
+            return;
+        }
+        Err(e) => Err(format!("starting: {}", e)),
+    };
+    rw.last_secs
+        .store(started.elapsed().as_secs(), Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            rw.count.fetch_add(1, Ordering::Relaxed);
+            rw.last_failed.store(false, Ordering::Relaxed);
+            tracing::info!("Background AOF rewrite finished successfully");
         }
         Err(e) => {
-            server
-                .aof_rewrite
-                .in_progress
-                .store(false, Ordering::Release);
-            Err(format!("ERR {}", e))
+            rw.last_failed.store(true, Ordering::Relaxed);
+            tracing::warn!("Background AOF rewrite failed: {}", e);
         }
     }
+    rw.in_progress.store(false, Ordering::Release);
 }
 
 type Begun = (Arc<snapshot::Job>, PathBuf, u64, PathBuf);
 
-/// Step 1. The files are prepared first, with no shard locked (creating and fsyncing a
-/// file, writing the manifest: the disk may take tens of milliseconds); then, under the
-/// barrier, logging switches to the new incremental file (or starts, with `enabling`)
-/// and the snapshot begins, which is all that must happen at one point in time. The
-/// manifest names the new incremental file after the old ones before anything is written
-/// to it, so a crash at any point leaves a manifest that lists everything needed. With
-/// `enabling` (CONFIG SET appendonly yes on a server that runs without the log) the
-/// manifest names the new file only once its base is complete. With `off` (the log is off
-/// and stays off) there is no incremental file: only a new base.
+/// Step 1. The files are prepared first (creating and fsyncing a file, writing the
+/// manifest: the disk may take tens of milliseconds); then the snapshot begins and, as its
+/// epoch starts, logging switches to the new incremental file by epoch (or starts, with
+/// `enabling`). No shard is locked: each command reads the epoch once it holds its own
+/// locks, so it is wholly in the snapshot (and logs to the old file) or wholly after it
+/// (and logs to the new one). Scripts and FUNCTION changes are kept out while it starts,
+/// as for BGSAVE (a script may lock shards after it read its epoch; the libraries go into the
+/// base). The manifest names the new incremental file after the old ones before anything
+/// is written to it, so a crash at any point leaves a manifest that lists everything
+/// needed. With `enabling` (CONFIG SET appendonly yes on a server that runs without the
+/// log) the manifest names the new file only once its base is complete. With `off` (the
+/// log is off and stays off) there is no incremental file: only a new base.
 fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, String> {
-    // Lock order: the layout, then the shards (nothing takes the layout under a shard lock).
+    // Lock order: the layout, then the script mutex (nothing takes the layout under a
+    // shard lock or the script mutex).
     let mut layout = server.aof.layout.lock();
     if enabling || off {
         layout.dir = PathBuf::from(server.config.get("appenddirname"));
@@ -396,26 +435,32 @@ fn begin(server: &Arc<Server>, enabling: bool, off: bool) -> Result<Begun, Strin
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let base =
         File::create(&temp).map_err(|e| format!("Can't create {}: {}", temp.display(), e))?;
+    // Held only from here: the files above took the disk's time.
+    let no_script = server.scripts.acquire(&|| false);
     let sink = AofBaseSink::new(base, &crate::scripting::functions::codes(server))
         .with_key_delay(super::save::key_delay(server, "rdb-key-save-delay"));
 
-    let mut locks = LockSet::new(&server.dbs);
-    locks.lock_all();
-    if let Some(file) = incr {
-        if enabling {
-            let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
-            server.aof.start(file, 0, policy);
-            server.aof.ensure_writer();
-        } else {
-            server
-                .aof
-                .switch_file(file)
-                .map_err(|e| format!("Can't switch the AOF file: {}", e))?;
+    let policy = super::aof::Fsync::from_name(&server.config.get("appendfsync"));
+    let mut incr = incr;
+    let job = snapshot::begin_then(Box::new(sink), &mut |epoch| {
+        if let Some(file) = incr.take() {
+            server.aof.begin_split(file, epoch, policy);
         }
+    });
+    let Some(job) = job else {
+        // Nothing was logged to the new file: it leaves the manifest again.
+        if incr.is_some() && !enabling {
+            layout.manifest.incrs.retain(|f| f.seq != seq);
+            let _ = layout.save_manifest();
+        }
+        let _ = std::fs::remove_file(&temp);
+        return Err(SNAPSHOT_BUSY.into());
+    };
+    if enabling {
+        server.aof.ensure_writer();
     }
-    let job = snapshot::begin(Box::new(sink)).ok_or("Another snapshot (BGSAVE) is in progress")?;
-    drop(locks);
     drop(layout);
+    drop(no_script);
     Ok((job, dir, seq, temp))
 }
 
@@ -456,12 +501,15 @@ fn finish(
     temp: &std::path::Path,
     off: bool,
 ) -> Result<(), String> {
-    // The old file's tail, written under the barrier, is fsynced here rather than on the
-    // client's worker (any sync of the log before this one does it first too). The walk
-    // runs whatever happens: it is what ends the snapshot.
-    let retired = server.aof.sync_retired();
-    snapshot::walk_and_end(&server.dbs, job);
-    retired.map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
+    // The walk runs whatever happens: it is what ends the snapshot, and the old file's
+    // share of the log with it (before the epoch ends: see `Aof::end_split`). The old
+    // file's tail is fsynced here rather than on a client's worker (any sync of the log
+    // before this one does it first too).
+    snapshot::walk_and_end_then(&server.dbs, job, &mut || server.aof.end_split());
+    server
+        .aof
+        .sync_retired()
+        .map_err(|e| format!("Can't fsync the old AOF file: {}", e))?;
     if let Some(e) = job.take_error() {
         return Err(format!("writing the new base: {}", e));
     }
@@ -511,6 +559,7 @@ fn finish(
     }
     let base_size = std::fs::metadata(dir.join(&base.name)).map_or(0, |m| m.len());
     server.aof.base_size.store(base_size, Ordering::Relaxed);
+    server.aof.forget_retired();
     drop(layout);
     for f in old {
         if f.name != base.name {

@@ -248,17 +248,16 @@ pub fn bgsave(server: &Arc<Server>, schedule: bool) -> Result<bool, String> {
         .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
     let temp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
     let begun = (|| -> Result<(Arc<snapshot::Job>, u64), String> {
-        // The file first, with no shard locked (the disk may be slow); the barrier only
-        // starts the snapshot.
+        // No barrier over the shards (taking all 16,384 cost 1-2 ms during which this
+        // worker served nobody): commands read the epoch once they hold their locks, so
+        // none straddles the start (see storage::snapshot). Scripts, which may lock more
+        // shards after reading it, and FUNCTION changes (the file starts with the
+        // libraries, read here) are kept out while the epoch starts.
+        let no_script = server.scripts.acquire(&|| false);
         let file = File::create(&temp).map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?;
         let sink = RdbSink::new(file, &save_options(server))
             .map_err(|e| format!("ERR {}", super::aof::strerror(&e)))?
             .with_key_delay(key_delay(server, "rdb-key-save-delay"));
-        // No barrier over the shards (taking all 16,384 cost 1-2 ms during which this
-        // worker served nobody): commands read the epoch once they hold their locks, so
-        // none straddles the start (see storage::snapshot). Scripts, which may lock more
-        // shards after reading it, are kept out while the epoch starts.
-        let no_script = server.scripts.acquire(&|| false);
         let dirty = server.stats.dirty.load(Ordering::Relaxed);
         let job = snapshot::begin(Box::new(sink))
             .ok_or("ERR Another child process is active (AOF?): can't BGSAVE right now.")?;

@@ -425,7 +425,7 @@ fn finish_in_background(
                     p.drained.wait_for(&mut g, Duration::from_millis(50));
                 }
             };
-            snapshot::walk_and_end_paced(&server.dbs, &snap, &mut pace);
+            snapshot::walk_and_end_paced(&server.dbs, &snap, &mut pace, &mut || {});
             let mut ok = snap.take_error().is_none();
             {
                 let mut sink = snap.sink();

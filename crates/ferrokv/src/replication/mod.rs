@@ -263,13 +263,15 @@ pub fn propagating(server: &Server) -> bool {
 
 /// The one place writes are propagated: the append-only file and the replication stream
 /// get the same commands. `from_master`: applied from our own primary's stream, which the
-/// replica link relays to our replicas byte for byte instead. Returns the stream offset
-/// after the commands (0 when not fed).
+/// replica link relays to our replicas byte for byte instead. `epoch`: the snapshot
+/// epoch the commands went by (`LockSet::epoch`; it picks the append-only file while a
+/// rewrite starts). Returns the stream offset after the commands (0 when not fed).
 pub fn propagate(
     server: &Server,
     cmds: &[(usize, Vec<Vec<u8>>)],
     transaction: bool,
     from_master: bool,
+    epoch: u64,
 ) -> u64 {
     if cmds.is_empty() {
         return 0;
@@ -285,10 +287,10 @@ pub fn propagate(
                 .map(|(db, c)| (db & !AOF_ONLY, c.clone()))
                 .collect();
             if !kept.is_empty() {
-                server.aof.append(&kept, transaction);
+                server.aof.append(&kept, transaction, epoch);
             }
         } else {
-            server.aof.append(cmds, transaction);
+            server.aof.append(cmds, transaction, epoch);
         }
     }
     if !from_master && server.repl.feeding() {
@@ -310,12 +312,18 @@ pub fn propagate(
 
 /// [`propagate`] for one command logged as itself, from its arguments (no owned copy on
 /// the way to the append-only file; the replication stream, when fed, gets one).
-pub fn propagate_args(server: &Server, db: usize, args: &[&[u8]], from_master: bool) -> u64 {
+pub fn propagate_args(
+    server: &Server,
+    db: usize,
+    args: &[&[u8]],
+    from_master: bool,
+    epoch: u64,
+) -> u64 {
     let publish = args
         .first()
         .is_some_and(|n| n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish"));
     if server.aof.enabled() && !publish {
-        server.aof.append_args(db, args);
+        server.aof.append_args(db, args, epoch);
     }
     if !from_master && server.repl.feeding() {
         let owned = [(db, args.iter().map(|a| a.to_vec()).collect())];
@@ -336,7 +344,9 @@ fn replicas_only(cmd: &[Vec<u8>]) -> bool {
 }
 
 /// Keys removed without a command (the active expiry cycle, eviction): propagated as DEL,
-/// as Redis does, through [`propagate`]. Call with the keys' shard locked.
+/// as Redis does, through [`propagate`]. Call with the keys' shard locked: the epoch read
+/// now is the one its deletions went by (one shard, held since), and a DEL is the same
+/// whichever side of a rewrite's cut it lands on.
 pub fn propagate_deletions(server: &Server, db: usize, keys: &[&[u8]]) {
     if keys.is_empty() || !propagating(server) {
         return;
@@ -345,7 +355,8 @@ pub fn propagate_deletions(server: &Server, db: usize, keys: &[&[u8]]) {
         .iter()
         .map(|k| (db, vec![b"DEL".to_vec(), k.to_vec()]))
         .collect();
-    propagate(server, &dels, false, false);
+    let epoch = crate::storage::snapshot::current_epoch();
+    propagate(server, &dels, false, false, epoch);
 }
 
 /// Periodic work (called by the cron thread every 100 ms): the primary's PING to its

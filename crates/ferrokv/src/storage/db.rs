@@ -387,6 +387,14 @@ impl<'s> LockSet<'s> {
         true
     }
 
+    /// The snapshot epoch this command goes by (read once its locks were held; 0: none
+    /// was running): which keys it copies for a snapshot and, while an AOF rewrite
+    /// starts, which file it logs to.
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Every lock is held: read the snapshot epoch this command goes by.
     #[inline]
     fn locked(&mut self) {

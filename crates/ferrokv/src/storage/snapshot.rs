@@ -23,9 +23,12 @@
 //! after another command that saw the new epoch took that lock after it and reads the new
 //! epoch too, and the walker writes a shard only under its lock. So BGSAVE starts with no
 //! barrier over the shards; it only keeps scripts out while the epoch starts (a script may
-//! lock shards it did not declare after it read its epoch). The AOF rewrite and a full sync
-//! still lock every shard for a moment: they must also cut the log or the replication
-//! stream at the same point. Code that takes one shard at a time (the expiry cycle,
+//! lock shards it did not declare after it read its epoch). The AOF rewrite starts the same
+//! way: it cuts the log by epoch instead of at one moment ([`begin_then`] switches the log
+//! before the epoch is published, [`walk_and_end_then`] ends the old file's share once the
+//! walker has passed every shard, when no command of an older epoch can still be running;
+//! see `persistence::aof`). A full sync still locks every shard for a moment: it cuts the
+//! replication stream at one point. Code that takes one shard at a time (the expiry cycle,
 //! eviction) reads the epoch at that access, which is the same for a single shard.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +92,13 @@ pub fn in_progress() -> bool {
 /// barrier; the caller keeps scripts out meanwhile, or holds every shard). Returns None
 /// when another snapshot is running.
 pub fn begin(sink: Box<dyn Sink>) -> Option<Arc<Job>> {
+    begin_then(sink, &mut |_| {})
+}
+
+/// [`begin`], calling `on_start` with the new epoch just before commands can read it (the
+/// AOF rewrite switches the log there: a command that reads an older epoch is wholly in
+/// the snapshot and logs to the old file, one that reads this one logs to the new file).
+pub fn begin_then(sink: Box<dyn Sink>, on_start: &mut dyn FnMut(u64)) -> Option<Arc<Job>> {
     let mut slot = JOB.lock();
     if slot.is_some() {
         return None;
@@ -101,14 +111,17 @@ pub fn begin(sink: Box<dyn Sink>) -> Option<Arc<Job>> {
         written: AtomicU64::new(0),
     });
     *slot = Some(job.clone());
+    on_start(epoch);
     EPOCH.store(epoch, Ordering::Release);
     Some(job)
 }
 
 /// The running snapshot's epoch (0: none). A command reads it once, after locking.
+/// Acquire (a plain load on x86): a command that reads a rewrite's epoch also sees the
+/// log switch made just before it was published.
 #[inline]
 pub fn current_epoch() -> u64 {
-    EPOCH.load(Ordering::Relaxed)
+    EPOCH.load(Ordering::Acquire)
 }
 
 /// [`capture_in`] for code that holds one shard (its epoch read now is its own).
@@ -299,13 +312,25 @@ impl<'a> ShardImage<'a> {
 /// Walk every shard (taking each lock in turn) so the untouched ones are written too, then
 /// end the snapshot. Returns the job for the caller to finish the file.
 pub fn walk_and_end(dbs: &[super::Db], job: &Arc<Job>) {
-    walk_and_end_paced(dbs, job, &mut || {});
+    walk_and_end_paced(dbs, job, &mut || {}, &mut || {});
+}
+
+/// [`walk_and_end`], calling `before_end` once every shard is written and before the
+/// epoch ends: by then every command that read an older epoch has finished (it held its
+/// shards until done, and the walker took each after it), and no command has read 0 yet.
+pub fn walk_and_end_then(dbs: &[super::Db], job: &Arc<Job>, before_end: &mut dyn FnMut()) {
+    walk_and_end_paced(dbs, job, &mut || {}, before_end);
 }
 
 /// [`walk_and_end`], calling `pace` after each shard with no lock held (a sink that
 /// streams to a slow reader waits there, so its buffer stays bounded; commands that
-/// capture shards themselves never wait).
-pub fn walk_and_end_paced(dbs: &[super::Db], job: &Arc<Job>, pace: &mut dyn FnMut()) {
+/// capture shards themselves never wait), and `before_end` as [`walk_and_end_then`] does.
+pub fn walk_and_end_paced(
+    dbs: &[super::Db],
+    job: &Arc<Job>,
+    pace: &mut dyn FnMut(),
+    before_end: &mut dyn FnMut(),
+) {
     for (i, db) in dbs.iter().enumerate() {
         for m in db.shards.iter() {
             {
@@ -319,6 +344,7 @@ pub fn walk_and_end_paced(dbs: &[super::Db], job: &Arc<Job>, pace: &mut dyn FnMu
             pace();
         }
     }
+    before_end();
     let mut slot = JOB.lock();
     if slot.as_ref().is_some_and(|j| Arc::ptr_eq(j, job)) {
         *slot = None;

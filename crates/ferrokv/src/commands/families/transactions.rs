@@ -7,7 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::commands::dispatch::{call_handler, finish, plan_locks, resolve, LockIds};
+use crate::commands::dispatch::{
+    call_handler, finish, plan_locks, resolve, takes_script_mutex, LockIds,
+};
 use crate::commands::shared::watch::{unwatch_all, unwatch_locked};
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::storage::db::{lock_id, shard_of};
@@ -167,10 +169,11 @@ fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ids.push(lock_id(*wdb, shard_of(key)));
     }
     // A transaction that runs a script takes the script mutex before its shards, as a
-    // top-level EVAL does (the script may wait for more shards while holding these).
-    let has_script = argvs.iter().any(|argv| {
-        resolve(argv).is_ok_and(|(_, cmd)| crate::scripting::is_script_command(cmd.name))
-    });
+    // top-level EVAL does (the script may wait for more shards while holding these), and
+    // so does one that changes the function libraries (see `takes_script_mutex`).
+    let has_script = argvs
+        .iter()
+        .any(|argv| resolve(argv).is_ok_and(|(_, cmd)| takes_script_mutex(cmd)));
     // Waiting for a script that passes busy-reply-threshold meanwhile ends the wait:
     // the transaction is discarded with BUSY, as Redis refuses an EXEC during a busy script.
     let (me, threshold) = (ctx.client.handle.id, server.config.busy_threshold_ms());
