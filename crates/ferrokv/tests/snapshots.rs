@@ -608,7 +608,10 @@ fn wait_for_rewrite_start(c: &mut Conn, dir: &Path) {
         if std::fs::metadata(&new_incr).is_ok_and(|m| m.len() > 0) {
             return;
         }
-        assert!(Instant::now() < deadline, "the rewrite's snapshot never started");
+        assert!(
+            Instant::now() < deadline,
+            "the rewrite's snapshot never started"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -715,7 +715,10 @@ impl Aof {
             if let Some(f) = retired.file.take() {
                 let _ = f.sync_data();
             }
-            retired.file = current.replace(file);
+            let old = current.replace(file);
+            // With the log off, `old` is what logging used before it was turned off (if
+            // it ever ran): stale, so the old share is dropped rather than written there.
+            retired.file = if self.enabled() { old } else { None };
             retired.unwritten = leftover;
             retired.open = true;
         }
@@ -910,14 +913,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Turning the log on (no file before): the old share is dropped, its commands are in
-    /// the new base.
+    /// Turning the log on again: the old share is dropped (its commands are in the new
+    /// base), not written to the file logging used before it was turned off.
     #[test]
     fn split_from_no_log_drops_the_old_share() {
         let dir = std::env::temp_dir().join(format!("ferrokv-aof-on-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("new.aof");
+        let (stale, path) = (dir.join("stale.aof"), dir.join("new.aof"));
         let aof = Aof::default();
+        aof.start(open_for_append(&stale).unwrap().0, 0, Fsync::EverySec);
+        set(&aof, 0, "x", 0);
+        aof.stop();
+        let before = file_text(&stale);
+        assert!(before.ends_with("x\r\n$1\r\n1\r\n"), "{:?}", before);
         assert!(!aof.enabled());
         aof.begin_split(open_for_append(&path).unwrap().0, 3, Fsync::Always);
         assert!(aof.enabled());
@@ -928,6 +936,7 @@ mod tests {
         assert_eq!(aof.write_pending(), aof.appended());
         let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nnew\r\n$1\r\n1\r\n";
         assert_eq!(file_text(&path), want);
+        assert_eq!(file_text(&stale), before);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
