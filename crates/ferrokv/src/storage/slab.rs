@@ -126,7 +126,7 @@ pub fn rec_class(key: &[u8], v: &StrValue) -> Option<usize> {
 
 /// The smallest record class holding `size` bytes ([`REC_SIZES`], computed).
 #[inline(always)]
-fn class_of_size(size: usize) -> Option<usize> {
+pub fn class_of_size(size: usize) -> Option<usize> {
     match size {
         0..=24 => Some(0),
         25..=64 => Some((size - 17) / 8),
