@@ -502,10 +502,16 @@ fn served_from_small_lists(port: u16) -> Vec<Vec<u8>> {
     wait_blocked(port, 1);
     send(&mut b, &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]);
     wait_blocked(port, 2);
-    t.push(p.request(&["RPUSH", "jobs", "j1", "j2", "j3"]).expect("rpush"));
+    t.push(
+        p.request(&["RPUSH", "jobs", "j1", "j2", "j3"])
+            .expect("rpush"),
+    );
     t.push(frame(&mut a));
     t.push(p.request(&["LRANGE", "jobs", "0", "-1"]).expect("lrange"));
-    t.push(p.request(&["RPUSH", "src", "moved-element"]).expect("rpush"));
+    t.push(
+        p.request(&["RPUSH", "src", "moved-element"])
+            .expect("rpush"),
+    );
     t.push(frame(&mut b));
     t.push(p.request(&["LRANGE", "dst", "0", "2"]).expect("lrange"));
     t.push(p.request(&["LLEN", "dst"]).expect("llen"));

@@ -1236,7 +1236,9 @@ pub fn packed_push(body: &mut [u8], end: End, items: &[&[u8]], limits: ListLimit
         [one] => Some(Encoded::new(one)),
         _ => None,
     };
-    let total = one.as_ref().map_or_else(|| entries_len(items), Encoded::len);
+    let total = one
+        .as_ref()
+        .map_or_else(|| entries_len(items), Encoded::len);
     let (new_count, new_len) = (count + items.len(), len + total);
     let (max_n, max_b) = limits.node_max();
     if count == 0 || new_count > max_n.min(PACKED_MAX) || new_len > max_b.min(PACKED_MAX) {
@@ -2075,8 +2077,14 @@ mod tests {
         assert_eq!(all, [&b"-300"[..], b"12", b"a", b"x"]);
         // Pops from both ends, then past the end.
         let mut got = vec![];
-        assert_eq!(packed_pop(&mut body, End::Right, 1, |e| got.push(e.to_vec())), 1);
-        assert_eq!(packed_pop(&mut body, End::Left, 9, |e| got.push(e.to_vec())), 3);
+        assert_eq!(
+            packed_pop(&mut body, End::Right, 1, |e| got.push(e.to_vec())),
+            1
+        );
+        assert_eq!(
+            packed_pop(&mut body, End::Left, 9, |e| got.push(e.to_vec())),
+            3
+        );
         assert_eq!(got, [&b"x"[..], b"-300", b"12", b"a"]);
         assert_eq!((body[0], body[1]), (0, 0));
         assert_eq!(packed_pop(&mut body, End::Left, 1, |_| panic!("empty")), 0);

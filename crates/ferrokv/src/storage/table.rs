@@ -2233,7 +2233,9 @@ mod tests {
         assert_eq!(t.idle_seconds(key), idle);
         // 14 elements of 8 bytes (127 bytes), popped two at a time: in place, moved down
         // when two classes below the record.
-        let fourteen: Vec<Vec<u8>> = (0..14).map(|i| format!("item-{i:x}").into_bytes()).collect();
+        let fourteen: Vec<Vec<u8>> = (0..14)
+            .map(|i| format!("item-{i:x}").into_bytes())
+            .collect();
         let refs: Vec<&[u8]> = fourteen.iter().map(|v| v.as_slice()).collect();
         t.insert(key, Entry::new(Value::List(list_of(&refs))));
         t.set_expire(key, 1234);
@@ -2248,7 +2250,7 @@ mod tests {
             };
             let (n, left) = p.pop(End::Right, 2, |e| popped.push(e.to_vec()));
             let want: Vec<Vec<u8>> = (0..n).filter_map(|_| expect.pop()).collect();
-            assert_eq!(popped.drain(..).collect::<Vec<_>>(), want);
+            assert_eq!(std::mem::take(&mut popped), want);
             assert_eq!(left, expect.len());
             sizes.push(rec_size(&t, key));
             if left > 0 {
@@ -2313,10 +2315,7 @@ mod tests {
         assert_eq!(items_of(&t, b"j"), [&b"c"[..], b"b", b"a"]);
         // A string is not a list.
         t.insert(b"s", entry(b"x"));
-        assert!(t
-            .get_mut(b"s")
-            .and_then(EntryMut::into_list_edit)
-            .is_none());
+        assert!(t.get_mut(b"s").and_then(EntryMut::into_list_edit).is_none());
     }
 
     #[test]
