@@ -1227,6 +1227,11 @@ fn entries_len(items: &[&[u8]]) -> usize {
 /// [`PackedPush::Done`]: the list must stay one node under `limits`, as a decoded push
 /// would keep it (so its encoding never differs from the general path's).
 pub fn packed_push(body: &mut [u8], end: End, items: &[&[u8]], limits: ListLimits) -> PackedPush {
+    if let [item] = items {
+        if let Some(done) = packed_push_short(body, end, item, limits) {
+            return done;
+        }
+    }
     let (count, len) = match body {
         [c, l, ..] => (*c as usize, *l as usize),
         _ => return PackedPush::Unpackable,
@@ -1274,6 +1279,52 @@ pub fn packed_push(body: &mut [u8], end: End, items: &[&[u8]], limits: ListLimit
     *c = new_count as u8;
     *l = new_len as u8;
     PackedPush::Done(new_count)
+}
+
+/// [`packed_push`] of one string element of at most 62 bytes that is not an integer
+/// (the usual job-queue element): its entry is a header byte, the bytes and a one-byte
+/// back length, written without building an [`Encoded`]. None for other elements.
+#[inline(always)]
+fn packed_push_short(
+    body: &mut [u8],
+    end: End,
+    item: &[u8],
+    limits: ListLimits,
+) -> Option<PackedPush> {
+    let n = item.len();
+    if n > 62 || as_int(item).is_some() {
+        return None;
+    }
+    let ([c, l], rest) = body.split_first_chunk_mut::<2>()?;
+    let (count, len) = (*c as usize, *l as usize);
+    let new_len = len + n + 2;
+    let (max_n, max_b) = limits.node_max();
+    if count == 0 || count + 1 > max_n.min(PACKED_MAX) || new_len > max_b.min(PACKED_MAX) {
+        return Some(PackedPush::Unpackable);
+    }
+    let Some(entries) = rest.get_mut(..new_len) else {
+        return Some(PackedPush::Room(2 + new_len));
+    };
+    let at = match end {
+        End::Right => len,
+        End::Left => {
+            entries.copy_within(..len, n + 2);
+            0
+        }
+    };
+    // header (a string of n < 64 bytes), the bytes, the back length (n + 1 < 128)
+    let ([h], rest) = entries
+        .get_mut(at..at + n + 2)?
+        .split_first_chunk_mut::<1>()?;
+    let (payload, back) = rest.split_at_mut_checked(n)?;
+    *h = STR6 | n as u8;
+    payload.copy_from_slice(item);
+    if let Some(b) = back.first_mut() {
+        *b = n as u8 + 1;
+    }
+    *c = (count + 1) as u8;
+    *l = new_len as u8;
+    Some(PackedPush::Done(count + 1))
 }
 
 /// Pop up to `n` entries at `end` of the packed list in `body` (`[count][length]

@@ -845,6 +845,43 @@ impl RecSlabs {
         })
     }
 
+    /// Move the record in `slot` to a new record of class `class`: its bytes copied once
+    /// (through a stack buffer, where `edit` changes them), its deadline and access field
+    /// along; `slot` goes on its size's free list. Returns the new slot (a list record
+    /// that grows or shrinks past its class, see `table.rs`).
+    #[inline]
+    pub fn move_rec(
+        &mut self,
+        slot: u32,
+        class: usize,
+        edit: impl FnOnce(&mut Rec),
+    ) -> Option<u32> {
+        let (c, o) = self.chunk_mut(slot)?;
+        let size = c.store.size;
+        let from = class_of_size(size)?;
+        let expire_at = c.expire(o);
+        if expire_at != 0 {
+            c.set_expire(o, 0);
+        }
+        let access = c.access.get(o).map_or(0, |a| a.get());
+        let mut buf: Rec = [0u8; MAX_REC];
+        let r = c.store.rec_mut(o)?;
+        buf.get_mut(..size)?.copy_from_slice(r);
+        if let Some(h) = r.first_mut() {
+            *h = FREE;
+        }
+        if let Some(k) = self.class_mut(from) {
+            k.free.push(slot);
+        }
+        edit(&mut buf);
+        let write = |dst: &mut [u8]| {
+            if let Some(src) = buf.get(..dst.len()) {
+                dst.copy_from_slice(src);
+            }
+        };
+        Some(self.alloc(class, write, expire_at, access))
+    }
+
     /// Empty `slot` and keep its size's slab dense: the last record of that size moves
     /// into it. Returns what `slot` held and, when a record moved, the slot it came from
     /// (the caller repoints its index entry). A hole left by [`RecSlabs::take`] at the

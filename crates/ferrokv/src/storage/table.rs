@@ -1446,23 +1446,9 @@ impl KeyTable {
     /// bytes on the way (they are copied out whole, at most [`super::slab::MAX_REC`]);
     /// the deadline and access field follow and the index slot is repointed.
     fn move_rec(&mut self, pos: u32, class: usize, edit: impl FnOnce(&mut Rec)) {
-        let Some(mut t) = self.slabs.recs.take(slot_of(pos)) else {
-            return;
-        };
-        edit(&mut t.item);
-        let item = &t.item;
-        let new = REC_BIT
-            | self.slabs.recs.alloc(
-                class,
-                |dst| {
-                    if let Some(src) = item.get(..dst.len()) {
-                        dst.copy_from_slice(src);
-                    }
-                },
-                t.expire_at,
-                t.access,
-            );
-        self.repoint(pos, new);
+        if let Some(new) = self.slabs.recs.move_rec(slot_of(pos), class, edit) {
+            self.repoint(pos, new | REC_BIT);
+        }
     }
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
