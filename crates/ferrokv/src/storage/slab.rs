@@ -848,7 +848,7 @@ impl RecSlabs {
     /// Move the record in `slot` to a new record of class `class`: its bytes copied once
     /// (through a stack buffer, where `edit` changes them), its deadline and access field
     /// along; `slot` goes on its size's free list. Returns the new slot (a list record
-    /// that grows or shrinks past its class, see `table.rs`).
+    /// that grows or shrinks past its class, see `table.rs`), None when `slot` is free.
     #[inline]
     pub fn move_rec(
         &mut self,
@@ -859,6 +859,9 @@ impl RecSlabs {
         let (c, o) = self.chunk_mut(slot)?;
         let size = c.store.size;
         let from = class_of_size(size)?;
+        if c.store.rec(o).is_none() {
+            return None;
+        }
         let expire_at = c.expire(o);
         if expire_at != 0 {
             c.set_expire(o, 0);
@@ -1044,6 +1047,44 @@ mod tests {
         // a truncated list record reads as an empty list, not a panic
         write_rec(&mut r[..20], b"mykey", v);
         assert!(rec_list(&r[..20]).is_none());
+    }
+
+    #[test]
+    fn records_move_between_classes_with_their_deadline_and_access() {
+        let mut slabs = RecSlabs::default();
+        let v = RecVal::Bytes(b"abc");
+        let slot = slabs.alloc(1, |r| write_rec(r, b"key", v), 77, 1234);
+        let other = slabs.alloc(1, |r| write_rec(r, b"k2", v), 0, 5);
+        // To the 48-byte class, the value rewritten on the way (as a list push is).
+        let moved = slabs
+            .move_rec(slot, 3, |r| {
+                write_rec_value(r, RecVal::Bytes(b"a longer value"))
+            })
+            .expect("moved");
+        assert_ne!(moved, slot);
+        let (c, o) = slabs.chunk(moved).expect("chunk");
+        assert_eq!(c.store.size, 48);
+        assert_eq!(c.expire(o), 77);
+        assert_eq!(c.access.get(o).map(|a| a.get()), Some(1234));
+        let r = slabs.rec(moved).expect("record");
+        assert_eq!(rec_key(r), b"key");
+        assert_eq!(
+            rec_value(r),
+            StrRef::Bytes {
+                data: b"a longer value",
+                raw: false
+            }
+        );
+        // The old slot is free, without its deadline, and reused first by its class.
+        assert!(slabs.rec(slot).is_none());
+        assert_eq!(slabs.chunk(slot).map(|(c, o)| c.expire(o)), Some(0));
+        assert_eq!(slabs.alloc(1, |r| write_rec(r, b"k3", v), 0, 0), slot);
+        assert_eq!(slabs.rec(other).map(rec_key), Some(&b"k2"[..]));
+        // A free slot does not move.
+        let free = slabs.alloc(0, |r| write_rec(r, b"x", v), 0, 0);
+        slabs.take(free);
+        assert_eq!(slabs.move_rec(free, 2, |_| {}), None);
+        assert!(slabs.rec(free).is_none());
     }
 
     #[test]
