@@ -859,9 +859,8 @@ impl RecSlabs {
         let (c, o) = self.chunk_mut(slot)?;
         let size = c.store.size;
         let from = class_of_size(size)?;
-        if c.store.rec(o).is_none() {
-            return None;
-        }
+        // A free slot has nothing to move.
+        c.store.rec(o)?;
         let expire_at = c.expire(o);
         if expire_at != 0 {
             c.set_expire(o, 0);
