@@ -16,6 +16,8 @@
 #   TESTS=publish scripts/callgrind.sh    PUBLISH to one subscribed redis-cli
 #   TESTS=pfadd scripts/callgrind.sh                     PFADD of random elements
 #   TESTS="lpush-small rpush-small" scripts/callgrind.sh  pushes onto 2,000 small lists
+#   TESTS="lpop-small rpop-small" scripts/callgrind.sh    pops from 2,000 small lists (their
+#                                         filling is its own baseline run)
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 #   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
 #   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
@@ -95,6 +97,16 @@ measure() {
             redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 2000 \
                 "${test%-small}" sl:__rand_int__ item-x >/dev/null 2>&1
             ;;
+        pop-small-setup | lpop-small | rpop-small)
+            # Pops from 2,000 small lists: 2 x REQUESTS one-byte elements pushed first
+            # (~20 a list: 55-byte records in ferrokv; the filling is its own baseline run),
+            # then REQUESTS pops leave ~10 a list
+            redis-benchmark -p "$port" -c 1 -P 16 -n $((2 * REQUESTS)) -r 2000 \
+                RPUSH sl:__rand_int__ x >/dev/null 2>&1
+            [ "$test" != pop-small-setup ] &&
+                redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 2000 \
+                    "${test%-small}" sl:__rand_int__ >/dev/null 2>&1
+            ;;
         pfadd)
             # not a redis-benchmark -t test: random elements into one HLL
             redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 1000000 \
@@ -114,6 +126,7 @@ for name in $SERVERS; do
     # evalsha and rpop are measured against their own set-up runs
     [[ " $TESTS " == *" evalsha "* ]] && runs+=(evalsha-setup)
     [[ " $TESTS " == *" rpop "* ]] && runs+=(rpop-setup)
+    [[ " $TESTS " == *"pop-small "* ]] && runs+=(pop-small-setup)
     for test in "${runs[@]}"; do
         total[$name-$test]=$(measure "$name" "$test")
         echo "$name $test: ${total[$name-$test]} instructions" >&2
@@ -122,7 +135,10 @@ done
 
 per() {
     local base=baseline
-    case $2 in evalsha | rpop) base=$2-setup ;; esac
+    case $2 in
+        evalsha | rpop) base=$2-setup ;;
+        lpop-small | rpop-small) base=pop-small-setup ;;
+    esac
     python3 -c "print('%.0f' % ((${total[$1-$2]} - ${total[$1-$base]}) / $REQUESTS))"
 }
 echo

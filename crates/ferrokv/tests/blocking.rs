@@ -488,3 +488,43 @@ fn swapdb_wakes_clients_blocked_on_keys_that_exist_after_it() {
         "the first waiter got the element"
     );
 }
+
+/// Waiters served from small lists (popped on their record's bytes in ferrokv): a BLMPOP
+/// that leaves part of a new list, and a BLMOVE whose destination is a small list that
+/// its push moves into a larger record.
+fn served_from_small_lists(port: u16) -> Vec<Vec<u8>> {
+    let (mut a, mut b, mut p) = (conn(port), conn(port), conn(port));
+    let dst: Vec<String> = (0..13).map(|i| format!("el-{i:02}")).collect();
+    let mut rpush = vec!["RPUSH", "dst"];
+    rpush.extend(dst.iter().map(String::as_str));
+    let mut t = vec![p.request(&rpush).expect("rpush")];
+    send(&mut a, &["BLMPOP", "0", "1", "jobs", "LEFT", "COUNT", "2"]);
+    wait_blocked(port, 1);
+    send(&mut b, &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]);
+    wait_blocked(port, 2);
+    t.push(
+        p.request(&["RPUSH", "jobs", "j1", "j2", "j3"])
+            .expect("rpush"),
+    );
+    t.push(frame(&mut a));
+    t.push(p.request(&["LRANGE", "jobs", "0", "-1"]).expect("lrange"));
+    t.push(
+        p.request(&["RPUSH", "src", "moved-element"])
+            .expect("rpush"),
+    );
+    t.push(frame(&mut b));
+    t.push(p.request(&["LRANGE", "dst", "0", "2"]).expect("lrange"));
+    t.push(p.request(&["LLEN", "dst"]).expect("llen"));
+    t.push(p.request(&["EXISTS", "src"]).expect("exists"));
+    t
+}
+
+#[test]
+fn waiters_served_from_small_lists_match_redis() {
+    let t = on_both("small", served_from_small_lists);
+    assert_eq!(t[2], b"*2\r\n$4\r\njobs\r\n*2\r\n$2\r\nj1\r\n$2\r\nj2\r\n");
+    assert_eq!(t[3], b"*1\r\n$2\r\nj3\r\n");
+    assert_eq!(t[5], b"$13\r\nmoved-element\r\n");
+    assert_eq!(t[7], b":14\r\n");
+    assert_eq!(t[8], b":0\r\n");
+}

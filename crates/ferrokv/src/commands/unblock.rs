@@ -4,7 +4,7 @@
 //! dispatch), and a connection whose wait ended removes its registrations with
 //! [`unregister`]. See `server/blocking.rs` for the whole life of a wait.
 
-use crate::storage::{ValueMut, ValueRef};
+use crate::storage::{ListEdit, ValueMut, ValueRef};
 use std::sync::Arc;
 
 use super::dispatch::LockIds;
@@ -199,13 +199,20 @@ fn pop_list(
     end: End,
     count: usize,
 ) -> Result<Vec<Vec<u8>>, CmdError> {
-    let (items, empty) = match db.value(key)? {
-        Some(ValueMut::List(mut l)) => {
+    let (items, empty) = match db.list_edit(key) {
+        // A small list: popped on its record's bytes.
+        Ok(Some(ListEdit::Packed(p))) => {
+            let mut items = Vec::new();
+            let (_, left) = p.pop(end, count, |e| items.push(e.to_vec()));
+            (items, left == 0)
+        }
+        Ok(Some(ListEdit::List(mut l))) => {
             let n = count.min(l.len());
             let items: Vec<Vec<u8>> = (0..n).filter_map(|_| l.pop(end)).collect();
             (items, l.is_empty())
         }
-        _ => return Ok(Vec::new()),
+        Ok(None) | Err(CmdError::WrongType) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     db.notify(class::LIST, pop_event(end), key);
     delete_if_empty(db, key, empty)?;

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::shard::{Entry, Shard};
 use super::slot::key_slot;
-use super::table::{EntryMut, Probe, ValueMut};
+use super::table::{EntryMut, ListEdit, Probe, ValueMut};
 use super::value::Value;
 use super::value::ValueRef;
 use crate::commands::CmdError;
@@ -718,6 +718,17 @@ impl<'a, 's> DbView<'a, 's> {
     #[inline(always)]
     pub fn value(&mut self, key: &[u8]) -> Result<Option<ValueMut<'_>>, CmdError> {
         Ok(self.get(key)?.and_then(EntryMut::into_value_mut))
+    }
+
+    /// The live list under `key` for an edit at its ends (pushes, pops): a small list in
+    /// its record is edited on the record's bytes ([`super::table::PackedList`]).
+    /// WRONGTYPE for another type. Inlined like [`DbView::value`].
+    #[inline(always)]
+    pub fn list_edit(&mut self, key: &[u8]) -> Result<Option<ListEdit<'_>>, CmdError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(e) => e.into_list_edit().map(Some).ok_or(CmdError::WrongType),
+        }
     }
 
     /// The live value under `key`, read-only (a lookup like [`DbView::value`]: lazy

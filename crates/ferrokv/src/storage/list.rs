@@ -1202,6 +1202,177 @@ impl Packed<'_> {
     }
 }
 
+/// What [`packed_push`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackedPush {
+    /// Pushed; the list's new length.
+    Done(usize),
+    /// Not pushed: the list would need this many bytes (its count and length bytes
+    /// included), more than the room it has.
+    Room(usize),
+    /// Not pushed: the list would no longer be one packed node (`list-max-listpack-size`,
+    /// [`PACKED_MAX`]), or it is empty (a new node's first entry: the general path).
+    Unpackable,
+}
+
+/// Bytes `items` take as entries.
+fn entries_len(items: &[&[u8]]) -> usize {
+    items.iter().map(|it| Encoded::new(it).len()).sum()
+}
+
+/// Push `items` at `end` (one at a time, as [`ListValue::push`]: LPUSH `a b` puts `b`
+/// first) onto the packed list in `body`: `[count][length][entries]`, the room after the
+/// entries up to `body`'s end (a key's record). The entries move once (`copy_within`, at
+/// the head) and each new one is written where it goes. Nothing changes unless
+/// [`PackedPush::Done`]: the list must stay one node under `limits`, as a decoded push
+/// would keep it (so its encoding never differs from the general path's).
+pub fn packed_push(body: &mut [u8], end: End, items: &[&[u8]], limits: ListLimits) -> PackedPush {
+    if let [item] = items {
+        if let Some(done) = packed_push_short(body, end, item, limits) {
+            return done;
+        }
+    }
+    let (count, len) = match body {
+        [c, l, ..] => (*c as usize, *l as usize),
+        _ => return PackedPush::Unpackable,
+    };
+    // One element (the usual push) is encoded once.
+    let one = match items {
+        [one] => Some(Encoded::new(one)),
+        _ => None,
+    };
+    let total = one
+        .as_ref()
+        .map_or_else(|| entries_len(items), Encoded::len);
+    let (new_count, new_len) = (count + items.len(), len + total);
+    let (max_n, max_b) = limits.node_max();
+    if count == 0 || new_count > max_n.min(PACKED_MAX) || new_len > max_b.min(PACKED_MAX) {
+        return PackedPush::Unpackable;
+    }
+    let Some(([c, l], rest)) = body.split_first_chunk_mut::<2>() else {
+        return PackedPush::Unpackable;
+    };
+    let Some(entries) = rest.get_mut(..new_len) else {
+        return PackedPush::Room(2 + new_len);
+    };
+    // Where the new entries go, and the order they are written in.
+    let mut at = match end {
+        End::Right => len,
+        End::Left => {
+            entries.copy_within(..len, total);
+            0
+        }
+    };
+    let mut write = |enc: &Encoded<'_>| {
+        let n = enc.len();
+        if let Some(dst) = entries.get_mut(at..at + n) {
+            enc.write(dst);
+        }
+        at += n;
+    };
+    match (one, end) {
+        (Some(enc), _) => write(&enc),
+        (None, End::Right) => items.iter().for_each(|it| write(&Encoded::new(it))),
+        // At the head the last element pushed comes first.
+        (None, End::Left) => items.iter().rev().for_each(|it| write(&Encoded::new(it))),
+    }
+    *c = new_count as u8;
+    *l = new_len as u8;
+    PackedPush::Done(new_count)
+}
+
+/// [`packed_push`] of one string element of at most 62 bytes that is not an integer
+/// (the usual job-queue element): its entry is a header byte, the bytes and a one-byte
+/// back length, written without building an [`Encoded`]. None for other elements.
+#[inline(always)]
+fn packed_push_short(
+    body: &mut [u8],
+    end: End,
+    item: &[u8],
+    limits: ListLimits,
+) -> Option<PackedPush> {
+    let n = item.len();
+    if n > 62 || as_int(item).is_some() {
+        return None;
+    }
+    let ([c, l], rest) = body.split_first_chunk_mut::<2>()?;
+    let (count, len) = (*c as usize, *l as usize);
+    let new_len = len + n + 2;
+    let (max_n, max_b) = limits.node_max();
+    if count == 0 || count + 1 > max_n.min(PACKED_MAX) || new_len > max_b.min(PACKED_MAX) {
+        return Some(PackedPush::Unpackable);
+    }
+    let Some(entries) = rest.get_mut(..new_len) else {
+        return Some(PackedPush::Room(2 + new_len));
+    };
+    let at = match end {
+        End::Right => len,
+        End::Left => {
+            entries.copy_within(..len, n + 2);
+            0
+        }
+    };
+    // header (a string of n < 64 bytes), the bytes, the back length (n + 1 < 128)
+    let ([h], rest) = entries
+        .get_mut(at..at + n + 2)?
+        .split_first_chunk_mut::<1>()?;
+    let (payload, back) = rest.split_at_mut_checked(n)?;
+    *h = STR6 | n as u8;
+    payload.copy_from_slice(item);
+    if let Some(b) = back.first_mut() {
+        *b = n as u8 + 1;
+    }
+    *c = (count + 1) as u8;
+    *l = new_len as u8;
+    Some(PackedPush::Done(count + 1))
+}
+
+/// Pop up to `n` entries at `end` of the packed list in `body` (`[count][length]
+/// [entries]`), calling `f` with each in pop order before the bytes change; the head's
+/// remaining entries move to the front once. Returns how many were popped.
+pub fn packed_pop(body: &mut [u8], end: End, n: usize, mut f: impl FnMut(Elem<'_>)) -> usize {
+    let Some(([c, l], rest)) = body.split_first_chunk_mut::<2>() else {
+        return 0;
+    };
+    let (count, len) = (*c as usize, *l as usize);
+    let Some(data) = rest.get_mut(..len) else {
+        return 0;
+    };
+    let mut popped = 0;
+    let new_len = match end {
+        End::Left => {
+            let mut pos = 0;
+            while popped < n.min(count) {
+                let Some((e, next)) = decode(data, pos) else {
+                    break;
+                };
+                f(e);
+                pos = next;
+                popped += 1;
+            }
+            data.copy_within(pos.., 0);
+            len - pos
+        }
+        End::Right => {
+            let mut stop = len;
+            while popped < n.min(count) {
+                let Some((start, e)) =
+                    prev_start(data, stop).and_then(|s| Some((s, decode(data, s)?.0)))
+                else {
+                    break;
+                };
+                f(e);
+                stop = start;
+                popped += 1;
+            }
+            stop
+        }
+    };
+    *c = (count - popped) as u8;
+    *l = new_len as u8;
+    popped
+}
+
 /// A list as lookups hand it out: a [`ListValue`] in a node, or the packed entries of a
 /// small list in its key's record. The read methods have [`ListValue`]'s names.
 #[derive(Clone, Copy, Debug)]
@@ -1841,5 +2012,143 @@ mod tests {
         assert_eq!(l.len(), 1980);
         assert_eq!(l.get(0).unwrap().to_vec(), b"value-000010");
         l.check(limits);
+    }
+
+    /// `[count][length][entries]` of `l` in a body of `room` bytes.
+    fn body_of(l: &ListValue, room: usize) -> Vec<u8> {
+        let p = l.packed().expect("packed");
+        let mut body = vec![0u8; room];
+        body[0] = p.count as u8;
+        body[1] = p.data.len() as u8;
+        body[2..2 + p.data.len()].copy_from_slice(p.data);
+        body
+    }
+
+    /// The entries of a body, as a packed list.
+    fn packed_of(body: &[u8]) -> Packed<'_> {
+        Packed {
+            data: &body[2..2 + body[1] as usize],
+            count: body[0] as usize,
+        }
+    }
+
+    #[test]
+    fn packed_edits_match_the_decoded_list() {
+        let mut rng = Lcg(7);
+        for round in 0..3000 {
+            let limits = lim([-2, 3, 8, 0][round % 4]);
+            let mut l = ListValue::new();
+            for _ in 0..1 + rng.below(6) {
+                let it = random_item(&mut rng);
+                if it.len() < 40 {
+                    l.push(End::Right, &it, limits);
+                }
+            }
+            if l.packed().is_none() || l.is_empty() || l.node_count() != 1 {
+                continue;
+            }
+            let room = 2 + l.packed().map_or(0, |p| p.data.len()) + rng.below(40);
+            let mut body = body_of(&l, room);
+            let end = if rng.below(2) == 0 {
+                End::Left
+            } else {
+                End::Right
+            };
+            if rng.below(2) == 0 {
+                let items: Vec<Vec<u8>> = (0..1 + rng.below(3))
+                    .map(|_| random_item(&mut rng))
+                    .filter(|it| it.len() < 40)
+                    .collect();
+                if items.is_empty() {
+                    continue;
+                }
+                let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
+                let before = body.clone();
+                let got = packed_push(&mut body, end, &refs, limits);
+                let mut want = l.clone();
+                refs.iter().for_each(|it| want.push(end, it, limits));
+                match got {
+                    PackedPush::Done(n) => {
+                        assert_eq!(n, want.len());
+                        assert_eq!(want.node_count(), 1, "round {round}");
+                        assert_eq!(Some(packed_of(&body)), want.packed(), "round {round}");
+                    }
+                    PackedPush::Room(need) => {
+                        assert_eq!(body, before, "nothing written");
+                        let p = want.packed().expect("would stay packed");
+                        assert_eq!(need, 2 + p.data.len());
+                        assert!(need > room);
+                        // With the room, the push is the decoded one's.
+                        let mut big = body_of(&l, need);
+                        assert_eq!(
+                            packed_push(&mut big, end, &refs, limits),
+                            PackedPush::Done(want.len())
+                        );
+                        assert_eq!(Some(packed_of(&big)), want.packed());
+                    }
+                    PackedPush::Unpackable => {
+                        assert_eq!(body, before, "nothing written");
+                        assert!(
+                            want.node_count() > 1 || want.packed().is_none(),
+                            "round {round}: {:?}",
+                            items
+                        );
+                    }
+                }
+            } else {
+                let n = 1 + rng.below(4);
+                let mut got = vec![];
+                let popped = packed_pop(&mut body, end, n, |e| got.push(e.to_vec()));
+                let mut want = l.clone();
+                let mut expect = vec![];
+                want.pop_n(end, n, |e| expect.push(e.to_vec()));
+                assert_eq!(popped, expect.len());
+                assert_eq!(got, expect, "round {round}");
+                let p = packed_of(&body);
+                assert_eq!(p.count, want.len());
+                assert_eq!(ListRef::Packed(p).to_list().packed(), want.packed());
+            }
+        }
+    }
+
+    #[test]
+    fn packed_pushes_at_the_head_keep_push_order() {
+        let mut l = ListValue::new();
+        l.push(End::Right, b"x", ListLimits::DEFAULT);
+        let mut body = body_of(&l, 64);
+        let items: [&[u8]; 3] = [b"a", b"12", b"-300"];
+        assert_eq!(
+            packed_push(&mut body, End::Left, &items, ListLimits::DEFAULT),
+            PackedPush::Done(4)
+        );
+        let all: Vec<Vec<u8>> = ListRef::Packed(packed_of(&body))
+            .iter()
+            .map(|e| e.to_vec())
+            .collect();
+        assert_eq!(all, [&b"-300"[..], b"12", b"a", b"x"]);
+        // Pops from both ends, then past the end.
+        let mut got = vec![];
+        assert_eq!(
+            packed_pop(&mut body, End::Right, 1, |e| got.push(e.to_vec())),
+            1
+        );
+        assert_eq!(
+            packed_pop(&mut body, End::Left, 9, |e| got.push(e.to_vec())),
+            3
+        );
+        assert_eq!(got, [&b"x"[..], b"-300", b"12", b"a"]);
+        assert_eq!((body[0], body[1]), (0, 0));
+        assert_eq!(packed_pop(&mut body, End::Left, 1, |_| panic!("empty")), 0);
+        // An empty list is not pushed onto in place (a new node: the general path).
+        assert_eq!(
+            packed_push(&mut body, End::Left, &items, ListLimits::DEFAULT),
+            PackedPush::Unpackable
+        );
+        // A body too short for its count and length bytes is left alone.
+        assert_eq!(packed_pop(&mut body[..1], End::Left, 1, |_| {}), 0);
+        assert_eq!(
+            packed_push(&mut body[..1], End::Left, &items, ListLimits::DEFAULT),
+            PackedPush::Unpackable
+        );
     }
 }

@@ -126,7 +126,7 @@ pub fn rec_class(key: &[u8], v: &StrValue) -> Option<usize> {
 
 /// The smallest record class holding `size` bytes ([`REC_SIZES`], computed).
 #[inline(always)]
-fn class_of_size(size: usize) -> Option<usize> {
+pub fn class_of_size(size: usize) -> Option<usize> {
     match size {
         0..=24 => Some(0),
         25..=64 => Some((size - 17) / 8),
@@ -845,6 +845,45 @@ impl RecSlabs {
         })
     }
 
+    /// Move the record in `slot` to a new record of class `class`: its bytes copied once
+    /// (through a stack buffer, where `edit` changes them), its deadline and access field
+    /// along; `slot` goes on its size's free list. Returns the new slot (a list record
+    /// that grows or shrinks past its class, see `table.rs`), None when `slot` is free.
+    #[inline]
+    pub fn move_rec(
+        &mut self,
+        slot: u32,
+        class: usize,
+        edit: impl FnOnce(&mut Rec),
+    ) -> Option<u32> {
+        let (c, o) = self.chunk_mut(slot)?;
+        let size = c.store.size;
+        let from = class_of_size(size)?;
+        // A free slot has nothing to move.
+        c.store.rec(o)?;
+        let expire_at = c.expire(o);
+        if expire_at != 0 {
+            c.set_expire(o, 0);
+        }
+        let access = c.access.get(o).map_or(0, |a| a.get());
+        let mut buf: Rec = [0u8; MAX_REC];
+        let r = c.store.rec_mut(o)?;
+        buf.get_mut(..size)?.copy_from_slice(r);
+        if let Some(h) = r.first_mut() {
+            *h = FREE;
+        }
+        if let Some(k) = self.class_mut(from) {
+            k.free.push(slot);
+        }
+        edit(&mut buf);
+        let write = |dst: &mut [u8]| {
+            if let Some(src) = buf.get(..dst.len()) {
+                dst.copy_from_slice(src);
+            }
+        };
+        Some(self.alloc(class, write, expire_at, access))
+    }
+
     /// Empty `slot` and keep its size's slab dense: the last record of that size moves
     /// into it. Returns what `slot` held and, when a record moved, the slot it came from
     /// (the caller repoints its index entry). A hole left by [`RecSlabs::take`] at the
@@ -1007,6 +1046,44 @@ mod tests {
         // a truncated list record reads as an empty list, not a panic
         write_rec(&mut r[..20], b"mykey", v);
         assert!(rec_list(&r[..20]).is_none());
+    }
+
+    #[test]
+    fn records_move_between_classes_with_their_deadline_and_access() {
+        let mut slabs = RecSlabs::default();
+        let v = RecVal::Bytes(b"abc");
+        let slot = slabs.alloc(1, |r| write_rec(r, b"key", v), 77, 1234);
+        let other = slabs.alloc(1, |r| write_rec(r, b"k2", v), 0, 5);
+        // To the 48-byte class, the value rewritten on the way (as a list push is).
+        let moved = slabs
+            .move_rec(slot, 3, |r| {
+                write_rec_value(r, RecVal::Bytes(b"a longer value"))
+            })
+            .expect("moved");
+        assert_ne!(moved, slot);
+        let (c, o) = slabs.chunk(moved).expect("chunk");
+        assert_eq!(c.store.size, 48);
+        assert_eq!(c.expire(o), 77);
+        assert_eq!(c.access.get(o).map(|a| a.get()), Some(1234));
+        let r = slabs.rec(moved).expect("record");
+        assert_eq!(rec_key(r), b"key");
+        assert_eq!(
+            rec_value(r),
+            StrRef::Bytes {
+                data: b"a longer value",
+                raw: false
+            }
+        );
+        // The old slot is free, without its deadline, and reused first by its class.
+        assert!(slabs.rec(slot).is_none());
+        assert_eq!(slabs.chunk(slot).map(|(c, o)| c.expire(o)), Some(0));
+        assert_eq!(slabs.alloc(1, |r| write_rec(r, b"k3", v), 0, 0), slot);
+        assert_eq!(slabs.rec(other).map(rec_key), Some(&b"k2"[..]));
+        // A free slot does not move.
+        let free = slabs.alloc(0, |r| write_rec(r, b"x", v), 0, 0);
+        slabs.take(free);
+        assert_eq!(slabs.move_rec(free, 2, |_| {}), None);
+        assert!(slabs.rec(free).is_none());
     }
 
     #[test]

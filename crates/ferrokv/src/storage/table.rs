@@ -19,11 +19,13 @@ use std::hash::BuildHasher;
 
 use super::index::KeyIndex;
 use super::key::KeyBuf;
+use super::list::{packed_pop, packed_push, Elem, End, ListLimits, PackedPush};
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
-    rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
-    write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST, REC_SIZES,
+    class_of_size, rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value,
+    rec_value_ref, write_rec, write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab,
+    Taken, CHUNK, LIST, REC_SIZES,
 };
 use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
@@ -328,6 +330,26 @@ impl<'a> EntryMut<'a> {
         self.table.slabs.expire(self.pos)
     }
 
+    /// The value as a list to edit at its ends (pushes, pops): a small list in its
+    /// record as a [`PackedList`] (not decoded), a list in a node as a [`ListMut`]. None
+    /// when the value is not a list.
+    #[inline(always)]
+    pub fn into_list_edit(self) -> Option<ListEdit<'a>> {
+        let EntryMut { table, pos } = self;
+        if is_rec(pos) {
+            return table
+                .slabs
+                .rec_is_list(pos)
+                .then_some(ListEdit::Packed(PackedList { table, pos }));
+        }
+        match &mut table.slabs.node_mut(pos)?.value {
+            Value::List(l) => Some(ListEdit::List(ListMut {
+                at: ListAt::Node(l),
+            })),
+            _ => None,
+        }
+    }
+
     /// Add `by` to the value when it is an `int` record (INCR's fast path: one slot
     /// lookup, no value view, hence no check of the record's kind, which only an `int`
     /// string passes anyway). None for every other value: use
@@ -436,6 +458,88 @@ impl Drop for ListMut<'_> {
         if let ListAt::Rec { table, pos, dirty } = &mut self.at {
             table.close_list(*pos, *dirty);
         }
+    }
+}
+
+/// A list reached to be edited at its ends ([`EntryMut::into_list_edit`]).
+#[derive(Debug)]
+pub enum ListEdit<'a> {
+    /// A small list in its key's record, edited on the record's bytes.
+    Packed(PackedList<'a>),
+    /// A list in a node.
+    List(ListMut<'a>),
+}
+
+impl ListEdit<'_> {
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            ListEdit::Packed(p) => p.len(),
+            ListEdit::List(l) => l.len(),
+        }
+    }
+
+    /// True when the list is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A small list in its key's record, edited at its ends without being decoded: a push
+/// writes its entries into the record's bytes (`list::packed_push`), a pop reads the end
+/// entries out and shrinks the list in place (`list::packed_pop`). When the record's
+/// size class no longer holds the result, the record moves to another class (the list
+/// still not decoded) by the sizing rules of [`ListMut`]'s write-back; a list that no
+/// longer fits a record, or a push the packed form cannot take, goes through
+/// [`ListMut`] (decoded, written back, into a node past 128 bytes).
+#[derive(Debug)]
+pub struct PackedList<'a> {
+    table: &'a mut KeyTable,
+    pos: u32,
+}
+
+impl<'a> PackedList<'a> {
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.table
+            .slabs
+            .rec(self.pos)
+            .and_then(rec_list)
+            .map_or(0, |p| p.count)
+    }
+
+    /// True when the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Push `items` at `end` (as [`ListValue::push`] one at a time); returns the new
+    /// length.
+    #[inline]
+    pub fn push(self, end: End, items: &[&[u8]], limits: ListLimits) -> usize {
+        let PackedList { table, pos } = self;
+        if let Some(len) = table.push_packed(pos, end, items, limits) {
+            return len;
+        }
+        let mut l = table.open_list(pos);
+        items.iter().for_each(|it| l.push(end, it, limits));
+        l.len()
+    }
+
+    /// Pop up to `n` elements at `end`, calling `f` with each in pop order; returns how
+    /// many were popped and how many are left (an emptied list stays in its record, for
+    /// the caller to delete the key).
+    #[inline]
+    pub fn pop(self, end: End, n: usize, f: impl FnMut(Elem<'_>)) -> (usize, usize) {
+        self.table.pop_packed(self.pos, end, n, f)
+    }
+
+    /// The list decoded, for any other edit.
+    pub fn into_list_mut(self) -> ListMut<'a> {
+        self.table.open_list(self.pos)
     }
 }
 
@@ -746,6 +850,17 @@ impl Slabs {
             .chunk(slot_of(pos))
             .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
             == Some(&LIST)
+    }
+
+    /// The record bytes at `pos`, exactly (records only, occupied or not), for edits that
+    /// must not reach the next record.
+    #[inline(always)]
+    fn rec_mut(&mut self, pos: u32) -> Option<&mut [u8]> {
+        if !is_rec(pos) {
+            return None;
+        }
+        let (c, o) = self.recs.chunk_mut(slot_of(pos))?;
+        c.store.rec_mut(o)
     }
 
     /// The record bytes at `pos` and after (records only, occupied or not), for
@@ -1255,6 +1370,85 @@ impl KeyTable {
             .slabs
             .alloc_rec(target, t.item.key(), v, t.expire_at, t.access);
         self.repoint(pos, new);
+    }
+
+    /// Push `items` at `end` of the small list in the record at `pos`, on the record's
+    /// bytes: in place when its record holds the result, else moved to the class above
+    /// the one it needs (as [`KeyTable::store_list_rec`] moves a growing list) with the
+    /// push applied on the way. Returns the new length; None when the push needs the
+    /// general path (the list would not fit a record or stay one node; nothing changed).
+    #[inline]
+    fn push_packed(
+        &mut self,
+        pos: u32,
+        end: End,
+        items: &[&[u8]],
+        limits: ListLimits,
+    ) -> Option<usize> {
+        let r = self.slabs.rec_mut(pos)?;
+        let at = 2 + rec_klen(r);
+        let need = match packed_push(r.get_mut(at..)?, end, items, limits) {
+            PackedPush::Done(len) => return Some(len),
+            PackedPush::Room(n) => at + n,
+            PackedPush::Unpackable => return None,
+        };
+        // Past the largest record: decoded, and into a node.
+        let class = class_of_size(need)?;
+        let target = (class + 1).min(REC_SIZES.len() - 1);
+        let mut pushed = None;
+        self.move_rec(pos, target, |r| {
+            if let Some(PackedPush::Done(len)) = r
+                .get_mut(at..)
+                .map(|body| packed_push(body, end, items, limits))
+            {
+                pushed = Some(len);
+            }
+        });
+        pushed
+    }
+
+    /// Pop up to `n` elements at `end` of the small list in the record at `pos`, on the
+    /// record's bytes (see [`PackedList::pop`]); a list left two size classes below its
+    /// record moves to the class it needs. Returns (popped, left).
+    #[inline]
+    fn pop_packed(
+        &mut self,
+        pos: u32,
+        end: End,
+        n: usize,
+        f: impl FnMut(Elem<'_>),
+    ) -> (usize, usize) {
+        let Some(r) = self.slabs.rec_mut(pos) else {
+            return (0, 0);
+        };
+        let (size, at) = (r.len(), 2 + rec_klen(r));
+        let Some(body) = r.get_mut(at..) else {
+            return (0, 0);
+        };
+        let popped = packed_pop(body, end, n, f);
+        let (left, len) = match body {
+            [c, l, ..] => (*c as usize, *l as usize),
+            _ => (0, 0),
+        };
+        // An emptied list is deleted by the caller: no move.
+        if left > 0 {
+            if let (Some(class), Some(current)) = (class_of_size(at + 2 + len), class_of_size(size))
+            {
+                if current >= class + 2 {
+                    self.move_rec(pos, class, |_| {});
+                }
+            }
+        }
+        (popped, left)
+    }
+
+    /// Move the record at `pos` to a record of class `class`, applying `edit` to its
+    /// bytes on the way (they are copied out whole, at most [`super::slab::MAX_REC`]);
+    /// the deadline and access field follow and the index slot is repointed.
+    fn move_rec(&mut self, pos: u32, class: usize, edit: impl FnOnce(&mut Rec)) {
+        if let Some(new) = self.slabs.recs.move_rec(slot_of(pos), class, edit) {
+            self.repoint(pos, new | REC_BIT);
+        }
     }
 
     /// Move the string at `pos` into a node as a `raw` string (for in-place edits);
@@ -1962,6 +2156,152 @@ mod tests {
             _ => panic!("a list"),
         }
         assert!(t.is_empty());
+    }
+
+    /// The list of `key` reached for an edit at its ends.
+    fn edit_of<'t>(t: &'t mut KeyTable, key: &[u8]) -> ListEdit<'t> {
+        t.get_mut(key)
+            .and_then(EntryMut::into_list_edit)
+            .expect("a list")
+    }
+
+    #[test]
+    fn packed_lists_are_pushed_and_popped_on_their_record_bytes() {
+        let mut t = KeyTable::default();
+        let key = b"list:000001";
+        let ten: Vec<Vec<u8>> = (0..10).map(|i| format!("item-{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = ten.iter().map(|v| v.as_slice()).collect();
+        t.insert(key, Entry::new(Value::List(list_of(&refs))));
+        t.set_expire(key, 1234);
+        t.restore_access(key, Some(500), None);
+        let idle = t.idle_seconds(key);
+        assert_eq!(rec_size(&t, key), 96);
+        // A pop (87 bytes: the 80 class, one below) and a push that fit the record: in
+        // place, the list never decoded.
+        let pos = t.find(key);
+        let ListEdit::Packed(p) = edit_of(&mut t, key) else {
+            panic!("packed");
+        };
+        let mut last = vec![];
+        assert_eq!(p.pop(End::Right, 1, |e| last = e.to_vec()), (1, 9));
+        assert_eq!(last, b"item-9");
+        assert_eq!(t.find(key), pos);
+        let ListEdit::Packed(p) = edit_of(&mut t, key) else {
+            panic!("packed");
+        };
+        assert_eq!(p.push(End::Right, &[b"77"], ListLimits::DEFAULT), 10);
+        assert_eq!(t.find(key), pos);
+        assert!(t.open_list.is_none(), "never decoded");
+        let mut expect = ten[..9].to_vec();
+        expect.push(b"77".to_vec());
+        assert_eq!(items_of(&t, key), expect);
+        // Pushes as the ListMut path does them: the same record sizes, then a node.
+        let mut sizes = vec![];
+        for i in 0..6 {
+            let item = format!("new-{i}").into_bytes();
+            match edit_of(&mut t, key) {
+                ListEdit::Packed(p) => {
+                    assert_eq!(
+                        p.push(End::Left, &[&item], ListLimits::DEFAULT),
+                        expect.len() + 1
+                    );
+                }
+                ListEdit::List(mut l) => l.push(End::Left, &item, ListLimits::DEFAULT),
+            }
+            expect.insert(0, item);
+            sizes.push(rec_size(&t, key));
+            assert_eq!(items_of(&t, key), expect);
+        }
+        // 4 + 11 + 9 * 8 + 2 = 89 bytes, + 7 a push: 96 (in place), 103 (112 needed, 128
+        // taken), 110, 117, 124, then 131: a node
+        assert_eq!(sizes, vec![96, 128, 128, 128, 128, 0]);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(1234));
+        assert_eq!(t.idle_seconds(key), idle);
+        // 14 elements of 8 bytes (127 bytes), popped two at a time: in place, moved down
+        // when two classes below the record.
+        let fourteen: Vec<Vec<u8>> = (0..14)
+            .map(|i| format!("item-{i:x}").into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = fourteen.iter().map(|v| v.as_slice()).collect();
+        t.insert(key, Entry::new(Value::List(list_of(&refs))));
+        t.set_expire(key, 1234);
+        t.restore_access(key, Some(500), None);
+        let mut expect = fourteen.clone();
+        assert_eq!(rec_size(&t, key), 128);
+        let mut sizes = vec![];
+        let mut popped = vec![];
+        while !expect.is_empty() {
+            let ListEdit::Packed(p) = edit_of(&mut t, key) else {
+                panic!("packed");
+            };
+            let (n, left) = p.pop(End::Right, 2, |e| popped.push(e.to_vec()));
+            let want: Vec<Vec<u8>> = (0..n).filter_map(|_| expect.pop()).collect();
+            assert_eq!(std::mem::take(&mut popped), want);
+            assert_eq!(left, expect.len());
+            sizes.push(rec_size(&t, key));
+            if left > 0 {
+                assert_eq!(items_of(&t, key), expect);
+            }
+        }
+        // 111 (the 112 class, one below: in place), 95 (96, two below 128: moved), 79,
+        // 63 (64), 47 (48), 31 (32), 15 (empty: not moved)
+        assert_eq!(sizes, vec![128, 96, 96, 64, 48, 32, 32]);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(1234));
+        assert_eq!(t.idle_seconds(key), idle);
+        assert_eq!(t.len(), 1);
+        // Pops from the head of a new list, count past the end.
+        t.insert(b"h", Entry::new(Value::List(list_of(&[b"a", b"1", b"c"]))));
+        let ListEdit::Packed(p) = edit_of(&mut t, b"h") else {
+            panic!("packed");
+        };
+        assert_eq!(p.len(), 3);
+        let (n, left) = p.pop(End::Left, 5, |e| popped.push(e.to_vec()));
+        assert_eq!((n, left), (3, 0));
+        assert_eq!(popped, [&b"a"[..], b"1", b"c"]);
+    }
+
+    #[test]
+    fn packed_pushes_grow_into_nodes_and_keep_the_limits() {
+        let mut t = KeyTable::default();
+        // Created one element at a time: the classes a growing list takes.
+        t.insert(b"k", Entry::new(Value::List(list_of(&[b"item-x"]))));
+        let mut sizes = vec![rec_size(&t, b"k")];
+        for n in 2..=16 {
+            let len = match edit_of(&mut t, b"k") {
+                ListEdit::Packed(p) => p.push(End::Right, &[b"item-x"], ListLimits::DEFAULT),
+                ListEdit::List(mut l) => {
+                    l.push(End::Right, b"item-x", ListLimits::DEFAULT);
+                    l.len()
+                }
+            };
+            assert_eq!(len, n);
+            sizes.push(rec_size(&t, b"k"));
+        }
+        // 2 + 1 + 2 + 8n bytes: 13, 21, 29 (32 needed: 40 taken), 37, 45 (48: 56), 53,
+        // 61 (64: 80), 69, 77, 85 (96: 112), 93, 101, 109, 117 (128), 125, then a node
+        assert_eq!(
+            sizes,
+            vec![24, 24, 40, 40, 56, 56, 80, 80, 80, 112, 112, 112, 112, 128, 128, 0]
+        );
+        assert_eq!(items_of(&t, b"k"), vec![b"item-x".to_vec(); 16]);
+        // list-max-listpack-size 2: the third element makes a second node, so a node.
+        t.insert(b"j", Entry::new(Value::List(list_of(&[b"a"]))));
+        let two = ListLimits {
+            max_listpack_size: 2,
+        };
+        let ListEdit::Packed(p) = edit_of(&mut t, b"j") else {
+            panic!("packed");
+        };
+        assert_eq!(p.push(End::Left, &[b"b", b"c"], two), 3);
+        assert_eq!(rec_size(&t, b"j"), 0);
+        match t.get(b"j").map(|e| e.value()) {
+            Some(ValueRef::List(l)) => assert_eq!(l.node_count(), 2),
+            _ => panic!("a list"),
+        }
+        assert_eq!(items_of(&t, b"j"), [&b"c"[..], b"b", b"a"]);
+        // A string is not a list.
+        t.insert(b"s", entry(b"x"));
+        assert!(t.get_mut(b"s").and_then(EntryMut::into_list_edit).is_none());
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::commands::unblock::{poppable, serve_op, server_list_limits};
 use crate::commands::{acl, flags, CmdError, CmdResult, Command, Ctx};
 use crate::server::blocking::BlockOp;
 use crate::storage::list::End;
-use crate::storage::ValueMut;
 
 /// The blocking commands' table.
 pub static COMMANDS: &[Command] = &[
@@ -198,10 +197,11 @@ fn move_or_block(
     let (resp3, limits) = (ctx.out.resp3, server_list_limits(ctx.server));
     let (mut db, out) = ctx.db_out();
     // Some(true): a non-empty list (the view is dropped before serving).
-    let ready = match db.value(src)? {
-        Some(ValueMut::List(l)) => Some(!l.is_empty()),
-        None => Some(false),
-        Some(_) => None,
+    let ready = match db.list_edit(src) {
+        Ok(Some(l)) => Some(!l.is_empty()),
+        Ok(None) => Some(false),
+        Err(CmdError::WrongType) => None,
+        Err(e) => return Err(e),
     };
     match ready {
         Some(true) => {

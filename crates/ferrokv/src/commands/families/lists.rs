@@ -16,7 +16,7 @@ use crate::commands::{
 };
 use crate::stats::Stats;
 use crate::storage::list::{Elem, End, ListLimits, Needle};
-use crate::storage::{DbView, ListRef, ListValue, Value, ValueRef};
+use crate::storage::{DbView, ListEdit, ListRef, ListValue, Value, ValueRef};
 use crate::util::eq_ic;
 use resp::ReplyWriter;
 
@@ -178,18 +178,36 @@ fn pop_reply(out: &mut ReplyWriter, list: &mut ListValue, end: End, count: Optio
     }
 }
 
-/// Pop up to `count` elements of `list` (stored under `key`) at `end` and reply as LMPOP
-/// and BLMPOP do: `[key, [elements]]`. Returns the number popped; then call [`finish_pop`].
-fn mpop_reply(
+/// [`pop_reply`] on a list reached by [`DbView::list_edit`]: a small list in its record
+/// is popped on the record's bytes, each element replied from there. Returns the number
+/// popped and whether the list is now empty; the caller then calls [`finish_pop`].
+#[inline(always)]
+fn pop_edit_reply(
     out: &mut ReplyWriter,
-    key: &[u8],
-    list: &mut ListValue,
+    list: ListEdit<'_>,
     end: End,
-    count: usize,
-) -> usize {
-    out.array(2);
-    out.bulk(key);
-    pop_reply(out, list, end, Some(count))
+    count: Option<usize>,
+) -> (usize, bool) {
+    match list {
+        ListEdit::Packed(p) => {
+            let n = match count {
+                Some(n) => {
+                    out.array(n.min(p.len()));
+                    n
+                }
+                None => 1,
+            };
+            let (popped, left) = p.pop(end, n, |e| reply_elem(out, e));
+            if popped == 0 && count.is_none() {
+                out.null();
+            }
+            (popped, left == 0)
+        }
+        ListEdit::List(mut list) => {
+            let popped = pop_reply(out, &mut list, end, count);
+            (popped, list.is_empty())
+        }
+    }
 }
 
 /// After `popped` elements were popped from the list at `key`: delete the key if the list
@@ -232,8 +250,10 @@ fn push_generic(ctx: &mut Ctx, args: &[&[u8]], end: End, xx: bool) -> CmdResult 
     let (mut db, out) = ctx.db_out();
     // The list view is dropped (a small list written back to its record) before the
     // key is signalled.
-    let pushed = match write_list(&mut db, key)? {
-        Some(mut list) => {
+    let pushed = match db.list_edit(key)? {
+        // A small list: its entries written into its record.
+        Some(ListEdit::Packed(p)) => Some(p.push(end, items, limits)),
+        Some(ListEdit::List(mut list)) => {
             items.iter().for_each(|it| list.push(end, it, limits));
             Some(list.len())
         }
@@ -289,7 +309,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
     };
     let key = args[1];
     let (mut db, out) = ctx.db_out();
-    let Some(mut list) = write_list(&mut db, key)? else {
+    let Some(list) = db.list_edit(key)? else {
         if count.is_some() {
             out.null_array();
         } else {
@@ -301,11 +321,9 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         out.array(0);
         return Ok(());
     }
-    let popped = pop_reply(out, &mut list, end, count);
-    // Known here, without looking the key up again.
-    let empty = list.is_empty();
-    drop(list);
-    finish_pop(&mut db, key, end, (popped, empty))
+    // Emptiness is known here, without looking the key up again.
+    let popped = pop_edit_reply(out, list, end, count);
+    finish_pop(&mut db, key, end, popped)
 }
 
 fn lpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -321,15 +339,15 @@ fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let keys = args.get(mpop.keys.clone()).unwrap_or_default();
     let (mut db, out) = ctx.db_out();
     for key in keys {
-        let Some(mut list) = write_list(&mut db, key)? else {
+        let Some(list) = db.list_edit(key)? else {
             continue;
         };
         if list.is_empty() {
             continue;
         }
-        let popped = mpop_reply(out, key, &mut list, mpop.end, mpop.count);
-        let empty = list.is_empty();
-        drop(list);
+        out.array(2);
+        out.bulk(key);
+        let (popped, empty) = pop_edit_reply(out, list, mpop.end, Some(mpop.count));
         // Propagated as LPOP/RPOP with the number popped (Redis 7.0).
         let name: &[u8] = match mpop.end {
             End::Left => b"LPOP",

@@ -5,7 +5,7 @@
 use crate::commands::{class, CmdError, CmdResult};
 use crate::storage::list::{End, ListLimits};
 use crate::storage::{DbView, ListValue, Value};
-use crate::storage::{ListMut, ValueMut};
+use crate::storage::{ListEdit, ListMut, ValueMut};
 
 /// The keyspace event of a pop at `end` (`lpop`/`rpop`).
 pub fn pop_event(end: End) -> &'static str {
@@ -38,10 +38,8 @@ pub fn write_list<'v>(
 
 /// WRONGTYPE if `dst` holds something other than a list (LMOVE checks it before popping).
 pub fn check_move_target(db: &mut DbView<'_, '_>, dst: &[u8]) -> CmdResult {
-    match db.value(dst)? {
-        None | Some(ValueMut::List(_)) => Ok(()),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    // A small list is not decoded to be checked.
+    db.list_edit(dst).map(|_| ())
 }
 
 /// LMOVE's push step: push `value` at `to` of the list at `dst`, creating it if missing
@@ -56,12 +54,15 @@ pub fn lmove_push(
 ) -> CmdResult {
     // The list view is dropped (a small list written back to its record) before the
     // key is signalled.
-    let pushed = match db.value(dst)? {
-        Some(ValueMut::List(mut l)) => {
+    let pushed = match db.list_edit(dst)? {
+        Some(ListEdit::Packed(p)) => {
+            p.push(to, &[value], limits);
+            true
+        }
+        Some(ListEdit::List(mut l)) => {
             l.push(to, value, limits);
             true
         }
-        Some(_) => return Err(CmdError::WrongType),
         None => false,
     };
     if pushed {
@@ -78,7 +79,11 @@ pub fn lmove_push(
 /// After an element was popped from `src` by a move: delete `src` if its list is now empty
 /// and signal it (WATCH), without another dirty count (Redis counts a move once).
 pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
-    let empty = matches!(db.value(src)?, Some(ValueMut::List(l)) if l.is_empty());
+    let empty = match db.list_edit(src) {
+        Ok(l) => l.is_some_and(|l| l.is_empty()),
+        Err(CmdError::WrongType) => false,
+        Err(e) => return Err(e),
+    };
     let shard = db.shard(src)?;
     if empty {
         shard.remove(src);
@@ -89,6 +94,18 @@ pub fn settle_source(db: &mut DbView<'_, '_>, src: &[u8]) -> CmdResult {
         db.notify(class::GENERIC, "del", src);
     }
     Ok(())
+}
+
+/// Pop one element at `end` of `list` (a small list on its record's bytes).
+pub fn pop_one(list: ListEdit<'_>, end: End) -> Option<Vec<u8>> {
+    match list {
+        ListEdit::Packed(p) => {
+            let mut value = None;
+            p.pop(end, 1, |e| value = Some(e.to_vec()));
+            value
+        }
+        ListEdit::List(mut l) => l.pop(end),
+    }
 }
 
 /// The whole LMOVE step: pop at `from` of `src`, push at `to` of `dst`, as Redis's
@@ -103,11 +120,11 @@ pub fn move_element(
     to: End,
     limits: ListLimits,
 ) -> Result<Option<Vec<u8>>, CmdError> {
-    if write_list(db, src)?.is_none_or(|l| l.is_empty()) {
+    if db.list_edit(src)?.is_none_or(|l| l.is_empty()) {
         return Ok(None);
     }
     check_move_target(db, dst)?;
-    let Some(value) = write_list(db, src)?.and_then(|mut l| l.pop(from)) else {
+    let Some(value) = db.list_edit(src)?.and_then(|l| pop_one(l, from)) else {
         return Ok(None);
     };
     lmove_push(db, dst, &value, to, limits)?;
