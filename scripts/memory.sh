@@ -14,6 +14,12 @@
 # Each data set is loaded with one HSET/RPUSH/ZADD/SET per key through `redis-cli --pipe`.
 # The raw payload of one string key is 13 + 32 = 45 bytes; everything above is overhead.
 #
+# Two readings per load: 0.5 s after it (what memory.sh always reported), and "settled",
+# SETTLE seconds later (default 12; 0 skips it). Both servers run jemalloc with its
+# background thread (`jemalloc-bg-thread yes`, the default of both), which returns the
+# pages freed while loading (old hash-table arrays, grown buffers) over jemalloc's 10 s
+# decay; the settled reading is what the data set costs once that garbage is gone.
+#
 #   scripts/memory.sh
 #   QUICK=1 scripts/memory.sh                 # a tenth of every default size
 #   STRINGS=200000 TTLS=0 HASHES=20000 scripts/memory.sh
@@ -28,6 +34,7 @@ HASHES=${HASHES:-$((100000 / div))}
 HASHES2=${HASHES2:-$HASHES}
 LISTS=${LISTS:-$((100000 / div))}
 ZSETS=${ZSETS:-$((100000 / div))}
+SETTLE=${SETTLE:-12}
 need_tools redis-cli python3
 build_ferrokv
 
@@ -74,9 +81,10 @@ def zset(i):
 write("zsets", zsets, zset)
 PY
 
-# load_one NAME FILE COUNT -> prints the RSS growth per key in bytes
+# load_one NAME FILE COUNT -> prints the RSS growth per key in bytes, 0.5 s after the load
+# and settled (SETTLE s later; "-" when SETTLE=0), separated by a space
 load_one() {
-    local name=$1 file=$2 count=$3 port pid rss0 rss1
+    local name=$1 file=$2 count=$3 port pid rss0 rss1 rss2
     port=$(free_port)
     start_server "$name" "$port"
     pid=$STARTED_PID
@@ -88,29 +96,39 @@ load_one() {
         { cat "$data/$name-$file.log" >&2; die "$name: $file got error replies"; }
     sleep 0.5
     rss1=$(rss_kb "$pid")
-    echo "$name: RSS $rss0 kB at start, $rss1 kB after $count keys of $file" >&2
+    rss2=$rss1
+    if [ "$SETTLE" -gt 0 ]; then
+        sleep "$SETTLE"
+        rss2=$(rss_kb "$pid")
+    fi
+    echo "$name: RSS $rss0 kB at start, $rss1 kB after $count keys of $file, $rss2 kB settled" >&2
     stop_server "$pid"
-    python3 -c "print('%.1f' % (($rss1 - $rss0) * 1024 / $count))"
+    python3 -c "
+print('%.1f' % (($rss1 - $rss0) * 1024 / $count), end=' ')
+print('%.1f' % (($rss2 - $rss0) * 1024 / $count) if $SETTLE > 0 else '-')"
 }
 
 ratio() { python3 -c "
 try: print('%.2f' % (float('$1') / float('$2')))
 except (ValueError, ZeroDivisionError): print('-')"; }
 
-# row FILE COUNT LABEL: one table row, both servers; sets R_<FILE> and F_<FILE>
+# row FILE COUNT LABEL: one table row, both servers; sets R_<FILE> and F_<FILE> (the
+# 0.5 s readings)
 row() {
-    local file=$1 count=$2 label=$3 r f
+    local file=$1 count=$2 label=$3 r f rs fs out
     [ "$count" -gt 0 ] || return 0
-    r=$(load_one redis "$file.resp" "$count")
-    f=$(load_one ferrokv "$file.resp" "$count")
+    out=$(load_one redis "$file.resp" "$count")
+    read -r r rs <<<"$out"
+    out=$(load_one ferrokv "$file.resp" "$count")
+    read -r f fs <<<"$out"
     printf -v "R_$file" '%s' "$r"
     printf -v "F_$file" '%s' "$f"
-    echo "| $label | $r | $f | $(ratio "$f" "$r") |"
+    echo "| $label | $r | $f | $(ratio "$f" "$r") | $rs | $fs | $(ratio "$fs" "$rs") |"
 }
 
 echo
-echo "| data | redis bytes | ferrokv bytes | ratio ferrokv/redis |"
-echo "|---|---:|---:|---:|"
+echo "| data | redis bytes | ferrokv bytes | ratio ferrokv/redis | redis settled | ferrokv settled | ratio settled |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 row strings "$STRINGS" "per string key ($STRINGS x 13 B key + 32 B value)"
 row ttls "$TTLS" "per string key with a TTL ($TTLS x SET ... EX 100000)"
 row hashes "$HASHES" "per hash ($HASHES x 10 fields of 7 B + 16 B)"

@@ -378,6 +378,7 @@ static PARAMS: &[Param] = &[
     p("lazyfree-lazy-user-flush", BOOL, "no", true),
     p("activerehashing", BOOL, "yes", true),
     p("activedefrag", BOOL, "no", true),
+    p("jemalloc-bg-thread", BOOL, "yes", true),
     pa("busy-reply-threshold", "lua-time-limit", LONG, "5000"),
     p("cluster-enabled", BOOL, "no", false),
     pa("replica-read-only", "slave-read-only", BOOL, "yes"),
@@ -1175,6 +1176,7 @@ impl Config {
             self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
             self.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
         );
+        crate::memory::set_background_purge(self.get("jemalloc-bg-thread") == "yes");
         self.hz.store(self.int("hz"), Relaxed);
         self.tracking_max_keys
             .store(self.int("tracking-table-max-keys"), Relaxed);

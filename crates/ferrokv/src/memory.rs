@@ -321,3 +321,46 @@ mod tests {
         );
     }
 }
+
+/// Turn jemalloc's background thread on or off (`jemalloc-bg-thread`, on by default as
+/// in Redis): it returns freed pages to the system over jemalloc's decay time (10 s)
+/// without waiting for the next allocation, so the resident set follows what is held.
+pub fn set_background_purge(on: bool) {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        // 0 unknown, 1 off, 2 on: mallctl only on a change.
+        static STATE: AtomicU8 = AtomicU8::new(0);
+        let want = if on { 2 } else { 1 };
+        if STATE.swap(want, Ordering::Relaxed) != want {
+            if let Err(e) = tikv_jemalloc_ctl::background_thread::write(on) {
+                tracing::warn!("jemalloc-bg-thread: {}", e);
+            }
+        }
+    }
+    #[cfg(target_env = "msvc")]
+    let _ = on;
+}
+
+/// Whether jemalloc's background thread runs.
+pub fn background_purge() -> bool {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        tikv_jemalloc_ctl::background_thread::read().unwrap_or(false)
+    }
+    #[cfg(target_env = "msvc")]
+    false
+}
+
+#[cfg(all(test, not(target_env = "msvc")))]
+mod purge_tests {
+    #[test]
+    fn the_background_thread_follows_the_setting() {
+        super::set_background_purge(true);
+        assert!(super::background_purge());
+        super::set_background_purge(false);
+        assert!(!super::background_purge());
+        super::set_background_purge(true);
+        assert!(super::background_purge());
+    }
+}

@@ -22,15 +22,22 @@ pub fn stripe() -> usize {
     thread_local! {
         static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    SLOT.with(|slot| {
-        let s = slot.get();
-        if s < STRIPES {
-            return s;
-        }
-        let s = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
-        slot.set(s);
-        s
-    })
+    // `get` on a const-initialised Cell thread-local is one TLS load; the first use per
+    // thread is out of line.
+    let s = SLOT.get();
+    if s < STRIPES {
+        return s;
+    }
+    first_stripe(&SLOT)
+}
+
+/// Hand this thread its stripe (its first counter update).
+#[cold]
+#[inline(never)]
+fn first_stripe(slot: &'static std::thread::LocalKey<Cell<usize>>) -> usize {
+    let s = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
+    slot.set(s);
+    s
 }
 
 /// One stripe: a cache line pair of its own (adjacent-line prefetchers pull lines in

@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod hll;
+pub mod index;
 pub mod key;
 pub mod list;
 pub mod set;

@@ -393,6 +393,38 @@ impl RecStore {
     }
 }
 
+/// A slot's access field: 24 bits, as Redis's `lru` field (LRU: seconds modulo 2^24;
+/// LFU: minutes modulo 2^16 and an 8-bit counter), in 3 bytes instead of 4 (1 byte per
+/// key).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Access([u8; 3]);
+
+impl Access {
+    /// The largest value (Redis's `LRU_CLOCK_MAX`).
+    pub const MAX: u32 = (1 << 24) - 1;
+
+    /// The field holding the low 24 bits of `v`.
+    #[inline(always)]
+    pub fn new(v: u32) -> Access {
+        let [a, b, c, _] = v.to_le_bytes();
+        Access([a, b, c])
+    }
+
+    /// The value.
+    #[inline(always)]
+    pub fn get(self) -> u32 {
+        let [a, b, c] = self.0;
+        u32::from_le_bytes([a, b, c, 0])
+    }
+
+    /// Store the low 24 bits of `v`.
+    #[inline(always)]
+    pub fn set(&mut self, v: u32) {
+        *self = Access::new(v);
+    }
+}
+
 /// A run of slots, their access fields and, once any of them has a TTL, their deadlines.
 #[derive(Default)]
 pub struct Chunk<S> {
@@ -401,7 +433,7 @@ pub struct Chunk<S> {
     /// Absolute deadlines (Unix ms, 0 = none), one per slot.
     pub expires: Option<Box<[u64; CHUNK]>>,
     /// Last access of each slot (LRU seconds or LFU data); its length is the slot count.
-    pub access: Vec<u32>,
+    pub access: Vec<Access>,
 }
 
 impl<S> Chunk<S> {
@@ -525,14 +557,14 @@ impl<S: Store> Slab<S> {
                     chunk.access.reserve_exact(extra);
                 }
                 chunk.store.push(item, size);
-                chunk.access.push(0);
+                chunk.access.push(Access::default());
                 ((n - 1) * CHUNK + chunk.len() - 1) as u32
             }
         };
         if let Some((c, o)) = self.chunk_mut(slot) {
             c.set_expire(o, expire_at);
             if let Some(a) = c.access.get_mut(o) {
-                *a = access;
+                a.set(access);
             }
         }
         slot
@@ -544,7 +576,7 @@ impl<S: Store> Slab<S> {
         let (c, o) = self.chunk_mut(slot)?;
         let expire_at = c.expire(o);
         c.set_expire(o, 0);
-        let access = c.access.get(o).copied().unwrap_or(0);
+        let access = c.access.get(o).map_or(0, |a| a.get());
         let item = c.store.take(o, size)?;
         self.free.push(slot);
         Some(Taken {
@@ -565,7 +597,7 @@ impl<S: Store> Slab<S> {
         };
         let expire_at = c.expire(o);
         c.set_expire(o, 0);
-        let access = c.access.get(o).copied().unwrap_or(0);
+        let access = c.access.get(o).map_or(0, |a| a.get());
         let taken = c.store.take(o, size).map(|item| Taken {
             item,
             expire_at,
@@ -585,7 +617,7 @@ impl<S: Store> Slab<S> {
                         c.store.put(o, t.item, size);
                         c.set_expire(o, t.expire_at);
                         if let Some(a) = c.access.get_mut(o) {
-                            *a = t.access;
+                            a.set(t.access);
                         }
                     }
                     (taken, Some(tail))
@@ -605,7 +637,7 @@ impl<S: Store> Slab<S> {
         let o = last.len().checked_sub(1)?;
         let expire_at = last.expire(o);
         last.set_expire(o, 0);
-        let access = last.access.pop().unwrap_or(0);
+        let access = last.access.pop().map_or(0, Access::get);
         let item = last.store.pop(size);
         if last.access.is_empty() {
             self.chunks.pop();
@@ -649,7 +681,7 @@ pub struct RecSlabs {
     /// The chunks of all sizes. An emptied chunk keeps its place (slots of other chunks
     /// do not move), holding no memory, until it is reused.
     pub chunks: Vec<Chunk<RecStore>>,
-    /// Per size ([`REC_SIZES`]); empty until the first record.
+    /// Per size ([`REC_SIZES`]), up to the largest size used so far.
     classes: Vec<RecClass>,
     /// Emptied chunks, reused before the vector grows.
     spare: Vec<u32>,
@@ -699,12 +731,13 @@ impl RecSlabs {
         expire_at: u64,
         access: u32,
     ) -> u32 {
-        if self.classes.is_empty() {
-            self.classes = vec![RecClass::default(); REC_SIZES.len()];
-        }
         let Some(size) = REC_SIZES.get(class).copied() else {
             return 0;
         };
+        if self.classes.len() <= class {
+            // Up to the sizes in use (most shards use one or two small ones).
+            self.classes.resize_with(class + 1, RecClass::default);
+        }
         let slot = match self.classes.get_mut(class).and_then(|k| k.free.pop()) {
             Some(slot) => slot,
             None => self.append_slot(class, size),
@@ -715,7 +748,7 @@ impl RecSlabs {
             }
             c.set_expire(o, expire_at);
             if let Some(a) = c.access.get_mut(o) {
-                *a = access;
+                a.set(access);
             }
         }
         slot
@@ -742,7 +775,7 @@ impl RecSlabs {
         }
         let o = chunk.len();
         chunk.store.bytes.resize((o + 1) * size, FREE);
-        chunk.access.push(0);
+        chunk.access.push(Access::default());
         (c as usize * CHUNK + o) as u32
     }
 
@@ -786,7 +819,7 @@ impl RecSlabs {
         let (c, o) = self.chunk_mut(slot)?;
         let expire_at = c.expire(o);
         c.set_expire(o, 0);
-        let access = c.access.get(o).copied().unwrap_or(0);
+        let access = c.access.get(o).map_or(0, |a| a.get());
         let item = c.store.take(o)?;
         if let Some(k) = self.classes.get_mut(class) {
             k.free.push(slot);
@@ -811,7 +844,7 @@ impl RecSlabs {
         };
         let expire_at = c.expire(o);
         c.set_expire(o, 0);
-        let access = c.access.get(o).copied().unwrap_or(0);
+        let access = c.access.get(o).map_or(0, |a| a.get());
         let taken = c.store.take(o).map(|item| Taken {
             item,
             expire_at,
@@ -831,7 +864,7 @@ impl RecSlabs {
                 c.store.put(o, &t.item);
                 c.set_expire(o, t.expire_at);
                 if let Some(a) = c.access.get_mut(o) {
-                    *a = t.access;
+                    a.set(t.access);
                 }
             }
             (taken, Some(tail))
@@ -859,7 +892,7 @@ impl RecSlabs {
         let o = chunk.len().checked_sub(1)?;
         let expire_at = chunk.expire(o);
         chunk.set_expire(o, 0);
-        let access = chunk.access.pop().unwrap_or(0);
+        let access = chunk.access.pop().map_or(0, Access::get);
         let item = chunk.store.take(o);
         chunk.store.bytes.truncate(o * chunk.store.size);
         if chunk.access.is_empty() {

@@ -17,14 +17,14 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
+use super::index::KeyIndex;
 use super::key::KeyBuf;
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
     rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
-    write_rec_value, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST, REC_SIZES,
+    write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST,
+    REC_SIZES,
 };
 use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
@@ -117,13 +117,13 @@ fn lfu_touched(access: u32) -> u32 {
 
 /// Record an access in an access field (LRU: now; LFU: decay and maybe count).
 #[inline]
-fn touch_access(a: Option<&mut u32>) {
+fn touch_access(a: Option<&mut Access>) {
     if let Some(a) = a {
-        *a = if lfu_mode() {
-            lfu_touched(*a)
+        a.set(if lfu_mode() {
+            lfu_touched(a.get())
         } else {
             lru_clock()
-        };
+        });
     }
 }
 
@@ -136,7 +136,8 @@ fn new_access() -> u32 {
     }
 }
 
-/// The access clock in seconds.
+/// The access clock in seconds (Unix seconds; an access field keeps its low 24 bits, as
+/// Redis's LRU clock does).
 #[inline(always)]
 pub fn lru_clock() -> u32 {
     let c = LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
@@ -188,9 +189,29 @@ pub struct Sampled<'a> {
 }
 
 /// Seconds since an access field's last access (LRU policies; Redis's
-/// `estimateObjectIdleTime`).
+/// `estimateObjectIdleTime`, with its wrap-around of the 24-bit clock).
 pub fn idle_of(access: u32) -> u64 {
-    lru_clock().saturating_sub(access) as u64
+    idle_at(lru_clock() & Access::MAX, access & Access::MAX) as u64
+}
+
+/// Seconds from a 24-bit access stamp `last` to the 24-bit clock `now`, as Redis counts
+/// them (a stamp "after" the clock has wrapped once).
+fn idle_at(now: u32, last: u32) -> u32 {
+    if now >= last {
+        now - last
+    } else {
+        now + (Access::MAX - last)
+    }
+}
+
+/// The access stamp whose [`idle_at`] from the 24-bit clock `now` is `idle` (at most
+/// [`Access::MAX`]).
+fn stamp_idle_for(now: u32, idle: u32) -> u32 {
+    if idle <= now {
+        now - idle
+    } else {
+        now + Access::MAX - idle
+    }
 }
 
 /// The LFU counter of an access field after decay (LFU policies).
@@ -775,11 +796,11 @@ impl Slabs {
     }
 
     fn access(&self, pos: u32) -> Option<u32> {
-        on_chunk!(self, pos, (c, o) => c.access.get(o).copied(), None)
+        on_chunk!(self, pos, (c, o) => c.access.get(o).map(|a| a.get()), None)
     }
 
     #[inline(always)]
-    fn access_mut(&mut self, pos: u32) -> Option<&mut u32> {
+    fn access_mut(&mut self, pos: u32) -> Option<&mut Access> {
         on_chunk_mut!(self, pos, (c, o) => c.access.get_mut(o), None)
     }
 
@@ -901,7 +922,7 @@ fn node_key(n: Option<&Option<Node>>) -> &[u8] {
 #[derive(Default)]
 pub struct KeyTable {
     /// Slab positions, hashed by key.
-    index: HashTable<u32>,
+    index: KeyIndex,
     /// The entries.
     slabs: Slabs,
     hasher: foldhash::fast::RandomState,
@@ -952,7 +973,7 @@ impl KeyTable {
     #[inline(always)]
     fn find_hashed(&self, h: u64, key: &[u8]) -> Option<u32> {
         let slabs = &self.slabs;
-        self.index.find(h, |&p| slabs.key_is(p, key)).copied()
+        self.index.find(h, |p| slabs.key_is(p, key))
     }
 
     #[inline]
@@ -1025,7 +1046,7 @@ impl KeyTable {
     /// Seconds since `key` was last accessed.
     pub fn idle_seconds(&self, key: &[u8]) -> Option<u64> {
         let last = self.slabs.access(self.find(key)?)?;
-        Some(lru_clock().saturating_sub(last) as u64)
+        Some(idle_of(last))
     }
 
     /// Set the access field of `key` as RESTORE's IDLETIME / FREQ do (Redis's
@@ -1039,11 +1060,14 @@ impl KeyTable {
         };
         if lfu_mode() {
             if let Some(f) = freq {
-                *a = (lfu_minutes() << 8) | f as u32;
+                a.set((lfu_minutes() << 8) | f as u32);
             }
         } else if let Some(idle) = idle_secs {
             let clock = lru_clock();
-            *a = clock.saturating_sub(redis_lru_idle(clock, idle));
+            a.set(stamp_idle_for(
+                clock & Access::MAX,
+                redis_lru_idle(clock, idle),
+            ));
         }
     }
 
@@ -1067,9 +1091,9 @@ impl KeyTable {
             return;
         };
         let h = self.hasher.hash_one(key);
-        if let Some(p) = self.index.find_mut(h, |&p| p == old) {
-            *p = new;
-        }
+        let (slabs, hasher) = (&self.slabs, &self.hasher);
+        self.index
+            .repoint(h, old, new, |p| hasher.hash_one(slabs.index_key(p)));
     }
 
     /// Move the entry at `pos` to the slab that fits `value` (its deadline and access
@@ -1274,7 +1298,7 @@ impl KeyTable {
         // A new value is a new object (LRU: accessed now); under LFU Redis keeps the old
         // object's counter (dbOverwrite).
         if let (false, Some(a)) = (lfu_mode(), c.access.get_mut(o)) {
-            *a = lru_clock();
+            a.set(lru_clock());
         }
         Some(old)
     }
@@ -1293,7 +1317,7 @@ impl KeyTable {
         self.slabs.set_expire(pos, entry.expire_at);
         // As in overwrite_rec.
         if let (false, Some(a)) = (lfu_mode(), self.slabs.access_mut(pos)) {
-            *a = lru_clock();
+            a.set(lru_clock());
         }
         old_expire
     }
@@ -1339,7 +1363,7 @@ impl KeyTable {
     fn index_new(&mut self, h: u64, pos: u32) {
         let (slabs, hasher) = (&self.slabs, &self.hasher);
         self.index
-            .insert_unique(h, pos, |&p| hasher.hash_one(slabs.index_key(p)));
+            .insert(h, pos, |p| hasher.hash_one(slabs.index_key(p)));
     }
 
     /// The value at a position [`KeyTable::probe`] returned (a read:
@@ -1353,10 +1377,7 @@ impl KeyTable {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.hash(key);
         let slabs = &self.slabs;
-        let pos = match self.index.find_entry(h, |&p| slabs.index_key(p) == key) {
-            Ok(o) => o.remove().0,
-            Err(_) => return None,
-        };
+        let pos = self.index.remove(h, |p| slabs.index_key(p) == key)?;
         let t = self.slabs.take(pos);
         if self.index.is_empty() {
             // Give the slabs back once the shard is empty.
@@ -1433,10 +1454,7 @@ impl KeyTable {
     pub fn remove_compacting(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.hash(key);
         let slabs = &self.slabs;
-        let pos = match self.index.find_entry(h, |&p| slabs.index_key(p) == key) {
-            Ok(o) => o.remove().0,
-            Err(_) => return None,
-        };
+        let pos = self.index.remove(h, |p| slabs.index_key(p) == key)?;
         let (t, moved) = self.slabs.take_compacting(pos);
         if let Some(from) = moved {
             self.repoint(from, pos);
@@ -1452,7 +1470,7 @@ impl KeyTable {
 
     /// Remove everything.
     pub fn clear(&mut self) {
-        self.index = HashTable::new();
+        self.index.clear();
         self.slabs.clear();
     }
 
@@ -1656,6 +1674,36 @@ mod tests {
             .idle_seconds(&((CHUNK + 16) as u32).to_be_bytes())
             .is_some());
         assert_eq!(t.len(), CHUNK + 16);
+    }
+
+    #[test]
+    fn idle_times_wrap_with_the_24_bit_clock_as_in_redis() {
+        assert_eq!(idle_at(100, 40), 60);
+        // A stamp taken before the clock wrapped.
+        assert_eq!(idle_at(5, Access::MAX - 10), 15);
+        for now in [0, 7, 1000, Access::MAX - 1] {
+            for idle in [0, 1, 7, 1000, 5_000_000, Access::MAX - 1] {
+                assert_eq!(
+                    idle_at(now, stamp_idle_for(now, idle)),
+                    idle,
+                    "{now} {idle}"
+                );
+            }
+        }
+        // A long RESTORE IDLETIME reads back as Redis 7.0 shows it, with the field truncated.
+        let mut t = KeyTable::default();
+        t.insert(b"k", entry(b"v"));
+        // (The clock may tick between the two calls: a second of slack.)
+        let within_a_second =
+            |got: Option<u64>, want: u64| got.is_some_and(|g| g == want || g == want + 1);
+        t.restore_access(b"k", Some(1000), None);
+        assert!(within_a_second(t.idle_seconds(b"k"), 1000));
+        let clock = lru_clock();
+        t.restore_access(b"k", Some(30_000_000), None);
+        let shown = redis_lru_idle(clock, 30_000_000) as u64;
+        assert!(shown < 30_000_000, "Redis shows it modulo the clock");
+        assert!(within_a_second(t.idle_seconds(b"k"), shown));
+        assert_eq!(Access::new(0x1234_5678).get(), 0x34_5678);
     }
 
     #[test]

@@ -375,6 +375,7 @@ impl<'a> StrRef<'a> {
     }
 
     /// Call `f` with the bytes without allocating.
+    #[inline]
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match *self {
             StrRef::Int(n) => {

@@ -104,7 +104,8 @@ fn limits(ctx: &Ctx) -> HashLimits {
 }
 
 /// Look up a hash for reading: counts the keyspace hit or miss (as Redis, a key of the
-/// wrong type is a hit) and checks the type.
+/// wrong type is a hit) and checks the type. Inlined: HGET's whole path is this lookup.
+#[inline(always)]
 fn read_hash<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
