@@ -22,14 +22,15 @@ use super::key::KeyBuf;
 use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
-    rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, write_rec,
-    write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST,
-    REC_SIZES,
+    rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value, rec_value_ref, rec_zset,
+    write_rec, write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab, Taken, CHUNK, LIST,
+    REC_SIZES, ZSET,
 };
 use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
-    ZSetValue,
+    ZSetRef, ZSetValue,
 };
+use super::zset::Listpack;
 
 /// The position bit of records (clear: a node).
 const REC_BIT: u32 = 1 << 31;
@@ -305,8 +306,11 @@ impl<'a> EntryMut<'a> {
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
-            if table.slabs.rec_is_list(pos) {
-                return Some(ValueMut::List(table.open_list(pos)));
+            // One compare on INCR's path: both collection headers are above every
+            // string's.
+            let h = table.slabs.rec_header(pos);
+            if h >= ZSET {
+                return Some(table.open_packed(pos, h));
             }
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
@@ -319,7 +323,9 @@ impl<'a> EntryMut<'a> {
                 at: ListAt::Node(l),
             }),
             Value::Set(s) => ValueMut::Set(s),
-            Value::ZSet(z) => ValueMut::ZSet(z),
+            Value::ZSet(z) => ValueMut::ZSet(ZSetMut {
+                at: ZSetAt::Node(z),
+            }),
             Value::Stream(s) => ValueMut::Stream(s),
         })
     }
@@ -349,8 +355,9 @@ pub enum ValueMut<'a> {
     List(ListMut<'a>),
     /// Sets.
     Set(&'a mut SetValue),
-    /// Sorted sets.
-    ZSet(&'a mut ZSetValue),
+    /// Sorted sets (a small set in its key's record is edited as a decoded copy, written
+    /// back when the [`ZSetMut`] is dropped).
+    ZSet(ZSetMut<'a>),
     /// Streams.
     Stream(&'a mut Stream),
 }
@@ -364,7 +371,7 @@ impl ValueMut<'_> {
             ValueMut::Hash(h) => ValueRef::Hash(h),
             ValueMut::List(l) => ValueRef::List(ListRef::Value(l)),
             ValueMut::Set(s) => ValueRef::Set(s),
-            ValueMut::ZSet(z) => ValueRef::ZSet(z),
+            ValueMut::ZSet(z) => ValueRef::ZSet(ZSetRef::Value(z)),
             ValueMut::Stream(s) => ValueRef::Stream(s),
         }
     }
@@ -433,6 +440,66 @@ impl Drop for ListMut<'_> {
 
 /// What a [`ListMut`] of a record shows if the table's open list is gone (never).
 static EMPTY_LIST: ListValue = ListValue::EMPTY;
+
+/// A sorted set that may be edited in place, as [`ListMut`] is for lists: by `&mut`
+/// (through `Deref`) whether it lives in a node or, as a small listpack, in its key's
+/// record. A record's set is decoded into the table's `open_zset` when the view is made
+/// and, if it was reached mutably, written back when the view is dropped: into its record
+/// (moved between size classes as lists are), or into a node once it no longer fits a
+/// record or has turned into the large encoding. A set in a node stays there when it
+/// shrinks; one stored whole (RESTORE, a load, a STORE command, a new key) is packed
+/// again when it fits.
+#[derive(Debug)]
+pub struct ZSetMut<'a> {
+    at: ZSetAt<'a>,
+}
+
+#[derive(Debug)]
+enum ZSetAt<'a> {
+    Node(&'a mut ZSetValue),
+    /// A record's set, decoded into the table's `open_zset`.
+    Rec {
+        table: &'a mut KeyTable,
+        pos: u32,
+        dirty: bool,
+    },
+}
+
+impl std::ops::Deref for ZSetMut<'_> {
+    type Target = ZSetValue;
+    #[inline(always)]
+    fn deref(&self) -> &ZSetValue {
+        match &self.at {
+            ZSetAt::Node(z) => z,
+            ZSetAt::Rec { table, .. } => table.open_zset.as_deref().unwrap_or(&EMPTY_ZSET),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ZSetMut<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ZSetValue {
+        match &mut self.at {
+            ZSetAt::Node(z) => z,
+            ZSetAt::Rec { table, dirty, .. } => {
+                *dirty = true;
+                table.open_zset.get_or_insert_with(Box::default)
+            }
+        }
+    }
+}
+
+impl Drop for ZSetMut<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let ZSetAt::Rec { table, pos, dirty } = &mut self.at {
+            table.close_zset(*pos, *dirty);
+        }
+    }
+}
+
+/// What a [`ZSetMut`] of a record shows if the table's open set is gone (never).
+static EMPTY_ZSET: ZSetValue = ZSetValue::Listpack(Listpack::EMPTY);
 
 /// A string value that may be replaced or edited in place. A string in a node is edited
 /// there; a record is reached through the table and its position, since an edit may move
@@ -730,14 +797,15 @@ impl Slabs {
         self.recs.rec(slot_of(pos))
     }
 
-    /// Whether the record at `pos` holds a small list: its header byte only (string
-    /// edits such as INCR ask before every edit).
+    /// The header byte of the record at `pos` (0 if there is none): string edits such
+    /// as INCR ask whether it is a list's or a sorted set's before every edit.
     #[inline(always)]
-    fn rec_is_list(&self, pos: u32) -> bool {
+    fn rec_header(&self, pos: u32) -> u8 {
         self.recs
             .chunk(slot_of(pos))
             .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
-            == Some(&LIST)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The record bytes at `pos` and after (records only, occupied or not), for
@@ -933,6 +1001,8 @@ pub struct KeyTable {
     /// `ValueMut`, stay two words, and boxed so that the 16,384 shard tables grow by a
     /// word each.
     open_list: Option<Box<ListValue>>,
+    /// The small sorted set of a record while a [`ZSetMut`] edits it (as `open_list`).
+    open_zset: Option<Box<ZSetValue>>,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -1173,10 +1243,66 @@ impl KeyTable {
         })
     }
 
+    /// The write view of the list or sorted set in the record at `pos`, whose header
+    /// byte is `header`. Out of line: the value lookup of every write stays small.
+    #[inline(never)]
+    fn open_packed(&mut self, pos: u32, header: u8) -> ValueMut<'_> {
+        if header == LIST {
+            ValueMut::List(self.open_list(pos))
+        } else {
+            ValueMut::ZSet(self.open_zset(pos))
+        }
+    }
+
+    /// A [`ZSetMut`] of the small sorted set in the record at `pos`: the set decoded
+    /// into `open_zset`, whose buffer is reused from one edit to the next (with room
+    /// for a short member).
+    #[inline]
+    fn open_zset(&mut self, pos: u32) -> ZSetMut<'_> {
+        let open = self.open_zset.get_or_insert_with(Box::default);
+        match self.slabs.rec(pos).and_then(rec_zset) {
+            Some(p) => open.load_packed(p, 16),
+            None => **open = ZSetValue::new(),
+        }
+        ZSetMut {
+            at: ZSetAt::Rec {
+                table: self,
+                pos,
+                dirty: false,
+            },
+        }
+    }
+
+    /// End a [`ZSetMut`] of a record's set: when it was reached mutably, store the set
+    /// back at `pos`, as [`KeyTable::close_list`] does for lists (a set that turned into
+    /// the large encoding goes to a node).
+    #[inline(never)]
+    fn close_zset(&mut self, pos: u32, dirty: bool) {
+        if !dirty {
+            return;
+        }
+        let Some(z) = self.open_zset.take() else {
+            return;
+        };
+        let klen = self.slabs.index_key(pos).len();
+        let class = z
+            .packed()
+            .and_then(|p| Some((RecVal::ZSet(p), RecVal::ZSet(p).class(klen)?)));
+        match class {
+            Some((v, class)) => {
+                self.store_packed_rec(pos, v, class);
+                self.open_zset = Some(z);
+            }
+            None => {
+                self.replace_at(pos, Value::ZSet(*z));
+            }
+        }
+    }
+
     /// A [`ListMut`] of the small list in the record at `pos`: the list decoded into
     /// `open_list`, whose buffer is reused from one edit to the next (with room for a
-    /// short push). Out of line: the value lookup of every write stays small.
-    #[inline(never)]
+    /// short push).
+    #[inline]
     fn open_list(&mut self, pos: u32) -> ListMut<'_> {
         let open = self.open_list.get_or_insert_with(Box::default);
         match self.slabs.rec(pos).and_then(rec_list) {
@@ -1210,7 +1336,7 @@ impl KeyTable {
             .and_then(|p| Some((RecVal::List(p), RecVal::List(p).class(klen)?)));
         match class {
             Some((v, class)) => {
-                self.store_list_rec(pos, v, class);
+                self.store_packed_rec(pos, v, class);
                 self.open_list = Some(list);
             }
             None => {
@@ -1219,13 +1345,14 @@ impl KeyTable {
         }
     }
 
-    /// Store the list `v` (of record class `class` under its key) at the record `pos`.
+    /// Store the list or sorted set `v` (of record class `class` under its key) at the
+    /// record `pos`.
     /// In place while its record holds it with at most one size class to spare; a list
     /// that outgrows its record moves to the class above the one it needs (so pushes
     /// one at a time move it every other class, not at every class), one that shrank two
     /// classes below its record to the class it needs. A move takes the deadline and
     /// access field along and repoints the index slot.
-    fn store_list_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize) {
+    fn store_packed_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize) {
         let size = self.slabs.slot_bytes(pos);
         let current = REC_SIZES.iter().position(|&s| s == size);
         if current.is_some_and(|c| class <= c && c - class <= 1) {
@@ -1998,6 +2125,141 @@ mod tests {
         t.insert(&[b'k'; 125], Entry::new(Value::List(list_of(&[b"a"]))));
         assert_eq!(rec_size(&t, &[b'k'; 125]), 0);
         assert_eq!(t.len(), 52);
+    }
+
+    const ZLIMITS: crate::storage::zset::ZSetLimits = crate::storage::zset::ZSetLimits {
+        max_entries: 128,
+        max_value: 64,
+    };
+
+    fn zset_of(n: usize) -> ZSetValue {
+        let mut z = ZSetValue::new();
+        for i in 1..=n {
+            z.insert(format!("member-{i}").as_bytes(), i as f64, ZLIMITS);
+        }
+        z
+    }
+
+    fn members_of(t: &KeyTable, key: &[u8]) -> Vec<(Vec<u8>, f64)> {
+        let mut v = vec![];
+        match t.get(key).map(|e| e.value()) {
+            Some(ValueRef::ZSet(z)) => z.for_each(|m, s| v.push((m.to_vec(), s))),
+            _ => panic!("a sorted set"),
+        }
+        v
+    }
+
+    fn zadd_via_view(t: &mut KeyTable, key: &[u8], member: &[u8], score: f64) {
+        let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a sorted set");
+        };
+        z.insert(member, score, ZLIMITS);
+    }
+
+    #[test]
+    fn small_zsets_live_in_records() {
+        let mut t = KeyTable::default();
+        let key = b"zset:000001";
+        t.insert(key, Entry::new(Value::ZSet(zset_of(10))));
+        // 4 + 11-byte key + 91 bytes of listpack = 106: the 112-byte record
+        assert_eq!(rec_size(&t, key), 112);
+        assert!(matches!(
+            t.get(key).map(|e| e.value()),
+            Some(ValueRef::ZSet(ZSetRef::Packed(_)))
+        ));
+        let expect: Vec<(Vec<u8>, f64)> = (1..=10)
+            .map(|i| (format!("member-{i}").into_bytes(), i as f64))
+            .collect();
+        assert_eq!(members_of(&t, key), expect);
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("listpack"));
+        t.set_expire(key, 4321);
+        // A read through the write view leaves the record where it is.
+        let pos = t.find(key);
+        if let Some(ValueMut::ZSet(z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) {
+            assert_eq!(z.score(b"member-3"), Some(3.0));
+            assert_eq!(z.rank(b"member-10"), Some(9));
+        }
+        assert_eq!(t.find(key), pos);
+        // Members added until the set outgrows 128 bytes: then it is a node.
+        let mut sizes = vec![];
+        for i in 11..=14 {
+            zadd_via_view(&mut t, key, format!("member-{i}").as_bytes(), i as f64);
+            sizes.push(rec_size(&t, key));
+        }
+        // 116 bytes needs 128; 126 fits it; 136 does not
+        assert_eq!(sizes, vec![128, 128, 0, 0]);
+        assert_eq!(members_of(&t, key).len(), 14);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(4321));
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("listpack"));
+        // Stored whole again (RESTORE, a load) it is packed when it fits.
+        let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a sorted set");
+        };
+        for i in 11..=14 {
+            z.remove(format!("member-{i}").as_bytes());
+        }
+        drop(z);
+        assert_eq!(rec_size(&t, key), 0);
+        let owned = t.get(key).map(|e| e.to_entry()).expect("entry");
+        t.insert(key, owned);
+        assert_eq!(rec_size(&t, key), 112);
+        assert_eq!(members_of(&t, key), expect);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(4321));
+        // Removals: in place while one class too big, then down.
+        let mut sizes = vec![];
+        for _ in 0..4 {
+            let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut)
+            else {
+                panic!("a sorted set");
+            };
+            z.pop(false);
+            drop(z);
+            sizes.push(rec_size(&t, key));
+        }
+        // 98 bytes (112 class) and 89 (96, one below): in place; 80 (two below): moved
+        // to 80; 71: in place
+        assert_eq!(sizes, vec![112, 112, 80, 80]);
+        assert_eq!(members_of(&t, key), expect[4..].to_vec());
+        // A set turned into the large encoding goes to a node.
+        zadd_via_view(&mut t, key, &[b'm'; 100], 1.5);
+        assert_eq!(rec_size(&t, key), 0);
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("skiplist"));
+        // Removal hands back an owned set.
+        let e = t.remove(key).expect("removed");
+        assert!(matches!(e.value, Value::ZSet(ref z) if z.len() == 7));
+    }
+
+    #[test]
+    fn zset_records_change_type_and_compact() {
+        let mut t = KeyTable::default();
+        for i in 0..150u32 {
+            t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(2))));
+        }
+        for i in 0..100u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        for i in 100..150u32 {
+            assert_eq!(members_of(&t, &i.to_be_bytes()).len(), 2);
+        }
+        // A string view is never handed out for a sorted set record, nor a list view.
+        assert!(matches!(
+            t.get_mut(&120u32.to_be_bytes())
+                .and_then(EntryMut::into_value_mut),
+            Some(ValueMut::ZSet(_))
+        ));
+        // SET over it replaces it; a sorted set over a list record.
+        assert!(t.insert_str(&120u32.to_be_bytes(), b"str", 0).is_some());
+        assert_eq!(
+            value_of(&t, &120u32.to_be_bytes()).as_deref(),
+            Some(&b"str"[..])
+        );
+        t.insert(
+            &121u32.to_be_bytes(),
+            Entry::new(Value::List(list_of(&[b"a"]))),
+        );
+        t.insert(&121u32.to_be_bytes(), Entry::new(Value::ZSet(zset_of(3))));
+        assert_eq!(members_of(&t, &121u32.to_be_bytes()).len(), 3);
+        assert_eq!(t.iter().count(), 50);
     }
 
     #[test]

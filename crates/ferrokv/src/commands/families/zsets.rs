@@ -21,8 +21,8 @@ mod setops;
 use crate::commands::{acl, class, flags, CmdError, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::zset::{ZSetLimits, ZSetValue};
-use crate::storage::ValueMut;
 use crate::storage::{DbView, Value};
+use crate::storage::{ValueMut, ZSetMut};
 use resp::ReplyWriter;
 
 use basic::{zadd, zcard, zincrby, zmscore, zrank, zrem, zrevrank, zscore};
@@ -180,7 +180,7 @@ fn read_zset<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
     stats: &Stats,
-) -> Result<Option<&'v mut ZSetValue>, CmdError> {
+) -> Result<Option<ZSetMut<'v>>, CmdError> {
     match db.value(key)? {
         None => {
             stats.hit(false);
@@ -198,10 +198,7 @@ fn read_zset<'v>(
 }
 
 /// Look up a sorted set for writing (no hit/miss accounting): None when the key is missing.
-fn write_zset<'v>(
-    db: &'v mut DbView<'_, '_>,
-    key: &[u8],
-) -> Result<Option<&'v mut ZSetValue>, CmdError> {
+fn write_zset<'v>(db: &'v mut DbView<'_, '_>, key: &[u8]) -> Result<Option<ZSetMut<'v>>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
         Some(ValueMut::ZSet(z)) => Ok(Some(z)),

@@ -273,6 +273,12 @@ pub struct Listpack {
 }
 
 impl Listpack {
+    /// An empty listpack (a constant).
+    pub const EMPTY: Listpack = Listpack {
+        buf: Vec::new(),
+        len: 0,
+    };
+
     /// Number of entries.
     #[inline]
     pub fn len(&self) -> usize {
@@ -411,6 +417,59 @@ impl Listpack {
     /// Heap bytes held.
     pub fn heap_size(&self) -> usize {
         self.buf.capacity()
+    }
+}
+
+/// The most entries, and bytes, of a listpack kept in its key's record (one byte each).
+pub const PACKED_MAX: usize = u8::MAX as usize;
+
+/// A small sorted set's listpack as it sits in its key's record (see `slab.rs`): the
+/// entry bytes (the same encoding as [`Listpack`]'s buffer) and their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedZSet<'a> {
+    /// The entries, back to back.
+    pub data: &'a [u8],
+    /// Their number.
+    pub count: usize,
+}
+
+impl<'a> PackedZSet<'a> {
+    /// The entries in order.
+    #[inline]
+    pub fn iter(self) -> Iter<'a> {
+        Iter {
+            buf: self.data,
+            pos: 0,
+            prev: 0.0,
+        }
+    }
+
+    /// An owned listpack of these entries (allocated to its size class).
+    pub fn to_listpack(self) -> Listpack {
+        let mut lp = Listpack::default();
+        lp.load_packed(self, 0);
+        lp
+    }
+}
+
+impl Listpack {
+    /// The record form of this listpack: None when it has more than [`PACKED_MAX`]
+    /// entries or bytes.
+    #[inline]
+    pub fn packed(&self) -> Option<PackedZSet<'_>> {
+        (self.len() <= PACKED_MAX && self.buf.len() <= PACKED_MAX).then_some(PackedZSet {
+            data: &self.buf,
+            count: self.len(),
+        })
+    }
+
+    /// Make this listpack the packed one `p`, reusing its buffer (a table decodes every
+    /// edited small set into the same value), with room for `extra` more bytes.
+    pub fn load_packed(&mut self, p: PackedZSet<'_>, extra: usize) {
+        self.buf.clear();
+        grow(&mut self.buf, p.data.len() + extra);
+        self.buf.extend_from_slice(p.data);
+        self.len = p.count.min(u32::MAX as usize) as u32;
     }
 }
 

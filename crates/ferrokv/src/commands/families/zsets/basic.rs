@@ -146,9 +146,11 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], mut f: ZaddFlags) -> CmdResult {
     let stats = &ctx.server.stats;
     let mut t = Tally::default();
     let mut db = ctx.db();
-    let result = match write_zset(&mut db, key)? {
-        Some(z) => {
-            let r = add_all(z, pairs, &scores, f, limits, &mut t);
+    // The view ends with this statement (it borrows `db`).
+    let existing =
+        write_zset(&mut db, key)?.map(|mut z| add_all(&mut z, pairs, &scores, f, limits, &mut t));
+    let result = match existing {
+        Some(r) => {
             if t.added + t.updated > 0 {
                 db.modified(key)?;
             }
@@ -206,7 +208,7 @@ pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut db = ctx.db();
     let (removed, empty) = match write_zset(&mut db, key)? {
         None => (0, false),
-        Some(z) => {
+        Some(mut z) => {
             let mut n = 0;
             for m in &args[2..] {
                 if z.remove(m) {
