@@ -1,5 +1,7 @@
 //! ZADD, ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZRANK, ZREVRANK.
 
+use std::ops::DerefMut;
+
 use super::parse::parse_score;
 use super::{after_removal, read_zset, write_zset, zset_limits};
 use crate::commands::{class, CmdError, CmdResult, Ctx};
@@ -35,8 +37,10 @@ enum Outcome {
 const NAN_SCORE: CmdError = CmdError::Static("ERR resulting score is not a number (NaN)");
 
 /// Redis's `zsetAdd`: add or update one element; returns what happened and the new score.
-fn add_one(
-    z: &mut ZSetValue,
+/// The set is reached mutably only for a change: a small set in its key's record is then
+/// not written back when nothing changed (`ZADD` of an existing score).
+fn add_one<Z: DerefMut<Target = ZSetValue>>(
+    z: &mut Z,
     member: &[u8],
     score: f64,
     f: ZaddFlags,
@@ -79,8 +83,8 @@ struct Tally {
 
 /// Apply the score/member pairs in order, stopping at the first NaN result (elements
 /// already applied stay, as in Redis).
-fn add_all(
-    z: &mut ZSetValue,
+fn add_all<Z: DerefMut<Target = ZSetValue>>(
+    z: &mut Z,
     pairs: &[&[u8]],
     scores: &[f64],
     f: ZaddFlags,
@@ -159,7 +163,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], mut f: ZaddFlags) -> CmdResult {
         None if f.xx => Ok(()),
         None => {
             let mut z = ZSetValue::for_new_key(pairs[1].len(), limits);
-            let r = add_all(&mut z, pairs, &scores, f, limits, &mut t);
+            let r = add_all(&mut &mut z, pairs, &scores, f, limits, &mut t);
             if !z.is_empty() {
                 db.set(key, Value::ZSet(z))?;
             }
