@@ -459,6 +459,7 @@ impl ZSetValue {
 
     /// Make this set the packed set `p` (a listpack), reusing this set's buffer when it
     /// is a listpack, with room for `extra` more bytes.
+    #[inline]
     pub fn load_packed(&mut self, p: PackedZSet<'_>, extra: usize) {
         match self {
             ZSetValue::Listpack(l) => l.load_packed(p, extra),

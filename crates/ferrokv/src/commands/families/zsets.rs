@@ -175,7 +175,9 @@ pub(crate) fn zset_limits(ctx: &Ctx) -> ZSetLimits {
 }
 
 /// Look up a sorted set for reading: counts the keyspace hit or miss (as Redis, a key of
-/// the wrong type is a hit) and checks the type.
+/// the wrong type is a hit) and checks the type. Inlined: out of line, the view (which
+/// has drop glue) is returned through memory.
+#[inline(always)]
 fn read_zset<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
@@ -198,6 +200,8 @@ fn read_zset<'v>(
 }
 
 /// Look up a sorted set for writing (no hit/miss accounting): None when the key is missing.
+/// Inlined, as [`read_zset`] (ZADD's path).
+#[inline(always)]
 fn write_zset<'v>(db: &'v mut DbView<'_, '_>, key: &[u8]) -> Result<Option<ZSetMut<'v>>, CmdError> {
     match db.value(key)? {
         None => Ok(None),

@@ -465,9 +465,13 @@ impl Listpack {
 
     /// Make this listpack the packed one `p`, reusing its buffer (a table decodes every
     /// edited small set into the same value), with room for `extra` more bytes.
+    #[inline]
     pub fn load_packed(&mut self, p: PackedZSet<'_>, extra: usize) {
         self.buf.clear();
-        grow(&mut self.buf, p.data.len() + extra);
+        // The reused buffer has room but for the first load of a table or a bigger set.
+        if self.buf.capacity() < p.data.len() + extra {
+            grow(&mut self.buf, p.data.len() + extra);
+        }
         self.buf.extend_from_slice(p.data);
         self.len = p.count.min(u32::MAX as usize) as u32;
     }
