@@ -1255,13 +1255,14 @@ impl KeyTable {
     }
 
     /// A [`ZSetMut`] of the small sorted set in the record at `pos`: the set decoded
-    /// into `open_zset`, whose buffer is reused from one edit to the next (with room
-    /// for a short member).
+    /// into `open_zset`, whose buffer is reused from one edit to the next.
     #[inline]
     fn open_zset(&mut self, pos: u32) -> ZSetMut<'_> {
         let open = self.open_zset.get_or_insert_with(Box::default);
+        // No extra room: a listpack edit gives back whatever exceeds its size class
+        // (`alloc::shrink`), so room would only cost a reallocation at each edit.
         match self.slabs.rec(pos).and_then(rec_zset) {
-            Some(p) => open.load_packed(p, 16),
+            Some(p) => open.load_packed(p, 0),
             None => **open = ZSetValue::new(),
         }
         ZSetMut {
