@@ -1,6 +1,7 @@
 """scripts/memory.sh (memory per key) at a tiny size, so it cannot rot.
 
-Checks that every row is printed with a number for both servers, never how many bytes.
+Checks that every row is printed with a number for both servers, at 0.5 s after the load
+and settled (SETTLE=1 here: a second later), never how many bytes.
 """
 
 import os
@@ -28,6 +29,7 @@ def test_memory_script_prints_every_row():
         HASHES="300",
         LISTS="300",
         ZSETS="300",
+        SETTLE="1",
     )
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "memory.sh")],
@@ -41,6 +43,7 @@ def test_memory_script_prints_every_row():
         line = next((l for l in proc.stdout.splitlines() if label in l), None)
         assert line is not None, (label, proc.stdout)
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert len(cells) == 4, line
+        assert len(cells) == 7, line
         float(cells[1]), float(cells[2])  # both servers measured
+        float(cells[4]), float(cells[5])  # and their settled readings
     assert re.search(r"TTL costs .*redis -?[0-9.]+, ferrokv -?[0-9.]+", proc.stdout), proc.stdout

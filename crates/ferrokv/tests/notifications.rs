@@ -634,8 +634,20 @@ fn served_waiters(port: u16, resp3: bool) -> Vec<Vec<u8>> {
         (vec!["BZPOPMIN", "bz", "0"], vec!["ZADD", "bz", "1", "m"]),
     ] {
         waiter.send(&block).expect("send");
-        // Let the waiter block before the push.
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Let the waiter block before the push (both servers report it in INFO).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !pusher
+            .request(&["INFO", "clients"])
+            .expect("info")
+            .windows(17)
+            .any(|w| w == b"blocked_clients:1")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiter never blocked"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         pusher.request(&push).expect("push");
         got.push(waiter.read_frame().expect("served"));
         pusher.request(&["PUBLISH", MARKER, "x"]).expect("publish");

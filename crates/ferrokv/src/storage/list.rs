@@ -568,6 +568,19 @@ pub struct ListValue {
     repr: Repr,
 }
 
+/// The 0-based position of a Redis list index in a list of `len` elements (negative
+/// indexes count from the tail), if in range.
+fn position_of_index(index: i64, len: usize) -> Option<usize> {
+    let len = len as u64;
+    if index >= 0 {
+        ((index as u64) < len).then_some(index as usize)
+    } else {
+        // -1 is the last element: !index == -index - 1, without overflow at i64::MIN.
+        let back = !index as u64;
+        (back < len).then(|| (len - 1 - back) as usize)
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Repr {
     /// Zero or one node, inline (an empty list has an empty node without allocation).
@@ -774,14 +787,7 @@ impl ListValue {
 
     /// The 0-based position of a Redis index (negative counts from the tail), if in range.
     pub fn index(&self, index: i64) -> Option<usize> {
-        let len = self.len() as u64;
-        if index >= 0 {
-            ((index as u64) < len).then_some(index as usize)
-        } else {
-            // -1 is the last element: !index == -index - 1, without overflow at i64::MIN.
-            let back = !index as u64;
-            (back < len).then(|| (len - 1 - back) as usize)
-        }
+        position_of_index(index, self.len())
     }
 
     /// Add `item` at `end`.
@@ -1258,18 +1264,7 @@ impl<'a> ListRef<'a> {
 
     /// See [`ListValue::index`].
     pub fn index(&self, index: i64) -> Option<usize> {
-        match self {
-            ListRef::Value(l) => l.index(index),
-            ListRef::Packed(_) => {
-                let len = self.len() as u64;
-                if index >= 0 {
-                    ((index as u64) < len).then_some(index as usize)
-                } else {
-                    let back = !index as u64;
-                    (back < len).then(|| (len - 1 - back) as usize)
-                }
-            }
-        }
+        position_of_index(index, self.len())
     }
 
     /// See [`ListValue::get`].

@@ -726,8 +726,10 @@ pub struct RecSlabs {
     /// The chunks of all sizes. An emptied chunk keeps its place (slots of other chunks
     /// do not move), holding no memory, until it is reused.
     pub chunks: Vec<Chunk<RecStore>>,
-    /// Per size ([`REC_SIZES`]), up to the largest size used so far.
-    classes: Vec<RecClass>,
+    /// Per size ([`REC_SIZES`]), up to the largest size used so far; boxed, so a size
+    /// not in use costs a pointer (a shard of small lists uses one size of ten: 8 x 48
+    /// bytes inline would be ~4 bytes per list).
+    classes: Vec<Option<Box<RecClass>>>,
     /// Emptied chunks, reused before the vector grows.
     spare: Vec<u32>,
 }
@@ -781,9 +783,12 @@ impl RecSlabs {
         };
         if self.classes.len() <= class {
             // Up to the sizes in use (most shards use one or two small ones).
-            self.classes.resize_with(class + 1, RecClass::default);
+            self.classes.resize_with(class + 1, || None);
         }
-        let slot = match self.classes.get_mut(class).and_then(|k| k.free.pop()) {
+        if let Some(k @ None) = self.classes.get_mut(class) {
+            *k = Some(Box::default());
+        }
+        let slot = match self.class_mut(class).and_then(|k| k.free.pop()) {
             Some(slot) => slot,
             None => self.append_slot(class, size),
         };
@@ -802,8 +807,7 @@ impl RecSlabs {
     /// A zeroed slot at the end of class `class`'s last chunk (a new chunk when full).
     fn append_slot(&mut self, class: usize, size: usize) -> u32 {
         let last = self
-            .classes
-            .get(class)
+            .class(class)
             .and_then(|k| k.chunks.last().copied())
             .filter(|&c| self.chunks.get(c as usize).is_some_and(|c| c.len() < CHUNK));
         let c = match last {
@@ -846,10 +850,20 @@ impl RecSlabs {
                 (self.chunks.len() - 1) as u32
             }
         };
-        if let Some(k) = self.classes.get_mut(class) {
+        if let Some(k) = self.class_mut(class) {
             k.chunks.push(c);
         }
         c
+    }
+
+    /// The state of size `class`, None before its first record.
+    fn class(&self, class: usize) -> Option<&RecClass> {
+        self.classes.get(class)?.as_deref()
+    }
+
+    /// [`RecSlabs::class`], mutable.
+    fn class_mut(&mut self, class: usize) -> Option<&mut RecClass> {
+        self.classes.get_mut(class)?.as_deref_mut()
     }
 
     /// The class of the chunk holding `slot`.
@@ -866,7 +880,7 @@ impl RecSlabs {
         c.set_expire(o, 0);
         let access = c.access.get(o).map_or(0, |a| a.get());
         let item = c.store.take(o)?;
-        if let Some(k) = self.classes.get_mut(class) {
+        if let Some(k) = self.class_mut(class) {
             k.free.push(slot);
         }
         Some(Taken {
@@ -914,7 +928,7 @@ impl RecSlabs {
             }
             (taken, Some(tail))
         } else {
-            if let Some(k) = self.classes.get_mut(class) {
+            if let Some(k) = self.class_mut(class) {
                 k.free.push(slot);
             }
             (taken, None)
@@ -923,7 +937,7 @@ impl RecSlabs {
 
     /// The last slot of class `class`.
     fn tail(&self, class: usize) -> Option<u32> {
-        let c = *self.classes.get(class)?.chunks.last()?;
+        let c = *self.class(class)?.chunks.last()?;
         let len = self.chunks.get(c as usize)?.len();
         Some((c as usize * CHUNK + len.checked_sub(1)?) as u32)
     }
@@ -931,7 +945,8 @@ impl RecSlabs {
     /// Drop the last slot of class `class` (and its chunk once empty, giving the memory
     /// back); returns what it held.
     fn pop_tail(&mut self, class: usize) -> Option<Taken<Rec>> {
-        let k = self.classes.get_mut(class)?;
+        // The field directly (not `class_mut`): `self.chunks` is borrowed beside it.
+        let k = self.classes.get_mut(class)?.as_deref_mut()?;
         let c = *k.chunks.last()?;
         let chunk = self.chunks.get_mut(c as usize)?;
         let o = chunk.len().checked_sub(1)?;

@@ -335,6 +335,15 @@ impl<'a> EntryMut<'a> {
         self.table.slabs.expire(self.pos)
     }
 
+    /// Add `by` to the value when it is an `int` record (INCR's fast path: one slot
+    /// lookup, no value view, hence no check of the record's kind, which only an `int`
+    /// string passes anyway). None for every other value: use
+    /// [`StrMut::incr_by`] through [`EntryMut::into_value_mut`].
+    #[inline(always)]
+    pub fn incr_int_rec(&mut self, by: i64) -> Option<Result<i64, IncrError>> {
+        self.table.incr_rec(self.pos, by)
+    }
+
     /// True when the deadline has passed at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
         let at = self.expire_at();

@@ -91,6 +91,12 @@ fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.out.ok();
     ctx.client.close_after_reply = true;
+    // Gone for everyone else from now on, as in Redis (which frees the client before it
+    // serves anything else): a command another connection sends once it has read this
+    // +OK must not find it, e.g. an invalidation redirected here must report
+    // `tracking-redir-broken`, not go to a closing connection. The connection's own
+    // close unregisters it again (harmless).
+    ctx.server.unregister_client(ctx.client.handle.id);
     Ok(())
 }
 

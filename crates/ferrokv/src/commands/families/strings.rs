@@ -650,11 +650,19 @@ fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let (mut db, out) = ctx.db_out();
     let (value, existed) = match db.get(key)? {
-        Some(e) => {
-            let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
-                return Err(CmdError::WrongType);
+        Some(mut e) => {
+            // An `int` record is added to in place (one slot lookup); anything else goes
+            // through the value view, which checks the type.
+            let sum = match e.incr_int_rec(by) {
+                Some(sum) => sum,
+                None => {
+                    let Some(ValueMut::Str(mut s)) = e.into_value_mut() else {
+                        return Err(CmdError::WrongType);
+                    };
+                    s.incr_by(by)
+                }
             };
-            let new = s.incr_by(by).map_err(|e| match e {
+            let new = sum.map_err(|e| match e {
                 IncrError::NotInteger => CmdError::NotInteger,
                 IncrError::Overflow => CmdError::Overflow,
             })?;
