@@ -30,7 +30,7 @@ use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
     ZSetRef, ZSetValue,
 };
-use super::zset::Listpack;
+use super::zset::{rescore_in_place, Listpack, PackedZSet, ZSetLimits};
 
 /// The position bit of records (clear: a node).
 const REC_BIT: u32 = 1 << 31;
@@ -300,6 +300,28 @@ impl<'a> EntryMut<'a> {
         table.slabs.value(self.pos)
     }
 
+    /// The sorted set, as a [`ZSetEdit`] (a record's set decoded only for a change);
+    /// None for another type.
+    #[inline]
+    pub fn into_zset_edit(self) -> Option<ZSetEdit<'a>> {
+        let EntryMut { table, pos } = self;
+        if is_rec(pos) {
+            if table.slabs.rec_header(pos) != ZSET {
+                return None;
+            }
+            return Some(table.edit_zset(pos));
+        }
+        match &mut table.slabs.node_mut(pos)?.value {
+            Value::ZSet(z) => Some(ZSetEdit {
+                z: ZSetMut {
+                    at: ZSetAt::Node(z),
+                },
+                loaded: true,
+            }),
+            _ => None,
+        }
+    }
+
     /// The value, changeable in place: collections by `&mut`, strings through
     /// [`StrMut`] (whose edits may move the record).
     #[inline]
@@ -509,6 +531,98 @@ impl Drop for ZSetMut<'_> {
 
 /// What a [`ZSetMut`] of a record shows if the table's open set is gone (never).
 static EMPTY_ZSET: ZSetValue = ZSetValue::Listpack(Listpack::EMPTY);
+
+/// A sorted set for the commands that often only read it (ZADD of an unchanged score,
+/// ZSCORE, ZMSCORE, ZCARD, ZRANK): the reads of a set in its key's record walk the
+/// record's bytes, a score change that keeps the member's rank and the entries' sizes is
+/// written into them, and only other changes decode the set (into a [`ZSetMut`], written
+/// back when this view is dropped).
+#[derive(Debug)]
+pub struct ZSetEdit<'a> {
+    /// The set's view; a record's set is not decoded into it before `loaded`.
+    z: ZSetMut<'a>,
+    loaded: bool,
+}
+
+impl<'a> ZSetEdit<'a> {
+    /// The record's entries while the set is not decoded (None for a node or a decoded
+    /// set).
+    #[inline(always)]
+    fn packed(&self) -> Option<PackedZSet<'_>> {
+        match &self.z.at {
+            ZSetAt::Rec { table, pos, .. } if !self.loaded => {
+                table.slabs.rec(*pos).and_then(rec_zset)
+            }
+            _ => None,
+        }
+    }
+
+    /// The score of `member`.
+    #[inline]
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self.packed() {
+            Some(p) => p.score(member),
+            None => self.z.score(member),
+        }
+    }
+
+    /// The rank (0-based, lowest score first) of `member`.
+    #[inline]
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match self.packed() {
+            Some(p) => p.rank(member),
+            None => self.z.rank(member),
+        }
+    }
+
+    /// Number of members.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self.packed() {
+            Some(p) => p.count,
+            None => self.z.len(),
+        }
+    }
+
+    /// True when empty (never for a set in the keyspace).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Give the existing `member` the new score `score` (as [`ZSetValue::insert`] does):
+    /// in the record's bytes where the member keeps its rank and the entries their
+    /// sizes, else in the decoded set.
+    #[inline]
+    pub fn rescore(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        if !self.loaded {
+            if let ZSetAt::Rec { table, pos, .. } = &mut self.z.at {
+                if table.zset_rescore_in_place(*pos, member, score) {
+                    return;
+                }
+            }
+        }
+        self.set_mut().insert(member, score, limits);
+    }
+
+    /// Add or update `member` (see [`ZSetValue::insert`]); true when it was added.
+    #[inline]
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> bool {
+        self.set_mut().insert(member, score, limits)
+    }
+
+    /// The set, to be changed: a record's set is decoded first, and written back when
+    /// this view is dropped.
+    pub fn set_mut(&mut self) -> &mut ZSetValue {
+        if !self.loaded {
+            if let ZSetAt::Rec { table, pos, .. } = &mut self.z.at {
+                table.load_zset(*pos);
+            }
+            self.loaded = true;
+        }
+        &mut self.z
+    }
+}
 
 /// A string value that may be replaced or edited in place. A string in a node is edited
 /// there; a record is reached through the table and its position, since an edit may move
@@ -1252,6 +1366,27 @@ impl KeyTable {
         })
     }
 
+    /// Give `member` of the sorted set record at `pos` the score `score` in the record's
+    /// bytes, when the member keeps its rank and no entry changes size (see
+    /// [`rescore_in_place`]); false, with nothing written, otherwise.
+    #[inline(never)]
+    fn zset_rescore_in_place(&mut self, pos: u32, member: &[u8], score: f64) -> bool {
+        let Some(r) = self.slabs.rec_from_mut(pos) else {
+            return false;
+        };
+        if r.first() != Some(&ZSET) {
+            return false;
+        }
+        let at = 2 + rec_klen(r);
+        let Some(&len) = r.get(at + 1) else {
+            return false;
+        };
+        match r.get_mut(at + 2..at + 2 + len as usize) {
+            Some(data) => rescore_in_place(data, member, score),
+            None => false,
+        }
+    }
+
     /// The write view of the list or sorted set in the record at `pos`, whose header
     /// byte is `header`. Out of line: the value lookup of every write stays small.
     #[inline(never)]
@@ -1267,6 +1402,19 @@ impl KeyTable {
     /// into `open_zset`, whose buffer is reused from one edit to the next.
     #[inline]
     fn open_zset(&mut self, pos: u32) -> ZSetMut<'_> {
+        self.load_zset(pos);
+        ZSetMut {
+            at: ZSetAt::Rec {
+                table: self,
+                pos,
+                dirty: false,
+            },
+        }
+    }
+
+    /// Decode the sorted set record at `pos` into `open_zset`.
+    #[inline]
+    fn load_zset(&mut self, pos: u32) {
         let open = self.open_zset.get_or_insert_with(Box::default);
         // No extra room: a listpack edit gives back whatever exceeds its size class
         // (`alloc::shrink`), so room would only cost a reallocation at each edit.
@@ -1274,12 +1422,20 @@ impl KeyTable {
             Some(p) => open.load_packed(p, 0),
             None => **open = ZSetValue::new(),
         }
-        ZSetMut {
-            at: ZSetAt::Rec {
-                table: self,
-                pos,
-                dirty: false,
+    }
+
+    /// A [`ZSetEdit`] of the sorted set record at `pos`, not decoded.
+    #[inline(never)]
+    fn edit_zset(&mut self, pos: u32) -> ZSetEdit<'_> {
+        ZSetEdit {
+            z: ZSetMut {
+                at: ZSetAt::Rec {
+                    table: self,
+                    pos,
+                    dirty: false,
+                },
             },
+            loaded: false,
         }
     }
 
@@ -2241,6 +2397,68 @@ mod tests {
         // Removal hands back an owned set.
         let e = t.remove(key).expect("removed");
         assert!(matches!(e.value, Value::ZSet(ref z) if z.len() == 7));
+    }
+
+    #[test]
+    fn zset_edits_read_and_rescore_in_the_record() {
+        let mut t = KeyTable::default();
+        let key = b"zset:000002";
+        let mut z = ZSetValue::new();
+        for (i, m) in [b"a", b"b", b"c", b"d", b"e"].iter().enumerate() {
+            z.insert(*m, 10.0 * (i + 1) as f64, ZLIMITS);
+        }
+        t.insert(key, Entry::new(Value::ZSet(z)));
+        let pos = t.find(key);
+        let Some(mut z) = t.get_mut(key).and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        assert_eq!(
+            (z.score(b"c"), z.rank(b"e"), z.len()),
+            (Some(30.0), Some(4), 5)
+        );
+        assert_eq!(z.score(b"x"), None);
+        // Same rank, same sizes: written into the record, nothing decoded.
+        z.rescore(b"c", 35.0, ZLIMITS);
+        assert_eq!(z.score(b"c"), Some(35.0));
+        drop(z);
+        assert!(t.open_zset.is_none());
+        assert_eq!(t.find(key), pos);
+        let Some(mut z) = t.get_mut(key).and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        // A rank change decodes the set; it is written back on drop.
+        z.rescore(b"a", 45.0, ZLIMITS);
+        assert_eq!(
+            (z.score(b"a"), z.rank(b"a"), z.len()),
+            (Some(45.0), Some(3), 5)
+        );
+        assert!(!z.insert(b"a", 46.0, ZLIMITS));
+        assert!(z.insert(b"f", 1.0, ZLIMITS));
+        drop(z);
+        assert!(t.open_zset.is_some());
+        let got: Vec<(Vec<u8>, f64)> = members_of(&t, key);
+        let want: Vec<(Vec<u8>, f64)> = [
+            (b"f", 1.0),
+            (b"b", 20.0),
+            (b"c", 35.0),
+            (b"d", 40.0),
+            (b"a", 46.0),
+            (b"e", 50.0),
+        ]
+        .iter()
+        .map(|(m, s)| (m.to_vec(), *s))
+        .collect();
+        assert_eq!(got, want);
+        // Other types are not sorted sets.
+        t.insert(b"s", Entry::new(Value::Str(StrValue::raw(b"v".to_vec()))));
+        assert!(t.get_mut(b"s").and_then(EntryMut::into_zset_edit).is_none());
+        t.insert(b"l", Entry::new(Value::List(list_of(&[b"a"]))));
+        assert!(t.get_mut(b"l").and_then(EntryMut::into_zset_edit).is_none());
+        t.insert(b"big", Entry::new(Value::ZSet(zset_of(40))));
+        let Some(z) = t.get_mut(b"big").and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        assert_eq!((z.len(), z.rank(b"member-40")), (40, Some(39)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rand::Rng;
 
 pub use btree::cmp_entries;
 pub use large::Large;
-pub use listpack::{Listpack, PackedZSet, PACKED_MAX};
+pub use listpack::{rescore_in_place, Listpack, PackedZSet, PACKED_MAX};
 
 /// Encoding thresholds read from the config (`zset-max-listpack-entries/value`).
 #[derive(Clone, Copy, Debug)]

@@ -22,7 +22,7 @@ use crate::commands::{acl, class, flags, CmdError, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::zset::{ZSetLimits, ZSetValue};
 use crate::storage::{DbView, Value};
-use crate::storage::{ValueMut, ZSetMut};
+use crate::storage::{ValueMut, ZSetEdit, ZSetMut};
 use resp::ReplyWriter;
 
 use basic::{zadd, zcard, zincrby, zmscore, zrank, zrem, zrevrank, zscore};
@@ -207,6 +207,27 @@ fn write_zset<'v>(db: &'v mut DbView<'_, '_>, key: &[u8]) -> Result<Option<ZSetM
         None => Ok(None),
         Some(ValueMut::ZSet(z)) => Ok(Some(z)),
         Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// [`read_zset`] for the reads a set in its key's record answers from the record's
+/// bytes (ZSCORE, ZMSCORE, ZCARD, ZRANK): the set is not decoded.
+#[inline(always)]
+fn peek_zset<'v>(
+    db: &'v mut DbView<'_, '_>,
+    key: &[u8],
+    stats: &Stats,
+) -> Result<Option<ZSetEdit<'v>>, CmdError> {
+    match db.zset(key) {
+        Ok(z) => {
+            stats.hit(z.is_some());
+            Ok(z)
+        }
+        Err(CmdError::WrongType) => {
+            stats.hit(true);
+            Err(CmdError::WrongType)
+        }
+        Err(e) => Err(e),
     }
 }
 
