@@ -523,8 +523,15 @@ impl std::ops::DerefMut for ZSetMut<'_> {
 impl Drop for ZSetMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let ZSetAt::Rec { table, pos, dirty } = &mut self.at {
-            table.close_zset(*pos, *dirty);
+        // The check inline: most views of a record's set (ZADD of an unchanged score,
+        // reads) end without a change.
+        if let ZSetAt::Rec {
+            table,
+            pos,
+            dirty: true,
+        } = &mut self.at
+        {
+            table.close_zset(*pos, true);
         }
     }
 }
@@ -550,9 +557,7 @@ impl<'a> ZSetEdit<'a> {
     #[inline(always)]
     fn packed(&self) -> Option<PackedZSet<'_>> {
         match &self.z.at {
-            ZSetAt::Rec { table, pos, .. } if !self.loaded => {
-                table.slabs.rec(*pos).and_then(rec_zset)
-            }
+            ZSetAt::Rec { table, pos, .. } if !self.loaded => table.slabs.rec_zset(*pos),
             _ => None,
         }
     }
@@ -929,6 +934,23 @@ impl Slabs {
             .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The small sorted set of the sorted set record at `pos` (`rec_zset` of its bytes,
+    /// read from the chunk's buffer without slicing the record first: ZADD's lookup).
+    #[inline(always)]
+    fn rec_zset(&self, pos: u32) -> Option<PackedZSet<'_>> {
+        let (c, o) = self.recs.chunk(slot_of(pos))?;
+        let base = o * c.store.size;
+        let b = &c.store.bytes;
+        if b.get(base) != Some(&ZSET) {
+            return None;
+        }
+        // `[header][key length][key][count][length][entries]`
+        let at = base + 2 + *b.get(base + 1)? as usize;
+        let (count, len) = (*b.get(at)? as usize, *b.get(at + 1)? as usize);
+        let data = b.get(at + 2..at + 2 + len)?;
+        Some(PackedZSet { data, count })
     }
 
     /// The record bytes at `pos` and after (records only, occupied or not), for
@@ -1425,7 +1447,7 @@ impl KeyTable {
     }
 
     /// A [`ZSetEdit`] of the sorted set record at `pos`, not decoded.
-    #[inline(never)]
+    #[inline]
     fn edit_zset(&mut self, pos: u32) -> ZSetEdit<'_> {
         ZSetEdit {
             z: ZSetMut {
