@@ -24,6 +24,11 @@ pub const CHUNK: usize = 64;
 /// growing it a quarter at a time leaves at most 15 unused slots instead of up to 63.
 pub const GROW: usize = CHUNK / 4;
 
+/// Slots a record chunk's arrays grow by: an eighth, since records are up to 128 bytes
+/// (a last 112-byte chunk grown a quarter at a time left ~16 bytes per sorted set of a
+/// shard unused; the extra copies happen only while a chunk fills).
+pub const REC_GROW: usize = CHUNK / 8;
+
 /// Sizes of the record slabs (class `i + 1`; class 0 is the node slab). Steps of 8 bytes
 /// up to 64, then 16: a chunk of 64 records is a jemalloc size class for each of them.
 pub const REC_SIZES: [usize; 10] = [24, 32, 40, 48, 56, 64, 80, 96, 112, 128];
@@ -818,7 +823,7 @@ impl RecSlabs {
             return 0;
         };
         if chunk.access.len() == chunk.access.capacity() {
-            let extra = GROW.min(CHUNK - chunk.len()).max(1);
+            let extra = REC_GROW.min(CHUNK - chunk.len()).max(1);
             chunk.store.bytes.reserve_exact(extra * size);
             chunk.access.reserve_exact(extra);
         }

@@ -1996,6 +1996,26 @@ mod tests {
     }
 
     #[test]
+    fn record_chunks_grow_an_eighth_at_a_time() {
+        use crate::storage::slab::REC_GROW;
+        let mut t = KeyTable::default();
+        for i in 0..(CHUNK + 17) as u32 {
+            t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(2))));
+            let last = t.slabs.recs.chunks.last().expect("a chunk");
+            let cap = last.access.capacity();
+            assert!(
+                cap >= last.access.len() && cap - last.access.len() < REC_GROW,
+                "{cap}"
+            );
+            assert!(last.store.bytes.capacity() >= last.access.len() * last.store.size);
+        }
+        assert_eq!(t.slabs.recs.chunks.len(), 2);
+        assert_eq!(t.slabs.recs.chunks[0].access.capacity(), CHUNK);
+        // 17 records in the last chunk: three steps of 8
+        assert_eq!(t.slabs.recs.chunks[1].access.capacity(), 3 * REC_GROW);
+    }
+
+    #[test]
     fn idle_times_wrap_with_the_24_bit_clock_as_in_redis() {
         assert_eq!(idle_at(100, 40), 60);
         // A stamp taken before the clock wrapped.
