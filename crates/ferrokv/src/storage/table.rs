@@ -306,10 +306,8 @@ impl<'a> EntryMut<'a> {
     pub fn into_zset_edit(self) -> Option<ZSetEdit<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
-            if table.slabs.rec_header(pos) != ZSET {
-                return None;
-            }
-            return Some(table.edit_zset(pos));
+            let (start, data_len, count) = table.slabs.rec_zset_loc(pos)?;
+            return Some(table.edit_zset(pos, start, data_len, count));
         }
         match &mut table.slabs.node_mut(pos)?.value {
             Value::ZSet(z) => Some(ZSetEdit {
@@ -317,6 +315,9 @@ impl<'a> EntryMut<'a> {
                     at: ZSetAt::Node(z),
                 },
                 loaded: true,
+                start: 0,
+                data_len: 0,
+                count: 0,
             }),
             _ => None,
         }
@@ -549,6 +550,12 @@ pub struct ZSetEdit<'a> {
     /// The set's view; a record's set is not decoded into it before `loaded`.
     z: ZSetMut<'a>,
     loaded: bool,
+    /// A record's entries while not `loaded`: where they start in the record chunk's
+    /// buffer, their bytes and their number (found once when the view is made; in-place
+    /// score changes keep them).
+    start: u16,
+    data_len: u8,
+    count: u8,
 }
 
 impl<'a> ZSetEdit<'a> {
@@ -557,7 +564,11 @@ impl<'a> ZSetEdit<'a> {
     #[inline(always)]
     fn packed(&self) -> Option<PackedZSet<'_>> {
         match &self.z.at {
-            ZSetAt::Rec { table, pos, .. } if !self.loaded => table.slabs.rec_zset(*pos),
+            ZSetAt::Rec { table, pos, .. } if !self.loaded => {
+                table
+                    .slabs
+                    .zset_at(*pos, self.start as usize, self.data_len, self.count)
+            }
             _ => None,
         }
     }
@@ -936,10 +947,11 @@ impl Slabs {
             .unwrap_or(0)
     }
 
-    /// The small sorted set of the sorted set record at `pos` (`rec_zset` of its bytes,
-    /// read from the chunk's buffer without slicing the record first: ZADD's lookup).
+    /// Where the entries of the sorted set record at `pos` are: their start in the record
+    /// chunk's buffer, their bytes and their number; None for another kind of record.
+    /// Read from the chunk's buffer without slicing the record (ZADD's lookup).
     #[inline(always)]
-    fn rec_zset(&self, pos: u32) -> Option<PackedZSet<'_>> {
+    fn rec_zset_loc(&self, pos: u32) -> Option<(u16, u8, u8)> {
         let (c, o) = self.recs.chunk(slot_of(pos))?;
         let base = o * c.store.size;
         let b = &c.store.bytes;
@@ -948,9 +960,20 @@ impl Slabs {
         }
         // `[header][key length][key][count][length][entries]`
         let at = base + 2 + *b.get(base + 1)? as usize;
-        let (count, len) = (*b.get(at)? as usize, *b.get(at + 1)? as usize);
-        let data = b.get(at + 2..at + 2 + len)?;
-        Some(PackedZSet { data, count })
+        let (count, len) = (*b.get(at)?, *b.get(at + 1)?);
+        Some((u16::try_from(at + 2).ok()?, len, count))
+    }
+
+    /// The `count` entries of `len` bytes at `start` in the buffer of the chunk of the
+    /// record at `pos` (as [`Slabs::rec_zset_loc`] found them).
+    #[inline(always)]
+    fn zset_at(&self, pos: u32, start: usize, len: u8, count: u8) -> Option<PackedZSet<'_>> {
+        let (c, _) = self.recs.chunk(slot_of(pos))?;
+        let data = c.store.bytes.get(start..start + len as usize)?;
+        Some(PackedZSet {
+            data,
+            count: count as usize,
+        })
     }
 
     /// The record bytes at `pos` and after (records only, occupied or not), for
@@ -1446,9 +1469,10 @@ impl KeyTable {
         }
     }
 
-    /// A [`ZSetEdit`] of the sorted set record at `pos`, not decoded.
+    /// A [`ZSetEdit`] of the sorted set record at `pos`, not decoded (its entries where
+    /// [`Slabs::rec_zset_loc`] found them).
     #[inline]
-    fn edit_zset(&mut self, pos: u32) -> ZSetEdit<'_> {
+    fn edit_zset(&mut self, pos: u32, start: u16, data_len: u8, count: u8) -> ZSetEdit<'_> {
         ZSetEdit {
             z: ZSetMut {
                 at: ZSetAt::Rec {
@@ -1458,6 +1482,9 @@ impl KeyTable {
                 },
             },
             loaded: false,
+            start,
+            data_len,
+            count,
         }
     }
 
