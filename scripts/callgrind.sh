@@ -18,6 +18,10 @@
 #   TESTS="lpush-small rpush-small" scripts/callgrind.sh  pushes onto 2,000 small lists
 #   TESTS="lpop-small rpop-small" scripts/callgrind.sh    pops from 2,000 small lists (their
 #                                         filling is its own baseline run)
+#   TESTS=zadd-small scripts/callgrind.sh                score updates in 2,000 small sets
+#   TESTS=zadd-large scripts/callgrind.sh                random members into one large set
+#                                         (redis-benchmark's zadd test adds one member,
+#                                         `element:__rand_int__` without -r, to a set of one)
 #   TESTS=xadd scripts/callgrind.sh                      XADD * f v into one stream
 #   PIPELINE=16 scripts/callgrind.sh      redis-benchmark -P 16 (default 1)
 #   APPENDFSYNC=everysec scripts/callgrind.sh   both servers with an append-only file
@@ -106,6 +110,18 @@ measure() {
             [ "$test" != pop-small-setup ] &&
                 redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 2000 \
                     "${test%-small}" sl:__rand_int__ >/dev/null 2>&1
+            ;;
+        zadd-small)
+            # ZADD of a new random score to the one member of 2,000 small sorted sets (keys
+            # zs:<12 digits>): the first request on a key creates it, the others update a
+            # set small enough to live in its key's record (ferrokv)
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 2000 \
+                ZADD zs:__rand_int__ __rand_int__ member >/dev/null 2>&1
+            ;;
+        zadd-large)
+            # ZADD of random members (and scores) into one set, which soon holds thousands
+            redis-benchmark -p "$port" -c 1 -P "$PIPELINE" -n "$REQUESTS" -r 1000000 \
+                ZADD bench:zset __rand_int__ element:__rand_int__ >/dev/null 2>&1
             ;;
         pfadd)
             # not a redis-benchmark -t test: random elements into one HLL

@@ -202,6 +202,54 @@ fn zset_and_mpop_waiters_match_redis() {
     assert_eq!(t[4], b"*2\r\n$2\r\nl2\r\n*2\r\n$1\r\n3\r\n$1\r\n2\r\n");
 }
 
+/// Waiters on sorted sets that ZADD creates packed in their key's record (ferrokv) and
+/// grown past it: the pops edit the record, and what is left reads back.
+fn zset_packed_waiters(port: u16) -> Vec<Vec<u8>> {
+    let (mut a, mut b, mut p) = (conn(port), conn(port), conn(port));
+    let mut t = vec![];
+    send(&mut a, &["BZPOPMIN", "zp", "0"]);
+    wait_blocked(port, 1);
+    send(&mut b, &["BZPOPMAX", "zp", "0"]);
+    wait_blocked(port, 2);
+    t.push(
+        p.request(&["ZADD", "zp", "1", "a", "2", "b", "3", "c"])
+            .expect("zadd"),
+    );
+    t.push(frame(&mut a));
+    t.push(frame(&mut b));
+    t.push(
+        p.request(&["ZRANGE", "zp", "0", "-1", "WITHSCORES"])
+            .expect("zrange"),
+    );
+    // A set too big for a record (30 members of 20 bytes) wakes a waiter alike.
+    send(&mut a, &["BZPOPMIN", "zbig", "0"]);
+    wait_blocked(port, 1);
+    let members: Vec<String> = (0..30).map(|i| format!("member-{i:013}")).collect();
+    let mut args = vec!["ZADD".to_string(), "zbig".to_string()];
+    for (i, m) in members.iter().enumerate() {
+        args.push(i.to_string());
+        args.push(m.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    t.push(p.request(&args).expect("zadd"));
+    t.push(frame(&mut a));
+    t.push(p.request(&["ZCARD", "zbig"]).expect("zcard"));
+    t.push(
+        p.request(&["DEBUG", "DIGEST-VALUE", "zp", "zbig"])
+            .expect("digest"),
+    );
+    t
+}
+
+#[test]
+fn zset_packed_waiters_match_redis() {
+    let t = on_both("zset-packed", zset_packed_waiters);
+    assert_eq!(t[1], b"*3\r\n$2\r\nzp\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(t[2], b"*3\r\n$2\r\nzp\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_eq!(t[3], b"*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(t[6], b":29\r\n");
+}
+
 /// Timeouts, CLIENT UNBLOCK (TIMEOUT and ERROR), and commands pipelined behind a blocked
 /// one run after it.
 fn timeouts_and_unblock(port: u16) -> Vec<Vec<u8>> {

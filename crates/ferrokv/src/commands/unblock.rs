@@ -240,8 +240,8 @@ fn pop_zset(
     count: usize,
 ) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
     let (items, empty) = match db.value(key)? {
-        Some(ValueMut::ZSet(z)) => {
-            let z: &mut ZSetValue = z;
+        Some(ValueMut::ZSet(mut z)) => {
+            let z: &mut ZSetValue = &mut z;
             let n = count.min(z.len());
             let items: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(max)).collect();
             (items, z.is_empty())

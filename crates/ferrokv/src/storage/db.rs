@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::shard::{Entry, Shard};
 use super::slot::key_slot;
-use super::table::{EntryMut, ListEdit, Probe, ValueMut};
+use super::table::{EntryMut, ListEdit, Probe, ValueMut, ZSetEdit};
 use super::value::Value;
 use super::value::ValueRef;
 use crate::commands::CmdError;
@@ -728,6 +728,17 @@ impl<'a, 's> DbView<'a, 's> {
         match self.get(key)? {
             None => Ok(None),
             Some(e) => e.into_list_edit().map(Some).ok_or(CmdError::WrongType),
+        }
+    }
+
+    /// The live sorted set under `key` as a [`ZSetEdit`] (a lookup like
+    /// [`DbView::value`]; a set in its key's record is read in place and decoded only
+    /// for a change): WRONGTYPE for another type.
+    #[inline(always)]
+    pub fn zset(&mut self, key: &[u8]) -> Result<Option<ZSetEdit<'_>>, CmdError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(e) => e.into_zset_edit().map(Some).ok_or(CmdError::WrongType),
         }
     }
 

@@ -24,6 +24,9 @@ pub use db::{Db, DbView, LockSet, SHARDS};
 pub use list::{ListRef, ListValue};
 pub use set::SetValue;
 pub use shard::{Entry, Shard, WatchFlag, Watcher};
-pub use table::{EntryMut, EntryRef, KeyTable, ListEdit, ListMut, PackedList, StrMut, ValueMut};
+pub use table::{
+    EntryMut, EntryRef, KeyTable, ListEdit, ListMut, PackedList, StrMut, ValueMut, ZSetEdit,
+    ZSetMut,
+};
 pub use value::{HashValue, StrBuf, StrRef, StrValue, Value, ValueRef};
-pub use zset::ZSetValue;
+pub use zset::{ZSetRef, ZSetValue};

@@ -6,13 +6,15 @@
 //!
 //! A record is `[header][key length][key][value]`: header 1 = an `int` string (8 bytes,
 //! little-endian), `2 + n` = an `embstr` of `n` bytes, [`LIST`] = a small list whose value
-//! is `[count][length][entries]` (the entries encoded as a list node's, see `list.rs`);
-//! 0 marks a free slot. A 13-byte key with a 32-byte value is a 47-byte record in the
+//! is `[count][length][entries]` (the entries encoded as a list node's, see `list.rs`),
+//! [`ZSET`] = a small sorted set, `[count][length][entries]` in the listpack encoding of
+//! `zset/listpack.rs`; 0 marks a free slot. A 13-byte key with a 32-byte value is a 47-byte record in the
 //! 48-byte slab, where a node costs 64.
 
 use super::key::KeyBuf;
 use super::list::{ListRef, Packed};
 use super::value::{StrRef, StrValue, Value, ValueRef, EMBSTR_LIMIT, MAX_INT_ENCODED_LEN};
+use super::zset::{PackedZSet, ZSetRef, PACKED_MAX as ZSET_PACKED_MAX};
 
 /// Slots per chunk: chunks are allocated whole (growing a quarter at a time), so a slab's
 /// waste is at most one partly used chunk plus freed slots, which are reused first.
@@ -21,6 +23,11 @@ pub const CHUNK: usize = 64;
 /// Slots a chunk's arrays grow by: the last chunk of a slab is usually partly used, and
 /// growing it a quarter at a time leaves at most 15 unused slots instead of up to 63.
 pub const GROW: usize = CHUNK / 4;
+
+/// Slots a record chunk's arrays grow by: an eighth, since records are up to 128 bytes
+/// (a last 112-byte chunk grown a quarter at a time left ~16 bytes per sorted set of a
+/// shard unused; the extra copies happen only while a chunk fills).
+pub const REC_GROW: usize = CHUNK / 8;
 
 /// Sizes of the record slabs (class `i + 1`; class 0 is the node slab). Steps of 8 bytes
 /// up to 64, then 16: a chunk of 64 records is a jemalloc size class for each of them.
@@ -37,6 +44,8 @@ const INT: u8 = 1;
 const EMB: u8 = 2;
 /// Header byte of a small list's record (above every `embstr` header).
 pub const LIST: u8 = 0xff;
+/// Header byte of a small sorted set's record (above every `embstr` header).
+pub const ZSET: u8 = 0xfe;
 
 /// One key and its value in the node slab.
 #[derive(Debug, Clone)]
@@ -59,6 +68,8 @@ pub enum RecVal<'a> {
     Bytes(&'a [u8]),
     /// A small list's entries (count and length bytes, then the entries).
     List(Packed<'a>),
+    /// A small sorted set's listpack (count and length bytes, then the entries).
+    ZSet(PackedZSet<'a>),
 }
 
 impl<'a> RecVal<'a> {
@@ -82,6 +93,7 @@ impl<'a> RecVal<'a> {
         match v {
             Value::Str(s) => RecVal::of(s),
             Value::List(l) => l.packed().map(RecVal::List),
+            Value::ZSet(z) => z.packed().map(RecVal::ZSet),
             _ => None,
         }
     }
@@ -105,6 +117,7 @@ impl<'a> RecVal<'a> {
             RecVal::Int(_) => 8,
             RecVal::Bytes(b) => b.len(),
             RecVal::List(p) => 2 + p.data.len(),
+            RecVal::ZSet(p) => 2 + p.data.len(),
         }
     }
 
@@ -169,6 +182,17 @@ pub fn write_rec_value(r: &mut [u8], v: RecVal<'_>) {
             *head = LIST;
             if let Some([count, len, dst @ ..]) = body.get_mut(..2 + n) {
                 *count = p.count.min(crate::storage::list::PACKED_MAX) as u8;
+                *len = n as u8;
+                if let Some(src) = p.data.get(..n) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        RecVal::ZSet(p) => {
+            let n = p.data.len().min(ZSET_PACKED_MAX);
+            *head = ZSET;
+            if let Some([count, len, dst @ ..]) = body.get_mut(..2 + n) {
+                *count = p.count.min(ZSET_PACKED_MAX) as u8;
                 *len = n as u8;
                 if let Some(src) = p.data.get(..n) {
                     dst.copy_from_slice(src);
@@ -256,25 +280,51 @@ pub fn rec_list(r: &[u8]) -> Option<Packed<'_>> {
     Some(Packed { data, count })
 }
 
+/// The small sorted set of a sorted set record, None for another kind.
+#[inline(always)]
+pub fn rec_zset(r: &[u8]) -> Option<PackedZSet<'_>> {
+    if r.first() != Some(&ZSET) {
+        return None;
+    }
+    let at = 2 + rec_klen(r);
+    let count = *r.get(at)? as usize;
+    let len = *r.get(at + 1)? as usize;
+    let data = r.get(at + 2..at + 2 + len)?;
+    Some(PackedZSet { data, count })
+}
+
 /// The value of a record, whatever its kind.
 #[inline(always)]
 pub fn rec_value_ref(r: &[u8]) -> ValueRef<'_> {
-    if r.first() == Some(&LIST) {
-        let p = rec_list(r).unwrap_or(Packed {
-            data: &[],
-            count: 0,
-        });
-        return ValueRef::List(ListRef::Packed(p));
+    // One compare on GET's path: both collection headers are above every string's.
+    if r.first().is_some_and(|&h| h >= ZSET) {
+        return rec_collection_ref(r);
     }
     ValueRef::Str(rec_value(r))
 }
 
+/// The value of a list or sorted set record.
+#[inline]
+fn rec_collection_ref(r: &[u8]) -> ValueRef<'_> {
+    if let Some(p) = rec_zset(r) {
+        return ValueRef::ZSet(ZSetRef::Packed(p));
+    }
+    let p = rec_list(r).unwrap_or(Packed {
+        data: &[],
+        count: 0,
+    });
+    ValueRef::List(ListRef::Packed(p))
+}
+
 /// The owned value of a record.
 pub fn rec_to_value(r: &[u8]) -> Value {
-    match rec_list(r) {
-        Some(p) => Value::List(p.to_list()),
-        None => Value::Str(rec_value(r).to_owned_value()),
+    if let Some(p) = rec_list(r) {
+        return Value::List(p.to_list());
     }
+    if let Some(p) = rec_zset(r) {
+        return Value::ZSet(super::zset::ZSetValue::Listpack(p.to_listpack()));
+    }
+    Value::Str(rec_value(r).to_owned_value())
 }
 
 /// What a chunk stores in its slots.
@@ -773,7 +823,7 @@ impl RecSlabs {
             return 0;
         };
         if chunk.access.len() == chunk.access.capacity() {
-            let extra = GROW.min(CHUNK - chunk.len()).max(1);
+            let extra = REC_GROW.min(CHUNK - chunk.len()).max(1);
             chunk.store.bytes.reserve_exact(extra * size);
             chunk.access.reserve_exact(extra);
         }
@@ -1084,6 +1134,42 @@ mod tests {
         slabs.take(free);
         assert_eq!(slabs.move_rec(free, 2, |_| {}), None);
         assert!(slabs.rec(free).is_none());
+    }
+
+    #[test]
+    fn zset_records_round_trip() {
+        let limits = crate::storage::zset::ZSetLimits {
+            max_entries: 128,
+            max_value: 64,
+        };
+        let mut z = crate::storage::ZSetValue::new();
+        for (m, s) in [(&b"a"[..], 1.0), (b"b", 2.0), (b"c", 2.5), (b"dd", -7.0)] {
+            z.insert(m, s, limits);
+        }
+        let p = z.packed().expect("small");
+        assert_eq!(p.count, 4);
+        let v = RecVal::ZSet(p);
+        let mut r = [0u8; MAX_REC];
+        write_rec(&mut r, b"zkey", v);
+        assert_eq!(rec_key(&r), b"zkey");
+        assert_eq!(rec_zset(&r), Some(p));
+        assert_eq!(rec_list(&r), None);
+        let Value::ZSet(back) = rec_to_value(&r) else {
+            panic!("a sorted set");
+        };
+        assert_eq!(
+            back.entries(),
+            vec![(&b"dd"[..], -7.0), (b"a", 1.0), (b"b", 2.0), (b"c", 2.5)]
+        );
+        assert!(matches!(
+            rec_value_ref(&r),
+            ValueRef::ZSet(ZSetRef::Packed(q)) if q == p
+        ));
+        // a string record is not a sorted set; a truncated record reads as none
+        write_rec(&mut r, b"zkey", RecVal::Int(5));
+        assert_eq!(rec_zset(&r), None);
+        write_rec(&mut r[..7], b"zkey", v);
+        assert!(rec_zset(&r[..7]).is_none());
     }
 
     #[test]

@@ -24,13 +24,14 @@ use super::shard::Entry;
 pub use super::slab::Node;
 use super::slab::{
     class_of_size, rec_int_cell, rec_key, rec_klen, rec_list, rec_to_value, rec_value,
-    rec_value_ref, write_rec, write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal, Slab,
-    Taken, CHUNK, LIST, REC_SIZES,
+    rec_value_ref, rec_zset, write_rec, write_rec_value, Access, NodeStore, Rec, RecSlabs, RecVal,
+    Slab, Taken, CHUNK, LIST, REC_SIZES, ZSET,
 };
 use super::value::{
     HashValue, ListRef, ListValue, SetValue, StackNum, StrRef, StrValue, Stream, Value, ValueRef,
-    ZSetValue,
+    ZSetRef, ZSetValue,
 };
+use super::zset::{rescore_in_place, Listpack, PackedZSet, ZSetLimits};
 
 /// The position bit of records (clear: a node).
 const REC_BIT: u32 = 1 << 31;
@@ -300,14 +301,40 @@ impl<'a> EntryMut<'a> {
         table.slabs.value(self.pos)
     }
 
+    /// The sorted set, as a [`ZSetEdit`] (a record's set decoded only for a change);
+    /// None for another type.
+    #[inline]
+    pub fn into_zset_edit(self) -> Option<ZSetEdit<'a>> {
+        let EntryMut { table, pos } = self;
+        if is_rec(pos) {
+            let (start, data_len, count) = table.slabs.rec_zset_loc(pos)?;
+            return Some(table.edit_zset(pos, start, data_len, count));
+        }
+        match &mut table.slabs.node_mut(pos)?.value {
+            Value::ZSet(z) => Some(ZSetEdit {
+                z: ZSetMut {
+                    at: ZSetAt::Node(z),
+                },
+                loaded: true,
+                start: 0,
+                data_len: 0,
+                count: 0,
+            }),
+            _ => None,
+        }
+    }
+
     /// The value, changeable in place: collections by `&mut`, strings through
     /// [`StrMut`] (whose edits may move the record).
     #[inline]
     pub fn into_value_mut(self) -> Option<ValueMut<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
-            if table.slabs.rec_is_list(pos) {
-                return Some(ValueMut::List(table.open_list(pos)));
+            // One compare on INCR's path: both collection headers are above every
+            // string's.
+            let h = table.slabs.rec_header(pos);
+            if h >= ZSET {
+                return Some(table.open_packed(pos, h));
             }
             return Some(ValueMut::Str(StrMut {
                 at: StrAt::Rec { table, pos },
@@ -320,7 +347,9 @@ impl<'a> EntryMut<'a> {
                 at: ListAt::Node(l),
             }),
             Value::Set(s) => ValueMut::Set(s),
-            Value::ZSet(z) => ValueMut::ZSet(z),
+            Value::ZSet(z) => ValueMut::ZSet(ZSetMut {
+                at: ZSetAt::Node(z),
+            }),
             Value::Stream(s) => ValueMut::Stream(s),
         })
     }
@@ -337,9 +366,7 @@ impl<'a> EntryMut<'a> {
     pub fn into_list_edit(self) -> Option<ListEdit<'a>> {
         let EntryMut { table, pos } = self;
         if is_rec(pos) {
-            return table
-                .slabs
-                .rec_is_list(pos)
+            return (table.slabs.rec_header(pos) == LIST)
                 .then_some(ListEdit::Packed(PackedList { table, pos }));
         }
         match &mut table.slabs.node_mut(pos)?.value {
@@ -379,8 +406,9 @@ pub enum ValueMut<'a> {
     List(ListMut<'a>),
     /// Sets.
     Set(&'a mut SetValue),
-    /// Sorted sets.
-    ZSet(&'a mut ZSetValue),
+    /// Sorted sets (a small set in its key's record is edited as a decoded copy, written
+    /// back when the [`ZSetMut`] is dropped).
+    ZSet(ZSetMut<'a>),
     /// Streams.
     Stream(&'a mut Stream),
 }
@@ -394,7 +422,7 @@ impl ValueMut<'_> {
             ValueMut::Hash(h) => ValueRef::Hash(h),
             ValueMut::List(l) => ValueRef::List(ListRef::Value(l)),
             ValueMut::Set(s) => ValueRef::Set(s),
-            ValueMut::ZSet(z) => ValueRef::ZSet(z),
+            ValueMut::ZSet(z) => ValueRef::ZSet(ZSetRef::Value(z)),
             ValueMut::Stream(s) => ValueRef::Stream(s),
         }
     }
@@ -545,6 +573,173 @@ impl<'a> PackedList<'a> {
 
 /// What a [`ListMut`] of a record shows if the table's open list is gone (never).
 static EMPTY_LIST: ListValue = ListValue::EMPTY;
+
+/// A sorted set that may be edited in place, as [`ListMut`] is for lists: by `&mut`
+/// (through `Deref`) whether it lives in a node or, as a small listpack, in its key's
+/// record. A record's set is decoded into the table's `open_zset` when the view is made
+/// and, if it was reached mutably, written back when the view is dropped: into its record
+/// (moved between size classes as lists are), or into a node once it no longer fits a
+/// record or has turned into the large encoding. A set in a node stays there when it
+/// shrinks; one stored whole (RESTORE, a load, a STORE command, a new key) is packed
+/// again when it fits.
+#[derive(Debug)]
+pub struct ZSetMut<'a> {
+    at: ZSetAt<'a>,
+}
+
+#[derive(Debug)]
+enum ZSetAt<'a> {
+    Node(&'a mut ZSetValue),
+    /// A record's set, decoded into the table's `open_zset`.
+    Rec {
+        table: &'a mut KeyTable,
+        pos: u32,
+        dirty: bool,
+    },
+}
+
+impl std::ops::Deref for ZSetMut<'_> {
+    type Target = ZSetValue;
+    #[inline(always)]
+    fn deref(&self) -> &ZSetValue {
+        match &self.at {
+            ZSetAt::Node(z) => z,
+            ZSetAt::Rec { table, .. } => table.open_zset.as_deref().unwrap_or(&EMPTY_ZSET),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ZSetMut<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ZSetValue {
+        match &mut self.at {
+            ZSetAt::Node(z) => z,
+            ZSetAt::Rec { table, dirty, .. } => {
+                *dirty = true;
+                table.open_zset.get_or_insert_with(Box::default)
+            }
+        }
+    }
+}
+
+impl Drop for ZSetMut<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // The check inline: most views of a record's set (ZADD of an unchanged score,
+        // reads) end without a change.
+        if let ZSetAt::Rec {
+            table,
+            pos,
+            dirty: true,
+        } = &mut self.at
+        {
+            table.close_zset(*pos, true);
+        }
+    }
+}
+
+/// What a [`ZSetMut`] of a record shows if the table's open set is gone (never).
+static EMPTY_ZSET: ZSetValue = ZSetValue::Listpack(Listpack::EMPTY);
+
+/// A sorted set for the commands that often only read it (ZADD of an unchanged score,
+/// ZSCORE, ZMSCORE, ZCARD, ZRANK): the reads of a set in its key's record walk the
+/// record's bytes, a score change that keeps the member's rank and the entries' sizes is
+/// written into them, and only other changes decode the set (into a [`ZSetMut`], written
+/// back when this view is dropped).
+#[derive(Debug)]
+pub struct ZSetEdit<'a> {
+    /// The set's view; a record's set is not decoded into it before `loaded`.
+    z: ZSetMut<'a>,
+    loaded: bool,
+    /// A record's entries while not `loaded`: where they start in the record chunk's
+    /// buffer, their bytes and their number (found once when the view is made; in-place
+    /// score changes keep them).
+    start: u16,
+    data_len: u8,
+    count: u8,
+}
+
+impl<'a> ZSetEdit<'a> {
+    /// The record's entries while the set is not decoded (None for a node or a decoded
+    /// set).
+    #[inline(always)]
+    fn packed(&self) -> Option<PackedZSet<'_>> {
+        match &self.z.at {
+            ZSetAt::Rec { table, pos, .. } if !self.loaded => {
+                table
+                    .slabs
+                    .zset_at(*pos, self.start as usize, self.data_len, self.count)
+            }
+            _ => None,
+        }
+    }
+
+    /// The score of `member`.
+    #[inline]
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self.packed() {
+            Some(p) => p.score(member),
+            None => self.z.score(member),
+        }
+    }
+
+    /// The rank (0-based, lowest score first) of `member`.
+    #[inline]
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match self.packed() {
+            Some(p) => p.rank(member),
+            None => self.z.rank(member),
+        }
+    }
+
+    /// Number of members.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self.packed() {
+            Some(p) => p.count,
+            None => self.z.len(),
+        }
+    }
+
+    /// True when empty (never for a set in the keyspace).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Give the existing `member` the new score `score` (as [`ZSetValue::insert`] does):
+    /// in the record's bytes where the member keeps its rank and the entries their
+    /// sizes, else in the decoded set.
+    #[inline]
+    pub fn rescore(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        if !self.loaded {
+            if let ZSetAt::Rec { table, pos, .. } = &mut self.z.at {
+                if table.zset_rescore_in_place(*pos, member, score) {
+                    return;
+                }
+            }
+        }
+        self.set_mut().insert(member, score, limits);
+    }
+
+    /// Add or update `member` (see [`ZSetValue::insert`]); true when it was added.
+    #[inline]
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> bool {
+        self.set_mut().insert(member, score, limits)
+    }
+
+    /// The set, to be changed: a record's set is decoded first, and written back when
+    /// this view is dropped.
+    pub fn set_mut(&mut self) -> &mut ZSetValue {
+        if !self.loaded {
+            if let ZSetAt::Rec { table, pos, .. } = &mut self.z.at {
+                table.load_zset(*pos);
+            }
+            self.loaded = true;
+        }
+        &mut self.z
+    }
+}
 
 /// A string value that may be replaced or edited in place. A string in a node is edited
 /// there; a record is reached through the table and its position, since an edit may move
@@ -842,14 +1037,44 @@ impl Slabs {
         self.recs.rec(slot_of(pos))
     }
 
-    /// Whether the record at `pos` holds a small list: its header byte only (string
-    /// edits such as INCR ask before every edit).
+    /// The header byte of the record at `pos` (0 if there is none): string edits such
+    /// as INCR ask whether it is a list's or a sorted set's before every edit.
     #[inline(always)]
-    fn rec_is_list(&self, pos: u32) -> bool {
+    fn rec_header(&self, pos: u32) -> u8 {
         self.recs
             .chunk(slot_of(pos))
             .and_then(|(c, o)| c.store.bytes.get(o * c.store.size))
-            == Some(&LIST)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Where the entries of the sorted set record at `pos` are: their start in the record
+    /// chunk's buffer, their bytes and their number; None for another kind of record.
+    /// Read from the chunk's buffer without slicing the record (ZADD's lookup).
+    #[inline(always)]
+    fn rec_zset_loc(&self, pos: u32) -> Option<(u16, u8, u8)> {
+        let (c, o) = self.recs.chunk(slot_of(pos))?;
+        let base = o * c.store.size;
+        let b = &c.store.bytes;
+        if b.get(base) != Some(&ZSET) {
+            return None;
+        }
+        // `[header][key length][key][count][length][entries]`
+        let at = base + 2 + *b.get(base + 1)? as usize;
+        let (count, len) = (*b.get(at)?, *b.get(at + 1)?);
+        Some((u16::try_from(at + 2).ok()?, len, count))
+    }
+
+    /// The `count` entries of `len` bytes at `start` in the buffer of the chunk of the
+    /// record at `pos` (as [`Slabs::rec_zset_loc`] found them).
+    #[inline(always)]
+    fn zset_at(&self, pos: u32, start: usize, len: u8, count: u8) -> Option<PackedZSet<'_>> {
+        let (c, _) = self.recs.chunk(slot_of(pos))?;
+        let data = c.store.bytes.get(start..start + len as usize)?;
+        Some(PackedZSet {
+            data,
+            count: count as usize,
+        })
     }
 
     /// The record bytes at `pos`, exactly (records only, occupied or not), for edits that
@@ -1056,6 +1281,8 @@ pub struct KeyTable {
     /// `ValueMut`, stay two words, and boxed so that the 16,384 shard tables grow by a
     /// word each.
     open_list: Option<Box<ListValue>>,
+    /// The small sorted set of a record while a [`ZSetMut`] edits it (as `open_list`).
+    open_zset: Option<Box<ZSetValue>>,
 }
 
 impl std::fmt::Debug for KeyTable {
@@ -1296,10 +1523,116 @@ impl KeyTable {
         })
     }
 
+    /// Give `member` of the sorted set record at `pos` the score `score` in the record's
+    /// bytes, when the member keeps its rank and no entry changes size (see
+    /// [`rescore_in_place`]); false, with nothing written, otherwise.
+    #[inline(never)]
+    fn zset_rescore_in_place(&mut self, pos: u32, member: &[u8], score: f64) -> bool {
+        let Some(r) = self.slabs.rec_from_mut(pos) else {
+            return false;
+        };
+        if r.first() != Some(&ZSET) {
+            return false;
+        }
+        let at = 2 + rec_klen(r);
+        let Some(&len) = r.get(at + 1) else {
+            return false;
+        };
+        match r.get_mut(at + 2..at + 2 + len as usize) {
+            Some(data) => rescore_in_place(data, member, score),
+            None => false,
+        }
+    }
+
+    /// The write view of the list or sorted set in the record at `pos`, whose header
+    /// byte is `header`. Out of line: the value lookup of every write stays small.
+    #[inline(never)]
+    fn open_packed(&mut self, pos: u32, header: u8) -> ValueMut<'_> {
+        if header == LIST {
+            ValueMut::List(self.open_list(pos))
+        } else {
+            ValueMut::ZSet(self.open_zset(pos))
+        }
+    }
+
+    /// A [`ZSetMut`] of the small sorted set in the record at `pos`: the set decoded
+    /// into `open_zset`, whose buffer is reused from one edit to the next.
+    #[inline]
+    fn open_zset(&mut self, pos: u32) -> ZSetMut<'_> {
+        self.load_zset(pos);
+        ZSetMut {
+            at: ZSetAt::Rec {
+                table: self,
+                pos,
+                dirty: false,
+            },
+        }
+    }
+
+    /// Decode the sorted set record at `pos` into `open_zset`.
+    #[inline]
+    fn load_zset(&mut self, pos: u32) {
+        let open = self.open_zset.get_or_insert_with(Box::default);
+        // No extra room: a listpack edit gives back whatever exceeds its size class
+        // (`alloc::shrink`), so room would only cost a reallocation at each edit.
+        match self.slabs.rec(pos).and_then(rec_zset) {
+            Some(p) => open.load_packed(p, 0),
+            None => **open = ZSetValue::new(),
+        }
+    }
+
+    /// A [`ZSetEdit`] of the sorted set record at `pos`, not decoded (its entries where
+    /// [`Slabs::rec_zset_loc`] found them).
+    #[inline]
+    fn edit_zset(&mut self, pos: u32, start: u16, data_len: u8, count: u8) -> ZSetEdit<'_> {
+        ZSetEdit {
+            z: ZSetMut {
+                at: ZSetAt::Rec {
+                    table: self,
+                    pos,
+                    dirty: false,
+                },
+            },
+            loaded: false,
+            start,
+            data_len,
+            count,
+        }
+    }
+
+    /// End a [`ZSetMut`] of a record's set: when it was reached mutably, store the set
+    /// back at `pos`, as [`KeyTable::close_list`] does for lists (a set that turned into
+    /// the large encoding goes to a node).
+    #[inline(never)]
+    fn close_zset(&mut self, pos: u32, dirty: bool) {
+        if !dirty {
+            return;
+        }
+        let Some(z) = self.open_zset.take() else {
+            return;
+        };
+        let klen = self.slabs.index_key(pos).len();
+        let class = z
+            .packed()
+            .and_then(|p| Some((RecVal::ZSet(p), RecVal::ZSet(p).class(klen)?)));
+        match class {
+            Some((v, class)) => {
+                // A score update changes an entry's size by up to 8 bytes either way: a
+                // set that shrank keeps one class to spare, so that updates do not move
+                // it down and up again.
+                self.store_packed_rec(pos, v, class, 1);
+                self.open_zset = Some(z);
+            }
+            None => {
+                self.replace_at(pos, Value::ZSet(*z));
+            }
+        }
+    }
+
     /// A [`ListMut`] of the small list in the record at `pos`: the list decoded into
     /// `open_list`, whose buffer is reused from one edit to the next (with room for a
-    /// short push). Out of line: the value lookup of every write stays small.
-    #[inline(never)]
+    /// short push).
+    #[inline]
     fn open_list(&mut self, pos: u32) -> ListMut<'_> {
         let open = self.open_list.get_or_insert_with(Box::default);
         match self.slabs.rec(pos).and_then(rec_list) {
@@ -1333,7 +1666,7 @@ impl KeyTable {
             .and_then(|p| Some((RecVal::List(p), RecVal::List(p).class(klen)?)));
         match class {
             Some((v, class)) => {
-                self.store_list_rec(pos, v, class);
+                self.store_packed_rec(pos, v, class, 0);
                 self.open_list = Some(list);
             }
             None => {
@@ -1342,13 +1675,15 @@ impl KeyTable {
         }
     }
 
-    /// Store the list `v` (of record class `class` under its key) at the record `pos`.
+    /// Store the list or sorted set `v` (of record class `class` under its key) at the
+    /// record `pos`.
     /// In place while its record holds it with at most one size class to spare; a list
     /// that outgrows its record moves to the class above the one it needs (so pushes
     /// one at a time move it every other class, not at every class), one that shrank two
     /// classes below its record to the class it needs. A move takes the deadline and
-    /// access field along and repoints the index slot.
-    fn store_list_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize) {
+    /// access field along and repoints the index slot. A value that shrank moves to
+    /// `spare_down` classes above the one it needs (lists 0, sorted sets 1).
+    fn store_packed_rec(&mut self, pos: u32, v: RecVal<'_>, class: usize, spare_down: usize) {
         let size = self.slabs.slot_bytes(pos);
         let current = REC_SIZES.iter().position(|&s| s == size);
         if current.is_some_and(|c| class <= c && c - class <= 1) {
@@ -1361,7 +1696,7 @@ impl KeyTable {
         let target = if grows {
             (class + 1).min(REC_SIZES.len() - 1)
         } else {
-            class
+            (class + spare_down).min(REC_SIZES.len() - 1)
         };
         let Some(t) = self.slabs.take(pos) else {
             return;
@@ -1879,6 +2214,26 @@ mod tests {
     }
 
     #[test]
+    fn record_chunks_grow_an_eighth_at_a_time() {
+        use crate::storage::slab::REC_GROW;
+        let mut t = KeyTable::default();
+        for i in 0..(CHUNK + 17) as u32 {
+            t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(2))));
+            let last = t.slabs.recs.chunks.last().expect("a chunk");
+            let cap = last.access.capacity();
+            assert!(
+                cap >= last.access.len() && cap - last.access.len() < REC_GROW,
+                "{cap}"
+            );
+            assert!(last.store.bytes.capacity() >= last.access.len() * last.store.size);
+        }
+        assert_eq!(t.slabs.recs.chunks.len(), 2);
+        assert_eq!(t.slabs.recs.chunks[0].access.capacity(), CHUNK);
+        // 17 records in the last chunk: three steps of 8
+        assert_eq!(t.slabs.recs.chunks[1].access.capacity(), 3 * REC_GROW);
+    }
+
+    #[test]
     fn idle_times_wrap_with_the_24_bit_clock_as_in_redis() {
         assert_eq!(idle_at(100, 40), 60);
         // A stamp taken before the clock wrapped.
@@ -2346,6 +2701,203 @@ mod tests {
         t.insert(&[b'k'; 125], Entry::new(Value::List(list_of(&[b"a"]))));
         assert_eq!(rec_size(&t, &[b'k'; 125]), 0);
         assert_eq!(t.len(), 52);
+    }
+
+    const ZLIMITS: crate::storage::zset::ZSetLimits = crate::storage::zset::ZSetLimits {
+        max_entries: 128,
+        max_value: 64,
+    };
+
+    fn zset_of(n: usize) -> ZSetValue {
+        let mut z = ZSetValue::new();
+        for i in 1..=n {
+            z.insert(format!("member-{i}").as_bytes(), i as f64, ZLIMITS);
+        }
+        z
+    }
+
+    fn members_of(t: &KeyTable, key: &[u8]) -> Vec<(Vec<u8>, f64)> {
+        let mut v = vec![];
+        match t.get(key).map(|e| e.value()) {
+            Some(ValueRef::ZSet(z)) => z.for_each(|m, s| v.push((m.to_vec(), s))),
+            _ => panic!("a sorted set"),
+        }
+        v
+    }
+
+    fn zadd_via_view(t: &mut KeyTable, key: &[u8], member: &[u8], score: f64) {
+        let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a sorted set");
+        };
+        z.insert(member, score, ZLIMITS);
+    }
+
+    #[test]
+    fn small_zsets_live_in_records() {
+        let mut t = KeyTable::default();
+        let key = b"zset:000001";
+        t.insert(key, Entry::new(Value::ZSet(zset_of(10))));
+        // 4 + 11-byte key + 91 bytes of listpack = 106: the 112-byte record
+        assert_eq!(rec_size(&t, key), 112);
+        assert!(matches!(
+            t.get(key).map(|e| e.value()),
+            Some(ValueRef::ZSet(ZSetRef::Packed(_)))
+        ));
+        let expect: Vec<(Vec<u8>, f64)> = (1..=10)
+            .map(|i| (format!("member-{i}").into_bytes(), i as f64))
+            .collect();
+        assert_eq!(members_of(&t, key), expect);
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("listpack"));
+        t.set_expire(key, 4321);
+        // A read through the write view leaves the record where it is.
+        let pos = t.find(key);
+        if let Some(ValueMut::ZSet(z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) {
+            assert_eq!(z.score(b"member-3"), Some(3.0));
+            assert_eq!(z.rank(b"member-10"), Some(9));
+        }
+        assert_eq!(t.find(key), pos);
+        // Members added until the set outgrows 128 bytes: then it is a node.
+        let mut sizes = vec![];
+        for i in 11..=14 {
+            zadd_via_view(&mut t, key, format!("member-{i}").as_bytes(), i as f64);
+            sizes.push(rec_size(&t, key));
+        }
+        // 116 bytes needs 128; 126 fits it; 136 does not
+        assert_eq!(sizes, vec![128, 128, 0, 0]);
+        assert_eq!(members_of(&t, key).len(), 14);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(4321));
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("listpack"));
+        // Stored whole again (RESTORE, a load) it is packed when it fits.
+        let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut) else {
+            panic!("a sorted set");
+        };
+        for i in 11..=14 {
+            z.remove(format!("member-{i}").as_bytes());
+        }
+        drop(z);
+        assert_eq!(rec_size(&t, key), 0);
+        let owned = t.get(key).map(|e| e.to_entry()).expect("entry");
+        t.insert(key, owned);
+        assert_eq!(rec_size(&t, key), 112);
+        assert_eq!(members_of(&t, key), expect);
+        assert_eq!(t.get(key).map(|e| e.expire_at()), Some(4321));
+        // Removals: in place while one class too big, then down.
+        let mut sizes = vec![];
+        for _ in 0..4 {
+            let Some(ValueMut::ZSet(mut z)) = t.get_mut(key).and_then(EntryMut::into_value_mut)
+            else {
+                panic!("a sorted set");
+            };
+            z.pop(false);
+            drop(z);
+            sizes.push(rec_size(&t, key));
+        }
+        // 98 bytes (112 class) and 89 (96, one below): in place; 80 (two below): moved
+        // to 96, one class to spare; 71 (80): in place
+        assert_eq!(sizes, vec![112, 112, 96, 96]);
+        assert_eq!(members_of(&t, key), expect[4..].to_vec());
+        // A set turned into the large encoding goes to a node.
+        zadd_via_view(&mut t, key, &[b'm'; 100], 1.5);
+        assert_eq!(rec_size(&t, key), 0);
+        assert_eq!(t.get(key).map(|e| e.value().encoding()), Some("skiplist"));
+        // Removal hands back an owned set.
+        let e = t.remove(key).expect("removed");
+        assert!(matches!(e.value, Value::ZSet(ref z) if z.len() == 7));
+    }
+
+    #[test]
+    fn zset_edits_read_and_rescore_in_the_record() {
+        let mut t = KeyTable::default();
+        let key = b"zset:000002";
+        let mut z = ZSetValue::new();
+        for (i, m) in [b"a", b"b", b"c", b"d", b"e"].iter().enumerate() {
+            z.insert(*m, 10.0 * (i + 1) as f64, ZLIMITS);
+        }
+        t.insert(key, Entry::new(Value::ZSet(z)));
+        let pos = t.find(key);
+        let Some(mut z) = t.get_mut(key).and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        assert_eq!(
+            (z.score(b"c"), z.rank(b"e"), z.len()),
+            (Some(30.0), Some(4), 5)
+        );
+        assert_eq!(z.score(b"x"), None);
+        // Same rank, same sizes: written into the record, nothing decoded.
+        z.rescore(b"c", 35.0, ZLIMITS);
+        assert_eq!(z.score(b"c"), Some(35.0));
+        drop(z);
+        assert!(t.open_zset.is_none());
+        assert_eq!(t.find(key), pos);
+        let Some(mut z) = t.get_mut(key).and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        // A rank change decodes the set; it is written back on drop.
+        z.rescore(b"a", 45.0, ZLIMITS);
+        assert_eq!(
+            (z.score(b"a"), z.rank(b"a"), z.len()),
+            (Some(45.0), Some(3), 5)
+        );
+        assert!(!z.insert(b"a", 46.0, ZLIMITS));
+        assert!(z.insert(b"f", 1.0, ZLIMITS));
+        drop(z);
+        assert!(t.open_zset.is_some());
+        let got: Vec<(Vec<u8>, f64)> = members_of(&t, key);
+        let want: Vec<(Vec<u8>, f64)> = [
+            (b"f", 1.0),
+            (b"b", 20.0),
+            (b"c", 35.0),
+            (b"d", 40.0),
+            (b"a", 46.0),
+            (b"e", 50.0),
+        ]
+        .iter()
+        .map(|(m, s)| (m.to_vec(), *s))
+        .collect();
+        assert_eq!(got, want);
+        // Other types are not sorted sets.
+        t.insert(b"s", Entry::new(Value::Str(StrValue::raw(b"v".to_vec()))));
+        assert!(t.get_mut(b"s").and_then(EntryMut::into_zset_edit).is_none());
+        t.insert(b"l", Entry::new(Value::List(list_of(&[b"a"]))));
+        assert!(t.get_mut(b"l").and_then(EntryMut::into_zset_edit).is_none());
+        t.insert(b"big", Entry::new(Value::ZSet(zset_of(40))));
+        let Some(z) = t.get_mut(b"big").and_then(EntryMut::into_zset_edit) else {
+            panic!("a sorted set");
+        };
+        assert_eq!((z.len(), z.rank(b"member-40")), (40, Some(39)));
+    }
+
+    #[test]
+    fn zset_records_change_type_and_compact() {
+        let mut t = KeyTable::default();
+        for i in 0..150u32 {
+            t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(2))));
+        }
+        for i in 0..100u32 {
+            assert!(t.remove_compacting(&i.to_be_bytes()).is_some());
+        }
+        for i in 100..150u32 {
+            assert_eq!(members_of(&t, &i.to_be_bytes()).len(), 2);
+        }
+        // A string view is never handed out for a sorted set record, nor a list view.
+        assert!(matches!(
+            t.get_mut(&120u32.to_be_bytes())
+                .and_then(EntryMut::into_value_mut),
+            Some(ValueMut::ZSet(_))
+        ));
+        // SET over it replaces it; a sorted set over a list record.
+        assert!(t.insert_str(&120u32.to_be_bytes(), b"str", 0).is_some());
+        assert_eq!(
+            value_of(&t, &120u32.to_be_bytes()).as_deref(),
+            Some(&b"str"[..])
+        );
+        t.insert(
+            &121u32.to_be_bytes(),
+            Entry::new(Value::List(list_of(&[b"a"]))),
+        );
+        t.insert(&121u32.to_be_bytes(), Entry::new(Value::ZSet(zset_of(3))));
+        assert_eq!(members_of(&t, &121u32.to_be_bytes()).len(), 3);
+        assert_eq!(t.iter().count(), 50);
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub use super::hash::HashValue;
 pub use super::list::{ListRef, ListValue};
 pub use super::set::SetValue;
 pub use super::stream::Stream;
-pub use super::zset::ZSetValue;
+pub use super::zset::{ZSetRef, ZSetValue};
 
 /// Strings up to this many bytes are stored inside the entry (no separate allocation).
 pub const INLINE_STR: usize = 38;
@@ -457,7 +457,7 @@ pub enum ValueRef<'a> {
     /// Sets.
     Set(&'a SetValue),
     /// Sorted sets.
-    ZSet(&'a ZSetValue),
+    ZSet(ZSetRef<'a>),
     /// Streams.
     Stream(&'a Stream),
 }
@@ -506,7 +506,7 @@ impl ValueRef<'_> {
             ValueRef::Hash(h) => Value::Hash(h.clone()),
             ValueRef::List(l) => Value::List(l.to_list()),
             ValueRef::Set(s) => Value::Set(s.clone()),
-            ValueRef::ZSet(z) => Value::ZSet(z.clone()),
+            ValueRef::ZSet(z) => Value::ZSet(z.to_zset()),
             ValueRef::Stream(s) => Value::Stream(Box::new(s.clone())),
         }
     }
@@ -528,7 +528,7 @@ impl Value {
             Value::Hash(h) => ValueRef::Hash(h),
             Value::List(l) => ValueRef::List(ListRef::Value(l)),
             Value::Set(s) => ValueRef::Set(s),
-            Value::ZSet(z) => ValueRef::ZSet(z),
+            Value::ZSet(z) => ValueRef::ZSet(ZSetRef::Value(z)),
             Value::Stream(s) => ValueRef::Stream(s),
         }
     }

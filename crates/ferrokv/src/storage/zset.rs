@@ -24,7 +24,7 @@ use rand::Rng;
 
 pub use btree::cmp_entries;
 pub use large::Large;
-pub use listpack::Listpack;
+pub use listpack::{rescore_in_place, Listpack, PackedZSet, PACKED_MAX};
 
 /// Encoding thresholds read from the config (`zset-max-listpack-entries/value`).
 #[derive(Clone, Copy, Debug)]
@@ -442,6 +442,100 @@ impl ZSetValue {
         match self {
             ZSetValue::Listpack(l) => l.heap_size(),
             ZSetValue::Large(t) => t.heap_size(),
+        }
+    }
+}
+
+impl ZSetValue {
+    /// The record form of a small set (see `slab.rs`): a listpack of at most
+    /// [`PACKED_MAX`] entries and bytes; None for larger ones and the large encoding.
+    #[inline]
+    pub fn packed(&self) -> Option<PackedZSet<'_>> {
+        match self {
+            ZSetValue::Listpack(l) => l.packed(),
+            ZSetValue::Large(_) => None,
+        }
+    }
+
+    /// Make this set the packed set `p` (a listpack), reusing this set's buffer when it
+    /// is a listpack, with room for `extra` more bytes.
+    #[inline]
+    pub fn load_packed(&mut self, p: PackedZSet<'_>, extra: usize) {
+        match self {
+            ZSetValue::Listpack(l) => l.load_packed(p, extra),
+            ZSetValue::Large(_) => {
+                let mut l = Listpack::default();
+                l.load_packed(p, extra);
+                *self = ZSetValue::Listpack(l);
+            }
+        }
+    }
+}
+
+/// A sorted set to read: one held in a node, or a small one packed into its key's
+/// record. Has the read methods that persistence, DEBUG and MEMORY need; commands read
+/// through the write view, which derefs to a [`ZSetValue`].
+#[derive(Clone, Copy, Debug)]
+pub enum ZSetRef<'a> {
+    /// A set in a node.
+    Value(&'a ZSetValue),
+    /// A small set in its key's record (always a listpack).
+    Packed(PackedZSet<'a>),
+}
+
+impl<'a> ZSetRef<'a> {
+    /// Number of members.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            ZSetRef::Value(z) => z.len(),
+            ZSetRef::Packed(p) => p.count,
+        }
+    }
+
+    /// True when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True in the listpack encoding.
+    pub fn is_listpack(&self) -> bool {
+        match self {
+            ZSetRef::Value(z) => z.is_listpack(),
+            ZSetRef::Packed(_) => true,
+        }
+    }
+
+    /// Call `f` with every (member, score), lowest score first.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], f64)) {
+        match self {
+            ZSetRef::Value(z) => z.for_each(f),
+            ZSetRef::Packed(p) => p.iter().for_each(|e| f(e.member, e.score)),
+        }
+    }
+
+    /// Redis's encoding name (`OBJECT ENCODING`).
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            ZSetRef::Value(z) => z.encoding(),
+            ZSetRef::Packed(_) => "listpack",
+        }
+    }
+
+    /// Heap bytes held outside the key's slot (none for a packed set).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            ZSetRef::Value(z) => z.heap_size(),
+            ZSetRef::Packed(_) => 0,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_zset(&self) -> ZSetValue {
+        match self {
+            ZSetRef::Value(z) => (*z).clone(),
+            ZSetRef::Packed(p) => ZSetValue::Listpack(p.to_listpack()),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 mod hash;
 
-use crate::storage::ValueMut;
+use crate::storage::{ValueMut, ZSetMut};
 use std::cmp::Ordering;
 
 use hash::{Shape, ShapeKind};
@@ -90,7 +90,7 @@ fn read_zset<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
     stats: &Stats,
-) -> Result<Option<&'v mut ZSetValue>, CmdError> {
+) -> Result<Option<ZSetMut<'v>>, CmdError> {
     let v = db.value(key)?;
     stats.hit(v.is_some());
     match v {
@@ -230,20 +230,23 @@ fn geoadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
         }
     };
+    // The view ends with this statement (it borrows `db`).
     let existing = match db.value(key)? {
-        None => None,
-        Some(ValueMut::ZSet(z)) => Some(z),
+        None => false,
+        Some(ValueMut::ZSet(mut z)) => {
+            apply(&mut z);
+            true
+        }
         Some(_) => return Err(CmdError::WrongType),
     };
     match existing {
-        Some(z) => {
-            apply(z);
+        true => {
             if added + updated > 0 {
                 db.modified(key)?;
             }
         }
-        None if xx => {}
-        None => {
+        false if xx => {}
+        false => {
             let first_len = points.first().map_or(0, |p| p.1.len());
             let mut z = ZSetValue::for_new_key(first_len, limits);
             apply(&mut z);
@@ -690,8 +693,9 @@ fn search_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, nostore: bool) -> C
     let stats = &ctx.server.stats;
     let limits = limits(ctx);
     let mut db = ctx.db();
-    let z = read_zset(&mut db, args[src], stats)?;
-    let z: Option<&ZSetValue> = z.map(|z| &*z);
+    // The view borrows `db`: it ends once the points are found.
+    let view = read_zset(&mut db, args[src], stats)?;
+    let z: Option<&ZSetValue> = view.as_deref();
     // The centre and radius GEORADIUS & co take before the options.
     let (base, shape) = match kind {
         Kind::Coords => {
@@ -726,6 +730,7 @@ fn search_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, nostore: bool) -> C
     };
     let mut req = parse_request(args, base, kind, nostore, z, shape)?;
     let (Some(z), Some(shape)) = (z, req.shape) else {
+        drop(view);
         return match req.store {
             Some(dst) => {
                 let mut db = ctx.db();
@@ -746,6 +751,7 @@ fn search_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind, nostore: bool) -> C
         req.sort = Sort::Asc;
     }
     let mut found = points_in_shape(z, &shape, if req.any { count } else { 0 });
+    drop(view);
     if found.is_empty() && req.store.is_none() {
         ctx.out.array(0);
         return Ok(());

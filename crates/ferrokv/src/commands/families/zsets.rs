@@ -21,8 +21,8 @@ mod setops;
 use crate::commands::{acl, class, flags, CmdError, Command, Ctx};
 use crate::stats::Stats;
 use crate::storage::zset::{ZSetLimits, ZSetValue};
-use crate::storage::ValueMut;
 use crate::storage::{DbView, Value};
+use crate::storage::{ValueMut, ZSetEdit, ZSetMut};
 use resp::ReplyWriter;
 
 use basic::{zadd, zcard, zincrby, zmscore, zrank, zrem, zrevrank, zscore};
@@ -175,12 +175,14 @@ pub(crate) fn zset_limits(ctx: &Ctx) -> ZSetLimits {
 }
 
 /// Look up a sorted set for reading: counts the keyspace hit or miss (as Redis, a key of
-/// the wrong type is a hit) and checks the type.
+/// the wrong type is a hit) and checks the type. Inlined: out of line, the view (which
+/// has drop glue) is returned through memory.
+#[inline(always)]
 fn read_zset<'v>(
     db: &'v mut DbView<'_, '_>,
     key: &[u8],
     stats: &Stats,
-) -> Result<Option<&'v mut ZSetValue>, CmdError> {
+) -> Result<Option<ZSetMut<'v>>, CmdError> {
     match db.value(key)? {
         None => {
             stats.hit(false);
@@ -198,14 +200,34 @@ fn read_zset<'v>(
 }
 
 /// Look up a sorted set for writing (no hit/miss accounting): None when the key is missing.
-fn write_zset<'v>(
-    db: &'v mut DbView<'_, '_>,
-    key: &[u8],
-) -> Result<Option<&'v mut ZSetValue>, CmdError> {
+/// Inlined, as [`read_zset`] (ZADD's path).
+#[inline(always)]
+fn write_zset<'v>(db: &'v mut DbView<'_, '_>, key: &[u8]) -> Result<Option<ZSetMut<'v>>, CmdError> {
     match db.value(key)? {
         None => Ok(None),
         Some(ValueMut::ZSet(z)) => Ok(Some(z)),
         Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// [`read_zset`] for the reads a set in its key's record answers from the record's
+/// bytes (ZSCORE, ZMSCORE, ZCARD, ZRANK): the set is not decoded.
+#[inline(always)]
+fn peek_zset<'v>(
+    db: &'v mut DbView<'_, '_>,
+    key: &[u8],
+    stats: &Stats,
+) -> Result<Option<ZSetEdit<'v>>, CmdError> {
+    match db.zset(key) {
+        Ok(z) => {
+            stats.hit(z.is_some());
+            Ok(z)
+        }
+        Err(CmdError::WrongType) => {
+            stats.hit(true);
+            Err(CmdError::WrongType)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -4,7 +4,7 @@ use super::crc64::crc64;
 use super::{intset, listpack, lzf, types, RDB_VERSION};
 use crate::storage::hash::HashValue;
 use crate::storage::value::{StrRef, ValueRef};
-use crate::storage::{ListRef, SetValue, ZSetValue};
+use crate::storage::{ListRef, SetValue, ZSetRef};
 
 /// Choices that change the bytes written.
 #[derive(Clone, Copy, Debug)]
@@ -269,7 +269,7 @@ pub(super) fn zset_listpack<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>
     lp.finish()
 }
 
-fn write_zset(out: &mut Vec<u8>, z: &ZSetValue, compression: bool) {
+fn write_zset(out: &mut Vec<u8>, z: ZSetRef<'_>, compression: bool) {
     let mut items: Vec<(Vec<u8>, f64)> = Vec::with_capacity(z.len());
     z.for_each(|m, score| items.push((m.to_vec(), score)));
     if z.encoding() == "listpack" {

@@ -273,6 +273,12 @@ pub struct Listpack {
 }
 
 impl Listpack {
+    /// An empty listpack (a constant).
+    pub const EMPTY: Listpack = Listpack {
+        buf: Vec::new(),
+        len: 0,
+    };
+
     /// Number of entries.
     #[inline]
     pub fn len(&self) -> usize {
@@ -414,6 +420,182 @@ impl Listpack {
     }
 }
 
+/// The most entries, and bytes, of a listpack kept in its key's record (one byte each).
+pub const PACKED_MAX: usize = u8::MAX as usize;
+
+/// A small sorted set's listpack as it sits in its key's record (see `slab.rs`): the
+/// entry bytes (the same encoding as [`Listpack`]'s buffer) and their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedZSet<'a> {
+    /// The entries, back to back.
+    pub data: &'a [u8],
+    /// Their number.
+    pub count: usize,
+}
+
+impl<'a> PackedZSet<'a> {
+    /// The entries in order.
+    #[inline]
+    pub fn iter(self) -> Iter<'a> {
+        Iter {
+            buf: self.data,
+            pos: 0,
+            prev: 0.0,
+        }
+    }
+
+    /// The entry of `member` and its rank (read in place: ZADD of an unchanged score,
+    /// ZSCORE, ZRANK on a set in its key's record decode nothing).
+    #[inline]
+    pub fn find(self, member: &[u8]) -> Option<(usize, Entry<'a>)> {
+        self.iter().enumerate().find(|(_, e)| e.member == member)
+    }
+
+    /// The score of `member`.
+    #[inline]
+    pub fn score(self, member: &[u8]) -> Option<f64> {
+        self.find(member).map(|(_, e)| e.score)
+    }
+
+    /// The rank (0-based, lowest score first) of `member`.
+    #[inline]
+    pub fn rank(self, member: &[u8]) -> Option<usize> {
+        self.find(member).map(|(i, _)| i)
+    }
+
+    /// An owned listpack of these entries (allocated to its size class).
+    pub fn to_listpack(self) -> Listpack {
+        let mut lp = Listpack::default();
+        lp.load_packed(self, 0);
+        lp
+    }
+}
+
+/// The encoding of a (normalized) score: its bytes and how many of them are used.
+fn score_bytes(score: f64) -> ([u8; 9], usize) {
+    let mut out = [0u8; 9];
+    match as_int(score) {
+        Some(i) if (-SMALL_BIAS..=SMALL_MAX_TAG as i64 - SMALL_BIAS).contains(&i) => {
+            out[0] = (i + SMALL_BIAS) as u8;
+            (out, 1)
+        }
+        Some(i) => {
+            let n = int_bytes(i);
+            out[0] = INT_TAG + n as u8;
+            out[1..=n].copy_from_slice(&i.to_le_bytes()[..n]);
+            (out, 1 + n)
+        }
+        None => {
+            out[0] = F64_TAG;
+            out[1..].copy_from_slice(&score.to_bits().to_le_bytes());
+            (out, 9)
+        }
+    }
+}
+
+/// Rewrite the entry at `start` (member length `mlen`, after an entry scored `prev`) for
+/// the score `score`, in place: its header's kind and its score bytes. The caller has
+/// checked that the new encoding has the entry's current length.
+fn rewrite_entry(data: &mut [u8], start: usize, mlen: usize, score: f64, prev: f64) -> bool {
+    let kind = kind_for(score, prev) as u8;
+    let Some(h) = data.get_mut(start) else {
+        return false;
+    };
+    let mut at = start + 1 + mlen;
+    if *h < SHORT_LIMIT {
+        *h = (kind << 6) | (*h & 0x3f);
+    } else {
+        *h = LONG_BASE + kind;
+        at += varint_len(mlen);
+    }
+    if kind == Kind::Explicit as u8 {
+        let (bytes, n) = score_bytes(score);
+        let (Some(to), Some(from)) = (data.get_mut(at..at + n), bytes.get(..n)) else {
+            return false;
+        };
+        to.copy_from_slice(from);
+    }
+    true
+}
+
+/// Give `member` of the packed entries `data` the score `score` without moving or
+/// resizing anything, where that is possible: the member keeps its rank (it still sorts
+/// between its neighbours) and both its entry and the next one (whose encoding depends
+/// on this score) keep their byte length. False, with nothing written, otherwise (or when
+/// `member` is absent): the caller then edits a decoded copy.
+pub fn rescore_in_place(data: &mut [u8], member: &[u8], score: f64) -> bool {
+    let score = normalize(score);
+    // (start, member length, previous score) of the entry and of the next one (with its
+    // score), read before anything is written.
+    let (this, next) = {
+        let mut it = Iter {
+            buf: data,
+            pos: 0,
+            prev: 0.0,
+        };
+        let mut before: Option<Entry<'_>> = None;
+        let e = loop {
+            let Some(e) = it.next() else {
+                return false;
+            };
+            if e.member == member {
+                break e;
+            }
+            before = Some(e);
+        };
+        if before.is_some_and(|b| !cmp_entries(b.score, b.member, score, member).is_lt()) {
+            return false;
+        }
+        if entry_len(member, score, e.prev) != e.end - e.start {
+            return false;
+        }
+        let next = match it.next() {
+            Some(n) => {
+                if !cmp_entries(score, member, n.score, n.member).is_lt()
+                    || entry_len(n.member, n.score, score) != n.end - n.start
+                {
+                    return false;
+                }
+                Some((n.start, n.member.len(), n.score))
+            }
+            None => None,
+        };
+        ((e.start, e.prev), next)
+    };
+    if !rewrite_entry(data, this.0, member.len(), score, this.1) {
+        return false;
+    }
+    match next {
+        Some((start, mlen, s)) => rewrite_entry(data, start, mlen, s, score),
+        None => true,
+    }
+}
+
+impl Listpack {
+    /// The record form of this listpack: None when it has more than [`PACKED_MAX`]
+    /// entries or bytes.
+    #[inline]
+    pub fn packed(&self) -> Option<PackedZSet<'_>> {
+        (self.len() <= PACKED_MAX && self.buf.len() <= PACKED_MAX).then_some(PackedZSet {
+            data: &self.buf,
+            count: self.len(),
+        })
+    }
+
+    /// Make this listpack the packed one `p`, reusing its buffer (a table decodes every
+    /// edited small set into the same value), with room for `extra` more bytes.
+    #[inline]
+    pub fn load_packed(&mut self, p: PackedZSet<'_>, extra: usize) {
+        self.buf.clear();
+        // The reused buffer has room but for the first load of a table or a bigger set.
+        if self.buf.capacity() < p.data.len() + extra {
+            grow(&mut self.buf, p.data.len() + extra);
+        }
+        self.buf.extend_from_slice(p.data);
+        self.len = p.count.min(u32::MAX as usize) as u32;
+    }
+}
+
 impl std::fmt::Debug for Listpack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
@@ -531,5 +713,66 @@ mod tests {
         check(&lp, &model);
         let built = Listpack::from_sorted(model.iter().map(|(m, s)| (m.as_slice(), *s)));
         assert_eq!(built, lp);
+    }
+
+    /// `rescore_in_place` against a remove and re-insert: where it writes, the bytes are
+    /// exactly the re-inserted listpack's; where it declines, nothing changed.
+    #[test]
+    fn rescore_in_place_matches_reinsertion() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let scores = [
+            0.0, -0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 191.0, 192.0, 1000.0, 1001.0, 1.5, 2.5, -40.0,
+        ];
+        let mut in_place = 0;
+        for _ in 0..20_000 {
+            let mut lp = Listpack::default();
+            let n = rng.gen_range(1..6);
+            for _ in 0..n {
+                let m = format!("m{}", rng.gen_range(0..8)).into_bytes();
+                if lp.find(&m).is_none() {
+                    lp.insert_new(&m, scores[rng.gen_range(0..scores.len())]);
+                }
+            }
+            let m = lp
+                .get(rng.gen_range(0..lp.len()))
+                .map(|e| e.member.to_vec())
+                .unwrap();
+            let new = scores[rng.gen_range(0..scores.len())];
+            let mut expect = lp.clone();
+            expect.remove(&m);
+            expect.insert_new(&m, new);
+            let mut bytes = lp.buf.clone();
+            if rescore_in_place(&mut bytes, &m, new) {
+                in_place += 1;
+                assert_eq!(bytes, expect.buf, "{lp:?} {m:?} -> {new}");
+            } else {
+                assert_eq!(bytes, lp.buf);
+            }
+        }
+        assert!(in_place > 1000, "{in_place}");
+        // The benchmark's shape: one member, scores of the same size.
+        let mut lp = Listpack::default();
+        lp.insert_new(b"member", 1000.0);
+        assert!(rescore_in_place(&mut lp.buf, b"member", 1999.0));
+        assert_eq!(lp.iter().next().map(|e| e.score), Some(1999.0));
+        assert!(!rescore_in_place(&mut lp.buf, b"member", 5.0));
+        assert!(!rescore_in_place(&mut lp.buf, b"absent", 1999.0));
+        // A rank change is never written in place.
+        let mut lp = Listpack::default();
+        for (m, sc) in [(&b"a"[..], 10.0), (b"b", 50.0), (b"c", 100.0)] {
+            lp.insert_new(m, sc);
+        }
+        assert!(rescore_in_place(&mut lp.buf, b"b", 60.0));
+        assert!(!rescore_in_place(&mut lp.buf, b"b", 150.0));
+        assert!(!rescore_in_place(&mut lp.buf, b"b", 5.0));
+        assert_eq!(
+            members(&lp),
+            vec![
+                (b"a".to_vec(), 10.0),
+                (b"b".to_vec(), 60.0),
+                (b"c".to_vec(), 100.0)
+            ]
+        );
     }
 }

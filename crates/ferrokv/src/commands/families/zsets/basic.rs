@@ -1,10 +1,10 @@
 //! ZADD, ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZRANK, ZREVRANK.
 
 use super::parse::parse_score;
-use super::{after_removal, read_zset, write_zset, zset_limits};
+use super::{after_removal, peek_zset, write_zset, zset_limits};
 use crate::commands::{class, CmdError, CmdResult, Ctx};
 use crate::storage::zset::{ZSetLimits, ZSetValue};
-use crate::storage::Value;
+use crate::storage::{Value, ZSetEdit};
 use crate::util::eq_ic;
 
 /// ZADD's options.
@@ -34,9 +34,46 @@ enum Outcome {
 /// `ERR resulting score is not a number (NaN)`
 const NAN_SCORE: CmdError = CmdError::Static("ERR resulting score is not a number (NaN)");
 
+/// What ZADD adds to: a set being created, or one of the keyspace, whose record (for a
+/// small set) is read in place and changed in place or decoded only for a change: a
+/// ZADD of an existing score decodes and writes nothing.
+trait AddTarget {
+    /// The score of `member`.
+    fn score(&self, member: &[u8]) -> Option<f64>;
+    /// Add the absent `member`.
+    fn add(&mut self, member: &[u8], score: f64, limits: ZSetLimits);
+    /// Give the existing `member` a different score.
+    fn rescore(&mut self, member: &[u8], score: f64, limits: ZSetLimits);
+}
+
+impl AddTarget for ZSetValue {
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        ZSetValue::score(self, member)
+    }
+    fn add(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        self.insert(member, score, limits);
+    }
+    fn rescore(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        self.insert(member, score, limits);
+    }
+}
+
+impl AddTarget for ZSetEdit<'_> {
+    #[inline]
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        ZSetEdit::score(self, member)
+    }
+    fn add(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        self.insert(member, score, limits);
+    }
+    fn rescore(&mut self, member: &[u8], score: f64, limits: ZSetLimits) {
+        ZSetEdit::rescore(self, member, score, limits);
+    }
+}
+
 /// Redis's `zsetAdd`: add or update one element; returns what happened and the new score.
-fn add_one(
-    z: &mut ZSetValue,
+fn add_one<Z: AddTarget>(
+    z: &mut Z,
     member: &[u8],
     score: f64,
     f: ZaddFlags,
@@ -46,7 +83,7 @@ fn add_one(
         if f.xx {
             return Ok((Outcome::Skipped, score));
         }
-        z.insert(member, score, limits);
+        z.add(member, score, limits);
         return Ok((Outcome::Added, score));
     };
     if f.nx {
@@ -63,7 +100,7 @@ fn add_one(
     if new == cur {
         return Ok((Outcome::Same, new));
     }
-    z.insert(member, new, limits);
+    z.rescore(member, new, limits);
     Ok((Outcome::Updated, new))
 }
 
@@ -79,8 +116,8 @@ struct Tally {
 
 /// Apply the score/member pairs in order, stopping at the first NaN result (elements
 /// already applied stay, as in Redis).
-fn add_all(
-    z: &mut ZSetValue,
+fn add_all<Z: AddTarget>(
+    z: &mut Z,
     pairs: &[&[u8]],
     scores: &[f64],
     f: ZaddFlags,
@@ -146,9 +183,12 @@ fn zadd_generic(ctx: &mut Ctx, args: &[&[u8]], mut f: ZaddFlags) -> CmdResult {
     let stats = &ctx.server.stats;
     let mut t = Tally::default();
     let mut db = ctx.db();
-    let result = match write_zset(&mut db, key)? {
-        Some(z) => {
-            let r = add_all(z, pairs, &scores, f, limits, &mut t);
+    // The view ends with this statement (it borrows `db`).
+    let existing = db
+        .zset(key)?
+        .map(|mut z| add_all(&mut z, pairs, &scores, f, limits, &mut t));
+    let result = match existing {
+        Some(r) => {
             if t.added + t.updated > 0 {
                 db.modified(key)?;
             }
@@ -206,7 +246,7 @@ pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut db = ctx.db();
     let (removed, empty) = match write_zset(&mut db, key)? {
         None => (0, false),
-        Some(z) => {
+        Some(mut z) => {
             let mut n = 0;
             for m in &args[2..] {
                 if z.remove(m) {
@@ -228,7 +268,7 @@ pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    match read_zset(&mut db, args[1], stats)?.and_then(|z| z.score(args[2])) {
+    match peek_zset(&mut db, args[1], stats)?.and_then(|z| z.score(args[2])) {
         Some(s) => out.double(s),
         None => out.null(),
     }
@@ -239,7 +279,7 @@ pub fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let z = read_zset(&mut db, args[1], stats)?;
+    let z = peek_zset(&mut db, args[1], stats)?;
     let members = &args[2..];
     out.array(members.len());
     for m in members {
@@ -255,7 +295,7 @@ pub fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn zcard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let n = read_zset(&mut db, args[1], stats)?.map_or(0, |z| z.len());
+    let n = peek_zset(&mut db, args[1], stats)?.map_or(0, |z| z.len());
     out.int(n as i64);
     Ok(())
 }
@@ -263,7 +303,7 @@ pub fn zcard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn rank_generic(ctx: &mut Ctx, args: &[&[u8]], reverse: bool) -> CmdResult {
     let stats = &ctx.server.stats;
     let (mut db, out) = ctx.db_out();
-    let rank = read_zset(&mut db, args[1], stats)?.and_then(|z| {
+    let rank = peek_zset(&mut db, args[1], stats)?.and_then(|z| {
         let r = z.rank(args[2])?;
         Some(if reverse { z.len() - 1 - r } else { r })
     });

@@ -55,7 +55,7 @@ pub(crate) fn generic_zpop(
         out.array(0);
         return Ok(());
     }
-    let Some(z) = write_zset(&mut db, key)? else {
+    let Some(mut z) = write_zset(&mut db, key)? else {
         return Err(CmdError::Internal("sorted set vanished"));
     };
     let n = usize::try_from(count.unwrap_or(1))
@@ -85,6 +85,7 @@ pub(crate) fn generic_zpop(
         out.double(score);
     }
     let empty = z.is_empty();
+    drop(z);
     let event = if max { "zpopmax" } else { "zpopmin" };
     if how.emit_key && how.nested {
         // ZMPOP/BZMPOP propagate as ZPOPMIN/ZPOPMAX with the count popped (Redis 7.0).

@@ -173,7 +173,7 @@ fn range_generic(
             out.array(0);
             return Ok(());
         };
-        let (lo, hi) = select(z, &req);
+        let (lo, hi) = select(&z, &req);
         reply_range_header(out, hi - lo, req.withscores);
         z.for_range(lo, hi, req.reverse, &mut |m, s| {
             reply_pair(out, m, s, req.withscores)
@@ -185,7 +185,7 @@ fn range_generic(
     let stored = match read_zset(&mut db, args[at], stats)? {
         None => None,
         Some(z) => {
-            let (lo, hi) = select(z, &req);
+            let (lo, hi) = select(&z, &req);
             let hint = matches!(req.ends, Ends::Rank(..)).then_some(hi - lo);
             let mut result = ZSetValue::for_length_hint(hint, limits);
             z.for_range(lo, hi, req.reverse, &mut |m, s| {
@@ -271,7 +271,7 @@ fn remrange_generic(ctx: &mut Ctx, args: &[&[u8]], kind: Kind) -> CmdResult {
     let mut db = ctx.db();
     let (removed, empty) = match write_zset(&mut db, key)? {
         None => (0, false),
-        Some(z) => {
+        Some(mut z) => {
             let (lo, hi) = match &ends {
                 Ends::Rank(start, end) => rank_span(*start, *end, z.len()).unwrap_or((0, 0)),
                 Ends::Score(r) => z.score_range(r),

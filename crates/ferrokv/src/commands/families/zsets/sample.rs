@@ -21,7 +21,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let stats = &ctx.server.stats;
         let (mut db, out) = ctx.db_out();
         let z = read_zset(&mut db, args[1], stats)?;
-        match z.and_then(|z| z.random(&mut rand::thread_rng())) {
+        match z.as_deref().and_then(|z| z.random(&mut rand::thread_rng())) {
             Some((m, _)) => out.bulk(m),
             None => out.null(),
         }
@@ -47,7 +47,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.array(0);
         return Ok(());
     };
-    random_with_count(z, l, withscores, out)
+    random_with_count(&z, l, withscores, out)
 }
 
 /// The cases of Redis's `zrandmemberWithCountCommand`.
