@@ -2214,23 +2214,31 @@ mod tests {
     }
 
     #[test]
-    fn record_chunks_grow_an_eighth_at_a_time() {
-        use crate::storage::slab::REC_GROW;
-        let mut t = KeyTable::default();
-        for i in 0..(CHUNK + 17) as u32 {
-            t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(2))));
-            let last = t.slabs.recs.chunks.last().expect("a chunk");
-            let cap = last.access.capacity();
-            assert!(
-                cap >= last.access.len() && cap - last.access.len() < REC_GROW,
-                "{cap}"
-            );
-            assert!(last.store.bytes.capacity() >= last.access.len() * last.store.size);
+    fn record_chunks_grow_by_their_size_step() {
+        use crate::storage::slab::rec_grow;
+        // Small sorted sets (records of at most 64 bytes: a quarter at a time) and larger
+        // ones (over 64 bytes: an eighth).
+        for members in [2, 8] {
+            let mut t = KeyTable::default();
+            for i in 0..(CHUNK + 17) as u32 {
+                t.insert(&i.to_be_bytes(), Entry::new(Value::ZSet(zset_of(members))));
+                let last = t.slabs.recs.chunks.last().expect("a chunk");
+                let (cap, step) = (last.access.capacity(), rec_grow(last.store.size));
+                assert!(
+                    cap >= last.access.len() && cap - last.access.len() < step,
+                    "{cap}"
+                );
+                assert!(last.store.bytes.capacity() >= last.access.len() * last.store.size);
+            }
+            assert_eq!(t.slabs.recs.chunks.len(), 2);
+            let (full, last) = (&t.slabs.recs.chunks[0], &t.slabs.recs.chunks[1]);
+            assert_eq!(full.access.capacity(), CHUNK);
+            // 17 records in the last chunk: whole steps, the fewest that hold them
+            let step = rec_grow(last.store.size);
+            assert_eq!(last.store.size > 64, members == 8, "both steps are covered");
+            assert_eq!(step, if members == 8 { CHUNK / 8 } else { CHUNK / 4 });
+            assert_eq!(last.access.capacity(), 17usize.div_ceil(step) * step);
         }
-        assert_eq!(t.slabs.recs.chunks.len(), 2);
-        assert_eq!(t.slabs.recs.chunks[0].access.capacity(), CHUNK);
-        // 17 records in the last chunk: three steps of 8
-        assert_eq!(t.slabs.recs.chunks[1].access.capacity(), 3 * REC_GROW);
     }
 
     #[test]
