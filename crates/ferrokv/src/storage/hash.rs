@@ -218,7 +218,9 @@ impl Listpack {
         None
     }
 
-    /// The value of `field`.
+    /// The value of `field`. Inlined: HGET's lookup (out of line after the session 9
+    /// merges, which cost HGET ~35 instructions).
+    #[inline]
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         let p = self.find(field)?;
         self.buf.get(p.value..p.end)
