@@ -861,16 +861,24 @@ mod tests {
         aof.append_args(db, &args, epoch);
     }
 
+    /// A fresh temporary folder and a log started on its file `old.aof`.
+    fn logging_in(name: &str) -> (PathBuf, PathBuf, Aof) {
+        let dir = std::env::temp_dir().join(format!("ferrokv-aof-{}-{}", name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.aof");
+        let aof = Aof::default();
+        aof.start(open_for_append(&path).unwrap().0, 0, Fsync::EverySec);
+        (dir, path, aof)
+    }
+
     /// While a rewrite starts (epoch 7), commands of an older epoch log to the old file
     /// and those of the rewrite's epoch to the new one, each with its own SELECTs; after
     /// the split ends everything goes to the new file, and `written` covers both.
     #[test]
     fn split_routes_by_epoch() {
-        let dir = std::env::temp_dir().join(format!("ferrokv-aof-split-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (old_path, new_path) = (dir.join("old.aof"), dir.join("new.aof"));
-        let aof = Aof::default();
-        aof.start(open_for_append(&old_path).unwrap().0, 0, Fsync::EverySec);
+        let (dir, old_path, aof) = logging_in("split");
+        let new_path = dir.join("new.aof");
         set(&aof, 0, "before", 0);
         aof.begin_split(open_for_append(&new_path).unwrap().0, 7, Fsync::EverySec);
         set(&aof, 1, "new1", 7);
@@ -917,11 +925,8 @@ mod tests {
     /// base), not written to the file logging used before it was turned off.
     #[test]
     fn split_from_no_log_drops_the_old_share() {
-        let dir = std::env::temp_dir().join(format!("ferrokv-aof-on-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (stale, path) = (dir.join("stale.aof"), dir.join("new.aof"));
-        let aof = Aof::default();
-        aof.start(open_for_append(&stale).unwrap().0, 0, Fsync::EverySec);
+        let (dir, stale, aof) = logging_in("on");
+        let path = dir.join("new.aof");
         set(&aof, 0, "x", 0);
         aof.stop();
         let before = file_text(&stale);
