@@ -558,6 +558,7 @@ impl Aof {
     }
 
     /// A write to the log failed: MISCONF for writes until one succeeds.
+    #[cold]
     fn write_error(&self, e: &std::io::Error) {
         if !self.write_failed.swap(true, Ordering::Relaxed) {
             tracing::warn!("Error writing to the AOF file: {}", e);
@@ -566,7 +567,10 @@ impl Aof {
     }
 
     /// Write the old file's share (after what a failed write left of it). True when
-    /// nothing of it is left unwritten. Called with the file lock held.
+    /// nothing of it is left unwritten. Called with the file lock held. Out of line: only
+    /// while a rewrite starts (it kept `write_some` out of the hot path's line).
+    #[cold]
+    #[inline(never)]
     fn write_retired(&self, bytes: Vec<u8>) -> bool {
         let mut retired = self.retired.lock();
         let Retired {
@@ -782,6 +786,7 @@ pub fn strerror(e: &std::io::Error) -> String {
 
 /// Write `data` to `f`, draining what was written from the front of `data`. Returns the
 /// bytes written, and on error also how many made it before it.
+#[inline]
 fn write_some(f: &mut File, data: &mut Vec<u8>) -> Result<usize, (usize, std::io::Error)> {
     let mut done = 0;
     let result = loop {
